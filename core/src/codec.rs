@@ -1,0 +1,50 @@
+//! The one bincode configuration used for every persisted and replicated structure, with a
+//! leading format-version byte.
+//!
+//! Decoding is bounded: bincode refuses to allocate past [`RECORD_PAYLOAD_BYTES_MAX`], so a
+//! length field in hostile or corrupt bytes cannot ask for gigabytes.
+
+use bincode::Options;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::limits::RECORD_PAYLOAD_BYTES_MAX;
+
+/// Why bytes did not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Nothing to decode.
+    #[error("empty payload, expected a format version byte")]
+    Empty,
+    /// Written by a newer (or unknown) format.
+    #[error("format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion { found: u8, supported: u8 },
+    /// The bytes are not a valid encoding.
+    #[error("malformed payload: {0}")]
+    Malformed(#[from] bincode::Error),
+}
+
+fn options() -> impl Options {
+    bincode::DefaultOptions::new().with_limit(RECORD_PAYLOAD_BYTES_MAX as u64)
+}
+
+/// Encodes `value` after a version byte.
+///
+/// # Panics
+/// If `value` cannot be encoded by bincode, which our plain data types always can.
+pub fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    let mut out = vec![version];
+    options().serialize_into(&mut out, value).expect("our types always serialize");
+    out
+}
+
+/// Decodes bytes written by [`encode_versioned`] with the same `version`.
+///
+/// # Errors
+/// See [`DecodeError`].
+pub fn decode_versioned<T: DeserializeOwned>(version: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+    let (&found, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if found != version {
+        return Err(DecodeError::UnsupportedVersion { found, supported: version });
+    }
+    Ok(options().deserialize(body)?)
+}

@@ -1,0 +1,652 @@
+//! Commands: their typed form, as replicated in the log, and their parsing from a client's
+//! arguments with Redis 7's arity checks, options and error texts.
+//!
+//! Parsing is pure and total: any argument list gives a command or an error reply, never a panic.
+//! Times that depend on the clock stay relative here (`SET k v EX 10` carries 10,000 ms); the
+//! state machine turns them into absolute times with the stamp of the entry that carries them
+//! (DESIGN.md §3). Connection commands (PING, HELLO, MULTI, WATCH, ...) belong to the server.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
+use crate::number::{parse_f64, parse_i64, parse_u64};
+use crate::reply::errors;
+
+/// A data command, ready to apply or to read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// GET key.
+    Get { key: Bytes },
+    /// SET and the commands that are SET with fixed options (SETEX, PSETEX, GETSET).
+    Set(SetCommand),
+    /// SETNX key value: replies 1 or 0 where SET NX replies OK or nil.
+    SetNx { key: Bytes, value: Bytes },
+    /// GETDEL key.
+    GetDel { key: Bytes },
+    /// GETEX key [EX|PX|EXAT|PXAT|PERSIST]; `expiry` is `None` when no option was given.
+    GetEx { key: Bytes, expiry: Option<Expiry> },
+    /// MGET key [key ...].
+    MGet { keys: Vec<Bytes> },
+    /// MSET key value [key value ...].
+    MSet { pairs: Vec<(Bytes, Bytes)> },
+    /// MSETNX key value [key value ...].
+    MSetNx { pairs: Vec<(Bytes, Bytes)> },
+    /// DEL and UNLINK.
+    Del { name: CommandName, keys: Vec<Bytes> },
+    /// EXISTS key [key ...]; a key named twice counts twice.
+    Exists { keys: Vec<Bytes> },
+    /// INCR, DECR, INCRBY, DECRBY.
+    IncrBy { name: CommandName, key: Bytes, delta: i64 },
+    /// INCRBYFLOAT key increment.
+    IncrByFloat { key: Bytes, delta: f64 },
+    /// APPEND key value.
+    Append { key: Bytes, value: Bytes },
+    /// STRLEN key.
+    StrLen { key: Bytes },
+    /// GETRANGE key start end.
+    GetRange { key: Bytes, start: i64, end: i64 },
+    /// SETRANGE key offset value.
+    SetRange { key: Bytes, offset: u64, value: Bytes },
+    /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT.
+    Expire { name: CommandName, key: Bytes, at: Expiry, condition: ExpireCondition },
+    /// TTL and PTTL.
+    Ttl { name: CommandName, key: Bytes },
+    /// EXPIRETIME and PEXPIRETIME.
+    ExpireTime { name: CommandName, key: Bytes },
+    /// PERSIST key.
+    Persist { key: Bytes },
+    /// TYPE key.
+    Type { key: Bytes },
+    /// RENAME and RENAMENX.
+    Rename { name: CommandName, from: Bytes, to: Bytes },
+    /// COPY source destination [DB 0] [REPLACE].
+    Copy { from: Bytes, to: Bytes, replace: bool },
+    /// KEYS pattern.
+    Keys { pattern: Bytes },
+    /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+    Scan { cursor: u64, pattern: Option<Bytes>, count: usize, type_filter: Option<String> },
+    /// DBSIZE.
+    DbSize,
+    /// FLUSHALL and FLUSHDB (there is one database).
+    FlushAll { name: CommandName },
+}
+
+/// SET with its options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetCommand {
+    /// Which command this came from, for error texts and replies.
+    pub name: CommandName,
+    pub key: Bytes,
+    pub value: Bytes,
+    pub condition: SetCondition,
+    pub expiry: SetExpiry,
+    /// Reply with the old value (SET ... GET, GETSET).
+    pub get: bool,
+}
+
+/// When SET writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    Always,
+    /// NX: only if the key is absent.
+    IfAbsent,
+    /// XX: only if the key exists.
+    IfPresent,
+    /// IFEQ (Valkey 8.1): only if the key holds exactly this value.
+    IfEqual(Bytes),
+}
+
+/// What SET does to the TTL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetExpiry {
+    /// No option: the key loses any TTL, as in Redis.
+    Clear,
+    /// KEEPTTL.
+    Keep,
+    /// EX, PX, EXAT or PXAT.
+    Set(Expiry),
+}
+
+/// An expiry time, relative to the state-machine time or absolute, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiry {
+    /// GETEX PERSIST: remove the TTL.
+    Persist,
+    /// EX or PX (and EXPIRE, PEXPIRE): milliseconds from the state-machine time.
+    InMs(i64),
+    /// EXAT or PXAT (and EXPIREAT, PEXPIREAT): Unix milliseconds.
+    AtMs(i64),
+}
+
+/// EXPIRE's NX, XX, GT and LT, checked one after another as Redis does: XX may be combined with
+/// GT or LT, NX with nothing, GT not with LT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireCondition {
+    /// NX: only if the key has no TTL.
+    pub no_ttl: bool,
+    /// XX: only if the key has a TTL.
+    pub has_ttl: bool,
+    /// GT: only if the new expiry is later; no TTL counts as infinitely late, so never.
+    pub later: bool,
+    /// LT: only if the new expiry is earlier; no TTL counts as infinitely late, so always.
+    pub earlier: bool,
+}
+
+macro_rules! command_names {
+    ($($variant:ident => $text:literal),* $(,)?) => {
+        /// The name of every data command, as Redis spells it in replies and `INFO commandstats`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum CommandName { $($variant),* }
+
+        impl CommandName {
+            /// Every name, in a fixed order.
+            pub const ALL: &'static [CommandName] = &[$(CommandName::$variant),*];
+
+            /// The lower-case name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(CommandName::$variant => $text),* }
+            }
+
+            /// Looks a name up, ignoring ASCII case.
+            pub fn parse(name: &[u8]) -> Option<CommandName> {
+                $(if name.eq_ignore_ascii_case($text.as_bytes()) {
+                    return Some(CommandName::$variant);
+                })*
+                None
+            }
+        }
+    };
+}
+
+command_names! {
+    Get => "get", Set => "set", SetNx => "setnx", SetEx => "setex", PSetEx => "psetex",
+    GetSet => "getset", GetDel => "getdel", GetEx => "getex", MGet => "mget", MSet => "mset",
+    MSetNx => "msetnx", Del => "del", Unlink => "unlink", Exists => "exists", Incr => "incr",
+    Decr => "decr", IncrBy => "incrby", DecrBy => "decrby", IncrByFloat => "incrbyfloat",
+    Append => "append", StrLen => "strlen", GetRange => "getrange", SetRange => "setrange",
+    Expire => "expire", PExpire => "pexpire", ExpireAt => "expireat", PExpireAt => "pexpireat",
+    Ttl => "ttl", PTtl => "pttl", ExpireTime => "expiretime", PExpireTime => "pexpiretime",
+    Persist => "persist", Type => "type", Rename => "rename", RenameNx => "renamenx",
+    Copy => "copy", Keys => "keys", Scan => "scan", DbSize => "dbsize", FlushDb => "flushdb",
+    FlushAll => "flushall",
+}
+
+/// Why arguments did not make a command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not a data command; the server may know it (PING, MULTI, ...) or answer with
+    /// [`crate::reply::unknown_command`].
+    #[error("unknown command")]
+    UnknownCommand,
+    /// A known command used wrongly; the text is the error reply, as Redis words it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Command {
+    /// Parses a client's arguments, the command name first.
+    ///
+    /// # Errors
+    /// [`ParseError::UnknownCommand`] for a name that is not a data command, and
+    /// [`ParseError::Invalid`] with Redis's error text for wrong arity, syntax, numbers out of
+    /// range, or a key or value over its limit.
+    pub fn parse(args: &[Bytes]) -> Result<Command, ParseError> {
+        let name = args.first().and_then(|n| CommandName::parse(n)).ok_or(ParseError::UnknownCommand)?;
+        if args.len() > ARRAY_LEN_MAX {
+            return Err(invalid(format!("ERR {} arguments, the limit is {ARRAY_LEN_MAX}", args.len())));
+        }
+        let parser = Parser { name, args: &args[1..] };
+        let command = parser.parse()?;
+        check_sizes(&command)?;
+        Ok(command)
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> CommandName {
+        use CommandName as N;
+        match self {
+            Command::Get { .. } => N::Get,
+            Command::Set(set) => set.name,
+            Command::SetNx { .. } => N::SetNx,
+            Command::GetDel { .. } => N::GetDel,
+            Command::GetEx { .. } => N::GetEx,
+            Command::MGet { .. } => N::MGet,
+            Command::MSet { .. } => N::MSet,
+            Command::MSetNx { .. } => N::MSetNx,
+            Command::Exists { .. } => N::Exists,
+            Command::IncrByFloat { .. } => N::IncrByFloat,
+            Command::Append { .. } => N::Append,
+            Command::StrLen { .. } => N::StrLen,
+            Command::GetRange { .. } => N::GetRange,
+            Command::SetRange { .. } => N::SetRange,
+            Command::Persist { .. } => N::Persist,
+            Command::Type { .. } => N::Type,
+            Command::Copy { .. } => N::Copy,
+            Command::Keys { .. } => N::Keys,
+            Command::Scan { .. } => N::Scan,
+            Command::DbSize => N::DbSize,
+            Command::Del { name, .. }
+            | Command::IncrBy { name, .. }
+            | Command::Expire { name, .. }
+            | Command::Ttl { name, .. }
+            | Command::ExpireTime { name, .. }
+            | Command::Rename { name, .. }
+            | Command::FlushAll { name } => *name,
+        }
+    }
+
+    /// Whether the command may change the keyspace, and so must go through the log. GETEX counts
+    /// as a write even without options, as in Redis.
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Command::Get { .. }
+                | Command::MGet { .. }
+                | Command::Exists { .. }
+                | Command::StrLen { .. }
+                | Command::GetRange { .. }
+                | Command::Ttl { .. }
+                | Command::ExpireTime { .. }
+                | Command::Type { .. }
+                | Command::Keys { .. }
+                | Command::Scan { .. }
+                | Command::DbSize
+        )
+    }
+
+    /// The keys the command touches, or `None` when it sees the whole keyspace.
+    pub fn keys(&self) -> Option<Vec<&Bytes>> {
+        Some(match self {
+            Command::Get { key }
+            | Command::SetNx { key, .. }
+            | Command::GetDel { key }
+            | Command::GetEx { key, .. }
+            | Command::IncrBy { key, .. }
+            | Command::IncrByFloat { key, .. }
+            | Command::Append { key, .. }
+            | Command::StrLen { key }
+            | Command::GetRange { key, .. }
+            | Command::SetRange { key, .. }
+            | Command::Expire { key, .. }
+            | Command::Ttl { key, .. }
+            | Command::ExpireTime { key, .. }
+            | Command::Persist { key }
+            | Command::Type { key } => vec![key],
+            Command::Set(set) => vec![&set.key],
+            Command::MGet { keys } | Command::Del { keys, .. } | Command::Exists { keys } => {
+                keys.iter().collect()
+            }
+            Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.iter().map(|(k, _)| k).collect(),
+            Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => vec![from, to],
+            Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
+                return None
+            }
+        })
+    }
+}
+
+fn invalid(text: impl Into<String>) -> ParseError {
+    ParseError::Invalid(text.into())
+}
+
+fn check_sizes(command: &Command) -> Result<(), ParseError> {
+    if let Some(keys) = command.keys() {
+        if let Some(key) = keys.iter().find(|k| k.len() > KEY_BYTES_MAX) {
+            return Err(invalid(format!("ERR key is {} bytes, the limit is {KEY_BYTES_MAX}", key.len())));
+        }
+    }
+    let value_bytes = match command {
+        Command::Set(set) => set.value.len(),
+        Command::SetNx { value, .. } | Command::Append { value, .. } | Command::SetRange { value, .. } => {
+            value.len()
+        }
+        Command::MSet { pairs } | Command::MSetNx { pairs } => {
+            pairs.iter().map(|(_, v)| v.len()).max().unwrap_or(0)
+        }
+        _ => 0,
+    };
+    if value_bytes > VALUE_BYTES_MAX {
+        return Err(invalid(format!("ERR value is {value_bytes} bytes, the limit is {VALUE_BYTES_MAX}")));
+    }
+    Ok(())
+}
+
+struct Parser<'a> {
+    name: CommandName,
+    /// The arguments after the command name.
+    args: &'a [Bytes],
+}
+
+impl Parser<'_> {
+    fn parse(&self) -> Result<Command, ParseError> {
+        use CommandName as N;
+        let a = self.args;
+        Ok(match self.name {
+            N::Get => Command::Get { key: self.one_key()? },
+            N::Set => self.set()?,
+            N::SetNx => {
+                self.arity(2)?;
+                Command::SetNx { key: a[0].clone(), value: a[1].clone() }
+            }
+            N::SetEx | N::PSetEx => {
+                self.arity(3)?;
+                let amount = self.integer(&a[1])?;
+                let ms = self.positive_expiry(amount, self.name == N::SetEx)?;
+                Command::Set(SetCommand {
+                    name: self.name,
+                    key: a[0].clone(),
+                    value: a[2].clone(),
+                    condition: SetCondition::Always,
+                    expiry: SetExpiry::Set(Expiry::InMs(ms)),
+                    get: false,
+                })
+            }
+            N::GetSet => {
+                self.arity(2)?;
+                Command::Set(SetCommand {
+                    name: N::GetSet,
+                    key: a[0].clone(),
+                    value: a[1].clone(),
+                    condition: SetCondition::Always,
+                    expiry: SetExpiry::Clear,
+                    get: true,
+                })
+            }
+            N::GetDel => Command::GetDel { key: self.one_key()? },
+            N::GetEx => self.getex()?,
+            N::MGet => {
+                self.at_least(1)?;
+                Command::MGet { keys: a.to_vec() }
+            }
+            N::MSet | N::MSetNx => {
+                if a.is_empty() || a.len() % 2 != 0 {
+                    return Err(self.wrong_arity());
+                }
+                let pairs = a.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                if self.name == N::MSet {
+                    Command::MSet { pairs }
+                } else {
+                    Command::MSetNx { pairs }
+                }
+            }
+            N::Del | N::Unlink => {
+                self.at_least(1)?;
+                Command::Del { name: self.name, keys: a.to_vec() }
+            }
+            N::Exists => {
+                self.at_least(1)?;
+                Command::Exists { keys: a.to_vec() }
+            }
+            N::Incr | N::Decr => {
+                let key = self.one_key()?;
+                let delta = if self.name == N::Incr { 1 } else { -1 };
+                Command::IncrBy { name: self.name, key, delta }
+            }
+            N::IncrBy | N::DecrBy => {
+                self.arity(2)?;
+                let amount = self.integer(&a[1])?;
+                let delta = if self.name == N::IncrBy {
+                    amount
+                } else {
+                    amount.checked_neg().ok_or_else(|| invalid(errors::DECREMENT_OVERFLOW))?
+                };
+                Command::IncrBy { name: self.name, key: a[0].clone(), delta }
+            }
+            N::IncrByFloat => {
+                self.arity(2)?;
+                let delta = parse_f64(&a[1]).ok_or_else(|| invalid(errors::NOT_FLOAT))?;
+                Command::IncrByFloat { key: a[0].clone(), delta }
+            }
+            N::Append => {
+                self.arity(2)?;
+                Command::Append { key: a[0].clone(), value: a[1].clone() }
+            }
+            N::StrLen => Command::StrLen { key: self.one_key()? },
+            N::GetRange => {
+                self.arity(3)?;
+                Command::GetRange {
+                    key: a[0].clone(),
+                    start: self.integer(&a[1])?,
+                    end: self.integer(&a[2])?,
+                }
+            }
+            N::SetRange => {
+                self.arity(3)?;
+                let offset = self.integer(&a[1])?;
+                let offset = u64::try_from(offset).map_err(|_| invalid(errors::OFFSET_OUT_OF_RANGE))?;
+                Command::SetRange { key: a[0].clone(), offset, value: a[2].clone() }
+            }
+            N::Expire | N::PExpire | N::ExpireAt | N::PExpireAt => self.expire()?,
+            N::Ttl | N::PTtl => Command::Ttl { name: self.name, key: self.one_key()? },
+            N::ExpireTime | N::PExpireTime => Command::ExpireTime { name: self.name, key: self.one_key()? },
+            N::Persist => Command::Persist { key: self.one_key()? },
+            N::Type => Command::Type { key: self.one_key()? },
+            N::Rename | N::RenameNx => {
+                self.arity(2)?;
+                Command::Rename { name: self.name, from: a[0].clone(), to: a[1].clone() }
+            }
+            N::Copy => self.copy()?,
+            N::Keys => {
+                self.arity(1)?;
+                Command::Keys { pattern: self.pattern(&a[0])? }
+            }
+            N::Scan => self.scan()?,
+            N::DbSize => {
+                self.arity(0)?;
+                Command::DbSize
+            }
+            N::FlushDb | N::FlushAll => {
+                match a {
+                    [] => {}
+                    [mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {}
+                    [_] => return Err(invalid(errors::SYNTAX)),
+                    _ => return Err(self.wrong_arity()),
+                }
+                Command::FlushAll { name: self.name }
+            }
+        })
+    }
+
+    /// SET key value [NX | XX | IFEQ value] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL],
+    /// with the option rules of Redis's `parseExtendedStringArgumentsOrReply`.
+    fn set(&self) -> Result<Command, ParseError> {
+        self.at_least(2)?;
+        let (mut condition, mut expiry, mut get) = (SetCondition::Always, SetExpiry::Clear, false);
+        let mut options = self.args[2..].iter();
+        while let Some(option) = options.next() {
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            let unconditional = condition == SetCondition::Always;
+            if is("nx") && matches!(condition, SetCondition::Always | SetCondition::IfAbsent) {
+                condition = SetCondition::IfAbsent;
+            } else if is("xx") && matches!(condition, SetCondition::Always | SetCondition::IfPresent) {
+                condition = SetCondition::IfPresent;
+            } else if is("ifeq") && unconditional {
+                let expected = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+                condition = SetCondition::IfEqual(expected.clone());
+            } else if is("get") {
+                get = true;
+            } else if is("keepttl") && matches!(expiry, SetExpiry::Clear | SetExpiry::Keep) {
+                expiry = SetExpiry::Keep;
+            } else if (is("ex") || is("px") || is("exat") || is("pxat")) && expiry == SetExpiry::Clear {
+                let amount = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+                let amount = self.integer(amount)?;
+                let ms = self.positive_expiry(amount, is("ex") || is("exat"))?;
+                let at = if is("ex") || is("px") { Expiry::InMs(ms) } else { Expiry::AtMs(ms) };
+                expiry = SetExpiry::Set(at);
+            } else {
+                return Err(invalid(errors::SYNTAX));
+            }
+        }
+        Ok(Command::Set(SetCommand {
+            name: CommandName::Set,
+            key: self.args[0].clone(),
+            value: self.args[1].clone(),
+            condition,
+            expiry,
+            get,
+        }))
+    }
+
+    /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST].
+    fn getex(&self) -> Result<Command, ParseError> {
+        self.at_least(1)?;
+        let mut expiry = None;
+        let mut options = self.args[1..].iter();
+        while let Some(option) = options.next() {
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            if is("persist") && expiry.is_none() {
+                expiry = Some(Expiry::Persist);
+            } else if (is("ex") || is("px") || is("exat") || is("pxat")) && expiry.is_none() {
+                let amount = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+                let amount = self.integer(amount)?;
+                let ms = self.positive_expiry(amount, is("ex") || is("exat"))?;
+                expiry = Some(if is("ex") || is("px") { Expiry::InMs(ms) } else { Expiry::AtMs(ms) });
+            } else {
+                return Err(invalid(errors::SYNTAX));
+            }
+        }
+        Ok(Command::GetEx { key: self.args[0].clone(), expiry })
+    }
+
+    /// EXPIRE key seconds [NX | XX | GT | LT], and its millisecond and absolute forms.
+    fn expire(&self) -> Result<Command, ParseError> {
+        use CommandName as N;
+        self.at_least(2)?;
+        let mut condition = ExpireCondition::default();
+        for option in &self.args[2..] {
+            match option.to_ascii_lowercase().as_slice() {
+                b"nx" => condition.no_ttl = true,
+                b"xx" => condition.has_ttl = true,
+                b"gt" => condition.later = true,
+                b"lt" => condition.earlier = true,
+                _ => {
+                    return Err(invalid(format!(
+                        "ERR Unsupported option {}",
+                        String::from_utf8_lossy(option)
+                    )))
+                }
+            }
+        }
+        if condition.no_ttl && (condition.has_ttl || condition.later || condition.earlier) {
+            return Err(invalid(errors::EXPIRE_NX_CONFLICT));
+        }
+        if condition.later && condition.earlier {
+            return Err(invalid(errors::EXPIRE_GT_LT_CONFLICT));
+        }
+        // Redis reads the options before the amount, so an option error wins.
+        let amount = self.integer(&self.args[1])?;
+        let ms = if matches!(self.name, N::Expire | N::ExpireAt) {
+            amount.checked_mul(1000).ok_or_else(|| invalid(errors::invalid_expire(self.name.as_str())))?
+        } else {
+            amount
+        };
+        let at =
+            if matches!(self.name, N::Expire | N::PExpire) { Expiry::InMs(ms) } else { Expiry::AtMs(ms) };
+        Ok(Command::Expire { name: self.name, key: self.args[0].clone(), at, condition })
+    }
+
+    /// COPY source destination [DB destination-db] [REPLACE]; only database 0 exists.
+    fn copy(&self) -> Result<Command, ParseError> {
+        self.at_least(2)?;
+        let mut replace = false;
+        let mut options = self.args[2..].iter();
+        while let Some(option) = options.next() {
+            if option.eq_ignore_ascii_case(b"replace") {
+                replace = true;
+            } else if option.eq_ignore_ascii_case(b"db") {
+                let db = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+                if self.integer(db)? != 0 {
+                    return Err(invalid(errors::DB_OUT_OF_RANGE));
+                }
+            } else {
+                return Err(invalid(errors::SYNTAX));
+            }
+        }
+        Ok(Command::Copy { from: self.args[0].clone(), to: self.args[1].clone(), replace })
+    }
+
+    /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+    fn scan(&self) -> Result<Command, ParseError> {
+        self.at_least(1)?;
+        let cursor = parse_u64(&self.args[0]).ok_or_else(|| invalid(errors::INVALID_CURSOR))?;
+        let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
+        let mut options = self.args[1..].iter();
+        while let Some(option) = options.next() {
+            let value = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+            if option.eq_ignore_ascii_case(b"match") {
+                pattern = Some(self.pattern(value)?);
+            } else if option.eq_ignore_ascii_case(b"count") {
+                let wanted = self.integer(value)?;
+                if wanted < 1 {
+                    return Err(invalid(errors::SYNTAX));
+                }
+                count = usize::try_from(wanted).unwrap_or(usize::MAX).min(SCAN_COUNT_MAX);
+            } else if option.eq_ignore_ascii_case(b"type") {
+                let name = String::from_utf8_lossy(value).to_ascii_lowercase();
+                if !KNOWN_TYPES.contains(&name.as_str()) {
+                    return Err(invalid(format!(
+                        "ERR unknown type name '{}'",
+                        String::from_utf8_lossy(value)
+                    )));
+                }
+                type_filter = Some(name);
+            } else {
+                return Err(invalid(errors::SYNTAX));
+            }
+        }
+        Ok(Command::Scan { cursor, pattern, count, type_filter })
+    }
+
+    fn pattern(&self, pattern: &Bytes) -> Result<Bytes, ParseError> {
+        if pattern.len() > PATTERN_BYTES_MAX {
+            return Err(invalid(format!(
+                "ERR pattern is {} bytes, the limit is {PATTERN_BYTES_MAX}",
+                pattern.len()
+            )));
+        }
+        Ok(pattern.clone())
+    }
+
+    /// Turns a SET-style expire amount into milliseconds: it must be positive, and seconds must
+    /// not overflow when multiplied.
+    fn positive_expiry(&self, amount: i64, seconds: bool) -> Result<i64, ParseError> {
+        let ms = if seconds { amount.checked_mul(1000) } else { Some(amount) };
+        match ms {
+            Some(ms) if amount > 0 => Ok(ms),
+            _ => Err(invalid(errors::invalid_expire(self.name.as_str()))),
+        }
+    }
+
+    fn integer(&self, arg: &[u8]) -> Result<i64, ParseError> {
+        parse_i64(arg).ok_or_else(|| invalid(errors::NOT_INTEGER))
+    }
+
+    fn one_key(&self) -> Result<Bytes, ParseError> {
+        self.arity(1)?;
+        Ok(self.args[0].clone())
+    }
+
+    fn arity(&self, count: usize) -> Result<(), ParseError> {
+        if self.args.len() == count {
+            Ok(())
+        } else {
+            Err(self.wrong_arity())
+        }
+    }
+
+    fn at_least(&self, count: usize) -> Result<(), ParseError> {
+        if self.args.len() >= count {
+            Ok(())
+        } else {
+            Err(self.wrong_arity())
+        }
+    }
+
+    fn wrong_arity(&self) -> ParseError {
+        invalid(errors::wrong_arity(self.name.as_str()))
+    }
+}
+
+/// The type names SCAN's TYPE accepts. Only strings exist here, so the others match nothing.
+const KNOWN_TYPES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];

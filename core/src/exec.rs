@@ -1,0 +1,392 @@
+//! How each command reads and changes the keyspace, with Redis 7's replies.
+//!
+//! Execution sees the map only through a set of locked shards ([`Locked`]), which the caller
+//! chose from the command's keys, so a command is atomic. Time is the state-machine time `now_ms`
+//! and every change is stamped with the log index of the entry that made it.
+
+use std::ops::Deref;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
+use crate::glob;
+use crate::limits::VALUE_BYTES_MAX;
+use crate::map::{Entry, Locked, Shard, WriteSet};
+use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
+use crate::reply::{errors, Reply};
+
+/// Runs a read-only command.
+///
+/// # Panics
+/// If `command` is a write, or the shards it needs are not locked: both are caller bugs.
+pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, now_ms: u64) -> Reply {
+    match command {
+        Command::Get { key } => Reply::bulk_or_nil(value_of(view, key, now_ms)),
+        Command::MGet { keys } => {
+            Reply::Array(keys.iter().map(|k| Reply::bulk_or_nil(value_of(view, k, now_ms))).collect())
+        }
+        Command::Exists { keys } => {
+            Reply::Integer(keys.iter().filter(|k| view.live(k, now_ms).is_some()).count() as i64)
+        }
+        Command::StrLen { key } => Reply::Integer(view.live(key, now_ms).map_or(0, |e| e.value.len() as i64)),
+        Command::GetRange { key, start, end } => {
+            let value = value_of(view, key, now_ms).unwrap_or_default();
+            Reply::Bulk(get_range(&value, *start, *end))
+        }
+        Command::Ttl { name, key } => Reply::Integer(match view.live(key, now_ms) {
+            None => -2,
+            Some(Entry { expire_at_ms: None, .. }) => -1,
+            Some(Entry { expire_at_ms: Some(at), .. }) => {
+                let left_ms = to_i64(at - now_ms);
+                if *name == CommandName::PTtl {
+                    left_ms
+                } else {
+                    // TTL rounds to the nearest second, as Redis's `ttlGenericCommand` does.
+                    (left_ms + 500) / 1000
+                }
+            }
+        }),
+        Command::ExpireTime { name, key } => Reply::Integer(match view.live(key, now_ms) {
+            None => -2,
+            Some(Entry { expire_at_ms: None, .. }) => -1,
+            Some(Entry { expire_at_ms: Some(at), .. }) if *name == CommandName::PExpireTime => to_i64(*at),
+            Some(Entry { expire_at_ms: Some(at), .. }) => to_i64(*at / 1000),
+        }),
+        Command::Type { key } => {
+            Reply::Status(if view.live(key, now_ms).is_some() { "string" } else { "none" }.to_owned())
+        }
+        Command::Keys { pattern } => {
+            let mut keys: Vec<Bytes> = view
+                .shards()
+                .flat_map(|shard| shard.iter())
+                .filter(|(key, entry)| entry.is_live(now_ms) && glob::matches(pattern, key))
+                .map(|(key, _)| key.clone())
+                .collect();
+            // Shard placement depends on the per-process hash seed; sorting makes the reply the
+            // same on every replica.
+            keys.sort_unstable();
+            Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
+        }
+        Command::Scan { cursor, pattern, count, type_filter } => {
+            let strings = type_filter.as_deref().is_none_or(|t| t == "string");
+            let (next, keys) = view.scan(*cursor, *count, now_ms, |key| {
+                strings && pattern.as_ref().is_none_or(|p| glob::matches(p, key))
+            });
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from(next.to_string())),
+                Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+            ])
+        }
+        Command::DbSize => Reply::Integer(view.shards().map(|s| s.len() as i64).sum()),
+        write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
+    }
+}
+
+/// Runs any command, read or write, with its shards write-locked; `log_index` is the index of
+/// the entry that carries it and becomes the modification index of every key it changes.
+pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index: u64) -> Reply {
+    let mut exec = Exec { view, now_ms, log_index };
+    match command {
+        Command::Set(set) => exec.set(set),
+        Command::SetNx { key, value } => {
+            if exec.live(key).is_some() {
+                Reply::Integer(0)
+            } else {
+                exec.put(key, value.clone(), None);
+                Reply::Integer(1)
+            }
+        }
+        Command::GetDel { key } => match exec.live(key) {
+            Some(entry) => {
+                exec.view.remove(key, log_index);
+                Reply::Bulk(entry.value)
+            }
+            None => Reply::Nil,
+        },
+        Command::GetEx { key, expiry } => exec.getex(key, *expiry),
+        Command::MSet { pairs } => {
+            for (key, value) in pairs {
+                exec.put(key, value.clone(), None);
+            }
+            Reply::Ok
+        }
+        Command::MSetNx { pairs } => {
+            if pairs.iter().any(|(key, _)| exec.live(key).is_some()) {
+                return Reply::Integer(0);
+            }
+            for (key, value) in pairs {
+                exec.put(key, value.clone(), None);
+            }
+            Reply::Integer(1)
+        }
+        Command::Del { keys, .. } => {
+            let mut removed = 0;
+            for key in keys {
+                // An expired key still stored is removed too, but does not count, as in Redis.
+                if let Some(entry) = exec.view.remove(key, log_index) {
+                    removed += i64::from(entry.is_live(now_ms));
+                }
+            }
+            Reply::Integer(removed)
+        }
+        Command::IncrBy { key, delta, .. } => exec.incr_by(key, *delta),
+        Command::IncrByFloat { key, delta } => exec.incr_by_float(key, *delta),
+        Command::Append { key, value } => {
+            let current = exec.live(key);
+            let old = current.as_ref().map_or(&b""[..], |e| &e.value[..]);
+            if old.len() + value.len() > VALUE_BYTES_MAX {
+                return Reply::Error(errors::STRING_TOO_LONG.to_owned());
+            }
+            let mut joined = BytesMut::with_capacity(old.len() + value.len());
+            joined.extend_from_slice(old);
+            joined.extend_from_slice(value);
+            let length = joined.len() as i64;
+            exec.put(key, joined.freeze(), current.and_then(|e| e.expire_at_ms));
+            Reply::Integer(length)
+        }
+        Command::SetRange { key, offset, value } => exec.set_range(key, *offset, value),
+        Command::Expire { name, key, at, condition } => {
+            let when = match exec.absolute(*at, *name) {
+                Ok(when) => when,
+                Err(reply) => return reply,
+            };
+            let Some(entry) = exec.live(key) else { return Reply::Integer(0) };
+            let current = entry.expire_at_ms.map(to_i64);
+            let refused = (condition.no_ttl && current.is_some())
+                || (condition.has_ttl && current.is_none())
+                || (condition.later && current.is_none_or(|c| when <= c))
+                || (condition.earlier && current.is_some_and(|c| when >= c));
+            if refused {
+                return Reply::Integer(0);
+            }
+            exec.set_expiry(key, entry, when);
+            Reply::Integer(1)
+        }
+        Command::Persist { key } => match exec.live(key) {
+            Some(entry) if entry.expire_at_ms.is_some() => {
+                exec.put(key, entry.value, None);
+                Reply::Integer(1)
+            }
+            _ => Reply::Integer(0),
+        },
+        Command::Rename { name, from, to } => {
+            let only_if_absent = *name == CommandName::RenameNx;
+            let Some(entry) = exec.live(from) else {
+                return Reply::Error(errors::NO_SUCH_KEY.to_owned());
+            };
+            if from == to {
+                return if only_if_absent { Reply::Integer(0) } else { Reply::Ok };
+            }
+            if only_if_absent && exec.live(to).is_some() {
+                return Reply::Integer(0);
+            }
+            exec.view.remove(from, log_index);
+            exec.put(to, entry.value, entry.expire_at_ms);
+            if only_if_absent {
+                Reply::Integer(1)
+            } else {
+                Reply::Ok
+            }
+        }
+        Command::Copy { from, to, replace } => {
+            if from == to {
+                return Reply::Error(errors::SAME_OBJECT.to_owned());
+            }
+            let Some(entry) = exec.live(from) else { return Reply::Integer(0) };
+            if !replace && exec.live(to).is_some() {
+                return Reply::Integer(0);
+            }
+            exec.put(to, entry.value, entry.expire_at_ms);
+            Reply::Integer(1)
+        }
+        Command::FlushAll { .. } => {
+            exec.view.clear(log_index);
+            Reply::Ok
+        }
+        read_only => read(read_only, exec.view, now_ms),
+    }
+}
+
+struct Exec<'v, 'a> {
+    view: &'v mut WriteSet<'a>,
+    now_ms: u64,
+    log_index: u64,
+}
+
+impl Exec<'_, '_> {
+    fn live(&self, key: &[u8]) -> Option<Entry> {
+        self.view.live(key, self.now_ms).cloned()
+    }
+
+    fn put(&mut self, key: &Bytes, value: Bytes, expire_at_ms: Option<u64>) {
+        let entry = Entry { value, expire_at_ms, mod_index: self.log_index };
+        self.view.insert(key.clone(), entry);
+    }
+
+    /// SET with every option (Redis's `setGenericCommand`, plus Valkey's IFEQ).
+    fn set(&mut self, set: &SetCommand) -> Reply {
+        let current = self.live(&set.key);
+        let expire_at_ms = match &set.expiry {
+            SetExpiry::Clear => None,
+            SetExpiry::Keep => current.as_ref().and_then(|e| e.expire_at_ms),
+            SetExpiry::Set(at) => match self.absolute(*at, set.name) {
+                // The parser admits only positive amounts, so `when` is positive.
+                Ok(when) => Some(when as u64),
+                Err(reply) => return reply,
+            },
+        };
+        let allowed = match &set.condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => current.is_none(),
+            SetCondition::IfPresent => current.is_some(),
+            SetCondition::IfEqual(expected) => current.as_ref().is_some_and(|e| e.value == *expected),
+        };
+        if allowed {
+            self.put(&set.key, set.value.clone(), expire_at_ms);
+        }
+        match (set.get, allowed) {
+            (true, _) => Reply::bulk_or_nil(current.map(|e| e.value)),
+            (false, true) => Reply::Ok,
+            (false, false) => Reply::Nil,
+        }
+    }
+
+    fn getex(&mut self, key: &Bytes, expiry: Option<Expiry>) -> Reply {
+        let Some(entry) = self.live(key) else { return Reply::Nil };
+        match expiry {
+            None => {}
+            Some(Expiry::Persist) => {
+                if entry.expire_at_ms.is_some() {
+                    self.put(key, entry.value.clone(), None);
+                }
+            }
+            Some(at) => match self.absolute(at, CommandName::GetEx) {
+                Ok(when) => self.set_expiry(key, entry.clone(), when),
+                Err(reply) => return reply,
+            },
+        }
+        Reply::Bulk(entry.value)
+    }
+
+    fn incr_by(&mut self, key: &Bytes, delta: i64) -> Reply {
+        let current = self.live(key);
+        let old = match &current {
+            None => 0,
+            Some(entry) => match parse_i64(&entry.value) {
+                Some(old) => old,
+                None => return Reply::Error(errors::NOT_INTEGER.to_owned()),
+            },
+        };
+        let Some(new) = old.checked_add(delta) else {
+            return Reply::Error(errors::OVERFLOW.to_owned());
+        };
+        self.put(key, format_i64(new), current.and_then(|e| e.expire_at_ms));
+        Reply::Integer(new)
+    }
+
+    fn incr_by_float(&mut self, key: &Bytes, delta: f64) -> Reply {
+        let current = self.live(key);
+        let old = match &current {
+            None => 0.0,
+            Some(entry) => match parse_f64(&entry.value) {
+                Some(old) => old,
+                None => return Reply::Error(errors::NOT_FLOAT.to_owned()),
+            },
+        };
+        let new = old + delta;
+        if !new.is_finite() {
+            return Reply::Error(errors::NAN_OR_INFINITY.to_owned());
+        }
+        let text = format_f64(new);
+        self.put(key, text.clone(), current.and_then(|e| e.expire_at_ms));
+        Reply::Bulk(text)
+    }
+
+    /// SETRANGE, following Redis's `setrangeCommand` check by check.
+    fn set_range(&mut self, key: &Bytes, offset: u64, value: &Bytes) -> Reply {
+        let current = self.live(key);
+        let old_len = current.as_ref().map_or(0, |e| e.value.len());
+        if value.is_empty() {
+            return Reply::Integer(old_len as i64);
+        }
+        let end = offset.checked_add(value.len() as u64);
+        let Some(end) = end.filter(|end| *end <= VALUE_BYTES_MAX as u64) else {
+            return Reply::Error(errors::STRING_TOO_LONG.to_owned());
+        };
+        let (offset, end) = (offset as usize, end as usize);
+        let mut bytes = BytesMut::from(current.as_ref().map_or(&b""[..], |e| &e.value[..]));
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[offset..end].copy_from_slice(value);
+        let length = bytes.len() as i64;
+        self.put(key, bytes.freeze(), current.and_then(|e| e.expire_at_ms));
+        Reply::Integer(length)
+    }
+
+    /// Sets a key's expiry to `when`, deleting the key when that time has already come, as
+    /// EXPIRE and GETEX do (Redis's `checkAlreadyExpired`).
+    fn set_expiry(&mut self, key: &Bytes, entry: Entry, when: i64) {
+        if when <= to_i64(self.now_ms) {
+            self.view.remove(key, self.log_index);
+        } else {
+            self.put(key, entry.value, Some(when as u64));
+        }
+    }
+
+    /// Turns an expiry into absolute milliseconds, refusing one that overflows with Redis's
+    /// "invalid expire time" error naming the command.
+    fn absolute(&self, at: Expiry, name: CommandName) -> Result<i64, Reply> {
+        match at {
+            Expiry::AtMs(ms) => Ok(ms),
+            Expiry::InMs(ms) => {
+                let now = to_i64(self.now_ms);
+                ms.checked_add(now).ok_or_else(|| Reply::Error(errors::invalid_expire(name.as_str())))
+            }
+            Expiry::Persist => unreachable!("PERSIST is handled by its caller and has no time"),
+        }
+    }
+}
+
+fn value_of<G: Deref<Target = Shard>>(view: &Locked<'_, G>, key: &[u8], now_ms: u64) -> Option<Bytes> {
+    view.live(key, now_ms).map(|e| e.value.clone())
+}
+
+/// GETRANGE's index rules (Redis 7 `getrangeCommand`): negative indexes count from the end, both
+/// are clamped, and an empty or inverted range gives the empty string.
+fn get_range(value: &Bytes, start: i64, end: i64) -> Bytes {
+    let len = value.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Bytes::new();
+    }
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let end = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
+    if start > end {
+        return Bytes::new();
+    }
+    value.slice(start as usize..=end as usize)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::get_range;
+    use bytes::Bytes;
+
+    /// GETRANGE on "This is a string", the example from Redis's documentation, and edge cases.
+    #[test]
+    fn get_range_follows_redis_indexing() {
+        let value = Bytes::from_static(b"This is a string");
+        assert_eq!(get_range(&value, 0, 3), "This");
+        assert_eq!(get_range(&value, -3, -1), "ing");
+        assert_eq!(get_range(&value, 0, -1), "This is a string");
+        assert_eq!(get_range(&value, 10, 100), "string");
+        assert_eq!(get_range(&value, 5, 3), "");
+        assert_eq!(get_range(&value, -1, -5), "");
+        assert_eq!(get_range(&value, 0, -100), "T");
+        assert_eq!(get_range(&Bytes::new(), 0, -1), "");
+    }
+}

@@ -1,0 +1,28 @@
+//! The pure core of redraft: the state machine every node replicates.
+//!
+//! It holds the sharded map with TTLs ([`map`]), Redis command semantics ([`command`],
+//! [`exec`]), the replicated entry types ([`entry`]), client sessions ([`session`]), and the log
+//! record and snapshot byte formats ([`record`], [`snapshot`]). Every bound is in [`limits`].
+//!
+//! This crate knows no clock, thread, socket, file or runtime: time arrives as entry stamps or
+//! `now_ms` arguments, randomness as seeds. The node that drives it (openraft, RESP, disks) lives
+//! in `redraft-server`; wire formats in `redraft-net`.
+
+pub mod codec;
+pub mod command;
+pub mod entry;
+pub mod exec;
+pub mod glob;
+pub mod limits;
+pub mod map;
+pub mod number;
+pub mod record;
+pub mod reply;
+pub mod session;
+pub mod snapshot;
+pub mod state;
+
+pub use command::{Command, CommandName, ParseError};
+pub use entry::{LogEntry, Payload, SessionRef, Watch};
+pub use reply::Reply;
+pub use state::{Frozen, StateMachine, StateMachineConfig};

@@ -1,0 +1,65 @@
+//! Every bound the core enforces, in one place, each with the reason for its size.
+//!
+//! The server checks client input against these at the edge, before allocating; the core checks
+//! them again where replicated input arrives, so a bad entry is an error and never an allocation
+//! the size of whatever a peer claims. Related bounds are tied together with `const` assertions.
+
+/// Largest key, in bytes. Redis allows 512 MiB keys, but every key is held three times in memory
+/// (the hash table and the two ordered indexes share one buffer, yet each pays its node) and sent
+/// in every SCAN page; 64 KiB is far above any key seen in practice (etcd refuses requests over
+/// 1.5 MiB in total) and keeps one SCAN page bounded.
+pub const KEY_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest string value, in bytes: Redis's `proto-max-bulk-len` default. APPEND and SETRANGE
+/// refuse to grow a value past it with Redis's own error text.
+pub const VALUE_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// Largest payload of one log or snapshot record. A record is read whole before its checksum is
+/// verified, so this is also the most a decoder ever buffers. It must hold the largest value plus
+/// its key and the entry's framing.
+pub const RECORD_PAYLOAD_BYTES_MAX: usize = VALUE_BYTES_MAX + KEY_BYTES_MAX + 64 * 1024;
+
+/// Most arguments in one command, counting the name: Redis's multibulk length limit
+/// (1024 * 1024). It bounds MSET, DEL and MGET, whose replies are arrays of the same length.
+pub const ARRAY_LEN_MAX: usize = 1024 * 1024;
+
+/// Most commands in one MULTI/EXEC transaction. A transaction is one log entry applied while all
+/// its shards are locked, so its length is the longest pause it can cause for readers.
+pub const TRANSACTION_COMMANDS_MAX: usize = 10_000;
+
+/// Largest COUNT a SCAN call honours; larger requests are clamped. One SCAN page is built while
+/// its shards are read-locked, so this bounds both the reply and the time writers wait.
+pub const SCAN_COUNT_MAX: usize = 100_000;
+
+/// Most keys a single expiry batch deletes. Active expiry is proposed by the leader as a log
+/// entry (DESIGN.md §3); a small batch keeps each entry's apply short, as Redis's active expire
+/// cycle does with its 20-keys-per-loop budget, while still freeing thousands of keys a second.
+pub const EXPIRE_BATCH_KEYS_MAX: usize = 256;
+
+/// Most client sessions remembered for at-most-once retries (Raft thesis §6.3). The table is part
+/// of every snapshot; 100,000 sessions with small cached replies stay within a few MiB. When it is
+/// full, the session used least recently is dropped, and a retry from it is refused rather than
+/// applied twice.
+pub const SESSION_COUNT_MAX: usize = 100_000;
+
+/// Largest glob pattern accepted by KEYS and SCAN MATCH. Redis's matcher recurses on `*`; ours is
+/// iterative, but a bound keeps a single match cheap whatever the pattern.
+pub const PATTERN_BYTES_MAX: usize = 4 * 1024;
+
+/// Buckets of deletion marks that WATCH on an absent key compares (see
+/// `ShardedMap::deletion_mark`). They are replicated state, in every snapshot: 4,096 marks are
+/// 32 KiB, and make a false EXEC abort from an unrelated deletion one chance in 4,096.
+pub const DELETION_MARK_BUCKETS: usize = 4096;
+
+/// Number of shards in the map, as a power of two. 64 shards keep lock contention negligible on
+/// machines with dozens of cores, and keep the per-shard indexes small.
+pub const SHARD_BITS_DEFAULT: u32 = 6;
+
+/// Largest shard count exponent. The shard is taken from the top bits of a key's hash, and the
+/// bits below it must still spread keys inside the shard's table.
+pub const SHARD_BITS_MAX: u32 = 16;
+
+const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX > VALUE_BYTES_MAX + KEY_BYTES_MAX);
+const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX <= u32::MAX as usize, "record length is a u32");
+const _: () = assert!(SHARD_BITS_DEFAULT <= SHARD_BITS_MAX);
+const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);

@@ -1,0 +1,344 @@
+//! The snapshot format: the whole state at one applied log id, written and read as a stream.
+//!
+//! Layout: the 8-byte magic `RDRFSNAP`, then records framed as in the log
+//! (`[len][crc32c][payload]`, see [`crate::record`]):
+//! 1. a header: a format-version byte and [`SnapshotHeader`];
+//! 2. one record per key ([`SnapshotItem::Key`], with its TTL and modification index) in key
+//!    order, then one per client session ([`SnapshotItem::Session`]) in client-id order;
+//! 3. a trailer ([`SnapshotItem::End`]) with the number of items and a crc32c of every byte
+//!    before the trailer.
+//!
+//! Writer and reader hold one record at a time, so memory stays bounded by the record limit
+//! however large the snapshot. Because keys are in key order, two replicas with the same state
+//! write the same bytes, whatever their hash seeds.
+
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, DecodeError};
+use crate::limits::RECORD_PAYLOAD_BYTES_MAX;
+use crate::map::Entry;
+use crate::record::{encode_record, RECORD_HEADER_BYTES};
+use crate::reply::Reply;
+use crate::session::Session;
+use crate::state::Frozen;
+
+/// The first bytes of every snapshot.
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
+
+/// The version of the header and item encoding.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+
+/// A Raft log id, as the snapshot records it (openraft's `LogId` without its generics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogId {
+    pub term: u64,
+    pub node_id: u64,
+    pub index: u64,
+}
+
+/// What the snapshot covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    /// The last entry whose effects the snapshot holds; `None` for an empty state.
+    pub last_applied: Option<LogId>,
+    /// The cluster membership as of `last_applied`, encoded by the server (opaque here).
+    pub membership: Bytes,
+    /// The state-machine time.
+    pub time_ms: u64,
+    pub key_count: u64,
+    pub session_count: u64,
+    /// The deletion marks WATCH compares for absent keys (`ShardedMap::deletion_mark`).
+    pub deletion_marks: Vec<u64>,
+}
+
+/// One record after the header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SnapshotItem {
+    Key { key: Bytes, value: Bytes, expire_at_ms: Option<u64>, mod_index: u64 },
+    Session { client_id: u64, sequence: u64, log_index: u64, reply: Reply },
+    End { item_count: u64, checksum: u32 },
+}
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a snapshot: the magic bytes are missing")]
+    BadMagic,
+    #[error("snapshot ends at offset {offset} before its trailer")]
+    Truncated { offset: u64 },
+    #[error("snapshot record at offset {offset} has length {length}, outside 1..={max}", max = RECORD_PAYLOAD_BYTES_MAX)]
+    BadLength { offset: u64, length: u32 },
+    #[error("snapshot record at offset {offset} fails its checksum")]
+    RecordChecksum { offset: u64 },
+    #[error("snapshot record at offset {offset} does not decode: {source}")]
+    Decode { offset: u64, source: DecodeError },
+    #[error("snapshot trailer counts {expected} items, the stream held {found}")]
+    CountMismatch { expected: u64, found: u64 },
+    #[error("snapshot header counts {expected} keys and sessions, the stream held {found}")]
+    HeaderCountMismatch { expected: u64, found: u64 },
+    #[error("snapshot checksum {found:#010x} does not match the stream's {computed:#010x}")]
+    StreamChecksum { found: u32, computed: u32 },
+    #[error("snapshot has bytes after its trailer at offset {offset}")]
+    TrailingBytes { offset: u64 },
+}
+
+/// Writes a snapshot record by record.
+pub struct SnapshotWriter<W: Write> {
+    out: W,
+    checksum: u32,
+    item_count: u64,
+    scratch: Vec<u8>,
+}
+
+impl<W: Write> SnapshotWriter<W> {
+    /// Starts a snapshot with its magic and header.
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn new(out: W, header: &SnapshotHeader) -> io::Result<SnapshotWriter<W>> {
+        let mut writer = SnapshotWriter { out, checksum: 0, item_count: 0, scratch: Vec::new() };
+        writer.write_raw(SNAPSHOT_MAGIC)?;
+        let payload = codec::encode_versioned(SNAPSHOT_FORMAT_VERSION, header);
+        writer.write_payload(&payload)?;
+        Ok(writer)
+    }
+
+    /// Writes one key.
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn write_key(&mut self, key: &Bytes, entry: &Entry) -> io::Result<()> {
+        self.write_item(&SnapshotItem::Key {
+            key: key.clone(),
+            value: entry.value.clone(),
+            expire_at_ms: entry.expire_at_ms,
+            mod_index: entry.mod_index,
+        })
+    }
+
+    /// Writes one client session.
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn write_session(&mut self, client_id: u64, session: &Session) -> io::Result<()> {
+        self.write_item(&SnapshotItem::Session {
+            client_id,
+            sequence: session.sequence,
+            log_index: session.log_index,
+            reply: session.reply.clone(),
+        })
+    }
+
+    /// Writes the trailer and returns the writer, flushed.
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let end = SnapshotItem::End { item_count: self.item_count, checksum: self.checksum };
+        let payload = codec::encode_versioned(SNAPSHOT_FORMAT_VERSION, &end);
+        self.write_payload(&payload)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn write_item(&mut self, item: &SnapshotItem) -> io::Result<()> {
+        let payload = codec::encode_versioned(SNAPSHOT_FORMAT_VERSION, item);
+        self.item_count += 1;
+        self.write_payload(&payload)
+    }
+
+    fn write_payload(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.scratch.clear();
+        encode_record(payload, &mut self.scratch);
+        let record = std::mem::take(&mut self.scratch);
+        let result = self.write_raw(&record);
+        self.scratch = record;
+        result
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.checksum = crc32c::crc32c_append(self.checksum, bytes);
+        self.out.write_all(bytes)
+    }
+}
+
+/// Writes a frozen state as a snapshot.
+///
+/// # Errors
+/// Any error of the underlying writer.
+pub fn write_snapshot<W: Write>(
+    out: W,
+    frozen: &Frozen,
+    last_applied: Option<LogId>,
+    membership: Bytes,
+) -> io::Result<W> {
+    let header = SnapshotHeader {
+        last_applied,
+        membership,
+        time_ms: frozen.time_ms,
+        key_count: frozen.keys.len() as u64,
+        session_count: frozen.sessions.len() as u64,
+        deletion_marks: frozen.deletion_marks.clone(),
+    };
+    let mut writer = SnapshotWriter::new(out, &header)?;
+    for (key, entry) in &frozen.keys {
+        writer.write_key(key, entry)?;
+    }
+    for (client_id, session) in &frozen.sessions {
+        writer.write_session(*client_id, session)?;
+    }
+    writer.finish()
+}
+
+/// Reads a snapshot record by record, verifying every checksum and count.
+pub struct SnapshotReader<R: Read> {
+    input: R,
+    header: SnapshotHeader,
+    checksum: u32,
+    offset: u64,
+    item_count: u64,
+    finished: bool,
+}
+
+impl<R: Read> SnapshotReader<R> {
+    /// Opens a snapshot and reads its header.
+    ///
+    /// # Errors
+    /// See [`SnapshotError`].
+    pub fn new(input: R) -> Result<SnapshotReader<R>, SnapshotError> {
+        let mut reader = SnapshotReader {
+            input,
+            header: SnapshotHeader {
+                last_applied: None,
+                membership: Bytes::new(),
+                time_ms: 0,
+                key_count: 0,
+                session_count: 0,
+                deletion_marks: Vec::new(),
+            },
+            checksum: 0,
+            offset: 0,
+            item_count: 0,
+            finished: false,
+        };
+        let mut magic = [0u8; 8];
+        if !reader.read_exact_or_eof(&mut magic)? || &magic != SNAPSHOT_MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let (offset, payload) = reader.read_record()?;
+        reader.header = codec::decode_versioned(SNAPSHOT_FORMAT_VERSION, &payload)
+            .map_err(|source| SnapshotError::Decode { offset, source })?;
+        Ok(reader)
+    }
+
+    /// The header.
+    pub fn header(&self) -> &SnapshotHeader {
+        &self.header
+    }
+
+    /// The next key or session, or `None` after the trailer has been read and verified.
+    ///
+    /// # Errors
+    /// See [`SnapshotError`].
+    pub fn next_item(&mut self) -> Result<Option<SnapshotItem>, SnapshotError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let checksum_before = self.checksum;
+        let (offset, payload) = self.read_record()?;
+        let item: SnapshotItem = codec::decode_versioned(SNAPSHOT_FORMAT_VERSION, &payload)
+            .map_err(|source| SnapshotError::Decode { offset, source })?;
+        if let SnapshotItem::End { item_count, checksum } = item {
+            if item_count != self.item_count {
+                return Err(SnapshotError::CountMismatch { expected: item_count, found: self.item_count });
+            }
+            let declared = self.header.key_count + self.header.session_count;
+            if declared != self.item_count {
+                return Err(SnapshotError::HeaderCountMismatch {
+                    expected: declared,
+                    found: self.item_count,
+                });
+            }
+            if checksum != checksum_before {
+                return Err(SnapshotError::StreamChecksum { found: checksum, computed: checksum_before });
+            }
+            let mut extra = [0u8; 1];
+            if self.input.read(&mut extra)? != 0 {
+                return Err(SnapshotError::TrailingBytes { offset: self.offset });
+            }
+            self.finished = true;
+            return Ok(None);
+        }
+        self.item_count += 1;
+        Ok(Some(item))
+    }
+
+    /// Reads the whole snapshot into a [`Frozen`] state, with the header.
+    ///
+    /// # Errors
+    /// See [`SnapshotError`].
+    pub fn read_all(mut self) -> Result<(SnapshotHeader, Frozen), SnapshotError> {
+        let mut frozen = Frozen {
+            applied_index: self.header.last_applied.map_or(0, |id| id.index),
+            time_ms: self.header.time_ms,
+            keys: Vec::new(),
+            sessions: Vec::new(),
+            deletion_marks: self.header.deletion_marks.clone(),
+        };
+        while let Some(item) = self.next_item()? {
+            match item {
+                SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
+                    frozen.keys.push((key, Entry { value, expire_at_ms, mod_index }));
+                }
+                SnapshotItem::Session { client_id, sequence, log_index, reply } => {
+                    frozen.sessions.push((client_id, Session { sequence, log_index, reply }));
+                }
+                SnapshotItem::End { .. } => unreachable!("next_item consumes the trailer"),
+            }
+        }
+        Ok((self.header, frozen))
+    }
+
+    fn read_record(&mut self) -> Result<(u64, Vec<u8>), SnapshotError> {
+        let offset = self.offset;
+        let mut header = [0u8; RECORD_HEADER_BYTES];
+        if !self.read_exact_or_eof(&mut header)? {
+            return Err(SnapshotError::Truncated { offset });
+        }
+        let length = u32::from_le_bytes(header[0..4].try_into().expect("four bytes"));
+        let found = u32::from_le_bytes(header[4..8].try_into().expect("four bytes"));
+        if length == 0 || length as usize > RECORD_PAYLOAD_BYTES_MAX {
+            return Err(SnapshotError::BadLength { offset, length });
+        }
+        // Read in bounded steps rather than trusting the length for one allocation up front.
+        let mut payload = Vec::new();
+        let read = (&mut self.input).take(u64::from(length)).read_to_end(&mut payload)?;
+        if read != length as usize {
+            return Err(SnapshotError::Truncated { offset });
+        }
+        self.checksum = crc32c::crc32c_append(self.checksum, &payload);
+        self.offset += u64::from(length);
+        if crc32c::crc32c(&payload) != found {
+            return Err(SnapshotError::RecordChecksum { offset });
+        }
+        Ok((offset, payload))
+    }
+
+    /// Fills `buffer`; `false` when the input ended first.
+    fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> Result<bool, SnapshotError> {
+        match self.input.read_exact(buffer) {
+            Ok(()) => {
+                self.checksum = crc32c::crc32c_append(self.checksum, buffer);
+                self.offset += buffer.len() as u64;
+                Ok(true)
+            }
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

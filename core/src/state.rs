@@ -1,0 +1,321 @@
+//! The state machine: applies replicated entries to the sharded map and answers reads.
+//!
+//! There is one apply path ([`StateMachine::apply`], serialised by an internal lock) and any
+//! number of concurrent readers ([`StateMachine::read`]). Consistency between them rests on one
+//! rule: the state-machine time is changed only while the applying entry holds the write locks of
+//! every shard it touches, and a reader loads the time while holding the read locks of every shard
+//! it reads. A reader therefore sees each of its shards, and the time, as of one log index.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::command::Command;
+use crate::entry::{LogEntry, Payload, SessionRef, Watch};
+use crate::exec;
+use crate::map::{Entry, ShardedMap, WriteSet};
+use crate::reply::Reply;
+use crate::session::{Session, SessionCheck, SessionTable};
+
+/// How to build a state machine.
+#[derive(Clone, Copy, Debug)]
+pub struct StateMachineConfig {
+    /// The map has `2^shard_bits` shards.
+    pub shard_bits: u32,
+    /// Keys the hash that places keys in shards: fixed in simulation, random per process in
+    /// production. Nothing observable (replies, snapshots, digests) depends on it except the
+    /// order of SCAN.
+    pub hash_seed: u64,
+    /// Most client sessions remembered.
+    pub session_capacity: usize,
+}
+
+impl Default for StateMachineConfig {
+    fn default() -> StateMachineConfig {
+        StateMachineConfig {
+            shard_bits: crate::limits::SHARD_BITS_DEFAULT,
+            hash_seed: 0,
+            session_capacity: crate::limits::SESSION_COUNT_MAX,
+        }
+    }
+}
+
+/// The keyspace with its replicated metadata.
+pub struct StateMachine {
+    map: ShardedMap,
+    /// The apply path's own state; holding this lock is what makes apply single-threaded.
+    applying: Mutex<SessionTable>,
+    /// The stamp of the newest applied entry, never decreasing. Written only under the write
+    /// locks of the shards the entry touches (see the module comment).
+    time_ms: AtomicU64,
+    /// Invariant: the index of the newest applied entry; strictly increasing.
+    applied_index: AtomicU64,
+    session_capacity: usize,
+}
+
+impl StateMachine {
+    /// An empty state machine.
+    pub fn new(config: StateMachineConfig) -> StateMachine {
+        StateMachine {
+            map: ShardedMap::new(config.shard_bits, config.hash_seed),
+            applying: Mutex::new(SessionTable::with_capacity(config.session_capacity)),
+            time_ms: AtomicU64::new(0),
+            applied_index: AtomicU64::new(0),
+            session_capacity: config.session_capacity,
+        }
+    }
+
+    /// The map, for callers that read it directly (benchmarks, listing).
+    pub fn map(&self) -> &ShardedMap {
+        &self.map
+    }
+
+    /// The state-machine time: the stamp of the newest applied entry.
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms.load(Ordering::Acquire)
+    }
+
+    /// The index of the newest applied entry.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Acquire)
+    }
+
+    /// Applies the entry at `log_index` and returns the reply for its client.
+    ///
+    /// # Panics
+    /// If `log_index` is not above the last applied index: applying out of order would corrupt
+    /// the replicated state.
+    pub fn apply(&self, log_index: u64, entry: &LogEntry) -> Reply {
+        let mut sessions = self.applying.lock();
+        let applied = self.applied_index.load(Ordering::Acquire);
+        assert!(log_index > applied, "entry {log_index} applied after entry {applied}");
+        let now_ms = self.time_ms().max(entry.stamp_ms);
+        let reply = match &entry.payload {
+            Payload::Command { session, command } => with_session(&mut sessions, *session, log_index, || {
+                let mut view = lock_for_write(&self.map, command.keys(), &[]);
+                self.time_ms.store(now_ms, Ordering::Release);
+                exec::write(command, &mut view, now_ms, log_index)
+            }),
+            Payload::Transaction { session, watches, commands } => {
+                with_session(&mut sessions, *session, log_index, || {
+                    self.apply_transaction(watches, commands, now_ms, log_index)
+                })
+            }
+            Payload::TimeAdvance => {
+                // No shard changes, so a reader sees the same keys at the old or the new time.
+                self.time_ms.store(now_ms, Ordering::Release);
+                Reply::Ok
+            }
+            Payload::ExpireBatch { keys } => {
+                let mut view = self.map.write_keys(keys);
+                self.time_ms.store(now_ms, Ordering::Release);
+                let mut removed = 0;
+                for key in keys {
+                    // The key may have been written again since the leader collected it.
+                    if view.entry(key).is_some_and(|e| !e.is_live(now_ms)) {
+                        view.remove(key, log_index);
+                        removed += 1;
+                    }
+                }
+                Reply::Integer(removed)
+            }
+        };
+        self.applied_index.store(log_index, Ordering::Release);
+        reply
+    }
+
+    /// Answers a read-only command from the applied state, at the state-machine time.
+    ///
+    /// # Panics
+    /// If `command` is a write; writes go through the log.
+    pub fn read(&self, command: &Command) -> Reply {
+        assert!(!command.is_write(), "{} must go through the log", command.name().as_str());
+        match command.keys() {
+            Some(keys) => {
+                let view = self.map.read_keys(keys);
+                exec::read(command, &view, self.time_ms())
+            }
+            None => {
+                let view = self.map.read_all();
+                exec::read(command, &view, self.time_ms())
+            }
+        }
+    }
+
+    /// The token WATCH remembers for a key: odd for a live key (its modification index), even for
+    /// an absent one (its deletion mark, [`ShardedMap::deletion_mark`]). EXEC aborts when a watched key's token
+    /// has changed; tokens of absent and live keys never collide.
+    pub fn watch_token(&self, key: &Bytes) -> u64 {
+        let view = self.map.read_keys([key]);
+        token(&self.map, &view, key, self.time_ms())
+    }
+
+    /// Live keys starting with `prefix`, in key order, strictly after `after`, at most `limit`;
+    /// the flag says whether more follow. The page is one consistent view of the keyspace.
+    pub fn list_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> (Vec<(Bytes, Entry)>, bool) {
+        let view = self.map.read_all();
+        view.list_prefix(prefix, after, limit, self.time_ms())
+    }
+
+    /// Up to `max` keys expired at `now_ms`, for the leader's next expiry batch.
+    pub fn collect_expired(&self, now_ms: u64, max: usize) -> Vec<Bytes> {
+        self.map.collect_expired(now_ms, max)
+    }
+
+    /// A consistent copy of the whole state, keys in key order, for snapshots and digests.
+    /// Values are shared, not copied; applying waits while the copy is made.
+    pub fn freeze(&self) -> Frozen {
+        let sessions = self.applying.lock();
+        let view = self.map.read_all();
+        let mut keys: Vec<(Bytes, Entry)> = Vec::with_capacity(view.shards().map(|s| s.len()).sum());
+        for shard in view.shards() {
+            keys.extend(shard.iter_ordered().map(|(k, e)| (k.clone(), e.clone())));
+        }
+        // Each shard's run is already sorted; the stable sort merges runs in O(n log shards).
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        Frozen {
+            applied_index: self.applied_index(),
+            time_ms: self.time_ms(),
+            keys,
+            sessions: sessions.iter().map(|(id, s)| (id, s.clone())).collect(),
+            deletion_marks: self.map.deletion_marks(),
+        }
+    }
+
+    /// Replaces the whole state with the given one (installing a snapshot).
+    pub fn install(&self, frozen: Frozen) {
+        let mut sessions = self.applying.lock();
+        let mut view = self.map.write_all();
+        view.clear(frozen.applied_index);
+        for (key, entry) in frozen.keys {
+            view.insert(key, entry);
+        }
+        *sessions = SessionTable::with_capacity(self.session_capacity);
+        for (client_id, session) in frozen.sessions {
+            sessions.insert(client_id, session);
+        }
+        self.map.set_deletion_marks(&frozen.deletion_marks);
+        self.time_ms.store(frozen.time_ms, Ordering::Release);
+        self.applied_index.store(frozen.applied_index, Ordering::Release);
+    }
+
+    fn apply_transaction(
+        &self,
+        watches: &[Watch],
+        commands: &[Command],
+        now_ms: u64,
+        log_index: u64,
+    ) -> Reply {
+        let mut keys = Some(Vec::new());
+        for command in commands {
+            match (command.keys(), keys.as_mut()) {
+                (Some(more), Some(keys)) => keys.extend(more),
+                _ => keys = None,
+            }
+        }
+        let mut view = lock_for_write(&self.map, keys, watches);
+        self.time_ms.store(now_ms, Ordering::Release);
+        if watches.iter().any(|w| token(&self.map, &view, &w.key, now_ms) != w.token) {
+            return Reply::NilArray;
+        }
+        Reply::Array(commands.iter().map(|c| exec::write(c, &mut view, now_ms, log_index)).collect())
+    }
+}
+
+/// The whole state at one applied index: what a snapshot holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frozen {
+    pub applied_index: u64,
+    pub time_ms: u64,
+    /// Every stored key, expired or not, in key order.
+    pub keys: Vec<(Bytes, Entry)>,
+    /// Every client session, in client-id order.
+    pub sessions: Vec<(u64, Session)>,
+    /// The deletion marks WATCH compares for absent keys ([`ShardedMap::deletion_mark`]).
+    pub deletion_marks: Vec<u64>,
+}
+
+impl Frozen {
+    /// A digest of the replicated state (keys, values, TTLs, modification indexes, sessions and
+    /// time): equal on every replica that applied the same entries, whatever its hash seed.
+    pub fn digest(&self) -> u64 {
+        let mut hash = Fnv64::default();
+        hash.write(&self.time_ms.to_le_bytes());
+        for (key, entry) in &self.keys {
+            hash.write(&(key.len() as u64).to_le_bytes());
+            hash.write(key);
+            hash.write(&(entry.value.len() as u64).to_le_bytes());
+            hash.write(&entry.value);
+            hash.write(&entry.expire_at_ms.map_or(u64::MAX, |at| at).to_le_bytes());
+            hash.write(&entry.mod_index.to_le_bytes());
+        }
+        for mark in &self.deletion_marks {
+            hash.write(&mark.to_le_bytes());
+        }
+        for (client_id, session) in &self.sessions {
+            hash.write(&client_id.to_le_bytes());
+            hash.write(&session.sequence.to_le_bytes());
+            hash.write(&session.log_index.to_le_bytes());
+        }
+        hash.0
+    }
+}
+
+fn with_session(
+    sessions: &mut SessionTable,
+    session: Option<SessionRef>,
+    log_index: u64,
+    apply: impl FnOnce() -> Reply,
+) -> Reply {
+    let Some(request) = session else { return apply() };
+    match sessions.check(request) {
+        SessionCheck::Apply => {
+            let reply = apply();
+            sessions.record(request, log_index, reply.clone());
+            reply
+        }
+        SessionCheck::Duplicate(reply) | SessionCheck::Refuse(reply) => reply,
+    }
+}
+
+fn lock_for_write<'a>(map: &'a ShardedMap, keys: Option<Vec<&Bytes>>, watches: &[Watch]) -> WriteSet<'a> {
+    match keys {
+        Some(keys) => map.write_keys(keys.into_iter().chain(watches.iter().map(|w| &w.key))),
+        None => map.write_all(),
+    }
+}
+
+fn token<G: std::ops::Deref<Target = crate::map::Shard>>(
+    map: &ShardedMap,
+    view: &crate::map::Locked<'_, G>,
+    key: &[u8],
+    now_ms: u64,
+) -> u64 {
+    match view.live(key, now_ms) {
+        Some(entry) => entry.mod_index * 2 + 1,
+        None => map.deletion_mark(key) * 2,
+    }
+}
+
+/// FNV-1a, 64-bit: a small, stable digest (not a defence against tampering).
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! A small driver shared by the integration tests: it parses client arguments as a server would,
+//! sends writes through `StateMachine::apply` as log entries stamped with a test clock, and reads
+//! through `StateMachine::read`.
+
+use bytes::Bytes;
+use redraft_core::reply::unknown_command;
+use redraft_core::{Command, LogEntry, ParseError, Payload, Reply, StateMachine, StateMachineConfig};
+
+pub struct Node {
+    pub sm: StateMachine,
+    pub log_index: u64,
+    pub clock_ms: u64,
+}
+
+impl Node {
+    pub fn new() -> Node {
+        Node::with_seed(7)
+    }
+
+    pub fn with_seed(hash_seed: u64) -> Node {
+        let config = StateMachineConfig { hash_seed, shard_bits: 4, ..StateMachineConfig::default() };
+        Node { sm: StateMachine::new(config), log_index: 0, clock_ms: 1_000_000 }
+    }
+
+    /// Moves the leader's clock and replicates a time advance, as the leader does when idle.
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.clock_ms += ms;
+        self.append(Payload::TimeAdvance);
+    }
+
+    pub fn append(&mut self, payload: Payload) -> Reply {
+        self.log_index += 1;
+        self.sm.apply(self.log_index, &LogEntry { stamp_ms: self.clock_ms, payload })
+    }
+
+    pub fn run(&mut self, args: &[&str]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        match Command::parse(&args) {
+            Err(ParseError::UnknownCommand) => Reply::Error(unknown_command(&args)),
+            Err(ParseError::Invalid(text)) => Reply::Error(text),
+            Ok(command) if command.is_write() => self.append(Payload::Command { session: None, command }),
+            Ok(command) => self.sm.read(&command),
+        }
+    }
+}
+
+pub fn bulk(text: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+pub fn err(text: &str) -> Reply {
+    Reply::Error(text.to_owned())
+}
+
+pub fn array(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|i| bulk(i)).collect())
+}
