@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DecodeError};
-use crate::limits::RECORD_PAYLOAD_BYTES_MAX;
+use crate::limits::{DELETION_MARK_BUCKETS, RECORD_PAYLOAD_BYTES_MAX};
 use crate::map::Entry;
 use crate::record::{encode_record, RECORD_HEADER_BYTES};
 use crate::reply::Reply;
@@ -50,8 +50,9 @@ pub struct SnapshotHeader {
     pub time_ms: u64,
     pub key_count: u64,
     pub session_count: u64,
-    /// The deletion marks WATCH compares for absent keys (`ShardedMap::deletion_mark`).
-    pub deletion_marks: Vec<u64>,
+    /// The non-zero deletion marks WATCH compares for absent keys (`ShardedMap::deletion_mark`),
+    /// as (bucket, log index) in bucket order; most buckets are zero in a young store.
+    pub deletion_marks: Vec<(u32, u64)>,
 }
 
 /// One record after the header.
@@ -83,6 +84,8 @@ pub enum SnapshotError {
     HeaderCountMismatch { expected: u64, found: u64 },
     #[error("snapshot checksum {found:#010x} does not match the stream's {computed:#010x}")]
     StreamChecksum { found: u32, computed: u32 },
+    #[error("snapshot header names deletion bucket {bucket}, past the last ({})", DELETION_MARK_BUCKETS - 1)]
+    BadDeletionBucket { bucket: u32 },
     #[error("snapshot has bytes after its trailer at offset {offset}")]
     TrailingBytes { offset: u64 },
 }
@@ -183,7 +186,13 @@ pub fn write_snapshot<W: Write>(
         time_ms: frozen.time_ms,
         key_count: frozen.keys.len() as u64,
         session_count: frozen.sessions.len() as u64,
-        deletion_marks: frozen.deletion_marks.clone(),
+        deletion_marks: frozen
+            .deletion_marks
+            .iter()
+            .enumerate()
+            .filter(|(_, mark)| **mark != 0)
+            .map(|(bucket, mark)| (bucket as u32, *mark))
+            .collect(),
     };
     let mut writer = SnapshotWriter::new(out, &header)?;
     for (key, entry) in &frozen.keys {
@@ -288,8 +297,12 @@ impl<R: Read> SnapshotReader<R> {
             time_ms: self.header.time_ms,
             keys: Vec::new(),
             sessions: Vec::new(),
-            deletion_marks: self.header.deletion_marks.clone(),
+            deletion_marks: vec![0; DELETION_MARK_BUCKETS],
         };
+        for &(bucket, mark) in &self.header.deletion_marks {
+            let slot = frozen.deletion_marks.get_mut(bucket as usize);
+            *slot.ok_or(SnapshotError::BadDeletionBucket { bucket })? = mark;
+        }
         while let Some(item) = self.next_item()? {
             match item {
                 SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
