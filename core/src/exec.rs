@@ -255,11 +255,8 @@ impl Exec<'_, '_> {
         let Some(entry) = self.live(key) else { return Reply::Nil };
         match expiry {
             None => {}
-            Some(Expiry::Persist) => {
-                if entry.expire_at_ms.is_some() {
-                    self.put(key, entry.value.clone(), None);
-                }
-            }
+            Some(Expiry::Persist) if entry.expire_at_ms.is_some() => self.put(key, entry.value.clone(), None),
+            Some(Expiry::Persist) => {}
             Some(at) => match self.absolute(at, CommandName::GetEx) {
                 Ok(when) => self.set_expiry(key, entry.clone(), when),
                 Err(reply) => return reply,

@@ -1,6 +1,8 @@
 //! A small driver shared by the integration tests: it parses client arguments as a server would,
 //! sends writes through `StateMachine::apply` as log entries stamped with a test clock, and reads
 //! through `StateMachine::read`.
+// Each test file uses a different part of this driver.
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use redraft_core::reply::unknown_command;
