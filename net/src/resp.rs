@@ -1,0 +1,536 @@
+//! RESP2 and RESP3: decoding client requests, encoding replies, and decoding replies on the
+//! client side (redraft-cli, the simulator's and the jepsen runner's clients).
+//!
+//! Requests are what Redis accepts: a multibulk array of bulk strings, or an inline command line
+//! (split as Redis's `sdssplitargs` splits it, quotes and escapes included). Every limit is
+//! checked as soon as the header that declares a size is read, before anything is buffered for
+//! it, and a violation gets Redis's own error text; the caller sends it and closes the connection,
+//! as Redis does. Decoding is incremental: a partial request keeps its finished arguments, so a
+//! long pipeline or a huge bulk string is never parsed twice.
+//!
+//! Command semantics live in `redraft-core`; this module only moves bytes.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use redraft_core::Reply;
+
+/// Sizes a request may declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Largest bulk string (Redis's `proto-max-bulk-len`, 512 MiB by default).
+    pub bulk_bytes_max: usize,
+    /// Most elements in one multibulk request (Redis refuses more than 1024 * 1024).
+    pub array_len_max: usize,
+    /// Longest inline command, and longest header line (Redis's `PROTO_INLINE_MAX_SIZE`, 64 KiB).
+    pub inline_bytes_max: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> RequestLimits {
+        RequestLimits {
+            bulk_bytes_max: redraft_core::limits::VALUE_BYTES_MAX,
+            array_len_max: redraft_core::limits::ARRAY_LEN_MAX,
+            inline_bytes_max: 64 * 1024,
+        }
+    }
+}
+
+/// A request that breaks the protocol; the connection cannot continue after it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    fn new(text: impl Into<String>) -> ProtocolError {
+        ProtocolError(format!("ERR Protocol error: {}", text.into()))
+    }
+
+    /// The error reply to send before closing, as Redis words it.
+    pub fn reply_text(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Decodes client requests from a connection's read buffer.
+#[derive(Debug, Default)]
+pub struct RequestDecoder {
+    limits: RequestLimits,
+    /// A multibulk request whose arguments are still arriving.
+    partial: Option<Partial>,
+}
+
+#[derive(Debug)]
+struct Partial {
+    expected: usize,
+    args: Vec<Bytes>,
+    /// The length of the bulk string whose header has been read, if its body has not.
+    bulk_len: Option<usize>,
+}
+
+/// How many argument slots to reserve up front, whatever the header claims.
+const ARGS_RESERVE_MAX: usize = 1024;
+
+impl RequestDecoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: RequestLimits) -> RequestDecoder {
+        RequestDecoder { limits, partial: None }
+    }
+
+    /// Takes the next whole request from the front of `buffer`, consuming its bytes; `None` when
+    /// more bytes are needed. Empty requests (an empty inline line, `*0`) are skipped.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] for malformed input or a declared size over a limit.
+    pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        loop {
+            if self.partial.is_none() {
+                match buffer.first() {
+                    None => return Ok(None),
+                    Some(b'*') => {
+                        let Some(line) = self.take_line(buffer, "too big mbulk count string")? else {
+                            return Ok(None);
+                        };
+                        let count = parse_length(&line[1..])
+                            .filter(|n| *n <= self.limits.array_len_max as i64)
+                            .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
+                        if count <= 0 {
+                            continue;
+                        }
+                        let expected = count as usize;
+                        let args = Vec::with_capacity(expected.min(ARGS_RESERVE_MAX));
+                        self.partial = Some(Partial { expected, args, bulk_len: None });
+                    }
+                    Some(_) => {
+                        let Some(line) = self.take_line(buffer, "too big inline request")? else {
+                            return Ok(None);
+                        };
+                        let args = split_inline(&line)?;
+                        if args.is_empty() {
+                            continue;
+                        }
+                        return Ok(Some(args));
+                    }
+                }
+            }
+            let partial = self.partial.as_mut().expect("set above");
+            while partial.args.len() < partial.expected {
+                let len = match partial.bulk_len {
+                    Some(len) => len,
+                    None => {
+                        let Some(end) = find_crlf(buffer, self.limits.inline_bytes_max) else {
+                            if buffer.len() > self.limits.inline_bytes_max {
+                                return Err(ProtocolError::new("too big bulk count string"));
+                            }
+                            return Ok(None);
+                        };
+                        if buffer[0] != b'$' {
+                            let got = String::from_utf8_lossy(&buffer[..1]).into_owned();
+                            return Err(ProtocolError::new(format!("expected '$', got '{got}'")));
+                        }
+                        let len = parse_length(&buffer[1..end])
+                            .filter(|n| (0..=self.limits.bulk_bytes_max as i64).contains(n))
+                            .ok_or_else(|| ProtocolError::new("invalid bulk length"))?
+                            as usize;
+                        buffer.advance(end + 2);
+                        partial.bulk_len = Some(len);
+                        len
+                    }
+                };
+                if buffer.len() < len + 2 {
+                    // No reservation for the declared length: a client that claims 512 MiB and
+                    // sends nothing must not cost 512 MiB. The buffer grows as bytes arrive.
+                    return Ok(None);
+                }
+                let arg = buffer.split_to(len).freeze();
+                if &buffer[..2] != b"\r\n" {
+                    return Err(ProtocolError::new("invalid bulk string terminator"));
+                }
+                buffer.advance(2);
+                partial.args.push(arg);
+                partial.bulk_len = None;
+            }
+            let done = self.partial.take().expect("set above");
+            return Ok(Some(done.args));
+        }
+    }
+
+    /// Takes a line ending in `\n` (with or without `\r`) without its ending, or `None` if it is
+    /// incomplete; refuses a line longer than the inline limit with `too_long`.
+    fn take_line(&self, buffer: &mut BytesMut, too_long: &str) -> Result<Option<Bytes>, ProtocolError> {
+        let max = self.limits.inline_bytes_max;
+        match buffer.iter().take(max + 2).position(|&b| b == b'\n') {
+            Some(newline) => {
+                let mut line = buffer.split_to(newline + 1);
+                line.truncate(newline);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(newline - 1);
+                }
+                if line.len() > max {
+                    return Err(ProtocolError::new(too_long));
+                }
+                Ok(Some(line.freeze()))
+            }
+            None if buffer.len() > max => Err(ProtocolError::new(too_long)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn find_crlf(buffer: &[u8], max: usize) -> Option<usize> {
+    buffer.windows(2).take(max + 1).position(|w| w == b"\r\n")
+}
+
+/// Parses a signed decimal length, as Redis's `string2ll`.
+fn parse_length(text: &[u8]) -> Option<i64> {
+    redraft_core::number::parse_i64(text)
+}
+
+/// Splits an inline command line as Redis's `sdssplitargs` does: arguments separated by
+/// whitespace, `"..."` with backslash escapes (`\n \r \t \b \a \\ \" \xHH`), `'...'` with only
+/// `\'` escaped; a closing quote must be followed by whitespace or the end.
+///
+/// # Errors
+/// `unbalanced quotes in request` for an unterminated or badly closed quote.
+pub fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
+    let unbalanced = || ProtocolError::new("unbalanced quotes in request");
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            return Ok(args);
+        }
+        let mut current = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            if in_double {
+                let Some(&c) = line.get(i) else { return Err(unbalanced()) };
+                if c == b'\\'
+                    && i + 3 < line.len()
+                    && line[i + 1] == b'x'
+                    && is_hex_pair(line[i + 2], line[i + 3])
+                {
+                    current.push(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3]));
+                    i += 3;
+                } else if c == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    current.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                        return Err(unbalanced());
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    current.push(c);
+                }
+            } else if in_single {
+                let Some(&c) = line.get(i) else { return Err(unbalanced()) };
+                if c == b'\\' && line.get(i + 1) == Some(&b'\'') {
+                    i += 1;
+                    current.push(b'\'');
+                } else if c == b'\'' {
+                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                        return Err(unbalanced());
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    current.push(c);
+                }
+            } else {
+                match line.get(i) {
+                    None => break,
+                    Some(c) if c.is_ascii_whitespace() => break,
+                    Some(b'"') => in_double = true,
+                    Some(b'\'') => in_single = true,
+                    Some(&c) => current.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(Bytes::from(current));
+    }
+}
+
+fn is_hex_pair(a: u8, b: u8) -> bool {
+    a.is_ascii_hexdigit() && b.is_ascii_hexdigit()
+}
+
+fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c - b'A' + 10,
+    }
+}
+
+/// The protocol version a connection speaks: RESP2 until `HELLO 3`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+/// A reply as it goes on the wire. Data commands answer with [`Reply`]s from the core; the
+/// connection commands need RESP3's richer types (HELLO's map, INFO's verbatim text), which are
+/// written in their RESP2 form on RESP2 connections.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Bytes),
+    /// The null bulk string (`$-1` in RESP2, `_` in RESP3).
+    Null,
+    Array(Vec<Frame>),
+    /// The null array (`*-1` in RESP2, `_` in RESP3).
+    NullArray,
+    /// A map (`%` in RESP3, a flat array of keys and values in RESP2).
+    Map(Vec<(Frame, Frame)>),
+    /// A set (`~` in RESP3, an array in RESP2).
+    Set(Vec<Frame>),
+    /// A double (`,` in RESP3, a bulk string in RESP2).
+    Double(f64),
+    /// A boolean (`#` in RESP3, the integer 1 or 0 in RESP2).
+    Boolean(bool),
+    /// Text with a three-letter format such as `txt` (`=` in RESP3, a bulk string in RESP2).
+    Verbatim {
+        format: [u8; 3],
+        text: Bytes,
+    },
+}
+
+impl From<Reply> for Frame {
+    fn from(reply: Reply) -> Frame {
+        match reply {
+            Reply::Ok => Frame::Simple("OK".to_owned()),
+            Reply::Status(text) => Frame::Simple(text),
+            Reply::Error(text) => Frame::Error(text),
+            Reply::Integer(n) => Frame::Integer(n),
+            Reply::Bulk(bytes) => Frame::Bulk(bytes),
+            Reply::Nil => Frame::Null,
+            Reply::Array(items) => Frame::Array(items.into_iter().map(Frame::from).collect()),
+            Reply::NilArray => Frame::NullArray,
+        }
+    }
+}
+
+impl Frame {
+    /// A simple string.
+    pub fn simple(text: &str) -> Frame {
+        Frame::Simple(text.to_owned())
+    }
+
+    /// A bulk string of text.
+    pub fn text(text: impl Into<String>) -> Frame {
+        Frame::Bulk(Bytes::from(text.into()))
+    }
+
+    /// Appends the frame's encoding in `protocol` to `out`.
+    pub fn encode(&self, protocol: Protocol, out: &mut BytesMut) {
+        let resp3 = protocol == Protocol::Resp3;
+        match self {
+            Frame::Simple(text) => line(out, b'+', text.as_bytes()),
+            Frame::Error(text) => line(out, b'-', text.as_bytes()),
+            Frame::Integer(n) => line(out, b':', n.to_string().as_bytes()),
+            Frame::Bulk(bytes) => bulk(out, bytes),
+            Frame::Null if resp3 => out.put_slice(b"_\r\n"),
+            Frame::Null => out.put_slice(b"$-1\r\n"),
+            Frame::NullArray if resp3 => out.put_slice(b"_\r\n"),
+            Frame::NullArray => out.put_slice(b"*-1\r\n"),
+            Frame::Array(items) => {
+                line(out, b'*', items.len().to_string().as_bytes());
+                items.iter().for_each(|i| i.encode(protocol, out));
+            }
+            Frame::Set(items) => {
+                line(out, if resp3 { b'~' } else { b'*' }, items.len().to_string().as_bytes());
+                items.iter().for_each(|i| i.encode(protocol, out));
+            }
+            Frame::Map(pairs) if resp3 => {
+                line(out, b'%', pairs.len().to_string().as_bytes());
+                for (key, value) in pairs {
+                    key.encode(protocol, out);
+                    value.encode(protocol, out);
+                }
+            }
+            Frame::Map(pairs) => {
+                line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                for (key, value) in pairs {
+                    key.encode(protocol, out);
+                    value.encode(protocol, out);
+                }
+            }
+            Frame::Double(value) if resp3 => line(out, b',', format_double(*value).as_bytes()),
+            Frame::Double(value) => bulk(out, format_double(*value).as_bytes()),
+            Frame::Boolean(value) if resp3 => line(out, b'#', if *value { b"t" } else { b"f" }),
+            Frame::Boolean(value) => line(out, b':', if *value { b"1" } else { b"0" }),
+            Frame::Verbatim { format, text } if resp3 => {
+                line(out, b'=', (text.len() + 4).to_string().as_bytes());
+                out.put_slice(format);
+                out.put_u8(b':');
+                out.put_slice(text);
+                out.put_slice(b"\r\n");
+            }
+            Frame::Verbatim { text, .. } => bulk(out, text),
+        }
+    }
+}
+
+fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.reserve(text.len() + 3);
+    out.put_u8(kind);
+    // Simple strings and errors cannot hold line breaks; Redis replaces them with spaces.
+    out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.put_slice(b"\r\n");
+}
+
+fn bulk(out: &mut BytesMut, bytes: &[u8]) {
+    out.reserve(bytes.len() + 16);
+    line(out, b'$', bytes.len().to_string().as_bytes());
+    out.put_slice(bytes);
+    out.put_slice(b"\r\n");
+}
+
+fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Encodes a request as a multibulk array, as clients send it.
+pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+    line(out, b'*', args.len().to_string().as_bytes());
+    for arg in args {
+        bulk(out, arg.as_ref());
+    }
+}
+
+/// Decodes replies on the client side, RESP2 and RESP3 alike.
+#[derive(Debug, Default)]
+pub struct ReplyDecoder {
+    limits: RequestLimits,
+}
+
+/// Deepest nesting of aggregates a reply may have; bounds the decoder's recursion.
+const REPLY_DEPTH_MAX: usize = 64;
+
+impl ReplyDecoder {
+    /// A decoder enforcing `limits` on declared lengths.
+    pub fn new(limits: RequestLimits) -> ReplyDecoder {
+        ReplyDecoder { limits }
+    }
+
+    /// Takes the next whole reply from the front of `buffer`, or `None` when it is incomplete.
+    /// RESP3 attributes (`|`) are read and dropped; pushes (`>`) come back as arrays.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] for malformed input or a length over a limit.
+    pub fn decode(&self, buffer: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        let mut cursor = 0;
+        match self.parse(buffer, &mut cursor, 0)? {
+            Some(frame) => {
+                buffer.advance(cursor);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn parse(&self, buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Frame>, ProtocolError> {
+        if depth > REPLY_DEPTH_MAX {
+            return Err(ProtocolError::new("reply nested too deeply"));
+        }
+        let Some(end) = buf[*at..].windows(2).position(|w| w == b"\r\n").map(|p| *at + p) else {
+            if buf.len() - *at > self.limits.inline_bytes_max {
+                return Err(ProtocolError::new("reply line too long"));
+            }
+            return Ok(None);
+        };
+        let kind = buf[*at];
+        let text = &buf[*at + 1..end];
+        *at = end + 2;
+        let length = |max: usize| {
+            parse_length(text).filter(|n| *n >= -1 && *n <= max as i64).ok_or_else(|| {
+                ProtocolError::new(format!("invalid length '{}'", String::from_utf8_lossy(text)))
+            })
+        };
+        let string = || String::from_utf8_lossy(text).into_owned();
+        Ok(Some(match kind {
+            b'+' => Frame::Simple(string()),
+            b'-' => Frame::Error(string()),
+            b':' => Frame::Integer(parse_length(text).ok_or_else(|| ProtocolError::new("invalid integer"))?),
+            b'_' => Frame::Null,
+            b'#' => Frame::Boolean(text == b"t"),
+            b',' => Frame::Double(string().parse().map_err(|_| ProtocolError::new("invalid double"))?),
+            b'(' => Frame::Bulk(Bytes::copy_from_slice(text)),
+            b'$' | b'=' | b'!' => {
+                let n = length(self.limits.bulk_bytes_max)?;
+                if n < 0 {
+                    return Ok(Some(Frame::Null));
+                }
+                let n = n as usize;
+                if buf.len() < *at + n + 2 {
+                    return Ok(None);
+                }
+                let body = Bytes::copy_from_slice(&buf[*at..*at + n]);
+                *at += n + 2;
+                match kind {
+                    b'=' if n >= 4 => {
+                        Frame::Verbatim { format: [body[0], body[1], body[2]], text: body.slice(4..) }
+                    }
+                    b'!' => Frame::Error(String::from_utf8_lossy(&body).into_owned()),
+                    _ => Frame::Bulk(body),
+                }
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let n = length(self.limits.array_len_max)?;
+                if n < 0 {
+                    return Ok(Some(Frame::NullArray));
+                }
+                let elements = if matches!(kind, b'%' | b'|') { n as usize * 2 } else { n as usize };
+                let mut items = Vec::with_capacity(elements.min(ARGS_RESERVE_MAX));
+                for _ in 0..elements {
+                    match self.parse(buf, at, depth + 1)? {
+                        Some(item) => items.push(item),
+                        None => return Ok(None),
+                    }
+                }
+                match kind {
+                    b'%' => {
+                        let mut pairs = Vec::with_capacity(items.len() / 2);
+                        let mut items = items.into_iter();
+                        while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                            pairs.push((k, v));
+                        }
+                        Frame::Map(pairs)
+                    }
+                    b'~' => Frame::Set(items),
+                    // An attribute annotates the reply that follows it.
+                    b'|' => return self.parse(buf, at, depth + 1),
+                    _ => Frame::Array(items),
+                }
+            }
+            other => {
+                return Err(ProtocolError::new(format!(
+                    "unknown reply type '{}'",
+                    char::from(other).escape_default()
+                )))
+            }
+        }))
+    }
+}

@@ -1,0 +1,173 @@
+//! The RESP codec: requests split at every byte still decode, inline commands split as Redis
+//! splits them, every limit is refused from the header with Redis's error, arbitrary bytes never
+//! panic, and replies encode byte for byte as Redis sends them (pinned with insta) and decode back.
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+use redraft_net::resp::{
+    encode_request, split_inline, Frame, Protocol, ReplyDecoder, RequestDecoder, RequestLimits,
+};
+
+fn decode_all(decoder: &mut RequestDecoder, input: &[u8]) -> Result<Vec<Vec<Bytes>>, String> {
+    let mut buffer = BytesMut::from(input);
+    let mut requests = Vec::new();
+    while let Some(request) = decoder.decode(&mut buffer).map_err(|e| e.0)? {
+        requests.push(request);
+    }
+    Ok(requests)
+}
+
+fn args(items: &[&str]) -> Vec<Bytes> {
+    items.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+}
+
+/// A pipeline of multibulk and inline requests, fed in two parts split at every byte offset,
+/// decodes to the same requests.
+#[test]
+fn pipeline_split_anywhere_decodes_the_same() {
+    let input =
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nv\r\nxy\r\nPING\r\n*0\r\n\r\nGET k\n*1\r\n$4\r\nPING\r\n";
+    let expected =
+        vec![args(&["SET", "k", "v\r\nxy"]), args(&["PING"]), args(&["GET", "k"]), args(&["PING"])];
+    for split in 0..=input.len() {
+        let mut decoder = RequestDecoder::default();
+        let mut buffer = BytesMut::new();
+        let mut got = Vec::new();
+        for part in [&input[..split], &input[split..]] {
+            buffer.extend_from_slice(part);
+            while let Some(request) = decoder.decode(&mut buffer).expect("valid") {
+                got.push(request);
+            }
+        }
+        assert_eq!(got, expected, "split at {split}");
+        assert!(buffer.is_empty());
+    }
+}
+
+/// Inline commands: whitespace, double quotes with escapes, single quotes.
+#[test]
+fn inline_commands_split_like_sdssplitargs() {
+    assert_eq!(split_inline(b"  SET  k   v ").expect("ok"), args(&["SET", "k", "v"]));
+    assert_eq!(split_inline(br#"SET "a b" 'c d'"#).expect("ok"), args(&["SET", "a b", "c d"]));
+    assert_eq!(split_inline(br#"SET k "\x41\n\"""#).expect("ok"), args(&["SET", "k", "A\n\""]));
+    assert_eq!(split_inline(br"SET k 'it\'s'").expect("ok"), args(&["SET", "k", "it's"]));
+    assert_eq!(split_inline(b"SET k \"\"").expect("ok"), args(&["SET", "k", ""]));
+    for bad in [&br#"SET "k"#[..], br#"SET "k"x"#, b"SET 'k"] {
+        assert_eq!(
+            split_inline(bad).expect_err("unbalanced").0,
+            "ERR Protocol error: unbalanced quotes in request"
+        );
+    }
+}
+
+/// Each limit is refused as soon as the header declaring the size is read, with Redis's text.
+#[test]
+fn limits_are_refused_from_the_header() {
+    let limits = RequestLimits { bulk_bytes_max: 10, array_len_max: 4, inline_bytes_max: 32 };
+    let refuse = |input: &[u8]| decode_all(&mut RequestDecoder::new(limits), input).expect_err("refused");
+    assert_eq!(refuse(b"*5\r\n"), "ERR Protocol error: invalid multibulk length");
+    assert_eq!(refuse(b"*x\r\n"), "ERR Protocol error: invalid multibulk length");
+    assert_eq!(refuse(b"*1\r\n$11\r\n"), "ERR Protocol error: invalid bulk length");
+    assert_eq!(refuse(b"*1\r\n$-1\r\n"), "ERR Protocol error: invalid bulk length");
+    assert_eq!(refuse(b"*1\r\n+OK\r\n"), "ERR Protocol error: expected '$', got '+'");
+    assert_eq!(refuse(&[b'A'; 40]), "ERR Protocol error: too big inline request");
+    assert_eq!(refuse(&[b'*'; 40]), "ERR Protocol error: too big mbulk count string");
+    let mut long_header = b"*1\r\n$".to_vec();
+    long_header.extend_from_slice(&[b'1'; 40]);
+    assert_eq!(refuse(&long_header), "ERR Protocol error: too big bulk count string");
+    assert_eq!(refuse(b"*1\r\n$1\r\nab\r\n"), "ERR Protocol error: invalid bulk string terminator");
+}
+
+/// Every reply type, in RESP2 and RESP3, byte for byte.
+#[test]
+fn reply_encodings_are_pinned() {
+    let frames = vec![
+        Frame::simple("OK"),
+        Frame::Error("ERR bad\r\nthing".to_owned()),
+        Frame::Integer(-42),
+        Frame::text("hello"),
+        Frame::Bulk(Bytes::new()),
+        Frame::Null,
+        Frame::NullArray,
+        Frame::Array(vec![Frame::Integer(1), Frame::Null]),
+        Frame::Map(vec![(Frame::text("proto"), Frame::Integer(3))]),
+        Frame::Set(vec![Frame::text("a")]),
+        Frame::Double(1.5),
+        Frame::Boolean(true),
+        Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"# Server") },
+    ];
+    let mut out = String::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        for frame in &frames {
+            let mut bytes = BytesMut::new();
+            frame.encode(protocol, &mut bytes);
+            out.push_str(&format!("{protocol:?} {:?}\n", String::from_utf8_lossy(&bytes)));
+        }
+    }
+    insta::assert_snapshot!("reply_encodings", out);
+}
+
+fn frame() -> impl Strategy<Value = Frame> {
+    let leaf = prop_oneof![
+        "[a-zA-Z0-9 ]{0,10}".prop_map(Frame::Simple),
+        "ERR [a-z ]{0,10}".prop_map(Frame::Error),
+        any::<i64>().prop_map(Frame::Integer),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|b| Frame::Bulk(b.into())),
+        Just(Frame::Null),
+        any::<bool>().prop_map(Frame::Boolean),
+        (-1e9f64..1e9).prop_map(Frame::Double),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Frame::Array),
+            proptest::collection::vec((inner.clone(), inner.clone()), 0..3).prop_map(Frame::Map),
+            proptest::collection::vec(inner, 0..3).prop_map(Frame::Set),
+        ]
+    })
+}
+
+proptest! {
+    /// Requests encoded as clients send them decode to the same arguments, split anywhere.
+    #[test]
+    fn requests_round_trip(
+        requests in proptest::collection::vec(proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..12), 1..5), 1..5),
+        split in any::<prop::sample::Index>(),
+    ) {
+        let mut input = BytesMut::new();
+        for request in &requests {
+            encode_request(request, &mut input);
+        }
+        let split = split.index(input.len() + 1);
+        let mut decoder = RequestDecoder::default();
+        let mut buffer = BytesMut::from(&input[..split]);
+        let mut got = Vec::new();
+        while let Some(r) = decoder.decode(&mut buffer).expect("valid") { got.push(r); }
+        buffer.extend_from_slice(&input[split..]);
+        while let Some(r) = decoder.decode(&mut buffer).expect("valid") { got.push(r); }
+        let want: Vec<Vec<Bytes>> = requests.into_iter().map(|r| r.into_iter().map(Bytes::from).collect()).collect();
+        prop_assert_eq!(got, want);
+    }
+
+    /// RESP3 replies decode to the frame that was encoded.
+    #[test]
+    fn resp3_replies_round_trip(frame in frame()) {
+        let mut bytes = BytesMut::new();
+        frame.encode(Protocol::Resp3, &mut bytes);
+        let decoded = ReplyDecoder::default().decode(&mut bytes).expect("valid").expect("whole");
+        prop_assert_eq!(decoded, frame);
+        prop_assert!(bytes.is_empty());
+    }
+
+    /// Arbitrary bytes never panic either decoder, however they are split.
+    #[test]
+    fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..256), split in 0usize..256) {
+        let split = split.min(input.len());
+        let mut decoder = RequestDecoder::new(RequestLimits { bulk_bytes_max: 64, array_len_max: 8, inline_bytes_max: 64 });
+        let mut buffer = BytesMut::from(&input[..split]);
+        let _ = decoder.decode(&mut buffer);
+        buffer.extend_from_slice(&input[split..]);
+        while let Ok(Some(_)) = decoder.decode(&mut buffer) {}
+        let mut replies = BytesMut::from(&input[..]);
+        while let Ok(Some(_)) = ReplyDecoder::default().decode(&mut replies) {}
+    }
+}
