@@ -1,5 +1,10 @@
 //! The redraft node: openraft wiring, the RESP and HTTP listeners, configuration and metrics.
 //!
-//! Empty until the node issue. The simulator (`sim`) runs this very library, so everything it does
-//! with time, tasks, the network or the disk goes through a seam that madsim can replace
-//! (DESIGN.md §5).
+//! Built so far: openraft's runtime adapter ([`runtime`]), the disk seam ([`disk`]) and the
+//! durable segment log on it ([`log`]). The simulator (`sim`) runs this very library, so
+//! everything it does with time, tasks, the network or the disk goes through a seam that madsim
+//! can replace (DESIGN.md §5).
+
+pub mod disk;
+pub mod log;
+pub mod runtime;

@@ -1,0 +1,184 @@
+//! The disk seam: the few file operations the durable log needs, real here and simulated in the
+//! simulator (where a crash drops bytes written but not synced, DESIGN.md §5).
+//!
+//! Writes are buffered until `sync`; only synced bytes are promised to survive a crash. Anything
+//! that must be durable before it is acted on (a vote, a truncation, a removed segment) is
+//! followed by a sync of the file or of the directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A directory of files.
+pub trait Disk: Send + Sync + 'static {
+    type File: LogFile;
+
+    /// The names of the files in the directory, sorted.
+    ///
+    /// # Errors
+    /// The directory cannot be read.
+    fn list(&self) -> io::Result<Vec<String>>;
+
+    /// Opens a file for appending, creating it empty if missing.
+    ///
+    /// # Errors
+    /// The file cannot be opened or created.
+    fn open(&self, name: &str) -> io::Result<Self::File>;
+
+    /// Reads a whole file.
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+
+    /// Removes a file; durable only after [`Disk::sync_dir`].
+    ///
+    /// # Errors
+    /// The file exists but cannot be removed.
+    fn remove(&self, name: &str) -> io::Result<()>;
+
+    /// Makes creations and removals of files durable.
+    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Replaces a small file atomically and durably: after a crash it holds either the old or the
+    /// new bytes, never a mix.
+    fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// A file written at its end.
+pub trait LogFile: Send + 'static {
+    /// Appends bytes; they are durable only after [`LogFile::sync`].
+    ///
+    /// # Errors
+    /// The write failed.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+
+    /// Cuts the file to `len` bytes; durable only after [`LogFile::sync`].
+    ///
+    /// # Errors
+    /// The truncation failed.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+
+    /// The file's length, synced or not.
+    fn len(&self) -> u64;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes every append and truncation so far durable.
+    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// The real file system, in one directory.
+#[derive(Clone, Debug)]
+pub struct FileDisk {
+    dir: PathBuf,
+}
+
+impl FileDisk {
+    /// A disk in `dir`, created if missing.
+    ///
+    /// # Errors
+    /// The directory cannot be created.
+    pub fn new(dir: impl AsRef<Path>) -> io::Result<FileDisk> {
+        fs::create_dir_all(dir.as_ref())?;
+        Ok(FileDisk { dir: dir.as_ref().to_path_buf() })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Disk for FileDisk {
+    type File = DiskFile;
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn open(&self, name: &str) -> io::Result<DiskFile> {
+        let file = OpenOptions::new().create(true).append(true).read(true).open(self.dir.join(name))?;
+        let len = file.metadata()?.len();
+        Ok(DiskFile { file, len })
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        File::open(self.dir.join(name))?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        match fs::remove_file(self.dir.join(name)) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send {
+        let dir = self.dir.clone();
+        blocking(move || File::open(dir)?.sync_all())
+    }
+
+    fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
+        let (dir, name, bytes) = (self.dir.clone(), name.to_owned(), bytes.to_vec());
+        blocking(move || {
+            let temporary = dir.join(format!("{name}.tmp"));
+            let mut file = File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&temporary, dir.join(&name))?;
+            File::open(&dir)?.sync_all()
+        })
+    }
+}
+
+/// A real file opened for appending.
+#[derive(Debug)]
+pub struct DiskFile {
+    file: File,
+    len: u64,
+}
+
+impl LogFile for DiskFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = len;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        let file = self.file.try_clone();
+        blocking(move || file?.sync_data())
+    }
+}
+
+/// Runs blocking file work off the async workers, so an fsync does not stall other tasks.
+async fn blocking(work: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(io::Error::other(format!("disk task failed: {error}"))))
+}
