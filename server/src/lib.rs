@@ -7,4 +7,6 @@
 
 pub mod disk;
 pub mod log;
+pub mod network;
 pub mod runtime;
+pub mod store;
