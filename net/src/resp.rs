@@ -225,10 +225,7 @@ pub fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                        return Err(unbalanced());
-                    }
-                    i += 1;
+                    i = after_closing_quote(line, i)?;
                     break;
                 } else {
                     current.push(c);
@@ -239,10 +236,7 @@ pub fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                     i += 1;
                     current.push(b'\'');
                 } else if c == b'\'' {
-                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                        return Err(unbalanced());
-                    }
-                    i += 1;
+                    i = after_closing_quote(line, i)?;
                     break;
                 } else {
                     current.push(c);
@@ -259,6 +253,14 @@ pub fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
             i += 1;
         }
         args.push(Bytes::from(current));
+    }
+}
+
+/// The position after a closing quote at `quote`, which must be followed by whitespace or the end.
+fn after_closing_quote(line: &[u8], quote: usize) -> Result<usize, ProtocolError> {
+    match line.get(quote + 1) {
+        Some(next) if !next.is_ascii_whitespace() => Err(ProtocolError::new("unbalanced quotes in request")),
+        _ => Ok(quote + 1),
     }
 }
 
@@ -371,8 +373,8 @@ impl Frame {
                     value.encode(protocol, out);
                 }
             }
-            Frame::Double(value) if resp3 => line(out, b',', format_double(*value).as_bytes()),
-            Frame::Double(value) => bulk(out, format_double(*value).as_bytes()),
+            Frame::Double(value) if resp3 => line(out, b',', double_text(*value).as_bytes()),
+            Frame::Double(value) => bulk(out, double_text(*value).as_bytes()),
             Frame::Boolean(value) if resp3 => line(out, b'#', if *value { b"t" } else { b"f" }),
             Frame::Boolean(value) => line(out, b':', if *value { b"1" } else { b"0" }),
             Frame::Verbatim { format, text } if resp3 => {
@@ -402,7 +404,9 @@ fn bulk(out: &mut BytesMut, bytes: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-fn format_double(value: f64) -> String {
+/// A double as Redis spells it: `inf`, `-inf` and `nan` for the special values, the shortest
+/// text that reads back as the same value otherwise.
+pub fn double_text(value: f64) -> String {
     if value.is_nan() {
         "nan".to_owned()
     } else if value.is_infinite() {
