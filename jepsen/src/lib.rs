@@ -1,4 +1,36 @@
-//! Jepsen-style testing for redraft: the history model (DESIGN.md §6), the linearizability checker
-//! and a runner that drives real server processes under faults.
+//! Jepsen-style testing for redraft: the history model (DESIGN.md §6) and the linearizability
+//! checker. The runner that drives real server processes under faults will live here too; it will
+//! see redraft only through its client API, never its internals.
 //!
-//! Empty until the jepsen issue. It sees redraft only through its client API, never its internals.
+//! A history is read with [`history::read_history`] (or streamed with
+//! [`history::HistoryReader`]), paired into operations, split by key and searched:
+//!
+//! ```
+//! use jepsen::{check, read_history, Budget, ModelKind, Verdict};
+//!
+//! let text = r#"
+//! {"index": 0, "time": 10, "process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1}
+//! {"index": 1, "time": 20, "process": 0, "type": "ok", "f": "write", "key": "k", "value": 1}
+//! {"index": 2, "time": 30, "process": 1, "type": "invoke", "f": "read", "key": "k"}
+//! {"index": 3, "time": 40, "process": 1, "type": "ok", "f": "read", "key": "k", "value": null}
+//! "#;
+//! let ops = read_history(text.as_bytes()).unwrap();
+//! let result = check(&ops, ModelKind::Register, &Budget::default()).unwrap();
+//! assert_eq!(result.verdict, Verdict::Invalid); // The write was lost.
+//! ```
+
+pub mod checker;
+pub mod generate;
+pub mod history;
+pub mod model;
+pub mod operation;
+mod search;
+
+pub use checker::{check, check_operations, Budget, CheckResult, UnknownKey, Verdict, Violation};
+pub use generate::{generate_history, GeneratorConfig};
+pub use history::{
+    read_history, write_history, HistoryReader, HistoryWriter, Op, OpFunction, OpType, ReadError, WriteError,
+};
+pub use model::ModelKind;
+pub use operation::{pair_operations, HistoryError, Operation, Outcome};
+pub use search::UnknownReason;
