@@ -360,7 +360,7 @@ impl Parser<'_> {
                 Command::MGet { keys: a.to_vec() }
             }
             N::MSet | N::MSetNx => {
-                if a.is_empty() || a.len() % 2 != 0 {
+                if a.is_empty() || !a.len().is_multiple_of(2) {
                     return Err(self.wrong_arity());
                 }
                 let pairs = a.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();

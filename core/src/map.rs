@@ -155,6 +155,12 @@ impl ShardedMap {
         self.len() == 0
     }
 
+    /// The number of stored keys that have a TTL, expired ones not yet removed included. The
+    /// leader keeps time moving (DESIGN.md §3) only while this is not zero.
+    pub fn ttl_key_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().ttl_key_count).sum()
+    }
+
     /// Read-locks the shards that hold `keys`, in shard order.
     pub fn read_keys<'a, K: AsRef<[u8]>>(&'a self, keys: impl IntoIterator<Item = K>) -> ReadSet<'a> {
         let ids = self.shard_ids(keys);

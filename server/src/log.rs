@@ -66,7 +66,14 @@ pub struct SegmentLog<D: Disk> {
     entries: BTreeMap<u64, Bytes>,
     /// Where each entry's record starts: (position in `segments`' first indexes, byte offset).
     positions: BTreeMap<u64, (u64, u64)>,
+    /// Invariant: the size on disk of the records of `entries`.
+    held_bytes: u64,
     segment_bytes_max: u64,
+}
+
+/// A record's size on disk for a payload of `len` bytes: length, checksum, index, payload.
+fn record_bytes(len: usize) -> u64 {
+    (8 + INDEX_BYTES + len) as u64
 }
 
 impl<D: Disk> SegmentLog<D> {
@@ -93,6 +100,7 @@ impl<D: Disk> SegmentLog<D> {
             dir_dirty: false,
             entries: BTreeMap::new(),
             positions: BTreeMap::new(),
+            held_bytes: 0,
             segment_bytes_max: segment_bytes_max.max(1),
         };
         let mut report = RecoveryReport { segment_count: names.len(), ..RecoveryReport::default() };
@@ -122,6 +130,7 @@ impl<D: Disk> SegmentLog<D> {
                         ));
                     }
                 }
+                log.held_bytes += record_bytes(record.payload.len() - INDEX_BYTES);
                 log.entries.insert(index, record.payload.slice(INDEX_BYTES..));
                 log.positions.insert(index, (first_index, record.offset));
             }
@@ -183,6 +192,7 @@ impl<D: Disk> SegmentLog<D> {
         active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
         self.entries.insert(index, Bytes::from(body).slice(INDEX_BYTES..));
         self.positions.insert(index, (segment, offset));
+        self.held_bytes += record_bytes(payload.len());
         Ok(())
     }
 
@@ -212,7 +222,8 @@ impl<D: Disk> SegmentLog<D> {
         let Some(&(segment, offset)) = self.positions.get(&index) else {
             return Ok(());
         };
-        self.entries.split_off(&index);
+        let removed = self.entries.split_off(&index);
+        self.held_bytes -= removed.values().map(|p| record_bytes(p.len())).sum::<u64>();
         self.positions.split_off(&index);
         while self.segments.last().is_some_and(|s| s.first_index > segment) {
             let removed = self.segments.pop().expect("checked above");
@@ -240,7 +251,8 @@ impl<D: Disk> SegmentLog<D> {
     /// [`LogError::Io`] when a segment cannot be removed.
     pub async fn purge(&mut self, index: u64) -> Result<(), LogError> {
         let kept = self.entries.split_off(&(index + 1));
-        self.entries = kept;
+        let removed = std::mem::replace(&mut self.entries, kept);
+        self.held_bytes -= removed.values().map(|p| record_bytes(p.len())).sum::<u64>();
         let kept = self.positions.split_off(&(index + 1));
         self.positions = kept;
         // A closed segment can go when the next segment starts at or before index + 1.
@@ -256,6 +268,11 @@ impl<D: Disk> SegmentLog<D> {
             self.disk.sync_dir().await.map_err(|source| LogError::Io { file: ".".into(), source })?;
         }
         Ok(())
+    }
+
+    /// The bytes on disk of the entries the log holds (since the last purge).
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
     }
 
     /// The names of the segment files, oldest first.

@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::disk::Disk;
 use crate::log::{LogError, RecoveryReport, SegmentLog};
+use crate::metrics::Metrics;
 use crate::runtime::AliasRuntime;
 
 /// Where a node can be reached.
@@ -62,7 +63,7 @@ openraft::declare_raft_types!(
 );
 
 /// When appended entries are synced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FsyncPolicy {
     /// Before an entry counts as durable; many appends share one sync (group commit).
@@ -129,6 +130,7 @@ impl<D: Disk + Clone> LogStore<D> {
         disk: D,
         policy: FsyncPolicy,
         segment_bytes_max: u64,
+        metrics: Arc<Metrics>,
     ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
         let (mut log, report) = SegmentLog::open(disk.clone(), segment_bytes_max).await?;
         let meta = match disk.read(META_FILE) {
@@ -142,8 +144,13 @@ impl<D: Disk + Clone> LogStore<D> {
         }
         let inner = Arc::new(Mutex::new(LogInner { log, meta }));
         let (flush, pending) = mpsc::channel(FLUSH_QUEUE_DEPTH);
-        tokio::spawn(flusher(inner.clone(), pending, policy));
+        tokio::spawn(flusher(inner.clone(), pending, policy, metrics));
         Ok((LogStore { inner, disk, policy, flush }, report))
+    }
+
+    /// The bytes of log records held since the last purge.
+    pub async fn held_bytes(&self) -> u64 {
+        self.inner.lock().await.log.held_bytes()
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -162,6 +169,7 @@ async fn flusher<D: Disk>(
     inner: Arc<Mutex<LogInner<D>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
     policy: FsyncPolicy,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::new();
     loop {
@@ -171,9 +179,13 @@ async fn flusher<D: Disk>(
                     Ok(None) => return,
                     Ok(Some(_)) => unreachable!("everysec reports appends durable when written"),
                     Err(_) => {
-                        if let Err(error) = inner.lock().await.log.sync().await {
-                            tracing_error(&error.to_string());
+                        let started = tokio::time::Instant::now();
+                        let mut inner = inner.lock().await;
+                        match inner.log.sync().await {
+                            Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), 0),
+                            Err(error) => tracing::error!(%error, "log sync failed"),
                         }
+                        metrics.log_bytes.set(inner.log.held_bytes() as i64);
                         continue;
                     }
                 }
@@ -185,7 +197,17 @@ async fn flusher<D: Disk>(
         while let Ok(more) = pending.try_recv() {
             batch.push(more);
         }
-        let result = inner.lock().await.log.sync().await.map_err(|e| io::Error::other(e.to_string()));
+        let started = tokio::time::Instant::now();
+        let result = {
+            let mut inner = inner.lock().await;
+            let result = inner.log.sync().await.map_err(|e| io::Error::other(e.to_string()));
+            metrics.log_bytes.set(inner.log.held_bytes() as i64);
+            result
+        };
+        match &result {
+            Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), batch.len()),
+            Err(error) => tracing::error!(%error, "log sync failed; the appends waiting for it fail"),
+        }
         for callback in batch.drain(..) {
             let result = match &result {
                 Ok(()) => Ok(()),
@@ -194,11 +216,6 @@ async fn flusher<D: Disk>(
             callback.log_io_completed(result);
         }
     }
-}
-
-fn tracing_error(message: &str) {
-    // The node's logging arrives with the node issue; until then, stderr.
-    eprintln!("redraft: log sync failed: {message}");
 }
 
 fn decode_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, StorageError<u64>> {

@@ -32,7 +32,9 @@ async fn start(dir: &Path) -> Node {
     };
     let config = Arc::new(config.validate().expect("valid config"));
     let disk = FileDisk::new(dir).expect("data dir");
-    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20).await.expect("log opens");
+    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, Default::default())
+        .await
+        .expect("log opens");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let machine = StateMachineStore::open(state.clone(), disk).expect("snapshot loads");
     let raft = Raft::new(1, config, NoPeers, log, machine).await.expect("raft starts");

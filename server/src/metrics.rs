@@ -1,0 +1,175 @@
+//! A node's Prometheus metrics, in a registry of its own (never the process-global one), so that
+//! many nodes can share one simulation process (DESIGN.md §5).
+//!
+//! Command labels come from a fixed set (the commands the server knows, and `unknown`), so a
+//! client cannot grow the number of series.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric a node exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Commands answered, by command name and result (`ok` or `error`).
+    pub commands: IntCounterVec,
+    /// Time from a command's arrival to its reply being ready, by command name.
+    pub command_seconds: HistogramVec,
+    /// Keys in the keyspace, expired ones not yet removed included (as DBSIZE counts).
+    pub keys: IntGauge,
+    /// Keys removed by active expiry batches this node applied.
+    pub expired_keys: IntCounter,
+    /// Resident memory of the process, in bytes (0 where it cannot be read).
+    pub memory_bytes: IntGauge,
+    /// Client connections open now.
+    pub connections: IntGauge,
+    /// Client connections accepted since start.
+    pub connections_total: IntCounter,
+    /// Client connections refused at `maxclients`.
+    pub connections_rejected: IntCounter,
+    /// Bytes of log records held on disk since the last purge.
+    pub log_bytes: IntGauge,
+    /// Duration of each log sync.
+    pub fsync_seconds: Histogram,
+    /// Log syncs made.
+    pub fsyncs: IntCounter,
+    /// Appends made durable by one sync (group commit at work).
+    pub entries_per_fsync: Histogram,
+    /// Snapshots built.
+    pub snapshots: IntCounter,
+    pub raft_term: IntGauge,
+    pub raft_commit_index: IntGauge,
+    pub raft_applied_index: IntGauge,
+    /// The leader's node id, 0 when none is known.
+    pub raft_leader: IntGauge,
+    /// 1 on the leader, 0 elsewhere.
+    pub raft_is_leader: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics in a fresh registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("redraft".into()), None).expect("a valid prefix");
+        let latency_buckets = prometheus::exponential_buckets(0.000_025, 2.0, 18).expect("valid buckets");
+        let metrics = Metrics {
+            commands: IntCounterVec::new(
+                Opts::new("commands_total", "Commands answered, by command and result"),
+                &["command", "result"],
+            )
+            .expect("valid metric"),
+            command_seconds: HistogramVec::new(
+                HistogramOpts::new("command_duration_seconds", "Command latency, by command")
+                    .buckets(latency_buckets.clone()),
+                &["command"],
+            )
+            .expect("valid metric"),
+            keys: gauge("keys", "Keys in the keyspace, expired ones not yet removed included"),
+            expired_keys: counter("expired_keys_total", "Keys removed by active expiry"),
+            memory_bytes: gauge("memory_resident_bytes", "Resident memory of the process"),
+            connections: gauge("connections", "Client connections open"),
+            connections_total: counter("connections_accepted_total", "Client connections accepted"),
+            connections_rejected: counter(
+                "connections_rejected_total",
+                "Client connections refused at maxclients",
+            ),
+            log_bytes: gauge("log_bytes", "Bytes of log records held since the last purge"),
+            fsync_seconds: Histogram::with_opts(
+                HistogramOpts::new("log_fsync_duration_seconds", "Duration of a log sync")
+                    .buckets(latency_buckets),
+            )
+            .expect("valid metric"),
+            fsyncs: counter("log_fsyncs_total", "Log syncs"),
+            entries_per_fsync: Histogram::with_opts(
+                HistogramOpts::new("log_appends_per_fsync", "Appends made durable by one sync")
+                    .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
+            )
+            .expect("valid metric"),
+            snapshots: counter("snapshots_total", "Snapshots built"),
+            raft_term: gauge("raft_term", "The current Raft term"),
+            raft_commit_index: gauge("raft_commit_index", "The highest log index known committed"),
+            raft_applied_index: gauge("raft_applied_index", "The highest log index applied"),
+            raft_leader: gauge("raft_leader", "The leader's node id, 0 when none is known"),
+            raft_is_leader: gauge("raft_is_leader", "1 on the leader"),
+            registry,
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.commands.clone()),
+            Box::new(self.command_seconds.clone()),
+            Box::new(self.keys.clone()),
+            Box::new(self.expired_keys.clone()),
+            Box::new(self.memory_bytes.clone()),
+            Box::new(self.connections.clone()),
+            Box::new(self.connections_total.clone()),
+            Box::new(self.connections_rejected.clone()),
+            Box::new(self.log_bytes.clone()),
+            Box::new(self.fsync_seconds.clone()),
+            Box::new(self.fsyncs.clone()),
+            Box::new(self.entries_per_fsync.clone()),
+            Box::new(self.snapshots.clone()),
+            Box::new(self.raft_term.clone()),
+            Box::new(self.raft_commit_index.clone()),
+            Box::new(self.raft_applied_index.clone()),
+            Box::new(self.raft_leader.clone()),
+            Box::new(self.raft_is_leader.clone()),
+        ];
+        for collector in collectors {
+            self.registry.register(collector).expect("each metric is registered once");
+        }
+    }
+
+    /// Records one answered command.
+    pub fn observe_command(&self, command: &str, ok: bool, seconds: f64) {
+        self.commands.with_label_values(&[command, if ok { "ok" } else { "error" }]).inc();
+        self.command_seconds.with_label_values(&[command]).observe(seconds);
+    }
+
+    /// Records one log sync that made `appends` appends durable.
+    pub fn observe_fsync(&self, seconds: f64, appends: usize) {
+        self.fsyncs.inc();
+        self.fsync_seconds.observe(seconds);
+        self.entries_per_fsync.observe(appends as f64);
+    }
+
+    /// The registry in Prometheus's text format.
+    pub fn render(&self) -> String {
+        self.memory_bytes.set(resident_bytes() as i64);
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+/// The process's resident set size, from `/proc/self/statm` on Linux; 0 elsewhere and in
+/// simulation (where the host process's memory says nothing about a node).
+pub fn resident_bytes() -> u64 {
+    #[cfg(all(target_os = "linux", not(madsim)))]
+    {
+        let pages = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()));
+        if let Some(pages) = pages {
+            return pages * 4096;
+        }
+    }
+    0
+}
