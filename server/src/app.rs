@@ -1,0 +1,156 @@
+//! The production server process: real files, the system clock, RESP and HTTP listeners on real
+//! sockets, and a clean stop on Ctrl-C or SIGTERM. The `redraft-server` binary only parses its
+//! configuration and calls [`run`]; the simulator builds the same [`Node`] and [`RespServer`] on
+//! its own seams instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::SystemClock;
+use crate::config::{LogFormat, ServerConfig};
+use crate::disk::FileDisk;
+use crate::metrics::Metrics;
+use crate::node::{Node, NodeOptions};
+use crate::resp::{RespServer, RespSettings};
+use crate::store::NodeAddr;
+
+/// How long a stopping server waits for its listeners to finish.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+const LOCK_FILE: &str = "LOCK";
+
+/// Sets up logging as configured: readable lines, or JSON with `--json-logs`.
+pub fn init_logging(config: &ServerConfig) {
+    // openraft narrates every election at info; a node's own lines are what an operator reads.
+    let level = if config.log_level.contains("openraft") {
+        config.log_level.clone()
+    } else {
+        format!("openraft=warn,{}", config.log_level)
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The node options a configuration asks for.
+pub fn node_options(config: &ServerConfig) -> NodeOptions {
+    NodeOptions {
+        node_id: config.node_id,
+        addr: NodeAddr { raft_addr: config.raft_addr.clone(), resp_addr: config.resp_addr.clone() },
+        fsync: config.fsync,
+        segment_bytes_max: config.segment_bytes_max,
+        heartbeat_ms: config.heartbeat_ms,
+        election_timeout_ms_min: config.election_timeout_ms_min,
+        election_timeout_ms_max: config.election_timeout_ms_max,
+        snapshot_entry_count: config.snapshot_entry_count,
+        snapshot_log_bytes: config.snapshot_log_bytes,
+        time_advance_idle_ms: config.time_advance_idle_ms,
+        write_timeout_ms: config.write_timeout_ms,
+        // SCAN's order is the only thing the seed shows; a per-process seed keeps hash flooding
+        // from choosing which shard a client's keys land in.
+        hash_seed: rand::random(),
+        ..NodeOptions::default()
+    }
+}
+
+/// Runs a server until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// A message for the operator: the data directory is unusable or in use, the log is corrupt
+/// (naming the file and offset), or an address cannot be bound.
+pub async fn run(config: ServerConfig) -> Result<(), String> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| format!("cannot open {}: {e}", dir.join(LOCK_FILE).display()))?;
+    lock.try_lock()
+        .map_err(|_| format!("the data directory {} is in use by another redraft-server", dir.display()))?;
+    let disk =
+        FileDisk::new(dir).map_err(|e| format!("cannot open the data directory {}: {e}", dir.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    let node = Node::start(node_options(&config), disk, Arc::new(SystemClock), metrics)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let resp = TcpListener::bind(&config.resp_addr)
+        .await
+        .map_err(|e| format!("cannot listen for Redis clients on {}: {e}", config.resp_addr))?;
+    let http = match config.http_addr.as_str() {
+        "" => None,
+        addr => Some(
+            TcpListener::bind(addr).await.map_err(|e| format!("cannot listen for HTTP on {addr}: {e}"))?,
+        ),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let settings = RespSettings {
+        maxclients: config.maxclients.into(),
+        proto_max_bulk_len: config.proto_max_bulk_len.into(),
+        data_dir: dir.display().to_string(),
+    };
+    let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
+    let resp_task = tokio::spawn(RespServer::new(node.clone(), settings).serve(resp, stopped.clone()));
+    let http_task =
+        http.map(|listener| tokio::spawn(crate::http::serve(listener, node.clone(), stopped.clone())));
+    let recovery = node.recovery();
+    tracing::info!(
+        node_id = config.node_id,
+        data_dir = %dir.display(),
+        fsync = ?config.fsync,
+        log_entries = recovery.entry_count,
+        "redraft {} listening for Redis clients on {resp_addr}{}",
+        env!("CARGO_PKG_VERSION"),
+        if config.http_addr.is_empty() { String::new() } else { format!(", HTTP on {}", config.http_addr) },
+    );
+    let ready = node
+        .raft()
+        .wait(Some(Duration::from_millis(node.options().leader_wait_ms)))
+        .metrics(|m| m.current_leader.is_some(), "a leader is elected")
+        .await;
+    match ready {
+        Ok(metrics) => {
+            tracing::info!(term = metrics.current_term, "ready: try `redis-cli -p {}`", port(&resp_addr))
+        }
+        Err(error) => tracing::warn!(%error, "no leader yet; requests wait for one"),
+    }
+    wait_for_stop_signal().await;
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(STOP_GRACE, resp_task).await;
+    if let Some(task) = http_task {
+        let _ = tokio::time::timeout(STOP_GRACE, task).await;
+    }
+    node.shutdown().await;
+    drop(lock);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn port(addr: &str) -> &str {
+    addr.rsplit(':').next().unwrap_or(addr)
+}
+
+async fn wait_for_stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,319 @@
+//! The server's configuration, in rising precedence: embedded defaults, a TOML file
+//! (`--config file.toml`), `REDRAFT_*` environment variables, and command-line flags
+//! (DESIGN.md §7). Nothing at all is needed to start: the defaults run a single node on
+//! 127.0.0.1:6379 with its data in `./redraft-data`.
+//!
+//! Every setting has one name: `kebab-case` in the file (`snapshot-entry-count = 50000`),
+//! `REDRAFT_SNAKE_CASE` in the environment (`REDRAFT_SNAPSHOT_ENTRY_COUNT=50000`), and for the
+//! common ones a flag (`--snapshot-entry-count` is not one; `--fsync` is).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::FsyncPolicy;
+
+/// How the server logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of a server process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+    /// Where Redis clients connect.
+    pub resp_addr: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; empty to serve no HTTP.
+    pub http_addr: String,
+    /// Where peers reach this node's Raft transport.
+    pub raft_addr: String,
+    /// The initial cluster, `id=raft-host:port,...`; empty for a cluster of one.
+    pub peers: String,
+    pub fsync: FsyncPolicy,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `redraft_server=debug,openraft=warn`.
+    pub log_level: String,
+    pub maxclients: usize,
+    pub proto_max_bulk_len: usize,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms_min: u64,
+    pub election_timeout_ms_max: u64,
+    pub snapshot_entry_count: u64,
+    pub snapshot_log_bytes: u64,
+    pub segment_bytes_max: u64,
+    pub time_advance_idle_ms: u64,
+    pub write_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        let node = crate::node::NodeOptions::default();
+        ServerConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("redraft-data"),
+            resp_addr: "127.0.0.1:6379".into(),
+            http_addr: "127.0.0.1:7379".into(),
+            raft_addr: "127.0.0.1:16379".into(),
+            peers: String::new(),
+            fsync: FsyncPolicy::Always,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            maxclients: crate::resp::MAX_CLIENTS_DEFAULT,
+            proto_max_bulk_len: redraft_core::limits::VALUE_BYTES_MAX,
+            heartbeat_ms: node.heartbeat_ms,
+            election_timeout_ms_min: node.election_timeout_ms_min,
+            election_timeout_ms_max: node.election_timeout_ms_max,
+            snapshot_entry_count: node.snapshot_entry_count,
+            snapshot_log_bytes: node.snapshot_log_bytes,
+            segment_bytes_max: node.segment_bytes_max,
+            time_advance_idle_ms: node.time_advance_idle_ms,
+            write_timeout_ms: node.write_timeout_ms,
+        }
+    }
+}
+
+/// The flags; each overrides the file and the environment.
+#[derive(Clone, Debug, Default, clap::Parser)]
+#[command(
+    name = "redraft-server",
+    version,
+    about = "A replicated, durable, Redis-compatible key-value store"
+)]
+pub struct Flags {
+    /// A TOML file of settings (also `REDRAFT_CONFIG`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where Redis clients connect [default: 127.0.0.1:6379].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub resp_addr: Option<String>,
+    /// Where /metrics, /healthz and /readyz are served [default: 127.0.0.1:7379].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http_addr: Option<String>,
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft_addr: Option<String>,
+    /// The initial cluster: `1=host:port,2=host:port,3=host:port`.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub peers: Option<String>,
+    #[arg(long, value_enum)]
+    pub fsync: Option<FsyncPolicy>,
+    /// Log one JSON object per line.
+    #[arg(long)]
+    pub json_logs: bool,
+    /// A tracing filter such as `info` or `openraft=warn,info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {name}={value}: {message}")]
+    Env { name: String, value: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Builds the configuration from the defaults, the file named by `--config` or
+    /// `REDRAFT_CONFIG`, the environment `env`, and the flags.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, variable or setting that is wrong.
+    pub fn load(flags: &Flags, env: &BTreeMap<String, String>) -> Result<ServerConfig, ConfigError> {
+        let mut table = toml::Table::try_from(ServerConfig::default()).expect("the defaults serialize");
+        let file = flags.config.clone().or_else(|| env.get("REDRAFT_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+            let from_file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            // Check the file on its own first, so an error names the file rather than the merge.
+            ServerConfig::deserialize(toml::Value::Table(from_file.clone()))
+                .map_err(|e| ConfigError::File { path: shown, message: e.to_string() })?;
+            table.extend(from_file);
+        }
+        let keys: Vec<String> = table.keys().cloned().collect();
+        for key in keys {
+            let name = format!("REDRAFT_{}", key.replace('-', "_").to_uppercase());
+            let Some(value) = env.get(&name) else { continue };
+            let typed = match &table[&key] {
+                toml::Value::Integer(_) => {
+                    value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|e| e.to_string())
+                }
+                _ => Ok(toml::Value::String(value.clone())),
+            };
+            let typed = typed.map_err(|message| ConfigError::Env {
+                name: name.clone(),
+                value: value.clone(),
+                message,
+            })?;
+            table.insert(key, typed);
+        }
+        let mut config = ServerConfig::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Env { name: "REDRAFT_*".into(), value: String::new(), message: e.to_string() }
+        })?;
+        config.apply_flags(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_flags(&mut self, flags: &Flags) {
+        if let Some(v) = flags.node_id {
+            self.node_id = v;
+        }
+        if let Some(v) = &flags.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = &flags.resp_addr {
+            self.resp_addr = v.clone();
+        }
+        if let Some(v) = &flags.http_addr {
+            self.http_addr = v.clone();
+        }
+        if let Some(v) = &flags.raft_addr {
+            self.raft_addr = v.clone();
+        }
+        if let Some(v) = &flags.peers {
+            self.peers = v.clone();
+        }
+        if let Some(v) = flags.fsync {
+            self.fsync = v;
+        }
+        if flags.json_logs {
+            self.log_format = LogFormat::Json;
+        }
+        if let Some(v) = &flags.log_level {
+            self.log_level = v.clone();
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id == 0 {
+            return Err(ConfigError::Invalid("node-id must be at least 1".into()));
+        }
+        if self.election_timeout_ms_min <= self.heartbeat_ms
+            || self.election_timeout_ms_max <= self.election_timeout_ms_min
+        {
+            return Err(ConfigError::Invalid(format!(
+                "need heartbeat-ms < election-timeout-ms-min < election-timeout-ms-max, got {} / {} / {}",
+                self.heartbeat_ms, self.election_timeout_ms_min, self.election_timeout_ms_max
+            )));
+        }
+        if self.maxclients == 0 {
+            return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
+        }
+        let peers = self.peers()?;
+        if peers.keys().any(|id| *id != self.node_id) {
+            return Err(ConfigError::Invalid(format!(
+                "peers {:?} name other nodes, but this build has no peer transport yet: it runs a cluster of one",
+                self.peers
+            )));
+        }
+        Ok(())
+    }
+
+    /// The initial cluster named by `peers`, by node id.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for an entry that is not `id=host:port`.
+    pub fn peers(&self) -> Result<BTreeMap<u64, String>, ConfigError> {
+        let mut peers = BTreeMap::new();
+        for entry in self.peers.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(id, addr)| Some((id.trim().parse::<u64>().ok()?, addr.trim())));
+            match parsed {
+                Some((id, addr)) if id > 0 && addr.contains(':') => {
+                    peers.insert(id, addr.to_owned());
+                }
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "peers entry {entry:?} is not id=host:port (ids start at 1)"
+                    )))
+                }
+            }
+        }
+        Ok(peers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// No file, no environment, no flags: the embedded defaults.
+    #[test]
+    fn nothing_given_means_defaults() {
+        let config = ServerConfig::load(&Flags::default(), &BTreeMap::new()).expect("defaults load");
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.resp_addr, "127.0.0.1:6379");
+    }
+
+    /// Each layer overrides the one below it: file < environment < flags.
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("redraft.toml");
+        std::fs::write(
+            &path,
+            "fsync = \"no\"\nmaxclients = 7\nresp-addr = \"127.0.0.1:1000\"\nnode-id = 3\n",
+        )
+        .expect("write");
+        let flags =
+            Flags { config: Some(path), resp_addr: Some("127.0.0.1:3000".into()), ..Flags::default() };
+        let config = ServerConfig::load(
+            &flags,
+            &env(&[("REDRAFT_MAXCLIENTS", "9"), ("REDRAFT_RESP_ADDR", "127.0.0.1:2000")]),
+        )
+        .expect("loads");
+        assert_eq!(config.fsync, FsyncPolicy::No, "from the file");
+        assert_eq!(config.node_id, 3, "from the file");
+        assert_eq!(config.maxclients, 9, "the environment beats the file");
+        assert_eq!(config.resp_addr, "127.0.0.1:3000", "the flag beats both");
+    }
+
+    /// Mistakes name where they are.
+    #[test]
+    fn errors_name_the_file_the_variable_or_the_setting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "maxclient = 7\n").expect("write");
+        let flags = Flags { config: Some(path), ..Flags::default() };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("unknown key").to_string();
+        assert!(error.contains("bad.toml") && error.contains("maxclient"), "{error}");
+
+        let error = ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_MAXCLIENTS", "many")]))
+            .expect_err("not a number")
+            .to_string();
+        assert!(error.contains("REDRAFT_MAXCLIENTS=many"), "{error}");
+
+        let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();
+        assert!(error.contains("\"x\""), "{error}");
+    }
+}

@@ -1,0 +1,39 @@
+//! `redraft-server`: parses the configuration (defaults < `--config` file < `REDRAFT_*`
+//! environment < flags) and runs a node. Everything else is in the library's `app` module.
+
+#[cfg(not(madsim))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    use redraft_server::config::{Flags, ServerConfig};
+
+    let flags = Flags::parse();
+    let env = std::env::vars().filter(|(name, _)| name.starts_with("REDRAFT_")).collect();
+    let config = match ServerConfig::load(&flags, &env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("redraft-server: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    redraft_server::app::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("redraft-server: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(redraft_server::app::run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("redraft-server: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(madsim)]
+fn main() {
+    eprintln!("redraft-server is not built for the simulator; the simulator builds nodes itself");
+}
