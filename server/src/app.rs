@@ -100,6 +100,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         data_dir: dir.display().to_string(),
     };
     let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
+    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let resp_task = tokio::spawn(RespServer::new(node.clone(), settings).serve(resp, stopped.clone()));
     let http_task =
         http.map(|listener| tokio::spawn(crate::http::serve(listener, node.clone(), stopped.clone())));
@@ -111,7 +112,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         log_entries = recovery.entry_count,
         "redraft {} listening for Redis clients on {resp_addr}{}",
         env!("CARGO_PKG_VERSION"),
-        if config.http_addr.is_empty() { String::new() } else { format!(", HTTP on {}", config.http_addr) },
+        http_addr.map(|a| format!(", HTTP on {a}")).unwrap_or_default(),
     );
     let ready = node
         .raft()

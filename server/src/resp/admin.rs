@@ -70,7 +70,7 @@ fn hello(connection: &mut Connection, args: &[Bytes]) -> Frame {
         protocol = match std::str::from_utf8(version).ok().and_then(|v| v.parse::<i64>().ok()) {
             Some(2) => Protocol::Resp2,
             Some(3) => Protocol::Resp3,
-            Some(_) => return Frame::Error("NOPROTO unsupported protocol version".into()),
+            Some(_) => return Frame::Error("NOPROTO sorry, this protocol version is not supported".into()),
             None => return Frame::Error("ERR Protocol version is not an integer or out of range".into()),
         };
         rest = &rest[1..];

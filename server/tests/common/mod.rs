@@ -1,0 +1,263 @@
+//! Helpers shared by the server's integration tests: a node with its RESP listener in this
+//! process (on port 0), a `redraft-server` child process, and small RESP clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use redraft_net::resp::{encode_request, Frame, ReplyDecoder};
+use redraft_server::clock::SystemClock;
+use redraft_server::disk::FileDisk;
+use redraft_server::metrics::Metrics;
+use redraft_server::node::{Node, NodeOptions};
+use redraft_server::resp::{RespServer, RespSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A node and its RESP listener in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(RespSettings::default()).await
+    }
+
+    pub async fn start_with(settings: RespSettings) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = FileDisk::new(dir.path()).expect("data dir");
+        let options = NodeOptions {
+            heartbeat_ms: 50,
+            election_timeout_ms_min: 150,
+            election_timeout_ms_max: 300,
+            ..NodeOptions::default()
+        };
+        let node = Node::start(options, disk, Arc::new(SystemClock), Arc::new(Metrics::new()))
+            .await
+            .expect("node starts");
+        node.raft()
+            .wait(Some(Duration::from_secs(10)))
+            .metrics(|m| m.current_leader == Some(1), "node 1 leads")
+            .await
+            .expect("elected");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(RespServer::new(node.clone(), settings).serve(listener, stopped));
+        TestServer { addr, node, stop, _dir: dir }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// An async RESP client that can also send raw bytes and show raw replies.
+pub struct Client {
+    pub stream: TcpStream,
+    buffer: BytesMut,
+    decoder: ReplyDecoder,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Client { stream, buffer: BytesMut::new(), decoder: ReplyDecoder::default() }
+    }
+
+    pub async fn send(&mut self, args: &[&str]) {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.stream.write_all(&out).await.expect("write");
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// The next reply and its raw bytes, or `None` when the server closed the connection.
+    pub async fn read_raw(&mut self) -> Option<(Frame, Bytes)> {
+        loop {
+            let before = self.buffer.clone();
+            if let Some(frame) = self.decoder.decode(&mut self.buffer).expect("the server speaks RESP") {
+                let used = before.len() - self.buffer.len();
+                return Some((frame, before.freeze().slice(..used)));
+            }
+            let read = self.stream.read_buf(&mut self.buffer).await.unwrap_or(0);
+            if read == 0 {
+                return None;
+            }
+        }
+    }
+
+    pub async fn read(&mut self) -> Option<Frame> {
+        self.read_raw().await.map(|(frame, _)| frame)
+    }
+
+    pub async fn call(&mut self, args: &[&str]) -> Frame {
+        self.send(args).await;
+        self.read().await.expect("a reply before the connection closed")
+    }
+}
+
+pub fn bulk(text: &str) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+pub fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}
+
+/// A blocking RESP client for tests that drive child processes.
+pub struct SyncClient {
+    stream: std::net::TcpStream,
+    buffer: BytesMut,
+    decoder: ReplyDecoder,
+}
+
+impl SyncClient {
+    pub fn connect(addr: &str) -> std::io::Result<SyncClient> {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(SyncClient { stream, buffer: BytesMut::new(), decoder: ReplyDecoder::default() })
+    }
+
+    /// Sends a command and reads its reply; an error when the connection breaks.
+    pub fn call(&mut self, args: &[&str]) -> std::io::Result<Frame> {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.stream.write_all(&out)?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buffer).map_err(std::io::Error::other)? {
+                return Ok(frame);
+            }
+            let read = self.stream.read(&mut chunk)?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
+
+/// A `redraft-server` child process, killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub resp_addr: String,
+    pub http_addr: String,
+    pub data_dir: PathBuf,
+    /// Every line the server logged until it was ready.
+    pub log: Vec<String>,
+}
+
+/// How a child server ended before it became ready.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub status: Option<i32>,
+    pub log: String,
+}
+
+impl ServerProcess {
+    /// Starts a server on `data_dir` with ports chosen by the system, and waits for its log line
+    /// saying it is ready.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::try_start(data_dir, extra).unwrap_or_else(|failure| {
+            panic!("redraft-server did not start (exit {:?}):\n{}", failure.status, failure.log)
+        })
+    }
+
+    pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess, StartFailure> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "info"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary runs");
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut log = Vec::new();
+        let (mut resp_addr, mut http_addr) = (String::new(), String::new());
+        loop {
+            let Some(Ok(line)) = lines.next() else {
+                let status = child.wait().ok().and_then(|s| s.code());
+                return Err(StartFailure { status, log: log.join("\n") });
+            };
+            if let Some(rest) = line.split("listening for Redis clients on ").nth(1) {
+                resp_addr = rest.split([',', ' ']).next().unwrap_or_default().to_owned();
+                if let Some(http) = rest.split("HTTP on ").nth(1) {
+                    http_addr = http.split(' ').next().unwrap_or_default().to_owned();
+                }
+            }
+            let ready = line.contains("ready: try");
+            log.push(line);
+            if ready {
+                break;
+            }
+        }
+        // Keep draining the log so the server never blocks on a full pipe. A test thread, not
+        // simulated code, so the determinism lint does not apply.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Ok(ServerProcess { child, resp_addr, http_addr, data_dir: data_dir.to_owned(), log })
+    }
+
+    pub fn client(&self) -> SyncClient {
+        SyncClient::connect(&self.resp_addr).expect("connect to the server")
+    }
+
+    /// SIGKILL: no clean shutdown, no final sync.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns its status code.
+    pub fn stop(mut self) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn port(&self) -> String {
+        self.resp_addr.rsplit(':').next().expect("host:port").to_owned()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to HTTP");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
