@@ -5,10 +5,13 @@
 //! - a record that is cut short by the end of the stream is a **torn tail**: the last write did
 //!   not finish before a crash. Recovery truncates it and carries on, and says so;
 //! - a record whose length is impossible (0 or over [`RECORD_PAYLOAD_BYTES_MAX`]) or whose
-//!   checksum does not match is a torn tail only if nothing but zero bytes follows it (a crash
-//!   can leave a partly written or zero-filled last block). If any non-zero byte follows, it is
+//!   checksum does not match is a torn tail only if no valid record follows it (a crash can
+//!   leave a partly written, zero-filled or stale last block). If a valid record follows, it is
 //!   **corruption in the middle**, and recovery must refuse, naming the offset: truncating there
-//!   would silently drop records that were durable and maybe acknowledged.
+//!   would silently drop records that were durable and maybe acknowledged. The streaming
+//!   [`RecordDecoder`] cannot look ahead that far within its memory bound, so it applies the
+//!   stricter rule "only zero bytes may follow"; [`decode_all`], which holds the whole stream,
+//!   searches the rest of the stream for a valid record at every offset.
 //!
 //! One case cannot be told apart: a length field corrupted to a plausible value that points past
 //! the end of the stream looks exactly like a torn tail.
@@ -223,8 +226,38 @@ pub fn decode_all(bytes: &[u8], start_offset: u64) -> Result<(Vec<Record>, Tail)
     let mut decoder = RecordDecoder::new(start_offset);
     decoder.feed(bytes);
     let mut records = Vec::new();
-    while let Some(record) = decoder.next_record()? {
-        records.push(record);
+    let corrupt = loop {
+        match decoder.next_record() {
+            Ok(Some(record)) => records.push(record),
+            Ok(None) => match decoder.finish() {
+                Ok(tail) => return Ok((records, tail)),
+                Err(corrupt) => break corrupt,
+            },
+            Err(corrupt) => break corrupt,
+        }
+    };
+    // Damage followed by non-zero bytes: corruption only if a valid record follows it.
+    let damaged_at = (corrupt.offset - start_offset) as usize;
+    if valid_record_after(bytes, damaged_at + 1).is_some() {
+        return Err(corrupt);
     }
-    Ok((records, decoder.finish()?))
+    let tail = Tail::Torn {
+        valid_end_offset: corrupt.offset,
+        discarded_bytes: (bytes.len() - damaged_at) as u64,
+        reason: TornReason::Damaged(corrupt.problem),
+    };
+    Ok((records, tail))
+}
+
+/// The first position at or after `from` where a whole record with a matching checksum starts.
+/// Random bytes pass by chance with odds of about 2^-32 per position whose length field fits.
+fn valid_record_after(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES)).find(|&at| {
+        let length = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes")) as usize;
+        let found = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("four bytes"));
+        let end = at + RECORD_HEADER_BYTES + length;
+        (1..=RECORD_PAYLOAD_BYTES_MAX).contains(&length)
+            && end <= bytes.len()
+            && crc32c::crc32c(&bytes[at + RECORD_HEADER_BYTES..end]) == found
+    })
 }

@@ -185,6 +185,34 @@ fn damaged_last_record_or_zero_fill_is_a_torn_tail() {
     );
 }
 
+/// Stale garbage after the last whole record (a crash mid-append on a file system that does not
+/// zero new blocks) is a torn tail when no valid record follows it; the same garbage with a
+/// valid record after it is corruption at the garbage's offset.
+#[test]
+fn garbage_tail_is_torn_unless_a_valid_record_follows() {
+    let log = sample_log();
+    let (records, _) = decode_all(&log, 0).expect("clean");
+    let garbage: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1).collect();
+    let mut torn = log.clone();
+    torn.extend_from_slice(&garbage);
+    let (kept, tail) = decode_all(&torn, 0).expect("torn, not corrupt");
+    assert_eq!(kept.len(), records.len());
+    assert!(
+        matches!(tail, Tail::Torn { valid_end_offset, discarded_bytes: 200, reason: TornReason::Damaged(_) } if valid_end_offset == log.len() as u64),
+        "{tail:?}"
+    );
+
+    let mut corrupt = torn.clone();
+    encode_record(b"a record after the garbage", &mut corrupt);
+    let error = decode_all(&corrupt, 0).expect_err("a valid record follows the damage");
+    assert_eq!(error.offset, log.len() as u64);
+    // The streaming decoder, which cannot look that far ahead, refuses both.
+    let mut streaming = RecordDecoder::new(0);
+    streaming.feed(&torn);
+    while let Ok(Some(_)) = streaming.next_record() {}
+    assert!(streaming.finish().is_err());
+}
+
 fn populated_state() -> StateMachine {
     let mut node = Node::with_seed(3);
     node.run(&["SET", "alpha", "1"]);
