@@ -1,0 +1,287 @@
+//! `redraft-server` as a real process: redis-cli and redis-benchmark against it, crash safety
+//! under `kill -9` during a stream of acknowledged writes, recovery from torn tails at random
+//! offsets, refusal to start on corruption in the middle of the log, the HTTP endpoints, and the
+//! data-directory lock.
+//!
+//! Needs `redis-cli` and `redis-benchmark` (Debian's redis-tools; ci/test installs them).
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{bulk, http_get, ok, ServerProcess, SyncClient};
+use rand::{Rng, SeedableRng};
+use redraft_net::resp::Frame;
+
+fn redis_cli(port: &str, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", port])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (apt-get install redis-tools; ci/test installs it)");
+    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn seeded_rng(test: &str) -> rand::rngs::StdRng {
+    let seed =
+        std::env::var("REDRAFT_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("{test}: seed {seed} (rerun with REDRAFT_TEST_SEED={seed})");
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+/// redis-cli's commands and redis-benchmark's SET, GET, INCR and MSET, 16 deep, are served, and
+/// the keyspace afterwards holds exactly what the benchmark wrote.
+#[test]
+fn redis_cli_and_redis_benchmark_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path(), &[]);
+    let port = server.port();
+    assert_eq!(redis_cli(&port, &["PING"]), "PONG\n");
+    assert_eq!(redis_cli(&port, &["SET", "greeting", "hello world"]), "OK\n");
+    assert_eq!(redis_cli(&port, &["GET", "greeting"]), "hello world\n");
+    assert_eq!(redis_cli(&port, &["INCRBY", "n", "-3"]), "-3\n");
+    assert_eq!(redis_cli(&port, &["MSET", "a", "1", "b", "2"]), "OK\n");
+    assert_eq!(redis_cli(&port, &["MGET", "a", "b", "c"]), "1\n2\n\n");
+    assert_eq!(redis_cli(&port, &["DEL", "greeting", "n", "a", "b"]), "4\n");
+    assert!(redis_cli(&port, &["INFO", "replication"]).contains("role:master"));
+
+    let requests = 20_000;
+    let output = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port,
+            "-t",
+            "set,get,incr,mset",
+            "-P",
+            "16",
+            "-c",
+            "20",
+            "-n",
+            &requests.to_string(),
+            "--csv",
+        ])
+        .output()
+        .expect("redis-benchmark runs (apt-get install redis-tools; ci/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "redis-benchmark failed: {stdout}\n{stderr}");
+    assert!(!stderr.contains("Error") && !stdout.contains("Error"), "{stdout}\n{stderr}");
+    for test in ["SET", "GET", "INCR", "MSET (10 keys)"] {
+        let line = stdout.lines().find(|l| l.starts_with(&format!("\"{test}\""))).unwrap_or_else(|| {
+            panic!("no {test} line in redis-benchmark's output:\n{stdout}");
+        });
+        let rps: f64 = line.split(',').nth(1).and_then(|v| v.trim_matches('"').parse().ok()).expect("a rate");
+        assert!(rps > 0.0, "{line}");
+    }
+    // Without -r, redis-benchmark uses the literal key names below.
+    assert_eq!(redis_cli(&port, &["GET", "counter:__rand_int__"]), format!("{requests}\n"));
+    assert_eq!(redis_cli(&port, &["STRLEN", "key:__rand_int__"]), "3\n", "-d 3 is the default size");
+    assert_eq!(redis_cli(&port, &["DBSIZE"]), "2\n");
+}
+
+/// Several rounds of: a client writes as fast as it can, counting the writes acknowledged; the
+/// server is killed with SIGKILL mid-stream; after a restart every acknowledged write is there
+/// (fsync always), and the counter is no further than one unacknowledged increment ahead.
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let mut rng = seeded_rng("acknowledged_writes_survive_kill_9");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut acknowledged_total = 0u64;
+    for round in 0..4 {
+        let server = ServerProcess::start(dir.path(), &["--fsync", "always"]);
+        let mut client = server.client();
+        // Everything acknowledged in earlier rounds is here.
+        for i in (0..acknowledged_total).step_by(7).chain(acknowledged_total.checked_sub(1)) {
+            assert_eq!(
+                client.call(&["GET", &format!("key{i}")]).expect("GET"),
+                bulk(&format!("value{i}")),
+                "round {round}: key{i} lost"
+            );
+        }
+        let counter = match client.call(&["GET", "counter"]).expect("GET") {
+            Frame::Bulk(b) => String::from_utf8_lossy(&b).parse::<u64>().expect("a number"),
+            Frame::Null => 0,
+            other => panic!("counter is {other:?}"),
+        };
+        assert!(
+            counter == acknowledged_total || counter == acknowledged_total + 1,
+            "round {round}: counter {counter} after {acknowledged_total} acknowledged increments"
+        );
+        // Re-align the counter with the acknowledged count (the unacknowledged one may be in).
+        assert_eq!(client.call(&["SET", "counter", &acknowledged_total.to_string()]).expect("SET"), ok());
+
+        let acknowledged = Arc::new(AtomicU64::new(acknowledged_total));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let acknowledged = acknowledged.clone();
+            let stop = stop.clone();
+            let addr = server.resp_addr.clone();
+            #[allow(clippy::disallowed_methods)] // A test's client thread, outside any simulation.
+            std::thread::spawn(move || {
+                let mut client = SyncClient::connect(&addr).expect("connect");
+                let mut i = acknowledged.load(Ordering::SeqCst);
+                while !stop.load(Ordering::SeqCst) {
+                    let set = client.call(&["SET", &format!("key{i}"), &format!("value{i}")]);
+                    if set.is_err() {
+                        return;
+                    }
+                    let incr = client.call(&["INCR", "counter"]);
+                    match incr {
+                        Ok(Frame::Integer(n)) => assert_eq!(n as u64, i + 1, "the counter follows the keys"),
+                        _ => return,
+                    }
+                    i += 1;
+                    acknowledged.store(i, Ordering::SeqCst);
+                }
+            })
+        };
+        let target = acknowledged_total + rng.gen_range(50..400);
+        while acknowledged.load(Ordering::SeqCst) < target {
+            std::thread::yield_now();
+        }
+        server.kill();
+        stop.store(true, Ordering::SeqCst);
+        writer.join().expect("the writer does not panic");
+        acknowledged_total = acknowledged.load(Ordering::SeqCst);
+    }
+    let server = ServerProcess::start(dir.path(), &[]);
+    let mut client = server.client();
+    for i in 0..acknowledged_total {
+        assert_eq!(
+            client.call(&["GET", &format!("key{i}")]).expect("GET"),
+            bulk(&format!("value{i}")),
+            "key{i} lost"
+        );
+    }
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn write_keys(server: &ServerProcess, count: usize) {
+    let mut client = server.client();
+    for i in 0..count {
+        assert_eq!(client.call(&["SET", &format!("key{i}"), &format!("value{i}")]).expect("SET"), ok());
+    }
+}
+
+/// A tail cut short at a random offset inside the last record, or followed by random garbage,
+/// is truncated and reported at start-up; every record before it is served.
+#[test]
+fn torn_tails_at_random_offsets_are_truncated_and_reported() {
+    let mut rng = seeded_rng("torn_tails_at_random_offsets_are_truncated_and_reported");
+    for case in 0..4 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = ServerProcess::start(dir.path(), &[]);
+        write_keys(&server, 50);
+        assert_eq!(server.stop(), Some(0), "a clean stop");
+        let segment = segments(dir.path()).pop().expect("a segment");
+        let mut bytes = std::fs::read(&segment).expect("segment");
+        let (records, _) = redraft_core::record::decode_all(&bytes, 0).expect("a clean log");
+        let last = records.last().expect("records").offset as usize;
+        let lost_last = case % 2 == 0;
+        if lost_last {
+            // Cut inside the last record (its header or its payload).
+            let cut = rng.gen_range(last + 1..bytes.len());
+            bytes.truncate(cut);
+        } else {
+            // A write that never completed: garbage after the last whole record.
+            let garbage: Vec<u8> = (0..rng.gen_range(1..64)).map(|_| rng.gen()).collect();
+            bytes.extend_from_slice(&garbage);
+        }
+        std::fs::write(&segment, &bytes).expect("write");
+
+        let server = ServerProcess::start(dir.path(), &[]);
+        let name = segment.file_name().expect("name").to_string_lossy().into_owned();
+        assert!(
+            server.log.iter().any(|l| l.contains("torn write") && l.contains(&name)),
+            "case {case}: the truncation is reported:\n{}",
+            server.log.join("\n")
+        );
+        let mut client = server.client();
+        assert_eq!(client.call(&["GET", "key0"]).expect("GET"), bulk("value0"));
+        assert_eq!(client.call(&["GET", "key48"]).expect("GET"), bulk("value48"));
+        let last_key = client.call(&["GET", "key49"]).expect("GET");
+        if lost_last {
+            assert_eq!(last_key, Frame::Null, "case {case}: the cut record is gone");
+        } else {
+            assert_eq!(last_key, bulk("value49"), "case {case}: garbage after the last record costs nothing");
+        }
+        // The node keeps working on the repaired log.
+        assert_eq!(client.call(&["SET", "after", "repair"]).expect("SET"), ok());
+    }
+}
+
+/// A flipped byte inside a record in the middle of the log stops start-up with a message that
+/// names the segment file and the record's offset.
+#[test]
+fn corruption_in_the_middle_refuses_to_start_naming_file_and_offset() {
+    let mut rng = seeded_rng("corruption_in_the_middle_refuses_to_start_naming_file_and_offset");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path(), &[]);
+    write_keys(&server, 40);
+    assert_eq!(server.stop(), Some(0));
+    let segment = segments(dir.path()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    let (records, _) = redraft_core::record::decode_all(&bytes, 0).expect("a clean log");
+    let victim = &records[rng.gen_range(1..records.len() - 5)];
+    let at = victim.offset as usize + 8 + rng.gen_range(0..victim.payload.len());
+    bytes[at] ^= 1 << rng.gen_range(0..8);
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let failure = ServerProcess::try_start(dir.path(), &[]).err().expect("start-up is refused");
+    assert_ne!(failure.status, Some(0));
+    let name = segment.file_name().expect("name").to_string_lossy().into_owned();
+    let expected = format!("{name} at offset {}", victim.offset);
+    assert!(failure.log.contains(&expected), "expected {expected:?} in:\n{}", failure.log);
+}
+
+/// /metrics, /healthz and /readyz answer, and the metrics count what clients did.
+#[test]
+fn http_endpoints_report_health_readiness_and_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path(), &[]);
+    write_keys(&server, 5);
+    let mut client = server.client();
+    assert!(matches!(client.call(&["INCR", "key0"]).expect("INCR"), Frame::Error(_)));
+    let (status, body) = http_get(&server.http_addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get(&server.http_addr, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ready\":true"), "{body}");
+    let (status, metrics) = http_get(&server.http_addr, "/metrics");
+    assert_eq!(status, 200);
+    for expected in [
+        "redraft_commands_total{command=\"set\",result=\"ok\"} 5",
+        "redraft_commands_total{command=\"incr\",result=\"error\"} 1",
+        "redraft_raft_is_leader 1",
+        "redraft_connections 1",
+        "redraft_log_fsyncs_total",
+        "redraft_command_duration_seconds_bucket{command=\"set\"",
+    ] {
+        assert!(metrics.contains(expected), "{expected:?} missing from /metrics:\n{metrics}");
+    }
+    let (status, _) = http_get(&server.http_addr, "/nope");
+    assert_eq!(status, 404);
+}
+
+/// A second server on the same data directory is refused instead of corrupting the log.
+#[test]
+fn a_data_directory_serves_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _server = ServerProcess::start(dir.path(), &[]);
+    let failure = ServerProcess::try_start(dir.path(), &[]).err().expect("refused");
+    assert!(failure.log.contains("in use by another redraft-server"), "{}", failure.log);
+}
