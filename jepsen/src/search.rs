@@ -91,6 +91,8 @@ pub(crate) fn search(
         if limits.steps_max.is_some_and(|max| steps_here > max) {
             return SearchOutcome::Unknown(UnknownReason::StepsExhausted);
         }
+        // `u64::is_multiple_of` is stable from Rust 1.87; the workspace's rust-version is 1.85.
+        #[allow(clippy::manual_is_multiple_of)]
         if steps_here % STEPS_PER_CLOCK_READ == 0 {
             if let Some(deadline) = limits.deadline {
                 #[allow(clippy::disallowed_methods)] // Offline tool; the deadline is opt-in.
