@@ -1,6 +1,7 @@
-//! Jepsen-style testing for redraft: the history model (DESIGN.md §6) and the linearizability
-//! checker. The runner that drives real server processes under faults will live here too; it will
-//! see redraft only through its client API, never its internals.
+//! Jepsen-style testing for redraft: the history model (DESIGN.md §6, with nemesis events as in
+//! Jepsen) and the linearizability checker. The runner that drives real server processes under
+//! faults will live here too; it will see redraft only through its client API, never its
+//! internals.
 //!
 //! A history is read with [`history::read_history`] (or streamed with
 //! [`history::HistoryReader`]), paired into operations, split by key and searched:
@@ -23,14 +24,17 @@ pub mod checker;
 pub mod generate;
 pub mod history;
 pub mod model;
+pub mod nemesis;
 pub mod operation;
 mod search;
 
 pub use checker::{check, check_operations, Budget, CheckResult, UnknownKey, Verdict, Violation};
 pub use generate::{generate_history, GeneratorConfig};
 pub use history::{
-    read_history, write_history, HistoryReader, HistoryWriter, Op, OpFunction, OpType, ReadError, WriteError,
+    read_events, read_history, write_events, write_history, Event, HistoryReader, HistoryWriter,
+    NemesisEvent, Op, OpFunction, OpType, ReadError, WriteError,
 };
 pub use model::ModelKind;
+pub use nemesis::{NemesisInterval, NemesisMark, NemesisTimeline};
 pub use operation::{pair_operations, HistoryError, Operation, Outcome};
 pub use search::UnknownReason;
