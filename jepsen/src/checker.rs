@@ -10,7 +10,8 @@
 //!   after their invocation, or never: their return is at +infinity and they are optional.
 //! - A read that did not complete `ok` observed nothing, so it is dropped.
 //!
-//! Drawing a violation is left to whoever reads [`CheckResult`]; it is serde-serializable for that.
+//! Drawing a violation is [`crate::report`]'s job; [`CheckResult`] is serde-serializable so a report
+//! can also be drawn from a saved result.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -39,7 +40,18 @@ pub struct Budget {
     /// Searches the shrinker may run while minimising a violation. 0 reports the violation as
     /// found, unshrunk.
     pub shrink_checks_max: usize,
+    /// Invalid keys to find evidence for, in key order; later invalid keys are only named. Each
+    /// costs a shrink, so a history broken on every key does not take a shrink per key.
+    #[serde(default = "default_violations_max")]
+    pub violations_max: usize,
 }
+
+fn default_violations_max() -> usize {
+    VIOLATIONS_MAX_DEFAULT
+}
+
+/// Enough evidence for a report to show a handful of broken keys.
+const VIOLATIONS_MAX_DEFAULT: usize = 8;
 
 impl Default for Budget {
     /// Bounds that let a 100,000-operation history with ordinary concurrency finish, while keeping
@@ -50,6 +62,7 @@ impl Default for Budget {
             cache_states_max: Some(4_000_000),
             time_limit: None,
             shrink_checks_max: 2_000,
+            violations_max: VIOLATIONS_MAX_DEFAULT,
         }
     }
 }
@@ -57,7 +70,13 @@ impl Default for Budget {
 impl Budget {
     /// No bounds at all: the check may run for as long as the search needs.
     pub fn unlimited() -> Self {
-        Self { steps_max: None, cache_states_max: None, time_limit: None, shrink_checks_max: usize::MAX }
+        Self {
+            steps_max: None,
+            cache_states_max: None,
+            time_limit: None,
+            shrink_checks_max: usize::MAX,
+            violations_max: usize::MAX,
+        }
     }
 }
 
@@ -90,8 +109,36 @@ pub struct CheckResult {
     pub invalid_keys: Vec<Option<String>>,
     /// The evidence for the first invalid key, when the verdict is `Invalid`.
     pub violation: Option<Violation>,
+    /// Evidence for the invalid keys after the first, in key order, up to
+    /// [`Budget::violations_max`] violations in all (counting `violation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub further_violations: Vec<Violation>,
     /// The keys the budget ran out on, in key order.
     pub unknown_keys: Vec<UnknownKey>,
+    /// The answer for every key the search considered, in key order.
+    #[serde(default)]
+    pub keys: Vec<KeyCheck>,
+}
+
+impl CheckResult {
+    /// Every violation with evidence, first invalid key first.
+    pub fn violations(&self) -> impl Iterator<Item = &Violation> {
+        self.violation.iter().chain(&self.further_violations)
+    }
+}
+
+/// The answer for one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCheck {
+    /// The key.
+    pub key: Option<String>,
+    /// Valid, invalid, or unknown when the budget ran out on it.
+    pub verdict: Verdict,
+    /// How many of the key's operations the search considered.
+    pub operation_count: usize,
+    /// Search steps spent on the key, shrinking included: how hard it was, independent of the
+    /// machine.
+    pub steps: u64,
 }
 
 /// Operations on one key that cannot be linearized.
@@ -163,17 +210,22 @@ pub fn check_operations(
         steps: 0,
         invalid_keys: Vec::new(),
         violation: None,
+        further_violations: Vec::new(),
         unknown_keys: Vec::new(),
+        keys: Vec::with_capacity(by_key.len()),
     };
+    let mut violation_count = 0;
     for (key, entries) in &by_key {
         let ops: Vec<SearchOp> = entries.iter().map(|(_, op)| *op).collect();
-        match search(&ops, INITIAL_STATE, &limits, &mut result.steps) {
-            SearchOutcome::Linearizable => {}
+        let steps_before = result.steps;
+        let verdict = match search(&ops, INITIAL_STATE, &limits, &mut result.steps) {
+            SearchOutcome::Linearizable => Verdict::Valid,
             SearchOutcome::NotLinearizable => {
                 result.invalid_keys.push(key.map(str::to_owned));
-                if result.violation.is_none() {
+                if violation_count < budget.violations_max {
+                    violation_count += 1;
                     let shrunk = shrink(&ops, &limits, budget.shrink_checks_max, &mut result.steps);
-                    result.violation = Some(Violation {
+                    let violation = Violation {
                         key: key.map(str::to_owned),
                         operations: shrunk
                             .required
@@ -182,13 +234,26 @@ pub fn check_operations(
                             .collect(),
                         minimal: shrunk.minimal,
                         key_operation_count: ops.len(),
-                    });
+                    };
+                    if result.violation.is_none() {
+                        result.violation = Some(violation);
+                    } else {
+                        result.further_violations.push(violation);
+                    }
                 }
+                Verdict::Invalid
             }
             SearchOutcome::Unknown(reason) => {
-                result.unknown_keys.push(UnknownKey { key: key.map(str::to_owned), reason })
+                result.unknown_keys.push(UnknownKey { key: key.map(str::to_owned), reason });
+                Verdict::Unknown
             }
-        }
+        };
+        result.keys.push(KeyCheck {
+            key: key.map(str::to_owned),
+            verdict,
+            operation_count: ops.len(),
+            steps: result.steps - steps_before,
+        });
     }
     result.verdict = if !result.invalid_keys.is_empty() {
         Verdict::Invalid

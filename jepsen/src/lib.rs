@@ -28,7 +28,7 @@ pub mod nemesis;
 pub mod operation;
 mod search;
 
-pub use checker::{check, check_operations, Budget, CheckResult, UnknownKey, Verdict, Violation};
+pub use checker::{check, check_operations, Budget, CheckResult, KeyCheck, UnknownKey, Verdict, Violation};
 pub use generate::{generate_history, GeneratorConfig};
 pub use history::{
     read_events, read_history, write_events, write_history, Event, HistoryReader, HistoryWriter,

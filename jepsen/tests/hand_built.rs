@@ -331,3 +331,29 @@ fn result_serializes_for_reports() {
     assert_eq!(back, result);
     assert!(text.contains("\"verdict\":\"invalid\""), "{text}");
 }
+
+#[test]
+fn evidence_is_collected_for_several_invalid_keys_up_to_the_budget() {
+    // Three keys each read a value never written. With room for two violations, the first two
+    // keys get evidence and the third is only named; every key has its own verdict and steps.
+    let mut h = History::new();
+    h.saw(0, "a", json!(1)).saw(0, "b", json!(2)).saw(0, "c", json!(3)).saw(0, "d", Value::Null);
+    let budget = Budget { violations_max: 2, ..Budget::default() };
+    let result = check(&h.ops, Register, &budget).expect("well formed");
+    assert_eq!(result.invalid_keys.len(), 3);
+    let keys: Vec<Option<&str>> = result.violations().map(|v| v.key.as_deref()).collect();
+    assert_eq!(keys, vec![Some("a"), Some("b")]);
+    let verdicts: Vec<(Option<&str>, Verdict)> =
+        result.keys.iter().map(|key| (key.key.as_deref(), key.verdict)).collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            (Some("a"), Verdict::Invalid),
+            (Some("b"), Verdict::Invalid),
+            (Some("c"), Verdict::Invalid),
+            (Some("d"), Verdict::Valid)
+        ]
+    );
+    assert!(result.keys.iter().all(|key| key.operation_count == 1 && key.steps > 0));
+    assert_eq!(result.keys.iter().map(|key| key.steps).sum::<u64>(), result.steps);
+}
