@@ -1,7 +1,7 @@
 //! Jepsen-style testing for redraft: the history model (DESIGN.md §6, with nemesis events as in
-//! Jepsen) and the linearizability checker. The runner that drives real server processes under
-//! faults will live here too; it will see redraft only through its client API, never its
-//! internals.
+//! Jepsen), the linearizability checker, and HTML/SVG reports of the result ([`report`]). The
+//! runner that drives real server processes under faults will live here too; it will see redraft
+//! only through its client API, never its internals.
 //!
 //! A history is read with [`history::read_history`] (or streamed with
 //! [`history::HistoryReader`]), paired into operations, split by key and searched:
@@ -26,7 +26,11 @@ pub mod history;
 pub mod model;
 pub mod nemesis;
 pub mod operation;
+mod plot;
+pub mod report;
 mod search;
+mod svg;
+mod timeline;
 
 pub use checker::{check, check_operations, Budget, CheckResult, KeyCheck, UnknownKey, Verdict, Violation};
 pub use generate::{generate_history, GeneratorConfig};
@@ -37,4 +41,5 @@ pub use history::{
 pub use model::ModelKind;
 pub use nemesis::{NemesisInterval, NemesisMark, NemesisTimeline};
 pub use operation::{pair_operations, HistoryError, Operation, Outcome};
+pub use report::{Report, ReportError};
 pub use search::UnknownReason;
