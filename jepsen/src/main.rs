@@ -1,26 +1,30 @@
 //! The `jepsen` command: `jepsen check history.jsonl` checks a recorded history for
-//! linearizability. The checking itself lives in the library; this file parses arguments, reads
-//! the file and prints.
+//! linearizability, and with `--report DIR` also writes an HTML report with plots into `DIR`. The
+//! checking and drawing live in the library; this file parses arguments, reads the file and
+//! prints.
 //!
 //! Exit status: 0 valid, 1 invalid, 2 unknown (the budget ran out), 3 when the history cannot be
-//! read or is malformed, and 64 (`EX_USAGE`) for bad arguments, kept apart from 2 so a script
-//! cannot mistake a typo for an inconclusive check.
+//! read or is malformed, 64 (`EX_USAGE`) for bad arguments, kept apart from 2 so a script
+//! cannot mistake a typo for an inconclusive check, and 74 (`EX_IOERR`) when the verdict was
+//! printed but the report could not be written.
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use jepsen::{
-    check, Budget, CheckResult, HistoryReader, ModelKind, Operation, Outcome, UnknownReason, Verdict,
+    check_operations, pair_operations, report, Budget, CheckResult, HistoryReader, ModelKind, NemesisEvent,
+    Operation, Outcome, Report, UnknownReason, Verdict,
 };
 
 const EXIT_INVALID: u8 = 1;
 const EXIT_UNKNOWN: u8 = 2;
 const EXIT_UNREADABLE: u8 = 3;
 const EXIT_USAGE: u8 = 64;
+const EXIT_REPORT_UNWRITABLE: u8 = 74;
 
 #[derive(Debug, Parser)]
 #[command(name = "jepsen", about = "Jepsen-style testing for redraft")]
@@ -51,6 +55,10 @@ struct CheckArgs {
     /// Print the full result as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write a report into this directory, creating it if needed: report.html, latency.svg,
+    /// throughput.svg, a timeline-N.svg per violation, and results.json (what --json prints).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
 }
 
 fn run_check(args: &CheckArgs) -> ExitCode {
-    let (ops, lines) = match read(&args.history) {
+    let (ops, lines, nemesis) = match read(&args.history) {
         Ok(read) => read,
         Err(message) => {
             eprintln!("{message}");
@@ -89,8 +97,15 @@ fn run_check(args: &CheckArgs) -> ExitCode {
         time_limit: args.time_limit_ms.map(Duration::from_millis),
         ..Budget::default()
     };
-    let result = match check(&ops, model, &budget) {
-        Ok(result) => result,
+    #[allow(clippy::disallowed_methods)] // An offline tool timing itself for the report.
+    let started = Instant::now();
+    let checked = pair_operations(&ops).and_then(|operations| {
+        let result = check_operations(&operations, model, &budget)?;
+        Ok((operations, result))
+    });
+    let elapsed = started.elapsed();
+    let (operations, result) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             let line = lines.get(error.position()).copied().unwrap_or(0);
             eprintln!("{}: line {line}: {error}", args.history.display());
@@ -99,12 +114,24 @@ fn run_check(args: &CheckArgs) -> ExitCode {
     };
     let mut out = io::stdout().lock();
     let printed = if args.json {
-        serde_json::to_writer_pretty(&mut out, &result).map_err(io::Error::from).and_then(|()| writeln!(out))
+        out.write_all(report::results_json(&result).as_bytes())
     } else {
         print_result(&mut out, &result)
     };
     if let Err(error) = printed {
         eprintln!("cannot print the result: {error}");
+    }
+    if let Some(directory) = &args.report {
+        let title = args
+            .history
+            .file_name()
+            .map_or_else(|| args.history.display().to_string(), |name| name.to_string_lossy().into_owned());
+        let report = Report::new(&title, &operations, &nemesis, &result).with_check_elapsed(elapsed);
+        if let Err(error) = report.write_to(directory) {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_REPORT_UNWRITABLE);
+        }
+        eprintln!("report written to {}", directory.join("report.html").display());
     }
     match result.verdict {
         Verdict::Valid => ExitCode::SUCCESS,
@@ -113,8 +140,11 @@ fn run_check(args: &CheckArgs) -> ExitCode {
     }
 }
 
-/// Reads the history and the line number of each op, for pointing at errors found later.
-fn read(path: &Path) -> Result<(Vec<jepsen::Op>, Vec<usize>), String> {
+/// The client ops of a history, the line number of each (for pointing at errors found later), and
+/// its nemesis events.
+type ReadHistory = (Vec<jepsen::Op>, Vec<usize>, Vec<NemesisEvent>);
+
+fn read(path: &Path) -> Result<ReadHistory, String> {
     let file = File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
     let mut reader = HistoryReader::new(BufReader::new(file));
     let (mut ops, mut lines) = (Vec::new(), Vec::new());
@@ -122,7 +152,7 @@ fn read(path: &Path) -> Result<(Vec<jepsen::Op>, Vec<usize>), String> {
         ops.push(op.map_err(|error| format!("{}: {error}", path.display()))?);
         lines.push(reader.line_number());
     }
-    Ok((ops, lines))
+    Ok((ops, lines, reader.take_nemesis()))
 }
 
 fn print_result(out: &mut impl Write, result: &CheckResult) -> io::Result<()> {

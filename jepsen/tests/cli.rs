@@ -110,3 +110,48 @@ fn bad_arguments_exit_sixty_four_not_two() {
     let output = run(&["check"]);
     assert_eq!(output.status.code(), Some(64));
 }
+
+#[test]
+fn report_flag_writes_the_report_and_keeps_the_exit_status() {
+    // An invalid history with nemesis lines: check still exits 1, accepts the nemesis lines, and
+    // writes the four report files, results.json being exactly what --json prints.
+    let text = format!(
+        "{{\"index\":10,\"time\":5,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-partition\"}}\n{}{{\"index\":11,\"time\":50,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"stop-partition\",\"value\":\"healed\"}}\n",
+        with_read("null")
+    );
+    let path = history_file("report", &text);
+    let directory = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-report");
+    let _ = std::fs::remove_dir_all(&directory);
+    let history = path.to_str().expect("utf-8 path");
+    let output = run(&["check", history, "--report", directory.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("invalid: key k7"));
+    for name in ["report.html", "latency.svg", "throughput.svg", "timeline-1.svg", "results.json"] {
+        assert!(directory.join(name).is_file(), "{name} not written");
+    }
+    let latency = std::fs::read_to_string(directory.join("latency.svg")).expect("written");
+    assert!(latency.contains(r#"<rect class="nemesis" data-fault="partition""#), "{latency}");
+
+    let json = run(&["check", history, "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let written = std::fs::read(directory.join("results.json")).expect("written");
+    assert_eq!(String::from_utf8_lossy(&json.stdout), String::from_utf8_lossy(&written));
+}
+
+#[test]
+fn unwritable_report_directory_exits_seventy_four_after_the_verdict() {
+    // The verdict is printed; the report cannot be, and the exit status says so.
+    let path = history_file("report-unwritable", &with_read("42"));
+    let blocker = history_file("report-blocker", "not a directory");
+    let directory = blocker.join("report");
+    let output = run(&[
+        "check",
+        path.to_str().expect("utf-8 path"),
+        "--report",
+        directory.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(74));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("valid"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot create the report directory"), "{stderr}");
+}
