@@ -38,8 +38,9 @@ pub trait Disk: Send + Sync + 'static {
     /// The file exists but cannot be removed.
     fn remove(&self, name: &str) -> io::Result<()>;
 
-    /// Makes creations and removals of files durable.
-    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Makes creations and removals of files durable. The future borrows nothing, so a caller
+    /// may start it under a lock and await it after releasing the lock.
+    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<Self>;
 
     /// Replaces a small file atomically and durably: after a crash it holds either the old or the
     /// new bytes, never a mix.
@@ -68,8 +69,9 @@ pub trait LogFile: Send + 'static {
         self.len() == 0
     }
 
-    /// Makes every append and truncation so far durable.
-    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Makes every append and truncation so far durable (and possibly later ones). The future
+    /// borrows nothing, so the log can be appended to while a sync is in flight.
+    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<Self>;
 }
 
 /// The real file system, in one directory.
@@ -128,7 +130,7 @@ impl Disk for FileDisk {
         }
     }
 
-    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send {
+    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
         let dir = self.dir.clone();
         blocking(move || File::open(dir)?.sync_all())
     }
@@ -170,7 +172,7 @@ impl LogFile for DiskFile {
         self.len
     }
 
-    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
         let file = self.file.try_clone();
         blocking(move || file?.sync_data())
     }
@@ -178,7 +180,9 @@ impl LogFile for DiskFile {
 
 /// Runs blocking file work off the async workers, so an fsync does not stall other tasks.
 async fn blocking(work: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|error| Err(io::Error::other(format!("disk task failed: {error}"))))
+    // madsim marks spawn_blocking deprecated (no blocking in simulation); the simulator never
+    // uses the real disk, so this only has to compile there.
+    #[allow(deprecated)]
+    let task = tokio::task::spawn_blocking(work);
+    task.await.unwrap_or_else(|error| Err(io::Error::other(format!("disk task failed: {error}"))))
 }

@@ -201,17 +201,30 @@ impl<D: Disk> SegmentLog<D> {
     /// # Errors
     /// [`LogError::Io`] when a sync fails; the caller must not report the entries durable.
     pub async fn sync(&mut self) -> Result<(), LogError> {
-        for mut file in std::mem::take(&mut self.unsynced_closed) {
-            file.sync().await.map_err(|source| LogError::Io { file: "closed segment".into(), source })?;
+        self.start_sync().await
+    }
+
+    /// Starts making every append and truncation so far durable, and returns the work as a
+    /// future that borrows nothing: the caller may release its lock on the log while the sync
+    /// runs, so that appends continue during an fsync (group commit's next batch gathers then).
+    pub fn start_sync(&mut self) -> impl std::future::Future<Output = Result<(), LogError>> + Send + 'static {
+        let closed: Vec<_> =
+            std::mem::take(&mut self.unsynced_closed).into_iter().map(|mut f| f.sync()).collect();
+        let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
+        let active = self.active.as_mut().map(|f| f.sync());
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.disk.sync_dir());
+        async move {
+            for sync in closed {
+                sync.await.map_err(|source| LogError::Io { file: "closed segment".into(), source })?;
+            }
+            if let Some(sync) = active {
+                sync.await.map_err(|source| LogError::Io { file: name, source })?;
+            }
+            if let Some(sync) = dir {
+                sync.await.map_err(|source| LogError::Io { file: ".".into(), source })?;
+            }
+            Ok(())
         }
-        if let Some(active) = self.active.as_mut() {
-            let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
-            active.sync().await.map_err(|source| LogError::Io { file: name, source })?;
-        }
-        if std::mem::take(&mut self.dir_dirty) {
-            self.disk.sync_dir().await.map_err(|source| LogError::Io { file: ".".into(), source })?;
-        }
-        Ok(())
     }
 
     /// Removes every entry from `index` on, durably (Raft's conflict truncation).
