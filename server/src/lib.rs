@@ -16,6 +16,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod disk;
+pub mod fault;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod log;

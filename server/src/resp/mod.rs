@@ -159,12 +159,23 @@ impl RespServer {
             if !requests.is_empty() {
                 connection.run(requests, &mut output).await;
             }
+            if connection.dropped_replies {
+                break;
+            }
             if let Some(error) = &broken {
                 tracing::debug!(client = id, %peer, %error, "protocol error; closing the connection");
                 Frame::Error(error.reply_text().to_owned()).encode(connection.protocol, &mut output);
             }
             if !output.is_empty() {
-                if stream.write_all(&output).await.is_err() {
+                if crate::fault::buggify(0.01) {
+                    // Fault point: the connection fails mid-frame, after the requests applied.
+                    let _ = stream.write_all(&output[..output.len() / 2]).await;
+                    let _ = stream.flush().await;
+                    break;
+                }
+                // One write for every reply of the pipeline; flush is free on a real socket and
+                // needed on madsim's, which holds written bytes until flushed.
+                if stream.write_all(&output).await.is_err() || stream.flush().await.is_err() {
                     break;
                 }
                 output.clear();
@@ -206,6 +217,8 @@ struct Connection {
     watches: Vec<Watch>,
     /// QUIT was sent: close after writing its reply.
     closing: bool,
+    /// A fault point dropped this pipeline's replies: close without writing them.
+    dropped_replies: bool,
     /// Consecutive writes waiting to be proposed together, with their reply slots and names.
     writes: Vec<(usize, Payload, &'static str)>,
     /// Consecutive reads waiting for one leadership confirmation.
@@ -232,6 +245,7 @@ impl Connection {
             queue_failed: false,
             watches: Vec::new(),
             closing: false,
+            dropped_replies: false,
             writes: Vec::new(),
             reads: Vec::new(),
             replies: Vec::new(),
@@ -317,6 +331,11 @@ impl Connection {
         let (slots, payloads): (Vec<usize>, Vec<Payload>) =
             writes.into_iter().map(|(s, p, _)| (s, p)).unzip();
         let results = self.server.node.write_batch_waiting(payloads).await;
+        if crate::fault::buggify(0.01) {
+            // Fault point: the writes applied but their replies are lost with the connection.
+            self.closing = true;
+            self.dropped_replies = true;
+        }
         for (slot, result) in slots.into_iter().zip(results) {
             self.replies[slot] = Some(match result {
                 Ok(reply) => Frame::from(reply),
