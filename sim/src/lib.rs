@@ -1,7 +1,17 @@
-//! Deterministic simulation testing: clusters of real `redraft-server` nodes inside madsim, the
-//! nemesis, workloads and invariant checks.
+//! Deterministic simulation of redraft inside madsim (DESIGN.md §5, §6): the production node on
+//! the simulator's seams ([`disk::SimDisk`], [`clock::SimClock`], madsim's network), clients that
+//! speak RESP over the simulated network and record a Jepsen history, a nemesis scheduled from the
+//! seed, and invariants checked after every run ([`run`]).
 //!
-//! The tests live in `tests/` and are compiled only with `--cfg madsim`; build them in their own
-//! target dir, as `ci/test` does:
-//! `RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/madsim cargo test -p sim`.
-//! Until the simulator issue this crate holds only the check that the madsim world is wired up.
+//! Everything here exists only under `RUSTFLAGS="--cfg madsim"`; `ci/test` builds it in its own
+//! target dir. The tests in `tests/simulation.rs` run fixed regression seeds, a sweep of fresh
+//! seeds within a time budget, and determinism checks; `ci/sim-sweep` runs long sweeps.
+
+#[cfg(madsim)]
+pub mod client;
+#[cfg(madsim)]
+pub mod clock;
+#[cfg(madsim)]
+pub mod disk;
+#[cfg(madsim)]
+pub mod run;

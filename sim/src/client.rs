@@ -1,0 +1,73 @@
+//! A RESP client on the simulated network, as the simulator's workloads use it: one request at a
+//! time, a timeout per request, and every outcome sorted the way the history needs it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use redraft_net::resp::{encode_request, Frame, ReplyDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How a request ended, from the client's side.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// A reply arrived (an error reply included).
+    Reply(Frame),
+    /// No reply: the connection broke or the timeout passed. A write may or may not have applied.
+    Lost(String),
+}
+
+/// A connection that reconnects on the next request after it broke.
+pub struct SimClient {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    buffer: BytesMut,
+    timeout: Duration,
+}
+
+impl SimClient {
+    /// A client of the server at `addr`; nothing connects until the first request.
+    pub fn new(addr: SocketAddr, timeout: Duration) -> SimClient {
+        SimClient { addr, stream: None, buffer: BytesMut::new(), timeout }
+    }
+
+    /// Sends one request and waits for its reply, within the timeout.
+    pub async fn call(&mut self, args: &[&[u8]]) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.exchange(args)).await {
+            Ok(Ok(frame)) => Outcome::Reply(frame),
+            Ok(Err(error)) => {
+                self.stream = None;
+                Outcome::Lost(error)
+            }
+            Err(_) => {
+                self.stream = None;
+                Outcome::Lost(format!("no reply within {:?}", self.timeout))
+            }
+        }
+    }
+
+    async fn exchange(&mut self, args: &[&[u8]]) -> Result<Frame, String> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
+            self.stream = Some(stream);
+            self.buffer.clear();
+        }
+        let stream = self.stream.as_mut().expect("connected above");
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        stream.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+        // madsim's stream holds written bytes until flushed.
+        stream.flush().await.map_err(|e| format!("flush: {e}"))?;
+        let decoder = ReplyDecoder::default();
+        loop {
+            if let Some(frame) = decoder.decode(&mut self.buffer).map_err(|e| format!("decode: {e}"))? {
+                return Ok(frame);
+            }
+            let read = stream.read_buf(&mut self.buffer).await.map_err(|e| format!("read: {e}"))?;
+            if read == 0 {
+                return Err("the server closed the connection".into());
+            }
+        }
+    }
+}

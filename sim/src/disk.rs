@@ -1,0 +1,166 @@
+//! The simulated disk behind the server's `Disk` seam (DESIGN.md §5): each file keeps the bytes
+//! the process sees apart from the bytes that are durable. A sync makes what was written before
+//! it durable, after a delay the simulator may stretch; a [`SimDisk::crash`] drops everything not
+//! yet durable and may keep a torn prefix of the last unsynced write, as a power failure does.
+//!
+//! Simplifications, stated so no test relies on them unknowingly: creating and removing a file
+//! and `replace` are durable at once (the log syncs the directory after them anyway), and a
+//! truncation is durable once the file is next synced.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::Rng;
+use redraft_server::disk::{Disk, LogFile};
+
+/// One node's data directory, owned by the harness so that it outlives the node's crashes.
+#[derive(Clone, Default)]
+pub struct SimDisk {
+    state: Arc<Mutex<DiskState>>,
+}
+
+#[derive(Default)]
+struct DiskState {
+    files: BTreeMap<String, FileState>,
+    /// Longest extra delay of a sync, in virtual milliseconds; 0 for none.
+    sync_delay_ms_max: u64,
+    syncs: u64,
+}
+
+#[derive(Clone, Default)]
+struct FileState {
+    /// What the process reads back.
+    data: Vec<u8>,
+    /// What survives a crash.
+    durable: Vec<u8>,
+}
+
+impl SimDisk {
+    /// An empty disk.
+    pub fn new() -> SimDisk {
+        SimDisk::default()
+    }
+
+    /// Makes every sync wait up to `ms` virtual milliseconds more (a slow disk); 0 restores.
+    pub fn set_sync_delay_ms_max(&self, ms: u64) {
+        self.state.lock().sync_delay_ms_max = ms;
+    }
+
+    /// Syncs completed so far.
+    pub fn sync_count(&self) -> u64 {
+        self.state.lock().syncs
+    }
+
+    /// A power failure: every file falls back to its durable bytes, except that with `tear` a
+    /// random prefix of the unsynced appended bytes survives (a write cut short). Returns the
+    /// bytes lost over all files.
+    pub fn crash(&self, rng: &mut impl Rng, tear: bool) -> u64 {
+        let mut state = self.state.lock();
+        let mut lost = 0;
+        for file in state.files.values_mut() {
+            let appended = file.data.len() > file.durable.len() && file.data.starts_with(&file.durable);
+            let mut survivor = file.durable.clone();
+            if tear && appended && rng.gen_bool(0.5) {
+                let extra = &file.data[file.durable.len()..];
+                let keep = rng.gen_range(0..extra.len());
+                survivor.extend_from_slice(&extra[..keep]);
+            }
+            lost += file.data.len().saturating_sub(survivor.len()) as u64;
+            file.data = survivor.clone();
+            file.durable = survivor;
+        }
+        lost
+    }
+}
+
+impl Disk for SimDisk {
+    type File = SimFile;
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.state.lock().files.keys().cloned().collect())
+    }
+
+    fn open(&self, name: &str) -> io::Result<SimFile> {
+        self.state.lock().files.entry(name.to_owned()).or_default();
+        Ok(SimFile { disk: self.clone(), name: name.to_owned() })
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        match self.state.lock().files.get(name) {
+            Some(file) => Ok(file.data.clone()),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.state.lock().files.remove(name);
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
+        std::future::ready(Ok(()))
+    }
+
+    fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
+        let file = FileState { data: bytes.to_vec(), durable: bytes.to_vec() };
+        self.state.lock().files.insert(name.to_owned(), file);
+        std::future::ready(Ok(()))
+    }
+}
+
+/// A file of the simulated disk.
+pub struct SimFile {
+    disk: SimDisk,
+    name: String,
+}
+
+impl SimFile {
+    fn with<T>(&self, f: impl FnOnce(&mut FileState) -> T) -> io::Result<T> {
+        let mut state = self.disk.state.lock();
+        match state.files.get_mut(&self.name) {
+            Some(file) => Ok(f(file)),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("{} was removed", self.name))),
+        }
+    }
+}
+
+impl LogFile for SimFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.with(|file| file.data.extend_from_slice(bytes))
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.with(|file| file.data.truncate(len as usize))
+    }
+
+    fn len(&self) -> u64 {
+        self.with(|file| file.data.len() as u64).unwrap_or(0)
+    }
+
+    fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
+        let disk = self.disk.clone();
+        let name = self.name.clone();
+        let written = self.len() as usize;
+        let delay_max = disk.state.lock().sync_delay_ms_max;
+        async move {
+            if delay_max > 0 {
+                let delay = madsim::rand::thread_rng().gen_range(0..=delay_max);
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            let mut state = disk.state.lock();
+            state.syncs += 1;
+            if let Some(file) = state.files.get_mut(&name) {
+                // What was written before the sync began is durable now, and what an overlapping
+                // sync already made durable stays so; a truncation since then is made durable
+                // too (the log syncs right after truncating).
+                let end = written.max(file.durable.len()).min(file.data.len());
+                file.durable = file.data[..end].to_vec();
+            }
+            Ok(())
+        }
+    }
+}

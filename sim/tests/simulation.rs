@@ -1,0 +1,196 @@
+//! The simulator's runs: every workload under every fault, on fixed regression seeds and on a
+//! sweep of fresh seeds within a time budget, plus determinism checks (the same seed gives the
+//! same history, byte for byte).
+//!
+//! - `MADSIM_TEST_SEED=S` runs seed S alone, in every test here (replay).
+//! - `REDRAFT_SIM_BUDGET_SECS` bounds the sweep's wall time (default 60);
+//!   `REDRAFT_SIM_SEEDS_MAX` bounds its seed count; `REDRAFT_SIM_VERBOSE=1` prints every seed.
+//! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only.
+//! - A failing run prints its seed and the one-line command that replays it, and writes its
+//!   history to `target/sim-failures/` for `jepsen check --report`.
+#![cfg(madsim)]
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use madsim::runtime::Runtime;
+use sim::run::{run, RunReport, SimConfig, Workload};
+
+/// Seeds that once found a bug, or that cover a scenario; each runs every workload.
+/// - 844535930 (counter): a snapshot frozen after its log id made a restart apply entries twice.
+const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930];
+
+/// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
+fn workload_override() -> Option<Workload> {
+    let name = std::env::var("REDRAFT_SIM_WORKLOAD").ok()?;
+    Workload::ALL.into_iter().find(|w| w.name() == name)
+}
+
+fn workloads() -> Vec<Workload> {
+    workload_override().map_or_else(|| Workload::ALL.to_vec(), |w| vec![w])
+}
+
+fn replay_seed() -> Option<u64> {
+    std::env::var("MADSIM_TEST_SEED").ok().and_then(|s| s.parse().ok())
+}
+
+/// Runs one workload on one seed in a fresh runtime; panics with the seed and the replay command
+/// when an invariant breaks or anything panics.
+fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
+    let workload = config.workload.name();
+    // A fresh thread per run: std's hash maps take their keys from per-thread state that madsim
+    // seeds when the thread starts, so a second run on the same thread would hash differently.
+    #[allow(clippy::disallowed_methods)] // The harness's own thread, outside the simulation.
+    let result = std::thread::spawn(move || {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(run(config))))
+    })
+    .join()
+    .unwrap_or_else(|panic| Err(panic));
+    let replay = format!(
+        "MADSIM_TEST_SEED={seed} REDRAFT_SIM_WORKLOAD={workload} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
+    );
+    match result {
+        Ok(Ok(report)) => {
+            if let Ok(path) = std::env::var("REDRAFT_SIM_HISTORY_OUT") {
+                let file = std::fs::File::create(&path).expect("the history file can be written");
+                jepsen::history::write_events(std::io::BufWriter::new(file), &report.history)
+                    .expect("history written");
+            }
+            report
+        }
+        Ok(Err(failure)) => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sim-failures");
+            let _ = std::fs::create_dir_all(&dir);
+            let path = dir.join(format!("{test}-{workload}-{seed}.jsonl"));
+            if let Ok(file) = std::fs::File::create(&path) {
+                let _ = jepsen::history::write_events(std::io::BufWriter::new(file), &failure.history);
+            }
+            panic!(
+                "simulation failed: workload {workload}, seed {seed}: {}\nhistory: {}\nreplay: {replay}",
+                failure.reason,
+                path.display()
+            );
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("simulation panicked: workload {workload}, seed {seed}: {message}\nreplay: {replay}");
+        }
+    }
+}
+
+fn summary(test: &str, seed: u64, workload: Workload, report: &RunReport) {
+    println!(
+        "{test}: seed {seed} {:9} ops {:5} info {:4} faults {:3} virtual {:.1}s",
+        workload.name(),
+        report.operations,
+        report.infos,
+        report.faults,
+        report.virtual_secs
+    );
+}
+
+/// Every workload under every fault on the regression seeds.
+#[test]
+fn regression_seeds() {
+    let seeds = replay_seed().map_or_else(|| REGRESSION_SEEDS.to_vec(), |s| vec![s]);
+    for seed in seeds {
+        for workload in workloads() {
+            let report = run_seed("regression_seeds", seed, SimConfig::new(workload));
+            summary("regression_seeds", seed, workload, &report);
+        }
+    }
+}
+
+/// Fresh seeds, round-robin over the workloads, until the wall-time budget is spent. Prints every
+/// seed it used and the virtual seconds simulated per wall second.
+#[test]
+fn seed_sweep() {
+    let budget = Duration::from_secs(
+        std::env::var("REDRAFT_SIM_BUDGET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60),
+    );
+    let seeds_max: usize =
+        std::env::var("REDRAFT_SIM_SEEDS_MAX").ok().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    // The sweep measures wall time outside any simulation, so the real clock is right here.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let first = replay_seed().unwrap_or_else(|| {
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now();
+        now.duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64 % 1_000_000_000)
+    });
+    let mut virtual_secs = 0.0;
+    let mut seeds = Vec::new();
+    for (n, seed) in (first..).enumerate() {
+        if n >= seeds_max || (n > 0 && (started.elapsed() >= budget || replay_seed().is_some())) {
+            break;
+        }
+        // The workload follows from the seed, so that a replay of the seed runs the same one.
+        let workload =
+            workload_override().unwrap_or(Workload::ALL[(seed % Workload::ALL.len() as u64) as usize]);
+        let report = run_seed("seed_sweep", seed, SimConfig::new(workload));
+        if std::env::var("REDRAFT_SIM_VERBOSE").is_ok() || replay_seed().is_some() {
+            summary("seed_sweep", seed, workload, &report);
+        }
+        virtual_secs += report.virtual_secs;
+        seeds.push(seed);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "seed_sweep: {} seeds ({}..={}), {virtual_secs:.0} virtual s in {wall:.0} wall s = {:.1} virtual s per wall s",
+        seeds.len(),
+        seeds.first().unwrap_or(&0),
+        seeds.last().unwrap_or(&0),
+        virtual_secs / wall.max(1e-9)
+    );
+}
+
+/// The same seed gives the same history, byte for byte, in two separate processes (a replay with
+/// `MADSIM_TEST_SEED` is a new process). Two runs inside one process are not compared: tokio's
+/// own `select!` randomness, which openraft uses once unbiased, draws from a process-wide counter.
+#[test]
+fn same_seed_same_history() {
+    if std::env::var("REDRAFT_SIM_HISTORY_OUT").is_ok() {
+        return; // A child run of this very test binary; the parent compares.
+    }
+    let seeds = replay_seed().map_or_else(|| vec![11, 12], |s| vec![s]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sim-determinism");
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    for seed in seeds {
+        for workload in workloads() {
+            let mut histories = Vec::new();
+            for attempt in 0..2 {
+                let out = dir.join(format!("{seed}-{}-{attempt}.jsonl", workload.name()));
+                let status = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+                    .args(["--exact", "regression_seeds", "--test-threads", "1", "-q"])
+                    .env("MADSIM_TEST_SEED", seed.to_string())
+                    .env("REDRAFT_SIM_WORKLOAD", workload.name())
+                    .env("REDRAFT_SIM_HISTORY_OUT", &out)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("the test binary runs");
+                assert!(status.success(), "seed {seed} {}: the child run failed", workload.name());
+                histories.push(std::fs::read_to_string(&out).expect("the child wrote its history"));
+            }
+            let (a, b) = (&histories[0], &histories[1]);
+            if a != b {
+                let line = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(0);
+                panic!(
+                    "seed {seed} {}: two processes gave different histories; first difference at line {line}:\n{}\n{}",
+                    workload.name(),
+                    a.lines().nth(line).unwrap_or(""),
+                    b.lines().nth(line).unwrap_or("")
+                );
+            }
+            println!(
+                "same_seed_same_history: seed {seed} {}: {} identical lines",
+                workload.name(),
+                a.lines().count()
+            );
+        }
+    }
+}
