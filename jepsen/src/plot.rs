@@ -109,27 +109,7 @@ pub(crate) fn latency_svg(data: &PlotData<'_>) -> String {
             );
         }
     }
-    if !present_outcomes.contains(&true) {
-        no_data(&mut out, "no completed operations");
-    }
-
-    let mut legend = Legend::new();
-    legend.heading("operation");
-    for (rank, &f) in FUNCTIONS.iter().enumerate() {
-        if present_functions[rank] {
-            legend.swatch(svg::function_colour(f), &f.to_string());
-        }
-    }
-    legend.heading("outcome");
-    for (rank, &outcome) in OUTCOMES.iter().enumerate() {
-        if present_outcomes[rank] {
-            legend.marker(outcome);
-        }
-    }
-    legend.nemesis(data.nemesis);
-    out.push_str(&legend.finish());
-    out.push_str("</svg>\n");
-    out
+    finish(out, &present_functions, &present_outcomes, data.nemesis, Legend::marker)
 }
 
 /// Completed operations per second, by operation and outcome, counted in fixed-width buckets of
@@ -199,27 +179,7 @@ pub(crate) fn throughput_svg(data: &PlotData<'_>) -> String {
             );
         }
     }
-    if !present_outcomes.contains(&true) {
-        no_data(&mut out, "no completed operations");
-    }
-
-    let mut legend = Legend::new();
-    legend.heading("operation");
-    for (rank, &f) in FUNCTIONS.iter().enumerate() {
-        if present_functions[rank] {
-            legend.swatch(svg::function_colour(f), &f.to_string());
-        }
-    }
-    legend.heading("outcome");
-    for (rank, &outcome) in OUTCOMES.iter().enumerate() {
-        if present_outcomes[rank] {
-            legend.line(outcome);
-        }
-    }
-    legend.nemesis(data.nemesis);
-    out.push_str(&legend.finish());
-    out.push_str("</svg>\n");
-    out
+    finish(out, &present_functions, &present_outcomes, data.nemesis, Legend::line)
 }
 
 fn time_scale(data: &PlotData<'_>) -> Scale {
@@ -479,4 +439,35 @@ impl Legend {
             self.entry_text("other action");
         }
     }
+}
+
+/// Ends a plot: the empty-plot notice if nothing completed, then the legend of the operations and
+/// outcomes present (each outcome drawn by `outcome_key`) and the nemesis faults.
+fn finish(
+    mut out: String,
+    present_functions: &[bool; FUNCTIONS.len()],
+    present_outcomes: &[bool; OUTCOMES.len()],
+    nemesis: &NemesisTimeline,
+    outcome_key: fn(&mut Legend, Outcome),
+) -> String {
+    if !present_outcomes.contains(&true) {
+        no_data(&mut out, "no completed operations");
+    }
+    let mut legend = Legend::new();
+    legend.heading("operation");
+    for (rank, &f) in FUNCTIONS.iter().enumerate() {
+        if present_functions[rank] {
+            legend.swatch(svg::function_colour(f), &f.to_string());
+        }
+    }
+    legend.heading("outcome");
+    for (rank, &outcome) in OUTCOMES.iter().enumerate() {
+        if present_outcomes[rank] {
+            outcome_key(&mut legend, outcome);
+        }
+    }
+    legend.nemesis(nemesis);
+    out.push_str(&legend.finish());
+    out.push_str("</svg>\n");
+    out
 }
