@@ -14,7 +14,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use jepsen::checker::{check, Budget, Verdict};
 use jepsen::history::{Event, NemesisEvent, Op, OpFunction, OpType};
 use jepsen::model::ModelKind;
