@@ -63,3 +63,10 @@ const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX > VALUE_BYTES_MAX + KEY_BYTES_MAX
 const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX <= u32::MAX as usize, "record length is a u32");
 const _: () = assert!(SHARD_BITS_DEFAULT <= SHARD_BITS_MAX);
 const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);
+
+/// Largest frame between peers. An append-entries request carries up to openraft's
+/// `max_payload_entries` entries, each up to a record's size, and a snapshot chunk is
+/// `snapshot_max_chunk_size` (3 MiB); a frame is read as it arrives, never allocated from the
+/// claimed length alone, so this bounds what a confused peer can make a node buffer.
+pub const PEER_FRAME_BYTES_MAX: usize = 2 * RECORD_PAYLOAD_BYTES_MAX;
+const _: () = assert!(PEER_FRAME_BYTES_MAX <= u32::MAX as usize, "frame length is a u32");

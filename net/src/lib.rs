@@ -1,7 +1,8 @@
-//! Wire formats and transports: the RESP2/RESP3 codec ([`resp`]); peer RPC framing and the client
-//! library come with the node and cluster issues.
+//! Wire formats and transports: the RESP2/RESP3 codec ([`resp`]) and the peer transport
+//! ([`peer`]: length-prefixed frames with a cluster id, a reconnecting client, an accept loop).
 //!
 //! Everything here that touches the network goes through the workspace's `tokio` alias, so the
 //! simulator can replace it (DESIGN.md §5). Command semantics live in `redraft-core`, never here.
 
 pub mod resp;
+pub mod peer;

@@ -45,6 +45,10 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
     NodeOptions {
         node_id: config.node_id,
         addr: NodeAddr { raft_addr: config.raft_addr.clone(), resp_addr: config.resp_addr.clone() },
+        cluster_id: config.cluster_id.clone(),
+        // `validate` has parsed them already.
+        peers: config.peers().unwrap_or_default(),
+        join: config.join,
         fsync: config.fsync,
         segment_bytes_max: config.segment_bytes_max,
         heartbeat_ms: config.heartbeat_ms,
@@ -81,6 +85,9 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let disk =
         FileDisk::new(dir).map_err(|e| format!("cannot open the data directory {}: {e}", dir.display()))?;
     let metrics = Arc::new(Metrics::new());
+    let raft_listener = TcpListener::bind(&config.raft_addr)
+        .await
+        .map_err(|e| format!("cannot listen for peers on {}: {e}", config.raft_addr))?;
     let node = Node::start(node_options(&config), disk, Arc::new(SystemClock), metrics)
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
@@ -101,6 +108,8 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     };
     let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
+    let raft_addr = raft_listener.local_addr().map_or_else(|_| config.raft_addr.clone(), |a| a.to_string());
+    let peer_task = tokio::spawn(node.serve_peers(raft_listener, stopped.clone()));
     let resp_task = tokio::spawn(RespServer::new(node.clone(), settings).serve(resp, stopped.clone()));
     let http_task =
         http.map(|listener| tokio::spawn(crate::http::serve(listener, node.clone(), stopped.clone())));
@@ -110,7 +119,8 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         data_dir = %dir.display(),
         fsync = ?config.fsync,
         log_entries = recovery.entry_count,
-        "redraft {} listening for Redis clients on {resp_addr}{}",
+        cluster_id = %config.cluster_id,
+        "redraft {} listening for Redis clients on {resp_addr}{}, peers on {raft_addr}",
         env!("CARGO_PKG_VERSION"),
         http_addr.map(|a| format!(", HTTP on {a}")).unwrap_or_default(),
     );
@@ -120,9 +130,12 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         .metrics(|m| m.current_leader.is_some(), "a leader is elected")
         .await;
     match ready {
-        Ok(metrics) => {
-            tracing::info!(term = metrics.current_term, "ready: try `redis-cli -p {}`", port(&resp_addr))
-        }
+        Ok(metrics) => tracing::info!(
+            term = metrics.current_term,
+            leader = metrics.current_leader,
+            "ready: try `redis-cli -p {}`",
+            port(&resp_addr)
+        ),
         Err(error) => tracing::warn!(%error, "no leader yet; requests wait for one"),
     }
     wait_for_stop_signal().await;
@@ -133,9 +146,114 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         let _ = tokio::time::timeout(STOP_GRACE, task).await;
     }
     node.shutdown().await;
+    let _ = tokio::time::timeout(STOP_GRACE, peer_task).await;
     drop(lock);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs `nodes` server processes on loopback as one cluster until Ctrl-C or SIGTERM, prefixing
+/// each line they log with its node id. Ports and directories follow the `dev-cluster` flags.
+///
+/// # Errors
+/// A message when a port range does not fit or a process cannot be started.
+pub async fn dev_cluster(config: &ServerConfig, nodes: u64, base_port: u16, dir: &std::path::Path) -> Result<(), String> {
+    use std::io::BufRead;
+
+    let port = |offset: u64, n: u64| -> Result<u16, String> {
+        u16::try_from(u64::from(base_port) + offset + n - 1)
+            .map_err(|_| format!("base port {base_port} leaves no room for {nodes} nodes"))
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut addrs = Vec::new();
+    for n in 1..=nodes {
+        addrs.push((
+            n,
+            format!("127.0.0.1:{}", port(0, n)?),
+            format!("127.0.0.1:{}", port(1000, n)?),
+            format!("127.0.0.1:{}", port(10_000, n)?),
+        ));
+    }
+    let peers: Vec<String> = addrs.iter().map(|(n, resp, _, raft)| format!("{n}={raft}/{resp}")).collect();
+    let peers = peers.join(",");
+    let mut children = Vec::new();
+    for (n, resp, http, raft) in &addrs {
+        let data_dir = dir.join(format!("node-{n}"));
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["--node-id", &n.to_string(), "--resp-addr", resp, "--http-addr", http, "--raft-addr", raft])
+            .args(["--peers", &peers, "--cluster-id", &config.cluster_id, "--log-level", &config.log_level])
+            .arg("--fsync")
+            .arg(format!("{:?}", config.fsync).to_lowercase())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().map_err(|e| format!("cannot start node {n}: {e}"))?;
+        if let Some(stderr) = child.stderr.take() {
+            let n = *n;
+            // Plain threads: this is the launcher, not a node, and never runs in simulation.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("node {n} | {line}");
+                }
+            });
+        }
+        children.push((*n, child));
+    }
+    eprintln!("redraft dev cluster: {nodes} nodes on 127.0.0.1, data under {}/", dir.display());
+    for (n, resp, http, raft) in &addrs {
+        eprintln!("  node {n}: redis-cli -p {}    http://{http}/metrics    peers {raft}", self::port(resp));
+    }
+    eprintln!("Any node takes reads and writes (followers pass them to the leader).");
+    eprintln!("Try `redis-cli -p {} RAFT.INFO`. Ctrl-C stops every node.", self::port(&addrs[0].1));
+    let exited = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for (n, child) in &mut children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return (*n, status);
+                }
+            }
+        }
+    };
+    let early = tokio::select! {
+        biased;
+        () = wait_for_stop_signal() => None,
+        exited = exited => Some(exited),
+    };
+    if let Some((n, status)) = early {
+        eprintln!("node {n} exited ({status}); stopping the others");
+    }
+    for (_, child) in &children {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: kill(2) with a pid this process spawned and has not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+    let deadline = std::time::Instant::now() + STOP_GRACE * 2;
+    for (n, child) in &mut children {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                _ => {
+                    eprintln!("node {n} did not stop in time; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+    match early {
+        Some((n, _)) => Err(format!("node {n} exited early; see its lines above")),
+        None => Ok(()),
+    }
 }
 
 fn port(addr: &str) -> &str {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::FsyncPolicy;
+use crate::store::{FsyncPolicy, NodeAddr};
 
 /// How the server logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -37,8 +37,13 @@ pub struct ServerConfig {
     pub http_addr: String,
     /// Where peers reach this node's Raft transport.
     pub raft_addr: String,
-    /// The initial cluster, `id=raft-host:port,...`; empty for a cluster of one.
+    /// The initial cluster, `id=raft-host:port[/resp-host:port],...`, this node included; empty
+    /// for a cluster of one. Every node of a new cluster must be given the same list.
     pub peers: String,
+    /// Start empty and wait to be added to an existing cluster (`RAFT.ADD` on any member).
+    pub join: bool,
+    /// Names the cluster; peers of another cluster are refused.
+    pub cluster_id: String,
     pub fsync: FsyncPolicy,
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `redraft_server=debug,openraft=warn`.
@@ -65,6 +70,8 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:7379".into(),
             raft_addr: "127.0.0.1:16379".into(),
             peers: String::new(),
+            join: false,
+            cluster_id: crate::node::CLUSTER_ID_DEFAULT.into(),
             fsync: FsyncPolicy::Always,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -105,9 +112,15 @@ pub struct Flags {
     pub http_addr: Option<String>,
     #[arg(long, value_name = "HOST:PORT")]
     pub raft_addr: Option<String>,
-    /// The initial cluster: `1=host:port,2=host:port,3=host:port`.
+    /// The initial cluster, this node included: `1=host:port,2=host:port,3=host:port` (Raft
+    /// addresses), each optionally followed by `/resp-host:port`.
     #[arg(long, value_name = "ID=HOST:PORT,...")]
     pub peers: Option<String>,
+    /// Start empty and wait to be added to a running cluster (`RAFT.ADD` on any member).
+    #[arg(long)]
+    pub join: bool,
+    #[arg(long, value_name = "NAME")]
+    pub cluster_id: Option<String>,
     #[arg(long, value_enum)]
     pub fsync: Option<FsyncPolicy>,
     /// Log one JSON object per line.
@@ -116,6 +129,27 @@ pub struct Flags {
     /// A tracing filter such as `info` or `openraft=warn,info`.
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What the process does instead of running one node.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Runs a local cluster on loopback for trying redraft: each node its own process with its
+    /// own data directory. Ctrl-C stops them all.
+    DevCluster {
+        /// How many nodes.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+        nodes: u64,
+        /// Node N serves Redis clients on BASE+N-1, HTTP on BASE+1000+N-1, and peers on
+        /// BASE+10000+N-1.
+        #[arg(long, value_name = "PORT", default_value_t = 6379)]
+        base_port: u16,
+        /// Node N keeps its data in DIR/node-N.
+        #[arg(long, value_name = "DIR", default_value = "redraft-dev")]
+        dir: PathBuf,
+    },
 }
 
 /// Why the configuration could not be loaded.
@@ -197,6 +231,12 @@ impl ServerConfig {
         if let Some(v) = &flags.peers {
             self.peers = v.clone();
         }
+        if flags.join {
+            self.join = true;
+        }
+        if let Some(v) = &flags.cluster_id {
+            self.cluster_id = v.clone();
+        }
         if let Some(v) = flags.fsync {
             self.fsync = v;
         }
@@ -223,33 +263,67 @@ impl ServerConfig {
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
         }
-        let peers = self.peers()?;
-        if peers.keys().any(|id| *id != self.node_id) {
+        if self.cluster_id.is_empty() || self.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
             return Err(ConfigError::Invalid(format!(
-                "peers {:?} name other nodes, but this build has no peer transport yet: it runs a cluster of one",
-                self.peers
+                "cluster-id must be 1 to {} bytes",
+                redraft_net::peer::CLUSTER_ID_BYTES_MAX
             )));
+        }
+        let peers = self.peers()?;
+        if !peers.is_empty() {
+            if self.join {
+                return Err(ConfigError::Invalid(
+                    "give either peers (to start a new cluster) or join (to be added to a running one), not both"
+                        .into(),
+                ));
+            }
+            let Some(own) = peers.get(&self.node_id) else {
+                return Err(ConfigError::Invalid(format!(
+                    "peers {:?} do not name this node (node-id {}); to join a running cluster, use join",
+                    self.peers, self.node_id
+                )));
+            };
+            if own.raft_addr != self.raft_addr {
+                return Err(ConfigError::Invalid(format!(
+                    "peers give node {} the Raft address {}, but raft-addr is {}",
+                    self.node_id, own.raft_addr, self.raft_addr
+                )));
+            }
+            if !own.resp_addr.is_empty() && own.resp_addr != self.resp_addr {
+                return Err(ConfigError::Invalid(format!(
+                    "peers give node {} the RESP address {}, but resp-addr is {}",
+                    self.node_id, own.resp_addr, self.resp_addr
+                )));
+            }
         }
         Ok(())
     }
 
-    /// The initial cluster named by `peers`, by node id.
+    /// The initial cluster named by `peers`, by node id. A peer given without a RESP address
+    /// has an empty one: every node must derive the very same membership from the list.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] for an entry that is not `id=host:port`.
-    pub fn peers(&self) -> Result<BTreeMap<u64, String>, ConfigError> {
+    /// [`ConfigError::Invalid`] for an entry that is not `id=host:port[/host:port]`.
+    pub fn peers(&self) -> Result<BTreeMap<u64, NodeAddr>, ConfigError> {
         let mut peers = BTreeMap::new();
         for entry in self.peers.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let parsed = entry
-                .split_once('=')
-                .and_then(|(id, addr)| Some((id.trim().parse::<u64>().ok()?, addr.trim())));
+            let parsed = entry.split_once('=').and_then(|(id, addrs)| {
+                let id = id.trim().parse::<u64>().ok().filter(|id| *id > 0)?;
+                let (raft, resp) = addrs.split_once('/').unwrap_or((addrs, ""));
+                let (raft, resp) = (raft.trim(), resp.trim());
+                let valid = |a: &str| a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                (valid(raft) && (resp.is_empty() || valid(resp)))
+                    .then(|| (id, NodeAddr { raft_addr: raft.to_owned(), resp_addr: resp.to_owned() }))
+            });
             match parsed {
-                Some((id, addr)) if id > 0 && addr.contains(':') => {
-                    peers.insert(id, addr.to_owned());
+                Some((id, addr)) => {
+                    if peers.insert(id, addr).is_some() {
+                        return Err(ConfigError::Invalid(format!("peers name node {id} twice")));
+                    }
                 }
-                _ => {
+                None => {
                     return Err(ConfigError::Invalid(format!(
-                        "peers entry {entry:?} is not id=host:port (ids start at 1)"
+                        "peers entry {entry:?} is not id=host:port or id=host:port/host:port (ids start at 1)"
                     )))
                 }
             }

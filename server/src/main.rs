@@ -23,7 +23,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(redraft_server::app::run(config)) {
+    let run = async {
+        match &flags.command {
+            Some(redraft_server::config::Subcommand::DevCluster { nodes, base_port, dir }) => {
+                redraft_server::app::dev_cluster(&config, *nodes, *base_port, dir).await
+            }
+            None => redraft_server::app::run(config).await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");

@@ -1,63 +1,320 @@
-//! The Raft network of a node that has no peers yet.
+//! The Raft network over the peer transport (`redraft_net::peer`), and what a node answers on its
+//! Raft address.
 //!
-//! Every node is a Raft cluster, and a single node is a cluster of one (DESIGN.md §2): it elects
-//! itself and never sends an RPC. The peer transport (length-prefixed frames over the tokio
-//! alias's TCP) arrives with the cluster issue; until then any RPC a misconfigured membership
-//! asks for fails as unreachable, which openraft retries and reports, and which never corrupts
-//! anything.
+//! Every message is bincode in a peer frame: a [`PeerMessage`] names the sender and the intended
+//! receiver (a frame meant for another node id is refused, so a stale address in the membership
+//! cannot make one node answer for another) and carries a [`PeerRequest`]:
+//! - openraft's three RPCs (append-entries, vote, and install-snapshot, which openraft sends in
+//!   chunks of `snapshot_max_chunk_size`, so one frame never holds a whole snapshot);
+//! - what a follower forwards to the leader for its clients (DESIGN.md §4): writes carrying a
+//!   client session, so a retried forward applies at most once; a read-index request, after which
+//!   the follower serves a linearizable read from its own state machine; membership changes.
+//!
+//! openraft calls a [`PeerLink`] with `&mut self`, one call at a time per link; the connection is
+//! kept in a `std::sync::Mutex` and reached with `get_mut`, because madsim's `TcpStream` is not
+//! `Sync` and openraft requires the network to be.
 
-use std::io;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::RPCTypes;
+use redraft_core::{Payload, Reply};
+use redraft_net::peer::{PeerClient, PeerError};
+use serde::{Deserialize, Serialize};
 
+use crate::node::{MembershipChange, Node, NodeError};
 use crate::store::{NodeAddr, TypeConfig};
 
-/// The network of a cluster of one.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoPeers;
-
-fn unreachable<E: std::error::Error>(target: &str) -> RPCError<u64, NodeAddr, E> {
-    let error =
-        io::Error::new(io::ErrorKind::NotConnected, format!("no peer transport yet; cannot reach {target}"));
-    RPCError::Unreachable(Unreachable::new(&error))
+/// One request between peers, addressed by node id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeerMessage {
+    pub from: u64,
+    pub to: u64,
+    pub request: PeerRequest,
 }
 
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
-    type Network = NoPeers;
+/// What one node asks another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Client writes forwarded by a follower, in order; each command carries a session.
+    Write(Vec<Payload>),
+    /// A follower asks for the index a linearizable read must wait for.
+    ReadIndex,
+    Membership(MembershipChange),
+}
 
-    async fn new_client(&mut self, _target: u64, _node: &NodeAddr) -> NoPeers {
-        NoPeers
+/// The answer to a [`PeerRequest`], variant for variant.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Write(Vec<Result<Reply, NodeError>>),
+    ReadIndex(Result<u64, NodeError>),
+    Membership(Result<String, NodeError>),
+    /// The message was for another node id; the membership's address for it is stale.
+    WrongNode { this_node: u64 },
+    /// The message could not be decoded (a peer of another version).
+    Undecodable(String),
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("peer messages serialize")
+}
+
+/// The Raft network factory: one [`PeerLink`] per target openraft replicates to or asks for
+/// votes.
+#[derive(Clone, Debug)]
+pub struct PeerNetwork {
+    cluster: Arc<str>,
+    node_id: u64,
+}
+
+impl PeerNetwork {
+    pub fn new(cluster: Arc<str>, node_id: u64) -> PeerNetwork {
+        PeerNetwork { cluster, node_id }
     }
 }
 
-impl RaftNetwork<TypeConfig> for NoPeers {
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerLink {
+        PeerLink {
+            from: self.node_id,
+            target,
+            client: Mutex::new(PeerClient::new(self.cluster.clone(), node.raft_addr.clone())),
+        }
+    }
+}
+
+/// The connection to one peer.
+pub struct PeerLink {
+    from: u64,
+    target: u64,
+    client: Mutex<PeerClient>,
+}
+
+/// A call's failure, before it is shaped into the error type of the RPC at hand.
+enum CallError {
+    Peer(PeerError),
+    WrongNode(u64),
+    Undecodable(String),
+}
+
+impl PeerLink {
+    async fn call(&mut self, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+        let body = encode(&PeerMessage { from: self.from, to: self.target, request });
+        let client = self.client.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let response = client.call(&body, timeout).await.map_err(CallError::Peer)?;
+        match bincode::deserialize(&response) {
+            Ok(PeerResponse::WrongNode { this_node }) => Err(CallError::WrongNode(this_node)),
+            Ok(PeerResponse::Undecodable(why)) => Err(CallError::Undecodable(why)),
+            Ok(response) => Ok(response),
+            Err(error) => Err(CallError::Undecodable(error.to_string())),
+        }
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        error: CallError,
+        action: RPCTypes,
+        timeout: Duration,
+    ) -> RPCError<u64, NodeAddr, E> {
+        match error {
+            CallError::Peer(PeerError::Timeout { .. }) => {
+                RPCError::Timeout(Timeout { action, id: self.from, target: self.target, timeout })
+            }
+            CallError::Peer(error) if error.certainly_not_sent() => {
+                RPCError::Unreachable(Unreachable::new(&error))
+            }
+            CallError::Peer(error) => RPCError::Network(NetworkError::new(&error)),
+            CallError::WrongNode(this_node) => {
+                let error = std::io::Error::other(format!(
+                    "the address of node {} is served by node {this_node}",
+                    self.target
+                ));
+                RPCError::Unreachable(Unreachable::new(&error))
+            }
+            CallError::Undecodable(why) => {
+                RPCError::Network(NetworkError::new(&std::io::Error::other(why)))
+            }
+        }
+    }
+}
+
+fn unexpected(response: &PeerResponse) -> CallError {
+    CallError::Undecodable(format!("an answer of the wrong kind: {response:?}"))
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        Err(unreachable("a peer for append-entries"))
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Append(rpc), timeout).await {
+            Ok(PeerResponse::Append(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Append(Err(error))) => Err(RPCError::RemoteError(RemoteError::new(self.target, error))),
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64, InstallSnapshotError>>>
     {
-        Err(unreachable("a peer for install-snapshot"))
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Snapshot(rpc), timeout).await {
+            Ok(PeerResponse::Snapshot(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Snapshot(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::InstallSnapshot, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::InstallSnapshot, timeout)),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        Err(unreachable("a peer for vote"))
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Vote(rpc), timeout).await {
+            Ok(PeerResponse::Vote(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Vote(Err(error))) => Err(RPCError::RemoteError(RemoteError::new(self.target, error))),
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::Vote, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::Vote, timeout)),
+        }
     }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        // After an unreachable peer, openraft waits this long before replicating to it again; a
+        // healed partition is noticed within one heartbeat or two.
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+/// Connections a node keeps for forwarding its clients' requests to the leader, several per
+/// address so that concurrent clients do not queue behind one another.
+pub struct Forwarder {
+    cluster: Arc<str>,
+    from: u64,
+    idle: Mutex<BTreeMap<String, Vec<PeerClient>>>,
+}
+
+/// Idle connections kept per address; more are opened when needed and closed after use.
+const FORWARD_IDLE_PER_PEER_MAX: usize = 32;
+
+/// Why a forwarded request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("the address of node {to} is served by node {this_node}")]
+    WrongNode { to: u64, this_node: u64 },
+    #[error("the leader's answer could not be read: {0}")]
+    Undecodable(String),
+}
+
+impl ForwardError {
+    /// Whether the request certainly did not reach the leader.
+    pub fn certainly_not_sent(&self) -> bool {
+        match self {
+            ForwardError::Peer(error) => error.certainly_not_sent(),
+            ForwardError::WrongNode { .. } => true,
+            ForwardError::Undecodable(_) => false,
+        }
+    }
+}
+
+impl Forwarder {
+    pub fn new(cluster: Arc<str>, from: u64) -> Forwarder {
+        Forwarder { cluster, from, idle: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
+    ///
+    /// # Errors
+    /// [`ForwardError`], which says whether the request may have arrived.
+    pub async fn call(
+        &self,
+        to: u64,
+        addr: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, ForwardError> {
+        let pooled = self.lock().get_mut(addr).and_then(Vec::pop);
+        let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.cluster.clone(), addr.to_owned()));
+        let body = encode(&PeerMessage { from: self.from, to, request });
+        let response = client.call(&body, timeout).await?;
+        let mut idle = self.lock();
+        let kept = idle.entry(addr.to_owned()).or_default();
+        if kept.len() < FORWARD_IDLE_PER_PEER_MAX {
+            kept.push(client);
+        }
+        drop(idle);
+        match bincode::deserialize(&response) {
+            Ok(PeerResponse::WrongNode { this_node }) => Err(ForwardError::WrongNode { to, this_node }),
+            Ok(PeerResponse::Undecodable(why)) => Err(ForwardError::Undecodable(why)),
+            Ok(response) => Ok(response),
+            Err(error) => Err(ForwardError::Undecodable(error.to_string())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<PeerClient>>> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Answers one peer frame's body for `node`.
+pub async fn handle(node: Weak<Node>, body: Vec<u8>) -> Vec<u8> {
+    let Some(node) = node.upgrade() else {
+        return encode(&PeerResponse::Undecodable("the node is stopping".into()));
+    };
+    let message: PeerMessage = match bincode::deserialize(&body) {
+        Ok(message) => message,
+        Err(error) => {
+            tracing::warn!(%error, "a peer sent a message this node cannot decode");
+            return encode(&PeerResponse::Undecodable(error.to_string()));
+        }
+    };
+    if message.to != node.id() {
+        tracing::warn!(
+            from = message.from,
+            to = message.to,
+            this_node = node.id(),
+            "a peer addressed node {} at this node's address; its membership is stale",
+            message.to
+        );
+        return encode(&PeerResponse::WrongNode { this_node: node.id() });
+    }
+    let response = match message.request {
+        PeerRequest::Append(rpc) => PeerResponse::Append(node.raft().append_entries(rpc).await),
+        PeerRequest::Vote(rpc) => PeerResponse::Vote(node.raft().vote(rpc).await),
+        PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
+        PeerRequest::Write(payloads) => PeerResponse::Write(node.write_as_leader(payloads).await),
+        PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index_as_leader().await),
+        PeerRequest::Membership(change) => {
+            PeerResponse::Membership(node.change_membership_as_leader(change).await)
+        }
+    };
+    encode(&response)
 }

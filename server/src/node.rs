@@ -16,22 +16,25 @@
 //! idle (§3); on every node, ask for a snapshot when the log passes a size threshold (openraft's
 //! own policy covers the entry-count threshold).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
-use openraft::{Config, Raft, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
 use redraft_core::limits::EXPIRE_BATCH_KEYS_MAX;
-use redraft_core::{Command, LogEntry, Payload, Reply, StateMachine, StateMachineConfig};
+use redraft_core::{Command, LogEntry, Payload, Reply, SessionRef, StateMachine, StateMachineConfig};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::log::RecoveryReport;
 use crate::metrics::Metrics;
-use crate::network::NoPeers;
+use crate::network::{Forwarder, PeerNetwork, PeerRequest, PeerResponse};
 use crate::store::{FsyncPolicy, LogStore, NodeAddr, OpenError, StateMachineStore, TypeConfig};
 
 /// How to run a node. [`NodeOptions::default`] is a single node with Raft timings for loopback.
@@ -39,6 +42,13 @@ use crate::store::{FsyncPolicy, LogStore, NodeAddr, OpenError, StateMachineStore
 pub struct NodeOptions {
     pub node_id: u64,
     pub addr: NodeAddr,
+    /// Every peer frame names it; a node of another cluster is refused.
+    pub cluster_id: String,
+    /// The initial membership, set once when the log is pristine; empty for a cluster of one.
+    pub peers: BTreeMap<u64, NodeAddr>,
+    /// Start with an empty log and wait to be added by a cluster's leader instead of initialising
+    /// a cluster.
+    pub join: bool,
     pub fsync: FsyncPolicy,
     pub segment_bytes_max: u64,
     pub heartbeat_ms: u64,
@@ -70,6 +80,9 @@ impl Default for NodeOptions {
         NodeOptions {
             node_id: 1,
             addr: NodeAddr::default(),
+            cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
+            peers: BTreeMap::new(),
+            join: false,
             fsync: FsyncPolicy::Always,
             segment_bytes_max: crate::log::SEGMENT_BYTES_MAX_DEFAULT,
             heartbeat_ms: 100,
@@ -88,6 +101,16 @@ impl Default for NodeOptions {
     }
 }
 
+/// The cluster id of a node that is not told one.
+pub const CLUSTER_ID_DEFAULT: &str = "redraft";
+
+/// How long a follower waits between attempts to reach the leader for a forwarded request.
+const FORWARD_RETRY: Duration = Duration::from_millis(25);
+
+/// The shortest time a membership change may take: adding a node waits for it to catch up,
+/// which can mean building and sending a snapshot.
+const MEMBERSHIP_TIMEOUT_MIN: Duration = Duration::from_secs(60);
+
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -102,7 +125,7 @@ pub enum StartError {
 }
 
 /// Why a request was not answered with a reply; sorted by what the client does next.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum NodeError {
     /// This node is not the leader, and the request certainly did not take effect: retry at the
     /// leader, if one is known.
@@ -115,6 +138,9 @@ pub enum NodeError {
     /// The request did not take effect and may be retried (no quorum answered, the node stops).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The request is wrong (a membership change that names no such node); it had no effect.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl NodeError {
@@ -131,6 +157,7 @@ impl NodeError {
                 format!("UNKNOWN the write's outcome is unknown ({why}); it may or may not have been applied")
             }
             NodeError::Unavailable(why) => format!("TRYAGAIN {why}"),
+            NodeError::Invalid(why) => format!("ERR {why}"),
         }
     }
 }
@@ -148,6 +175,52 @@ pub struct Node {
     last_proposal_ms: AtomicU64,
     stop: watch::Sender<bool>,
     recovery: RecoveryReport,
+    forwarder: Forwarder,
+    /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
+    session_base: u64,
+    session_next: AtomicU64,
+}
+
+/// A change to the cluster's membership, made by the leader (and forwarded to it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Add a node as a learner, wait until it has caught up, then make it a voter if asked.
+    Add { id: u64, addr: NodeAddr, voter: bool },
+    /// Make a learner a voter.
+    Promote { id: u64 },
+    /// Remove a voter or a learner from the cluster.
+    Remove { id: u64 },
+}
+
+/// A node's view of the cluster, for `RAFT.INFO`, INFO replication and `/v1/cluster`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterStatus {
+    pub node_id: u64,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: &'static str,
+    pub leader: Option<u64>,
+    pub leader_resp_addr: Option<String>,
+    pub term: u64,
+    pub last_log_index: u64,
+    /// On the leader, the highest index a quorum of voters has; elsewhere, the applied index (a
+    /// lower bound of the commit index that a follower can know).
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub members: Vec<MemberStatus>,
+}
+
+/// One member as the node sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberStatus {
+    pub id: u64,
+    pub raft_addr: String,
+    pub resp_addr: String,
+    pub voter: bool,
+    /// On the leader: the newest index the member is known to hold, and how far behind the
+    /// leader's log that is.
+    pub matched_index: Option<u64>,
+    pub lag: Option<u64>,
 }
 
 impl Node {
@@ -184,20 +257,43 @@ impl Node {
             ..StateMachineConfig::default()
         }));
         let machine = StateMachineStore::open(state.clone(), disk).map_err(StartError::Snapshot)?;
-        let raft = Raft::new(options.node_id, config, NoPeers, log, machine)
+        if options.cluster_id.is_empty() || options.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
+            return Err(StartError::Config(format!(
+                "the cluster id must be 1 to {} bytes",
+                redraft_net::peer::CLUSTER_ID_BYTES_MAX
+            )));
+        }
+        let cluster: Arc<str> = options.cluster_id.as_str().into();
+        let network = PeerNetwork::new(cluster.clone(), options.node_id);
+        let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        let members = BTreeMap::from([(options.node_id, options.addr.clone())]);
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!(node_id = options.node_id, "initialised a new cluster of one"),
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
-                tracing::info!(node_id = options.node_id, "cluster already initialised; recovering")
+        if options.join {
+            tracing::info!(node_id = options.node_id, "waiting to be added to a cluster by its leader");
+        } else {
+            let members = if options.peers.is_empty() {
+                BTreeMap::from([(options.node_id, options.addr.clone())])
+            } else {
+                options.peers.clone()
+            };
+            let count = members.len();
+            // Every node of a new cluster proposes the same membership; openraft accepts it once,
+            // on a pristine log, and refuses it afterwards (a restart, or a cluster already formed).
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(node_id = options.node_id, nodes = count, "initialised a new cluster"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                    tracing::info!(node_id = options.node_id, "cluster already initialised; recovering")
+                }
+                Err(error) => return Err(StartError::Raft(error.to_string())),
             }
-            Err(error) => return Err(StartError::Raft(error.to_string())),
         }
         let (stop, stopped) = watch::channel(false);
         let now_ms = clock.now_ms();
+        let session_base = rand::Rng::gen(&mut crate::fault::rng());
         let node = Arc::new(Node {
+            forwarder: Forwarder::new(cluster, options.node_id),
+            session_base,
+            session_next: AtomicU64::new(0),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,
@@ -262,10 +358,43 @@ impl Node {
         self.write_batch(vec![payload]).await.pop().expect("one reply per payload")
     }
 
-    /// Proposes writes in order, all before waiting for any, so that they share log appends and
-    /// syncs (a pipeline of writes costs one group commit, not one per write); the replies come
-    /// back in the same order. The log order is the proposal order.
+    /// Applies client writes in order through the leader, wherever it is, and returns their
+    /// replies in the same order. On the leader they are proposed all before any is awaited, so
+    /// they share log appends and syncs (a pipeline of writes costs one group commit). On a
+    /// follower they are forwarded to the leader with a client session each, and a forward whose
+    /// outcome is unclear is retried until the write timeout: the session makes the state machine
+    /// apply each write at most once (DESIGN.md §4).
     pub async fn write_batch(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+        if self.raft.metrics().borrow().current_leader.is_none() {
+            self.wait_for_leader().await;
+        }
+        if !self.is_leader() {
+            return self.forward_writes(payloads).await;
+        }
+        let mut replies = self.write_local(payloads.clone()).await;
+        // A write refused with NotLeader never reached the log here; leadership moved while the
+        // batch was proposed, so send those on to the new leader.
+        let moved: Vec<usize> = (0..replies.len())
+            .filter(|&i| {
+                matches!(&replies[i], Err(NodeError::NotLeader { leader: Some((id, _)) }) if *id != self.id())
+            })
+            .collect();
+        if !moved.is_empty() {
+            let again = self.forward_writes(moved.iter().map(|&i| payloads[i].clone()).collect()).await;
+            for (i, reply) in moved.into_iter().zip(again) {
+                replies[i] = reply;
+            }
+        }
+        replies
+    }
+
+    /// The same as [`Node::write_batch`]; kept for callers written before forwarding existed.
+    pub async fn write_batch_waiting(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+        self.write_batch(payloads).await
+    }
+
+    /// Proposes writes on this node, which must be the leader, and waits for their replies.
+    async fn write_local(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
         let mut replies: Vec<Result<Reply, NodeError>> = Vec::with_capacity(payloads.len());
         let mut pending = Vec::with_capacity(payloads.len());
         for payload in payloads {
@@ -308,16 +437,112 @@ impl Node {
         out
     }
 
-    /// Proposes writes, waiting for a leader first when none is known yet (a node starting up).
-    pub async fn write_batch_waiting(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
-        if self.raft.metrics().borrow().current_leader.is_none() {
-            self.wait_for_leader().await;
+    /// Writes forwarded to this node by a follower: applied here if this node leads, refused
+    /// with `NotLeader` (certainly not applied) otherwise; never forwarded again.
+    pub async fn write_as_leader(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+        if !self.is_leader() {
+            let refusal = NodeError::NotLeader { leader: self.leader_addr(self.current_leader()) };
+            return payloads.iter().map(|_| Err(refusal.clone())).collect();
         }
-        self.write_batch(payloads).await
+        if payloads.iter().any(|p| matches!(p, Payload::TimeAdvance | Payload::ExpireBatch { .. })) {
+            let refusal = NodeError::Invalid("only client writes can be forwarded".into());
+            return payloads.iter().map(|_| Err(refusal.clone())).collect();
+        }
+        self.write_local(payloads).await
     }
 
-    /// Confirms this node is the leader and that its state machine has applied everything
-    /// committed before this call: a local read after it is linearizable.
+    /// Gives every client write a session of its own, so that forwarding it again after an
+    /// unclear outcome cannot apply it twice.
+    fn with_session(&self, payload: Payload) -> Payload {
+        let fresh = || SessionRef {
+            client_id: self.session_base.wrapping_add(self.session_next.fetch_add(1, Ordering::Relaxed)),
+            sequence: 1,
+        };
+        match payload {
+            Payload::Command { session: None, command } => Payload::Command { session: Some(fresh()), command },
+            Payload::Transaction { session: None, watches, commands } => {
+                Payload::Transaction { session: Some(fresh()), watches, commands }
+            }
+            other => other,
+        }
+    }
+
+    async fn forward_writes(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+        let payloads: Vec<Payload> = payloads.into_iter().map(|p| self.with_session(p)).collect();
+        let timeout = Duration::from_millis(self.options.write_timeout_ms);
+        let deadline = Instant::now() + timeout;
+        let mut out: Vec<Option<Result<Reply, NodeError>>> = vec![None; payloads.len()];
+        // Whether an attempt may have reached a leader: then the outcome is unknown, not refused.
+        let mut maybe_sent = vec![false; payloads.len()];
+        let mut todo: Vec<usize> = (0..payloads.len()).collect();
+        let mut last_error = String::from("no leader is known");
+        while !todo.is_empty() && Instant::now() < deadline {
+            let batch: Vec<Payload> = todo.iter().map(|&i| payloads[i].clone()).collect();
+            let replies = match self.current_leader() {
+                None => None,
+                Some(leader) if leader == self.id() => Some(self.write_local(batch).await),
+                Some(leader) => {
+                    let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    match self.forwarder.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
+                        Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
+                        Ok(other) => {
+                            last_error = format!("node {leader} answered a forwarded write with {other:?}");
+                            todo.iter().for_each(|&i| maybe_sent[i] = true);
+                            None
+                        }
+                        Err(error) => {
+                            if !error.certainly_not_sent() {
+                                todo.iter().for_each(|&i| maybe_sent[i] = true);
+                            }
+                            last_error = format!("forwarding to node {leader} failed: {error}");
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(replies) = replies {
+                let mut still = Vec::new();
+                for (i, reply) in todo.into_iter().zip(replies) {
+                    match reply {
+                        // Refused before the log: try the leader it names.
+                        Err(NodeError::NotLeader { .. }) => {
+                            last_error = "leadership moved while forwarding".into();
+                            still.push(i);
+                        }
+                        Err(NodeError::Unknown(why)) => {
+                            maybe_sent[i] = true;
+                            last_error = why;
+                            still.push(i);
+                        }
+                        reply => out[i] = Some(reply),
+                    }
+                }
+                todo = still;
+            }
+            if !todo.is_empty() {
+                if self.current_leader().is_none() {
+                    self.wait_for_leader().await;
+                } else {
+                    tokio::time::sleep(FORWARD_RETRY).await;
+                }
+            }
+        }
+        for i in todo {
+            out[i] = Some(if maybe_sent[i] {
+                Err(NodeError::Unknown(format!("{last_error}; gave up after {} ms", timeout.as_millis())))
+            } else {
+                Err(NodeError::Unavailable(format!("no leader could be reached: {last_error}")))
+            });
+        }
+        out.into_iter().map(|reply| reply.expect("every write answered")).collect()
+    }
+
+    /// Confirms that a read served from this node's state machine after it returns is
+    /// linearizable. On the leader: leadership confirmed by a quorum (openraft's
+    /// `ensure_linearizable`) and everything committed before the call applied. On a follower:
+    /// the leader confirms its leadership and names its commit index (ReadIndex), and this node
+    /// waits until it has applied that index.
     ///
     /// # Errors
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`]; a read that fails had no effect.
@@ -326,8 +551,62 @@ impl Node {
             self.wait_for_leader().await;
         }
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
-            Ok(Ok(_)) => Ok(()),
+        let deadline = Instant::now() + timeout;
+        let mut last_error = NodeError::Unavailable("no leader is known".into());
+        while Instant::now() < deadline {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let index = match self.current_leader() {
+                None => Err(NodeError::Unavailable("no leader is known".into())),
+                Some(leader) if leader == self.id() => match self.read_index_as_leader().await {
+                    // The leader reads its own state machine once it has applied the read index.
+                    Ok(index) => Ok(index),
+                    Err(error) => Err(error),
+                },
+                Some(leader) => {
+                    let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                    match self.forwarder.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
+                        Ok(PeerResponse::ReadIndex(result)) => result,
+                        Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
+                        Err(error) => Err(NodeError::Unavailable(format!("asking node {leader} failed: {error}"))),
+                    }
+                }
+            };
+            match index {
+                Ok(index) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    return match self
+                        .raft
+                        .wait(Some(remaining))
+                        .applied_index_at_least(Some(index), "the read index is applied")
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(error) => Err(NodeError::Unavailable(format!(
+                            "this node did not apply the read index {index} in time: {error}"
+                        ))),
+                    };
+                }
+                Err(error @ NodeError::Invalid(_)) => return Err(error),
+                Err(error) => last_error = error,
+            }
+            if self.current_leader().is_none() {
+                self.wait_for_leader().await;
+            } else {
+                tokio::time::sleep(FORWARD_RETRY).await;
+            }
+        }
+        Err(last_error)
+    }
+
+    /// On the leader: confirms leadership with a quorum and returns the index a linearizable
+    /// read must wait for (ReadIndex). Elsewhere: `NotLeader`.
+    ///
+    /// # Errors
+    /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`].
+    pub async fn read_index_as_leader(&self) -> Result<u64, NodeError> {
+        let timeout = Duration::from_millis(self.options.write_timeout_ms);
+        match tokio::time::timeout(timeout, self.raft.get_read_log_id()).await {
+            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
                 Err(NodeError::NotLeader { leader: self.leader_addr(forward.leader_id) })
             }
@@ -351,6 +630,203 @@ impl Node {
     pub async fn read(&self, command: &Command) -> Result<Reply, NodeError> {
         self.linearize().await?;
         Ok(self.state.read(command))
+    }
+
+    /// Changes the membership through the leader, wherever it is.
+    ///
+    /// # Errors
+    /// [`NodeError`]: no leader, a change the leader refuses, or a change whose outcome is
+    /// unknown.
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<String, NodeError> {
+        if self.raft.metrics().borrow().current_leader.is_none() {
+            self.wait_for_leader().await;
+        }
+        match self.current_leader() {
+            None => Err(NodeError::NotLeader { leader: None }),
+            Some(leader) if leader == self.id() => self.change_membership_as_leader(change).await,
+            Some(leader) => {
+                let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                let timeout = self.membership_timeout() + Duration::from_secs(1);
+                match self.forwarder.call(leader, &addr, PeerRequest::Membership(change), timeout).await {
+                    Ok(PeerResponse::Membership(result)) => result,
+                    Ok(other) => Err(NodeError::Unknown(format!("node {leader} answered {other:?}"))),
+                    Err(error) if error.certainly_not_sent() => {
+                        Err(NodeError::Unavailable(format!("node {leader} could not be reached: {error}")))
+                    }
+                    Err(error) => Err(NodeError::Unknown(format!("forwarding to node {leader} failed: {error}"))),
+                }
+            }
+        }
+    }
+
+    fn membership_timeout(&self) -> Duration {
+        Duration::from_millis(self.options.write_timeout_ms).max(MEMBERSHIP_TIMEOUT_MIN)
+    }
+
+    /// A membership change on this node, which must be the leader.
+    ///
+    /// # Errors
+    /// As [`Node::change_membership`].
+    pub async fn change_membership_as_leader(&self, change: MembershipChange) -> Result<String, NodeError> {
+        if !self.is_leader() {
+            return Err(NodeError::NotLeader { leader: self.leader_addr(self.current_leader()) });
+        }
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let config = membership.membership();
+        let is_voter = |id: u64| config.voter_ids().any(|v| v == id);
+        let is_member = |id: u64| config.get_node(&id).is_some();
+        let timeout = self.membership_timeout();
+        let result = match change {
+            MembershipChange::Add { id, addr, voter } => {
+                if is_member(id) && config.get_node(&id) != Some(&addr) {
+                    return Err(NodeError::Invalid(format!(
+                        "node {id} is already a member at {}; remove it first",
+                        config.get_node(&id).cloned().unwrap_or_default()
+                    )));
+                }
+                tracing::info!(id, %addr, voter, "adding a node; it catches up as a learner first");
+                let added = tokio::time::timeout(timeout, self.raft.add_learner(id, addr, true)).await;
+                match added {
+                    Ok(Ok(_)) if voter => {
+                        tokio::time::timeout(timeout, self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
+                            .await
+                            .map(|r| r.map(|_| format!("node {id} added as a voter")))
+                    }
+                    Ok(Ok(_)) => Ok(Ok(format!("node {id} added as a learner"))),
+                    Ok(Err(error)) => Ok(Err(error)),
+                    Err(elapsed) => Err(elapsed),
+                }
+            }
+            MembershipChange::Promote { id } => {
+                if !is_member(id) {
+                    return Err(NodeError::Invalid(format!("node {id} is not a member; add it first")));
+                }
+                if is_voter(id) {
+                    return Ok(format!("node {id} is already a voter"));
+                }
+                tokio::time::timeout(timeout, self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
+                    .await
+                    .map(|r| r.map(|_| format!("node {id} is a voter")))
+            }
+            MembershipChange::Remove { id } => {
+                let changes = if is_voter(id) {
+                    if config.voter_ids().count() == 1 {
+                        return Err(NodeError::Invalid(format!("node {id} is the only voter; a cluster needs one")));
+                    }
+                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                } else if is_member(id) {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                } else {
+                    return Err(NodeError::Invalid(format!("node {id} is not a member")));
+                };
+                tracing::info!(id, "removing a node");
+                tokio::time::timeout(timeout, self.raft.change_membership(changes, false))
+                    .await
+                    .map(|r| r.map(|_| format!("node {id} removed")))
+            }
+        };
+        match result {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(NodeError::NotLeader { leader: self.leader_addr(forward.leader_id) })
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error)))) => {
+                Err(NodeError::Invalid(error.to_string()))
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => Err(NodeError::Unknown(format!("the node is stopping: {fatal}"))),
+            Err(_elapsed) => Err(NodeError::Unknown(format!(
+                "the membership change did not finish within {} s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// The node's view of the cluster.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let last_log_index = metrics.last_log_index.unwrap_or(0);
+        let applied_index = metrics.last_applied.map_or(0, |id| id.index);
+        let replication = metrics.replication.clone();
+        let matched = |id: u64| -> Option<u64> {
+            if metrics.state != ServerState::Leader {
+                return None;
+            }
+            if id == self.id() {
+                return Some(last_log_index);
+            }
+            replication.as_ref()?.get(&id).map(|m| m.map_or(0, |log_id| log_id.index))
+        };
+        let commit_index = if metrics.state == ServerState::Leader {
+            let mut indexes: Vec<u64> = voters.iter().map(|id| matched(*id).unwrap_or(0)).collect();
+            indexes.sort_unstable_by(|a, b| b.cmp(a));
+            indexes.get(indexes.len() / 2).copied().unwrap_or(0).max(applied_index)
+        } else {
+            applied_index
+        };
+        let role = match metrics.state {
+            ServerState::Leader => "leader",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Follower if !voters.contains(&self.id()) => "learner",
+            ServerState::Follower => "follower",
+            ServerState::Shutdown => "shutdown",
+        };
+        let members = membership
+            .nodes()
+            .map(|(id, addr)| {
+                let matched_index = matched(*id);
+                MemberStatus {
+                    id: *id,
+                    raft_addr: addr.raft_addr.clone(),
+                    resp_addr: addr.resp_addr.clone(),
+                    voter: voters.contains(id),
+                    matched_index,
+                    lag: matched_index.map(|m| last_log_index.saturating_sub(m)),
+                }
+            })
+            .collect();
+        ClusterStatus {
+            node_id: self.id(),
+            role,
+            leader: metrics.current_leader,
+            leader_resp_addr: metrics
+                .current_leader
+                .and_then(|id| membership.get_node(&id))
+                .map(|addr| addr.resp_addr.clone()),
+            term: metrics.current_term,
+            last_log_index,
+            commit_index,
+            applied_index,
+            snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+            members,
+        }
+    }
+
+    /// Serves peers on `listener` until `stop` turns true: openraft's RPCs, and the requests
+    /// followers forward to the leader.
+    pub fn serve_peers(
+        self: &Arc<Node>,
+        listener: TcpListener,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let weak = Arc::downgrade(self);
+        let cluster: Arc<str> = self.options.cluster_id.as_str().into();
+        redraft_net::peer::serve(
+            listener,
+            cluster,
+            move |body| crate::network::handle(weak.clone(), body),
+            stop,
+        )
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    fn current_leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
     }
 
     /// Stops the background duties and Raft.
@@ -448,7 +924,7 @@ impl Node {
         } else {
             return;
         };
-        match self.write(payload).await {
+        match self.write_local(vec![payload]).await.pop().expect("one reply") {
             Ok(Reply::Integer(removed)) => self.metrics.expired_keys.inc_by(removed.max(0) as u64),
             Ok(_) => {}
             Err(error) => tracing::debug!(%error, "a background proposal did not apply"),

@@ -274,18 +274,46 @@ fn info(connection: &Connection, sections: &[Bytes]) -> String {
                 field("expired_keys", &node.metrics().expired_keys.get());
             }
             "replication" => {
-                let role = if raft.state == ServerState::Leader { "master" } else { "replica" };
+                let status = node.cluster_status();
+                let role = if status.role == "leader" { "master" } else { "slave" };
                 field("role", &role);
-                field("raft_state", &format!("{:?}", raft.state).to_lowercase());
-                field("raft_term", &raft.current_term);
-                field("raft_leader", &raft.current_leader.map_or("none".to_owned(), |id| id.to_string()));
-                field("raft_last_log_index", &raft.last_log_index.unwrap_or(0));
-                field("raft_applied_index", &raft.last_applied.map_or(0, |id| id.index));
+                if status.role != "leader" {
+                    let (host, port) = status
+                        .leader_resp_addr
+                        .as_deref()
+                        .and_then(|a| a.rsplit_once(':'))
+                        .unwrap_or(("", "0"));
+                    field("master_host", &host);
+                    field("master_port", &port);
+                    field("master_link_status", &if status.leader.is_some() { "up" } else { "down" });
+                }
+                field("raft_role", &status.role);
+                field("raft_term", &status.term);
+                field("raft_leader", &status.leader.map_or("none".to_owned(), |id| id.to_string()));
+                field("raft_last_log_index", &status.last_log_index);
+                field("raft_commit_index", &status.commit_index);
+                field("raft_applied_index", &status.applied_index);
                 field("state_machine_time_ms", &state.time_ms());
-                let members: Vec<String> =
-                    raft.membership_config.membership().voter_ids().map(|id| id.to_string()).collect();
-                field("raft_members", &members.join(","));
-                field("connected_slaves", &0);
+                let voters: Vec<String> =
+                    status.members.iter().filter(|m| m.voter).map(|m| m.id.to_string()).collect();
+                field("raft_members", &voters.join(","));
+                let others: Vec<_> = status.members.iter().filter(|m| m.id != status.node_id).collect();
+                field("connected_slaves", &if status.role == "leader" { others.len() } else { 0 });
+                for (n, member) in others.iter().enumerate() {
+                    let (ip, port) = member.resp_addr.rsplit_once(':').unwrap_or(("", "0"));
+                    let mut line = format!(
+                        "ip={ip},port={port},state={},node_id={},voter={}",
+                        if member.lag.is_some() { "online" } else { "unknown" },
+                        member.id,
+                        u8::from(member.voter)
+                    );
+                    if let (Some(matched), Some(lag)) = (member.matched_index, member.lag) {
+                        line.push_str(&format!(",offset={matched},lag={lag}"));
+                    }
+                    if status.role == "leader" {
+                        field(&format!("slave{n}"), &line);
+                    }
+                }
             }
             "keyspace" => {
                 let keys = state.map().len();

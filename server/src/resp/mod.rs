@@ -16,6 +16,7 @@
 //! data commands' semantics are core's.
 
 mod admin;
+mod cluster;
 mod table;
 
 use std::collections::BTreeMap;
@@ -215,6 +216,9 @@ struct Connection {
     /// A command queued since MULTI was refused; EXEC must abort.
     queue_failed: bool,
     watches: Vec<Watch>,
+    /// READONLY was sent: reads are served from this node's state without confirming that it
+    /// is current (stale reads, DESIGN.md §4).
+    stale_reads: bool,
     /// QUIT was sent: close after writing its reply.
     closing: bool,
     /// A fault point dropped this pipeline's replies: close without writing them.
@@ -244,6 +248,7 @@ impl Connection {
             queued: None,
             queue_failed: false,
             watches: Vec::new(),
+            stale_reads: false,
             closing: false,
             dropped_replies: false,
             writes: Vec::new(),
@@ -309,7 +314,8 @@ impl Connection {
             return;
         }
         let reads = std::mem::take(&mut self.reads);
-        match self.server.node.linearize().await {
+        let confirmed = if self.stale_reads { Ok(()) } else { self.server.node.linearize().await };
+        match confirmed {
             Ok(()) => {
                 for (slot, command) in reads {
                     self.replies[slot] = Some(Frame::from(self.server.node.state().read(&command)));
@@ -377,6 +383,21 @@ impl Connection {
                 self.flush().await;
                 self.reset();
                 Step::Now(Frame::simple("RESET"))
+            }
+            b"READONLY" | b"READWRITE" if args.len() != 1 => Step::Now(arity_error(&String::from_utf8_lossy(&name).to_lowercase())),
+            b"READONLY" => {
+                self.flush().await;
+                self.stale_reads = true;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"READWRITE" => {
+                self.flush().await;
+                self.stale_reads = false;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"RAFT.INFO" | b"RAFT.ADD" | b"RAFT.PROMOTE" | b"RAFT.REMOVE" => {
+                self.flush().await;
+                Step::Now(cluster::run(&self.server.node, &name, args).await)
             }
             _ => match Command::parse(args) {
                 Ok(command) if command.is_write() => Step::Write(Payload::Command { session: None, command }),
@@ -483,6 +504,7 @@ impl Connection {
         self.queued = None;
         self.queue_failed = false;
         self.watches.clear();
+        self.stale_reads = false;
         self.protocol = Protocol::Resp2;
         self.server.clients.set_name(self.id, None);
         self.server.clients.set_protocol(self.id, Protocol::Resp2);

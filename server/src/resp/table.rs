@@ -292,6 +292,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec!("info", -1, CS, 0, 0, 0, "server", "1.0.0", "Returns information and statistics about the server."),
     spec!("config", -2, CS, 0, 0, 0, "server", "2.0.0", "A container for server configuration commands."),
     spec!("command", -1, CS, 0, 0, 0, "server", "2.8.13", "Returns detailed information about all commands."),
+    spec!("readonly", 1, C, 0, 0, 0, "cluster", "3.0.0", "Enables stale reads from this node's own state for the connection."),
+    spec!("readwrite", 1, C, 0, 0, 0, "cluster", "3.0.0", "Turns stale reads off again: reads are linearizable."),
+    spec!("raft.info", 1, CS, 0, 0, 0, "cluster", "0.1.0", "Shows this node's view of the Raft cluster: role, leader, indexes, members and their lag."),
+    spec!("raft.add", -4, CS, 0, 0, 0, "cluster", "0.1.0", "Adds a node (id raft-addr resp-addr [LEARNER]); it catches up, then becomes a voter."),
+    spec!("raft.promote", 2, CS, 0, 0, 0, "cluster", "0.1.0", "Makes a learner a voter."),
+    spec!("raft.remove", 2, CS, 0, 0, 0, "cluster", "0.1.0", "Removes a node from the cluster."),
 ];
 
 /// The spec of a command, by name in any case.

@@ -185,10 +185,23 @@ impl ServerProcess {
     }
 
     pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess, StartFailure> {
+        ServerProcess::try_start_until(data_dir, extra, "ready: try")
+    }
+
+    /// Starts a server and waits for a log line containing `marker`. Addresses not given in
+    /// `extra` are chosen by the system.
+    pub fn try_start_until(data_dir: &Path, extra: &[&str], marker: &str) -> Result<ServerProcess, StartFailure> {
+        let mut defaults = Vec::new();
+        for flag in ["--resp-addr", "--http-addr", "--raft-addr"] {
+            if !extra.contains(&flag) {
+                defaults.extend([flag, "127.0.0.1:0"]);
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "info"])
+            .args(defaults)
+            .args(["--log-level", "info"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -207,10 +220,10 @@ impl ServerProcess {
             if let Some(rest) = line.split("listening for Redis clients on ").nth(1) {
                 resp_addr = rest.split([',', ' ']).next().unwrap_or_default().to_owned();
                 if let Some(http) = rest.split("HTTP on ").nth(1) {
-                    http_addr = http.split(' ').next().unwrap_or_default().to_owned();
+                    http_addr = http.split([',', ' ']).next().unwrap_or_default().to_owned();
                 }
             }
-            let ready = line.contains("ready: try");
+            let ready = line.contains(marker);
             log.push(line);
             if ready {
                 break;
