@@ -56,6 +56,7 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
         election_timeout_ms_max: config.election_timeout_ms_max,
         snapshot_entry_count: config.snapshot_entry_count,
         snapshot_log_bytes: config.snapshot_log_bytes,
+        snapshot_log_keep_count: config.snapshot_log_keep_count,
         time_advance_idle_ms: config.time_advance_idle_ms,
         write_timeout_ms: config.write_timeout_ms,
         // SCAN's order is the only thing the seed shows; a per-process seed keeps hash flooding

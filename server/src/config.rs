@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub election_timeout_ms_max: u64,
     pub snapshot_entry_count: u64,
     pub snapshot_log_bytes: u64,
+    /// Entries kept in the log behind a snapshot, for followers that lag a little; one further
+    /// behind is sent the snapshot.
+    pub snapshot_log_keep_count: u64,
     pub segment_bytes_max: u64,
     pub time_advance_idle_ms: u64,
     pub write_timeout_ms: u64,
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             election_timeout_ms_max: node.election_timeout_ms_max,
             snapshot_entry_count: node.snapshot_entry_count,
             snapshot_log_bytes: node.snapshot_log_bytes,
+            snapshot_log_keep_count: node.snapshot_log_keep_count,
             segment_bytes_max: node.segment_bytes_max,
             time_advance_idle_ms: node.time_advance_idle_ms,
             write_timeout_ms: node.write_timeout_ms,

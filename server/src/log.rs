@@ -69,6 +69,8 @@ pub struct SegmentLog<D: Disk> {
     /// Invariant: the size on disk of the records of `entries`.
     held_bytes: u64,
     segment_bytes_max: u64,
+    /// The index of the newest record in the active segment's file, live or not.
+    last_written: Option<u64>,
 }
 
 /// A record's size on disk for a payload of `len` bytes: length, checksum, index, payload.
@@ -82,7 +84,16 @@ impl<D: Disk> SegmentLog<D> {
     /// # Errors
     /// [`LogError::Corrupt`] when the log cannot be trusted, [`LogError::Io`] when it cannot be
     /// read or repaired.
-    pub async fn open(disk: D, segment_bytes_max: u64) -> Result<(SegmentLog<D>, RecoveryReport), LogError> {
+    ///
+    /// `covered` is the newest index a snapshot or the purge point covers. Entries before a gap
+    /// in the indexes are dropped when the entry after the gap is at most `covered + 1`: a node
+    /// that installed a snapshot resumes appending after it (in a new segment), and may crash
+    /// before the purge of the older entries is recorded. Any other gap is corruption.
+    pub async fn open(
+        disk: D,
+        segment_bytes_max: u64,
+        covered: Option<u64>,
+    ) -> Result<(SegmentLog<D>, RecoveryReport), LogError> {
         let names = disk.list().map_err(|source| LogError::Io { file: ".".into(), source })?;
         let mut names: Vec<(u64, String)> = names
             .into_iter()
@@ -102,6 +113,7 @@ impl<D: Disk> SegmentLog<D> {
             positions: BTreeMap::new(),
             held_bytes: 0,
             segment_bytes_max: segment_bytes_max.max(1),
+            last_written: None,
         };
         let mut report = RecoveryReport { segment_count: names.len(), ..RecoveryReport::default() };
         let count = names.len();
@@ -122,14 +134,26 @@ impl<D: Disk> SegmentLog<D> {
                         format!("entry {index} where entry {expected} belongs"),
                     ));
                 }
-                if let Some(previous) = log.entries.keys().next_back() {
-                    if index != previous + 1 {
+                if let Some(&previous) = log.entries.keys().next_back() {
+                    let skipped_covered = index > previous + 1 && covered.is_some_and(|c| index <= c + 1);
+                    if skipped_covered {
+                        tracing::info!(
+                            first_dropped = log.entries.keys().next().copied(),
+                            last_dropped = previous,
+                            resumed_at = index,
+                            "dropping log entries older than an installed snapshot"
+                        );
+                        log.entries.clear();
+                        log.positions.clear();
+                        log.held_bytes = 0;
+                    } else if index != previous + 1 {
                         return Err(corrupt(
                             record.offset,
                             format!("entry {index} follows entry {previous}"),
                         ));
                     }
                 }
+                log.last_written = Some(index);
                 log.held_bytes += record_bytes(record.payload.len() - INDEX_BYTES);
                 log.entries.insert(index, record.payload.slice(INDEX_BYTES..));
                 log.positions.insert(index, (first_index, record.offset));
@@ -178,7 +202,10 @@ impl<D: Disk> SegmentLog<D> {
             assert_eq!(index, last + 1, "log append out of order");
         }
         let full = self.active.as_ref().is_none_or(|f| f.len() >= self.segment_bytes_max);
-        if full {
+        // After a snapshot install the next entry does not follow the records on disk: start a
+        // segment named by it, so that every segment holds consecutive indexes from its name.
+        let gap = self.last_written.is_some_and(|last| index != last + 1);
+        if full || gap {
             self.start_segment(index)?;
         }
         let mut record = Vec::with_capacity(INDEX_BYTES + payload.len() + 8);
@@ -193,6 +220,7 @@ impl<D: Disk> SegmentLog<D> {
         self.entries.insert(index, Bytes::from(body).slice(INDEX_BYTES..));
         self.positions.insert(index, (segment, offset));
         self.held_bytes += record_bytes(payload.len());
+        self.last_written = Some(index);
         Ok(())
     }
 
@@ -238,6 +266,7 @@ impl<D: Disk> SegmentLog<D> {
         let removed = self.entries.split_off(&index);
         self.held_bytes -= removed.values().map(|p| record_bytes(p.len())).sum::<u64>();
         self.positions.split_off(&index);
+        self.last_written = index.checked_sub(1);
         while self.segments.last().is_some_and(|s| s.first_index > segment) {
             let removed = self.segments.pop().expect("checked above");
             self.active = None;

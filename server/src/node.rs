@@ -207,6 +207,9 @@ pub struct ClusterStatus {
     pub commit_index: u64,
     pub applied_index: u64,
     pub snapshot_index: u64,
+    /// The newest index removed from the log (compacted into a snapshot); a node further
+    /// behind catches up by snapshot.
+    pub purged_index: u64,
     pub members: Vec<MemberStatus>,
 }
 
@@ -246,17 +249,23 @@ impl Node {
             ..Config::default()
         };
         let config = Arc::new(config.validate().map_err(|e| StartError::Config(e.to_string()))?);
-        let (log, recovery) =
-            LogStore::open(disk.clone(), options.fsync, options.segment_bytes_max, metrics.clone()).await?;
-        if let Some((file, offset, dropped)) = &recovery.torn_tail {
-            tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
-        }
         let state = Arc::new(StateMachine::new(StateMachineConfig {
             shard_bits: options.shard_bits,
             hash_seed: options.hash_seed,
             ..StateMachineConfig::default()
         }));
-        let machine = StateMachineStore::open(state.clone(), disk).map_err(StartError::Snapshot)?;
+        let machine = StateMachineStore::open(state.clone(), disk.clone()).map_err(StartError::Snapshot)?;
+        let (mut log, recovery) = LogStore::open(
+            disk,
+            options.fsync,
+            options.segment_bytes_max,
+            metrics.clone(),
+            machine.snapshot_index(),
+        )
+        .await?;
+        if let Some((file, offset, dropped)) = &recovery.torn_tail {
+            tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
+        }
         if options.cluster_id.is_empty() || options.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
             return Err(StartError::Config(format!(
                 "the cluster id must be 1 to {} bytes",
@@ -265,6 +274,24 @@ impl Node {
         }
         let cluster: Arc<str> = options.cluster_id.as_str().into();
         let network = PeerNetwork::new(cluster.clone(), options.node_id);
+        // openraft 0.9 restarts a node whose stored vote is its own committed leadership as the
+        // leader of that same term, without an election. Such a leader answers ReadIndex with
+        // the larger of its commit index (only what its state machine had applied before the
+        // restart) and its term's first entry, so a read could miss writes acknowledged before
+        // the restart; the cluster test also saw its replication stall at that commit index.
+        // Storing the same vote uncommitted keeps the term and whom this node voted for (all
+        // Raft's safety needs), and makes the node start as a follower: the next leader is
+        // elected in a new term, whose first entry commits the whole log before any read.
+        let stored_vote = openraft::storage::RaftLogStorage::read_vote(&mut log)
+            .await
+            .map_err(|e| StartError::Raft(format!("cannot read the stored vote: {e}")))?;
+        if let Some(vote) = stored_vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(options.node_id)) {
+            let term = vote.leader_id().get_term();
+            tracing::info!(term, "restarting as a follower rather than as the last leader");
+            openraft::storage::RaftLogStorage::save_vote(&mut log, &openraft::Vote::new(term, options.node_id))
+                .await
+                .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
+        }
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -800,6 +827,7 @@ impl Node {
             commit_index,
             applied_index,
             snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+            purged_index: metrics.purged.map_or(0, |id| id.index),
             members,
         }
     }
@@ -821,7 +849,8 @@ impl Node {
         )
     }
 
-    fn is_leader(&self) -> bool {
+    /// Whether this node is the leader right now.
+    pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 

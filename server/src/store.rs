@@ -122,7 +122,8 @@ pub enum OpenError {
 }
 
 impl<D: Disk + Clone> LogStore<D> {
-    /// Opens (recovering) the log on `disk` and starts its flusher task.
+    /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot_index` is the
+    /// last index of the snapshot the state machine loaded, if any.
     ///
     /// # Errors
     /// [`OpenError`] when the log is corrupt or unreadable.
@@ -131,14 +132,16 @@ impl<D: Disk + Clone> LogStore<D> {
         policy: FsyncPolicy,
         segment_bytes_max: u64,
         metrics: Arc<Metrics>,
+        snapshot_index: Option<u64>,
     ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
-        let (mut log, report) = SegmentLog::open(disk.clone(), segment_bytes_max).await?;
-        let meta = match disk.read(META_FILE) {
+        let meta: Meta = match disk.read(META_FILE) {
             Ok(bytes) => codec::decode_versioned(STORE_FORMAT_VERSION, &bytes)
                 .map_err(|e| OpenError::Meta(format!("{META_FILE}: {e}")))?,
             Err(error) if error.kind() == io::ErrorKind::NotFound => Meta::default(),
             Err(error) => return Err(OpenError::Meta(format!("{META_FILE}: {error}"))),
         };
+        let covered = meta.last_purged.map(|id| id.index).max(snapshot_index);
+        let (mut log, report) = SegmentLog::open(disk.clone(), segment_bytes_max, covered).await?;
         if let Some(purged) = meta.last_purged {
             log.purge(purged.index).await?;
         }
@@ -355,6 +358,11 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     }
 
     /// The shared state machine, for readers.
+    /// The last index the loaded snapshot covers, if one was loaded.
+    pub fn snapshot_index(&self) -> Option<u64> {
+        self.last_applied.map(|id| id.index)
+    }
+
     pub fn state(&self) -> &Arc<StateMachine> {
         &self.state
     }

@@ -15,7 +15,7 @@ fn payload(index: u64) -> Vec<u8> {
 }
 
 async fn open(dir: &Path) -> Result<(SegmentLog<FileDisk>, RecoveryReport), LogError> {
-    SegmentLog::open(FileDisk::new(dir).expect("dir"), SEGMENT_BYTES).await
+    SegmentLog::open(FileDisk::new(dir).expect("dir"), SEGMENT_BYTES, None).await
 }
 
 async fn filled(dir: &Path, count: u64) -> SegmentLog<FileDisk> {
@@ -136,4 +136,30 @@ async fn purge_removes_old_segments() {
     let (first, last) = log.bounds().expect("entries");
     assert!(first <= 41 && last == 60);
     assert_eq!(log.read(41..=41).next().map(|(_, p)| p.to_vec()), Some(payload(41)));
+}
+
+/// A follower that installed a snapshot resumes appending after it: the next entry starts a new
+/// segment, and a reopen drops the entries before the gap when a snapshot covers it (even if the
+/// node crashed before the purge was recorded), and refuses the gap when nothing covers it.
+#[tokio::test]
+async fn appends_resume_after_a_snapshot_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = filled(dir.path(), 5).await;
+    log.purge(5).await.expect("purge");
+    for index in 40..=42 {
+        log.append(index, &payload(index)).expect("append after the gap");
+    }
+    log.sync().await.expect("sync");
+    assert_eq!(entries(&log).first().map(|e| e.0), Some(40));
+    drop(log);
+    let (log, _) = SegmentLog::open(FileDisk::new(dir.path()).expect("dir"), SEGMENT_BYTES, Some(39))
+        .await
+        .expect("a gap a snapshot covers");
+    assert_eq!(entries(&log), (40..=42).map(|i| (i, payload(i))).collect::<Vec<_>>());
+    drop(log);
+    let error = SegmentLog::open(FileDisk::new(dir.path()).expect("dir"), SEGMENT_BYTES, Some(20))
+        .await
+        .err()
+        .expect("a gap nothing covers is corruption");
+    assert!(error.to_string().contains("entry 40 follows entry 5"), "{error}");
 }

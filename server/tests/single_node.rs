@@ -12,7 +12,7 @@ use bytes::Bytes;
 use openraft::{Config, Raft};
 use redraft_core::{Command, LogEntry, Payload, Reply, StateMachine, StateMachineConfig};
 use redraft_server::disk::FileDisk;
-use redraft_server::network::NoPeers;
+use redraft_server::network::PeerNetwork;
 use redraft_server::store::{FsyncPolicy, LogStore, NodeAddr, StateMachineStore, TypeConfig};
 
 struct Node {
@@ -32,12 +32,12 @@ async fn start(dir: &Path) -> Node {
     };
     let config = Arc::new(config.validate().expect("valid config"));
     let disk = FileDisk::new(dir).expect("data dir");
-    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, Default::default())
+    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, Default::default(), None)
         .await
         .expect("log opens");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let machine = StateMachineStore::open(state.clone(), disk).expect("snapshot loads");
-    let raft = Raft::new(1, config, NoPeers, log, machine).await.expect("raft starts");
+    let raft = Raft::new(1, config, PeerNetwork::new("test".into(), 1), log, machine).await.expect("raft starts");
     Node { raft, state }
 }
 

@@ -4,10 +4,11 @@
 //! the invariants checked at the end.
 //!
 //! Nothing here reimplements the node: the harness only builds it on the simulator's seams (disk,
-//! clock, network) and observes it. Until the peer transport exists (the cluster issue) a run has
-//! one node, so the nemesis works on what one node has: crashes with disk loss, pauses, clock
-//! skew and drift, slow fsync, cuts between clients and the node, and the BUGGIFY fault points in
-//! the production code.
+//! clock, network) and observes it. A run has 1, 3 or 5 nodes talking over the peer transport;
+//! clients spread over the nodes (followers forward to the leader). The nemesis crashes nodes
+//! with disk loss, pauses them, skews and drifts their clocks, slows fsync and the network,
+//! partitions the nodes (random halves, an isolated leader, a bridge), cuts clients from a node,
+//! and turns on the BUGGIFY fault points in the production code.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -70,20 +71,27 @@ pub enum Fault {
     ClockSkew,
     /// Make fsync slow.
     SlowFsync,
-    /// Cut the network between the clients and the node.
+    /// Cut the network between the clients and a node.
     ClientPartition,
+    /// Partition the nodes: random halves, the leader alone, or a bridge (two sides that only
+    /// one node reaches both of).
+    Partition,
+    /// Make every message slow (5–150 ms instead of 1–10 ms).
+    SlowNetwork,
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
     Buggify,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Crash,
         Fault::Pause,
         Fault::ClockSkew,
         Fault::SlowFsync,
         Fault::ClientPartition,
+        Fault::Partition,
+        Fault::SlowNetwork,
         Fault::Buggify,
     ];
 }
@@ -96,18 +104,21 @@ pub struct SimConfig {
     /// Virtual time the clients run for, faults included.
     pub duration: Duration,
     pub clients: usize,
+    /// Server nodes: 1, 3 or 5.
+    pub nodes: usize,
     /// After healing, the node must serve again within this much virtual time.
     pub recovery_bound: Duration,
 }
 
 impl SimConfig {
-    /// A run of `workload` under every fault.
-    pub fn new(workload: Workload) -> SimConfig {
+    /// A run of `workload` on `nodes` nodes under every fault.
+    pub fn new(workload: Workload, nodes: usize) -> SimConfig {
         SimConfig {
             workload,
             faults: Fault::ALL.to_vec(),
             duration: Duration::from_secs(15),
             clients: 5,
+            nodes,
             recovery_bound: Duration::from_secs(20),
         }
     }
@@ -130,8 +141,8 @@ pub struct RunFailure {
     pub history: Vec<Event>,
 }
 
-const NODE_ID: u64 = 1;
 const RESP_PORT: u16 = 6379;
+const RAFT_PORT: u16 = 7000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The history being recorded, shared by clients and nemesis.
@@ -169,12 +180,25 @@ struct SimNode {
     /// The node of the current incarnation, once it has started.
     live: Arc<Mutex<Option<Arc<Node>>>>,
     addr: SocketAddr,
+    name: String,
 }
 
-fn node_options(id: u64, addr: SocketAddr) -> NodeOptions {
+fn node_ip(id: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
+}
+
+fn node_addr(id: u64) -> NodeAddr {
+    NodeAddr {
+        raft_addr: SocketAddr::new(node_ip(id), RAFT_PORT).to_string(),
+        resp_addr: SocketAddr::new(node_ip(id), RESP_PORT).to_string(),
+    }
+}
+
+fn node_options(id: u64, nodes: usize) -> NodeOptions {
     NodeOptions {
         node_id: id,
-        addr: NodeAddr { raft_addr: format!("{}:7000", addr.ip()), resp_addr: addr.to_string() },
+        addr: node_addr(id),
+        peers: if nodes > 1 { (1..=nodes as u64).map(|n| (n, node_addr(n))).collect() } else { BTreeMap::new() },
         heartbeat_ms: 50,
         election_timeout_ms_min: 150,
         election_timeout_ms_max: 300,
@@ -190,8 +214,8 @@ fn node_options(id: u64, addr: SocketAddr) -> NodeOptions {
     }
 }
 
-fn start_server_node(handle: &Handle, id: u64) -> SimNode {
-    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8));
+fn start_server_node(handle: &Handle, id: u64, nodes: usize) -> SimNode {
+    let ip = node_ip(id);
     let addr = SocketAddr::new(ip, RESP_PORT);
     let disk = SimDisk::new();
     let clock = Arc::new(SimClock::new());
@@ -204,19 +228,23 @@ fn start_server_node(handle: &Handle, id: u64) -> SimNode {
         .init(move || {
             let (disk, clock, live) = (init_disk.clone(), init_clock.clone(), init_live.clone());
             async move {
-                let node = Node::start(node_options(id, addr), disk, clock, Arc::new(Metrics::new()))
+                let peers = tokio::net::TcpListener::bind(SocketAddr::new(ip, RAFT_PORT))
+                    .await
+                    .expect("the node's Raft port is free");
+                let node = Node::start(node_options(id, nodes), disk, clock, Arc::new(Metrics::new()))
                     .await
                     .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
                 *live.lock() = Some(node.clone());
+                let (_stop, stopped) = tokio::sync::watch::channel(false);
+                tokio::spawn(node.serve_peers(peers, stopped.clone()));
                 let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, RESP_PORT))
                     .await
                     .expect("the node's RESP port is free");
-                let (_stop, stopped) = tokio::sync::watch::channel(false);
                 RespServer::new(node, RespSettings::default()).serve(listener, stopped).await;
             }
         })
         .build();
-    SimNode { handle, disk, clock, live, addr }
+    SimNode { handle, disk, clock, live, addr, name: format!("n{id}") }
 }
 
 /// Runs one simulation in the current madsim runtime.
@@ -226,13 +254,15 @@ fn start_server_node(handle: &Handle, id: u64) -> SimNode {
 pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let handle = Handle::current();
     let recorder = Recorder { start: Instant::now(), events: Arc::default() };
-    let server = start_server_node(&handle, NODE_ID);
+    let servers: Vec<SimNode> =
+        (1..=config.nodes as u64).map(|id| start_server_node(&handle, id, config.nodes)).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
     let fail = |reason: String| RunFailure { reason, history: recorder.take() };
 
     // Wait for the node to elect itself and serve. Client traffic always starts on the clients'
     // node, so that it crosses the simulated network (and its partitions).
-    let addr = server.addr;
+    let addr = addrs[0];
     let (bound, workload) = (config.recovery_bound, config.workload);
     clients
         .spawn(async move {
@@ -264,7 +294,8 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let mut tasks = Vec::new();
     for process in 0..config.clients as u64 {
         let recorder = recorder.clone();
-        let addr = server.addr;
+        // Clients spread over the nodes; those on followers are forwarded to the leader.
+        let addr = addrs[process as usize % addrs.len()];
         let workload = config.workload;
         let stride = config.clients as u64;
         tasks
@@ -272,19 +303,23 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
                 client_loop(workload, process, stride, addr, recorder, deadline).await
             }));
     }
-    let faults = nemesis(&handle, &server, &config.faults, &recorder, deadline).await;
+    let faults = nemesis(&handle, &servers, &config.faults, &recorder, deadline).await;
     for task in tasks {
         task.await.map_err(|e| fail(format!("a client task failed: {e}")))?;
     }
-    heal(&handle, &server, &recorder);
+    heal(&handle, &servers, &recorder);
 
-    // After healing the node serves again within the bound, and final reads go in the history.
+    // After healing every node serves again within the bound, and final reads go in the history.
     let final_recorder = recorder.clone();
     let final_process = config.clients as u64 * 1_000;
+    let all = addrs.clone();
     clients
         .spawn(async move {
+            for addr in all {
+                let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
+                serve_within(&mut client, bound).await.map_err(|e| format!("{addr} after healing: {e}"))?;
+            }
             let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
-            serve_within(&mut client, bound).await.map_err(|e| format!("after healing: {e}"))?;
             final_reads(workload, &mut client, &final_recorder, final_process).await
         })
         .await
@@ -293,7 +328,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let history = recorder.take();
     check_history(config.workload, &history)
         .map_err(|reason| RunFailure { reason, history: history.clone() })?;
-    check_restart_digest(&handle, &server, &clients)
+    check_replicas_and_restart(&handle, &servers, &clients)
         .await
         .map_err(|reason| RunFailure { reason, history: history.clone() })?;
 
@@ -533,12 +568,16 @@ async fn transfer_step(client: &mut SimClient, recorder: &Recorder, process: u64
 /// healed before the next. Returns how many it applied.
 async fn nemesis(
     handle: &Handle,
-    server: &SimNode,
+    servers: &[SimNode],
     faults: &[Fault],
     recorder: &Recorder,
     deadline: Instant,
 ) -> usize {
-    let schedulable: Vec<Fault> = faults.iter().copied().filter(|f| *f != Fault::Buggify).collect();
+    let schedulable: Vec<Fault> = faults
+        .iter()
+        .copied()
+        .filter(|f| *f != Fault::Buggify && (servers.len() > 1 || *f != Fault::Partition))
+        .collect();
     let mut applied = 0;
     if schedulable.is_empty() {
         tokio::time::sleep_until(deadline).await;
@@ -552,43 +591,48 @@ async fn nemesis(
         }
         let fault = *schedulable.choose(&mut madsim::rand::thread_rng()).expect("faults");
         let hold = Duration::from_millis(madsim::rand::thread_rng().gen_range(200..2_500));
+        let server = servers.choose(&mut madsim::rand::thread_rng()).expect("servers");
         let node_id = server.handle.id();
+        let name = server.name.as_str();
         applied += 1;
         match fault {
             Fault::Crash => {
-                recorder.nemesis("kill", json!("n1"));
+                recorder.nemesis("kill", json!(name));
                 handle.kill(node_id);
                 *server.live.lock() = None;
                 let lost = server.disk.crash(&mut madsim::rand::thread_rng(), true);
                 tokio::time::sleep(hold).await;
-                recorder.nemesis("start", json!({ "node": "n1", "unsynced_bytes_lost": lost }));
+                recorder.nemesis("start", json!({ "node": name, "unsynced_bytes_lost": lost }));
                 handle.restart(node_id);
             }
             Fault::Pause => {
-                recorder.nemesis("pause", json!("n1"));
+                recorder.nemesis("pause", json!(name));
                 handle.pause(node_id);
                 tokio::time::sleep(hold).await;
                 handle.resume(node_id);
-                recorder.nemesis("resume", json!("n1"));
+                recorder.nemesis("resume", json!(name));
             }
             Fault::ClockSkew => {
                 let mut rng = madsim::rand::thread_rng();
                 let offset_ms = rng.gen_range(-5_000..5_000);
                 let drift_ppm = rng.gen_range(-200_000..200_000);
-                recorder.nemesis("clock-skew", json!({ "offset_ms": offset_ms, "drift_ppm": drift_ppm }));
+                recorder.nemesis(
+                    "clock-skew",
+                    json!({ "node": name, "offset_ms": offset_ms, "drift_ppm": drift_ppm }),
+                );
                 server.clock.skew(offset_ms, drift_ppm);
                 // Skew stays until the next skew or the heal: clocks do not snap back on their own.
             }
             Fault::SlowFsync => {
                 let delay = madsim::rand::thread_rng().gen_range(20..400);
-                recorder.nemesis("start-slow-fsync", json!({ "sync_delay_ms_max": delay }));
+                recorder.nemesis("start-slow-fsync", json!({ "node": name, "sync_delay_ms_max": delay }));
                 server.disk.set_sync_delay_ms_max(delay);
                 tokio::time::sleep(hold).await;
                 server.disk.set_sync_delay_ms_max(0);
-                recorder.nemesis("stop-slow-fsync", Value::Null);
+                recorder.nemesis("stop-slow-fsync", json!(name));
             }
             Fault::ClientPartition => {
-                recorder.nemesis("start-partition", json!("clients|n1"));
+                recorder.nemesis("start-partition", json!(format!("clients|{name}")));
                 let net = madsim::net::NetSim::current();
                 let clients = clients_node_id(handle);
                 net.clog_link(clients, node_id);
@@ -598,25 +642,104 @@ async fn nemesis(
                 net.unclog_link(node_id, clients);
                 recorder.nemesis("stop-partition", Value::Null);
             }
+            Fault::Partition => {
+                let (shape, cut) = partition_plan(servers);
+                let net = madsim::net::NetSim::current();
+                recorder.nemesis("start-partition", json!(shape));
+                for (a, b) in &cut {
+                    net.clog_link(servers[*a].handle.id(), servers[*b].handle.id());
+                }
+                tokio::time::sleep(hold).await;
+                for (a, b) in &cut {
+                    net.unclog_link(servers[*a].handle.id(), servers[*b].handle.id());
+                }
+                recorder.nemesis("stop-partition", Value::Null);
+            }
+            Fault::SlowNetwork => {
+                recorder.nemesis("start-slow-network", json!({ "send_latency_ms": [5, 150] }));
+                let net = madsim::net::NetSim::current();
+                net.update_config(|c| c.send_latency = Duration::from_millis(5)..Duration::from_millis(150));
+                tokio::time::sleep(hold).await;
+                net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(10));
+                recorder.nemesis("stop-slow-network", Value::Null);
+            }
             Fault::Buggify => unreachable!("filtered out above"),
         }
     }
     applied
 }
 
+/// A partition of the server nodes, from the seed: its description and the directed links to
+/// cut (by position in `servers`).
+fn partition_plan(servers: &[SimNode]) -> (String, Vec<(usize, usize)>) {
+    let n = servers.len();
+    let mut rng = madsim::rand::thread_rng();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let leader = servers.iter().position(|s| {
+        s.live.lock().as_ref().is_some_and(|node| node.is_leader())
+    });
+    let names = |side: &[usize]| side.iter().map(|i| servers[*i].name.clone()).collect::<Vec<_>>().join(",");
+    let split = |side: &[usize]| -> Vec<(usize, usize)> {
+        let mut cut = Vec::new();
+        for a in 0..n {
+            for b in 0..n {
+                if side.contains(&a) != side.contains(&b) {
+                    cut.push((a, b));
+                }
+            }
+        }
+        cut
+    };
+    match rng.gen_range(0..3) {
+        // The leader alone (or any node, when none leads right now).
+        0 => {
+            let alone = leader.unwrap_or(order[0]);
+            (format!("isolated {}", servers[alone].name), split(&[alone]))
+        }
+        // A bridge: two sides that cannot reach each other, and one node that reaches both.
+        1 if n >= 3 => {
+            let bridge = order[0];
+            let left: Vec<usize> = order[1..].iter().copied().step_by(2).collect();
+            let right: Vec<usize> = order[2..].iter().copied().step_by(2).collect();
+            let mut cut = Vec::new();
+            for a in &left {
+                for b in &right {
+                    cut.push((*a, *b));
+                    cut.push((*b, *a));
+                }
+            }
+            (format!("bridge {} between {} | {}", servers[bridge].name, names(&left), names(&right)), cut)
+        }
+        // Random halves.
+        _ => {
+            let size = rng.gen_range(1..n);
+            let side: Vec<usize> = order[..size].to_vec();
+            let rest: Vec<usize> = order[size..].to_vec();
+            (format!("halves {} | {}", names(&side), names(&rest)), split(&side))
+        }
+    }
+}
+
 fn clients_node_id(handle: &Handle) -> madsim::task::NodeId {
     handle.get_node("clients").expect("the clients node exists").id()
 }
 
-/// Ends every fault: the clock back to true time, fsync at full speed, links open, fault points
-/// off.
-fn heal(handle: &Handle, server: &SimNode, recorder: &Recorder) {
-    server.clock.skew(0, 0);
-    server.disk.set_sync_delay_ms_max(0);
+/// Ends every fault: clocks back to true time, fsync and the network at full speed, every link
+/// open, fault points off.
+fn heal(handle: &Handle, servers: &[SimNode], recorder: &Recorder) {
     let net = madsim::net::NetSim::current();
     let clients = clients_node_id(handle);
-    net.unclog_link(clients, server.handle.id());
-    net.unclog_link(server.handle.id(), clients);
+    net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(10));
+    for server in servers {
+        server.clock.skew(0, 0);
+        server.disk.set_sync_delay_ms_max(0);
+        net.unclog_link(clients, server.handle.id());
+        net.unclog_link(server.handle.id(), clients);
+        for other in servers {
+            net.unclog_link(server.handle.id(), other.handle.id());
+        }
+    }
     madsim::buggify::disable();
     recorder.nemesis("heal", Value::Null);
 }
@@ -743,74 +866,109 @@ fn check_expiry_is_monotonic(ops: &[Op]) -> Result<(), String> {
     Ok(())
 }
 
-/// After the clients stop and the log is quiet, a crash and a restart replay the log (and the
-/// snapshot) to the very same state: the replicated state's digest is equal.
-async fn check_restart_digest(handle: &Handle, server: &SimNode, clients: &NodeHandle) -> Result<(), String> {
-    // Quiet: no entry applied for a while (expiry and time advances stop once TTL keys are gone).
+/// After the clients stop and the log is quiet: every replica holds the same state (its digest
+/// is equal, so every acknowledged write and every expiry is the same on all of them, whatever
+/// their clocks did); and a crash and restart of every node replays the log and snapshot to that
+/// very state.
+async fn check_replicas_and_restart(handle: &Handle, servers: &[SimNode], clients: &NodeHandle) -> Result<(), String> {
+    let before = quiet_states(servers).await?;
+    let first = &before[0];
+    for (server, state) in servers.iter().zip(&before).skip(1) {
+        if state.digest() != first.digest() {
+            return Err(format!(
+                "replicas differ after healing: {} {}",
+                servers[0].name,
+                describe_difference(first, state, &server.name)
+            ));
+        }
+    }
+    // Every entry is synced by now, so a crash that keeps only durable bytes loses nothing.
+    for server in servers {
+        handle.kill(server.handle.id());
+        *server.live.lock() = None;
+        let lost = server.disk.crash(&mut madsim::rand::thread_rng(), false);
+        if lost > 0 {
+            return Err(format!("{}: {lost} bytes were written but never synced after the log went quiet", server.name));
+        }
+    }
+    for server in servers {
+        handle.restart(server.handle.id());
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    clients
+        .spawn(async move {
+            for addr in addrs {
+                let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    if let Outcome::Reply(Frame::Integer(_)) = client.call(&[b"DBSIZE"]).await {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!("{addr} did not serve after the final restart"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("the restart probe failed: {e}"))??;
+    let after = quiet_states(servers).await?;
+    for (server, state) in servers.iter().zip(&after) {
+        if state.digest() != first.digest() {
+            return Err(format!(
+                "the state after a restart differs: before {}",
+                describe_difference(first, state, &server.name)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node runs and no node has applied anything for a while with all at the
+/// same index, then freezes each node's state.
+async fn quiet_states(servers: &[SimNode]) -> Result<Vec<redraft_core::Frozen>, String> {
     let mut quiet_since = Instant::now();
-    let mut last_applied = None;
+    let mut last: Vec<Option<u64>> = Vec::new();
     let waited = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let applied = server.live.lock().as_ref().map(|n| n.state().applied_index());
-        if applied != last_applied {
-            last_applied = applied;
+        let applied: Vec<Option<u64>> =
+            servers.iter().map(|s| s.live.lock().as_ref().map(|n| n.state().applied_index())).collect();
+        let settled = applied.iter().all(|a| a.is_some() && *a == applied[0]);
+        if applied != last || !settled {
+            last = applied;
             quiet_since = Instant::now();
         } else if quiet_since.elapsed() >= Duration::from_millis(1_500) {
             break;
         }
         if waited.elapsed() > Duration::from_secs(60) {
-            return Err(format!("the log never went quiet; applied index still moving at {applied:?}"));
+            return Err(format!("the replicas never settled at one applied index: {last:?}"));
         }
     }
-    let before = server.live.lock().as_ref().map(|n| n.state().freeze()).ok_or("the node is not running")?;
-    // Every entry is synced by now, so a crash that keeps only durable bytes loses nothing.
-    handle.kill(server.handle.id());
-    *server.live.lock() = None;
-    let lost = server.disk.crash(&mut madsim::rand::thread_rng(), false);
-    if lost > 0 {
-        return Err(format!("{lost} bytes were written but never synced after the log went quiet"));
-    }
-    handle.restart(server.handle.id());
-    let addr = server.addr;
-    clients
-        .spawn(async move {
-            let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Outcome::Reply(Frame::Integer(_)) = client.call(&[b"DBSIZE"]).await {
-                    return Ok(());
-                }
-                if Instant::now() > deadline {
-                    return Err("the node did not serve after the final restart".to_owned());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await
-        .map_err(|e| format!("the restart probe failed: {e}"))??;
-    let after = server.live.lock().as_ref().map(|n| n.state().freeze()).ok_or("the node is not running")?;
-    if before.digest() != after.digest() {
-        let keys = |f: &redraft_core::Frozen| {
-            f.keys
-                .iter()
-                .map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms, e.mod_index))
-                .collect::<Vec<_>>()
-        };
-        let marks: Vec<(usize, u64, u64)> = before
-            .deletion_marks
-            .iter()
-            .zip(&after.deletion_marks)
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| (i, *a, *b))
-            .collect();
-        return Err(format!(
-            "the state after a restart differs: digest {:#x} (applied {}, time {}, {} keys) became {:#x} (applied {}, time {}, {} keys); keys before {:?}, after {:?}; deletion marks that differ {:?}; sessions {} and {}",
-            before.digest(), before.applied_index, before.time_ms, before.keys.len(),
-            after.digest(), after.applied_index, after.time_ms, after.keys.len(),
-            keys(&before), keys(&after), marks, before.sessions.len(), after.sessions.len()
-        ));
-    }
-    Ok(())
+    servers
+        .iter()
+        .map(|s| s.live.lock().as_ref().map(|n| n.state().freeze()).ok_or(format!("{} is not running", s.name)))
+        .collect()
+}
+
+fn describe_difference(before: &redraft_core::Frozen, after: &redraft_core::Frozen, name: &str) -> String {
+    let keys = |f: &redraft_core::Frozen| {
+        f.keys.iter().map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms, e.mod_index)).collect::<Vec<_>>()
+    };
+    let marks: Vec<(usize, u64, u64)> = before
+        .deletion_marks
+        .iter()
+        .zip(&after.deletion_marks)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| (i, *a, *b))
+        .collect();
+    format!(
+        "digest {:#x} (applied {}, time {}, {} keys), {name} {:#x} (applied {}, time {}, {} keys); keys {:?} and {:?}; deletion marks that differ {:?}; sessions {} and {}",
+        before.digest(), before.applied_index, before.time_ms, before.keys.len(),
+        after.digest(), after.applied_index, after.time_ms, after.keys.len(),
+        keys(before), keys(after), marks, before.sessions.len(), after.sessions.len()
+    )
 }

@@ -75,6 +75,7 @@ pub(crate) fn info_text(status: &ClusterStatus) -> String {
     field("commit_index", status.commit_index.to_string());
     field("applied_index", status.applied_index.to_string());
     field("snapshot_index", status.snapshot_index.to_string());
+    field("purged_index", status.purged_index.to_string());
     field("members", status.members.len().to_string());
     for member in &status.members {
         let mut line = format!(

@@ -231,8 +231,20 @@ impl ServerProcess {
         }
         // Keep draining the log so the server never blocks on a full pipe. A test thread, not
         // simulated code, so the determinism lint does not apply.
+        // The rest of the log goes to `server.log` beside the data directory, for failures.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .ok();
         #[allow(clippy::disallowed_methods)]
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(file) = file.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
         Ok(ServerProcess { child, resp_addr, http_addr, data_dir: data_dir.to_owned(), log })
     }
 

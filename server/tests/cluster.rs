@@ -1,0 +1,282 @@
+//! Clusters of real `redraft-server` processes on loopback: writes through followers, a killed
+//! leader replaced within a few election timeouts, every acknowledged write on every node after
+//! restarts, a fourth node caught up by snapshot, a member removed, and a whole-cluster restart.
+//!
+//! Needs `redis-cli` (Debian's redis-tools; ci/test installs it).
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{bulk, ok, ServerProcess, SyncClient};
+use redraft_net::resp::Frame;
+
+/// Raft timings for loopback tests, and frequent snapshots so that the log is compacted.
+const CONFIG: &str = "heartbeat-ms = 50
+election-timeout-ms-min = 200
+election-timeout-ms-max = 400
+snapshot-entry-count = 200
+snapshot-log-keep-count = 50
+write-timeout-ms = 5000
+";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn text(frame: &Frame) -> String {
+    match frame {
+        Frame::Bulk(bytes) | Frame::Verbatim { text: bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+        Frame::Simple(text) | Frame::Error(text) => text.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    /// Node id to (RESP address, Raft address).
+    addrs: BTreeMap<u64, (String, String)>,
+    peers: String,
+    nodes: BTreeMap<u64, ServerProcess>,
+}
+
+impl Cluster {
+    /// Starts nodes 1..=count as a new cluster.
+    fn start(count: u64) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("redraft.toml");
+        std::fs::write(&config, CONFIG).expect("write the config");
+        let addrs: BTreeMap<u64, (String, String)> = (1..=count)
+            .map(|id| (id, (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))))
+            .collect();
+        let peers: Vec<String> = addrs.iter().map(|(id, (resp, raft))| format!("{id}={raft}/{resp}")).collect();
+        let mut cluster = Cluster { dir, config, addrs, peers: peers.join(","), nodes: BTreeMap::new() };
+        for id in 1..=count {
+            cluster.start_node(id, false);
+        }
+        cluster
+    }
+
+    fn start_node(&mut self, id: u64, join: bool) {
+        let (resp, raft) = self
+            .addrs
+            .entry(id)
+            .or_insert_with(|| (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())))
+            .clone();
+        let data_dir = self.dir.path().join(format!("node-{id}"));
+        let id_text = id.to_string();
+        let config = self.config.display().to_string();
+        let mut args = vec!["--node-id", &id_text, "--resp-addr", &resp, "--raft-addr", &raft, "--config", &config];
+        if join {
+            args.push("--join");
+        } else {
+            args.extend(["--peers", &self.peers]);
+        }
+        let process = ServerProcess::try_start_until(&data_dir, &args, "listening for Redis clients")
+            .unwrap_or_else(|failure| panic!("node {id} did not start: {}", failure.log));
+        self.nodes.insert(id, process);
+    }
+
+    fn client(&self, id: u64) -> SyncClient {
+        SyncClient::connect(&self.addrs[&id].0).expect("connect")
+    }
+
+    fn info(&self, id: u64) -> BTreeMap<String, String> {
+        let frame = self.client(id).call(&["RAFT.INFO"]).expect("RAFT.INFO");
+        text(&frame)
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Waits until a running node says it leads, and every running node agrees.
+    fn leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let views: Vec<(u64, BTreeMap<String, String>)> =
+                self.nodes.keys().map(|id| (*id, self.info(*id))).collect();
+            let leaders: Vec<u64> =
+                views.iter().filter(|(_, info)| info["role"] == "leader").map(|(id, _)| *id).collect();
+            if let [leader] = leaders[..] {
+                if views.iter().all(|(_, info)| info["leader"] == leader.to_string()) {
+                    return leader;
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader within 20 s: {views:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn follower(&self, leader: u64) -> u64 {
+        *self.nodes.keys().find(|id| **id != leader).expect("a follower")
+    }
+
+    /// Every key has its value when read through every running node. Reads are linearizable
+    /// (a follower asks the leader for the read index and reads its own state), so this checks
+    /// each node's own copy.
+    fn assert_everywhere(&self, acked: &BTreeMap<String, String>) {
+        for id in self.nodes.keys() {
+            let mut client = self.client(*id);
+            for (key, value) in acked {
+                let got = client.call(&["GET", key]).expect("GET");
+                if got != bulk(value) {
+                    let again = client.call(&["GET", key]).expect("GET");
+                    let views: Vec<_> = self.nodes.keys().map(|n| (*n, self.info(*n))).collect();
+                    for n in self.nodes.keys() {
+                        let log = self.dir.path().join(format!("node-{n}.log"));
+                        let text = std::fs::read_to_string(&log).unwrap_or_default();
+                        let tail: Vec<&str> = text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("redraft_server")).collect();
+                        eprintln!("node {n} log ({}):\n{}", log.display(), tail[tail.len().saturating_sub(15)..].join("\n"));
+                    }
+                    panic!("node {id} lost the acknowledged write {key}={value}: read {got:?}, then {again:?}; views {views:#?}");
+                }
+            }
+        }
+    }
+}
+
+/// Writes `count` keys through `node` one at a time and returns those acknowledged.
+fn write_keys(cluster: &Cluster, node: u64, prefix: &str, count: usize) -> BTreeMap<String, String> {
+    let mut client = cluster.client(node);
+    let mut acked = BTreeMap::new();
+    for i in 0..count {
+        let (key, value) = (format!("{prefix}{i}"), format!("v{i}"));
+        if client.call(&["SET", &key, &value]).expect("SET") == ok() {
+            acked.insert(key, value);
+        }
+    }
+    acked
+}
+
+/// Three nodes: writes through a follower; the leader killed with SIGKILL and a new one serving
+/// within a few election timeouts; the old leader restarted and caught up; then every node
+/// stopped and restarted; every acknowledged write is read back through every node each time.
+#[test]
+fn three_nodes_survive_a_killed_leader_and_a_whole_cluster_restart() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader();
+    let follower = cluster.follower(leader);
+    let mut acked = write_keys(&cluster, follower, "a", 300);
+    assert_eq!(acked.len(), 300, "with every node up, every write through a follower is acknowledged");
+
+    // redis-cli works against a follower, unchanged.
+    let port = cluster.addrs[&follower].0.rsplit(':').next().expect("port").to_owned();
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "SET", "via-cli", "yes"])
+        .output()
+        .expect("redis-cli runs (apt-get install redis-tools; ci/test installs it)");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "OK");
+    acked.insert("via-cli".into(), "yes".into());
+
+    cluster.nodes.remove(&leader).expect("the leader runs").kill();
+    let killed_at = Instant::now();
+    let survivor = cluster.follower(leader);
+    let mut client = cluster.client(survivor);
+    let reply = loop {
+        let reply = client.call(&["SET", "after-kill", "1"]).expect("SET");
+        if reply == ok() || killed_at.elapsed() > Duration::from_secs(15) {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let failover = killed_at.elapsed();
+    assert_eq!(reply, ok(), "no new leader took a write within 15 s of the kill");
+    eprintln!("a write succeeded {} ms after the leader was killed", failover.as_millis());
+    acked.insert("after-kill".into(), "1".into());
+    let new_leader = cluster.leader();
+    assert_ne!(new_leader, leader, "the killed node cannot lead");
+    acked.extend(write_keys(&cluster, survivor, "b", 200));
+
+    cluster.start_node(leader, false);
+    cluster.leader();
+    cluster.assert_everywhere(&acked);
+
+    for (_, node) in std::mem::take(&mut cluster.nodes) {
+        assert_eq!(node.stop(), Some(0), "a clean stop");
+    }
+    for id in 1..=3 {
+        cluster.start_node(id, false);
+    }
+    cluster.leader();
+    cluster.assert_everywhere(&acked);
+}
+
+/// A fourth node joins a cluster whose log is already compacted, so it catches up by snapshot;
+/// it serves reads and writes; then a member is removed and the other three go on.
+#[test]
+fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader();
+    let mut acked = write_keys(&cluster, cluster.follower(leader), "k", 600);
+    assert_eq!(acked.len(), 600);
+    // The log is compacted behind a snapshot.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.info(leader)["purged_index"] == "0" {
+        assert!(Instant::now() < deadline, "the leader never compacted its log: {:?}", cluster.info(leader));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    cluster.start_node(4, true);
+    let (resp4, raft4) = cluster.addrs[&4].clone();
+    let added = cluster.client(cluster.follower(leader)).call(&["RAFT.ADD", "4", &raft4, &resp4]).expect("RAFT.ADD");
+    assert_eq!(added, Frame::Simple("node 4 added as a voter".into()));
+    // The node's own view follows its state machine within moments.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let info = loop {
+        let info = cluster.info(4);
+        if info["role"] == "follower" || Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(info["role"], "follower", "{info:?}");
+    assert_ne!(info["snapshot_index"], "0", "node 4 was caught up by a snapshot: {info:?}");
+    let leader_info = cluster.info(cluster.leader());
+    assert_eq!(leader_info["members"], "4", "{leader_info:?}");
+    cluster.assert_everywhere(&acked);
+    acked.extend(write_keys(&cluster, 4, "n", 50));
+
+    // Remove a follower that is not node 4, asking node 4.
+    let leader = cluster.leader();
+    let removed = *cluster.nodes.keys().find(|id| **id != leader && **id != 4).expect("a follower");
+    let reply = cluster.client(4).call(&["RAFT.REMOVE", &removed.to_string()]).expect("RAFT.REMOVE");
+    assert_eq!(reply, Frame::Simple(format!("node {removed} removed")));
+    cluster.nodes.remove(&removed).expect("running").stop();
+    let info = cluster.info(cluster.leader());
+    assert_eq!(info["members"], "3", "{info:?}");
+    assert!(!info.contains_key(&format!("member{removed}")), "{info:?}");
+    acked.extend(write_keys(&cluster, 4, "m", 50));
+    cluster.assert_everywhere(&acked);
+
+    // Bad membership requests are refused with a reason and change nothing.
+    let mut client = cluster.client(4);
+    let reply = client.call(&["RAFT.REMOVE", "99"]).expect("RAFT.REMOVE");
+    assert_eq!(text(&reply), "ERR node 99 is not a member");
+    let reply = client.call(&["RAFT.ADD", "5", "nowhere", "127.0.0.1:1"]).expect("RAFT.ADD");
+    assert!(text(&reply).starts_with("ERR usage: RAFT.ADD"), "{reply:?}");
+}
+
+/// A node given another cluster's id is refused by the others, and the cluster goes on.
+#[test]
+fn a_node_of_another_cluster_is_refused() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader();
+    let stranger = cluster.follower(leader);
+    cluster.nodes.remove(&stranger).expect("running").stop();
+    // The same node restarted under another cluster id: its peers refuse it, so it never learns
+    // of a leader, and the two others keep serving.
+    let config = cluster.dir.path().join("other.toml");
+    std::fs::write(&config, format!("{CONFIG}cluster-id = \"other\"\n")).expect("write");
+    cluster.config = config;
+    cluster.start_node(stranger, false);
+    let acked = write_keys(&cluster, leader, "s", 20);
+    assert_eq!(acked.len(), 20);
+    let mut client = cluster.client(stranger);
+    let reply = client.call(&["GET", "s1"]).expect("GET");
+    assert!(matches!(&reply, Frame::Error(_)), "the stranger must not serve the cluster's data: {reply:?}");
+}
