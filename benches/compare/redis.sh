@@ -38,7 +38,7 @@ wait_ping() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && 
 start_redraft() { # fsync -> port
     local port dir
     port=$(free_port); dir="$work/redraft-$1-$port"
-    "${server_cpu[@]}" target/release/redraft-server --data-dir "$dir" --resp-addr "127.0.0.1:$port" --http-addr "" \
+    "${server_cpu[@]}" target/release/redraft-server --data-dir "$dir" --resp-addr "127.0.0.1:$port" --http-addr "" --raft-addr "127.0.0.1:$(free_port)" \
         --fsync "$1" --log-level warn >"$work/redraft-$port.log" 2>&1 &
     pids+=($!)
     wait_ping "$port"; echo "$port"

@@ -4,5 +4,5 @@
 //! Everything here that touches the network goes through the workspace's `tokio` alias, so the
 //! simulator can replace it (DESIGN.md §5). Command semantics live in `redraft-core`, never here.
 
-pub mod resp;
 pub mod peer;
+pub mod resp;

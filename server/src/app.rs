@@ -158,7 +158,12 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
 ///
 /// # Errors
 /// A message when a port range does not fit or a process cannot be started.
-pub async fn dev_cluster(config: &ServerConfig, nodes: u64, base_port: u16, dir: &std::path::Path) -> Result<(), String> {
+pub async fn dev_cluster(
+    config: &ServerConfig,
+    nodes: u64,
+    base_port: u16,
+    dir: &std::path::Path,
+) -> Result<(), String> {
     use std::io::BufRead;
 
     let port = |offset: u64, n: u64| -> Result<u16, String> {
@@ -182,7 +187,16 @@ pub async fn dev_cluster(config: &ServerConfig, nodes: u64, base_port: u16, dir:
         let data_dir = dir.join(format!("node-{n}"));
         let mut command = std::process::Command::new(&exe);
         command
-            .args(["--node-id", &n.to_string(), "--resp-addr", resp, "--http-addr", http, "--raft-addr", raft])
+            .args([
+                "--node-id",
+                &n.to_string(),
+                "--resp-addr",
+                resp,
+                "--http-addr",
+                http,
+                "--raft-addr",
+                raft,
+            ])
             .args(["--peers", &peers, "--cluster-id", &config.cluster_id, "--log-level", &config.log_level])
             .arg("--fsync")
             .arg(format!("{:?}", config.fsync).to_lowercase())
@@ -234,12 +248,12 @@ pub async fn dev_cluster(config: &ServerConfig, nodes: u64, base_port: u16, dir:
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
     }
-    let deadline = std::time::Instant::now() + STOP_GRACE * 2;
+    let deadline = tokio::time::Instant::now() + STOP_GRACE * 2;
     for (n, child) in &mut children {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if std::time::Instant::now() < deadline => {
+                Ok(None) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 _ => {

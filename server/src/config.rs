@@ -315,7 +315,9 @@ impl ServerConfig {
                 let id = id.trim().parse::<u64>().ok().filter(|id| *id > 0)?;
                 let (raft, resp) = addrs.split_once('/').unwrap_or((addrs, ""));
                 let (raft, resp) = (raft.trim(), resp.trim());
-                let valid = |a: &str| a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                let valid = |a: &str| {
+                    a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                };
                 (valid(raft) && (resp.is_empty() || valid(resp)))
                     .then(|| (id, NodeAddr { raft_addr: raft.to_owned(), resp_addr: resp.to_owned() }))
             });

@@ -65,7 +65,9 @@ pub enum PeerResponse {
     ReadIndex(Result<u64, NodeError>),
     Membership(Result<String, NodeError>),
     /// The message was for another node id; the membership's address for it is stale.
-    WrongNode { this_node: u64 },
+    WrongNode {
+        this_node: u64,
+    },
     /// The message could not be decoded (a peer of another version).
     Undecodable(String),
 }
@@ -148,9 +150,7 @@ impl PeerLink {
                 ));
                 RPCError::Unreachable(Unreachable::new(&error))
             }
-            CallError::Undecodable(why) => {
-                RPCError::Network(NetworkError::new(&std::io::Error::other(why)))
-            }
+            CallError::Undecodable(why) => RPCError::Network(NetworkError::new(&std::io::Error::other(why))),
         }
     }
 }
@@ -168,7 +168,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let timeout = option.hard_ttl();
         match self.call(PeerRequest::Append(rpc), timeout).await {
             Ok(PeerResponse::Append(Ok(response))) => Ok(response),
-            Ok(PeerResponse::Append(Err(error))) => Err(RPCError::RemoteError(RemoteError::new(self.target, error))),
+            Ok(PeerResponse::Append(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
             Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
             Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
         }
@@ -199,7 +201,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let timeout = option.hard_ttl();
         match self.call(PeerRequest::Vote(rpc), timeout).await {
             Ok(PeerResponse::Vote(Ok(response))) => Ok(response),
-            Ok(PeerResponse::Vote(Err(error))) => Err(RPCError::RemoteError(RemoteError::new(self.target, error))),
+            Ok(PeerResponse::Vote(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
             Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::Vote, timeout)),
             Err(error) => Err(self.rpc_error(error, RPCTypes::Vote, timeout)),
         }

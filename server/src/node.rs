@@ -101,6 +101,14 @@ impl Default for NodeOptions {
     }
 }
 
+/// The monotonic clock for deadlines (virtual time in the simulator, where tokio's `Instant` is
+/// std's type under madsim's clock, which the determinism lint names); never wall time, which
+/// comes from the node's [`Clock`].
+#[allow(clippy::disallowed_methods)]
+fn monotonic_now() -> Instant {
+    Instant::now()
+}
+
 /// The cluster id of a node that is not told one.
 pub const CLUSTER_ID_DEFAULT: &str = "redraft";
 
@@ -266,7 +274,8 @@ impl Node {
         if let Some((file, offset, dropped)) = &recovery.torn_tail {
             tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
         }
-        if options.cluster_id.is_empty() || options.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
+        if options.cluster_id.is_empty() || options.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX
+        {
             return Err(StartError::Config(format!(
                 "the cluster id must be 1 to {} bytes",
                 redraft_net::peer::CLUSTER_ID_BYTES_MAX
@@ -285,12 +294,17 @@ impl Node {
         let stored_vote = openraft::storage::RaftLogStorage::read_vote(&mut log)
             .await
             .map_err(|e| StartError::Raft(format!("cannot read the stored vote: {e}")))?;
-        if let Some(vote) = stored_vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(options.node_id)) {
+        if let Some(vote) =
+            stored_vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(options.node_id))
+        {
             let term = vote.leader_id().get_term();
             tracing::info!(term, "restarting as a follower rather than as the last leader");
-            openraft::storage::RaftLogStorage::save_vote(&mut log, &openraft::Vote::new(term, options.node_id))
-                .await
-                .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
+            openraft::storage::RaftLogStorage::save_vote(
+                &mut log,
+                &openraft::Vote::new(term, options.node_id),
+            )
+            .await
+            .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
         }
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
@@ -307,7 +321,9 @@ impl Node {
             // Every node of a new cluster proposes the same membership; openraft accepts it once,
             // on a pristine log, and refuses it afterwards (a restart, or a cluster already formed).
             match raft.initialize(members).await {
-                Ok(()) => tracing::info!(node_id = options.node_id, nodes = count, "initialised a new cluster"),
+                Ok(()) => {
+                    tracing::info!(node_id = options.node_id, nodes = count, "initialised a new cluster")
+                }
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
                     tracing::info!(node_id = options.node_id, "cluster already initialised; recovering")
                 }
@@ -486,7 +502,9 @@ impl Node {
             sequence: 1,
         };
         match payload {
-            Payload::Command { session: None, command } => Payload::Command { session: Some(fresh()), command },
+            Payload::Command { session: None, command } => {
+                Payload::Command { session: Some(fresh()), command }
+            }
             Payload::Transaction { session: None, watches, commands } => {
                 Payload::Transaction { session: Some(fresh()), watches, commands }
             }
@@ -497,20 +515,20 @@ impl Node {
     async fn forward_writes(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
         let payloads: Vec<Payload> = payloads.into_iter().map(|p| self.with_session(p)).collect();
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let deadline = Instant::now() + timeout;
+        let deadline = monotonic_now() + timeout;
         let mut out: Vec<Option<Result<Reply, NodeError>>> = vec![None; payloads.len()];
         // Whether an attempt may have reached a leader: then the outcome is unknown, not refused.
         let mut maybe_sent = vec![false; payloads.len()];
         let mut todo: Vec<usize> = (0..payloads.len()).collect();
         let mut last_error = String::from("no leader is known");
-        while !todo.is_empty() && Instant::now() < deadline {
+        while !todo.is_empty() && monotonic_now() < deadline {
             let batch: Vec<Payload> = todo.iter().map(|&i| payloads[i].clone()).collect();
             let replies = match self.current_leader() {
                 None => None,
                 Some(leader) if leader == self.id() => Some(self.write_local(batch).await),
                 Some(leader) => {
                     let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
-                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let remaining = deadline.saturating_duration_since(monotonic_now());
                     match self.forwarder.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
                         Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
                         Ok(other) => {
@@ -578,10 +596,10 @@ impl Node {
             self.wait_for_leader().await;
         }
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let deadline = Instant::now() + timeout;
+        let deadline = monotonic_now() + timeout;
         let mut last_error = NodeError::Unavailable("no leader is known".into());
-        while Instant::now() < deadline {
-            let remaining = deadline.saturating_duration_since(Instant::now());
+        while monotonic_now() < deadline {
+            let remaining = deadline.saturating_duration_since(monotonic_now());
             let index = match self.current_leader() {
                 None => Err(NodeError::Unavailable("no leader is known".into())),
                 Some(leader) if leader == self.id() => match self.read_index_as_leader().await {
@@ -594,13 +612,15 @@ impl Node {
                     match self.forwarder.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
                         Ok(PeerResponse::ReadIndex(result)) => result,
                         Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
-                        Err(error) => Err(NodeError::Unavailable(format!("asking node {leader} failed: {error}"))),
+                        Err(error) => {
+                            Err(NodeError::Unavailable(format!("asking node {leader} failed: {error}")))
+                        }
                     }
                 }
             };
             match index {
                 Ok(index) => {
-                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let remaining = deadline.saturating_duration_since(monotonic_now());
                     return match self
                         .raft
                         .wait(Some(remaining))
@@ -680,7 +700,9 @@ impl Node {
                     Err(error) if error.certainly_not_sent() => {
                         Err(NodeError::Unavailable(format!("node {leader} could not be reached: {error}")))
                     }
-                    Err(error) => Err(NodeError::Unknown(format!("forwarding to node {leader} failed: {error}"))),
+                    Err(error) => {
+                        Err(NodeError::Unknown(format!("forwarding to node {leader} failed: {error}")))
+                    }
                 }
             }
         }
@@ -694,6 +716,8 @@ impl Node {
     ///
     /// # Errors
     /// As [`Node::change_membership`].
+    // openraft's error type is what it is; it is matched right here, never stored.
+    #[allow(clippy::result_large_err)]
     pub async fn change_membership_as_leader(&self, change: MembershipChange) -> Result<String, NodeError> {
         if !self.is_leader() {
             return Err(NodeError::NotLeader { leader: self.leader_addr(self.current_leader()) });
@@ -714,11 +738,12 @@ impl Node {
                 tracing::info!(id, %addr, voter, "adding a node; it catches up as a learner first");
                 let added = tokio::time::timeout(timeout, self.raft.add_learner(id, addr, true)).await;
                 match added {
-                    Ok(Ok(_)) if voter => {
-                        tokio::time::timeout(timeout, self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
-                            .await
-                            .map(|r| r.map(|_| format!("node {id} added as a voter")))
-                    }
+                    Ok(Ok(_)) if voter => tokio::time::timeout(
+                        timeout,
+                        self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
+                    )
+                    .await
+                    .map(|r| r.map(|_| format!("node {id} added as a voter"))),
                     Ok(Ok(_)) => Ok(Ok(format!("node {id} added as a learner"))),
                     Ok(Err(error)) => Ok(Err(error)),
                     Err(elapsed) => Err(elapsed),
@@ -731,14 +756,19 @@ impl Node {
                 if is_voter(id) {
                     return Ok(format!("node {id} is already a voter"));
                 }
-                tokio::time::timeout(timeout, self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
-                    .await
-                    .map(|r| r.map(|_| format!("node {id} is a voter")))
+                tokio::time::timeout(
+                    timeout,
+                    self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
+                )
+                .await
+                .map(|r| r.map(|_| format!("node {id} is a voter")))
             }
             MembershipChange::Remove { id } => {
                 let changes = if is_voter(id) {
                     if config.voter_ids().count() == 1 {
-                        return Err(NodeError::Invalid(format!("node {id} is the only voter; a cluster needs one")));
+                        return Err(NodeError::Invalid(format!(
+                            "node {id} is the only voter; a cluster needs one"
+                        )));
                     }
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
                 } else if is_member(id) {
@@ -760,7 +790,9 @@ impl Node {
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error)))) => {
                 Err(NodeError::Invalid(error.to_string()))
             }
-            Ok(Err(RaftError::Fatal(fatal))) => Err(NodeError::Unknown(format!("the node is stopping: {fatal}"))),
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                Err(NodeError::Unknown(format!("the node is stopping: {fatal}")))
+            }
             Err(_elapsed) => Err(NodeError::Unknown(format!(
                 "the membership change did not finish within {} s",
                 timeout.as_secs()

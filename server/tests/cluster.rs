@@ -4,6 +4,8 @@
 //!
 //! Needs `redis-cli` (Debian's redis-tools; ci/test installs it).
 #![cfg(not(madsim))]
+// Real processes on real time: the determinism lint is for code that runs in simulation.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -29,7 +31,9 @@ fn free_port() -> u16 {
 
 fn text(frame: &Frame) -> String {
     match frame {
-        Frame::Bulk(bytes) | Frame::Verbatim { text: bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+        Frame::Bulk(bytes) | Frame::Verbatim { text: bytes, .. } => {
+            String::from_utf8_lossy(bytes).into_owned()
+        }
         Frame::Simple(text) | Frame::Error(text) => text.clone(),
         other => format!("{other:?}"),
     }
@@ -53,7 +57,8 @@ impl Cluster {
         let addrs: BTreeMap<u64, (String, String)> = (1..=count)
             .map(|id| (id, (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))))
             .collect();
-        let peers: Vec<String> = addrs.iter().map(|(id, (resp, raft))| format!("{id}={raft}/{resp}")).collect();
+        let peers: Vec<String> =
+            addrs.iter().map(|(id, (resp, raft))| format!("{id}={raft}/{resp}")).collect();
         let mut cluster = Cluster { dir, config, addrs, peers: peers.join(","), nodes: BTreeMap::new() };
         for id in 1..=count {
             cluster.start_node(id, false);
@@ -70,7 +75,8 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("node-{id}"));
         let id_text = id.to_string();
         let config = self.config.display().to_string();
-        let mut args = vec!["--node-id", &id_text, "--resp-addr", &resp, "--raft-addr", &raft, "--config", &config];
+        let mut args =
+            vec!["--node-id", &id_text, "--resp-addr", &resp, "--raft-addr", &raft, "--config", &config];
         if join {
             args.push("--join");
         } else {
@@ -130,8 +136,17 @@ impl Cluster {
                     for n in self.nodes.keys() {
                         let log = self.dir.path().join(format!("node-{n}.log"));
                         let text = std::fs::read_to_string(&log).unwrap_or_default();
-                        let tail: Vec<&str> = text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("redraft_server")).collect();
-                        eprintln!("node {n} log ({}):\n{}", log.display(), tail[tail.len().saturating_sub(15)..].join("\n"));
+                        let tail: Vec<&str> = text
+                            .lines()
+                            .filter(|l| {
+                                l.contains("WARN") || l.contains("ERROR") || l.contains("redraft_server")
+                            })
+                            .collect();
+                        eprintln!(
+                            "node {n} log ({}):\n{}",
+                            log.display(),
+                            tail[tail.len().saturating_sub(15)..].join("\n")
+                        );
                     }
                     panic!("node {id} lost the acknowledged write {key}={value}: read {got:?}, then {again:?}; views {views:#?}");
                 }
@@ -223,7 +238,8 @@ fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
 
     cluster.start_node(4, true);
     let (resp4, raft4) = cluster.addrs[&4].clone();
-    let added = cluster.client(cluster.follower(leader)).call(&["RAFT.ADD", "4", &raft4, &resp4]).expect("RAFT.ADD");
+    let added =
+        cluster.client(cluster.follower(leader)).call(&["RAFT.ADD", "4", &raft4, &resp4]).expect("RAFT.ADD");
     assert_eq!(added, Frame::Simple("node 4 added as a voter".into()));
     // The node's own view follows its state machine within moments.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -84,6 +84,19 @@ pub enum Fault {
 }
 
 impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Crash => "crash",
+            Fault::Pause => "pause",
+            Fault::ClockSkew => "clock",
+            Fault::SlowFsync => "slow-fsync",
+            Fault::ClientPartition => "client-partition",
+            Fault::Partition => "partition",
+            Fault::SlowNetwork => "slow-network",
+            Fault::Buggify => "buggify",
+        }
+    }
+
     pub const ALL: [Fault; 8] = [
         Fault::Crash,
         Fault::Pause,
@@ -198,7 +211,11 @@ fn node_options(id: u64, nodes: usize) -> NodeOptions {
     NodeOptions {
         node_id: id,
         addr: node_addr(id),
-        peers: if nodes > 1 { (1..=nodes as u64).map(|n| (n, node_addr(n))).collect() } else { BTreeMap::new() },
+        peers: if nodes > 1 {
+            (1..=nodes as u64).map(|n| (n, node_addr(n))).collect()
+        } else {
+            BTreeMap::new()
+        },
         heartbeat_ms: 50,
         election_timeout_ms_min: 150,
         election_timeout_ms_max: 300,
@@ -676,9 +693,7 @@ fn partition_plan(servers: &[SimNode]) -> (String, Vec<(usize, usize)>) {
     let mut rng = madsim::rand::thread_rng();
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
-    let leader = servers.iter().position(|s| {
-        s.live.lock().as_ref().is_some_and(|node| node.is_leader())
-    });
+    let leader = servers.iter().position(|s| s.live.lock().as_ref().is_some_and(|node| node.is_leader()));
     let names = |side: &[usize]| side.iter().map(|i| servers[*i].name.clone()).collect::<Vec<_>>().join(",");
     let split = |side: &[usize]| -> Vec<(usize, usize)> {
         let mut cut = Vec::new();
@@ -870,7 +885,11 @@ fn check_expiry_is_monotonic(ops: &[Op]) -> Result<(), String> {
 /// is equal, so every acknowledged write and every expiry is the same on all of them, whatever
 /// their clocks did); and a crash and restart of every node replays the log and snapshot to that
 /// very state.
-async fn check_replicas_and_restart(handle: &Handle, servers: &[SimNode], clients: &NodeHandle) -> Result<(), String> {
+async fn check_replicas_and_restart(
+    handle: &Handle,
+    servers: &[SimNode],
+    clients: &NodeHandle,
+) -> Result<(), String> {
     let before = quiet_states(servers).await?;
     let first = &before[0];
     for (server, state) in servers.iter().zip(&before).skip(1) {
@@ -888,7 +907,10 @@ async fn check_replicas_and_restart(handle: &Handle, servers: &[SimNode], client
         *server.live.lock() = None;
         let lost = server.disk.crash(&mut madsim::rand::thread_rng(), false);
         if lost > 0 {
-            return Err(format!("{}: {lost} bytes were written but never synced after the log went quiet", server.name));
+            return Err(format!(
+                "{}: {lost} bytes were written but never synced after the log went quiet",
+                server.name
+            ));
         }
     }
     for server in servers {
@@ -949,13 +971,18 @@ async fn quiet_states(servers: &[SimNode]) -> Result<Vec<redraft_core::Frozen>, 
     }
     servers
         .iter()
-        .map(|s| s.live.lock().as_ref().map(|n| n.state().freeze()).ok_or(format!("{} is not running", s.name)))
+        .map(|s| {
+            s.live.lock().as_ref().map(|n| n.state().freeze()).ok_or(format!("{} is not running", s.name))
+        })
         .collect()
 }
 
 fn describe_difference(before: &redraft_core::Frozen, after: &redraft_core::Frozen, name: &str) -> String {
     let keys = |f: &redraft_core::Frozen| {
-        f.keys.iter().map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms, e.mod_index)).collect::<Vec<_>>()
+        f.keys
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms, e.mod_index))
+            .collect::<Vec<_>>()
     };
     let marks: Vec<(usize, u64, u64)> = before
         .deletion_marks

@@ -5,7 +5,9 @@
 //! - `MADSIM_TEST_SEED=S` runs seed S alone, in every test here (replay).
 //! - `REDRAFT_SIM_BUDGET_SECS` bounds the sweep's wall time (default 60);
 //!   `REDRAFT_SIM_SEEDS_MAX` bounds its seed count; `REDRAFT_SIM_VERBOSE=1` prints every seed.
-//! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only.
+//! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only;
+//!   `REDRAFT_SIM_NODES=1|3|5` one cluster size only; `REDRAFT_SIM_FAULTS=crash,partition,...`
+//!   (or `none`) only those faults.
 //! - A failing run prints its seed and the one-line command that replays it, and writes its
 //!   history to `target/sim-failures/` for `jepsen check --report`.
 #![cfg(madsim)]
@@ -14,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use madsim::runtime::Runtime;
-use sim::run::{run, RunReport, SimConfig, Workload};
+use sim::run::{run, Fault, RunReport, SimConfig, Workload};
 
 /// Seeds that once found a bug, or that cover a scenario; each runs every workload.
 /// - 844535930 (counter): a snapshot frozen after its log id made a restart apply entries twice.
@@ -30,6 +32,26 @@ fn workloads() -> Vec<Workload> {
     workload_override().map_or_else(|| Workload::ALL.to_vec(), |w| vec![w])
 }
 
+/// `REDRAFT_SIM_NODES=n` runs only clusters of n nodes.
+fn nodes_override() -> Option<usize> {
+    std::env::var("REDRAFT_SIM_NODES").ok()?.parse().ok().filter(|n| [1, 3, 5].contains(n))
+}
+
+/// The cluster size a sweep seed runs, so that a replay of the seed runs the same one.
+fn nodes_for(seed: u64) -> usize {
+    nodes_override().unwrap_or([1, 3, 3, 5][((seed / 4) % 4) as usize])
+}
+
+/// A run's configuration, with the faults `REDRAFT_SIM_FAULTS` names (all when unset).
+fn config(workload: Workload, nodes: usize) -> SimConfig {
+    let mut config = SimConfig::new(workload, nodes);
+    if let Ok(names) = std::env::var("REDRAFT_SIM_FAULTS") {
+        config.faults =
+            Fault::ALL.into_iter().filter(|f| names.split(',').any(|n| n.trim() == f.name())).collect();
+    }
+    config
+}
+
 fn replay_seed() -> Option<u64> {
     std::env::var("MADSIM_TEST_SEED").ok().and_then(|s| s.parse().ok())
 }
@@ -38,6 +60,7 @@ fn replay_seed() -> Option<u64> {
 /// when an invariant breaks or anything panics.
 fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
     let workload = config.workload.name();
+    let nodes = config.nodes;
     // A fresh thread per run: std's hash maps take their keys from per-thread state that madsim
     // seeds when the thread starts, so a second run on the same thread would hash differently.
     #[allow(clippy::disallowed_methods)] // The harness's own thread, outside the simulation.
@@ -48,7 +71,7 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
     .join()
     .unwrap_or_else(|panic| Err(panic));
     let replay = format!(
-        "MADSIM_TEST_SEED={seed} REDRAFT_SIM_WORKLOAD={workload} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
+        "MADSIM_TEST_SEED={seed} REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
     );
     match result {
         Ok(Ok(report)) => {
@@ -62,12 +85,12 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
         Ok(Err(failure)) => {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sim-failures");
             let _ = std::fs::create_dir_all(&dir);
-            let path = dir.join(format!("{test}-{workload}-{seed}.jsonl"));
+            let path = dir.join(format!("{test}-{workload}-{nodes}n-{seed}.jsonl"));
             if let Ok(file) = std::fs::File::create(&path) {
                 let _ = jepsen::history::write_events(std::io::BufWriter::new(file), &failure.history);
             }
             panic!(
-                "simulation failed: workload {workload}, seed {seed}: {}\nhistory: {}\nreplay: {replay}",
+                "simulation failed: workload {workload}, {nodes} nodes, seed {seed}: {}\nhistory: {}\nreplay: {replay}",
                 failure.reason,
                 path.display()
             );
@@ -78,14 +101,14 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            panic!("simulation panicked: workload {workload}, seed {seed}: {message}\nreplay: {replay}");
+            panic!("simulation panicked: workload {workload}, {nodes} nodes, seed {seed}: {message}\nreplay: {replay}");
         }
     }
 }
 
-fn summary(test: &str, seed: u64, workload: Workload, report: &RunReport) {
+fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &RunReport) {
     println!(
-        "{test}: seed {seed} {:9} ops {:5} info {:4} faults {:3} virtual {:.1}s",
+        "{test}: seed {seed} {:9} {nodes} nodes ops {:5} info {:4} faults {:3} virtual {:.1}s",
         workload.name(),
         report.operations,
         report.infos,
@@ -94,14 +117,17 @@ fn summary(test: &str, seed: u64, workload: Workload, report: &RunReport) {
     );
 }
 
-/// Every workload under every fault on the regression seeds.
+/// Every workload under every fault on the regression seeds, on 1, 3 and 5 nodes.
 #[test]
 fn regression_seeds() {
     let seeds = replay_seed().map_or_else(|| REGRESSION_SEEDS.to_vec(), |s| vec![s]);
+    let sizes = nodes_override().map_or_else(|| vec![1, 3, 5], |n| vec![n]);
     for seed in seeds {
-        for workload in workloads() {
-            let report = run_seed("regression_seeds", seed, SimConfig::new(workload));
-            summary("regression_seeds", seed, workload, &report);
+        for &nodes in &sizes {
+            for workload in workloads() {
+                let report = run_seed("regression_seeds", seed, config(workload, nodes));
+                summary("regression_seeds", seed, workload, nodes, &report);
+            }
         }
     }
 }
@@ -132,9 +158,10 @@ fn seed_sweep() {
         // The workload follows from the seed, so that a replay of the seed runs the same one.
         let workload =
             workload_override().unwrap_or(Workload::ALL[(seed % Workload::ALL.len() as u64) as usize]);
-        let report = run_seed("seed_sweep", seed, SimConfig::new(workload));
+        let nodes = nodes_for(seed);
+        let report = run_seed("seed_sweep", seed, config(workload, nodes));
         if std::env::var("REDRAFT_SIM_VERBOSE").is_ok() || replay_seed().is_some() {
-            summary("seed_sweep", seed, workload, &report);
+            summary("seed_sweep", seed, workload, nodes, &report);
         }
         virtual_secs += report.virtual_secs;
         seeds.push(seed);
@@ -169,6 +196,7 @@ fn same_seed_same_history() {
                     .args(["--exact", "regression_seeds", "--test-threads", "1", "-q"])
                     .env("MADSIM_TEST_SEED", seed.to_string())
                     .env("REDRAFT_SIM_WORKLOAD", workload.name())
+                    .env("REDRAFT_SIM_NODES", "3")
                     .env("REDRAFT_SIM_HISTORY_OUT", &out)
                     .stdout(std::process::Stdio::null())
                     .status()

@@ -21,10 +21,12 @@ pub(super) async fn run(node: &Node, name: &[u8], args: &[Bytes]) -> Frame {
                 Some(option) if option.eq_ignore_ascii_case(b"LEARNER") => true,
                 Some(_) => return Frame::Error("ERR syntax error".into()),
             };
-            let (Some(id), Some(raft_addr), Some(resp_addr)) = (node_id(&args[1]), addr(&args[2]), addr(&args[3]))
+            let (Some(id), Some(raft_addr), Some(resp_addr)) =
+                (node_id(&args[1]), addr(&args[2]), addr(&args[3]))
             else {
                 return Frame::Error(
-                    "ERR usage: RAFT.ADD id raft-host:port resp-host:port [LEARNER] (id a positive integer)".into(),
+                    "ERR usage: RAFT.ADD id raft-host:port resp-host:port [LEARNER] (id a positive integer)"
+                        .into(),
                 );
             };
             MembershipChange::Add { id, addr: NodeAddr { raft_addr, resp_addr }, voter: !learner }

@@ -384,7 +384,9 @@ impl Connection {
                 self.reset();
                 Step::Now(Frame::simple("RESET"))
             }
-            b"READONLY" | b"READWRITE" if args.len() != 1 => Step::Now(arity_error(&String::from_utf8_lossy(&name).to_lowercase())),
+            b"READONLY" | b"READWRITE" if args.len() != 1 => {
+                Step::Now(arity_error(&String::from_utf8_lossy(&name).to_lowercase()))
+            }
             b"READONLY" => {
                 self.flush().await;
                 self.stale_reads = true;

@@ -190,7 +190,11 @@ impl ServerProcess {
 
     /// Starts a server and waits for a log line containing `marker`. Addresses not given in
     /// `extra` are chosen by the system.
-    pub fn try_start_until(data_dir: &Path, extra: &[&str], marker: &str) -> Result<ServerProcess, StartFailure> {
+    pub fn try_start_until(
+        data_dir: &Path,
+        extra: &[&str],
+        marker: &str,
+    ) -> Result<ServerProcess, StartFailure> {
         let mut defaults = Vec::new();
         for flag in ["--resp-addr", "--http-addr", "--raft-addr"] {
             if !extra.contains(&flag) {
@@ -232,11 +236,8 @@ impl ServerProcess {
         // Keep draining the log so the server never blocks on a full pipe. A test thread, not
         // simulated code, so the determinism lint does not apply.
         // The rest of the log goes to `server.log` beside the data directory, for failures.
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.with_extension("log"))
-            .ok();
+        let mut file =
+            std::fs::OpenOptions::new().create(true).append(true).open(data_dir.with_extension("log")).ok();
         #[allow(clippy::disallowed_methods)]
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
