@@ -76,8 +76,8 @@ for round in $(seq "$rounds"); do
     stop_all
     echo "round $round: three nodes, fsync $fsync" >&2
     read -r leader follower < <(start_cluster 3)
-    bench "3 nodes, leader" "$leader" 1; bench "3 nodes, leader" "$leader" 16
-    bench "3 nodes, follower" "$follower" 1; bench "3 nodes, follower" "$follower" 16
+    bench "3 nodes leader" "$leader" 1; bench "3 nodes leader" "$leader" 16
+    bench "3 nodes follower" "$follower" 1; bench "3 nodes follower" "$follower" 16
     stop_all
 done
 
@@ -87,7 +87,7 @@ python3 - "$results" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 keys = sorted({(r["pipeline"], r["test"]) for r in rows}, key=lambda k: (int(k[0]), k[1]))
-setups = ["1 node", "3 nodes, leader", "3 nodes, follower"]
+setups = ["1 node", "3 nodes leader", "3 nodes follower"]
 print("| P | test | " + " | ".join(setups) + " |")
 print("| --- | --- |" + " --- |" * len(setups))
 for p, t in keys:
