@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{FsyncPolicy, NodeAddr};
+use crate::store::{is_host_port, FsyncPolicy, NodeAddr};
 
 /// How the server logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -199,6 +199,11 @@ impl ServerConfig {
                 toml::Value::Integer(_) => {
                     value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|e| e.to_string())
                 }
+                toml::Value::Boolean(_) => match value.trim() {
+                    "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+                    "false" | "0" | "no" | "" => Ok(toml::Value::Boolean(false)),
+                    _ => Err("expected true or false".to_owned()),
+                },
                 _ => Ok(toml::Value::String(value.clone())),
             };
             let typed = typed.map_err(|message| ConfigError::Env {
@@ -315,10 +320,7 @@ impl ServerConfig {
                 let id = id.trim().parse::<u64>().ok().filter(|id| *id > 0)?;
                 let (raft, resp) = addrs.split_once('/').unwrap_or((addrs, ""));
                 let (raft, resp) = (raft.trim(), resp.trim());
-                let valid = |a: &str| {
-                    a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-                };
-                (valid(raft) && (resp.is_empty() || valid(resp)))
+                (is_host_port(raft) && (resp.is_empty() || is_host_port(resp)))
                     .then(|| (id, NodeAddr { raft_addr: raft.to_owned(), resp_addr: resp.to_owned() }))
             });
             match parsed {
@@ -391,6 +393,25 @@ mod tests {
             .expect_err("not a number")
             .to_string();
         assert!(error.contains("REDRAFT_MAXCLIENTS=many"), "{error}");
+
+        let config =
+            ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_JOIN", "true")])).expect("a boolean");
+        assert!(config.join);
+        let error = ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_JOIN", "maybe")]))
+            .expect_err("not a boolean")
+            .to_string();
+        assert!(error.contains("REDRAFT_JOIN=maybe"), "{error}");
+
+        let flags = Flags {
+            peers: Some("1=127.0.0.1:16379,2=127.0.0.1:16380".into()),
+            node_id: Some(3),
+            ..Flags::default()
+        };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("not this node").to_string();
+        assert!(error.contains("node-id 3"), "{error}");
+        let flags = Flags { peers: Some("1=127.0.0.1:9/127.0.0.1:6379".into()), ..Flags::default() };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("wrong raft address").to_string();
+        assert!(error.contains("raft-addr is 127.0.0.1:16379"), "{error}");
 
         let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();

@@ -109,24 +109,12 @@ pub struct PeerLink {
     client: Mutex<PeerClient>,
 }
 
-/// A call's failure, before it is shaped into the error type of the RPC at hand.
-enum CallError {
-    Peer(PeerError),
-    WrongNode(u64),
-    Undecodable(String),
-}
-
 impl PeerLink {
     async fn call(&mut self, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
         let body = encode(&PeerMessage { from: self.from, to: self.target, request });
         let client = self.client.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let response = client.call(&body, timeout).await.map_err(CallError::Peer)?;
-        match bincode::deserialize(&response) {
-            Ok(PeerResponse::WrongNode { this_node }) => Err(CallError::WrongNode(this_node)),
-            Ok(PeerResponse::Undecodable(why)) => Err(CallError::Undecodable(why)),
-            Ok(response) => Ok(response),
-            Err(error) => Err(CallError::Undecodable(error.to_string())),
-        }
+        let response = client.call(&body, timeout).await?;
+        decode_response(self.target, &response)
     }
 
     fn rpc_error<E: std::error::Error>(
@@ -139,18 +127,8 @@ impl PeerLink {
             CallError::Peer(PeerError::Timeout { .. }) => {
                 RPCError::Timeout(Timeout { action, id: self.from, target: self.target, timeout })
             }
-            CallError::Peer(error) if error.certainly_not_sent() => {
-                RPCError::Unreachable(Unreachable::new(&error))
-            }
-            CallError::Peer(error) => RPCError::Network(NetworkError::new(&error)),
-            CallError::WrongNode(this_node) => {
-                let error = std::io::Error::other(format!(
-                    "the address of node {} is served by node {this_node}",
-                    self.target
-                ));
-                RPCError::Unreachable(Unreachable::new(&error))
-            }
-            CallError::Undecodable(why) => RPCError::Network(NetworkError::new(&std::io::Error::other(why))),
+            error if error.certainly_not_sent() => RPCError::Unreachable(Unreachable::new(&error)),
+            error => RPCError::Network(NetworkError::new(&error)),
         }
     }
 }
@@ -227,24 +205,34 @@ pub struct Forwarder {
 /// Idle connections kept per address; more are opened when needed and closed after use.
 const FORWARD_IDLE_PER_PEER_MAX: usize = 32;
 
-/// Why a forwarded request got no answer.
+/// Why a call to a peer got no answer.
 #[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
+pub enum CallError {
     #[error(transparent)]
     Peer(#[from] PeerError),
     #[error("the address of node {to} is served by node {this_node}")]
     WrongNode { to: u64, this_node: u64 },
-    #[error("the leader's answer could not be read: {0}")]
+    #[error("the answer could not be read: {0}")]
     Undecodable(String),
 }
 
-impl ForwardError {
+/// Decodes a peer's answer to a message for node `to`, turning its refusals into errors.
+fn decode_response(to: u64, bytes: &[u8]) -> Result<PeerResponse, CallError> {
+    match bincode::deserialize(bytes) {
+        Ok(PeerResponse::WrongNode { this_node }) => Err(CallError::WrongNode { to, this_node }),
+        Ok(PeerResponse::Undecodable(why)) => Err(CallError::Undecodable(why)),
+        Ok(response) => Ok(response),
+        Err(error) => Err(CallError::Undecodable(error.to_string())),
+    }
+}
+
+impl CallError {
     /// Whether the request certainly did not reach the leader.
     pub fn certainly_not_sent(&self) -> bool {
         match self {
-            ForwardError::Peer(error) => error.certainly_not_sent(),
-            ForwardError::WrongNode { .. } => true,
-            ForwardError::Undecodable(_) => false,
+            CallError::Peer(error) => error.certainly_not_sent(),
+            CallError::WrongNode { .. } => true,
+            CallError::Undecodable(_) => false,
         }
     }
 }
@@ -257,14 +245,14 @@ impl Forwarder {
     /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
     ///
     /// # Errors
-    /// [`ForwardError`], which says whether the request may have arrived.
+    /// [`CallError`], which says whether the request may have arrived.
     pub async fn call(
         &self,
         to: u64,
         addr: &str,
         request: PeerRequest,
         timeout: Duration,
-    ) -> Result<PeerResponse, ForwardError> {
+    ) -> Result<PeerResponse, CallError> {
         let pooled = self.lock().get_mut(addr).and_then(Vec::pop);
         let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.cluster.clone(), addr.to_owned()));
         let body = encode(&PeerMessage { from: self.from, to, request });
@@ -275,12 +263,7 @@ impl Forwarder {
             kept.push(client);
         }
         drop(idle);
-        match bincode::deserialize(&response) {
-            Ok(PeerResponse::WrongNode { this_node }) => Err(ForwardError::WrongNode { to, this_node }),
-            Ok(PeerResponse::Undecodable(why)) => Err(ForwardError::Undecodable(why)),
-            Ok(response) => Ok(response),
-            Err(error) => Err(ForwardError::Undecodable(error.to_string())),
-        }
+        decode_response(to, &response)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<PeerClient>>> {

@@ -431,11 +431,6 @@ impl Node {
         replies
     }
 
-    /// The same as [`Node::write_batch`]; kept for callers written before forwarding existed.
-    pub async fn write_batch_waiting(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
-        self.write_batch(payloads).await
-    }
-
     /// Proposes writes on this node, which must be the leader, and waits for their replies.
     async fn write_local(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
         let mut replies: Vec<Result<Reply, NodeError>> = Vec::with_capacity(payloads.len());
@@ -527,7 +522,7 @@ impl Node {
                 None => None,
                 Some(leader) if leader == self.id() => Some(self.write_local(batch).await),
                 Some(leader) => {
-                    let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                    let addr = self.raft_addr_of(leader);
                     let remaining = deadline.saturating_duration_since(monotonic_now());
                     match self.forwarder.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
                         Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
@@ -608,7 +603,7 @@ impl Node {
                     Err(error) => Err(error),
                 },
                 Some(leader) => {
-                    let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                    let addr = self.raft_addr_of(leader);
                     match self.forwarder.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
                         Ok(PeerResponse::ReadIndex(result)) => result,
                         Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
@@ -692,7 +687,7 @@ impl Node {
             None => Err(NodeError::NotLeader { leader: None }),
             Some(leader) if leader == self.id() => self.change_membership_as_leader(change).await,
             Some(leader) => {
-                let addr = self.leader_addr(Some(leader)).map(|(_, a)| a.raft_addr).unwrap_or_default();
+                let addr = self.raft_addr_of(leader);
                 let timeout = self.membership_timeout() + Duration::from_secs(1);
                 match self.forwarder.call(leader, &addr, PeerRequest::Membership(change), timeout).await {
                     Ok(PeerResponse::Membership(result)) => result,
@@ -907,6 +902,11 @@ impl Node {
         let candidate = now_ms.max(floor);
         let previous = self.last_stamp_ms.fetch_max(candidate, Ordering::AcqRel);
         candidate.max(previous)
+    }
+
+    /// The Raft address the membership gives node `id` (empty when it is not a member).
+    fn raft_addr_of(&self, id: u64) -> String {
+        self.leader_addr(Some(id)).map(|(_, addr)| addr.raft_addr).unwrap_or_default()
     }
 
     fn leader_addr(&self, leader: Option<u64>) -> Option<(u64, NodeAddr)> {

@@ -44,6 +44,11 @@ pub struct NodeAddr {
     pub resp_addr: String,
 }
 
+/// Whether `text` is `host:port` with a non-empty host and a port number.
+pub fn is_host_port(text: &str) -> bool {
+    text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
 impl std::fmt::Display for NodeAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "raft {} resp {}", self.raft_addr, self.resp_addr)

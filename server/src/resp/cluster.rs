@@ -6,7 +6,7 @@ use bytes::Bytes;
 use redraft_net::resp::Frame;
 
 use crate::node::{ClusterStatus, MembershipChange, Node};
-use crate::store::NodeAddr;
+use crate::store::{is_host_port, NodeAddr};
 
 pub(super) async fn run(node: &Node, name: &[u8], args: &[Bytes]) -> Frame {
     let command = String::from_utf8_lossy(name).to_lowercase();
@@ -54,9 +54,7 @@ fn node_id(arg: &[u8]) -> Option<u64> {
 }
 
 fn addr(arg: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(arg).ok()?;
-    let (host, port) = text.rsplit_once(':')?;
-    (!host.is_empty() && port.parse::<u16>().is_ok()).then(|| text.to_owned())
+    std::str::from_utf8(arg).ok().filter(|text| is_host_port(text)).map(str::to_owned)
 }
 
 /// `field:value` lines, then one `member` line per member, as INFO prints them.

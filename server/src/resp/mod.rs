@@ -336,7 +336,7 @@ impl Connection {
         let writes = std::mem::take(&mut self.writes);
         let (slots, payloads): (Vec<usize>, Vec<Payload>) =
             writes.into_iter().map(|(s, p, _)| (s, p)).unzip();
-        let results = self.server.node.write_batch_waiting(payloads).await;
+        let results = self.server.node.write_batch(payloads).await;
         if crate::fault::buggify(0.01) {
             // Fault point: the writes applied but their replies are lost with the connection.
             self.closing = true;
