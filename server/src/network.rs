@@ -10,9 +10,9 @@
 //!   client session, so a retried forward applies at most once; a read-index request, after which
 //!   the follower serves a linearizable read from its own state machine; membership changes.
 //!
-//! openraft calls a [`PeerLink`] with `&mut self`, one call at a time per link; the connection is
-//! kept in a `std::sync::Mutex` and reached with `get_mut`, because madsim's `TcpStream` is not
-//! `Sync` and openraft requires the network to be.
+//! Every call borrows a connection of its own from the node's [`PeerPool`] (kept in a
+//! `std::sync::Mutex`, because madsim's `TcpStream` is not `Sync` and openraft requires the
+//! network to be).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -76,17 +76,17 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("peer messages serialize")
 }
 
-/// The Raft network factory: one [`PeerLink`] per target openraft replicates to or asks for
-/// votes.
-#[derive(Clone, Debug)]
+/// The Raft network factory. Its links draw connections from the node's [`PeerPool`], so a
+/// leader's per-read heartbeats (openraft asks for a new link for each) reuse kept connections
+/// instead of opening one per read and follower.
+#[derive(Clone)]
 pub struct PeerNetwork {
-    cluster: Arc<str>,
-    node_id: u64,
+    pool: Arc<PeerPool>,
 }
 
 impl PeerNetwork {
-    pub fn new(cluster: Arc<str>, node_id: u64) -> PeerNetwork {
-        PeerNetwork { cluster, node_id }
+    pub fn new(pool: Arc<PeerPool>) -> PeerNetwork {
+        PeerNetwork { pool }
     }
 }
 
@@ -94,27 +94,20 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerLink {
-        PeerLink {
-            from: self.node_id,
-            target,
-            client: Mutex::new(PeerClient::new(self.cluster.clone(), node.raft_addr.clone())),
-        }
+        PeerLink { pool: self.pool.clone(), target, addr: node.raft_addr.clone() }
     }
 }
 
-/// The connection to one peer.
+/// openraft's link to one peer.
 pub struct PeerLink {
-    from: u64,
+    pool: Arc<PeerPool>,
     target: u64,
-    client: Mutex<PeerClient>,
+    addr: String,
 }
 
 impl PeerLink {
     async fn call(&mut self, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
-        let body = encode(&PeerMessage { from: self.from, to: self.target, request });
-        let client = self.client.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let response = client.call(&body, timeout).await?;
-        decode_response(self.target, &response)
+        self.pool.call(self.target, &self.addr, request, timeout).await
     }
 
     fn rpc_error<E: std::error::Error>(
@@ -125,7 +118,7 @@ impl PeerLink {
     ) -> RPCError<u64, NodeAddr, E> {
         match error {
             CallError::Peer(PeerError::Timeout { .. }) => {
-                RPCError::Timeout(Timeout { action, id: self.from, target: self.target, timeout })
+                RPCError::Timeout(Timeout { action, id: self.pool.from, target: self.target, timeout })
             }
             error if error.certainly_not_sent() => RPCError::Unreachable(Unreachable::new(&error)),
             error => RPCError::Network(NetworkError::new(&error)),
@@ -194,16 +187,18 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     }
 }
 
-/// Connections a node keeps for forwarding its clients' requests to the leader, several per
-/// address so that concurrent clients do not queue behind one another.
-pub struct Forwarder {
+/// The connections a node keeps to its peers, shared by Raft's RPCs and the requests it forwards
+/// for its clients. A call takes a connection of its own (an idle one, or a new one), so calls
+/// never queue behind one another; a connection goes back to the pool only after a call that got
+/// its answer, so one that failed or timed out is closed.
+pub struct PeerPool {
     cluster: Arc<str>,
     from: u64,
     idle: Mutex<BTreeMap<String, Vec<PeerClient>>>,
 }
 
 /// Idle connections kept per address; more are opened when needed and closed after use.
-const FORWARD_IDLE_PER_PEER_MAX: usize = 32;
+const IDLE_PER_PEER_MAX: usize = 32;
 
 /// Why a call to a peer got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -237,9 +232,9 @@ impl CallError {
     }
 }
 
-impl Forwarder {
-    pub fn new(cluster: Arc<str>, from: u64) -> Forwarder {
-        Forwarder { cluster, from, idle: Mutex::new(BTreeMap::new()) }
+impl PeerPool {
+    pub fn new(cluster: Arc<str>, from: u64) -> PeerPool {
+        PeerPool { cluster, from, idle: Mutex::new(BTreeMap::new()) }
     }
 
     /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
@@ -259,7 +254,7 @@ impl Forwarder {
         let response = client.call(&body, timeout).await?;
         let mut idle = self.lock();
         let kept = idle.entry(addr.to_owned()).or_default();
-        if kept.len() < FORWARD_IDLE_PER_PEER_MAX {
+        if kept.len() < IDLE_PER_PEER_MAX {
             kept.push(client);
         }
         drop(idle);

@@ -34,7 +34,7 @@ use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::log::RecoveryReport;
 use crate::metrics::Metrics;
-use crate::network::{Forwarder, PeerNetwork, PeerRequest, PeerResponse};
+use crate::network::{PeerNetwork, PeerPool, PeerRequest, PeerResponse};
 use crate::store::{FsyncPolicy, LogStore, NodeAddr, OpenError, StateMachineStore, TypeConfig};
 
 /// How to run a node. [`NodeOptions::default`] is a single node with Raft timings for loopback.
@@ -183,7 +183,8 @@ pub struct Node {
     last_proposal_ms: AtomicU64,
     stop: watch::Sender<bool>,
     recovery: RecoveryReport,
-    forwarder: Forwarder,
+    /// Connections to the other nodes, for Raft and for forwarding.
+    peers: Arc<PeerPool>,
     /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
     session_base: u64,
     session_next: AtomicU64,
@@ -282,7 +283,8 @@ impl Node {
             )));
         }
         let cluster: Arc<str> = options.cluster_id.as_str().into();
-        let network = PeerNetwork::new(cluster.clone(), options.node_id);
+        let peers = Arc::new(PeerPool::new(cluster, options.node_id));
+        let network = PeerNetwork::new(peers.clone());
         // openraft 0.9 restarts a node whose stored vote is its own committed leadership as the
         // leader of that same term, without an election. Such a leader answers ReadIndex with
         // the larger of its commit index (only what its state machine had applied before the
@@ -334,7 +336,7 @@ impl Node {
         let now_ms = clock.now_ms();
         let session_base = rand::Rng::gen(&mut crate::fault::rng());
         let node = Arc::new(Node {
-            forwarder: Forwarder::new(cluster, options.node_id),
+            peers,
             session_base,
             session_next: AtomicU64::new(0),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
@@ -524,7 +526,7 @@ impl Node {
                 Some(leader) => {
                     let addr = self.raft_addr_of(leader);
                     let remaining = deadline.saturating_duration_since(monotonic_now());
-                    match self.forwarder.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
+                    match self.peers.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
                         Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
                         Ok(other) => {
                             last_error = format!("node {leader} answered a forwarded write with {other:?}");
@@ -604,7 +606,7 @@ impl Node {
                 },
                 Some(leader) => {
                     let addr = self.raft_addr_of(leader);
-                    match self.forwarder.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
+                    match self.peers.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
                         Ok(PeerResponse::ReadIndex(result)) => result,
                         Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
                         Err(error) => {
@@ -689,7 +691,7 @@ impl Node {
             Some(leader) => {
                 let addr = self.raft_addr_of(leader);
                 let timeout = self.membership_timeout() + Duration::from_secs(1);
-                match self.forwarder.call(leader, &addr, PeerRequest::Membership(change), timeout).await {
+                match self.peers.call(leader, &addr, PeerRequest::Membership(change), timeout).await {
                     Ok(PeerResponse::Membership(result)) => result,
                     Ok(other) => Err(NodeError::Unknown(format!("node {leader} answered {other:?}"))),
                     Err(error) if error.certainly_not_sent() => {

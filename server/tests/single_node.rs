@@ -12,7 +12,7 @@ use bytes::Bytes;
 use openraft::{Config, Raft};
 use redraft_core::{Command, LogEntry, Payload, Reply, StateMachine, StateMachineConfig};
 use redraft_server::disk::FileDisk;
-use redraft_server::network::PeerNetwork;
+use redraft_server::network::{PeerNetwork, PeerPool};
 use redraft_server::store::{FsyncPolicy, LogStore, NodeAddr, StateMachineStore, TypeConfig};
 
 struct Node {
@@ -38,7 +38,7 @@ async fn start(dir: &Path) -> Node {
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let machine = StateMachineStore::open(state.clone(), disk).expect("snapshot loads");
     let raft =
-        Raft::new(1, config, PeerNetwork::new("test".into(), 1), log, machine).await.expect("raft starts");
+        Raft::new(1, config, PeerNetwork::new(std::sync::Arc::new(PeerPool::new("test".into(), 1))), log, machine).await.expect("raft starts");
     Node { raft, state }
 }
 

@@ -337,7 +337,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
                 serve_within(&mut client, bound).await.map_err(|e| format!("{addr} after healing: {e}"))?;
             }
             let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
-            final_reads(workload, &mut client, &final_recorder, final_process).await
+            final_reads(workload, &mut client, &final_recorder, final_process, bound).await
         })
         .await
         .map_err(|e| fail(format!("the final-read task failed: {e}")))?
@@ -759,30 +759,41 @@ fn heal(handle: &Handle, servers: &[SimNode], recorder: &Recorder) {
     recorder.nemesis("heal", Value::Null);
 }
 
-/// Reads every key once more, with certain outcomes, so the checker sees the final state.
+/// Reads every key once more, with certain outcomes, so the checker sees the final state. A read
+/// that fails or gets no answer is tried again until `bound` has passed: a healed cluster may
+/// still be electing, or a connection may still be waking from its partition.
 async fn final_reads(
     workload: Workload,
     client: &mut SimClient,
     recorder: &Recorder,
     process: u64,
+    bound: Duration,
 ) -> Result<(), String> {
-    let done = match workload {
-        Workload::Register => {
-            let mut all = true;
-            for key in REGISTER_KEYS {
-                all &= read_register(client, recorder, process, key).await;
-            }
-            all
-        }
-        Workload::Counter => read_counter(client, recorder, process).await,
-        Workload::Transfer => transfer_step(client, recorder, process, 1.0).await,
-        Workload::Ttl => true,
+    let deadline = Instant::now() + bound;
+    let keys: &[&str] = match workload {
+        Workload::Register => &REGISTER_KEYS,
+        Workload::Counter => &[COUNTER_KEY],
+        Workload::Transfer => &["accounts"],
+        Workload::Ttl => &[],
     };
-    if done {
-        Ok(())
-    } else {
-        Err("a final read after healing had no answer".into())
+    for key in keys {
+        loop {
+            let done = match workload {
+                Workload::Register => read_register(client, recorder, process, key).await,
+                Workload::Counter => read_counter(client, recorder, process).await,
+                Workload::Transfer => transfer_step(client, recorder, process, 1.0).await,
+                Workload::Ttl => true,
+            };
+            if done {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no final read of {key} succeeded within {bound:?} after healing"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
+    Ok(())
 }
 
 /// The invariants on the history.

@@ -20,7 +20,11 @@ use sim::run::{run, Fault, RunReport, SimConfig, Workload};
 
 /// Seeds that once found a bug, or that cover a scenario; each runs every workload.
 /// - 844535930 (counter): a snapshot frozen after its log id made a restart apply entries twice.
-const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930];
+/// - 370833348 (register, 3 nodes): a node whose accept loop madsim had stalled missed the
+///   leader's new connections (one per read and per replication stream) for seconds after the
+///   heal, kept standing for election, and the single final read failed. Links now reuse pooled
+///   connections and final reads retry within the recovery bound.
+const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348];
 
 /// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
 fn workload_override() -> Option<Workload> {
@@ -65,6 +69,7 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
     // seeds when the thread starts, so a second run on the same thread would hash differently.
     #[allow(clippy::disallowed_methods)] // The harness's own thread, outside the simulation.
     let result = std::thread::spawn(move || {
+        let _log = log_to_stderr();
         let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
         std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(run(config))))
     })
@@ -104,6 +109,18 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
             panic!("simulation panicked: workload {workload}, {nodes} nodes, seed {seed}: {message}\nreplay: {replay}");
         }
     }
+}
+
+/// `REDRAFT_SIM_LOG=<filter>` (tracing's syntax, e.g. `info,openraft=debug`) prints the nodes'
+/// logs for this thread's run, stamped with simulated time.
+fn log_to_stderr() -> Option<tracing::subscriber::DefaultGuard> {
+    let filter = std::env::var("REDRAFT_SIM_LOG").ok()?;
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .finish();
+    Some(tracing::subscriber::set_default(subscriber))
 }
 
 fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &RunReport) {
