@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::clock::SystemClock;
 use crate::config::{LogFormat, ServerConfig};
 use crate::disk::FileDisk;
 use crate::metrics::Metrics;
@@ -89,7 +88,8 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let raft_listener = TcpListener::bind(&config.raft_addr)
         .await
         .map_err(|e| format!("cannot listen for peers on {}: {e}", config.raft_addr))?;
-    let node = Node::start(node_options(&config), disk, Arc::new(SystemClock), metrics)
+    let clock = crate::clock::process_clock()?;
+    let node = Node::start(node_options(&config), disk, clock, metrics)
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
     let resp = TcpListener::bind(&config.resp_addr)
