@@ -43,7 +43,10 @@ pub fn init_logging(config: &ServerConfig) {
 pub fn node_options(config: &ServerConfig) -> NodeOptions {
     NodeOptions {
         node_id: config.node_id,
-        addr: NodeAddr { raft_addr: config.raft_addr.clone(), resp_addr: config.resp_addr.clone() },
+        addr: NodeAddr {
+            raft_addr: config.advertised_raft_addr().to_owned(),
+            resp_addr: config.resp_addr.clone(),
+        },
         cluster_id: config.cluster_id.clone(),
         // `validate` has parsed them already.
         peers: config.peers().unwrap_or_default(),

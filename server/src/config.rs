@@ -35,8 +35,12 @@ pub struct ServerConfig {
     pub resp_addr: String,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; empty to serve no HTTP.
     pub http_addr: String,
-    /// Where peers reach this node's Raft transport.
+    /// Where this node listens for its peers' Raft transport.
     pub raft_addr: String,
+    /// The address peers use to reach this node (what `peers` gives it), when it is not
+    /// `raft_addr`: behind NAT, a proxy, or the fault-injecting proxy of `jepsen run`. Empty
+    /// means `raft_addr`.
+    pub raft_advertise_addr: String,
     /// The initial cluster, `id=raft-host:port[/resp-host:port],...`, this node included; empty
     /// for a cluster of one. Every node of a new cluster must be given the same list.
     pub peers: String,
@@ -72,6 +76,7 @@ impl Default for ServerConfig {
             resp_addr: "127.0.0.1:6379".into(),
             http_addr: "127.0.0.1:7379".into(),
             raft_addr: "127.0.0.1:16379".into(),
+            raft_advertise_addr: String::new(),
             peers: String::new(),
             join: false,
             cluster_id: crate::node::CLUSTER_ID_DEFAULT.into(),
@@ -114,8 +119,12 @@ pub struct Flags {
     /// Where /metrics, /healthz and /readyz are served [default: 127.0.0.1:7379].
     #[arg(long, value_name = "HOST:PORT")]
     pub http_addr: Option<String>,
+    /// Where this node listens for peers [default: 127.0.0.1:16379].
     #[arg(long, value_name = "HOST:PORT")]
     pub raft_addr: Option<String>,
+    /// The address peers reach this node at, when it differs from raft-addr (a proxy, NAT).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft_advertise_addr: Option<String>,
     /// The initial cluster, this node included: `1=host:port,2=host:port,3=host:port` (Raft
     /// addresses), each optionally followed by `/resp-host:port`.
     #[arg(long, value_name = "ID=HOST:PORT,...")]
@@ -237,6 +246,9 @@ impl ServerConfig {
         if let Some(v) = &flags.raft_addr {
             self.raft_addr = v.clone();
         }
+        if let Some(v) = &flags.raft_advertise_addr {
+            self.raft_advertise_addr = v.clone();
+        }
         if let Some(v) = &flags.peers {
             self.peers = v.clone();
         }
@@ -272,6 +284,12 @@ impl ServerConfig {
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
         }
+        if !self.raft_advertise_addr.is_empty() && !is_host_port(&self.raft_advertise_addr) {
+            return Err(ConfigError::Invalid(format!(
+                "raft-advertise-addr {:?} is not host:port",
+                self.raft_advertise_addr
+            )));
+        }
         if self.cluster_id.is_empty() || self.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
             return Err(ConfigError::Invalid(format!(
                 "cluster-id must be 1 to {} bytes",
@@ -292,10 +310,13 @@ impl ServerConfig {
                     self.peers, self.node_id
                 )));
             };
-            if own.raft_addr != self.raft_addr {
+            if own.raft_addr != self.advertised_raft_addr() {
+                let given = if self.raft_advertise_addr.is_empty() { "raft-addr" } else { "raft-advertise-addr" };
                 return Err(ConfigError::Invalid(format!(
-                    "peers give node {} the Raft address {}, but raft-addr is {}",
-                    self.node_id, own.raft_addr, self.raft_addr
+                    "peers give node {} the Raft address {}, but {given} is {}",
+                    self.node_id,
+                    own.raft_addr,
+                    self.advertised_raft_addr()
                 )));
             }
             if !own.resp_addr.is_empty() && own.resp_addr != self.resp_addr {
@@ -306,6 +327,15 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The Raft address peers use for this node: `raft_advertise_addr`, or else `raft_addr`.
+    pub fn advertised_raft_addr(&self) -> &str {
+        if self.raft_advertise_addr.is_empty() {
+            &self.raft_addr
+        } else {
+            &self.raft_advertise_addr
+        }
     }
 
     /// The initial cluster named by `peers`, by node id. A peer given without a RESP address
@@ -412,6 +442,17 @@ mod tests {
         let flags = Flags { peers: Some("1=127.0.0.1:9/127.0.0.1:6379".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("wrong raft address").to_string();
         assert!(error.contains("raft-addr is 127.0.0.1:16379"), "{error}");
+        // Behind a proxy, peers name the advertised address, not the one listened on.
+        let flags = Flags {
+            peers: Some("1=127.0.0.1:9/127.0.0.1:6379".into()),
+            raft_advertise_addr: Some("127.0.0.1:9".into()),
+            ..Flags::default()
+        };
+        let config = ServerConfig::load(&flags, &BTreeMap::new()).expect("the advertised address matches");
+        assert_eq!((config.raft_addr.as_str(), config.advertised_raft_addr()), ("127.0.0.1:16379", "127.0.0.1:9"));
+        let flags = Flags { raft_advertise_addr: Some("nowhere".into()), ..Flags::default() };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("not host:port").to_string();
+        assert!(error.contains("raft-advertise-addr \"nowhere\""), "{error}");
 
         let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();
