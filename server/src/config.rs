@@ -311,7 +311,8 @@ impl ServerConfig {
                 )));
             };
             if own.raft_addr != self.advertised_raft_addr() {
-                let given = if self.raft_advertise_addr.is_empty() { "raft-addr" } else { "raft-advertise-addr" };
+                let given =
+                    if self.raft_advertise_addr.is_empty() { "raft-addr" } else { "raft-advertise-addr" };
                 return Err(ConfigError::Invalid(format!(
                     "peers give node {} the Raft address {}, but {given} is {}",
                     self.node_id,
@@ -449,7 +450,10 @@ mod tests {
             ..Flags::default()
         };
         let config = ServerConfig::load(&flags, &BTreeMap::new()).expect("the advertised address matches");
-        assert_eq!((config.raft_addr.as_str(), config.advertised_raft_addr()), ("127.0.0.1:16379", "127.0.0.1:9"));
+        assert_eq!(
+            (config.raft_addr.as_str(), config.advertised_raft_addr()),
+            ("127.0.0.1:16379", "127.0.0.1:9")
+        );
         let flags = Flags { raft_advertise_addr: Some("nowhere".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("not host:port").to_string();
         assert!(error.contains("raft-advertise-addr \"nowhere\""), "{error}");

@@ -1,20 +1,35 @@
 //! The HTTP side of a node (production only): `/metrics` in Prometheus's text format, `/healthz`
-//! (the process and Raft are running) and `/readyz` (this node can serve linearizable requests).
+//! (the process and Raft are running), `/readyz` (this node can serve linearizable requests), and
+//! the cluster under `/v1/cluster`:
+//! - `GET /v1/cluster`: this node's view (role, leader, term, indexes, members and their lag);
+//! - `POST /v1/cluster/members` with `{"id": 4, "raft_addr": "h:p", "resp_addr": "h:p",
+//!   "learner": false}`: add a node (it catches up as a learner, then becomes a voter unless
+//!   `learner` is true);
+//! - `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`.
+//!
+//! Any node takes a change and passes it to the leader. Errors are JSON with a stable `code`:
+//! `bad_request` and `invalid` (400, nothing changed), `no_leader` and `unavailable` (503, nothing
+//! changed, retry), `outcome_unknown` (504, the change may or may not have been made).
+//! `removed` (409): this node is no longer a member.
 //!
 //! axum and hyper call real tokio inside, so this module is compiled out under madsim
 //! (DESIGN.md §5); it calls the same [`Node`] the RESP front end calls.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::node::Node;
+use crate::node::{MembershipChange, Node, NodeError};
+use crate::store::{is_host_port, NodeAddr};
 
 /// The routes, over `node`.
 pub fn router(node: Arc<Node>) -> Router {
@@ -22,6 +37,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/v1/cluster", get(cluster_status))
+        .route("/v1/cluster/members", post(add_member))
+        .route("/v1/cluster/members/:id", delete(remove_member))
+        .route("/v1/cluster/members/:id/promote", post(promote_member))
         .with_state(node)
 }
 
@@ -74,4 +93,86 @@ async fn readyz(State(node): State<Arc<Node>>) -> impl IntoResponse {
         body["code"] = "not_ready".into();
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
+}
+
+async fn cluster_status(State(node): State<Arc<Node>>) -> Response {
+    Json(node.cluster_status()).into_response()
+}
+
+/// The body of `POST /v1/cluster/members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    id: u64,
+    raft_addr: String,
+    resp_addr: String,
+    #[serde(default)]
+    learner: bool,
+}
+
+async fn add_member(State(node): State<Arc<Node>>, body: Result<Json<AddMember>, JsonRejection>) -> Response {
+    let Json(add) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, "bad_request", &rejection.body_text()),
+    };
+    if add.id == 0 {
+        return error(StatusCode::BAD_REQUEST, "bad_request", "id must be a positive integer");
+    }
+    for (name, value) in [("raft_addr", &add.raft_addr), ("resp_addr", &add.resp_addr)] {
+        if !is_host_port(value) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("{name} {value:?} is not host:port"),
+            );
+        }
+    }
+    let addr = NodeAddr { raft_addr: add.raft_addr, resp_addr: add.resp_addr };
+    change(&node, MembershipChange::Add { id: add.id, addr, voter: !add.learner }).await
+}
+
+async fn promote_member(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    match member_id(&id) {
+        Some(id) => change(&node, MembershipChange::Promote { id }).await,
+        None => bad_member_id(&id),
+    }
+}
+
+async fn remove_member(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    match member_id(&id) {
+        Some(id) => change(&node, MembershipChange::Remove { id }).await,
+        None => bad_member_id(&id),
+    }
+}
+
+fn member_id(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().filter(|id| *id > 0)
+}
+
+fn bad_member_id(text: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", &format!("node id {text:?} is not a positive integer"))
+}
+
+/// Makes a membership change through the leader and answers with the cluster as it is after it.
+async fn change(node: &Node, change: MembershipChange) -> Response {
+    match node.change_membership(change).await {
+        Ok(result) => Json(json!({ "result": result, "cluster": node.cluster_status() })).into_response(),
+        Err(NodeError::Invalid(why)) => error(StatusCode::BAD_REQUEST, "invalid", &why),
+        Err(NodeError::NotLeader { .. }) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "no_leader", "no leader is elected yet; retry shortly")
+        }
+        Err(NodeError::Unavailable(why)) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &why),
+        Err(removed @ NodeError::Removed { .. }) => {
+            error(StatusCode::CONFLICT, "removed", &removed.reply_text())
+        }
+        Err(NodeError::Unknown(why)) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "outcome_unknown",
+            &format!("the change's outcome is unknown ({why}); read GET /v1/cluster before retrying"),
+        ),
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "code": code, "error": message }))).into_response()
 }

@@ -15,6 +15,7 @@
 //! network to be).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -70,6 +71,11 @@ pub enum PeerResponse {
     },
     /// The message could not be decoded (a peer of another version).
     Undecodable(String),
+    /// A vote request from a node that is not in this node's membership, as of the membership
+    /// entry at `membership_index`: it was removed, and has not heard so.
+    NotMember {
+        membership_index: u64,
+    },
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -175,6 +181,14 @@ impl RaftNetwork<TypeConfig> for PeerLink {
             Ok(PeerResponse::Vote(Err(error))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
             }
+            Ok(PeerResponse::NotMember { membership_index }) => {
+                self.pool.not_member_at.fetch_max(membership_index, Ordering::Relaxed);
+                let why = format!(
+                    "node {} has no node {} in its membership as of log index {membership_index}",
+                    self.target, self.pool.from
+                );
+                Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why))))
+            }
             Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::Vote, timeout)),
             Err(error) => Err(self.rpc_error(error, RPCTypes::Vote, timeout)),
         }
@@ -195,6 +209,9 @@ pub struct PeerPool {
     cluster: Arc<str>,
     from: u64,
     idle: Mutex<BTreeMap<String, Vec<PeerClient>>>,
+    /// The newest membership index at which a peer said this node is not a member (0: none). A
+    /// node removed before it received the entry that removes it learns it this way.
+    not_member_at: AtomicU64,
 }
 
 /// Idle connections kept per address; more are opened when needed and closed after use.
@@ -234,7 +251,7 @@ impl CallError {
 
 impl PeerPool {
     pub fn new(cluster: Arc<str>, from: u64) -> PeerPool {
-        PeerPool { cluster, from, idle: Mutex::new(BTreeMap::new()) }
+        PeerPool { cluster, from, idle: Mutex::new(BTreeMap::new()), not_member_at: AtomicU64::new(0) }
     }
 
     /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
@@ -259,6 +276,11 @@ impl PeerPool {
         }
         drop(idle);
         decode_response(to, &response)
+    }
+
+    /// The newest membership index at which a peer said this node is not a member; 0 if none did.
+    pub fn not_member_at(&self) -> u64 {
+        self.not_member_at.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<PeerClient>>> {
@@ -290,7 +312,12 @@ pub async fn handle(node: Weak<Node>, body: Vec<u8>) -> Vec<u8> {
     }
     let response = match message.request {
         PeerRequest::Append(rpc) => PeerResponse::Append(node.raft().append_entries(rpc).await),
-        PeerRequest::Vote(rpc) => PeerResponse::Vote(node.raft().vote(rpc).await),
+        // A removed node that never received its removal keeps standing for election; it is told
+        // instead of being voted on, so its growing terms never reach this node's Raft.
+        PeerRequest::Vote(rpc) => match node.membership_without(message.from) {
+            Some(membership_index) => PeerResponse::NotMember { membership_index },
+            None => PeerResponse::Vote(node.raft().vote(rpc).await),
+        },
         PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
         PeerRequest::Write(payloads) => PeerResponse::Write(node.write_as_leader(payloads).await),
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index_as_leader().await),

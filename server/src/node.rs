@@ -149,6 +149,10 @@ pub enum NodeError {
     /// The request is wrong (a membership change that names no such node); it had no effect.
     #[error("{0}")]
     Invalid(String),
+    /// This node was removed from the cluster: it serves no reads or writes until it is added
+    /// again. The request had no effect.
+    #[error("this node was removed from the cluster")]
+    Removed { node_id: u64, membership_index: u64 },
 }
 
 impl NodeError {
@@ -166,6 +170,10 @@ impl NodeError {
             }
             NodeError::Unavailable(why) => format!("TRYAGAIN {why}"),
             NodeError::Invalid(why) => format!("ERR {why}"),
+            NodeError::Removed { node_id, membership_index } => format!(
+                "REMOVED node {node_id} was removed from the cluster (membership at log index \
+                 {membership_index}); use another member, or add this node again with RAFT.ADD"
+            ),
         }
     }
 }
@@ -205,7 +213,7 @@ pub enum MembershipChange {
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterStatus {
     pub node_id: u64,
-    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    /// `leader`, `follower`, `candidate`, `learner`, `removed` or `shutdown`.
     pub role: &'static str,
     pub leader: Option<u64>,
     pub leader_resp_addr: Option<String>,
@@ -410,6 +418,9 @@ impl Node {
     /// outcome is unclear is retried until the write timeout: the session makes the state machine
     /// apply each write at most once (DESIGN.md §4).
     pub async fn write_batch(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+        if let Err(removed) = self.check_member() {
+            return payloads.iter().map(|_| Err(removed.clone())).collect();
+        }
         if self.raft.metrics().borrow().current_leader.is_none() {
             self.wait_for_leader().await;
         }
@@ -589,6 +600,7 @@ impl Node {
     /// # Errors
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`]; a read that fails had no effect.
     pub async fn linearize(&self) -> Result<(), NodeError> {
+        self.check_member()?;
         if self.raft.metrics().borrow().current_leader.is_none() {
             self.wait_for_leader().await;
         }
@@ -822,6 +834,7 @@ impl Node {
             applied_index
         };
         let role = match metrics.state {
+            _ if self.check_member().is_err() => "removed",
             ServerState::Leader => "leader",
             ServerState::Candidate => "candidate",
             ServerState::Learner => "learner",
@@ -879,6 +892,33 @@ impl Node {
     }
 
     /// Whether this node is the leader right now.
+    /// Fails when this node is not in its own newest membership: it was removed (a node waiting
+    /// to join has no membership yet, and is not refused here).
+    ///
+    /// # Errors
+    /// [`NodeError::Removed`].
+    pub fn check_member(&self) -> Result<(), NodeError> {
+        let own = self.raft.metrics().borrow().membership_config.log_id().map_or(0, |id| id.index);
+        let removed_at = self.membership_without(self.id()).or_else(|| {
+            // A peer whose membership is newer than ours says we are not in it.
+            let told = self.peers.not_member_at();
+            (told > own).then_some(told)
+        });
+        match removed_at {
+            Some(membership_index) => Err(NodeError::Removed { node_id: self.id(), membership_index }),
+            None => Ok(()),
+        }
+    }
+
+    /// The index of this node's newest membership entry, if node `id` is not in it (`None` when
+    /// it is, or when this node has no membership yet).
+    pub fn membership_without(&self, id: u64) -> Option<u64> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let index = membership.log_id().as_ref()?.index;
+        let member = membership.membership().nodes().any(|(member, _)| *member == id);
+        (!member).then_some(index)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }

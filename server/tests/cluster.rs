@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{bulk, ok, ServerProcess, SyncClient};
+use common::{bulk, http_get, http_request, ok, ServerProcess, SyncClient};
 use redraft_net::resp::Frame;
 
 /// Raft timings for loopback tests, and frequent snapshots so that the log is compacted.
@@ -222,7 +222,9 @@ fn three_nodes_survive_a_killed_leader_and_a_whole_cluster_restart() {
 }
 
 /// A fourth node joins a cluster whose log is already compacted, so it catches up by snapshot;
-/// it serves reads and writes; then a member is removed and the other three go on.
+/// it serves reads and writes; then a member is removed, learns it, and the other three go on.
+/// Membership goes through each of its interfaces: HTTP to add, redraft-cli to remove and show,
+/// RESP for the rest.
 #[test]
 fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
     let mut cluster = Cluster::start(3);
@@ -238,9 +240,12 @@ fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
 
     cluster.start_node(4, true);
     let (resp4, raft4) = cluster.addrs[&4].clone();
-    let added =
-        cluster.client(cluster.follower(leader)).call(&["RAFT.ADD", "4", &raft4, &resp4]).expect("RAFT.ADD");
-    assert_eq!(added, Frame::Simple("node 4 added as a voter".into()));
+    let follower_http = cluster.nodes[&cluster.follower(leader)].http_addr.clone();
+    let add = format!(r#"{{"id": 4, "raft_addr": "{raft4}", "resp_addr": "{resp4}"}}"#);
+    let (status, body) = http_request(&follower_http, "POST", "/v1/cluster/members", Some(&add));
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["result"], "node 4 added as a voter", "{body}");
     // The node's own view follows its state machine within moments.
     let deadline = Instant::now() + Duration::from_secs(10);
     let info = loop {
@@ -252,20 +257,44 @@ fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
     };
     assert_eq!(info["role"], "follower", "{info:?}");
     assert_ne!(info["snapshot_index"], "0", "node 4 was caught up by a snapshot: {info:?}");
+    let (status, body) = http_get(&cluster.nodes[&4].http_addr, "/v1/cluster");
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!((view["node_id"].as_u64(), view["role"].as_str()), (Some(4), Some("follower")), "{view}");
+    assert_eq!(view["members"].as_array().map(Vec::len), Some(4), "{view}");
     let leader_info = cluster.info(cluster.leader());
     assert_eq!(leader_info["members"], "4", "{leader_info:?}");
     cluster.assert_everywhere(&acked);
     acked.extend(write_keys(&cluster, 4, "n", 50));
 
-    // Remove a follower that is not node 4, asking node 4.
+    // Remove a follower that is not node 4, asking node 4 through redraft-cli.
     let leader = cluster.leader();
     let removed = *cluster.nodes.keys().find(|id| **id != leader && **id != 4).expect("a follower");
-    let reply = cluster.client(4).call(&["RAFT.REMOVE", &removed.to_string()]).expect("RAFT.REMOVE");
-    assert_eq!(reply, Frame::Simple(format!("node {removed} removed")));
+    let port4 = cluster.nodes[&4].port();
+    let (code, out, err) = cli(&port4, &["cluster", "remove", &removed.to_string()]);
+    assert_eq!((code, out.as_str()), (Some(0), format!("node {removed} removed\n").as_str()), "{err}");
+    // The removed node, still running, learns it (from its log, or from the members it asks for
+    // votes) and refuses to serve, saying why.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let reply = cluster.client(removed).call(&["GET", "k1"]).expect("GET");
+        if text(&reply).starts_with("REMOVED") || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text(&reply).starts_with(&format!("REMOVED node {removed} was removed")), "{reply:?}");
+    assert_eq!(cluster.info(removed)["role"], "removed");
     cluster.nodes.remove(&removed).expect("running").stop();
     let info = cluster.info(cluster.leader());
     assert_eq!(info["members"], "3", "{info:?}");
     assert!(!info.contains_key(&format!("member{removed}")), "{info:?}");
+    let (code, out, err) = cli(&port4, &["cluster", "status"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("node 4 is follower; leader: node"), "{out}");
+    assert!(lines[1].starts_with("ID  ROLE"), "{out}");
+    assert_eq!(lines.len(), 5, "a summary, a header and three members: {out}");
     acked.extend(write_keys(&cluster, 4, "m", 50));
     cluster.assert_everywhere(&acked);
 
@@ -275,6 +304,42 @@ fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
     assert_eq!(text(&reply), "ERR node 99 is not a member");
     let reply = client.call(&["RAFT.ADD", "5", "nowhere", "127.0.0.1:1"]).expect("RAFT.ADD");
     assert!(text(&reply).starts_with("ERR usage: RAFT.ADD"), "{reply:?}");
+    let http4 = cluster.nodes[&4].http_addr.clone();
+    let (status, body) = http_request(&http4, "DELETE", "/v1/cluster/members/99", None);
+    assert_eq!((status, json_code(&body)), (400, "invalid".into()), "{body}");
+    let (status, body) = http_request(&http4, "DELETE", "/v1/cluster/members/zero", None);
+    assert_eq!((status, json_code(&body)), (400, "bad_request".into()), "{body}");
+    let bad = r#"{"id": 5, "raft_addr": "nowhere", "resp_addr": "127.0.0.1:1"}"#;
+    let (status, body) = http_request(&http4, "POST", "/v1/cluster/members", Some(bad));
+    assert_eq!((status, json_code(&body)), (400, "bad_request".into()), "{body}");
+    let (status, body) = http_request(&http4, "POST", "/v1/cluster/members", Some("{"));
+    assert_eq!((status, json_code(&body)), (400, "bad_request".into()), "{body}");
+    let (code, _, err) = cli(&port4, &["cluster", "remove", "99"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("node 99 is not a member"), "{err}");
+    let (code, _, err) = cli(&port4, &["cluster", "add", "5"]);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("usage: redraft-cli"), "{err}");
+    assert_eq!(cluster.info(4)["members"], "3");
+}
+
+/// Runs redraft-cli against a port; returns its exit code, standard output and standard error.
+fn cli(port: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_redraft-cli"))
+        .args(["-p", port])
+        .args(args)
+        .output()
+        .expect("redraft-cli runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json_code(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    value["code"].as_str().unwrap_or_default().to_owned()
 }
 
 /// A node given another cluster's id is refused by the others, and the cluster goes on.

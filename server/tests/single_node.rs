@@ -37,8 +37,15 @@ async fn start(dir: &Path) -> Node {
         .expect("log opens");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let machine = StateMachineStore::open(state.clone(), disk).expect("snapshot loads");
-    let raft =
-        Raft::new(1, config, PeerNetwork::new(std::sync::Arc::new(PeerPool::new("test".into(), 1))), log, machine).await.expect("raft starts");
+    let raft = Raft::new(
+        1,
+        config,
+        PeerNetwork::new(std::sync::Arc::new(PeerPool::new("test".into(), 1))),
+        log,
+        machine,
+    )
+    .await
+    .expect("raft starts");
     Node { raft, state }
 }
 

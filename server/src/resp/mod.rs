@@ -314,7 +314,11 @@ impl Connection {
             return;
         }
         let reads = std::mem::take(&mut self.reads);
-        let confirmed = if self.stale_reads { Ok(()) } else { self.server.node.linearize().await };
+        let confirmed = if self.stale_reads {
+            self.server.node.check_member()
+        } else {
+            self.server.node.linearize().await
+        };
         match confirmed {
             Ok(()) => {
                 for (slot, command) in reads {

@@ -279,8 +279,20 @@ impl Drop for ServerProcess {
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, None)
+}
+
+/// A plain HTTP/1.1 request, with a JSON body if given; returns the status code and the body.
+pub fn http_request(addr: &str, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to HTTP");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let body = json.unwrap_or_default();
+    let content_type = if json.is_some() { "Content-Type: application/json\r\n" } else { "" };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");

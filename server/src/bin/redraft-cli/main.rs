@@ -5,8 +5,10 @@
 //! without one it reads commands line by line (the REPL in `repl.rs`). Replies are printed the
 //! way redis-cli 7 prints them (`format.rs`): quoted and annotated on a terminal, raw when
 //! standard output is a pipe. The RESP codec itself lives in `redraft_net::resp`; this binary
-//! only moves bytes between it, a blocking socket and the terminal.
+//! only moves bytes between it, a blocking socket and the terminal. `redraft-cli cluster
+//! status|add|promote|remove` manages membership (`cluster.rs`).
 
+mod cluster;
 mod connection;
 mod format;
 mod hints;
@@ -123,6 +125,8 @@ fn main() -> ExitCode {
     }
     if command.is_empty() {
         repl::run(settings)
+    } else if let Some(cluster_command) = cluster::parse(&command) {
+        cluster::run(&settings, cluster_command)
     } else {
         one_shot(&settings, &command)
     }
