@@ -31,8 +31,9 @@ use openraft::RPCTypes;
 use redraft_core::{Payload, Reply};
 use redraft_net::peer::{PeerClient, PeerError};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-use crate::node::{MembershipChange, Node, NodeError};
+use crate::node::{monotonic_now, MembershipChange, Node, NodeError};
 use crate::store::{NodeAddr, TypeConfig};
 
 /// One request between peers, addressed by node id.
@@ -212,7 +213,16 @@ pub struct PeerPool {
     /// The newest membership index at which a peer said this node is not a member (0: none). A
     /// node removed before it received the entry that removes it learns it this way.
     not_member_at: AtomicU64,
+    /// Per address, when calls may be tried again after one failed, and the next wait. Without
+    /// it, a peer that stopped answering (paused, partitioned, its accept queue behind) would get
+    /// a new connection for every heartbeat openraft sends, each abandoned at its timeout, and
+    /// the pile of dead connections would keep it behind after it recovers.
+    backoff: Mutex<BTreeMap<String, (Instant, Duration)>>,
 }
+
+/// The first wait after a failed call to a peer; it doubles with each failure up to the max.
+const BACKOFF_FIRST: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(320);
 
 /// Idle connections kept per address; more are opened when needed and closed after use.
 const IDLE_PER_PEER_MAX: usize = 32;
@@ -251,7 +261,13 @@ impl CallError {
 
 impl PeerPool {
     pub fn new(cluster: Arc<str>, from: u64) -> PeerPool {
-        PeerPool { cluster, from, idle: Mutex::new(BTreeMap::new()), not_member_at: AtomicU64::new(0) }
+        PeerPool {
+            cluster,
+            from,
+            idle: Mutex::new(BTreeMap::new()),
+            not_member_at: AtomicU64::new(0),
+            backoff: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
@@ -265,10 +281,26 @@ impl PeerPool {
         request: PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, CallError> {
+        let now = monotonic_now();
+        if let Some((retry_at, _)) = lock(&self.backoff).get(addr).filter(|(at, _)| *at > now) {
+            let retry_in = retry_at.saturating_duration_since(now);
+            return Err(CallError::Peer(PeerError::BackingOff { addr: addr.to_owned(), retry_in }));
+        }
         let pooled = self.lock().get_mut(addr).and_then(Vec::pop);
         let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.cluster.clone(), addr.to_owned()));
         let body = encode(&PeerMessage { from: self.from, to, request });
-        let response = client.call(&body, timeout).await?;
+        let response = match client.call(&body, timeout).await {
+            Ok(response) => {
+                lock(&self.backoff).remove(addr);
+                response
+            }
+            Err(error) => {
+                let mut backoff = lock(&self.backoff);
+                let wait = backoff.get(addr).map_or(BACKOFF_FIRST, |(_, last)| (*last * 2).min(BACKOFF_MAX));
+                backoff.insert(addr.to_owned(), (monotonic_now() + wait, wait));
+                return Err(error.into());
+            }
+        };
         let mut idle = self.lock();
         let kept = idle.entry(addr.to_owned()).or_default();
         if kept.len() < IDLE_PER_PEER_MAX {
@@ -284,8 +316,12 @@ impl PeerPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<PeerClient>>> {
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.idle)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Answers one peer frame's body for `node`.

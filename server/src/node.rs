@@ -68,6 +68,9 @@ pub struct NodeOptions {
     pub duty_interval_ms: u64,
     /// How long a write may wait for its outcome before the client is told it is unknown.
     pub write_timeout_ms: u64,
+    /// How long the leader waits for a membership change to commit (both of its steps, and a
+    /// new node's catch-up) before answering that the outcome is unknown.
+    pub membership_timeout_ms: u64,
     /// How long a request waits for a leader to be elected before it is refused.
     pub leader_wait_ms: u64,
     pub shard_bits: u32,
@@ -94,6 +97,7 @@ impl Default for NodeOptions {
             time_advance_idle_ms: 100,
             duty_interval_ms: 50,
             write_timeout_ms: 10_000,
+            membership_timeout_ms: 60_000,
             leader_wait_ms: 3_000,
             shard_bits: redraft_core::limits::SHARD_BITS_DEFAULT,
             hash_seed: 0,
@@ -105,7 +109,7 @@ impl Default for NodeOptions {
 /// std's type under madsim's clock, which the determinism lint names); never wall time, which
 /// comes from the node's [`Clock`].
 #[allow(clippy::disallowed_methods)]
-fn monotonic_now() -> Instant {
+pub(crate) fn monotonic_now() -> Instant {
     Instant::now()
 }
 
@@ -117,7 +121,6 @@ const FORWARD_RETRY: Duration = Duration::from_millis(25);
 
 /// The shortest time a membership change may take: adding a node waits for it to catch up,
 /// which can mean building and sending a snapshot.
-const MEMBERSHIP_TIMEOUT_MIN: Duration = Duration::from_secs(60);
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -718,7 +721,7 @@ impl Node {
     }
 
     fn membership_timeout(&self) -> Duration {
-        Duration::from_millis(self.options.write_timeout_ms).max(MEMBERSHIP_TIMEOUT_MIN)
+        Duration::from_millis(self.options.membership_timeout_ms.max(self.options.write_timeout_ms))
     }
 
     /// A membership change on this node, which must be the leader.

@@ -81,6 +81,9 @@ pub enum Fault {
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
     Buggify,
+    /// Remove a node from the cluster (`RAFT.REMOVE` through another node), and add it back
+    /// (`RAFT.ADD`) after a while; it may be the leader.
+    Membership,
 }
 
 impl Fault {
@@ -94,10 +97,11 @@ impl Fault {
             Fault::Partition => "partition",
             Fault::SlowNetwork => "slow-network",
             Fault::Buggify => "buggify",
+            Fault::Membership => "membership",
         }
     }
 
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::Crash,
         Fault::Pause,
         Fault::ClockSkew,
@@ -106,7 +110,66 @@ impl Fault {
         Fault::Partition,
         Fault::SlowNetwork,
         Fault::Buggify,
+        Fault::Membership,
     ];
+}
+
+/// A named scenario: a fault script aimed at one bug class that Jepsen found in Redis-Raft or
+/// etcd, instead of random faults. The invariants are the same as for every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// The leader is cut from its peers while clients still reach it; a new leader takes writes.
+    /// A read at the old leader must not return the old value.
+    StaleReadAfterLeaderChange,
+    /// The leader pauses past the election timeout and wakes up deposed; it must not serve a read
+    /// from its stale state.
+    DeposedLeaderAfterPause,
+    /// A majority crashes at once, losing unsynced bytes; no acknowledged write may be lost.
+    MajorityCrash,
+    /// Nodes crash while snapshots are built, written and installed; logs and snapshots must
+    /// agree on indexes after every restart.
+    CrashDuringSnapshot,
+    /// Nodes are removed and added back while the cluster is partitioned.
+    MembershipChangeDuringPartition,
+    /// Every clock is skewed and drifts while leaders change; TTL keys must expire identically
+    /// on every replica, and no read may see an expired key again.
+    TtlUnderClockSkew,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 6] = [
+        Scenario::StaleReadAfterLeaderChange,
+        Scenario::DeposedLeaderAfterPause,
+        Scenario::MajorityCrash,
+        Scenario::CrashDuringSnapshot,
+        Scenario::MembershipChangeDuringPartition,
+        Scenario::TtlUnderClockSkew,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::StaleReadAfterLeaderChange => "stale-read-after-leader-change",
+            Scenario::DeposedLeaderAfterPause => "deposed-leader-after-pause",
+            Scenario::MajorityCrash => "majority-crash",
+            Scenario::CrashDuringSnapshot => "crash-during-snapshot",
+            Scenario::MembershipChangeDuringPartition => "membership-change-during-partition",
+            Scenario::TtlUnderClockSkew => "ttl-under-clock-skew",
+        }
+    }
+
+    /// The workloads that expose the scenario's bug class.
+    pub fn workloads(self) -> &'static [Workload] {
+        match self {
+            Scenario::StaleReadAfterLeaderChange | Scenario::DeposedLeaderAfterPause => {
+                &[Workload::Register, Workload::Counter]
+            }
+            Scenario::MajorityCrash | Scenario::CrashDuringSnapshot => {
+                &[Workload::Counter, Workload::Transfer]
+            }
+            Scenario::MembershipChangeDuringPartition => &[Workload::Register, Workload::Transfer],
+            Scenario::TtlUnderClockSkew => &[Workload::Ttl],
+        }
+    }
 }
 
 /// How to run.
@@ -121,6 +184,8 @@ pub struct SimConfig {
     pub nodes: usize,
     /// After healing, the node must serve again within this much virtual time.
     pub recovery_bound: Duration,
+    /// A named scenario's fault script instead of random faults from `faults`.
+    pub scenario: Option<Scenario>,
 }
 
 impl SimConfig {
@@ -133,7 +198,19 @@ impl SimConfig {
             clients: 5,
             nodes,
             recovery_bound: Duration::from_secs(20),
+            scenario: None,
         }
+    }
+
+    /// A run of `workload` on `nodes` nodes under a named scenario.
+    pub fn scenario(scenario: Scenario, workload: Workload, nodes: usize) -> SimConfig {
+        // Each membership change may wait out a partition, so that scenario runs longer to make
+        // several of them.
+        let duration = match scenario {
+            Scenario::MembershipChangeDuringPartition => Duration::from_secs(40),
+            _ => Duration::from_secs(15),
+        };
+        SimConfig { scenario: Some(scenario), duration, ..SimConfig::new(workload, nodes) }
     }
 }
 
@@ -207,7 +284,10 @@ fn node_addr(id: u64) -> NodeAddr {
     }
 }
 
-fn node_options(id: u64, nodes: usize) -> NodeOptions {
+fn node_options(id: u64, nodes: usize, scenario: Option<Scenario>) -> NodeOptions {
+    // Crashes during snapshots need snapshots all the time.
+    let (snapshot_entry_count, snapshot_log_keep_count) =
+        if scenario == Some(Scenario::CrashDuringSnapshot) { (20, 5) } else { (300, 50) };
     NodeOptions {
         node_id: id,
         addr: node_addr(id),
@@ -222,16 +302,19 @@ fn node_options(id: u64, nodes: usize) -> NodeOptions {
         // Small segments and frequent snapshots, so runs cross segment boundaries, build
         // snapshots and purge the log while faults happen.
         segment_bytes_max: 16 * 1024,
-        snapshot_entry_count: 300,
-        snapshot_log_keep_count: 50,
+        snapshot_entry_count,
+        snapshot_log_keep_count,
         write_timeout_ms: 1_500,
+        // Short, so that a membership change whose client gave up cannot land long after (the
+        // final heal waits this long for the membership to settle).
+        membership_timeout_ms: MEMBERSHIP_SETTLE.as_millis() as u64,
         leader_wait_ms: 1_000,
         hash_seed: 0x5eed,
         ..NodeOptions::default()
     }
 }
 
-fn start_server_node(handle: &Handle, id: u64, nodes: usize) -> SimNode {
+fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Option<Scenario>) -> SimNode {
     let ip = node_ip(id);
     let addr = SocketAddr::new(ip, RESP_PORT);
     let disk = SimDisk::new();
@@ -248,9 +331,10 @@ fn start_server_node(handle: &Handle, id: u64, nodes: usize) -> SimNode {
                 let peers = tokio::net::TcpListener::bind(SocketAddr::new(ip, RAFT_PORT))
                     .await
                     .expect("the node's Raft port is free");
-                let node = Node::start(node_options(id, nodes), disk, clock, Arc::new(Metrics::new()))
-                    .await
-                    .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
+                let node =
+                    Node::start(node_options(id, nodes, scenario), disk, clock, Arc::new(Metrics::new()))
+                        .await
+                        .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
                 *live.lock() = Some(node.clone());
                 let (_stop, stopped) = tokio::sync::watch::channel(false);
                 tokio::spawn(node.serve_peers(peers, stopped.clone()));
@@ -271,8 +355,9 @@ fn start_server_node(handle: &Handle, id: u64, nodes: usize) -> SimNode {
 pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let handle = Handle::current();
     let recorder = Recorder { start: Instant::now(), events: Arc::default() };
-    let servers: Vec<SimNode> =
-        (1..=config.nodes as u64).map(|id| start_server_node(&handle, id, config.nodes)).collect();
+    let servers: Vec<SimNode> = (1..=config.nodes as u64)
+        .map(|id| start_server_node(&handle, id, config.nodes, config.scenario))
+        .collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
     let fail = |reason: String| RunFailure { reason, history: recorder.take() };
@@ -320,11 +405,15 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
                 client_loop(workload, process, stride, addr, recorder, deadline).await
             }));
     }
-    let faults = nemesis(&handle, &servers, &config.faults, &recorder, deadline).await;
+    let chaos = Chaos { handle: &handle, servers: &servers, clients: &clients, recorder: &recorder };
+    let faults = nemesis(&chaos, &config.faults, config.scenario, deadline).await;
     for task in tasks {
         task.await.map_err(|e| fail(format!("a client task failed: {e}")))?;
     }
     heal(&handle, &servers, &recorder);
+    // Every node is a voter again, so that every replica can be compared: a removal whose reply
+    // was lost may have landed after the node was added back.
+    chaos.restore_membership(bound).await.map_err(fail)?;
 
     // After healing every node serves again within the bound, and final reads go in the history.
     let final_recorder = recorder.clone();
@@ -581,19 +670,228 @@ async fn transfer_step(client: &mut SimClient, recorder: &Recorder, process: u64
     }
 }
 
-/// Applies faults from the seed until `deadline`, one at a time, each held for a while and
-/// healed before the next. Returns how many it applied.
+/// What the nemesis acts on: the nodes, the network, the clients' node (membership changes are
+/// RESP commands, sent from it like any client's), and the history.
+struct Chaos<'a> {
+    handle: &'a Handle,
+    servers: &'a [SimNode],
+    clients: &'a NodeHandle,
+    recorder: &'a Recorder,
+}
+
+/// How long a membership change may take before the nemesis gives up on it (and the final heal
+/// retries it).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The nodes' own membership timeout: no change proposed earlier is still being driven after
+/// it, so a membership unchanged for longer is settled.
+const MEMBERSHIP_SETTLE: Duration = Duration::from_secs(4);
+
+impl Chaos<'_> {
+    /// The position of the node that believes it leads, if one does.
+    fn leader(&self) -> Option<usize> {
+        self.servers.iter().position(|s| s.live.lock().as_ref().is_some_and(|node| node.is_leader()))
+    }
+
+    fn names(&self, nodes: &[usize]) -> String {
+        nodes.iter().map(|i| self.servers[*i].name.clone()).collect::<Vec<_>>().join(",")
+    }
+
+    /// Kills `nodes` at once, drops their unsynced writes (maybe tearing the last), and restarts
+    /// them after `hold`.
+    async fn crash(&self, nodes: &[usize], hold: Duration) {
+        let mut lost = Vec::new();
+        for &i in nodes {
+            let server = &self.servers[i];
+            self.handle.kill(server.handle.id());
+            *server.live.lock() = None;
+            lost.push(server.disk.crash(&mut madsim::rand::thread_rng(), true));
+        }
+        self.recorder.nemesis("kill", json!({ "nodes": self.names(nodes), "unsynced_bytes_lost": lost }));
+        tokio::time::sleep(hold).await;
+        self.recorder.nemesis("start", json!(self.names(nodes)));
+        for &i in nodes {
+            self.handle.restart(self.servers[i].handle.id());
+        }
+    }
+
+    async fn pause(&self, node: usize, hold: Duration) {
+        let server = &self.servers[node];
+        self.recorder.nemesis("pause", json!(server.name));
+        self.handle.pause(server.handle.id());
+        tokio::time::sleep(hold).await;
+        self.handle.resume(server.handle.id());
+        self.recorder.nemesis("resume", json!(server.name));
+    }
+
+    fn cut(&self, shape: &str, cut: &[(usize, usize)]) {
+        let net = madsim::net::NetSim::current();
+        self.recorder.nemesis("start-partition", json!(shape));
+        for (a, b) in cut {
+            net.clog_link(self.servers[*a].handle.id(), self.servers[*b].handle.id());
+        }
+    }
+
+    fn mend(&self, cut: &[(usize, usize)]) {
+        let net = madsim::net::NetSim::current();
+        for (a, b) in cut {
+            net.unclog_link(self.servers[*a].handle.id(), self.servers[*b].handle.id());
+        }
+        self.recorder.nemesis("stop-partition", Value::Null);
+    }
+
+    async fn partition(&self, shape: &str, cut: &[(usize, usize)], hold: Duration) {
+        self.cut(shape, cut);
+        tokio::time::sleep(hold).await;
+        self.mend(cut);
+    }
+
+    /// Sends one membership command from the clients' node, to each other node in turn (one may
+    /// be cut off, or removed), until `accept` likes the reply or [`MEMBERSHIP_TIMEOUT`] passes;
+    /// returns the last reply. The commands are idempotent, so a retry after an unknown outcome
+    /// is safe.
+    async fn membership_command(&self, target: usize, args: Vec<String>, accept: fn(&str) -> bool) -> String {
+        let others: Vec<SocketAddr> =
+            self.servers.iter().enumerate().filter(|(i, _)| *i != target).map(|(_, s)| s.addr).collect();
+        self.clients
+            .spawn(async move {
+                let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+                let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
+                for attempt in 0.. {
+                    let mut client = SimClient::new(others[attempt % others.len()], Duration::from_secs(3));
+                    let reply = match client.call(&args).await {
+                        Outcome::Reply(Frame::Simple(text) | Frame::Error(text)) => text,
+                        other => format!("{other:?}"),
+                    };
+                    if accept(&reply) || Instant::now() >= deadline {
+                        return reply;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                unreachable!("the loop returns")
+            })
+            .await
+            .unwrap_or_else(|e| format!("the membership task failed: {e}"))
+    }
+
+    /// Removes node `node` from the cluster, asking the others. Whatever the reply, the node may
+    /// be out now (an unknown outcome), so the caller adds it back later in any case.
+    async fn remove_member(&self, node: usize) {
+        let id = (node + 1).to_string();
+        self.recorder.nemesis("remove-member", json!(self.servers[node].name));
+        let reply = self
+            .membership_command(node, vec!["RAFT.REMOVE".into(), id], |r| {
+                r.ends_with(" removed") || r.ends_with("is not a member")
+            })
+            .await;
+        self.recorder.nemesis("removed-member", json!({ "node": self.servers[node].name, "reply": reply }));
+    }
+
+    /// Adds back every node the leader does not count as a voter, until the leader's membership
+    /// is settled (not a joint one), has every node as a voter, and every node agrees it is a
+    /// member, for longer than a change in flight can still land ([`MEMBERSHIP_SETTLE`]); within
+    /// `bound`.
+    async fn restore_membership(&self, bound: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + bound;
+        let mut settled_since: Option<Instant> = None;
+        let mut joint_since: Option<Instant> = None;
+        loop {
+            let view = self.leader().and_then(|l| {
+                let node = self.servers[l].live.lock().clone()?;
+                let membership = node.raft().metrics().borrow().membership_config.clone();
+                let joint = membership.membership().get_joint_config().len() > 1;
+                let voters: Vec<u64> = membership.membership().voter_ids().collect();
+                Some((joint, voters))
+            });
+            let members_agree = || {
+                self.servers.iter().all(|s| s.live.lock().as_ref().is_some_and(|n| n.check_member().is_ok()))
+            };
+            match view {
+                Some((false, voters)) if voters.len() == self.servers.len() && members_agree() => {
+                    let since = *settled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > MEMBERSHIP_SETTLE + Duration::from_secs(1) {
+                        return Ok(());
+                    }
+                }
+                Some((false, voters)) => {
+                    settled_since = None;
+                    for node in 0..self.servers.len() {
+                        if !voters.contains(&(node as u64 + 1)) {
+                            self.add_member(node).await;
+                        }
+                    }
+                }
+                // A joint membership left behind by a change whose second step was dropped:
+                // another change from the joint one finishes it.
+                Some((true, _))
+                    if joint_since.get_or_insert_with(Instant::now).elapsed() > MEMBERSHIP_SETTLE =>
+                {
+                    settled_since = None;
+                    joint_since = None;
+                    for node in 0..self.servers.len() {
+                        self.add_member(node).await;
+                    }
+                }
+                _ => settled_since = None,
+            }
+            if Instant::now() >= deadline {
+                let states: Vec<String> = self
+                    .servers
+                    .iter()
+                    .map(|s| match s.live.lock().as_ref().map(|n| n.check_member()) {
+                        Some(Ok(())) => format!("{} member", s.name),
+                        Some(Err(e)) => format!("{} {}", s.name, e.reply_text()),
+                        None => format!("{} down", s.name),
+                    })
+                    .collect();
+                return Err(format!(
+                    "the membership did not settle with every node a voter within {bound:?} after healing: {states:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Adds node `node` back as a voter (a no-op for a voter), asking the others; returns
+    /// whether it is a voter now.
+    async fn add_member(&self, node: usize) -> bool {
+        let id = (node as u64) + 1;
+        let addr = node_addr(id);
+        self.recorder.nemesis("add-member", json!(self.servers[node].name));
+        let reply = self
+            .membership_command(
+                node,
+                vec!["RAFT.ADD".into(), id.to_string(), addr.raft_addr, addr.resp_addr],
+                |r| r.ends_with("added as a voter"),
+            )
+            .await;
+        self.recorder.nemesis("added-member", json!({ "node": self.servers[node].name, "reply": reply }));
+        reply.ends_with("added as a voter")
+    }
+}
+
+/// Applies faults until `deadline`, one at a time, each held for a while and healed before the
+/// next: random ones from the seed, or a named scenario's script. Returns how many it applied.
+/// Nodes removed by a membership fault are added back before the next fault (and after the heal,
+/// by [`Chaos::restore_membership`], should the reply have been lost).
 async fn nemesis(
-    handle: &Handle,
-    servers: &[SimNode],
+    chaos: &Chaos<'_>,
     faults: &[Fault],
-    recorder: &Recorder,
+    scenario: Option<Scenario>,
     deadline: Instant,
 ) -> usize {
+    if let Some(scenario) = scenario {
+        return scenario_nemesis(chaos, scenario, deadline).await;
+    }
+    let servers = chaos.servers;
     let schedulable: Vec<Fault> = faults
         .iter()
         .copied()
-        .filter(|f| *f != Fault::Buggify && (servers.len() > 1 || *f != Fault::Partition))
+        .filter(|f| {
+            *f != Fault::Buggify
+                && (servers.len() > 1 || *f != Fault::Partition)
+                && (servers.len() > 2 || *f != Fault::Membership)
+        })
         .collect();
     let mut applied = 0;
     if schedulable.is_empty() {
@@ -608,32 +906,18 @@ async fn nemesis(
         }
         let fault = *schedulable.choose(&mut madsim::rand::thread_rng()).expect("faults");
         let hold = Duration::from_millis(madsim::rand::thread_rng().gen_range(200..2_500));
-        let server = servers.choose(&mut madsim::rand::thread_rng()).expect("servers");
-        let node_id = server.handle.id();
+        let index = madsim::rand::thread_rng().gen_range(0..servers.len());
+        let server = &servers[index];
         let name = server.name.as_str();
         applied += 1;
         match fault {
-            Fault::Crash => {
-                recorder.nemesis("kill", json!(name));
-                handle.kill(node_id);
-                *server.live.lock() = None;
-                let lost = server.disk.crash(&mut madsim::rand::thread_rng(), true);
-                tokio::time::sleep(hold).await;
-                recorder.nemesis("start", json!({ "node": name, "unsynced_bytes_lost": lost }));
-                handle.restart(node_id);
-            }
-            Fault::Pause => {
-                recorder.nemesis("pause", json!(name));
-                handle.pause(node_id);
-                tokio::time::sleep(hold).await;
-                handle.resume(node_id);
-                recorder.nemesis("resume", json!(name));
-            }
+            Fault::Crash => chaos.crash(&[index], hold).await,
+            Fault::Pause => chaos.pause(index, hold).await,
             Fault::ClockSkew => {
                 let mut rng = madsim::rand::thread_rng();
                 let offset_ms = rng.gen_range(-5_000..5_000);
                 let drift_ppm = rng.gen_range(-200_000..200_000);
-                recorder.nemesis(
+                chaos.recorder.nemesis(
                     "clock-skew",
                     json!({ "node": name, "offset_ms": offset_ms, "drift_ppm": drift_ppm }),
                 );
@@ -642,45 +926,126 @@ async fn nemesis(
             }
             Fault::SlowFsync => {
                 let delay = madsim::rand::thread_rng().gen_range(20..400);
-                recorder.nemesis("start-slow-fsync", json!({ "node": name, "sync_delay_ms_max": delay }));
+                chaos
+                    .recorder
+                    .nemesis("start-slow-fsync", json!({ "node": name, "sync_delay_ms_max": delay }));
                 server.disk.set_sync_delay_ms_max(delay);
                 tokio::time::sleep(hold).await;
                 server.disk.set_sync_delay_ms_max(0);
-                recorder.nemesis("stop-slow-fsync", json!(name));
+                chaos.recorder.nemesis("stop-slow-fsync", json!(name));
             }
             Fault::ClientPartition => {
-                recorder.nemesis("start-partition", json!(format!("clients|{name}")));
+                chaos.recorder.nemesis("start-partition", json!(format!("clients|{name}")));
                 let net = madsim::net::NetSim::current();
-                let clients = clients_node_id(handle);
-                net.clog_link(clients, node_id);
-                net.clog_link(node_id, clients);
+                let clients = chaos.clients.id();
+                net.clog_link(clients, server.handle.id());
+                net.clog_link(server.handle.id(), clients);
                 tokio::time::sleep(hold).await;
-                net.unclog_link(clients, node_id);
-                net.unclog_link(node_id, clients);
-                recorder.nemesis("stop-partition", Value::Null);
+                net.unclog_link(clients, server.handle.id());
+                net.unclog_link(server.handle.id(), clients);
+                chaos.recorder.nemesis("stop-partition", Value::Null);
             }
             Fault::Partition => {
                 let (shape, cut) = partition_plan(servers);
-                let net = madsim::net::NetSim::current();
-                recorder.nemesis("start-partition", json!(shape));
-                for (a, b) in &cut {
-                    net.clog_link(servers[*a].handle.id(), servers[*b].handle.id());
-                }
-                tokio::time::sleep(hold).await;
-                for (a, b) in &cut {
-                    net.unclog_link(servers[*a].handle.id(), servers[*b].handle.id());
-                }
-                recorder.nemesis("stop-partition", Value::Null);
+                chaos.partition(&shape, &cut, hold).await;
             }
             Fault::SlowNetwork => {
-                recorder.nemesis("start-slow-network", json!({ "send_latency_ms": [5, 150] }));
+                chaos.recorder.nemesis("start-slow-network", json!({ "send_latency_ms": [5, 150] }));
                 let net = madsim::net::NetSim::current();
                 net.update_config(|c| c.send_latency = Duration::from_millis(5)..Duration::from_millis(150));
                 tokio::time::sleep(hold).await;
                 net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(10));
-                recorder.nemesis("stop-slow-network", Value::Null);
+                chaos.recorder.nemesis("stop-slow-network", Value::Null);
+            }
+            Fault::Membership => {
+                chaos.remove_member(index).await;
+                tokio::time::sleep(hold).await;
+                chaos.add_member(index).await;
             }
             Fault::Buggify => unreachable!("filtered out above"),
+        }
+    }
+    applied
+}
+
+/// A named scenario's fault script, for the bug classes Jepsen found in Redis-Raft and etcd.
+async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: Instant) -> usize {
+    let servers = chaos.servers;
+    let n = servers.len();
+    let mut applied = 0;
+    let between =
+        |low: u64, high: u64| Duration::from_millis(madsim::rand::thread_rng().gen_range(low..high));
+    if scenario == Scenario::TtlUnderClockSkew {
+        // Every clock wrong from the start, by up to 5 s either way and a fifth fast or slow.
+        for server in servers {
+            let mut rng = madsim::rand::thread_rng();
+            let (offset_ms, drift_ppm) = (rng.gen_range(-5_000..5_000), rng.gen_range(-200_000..200_000));
+            chaos.recorder.nemesis(
+                "clock-skew",
+                json!({ "node": server.name, "offset_ms": offset_ms, "drift_ppm": drift_ppm }),
+            );
+            server.clock.skew(offset_ms, drift_ppm);
+            applied += 1;
+        }
+    }
+    loop {
+        tokio::time::sleep(between(300, 1_000)).await;
+        if Instant::now() + Duration::from_millis(500) >= deadline {
+            break;
+        }
+        applied += 1;
+        // The node that leads now, or any node while none does.
+        let leader = chaos.leader().unwrap_or_else(|| madsim::rand::thread_rng().gen_range(0..n));
+        let alone = |node: usize| -> Vec<(usize, usize)> {
+            (0..n).filter(|&o| o != node).flat_map(|o| [(node, o), (o, node)]).collect()
+        };
+        match scenario {
+            // The leader is cut from its peers (not from clients, who keep reading from it) for
+            // longer than an election timeout; the majority elects another and writes on.
+            Scenario::StaleReadAfterLeaderChange | Scenario::TtlUnderClockSkew => {
+                let shape = format!("isolated leader {}", servers[leader].name);
+                chaos.partition(&shape, &alone(leader), between(600, 2_000)).await;
+            }
+            // The leader stops (a GC pause, a stopped VM) past its lease and the election
+            // timeout, then wakes still believing it leads, with clients waiting on it.
+            Scenario::DeposedLeaderAfterPause => chaos.pause(leader, between(500, 2_000)).await,
+            // A majority dies at once with unsynced bytes in its page cache; none of the writes
+            // it acknowledged may be lost.
+            Scenario::MajorityCrash => {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut madsim::rand::thread_rng());
+                order.truncate(n / 2 + 1);
+                chaos.crash(&order, between(200, 1_500)).await;
+            }
+            // Snapshots every few entries (see `SimConfig::snapshot_entry_count`) while nodes
+            // crash and fsync is slow, so crashes land while a snapshot is being built, written
+            // or installed.
+            Scenario::CrashDuringSnapshot => {
+                let node = madsim::rand::thread_rng().gen_range(0..n);
+                let delay = madsim::rand::thread_rng().gen_range(20..200);
+                servers[node].disk.set_sync_delay_ms_max(delay);
+                chaos.recorder.nemesis(
+                    "start-slow-fsync",
+                    json!({ "node": servers[node].name, "sync_delay_ms_max": delay }),
+                );
+                tokio::time::sleep(between(100, 600)).await;
+                servers[node].disk.set_sync_delay_ms_max(0);
+                chaos.crash(&[node], between(100, 800)).await;
+            }
+            // A node is removed and added back while the cluster is partitioned.
+            Scenario::MembershipChangeDuringPartition => {
+                let (shape, cut) = partition_plan(servers);
+                chaos.cut(&shape, &cut);
+                let node = madsim::rand::thread_rng().gen_range(0..n);
+                chaos.remove_member(node).await;
+                tokio::time::sleep(between(200, 1_000)).await;
+                chaos.mend(&cut);
+                let (shape, cut) = partition_plan(servers);
+                chaos.cut(&shape, &cut);
+                chaos.add_member(node).await;
+                tokio::time::sleep(between(200, 1_000)).await;
+                chaos.mend(&cut);
+            }
         }
     }
     applied
@@ -934,11 +1299,12 @@ async fn check_replicas_and_restart(
                 let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
                 let deadline = Instant::now() + Duration::from_secs(20);
                 loop {
-                    if let Outcome::Reply(Frame::Integer(_)) = client.call(&[b"DBSIZE"]).await {
+                    let answer = client.call(&[b"DBSIZE"]).await;
+                    if let Outcome::Reply(Frame::Integer(_)) = answer {
                         break;
                     }
                     if Instant::now() > deadline {
-                        return Err(format!("{addr} did not serve after the final restart"));
+                        return Err(format!("{addr} did not serve after the final restart: {answer:?}"));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -946,7 +1312,8 @@ async fn check_replicas_and_restart(
             Ok(())
         })
         .await
-        .map_err(|e| format!("the restart probe failed: {e}"))??;
+        .map_err(|e| format!("the restart probe failed: {e}"))?
+        .map_err(|e| format!("{e}; the nodes: {}", describe_nodes(servers)))?;
     let after = quiet_states(servers).await?;
     for (server, state) in servers.iter().zip(&after) {
         if state.digest() != first.digest() {
@@ -986,6 +1353,32 @@ async fn quiet_states(servers: &[SimNode]) -> Result<Vec<redraft_core::Frozen>, 
             s.live.lock().as_ref().map(|n| n.state().freeze()).ok_or(format!("{} is not running", s.name))
         })
         .collect()
+}
+
+/// Each node's Raft view, for failure messages.
+fn describe_nodes(servers: &[SimNode]) -> String {
+    let views: Vec<String> = servers
+        .iter()
+        .map(|s| match s.live.lock().as_ref() {
+            None => format!("{} down", s.name),
+            Some(node) => {
+                let m = node.raft().metrics().borrow().clone();
+                format!(
+                    "{} {:?} term {} last_log {:?} applied {:?} snapshot {:?} purged {:?} membership {:?} {:?}",
+                    s.name,
+                    m.state,
+                    m.current_term,
+                    m.last_log_index,
+                    m.last_applied.map(|l| l.index),
+                    m.snapshot.map(|l| l.index),
+                    m.purged.map(|l| l.index),
+                    m.membership_config.log_id().map(|l| l.index),
+                    m.membership_config.membership().voter_ids().collect::<Vec<_>>()
+                )
+            }
+        })
+        .collect();
+    views.join("; ")
 }
 
 fn describe_difference(before: &redraft_core::Frozen, after: &redraft_core::Frozen, name: &str) -> String {

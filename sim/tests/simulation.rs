@@ -5,6 +5,8 @@
 //! - `MADSIM_TEST_SEED=S` runs seed S alone, in every test here (replay).
 //! - `REDRAFT_SIM_BUDGET_SECS` bounds the sweep's wall time (default 60);
 //!   `REDRAFT_SIM_SEEDS_MAX` bounds its seed count; `REDRAFT_SIM_VERBOSE=1` prints every seed.
+//! - `named_scenarios` runs each named scenario (a fault script aimed at one bug class) on its
+//!   workloads, on 3 and 5 nodes, on a few seeds; `REDRAFT_SIM_SCENARIO=name` runs one.
 //! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only;
 //!   `REDRAFT_SIM_NODES=1|3|5` one cluster size only; `REDRAFT_SIM_FAULTS=crash,partition,...`
 //!   (or `none`) only those faults.
@@ -16,7 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use madsim::runtime::Runtime;
-use sim::run::{run, Fault, RunReport, SimConfig, Workload};
+use sim::run::{run, Fault, RunReport, Scenario, SimConfig, Workload};
 
 /// Seeds that once found a bug, or that cover a scenario; each runs every workload.
 /// - 844535930 (counter): a snapshot frozen after its log id made a restart apply entries twice.
@@ -60,11 +62,83 @@ fn replay_seed() -> Option<u64> {
     std::env::var("MADSIM_TEST_SEED").ok().and_then(|s| s.parse().ok())
 }
 
-/// Runs one workload on one seed in a fresh runtime; panics with the seed and the replay command
-/// when an invariant breaks or anything panics.
-fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
+/// What the tests print about a run.
+struct Summary {
+    operations: usize,
+    infos: usize,
+    faults: usize,
+    virtual_secs: f64,
+}
+
+/// Runs one workload on one seed and returns its summary; panics with the seed and the replay
+/// command when an invariant breaks or anything panics.
+///
+/// Every run gets a process of its own (this test binary again, told the seed, workload, size
+/// and scenario), exactly as its replay command starts it: tokio seeds `select!`'s randomness,
+/// which openraft uses, from a process-wide counter of threads, so a run inside a process that
+/// already ran others would not replay. With `MADSIM_TEST_SEED` set (a replay, or such a child)
+/// the run happens in this process.
+fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
+    if replay_seed().is_some() {
+        let report = run_in_process(test, seed, config);
+        println!(
+            "SIM-SUMMARY ops={} info={} faults={} virtual={:.3}",
+            report.operations, report.infos, report.faults, report.virtual_secs
+        );
+        return Summary {
+            operations: report.operations,
+            infos: report.infos,
+            faults: report.faults,
+            virtual_secs: report.virtual_secs,
+        };
+    }
+    let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env("MADSIM_TEST_SEED", seed.to_string())
+        .env("REDRAFT_SIM_WORKLOAD", config.workload.name())
+        .env("REDRAFT_SIM_NODES", config.nodes.to_string())
+        .env_remove("REDRAFT_SIM_SCENARIO");
+    if let Some(scenario) = config.scenario {
+        command.env("REDRAFT_SIM_SCENARIO", scenario.name());
+    }
+    let output = command.output().expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find_map(|l| l.split("SIM-SUMMARY ").nth(1));
+    match line.filter(|_| output.status.success()) {
+        Some(line) => {
+            let field = |name: &str| -> f64 {
+                line.split(' ')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                    .unwrap_or(0.0)
+            };
+            Summary {
+                operations: field("ops") as usize,
+                infos: field("info") as usize,
+                faults: field("faults") as usize,
+                virtual_secs: field("virtual"),
+            }
+        }
+        None => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let reason = stderr
+                .lines()
+                .chain(stdout.lines())
+                .filter(|l| {
+                    l.starts_with("simulation ") || l.starts_with("history: ") || l.starts_with("replay: ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("{test}: the run of seed {seed} failed ({}):\n{reason}", output.status);
+        }
+    }
+}
+
+/// One run in a fresh runtime on a fresh thread of this process.
+fn run_in_process(test: &str, seed: u64, config: SimConfig) -> RunReport {
     let workload = config.workload.name();
     let nodes = config.nodes;
+    let scenario = config.scenario.map(|s| format!("REDRAFT_SIM_SCENARIO={} ", s.name())).unwrap_or_default();
     // A fresh thread per run: std's hash maps take their keys from per-thread state that madsim
     // seeds when the thread starts, so a second run on the same thread would hash differently.
     #[allow(clippy::disallowed_methods)] // The harness's own thread, outside the simulation.
@@ -76,7 +150,7 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> RunReport {
     .join()
     .unwrap_or_else(|panic| Err(panic));
     let replay = format!(
-        "MADSIM_TEST_SEED={seed} REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
+        "MADSIM_TEST_SEED={seed} {scenario}REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
     );
     match result {
         Ok(Ok(report)) => {
@@ -123,7 +197,30 @@ fn log_to_stderr() -> Option<tracing::subscriber::DefaultGuard> {
     Some(tracing::subscriber::set_default(subscriber))
 }
 
-fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &RunReport) {
+/// Seeds every named scenario runs on.
+const SCENARIO_SEEDS: &[u64] = &[1, 2];
+
+/// Each named scenario on its workloads, on 3 and 5 nodes.
+#[test]
+fn named_scenarios() {
+    let only = std::env::var("REDRAFT_SIM_SCENARIO").ok();
+    let seeds = replay_seed().map_or_else(|| SCENARIO_SEEDS.to_vec(), |s| vec![s]);
+    let sizes = nodes_override().map_or_else(|| vec![3, 5], |n| vec![n]);
+    for scenario in Scenario::ALL.into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name())) {
+        for &workload in scenario.workloads().iter().filter(|w| workload_override().is_none_or(|o| o == **w))
+        {
+            for &nodes in &sizes {
+                for &seed in &seeds {
+                    let report =
+                        run_seed("named_scenarios", seed, SimConfig::scenario(scenario, workload, nodes));
+                    summary(&format!("named_scenarios {}", scenario.name()), seed, workload, nodes, &report);
+                }
+            }
+        }
+    }
+}
+
+fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &Summary) {
     println!(
         "{test}: seed {seed} {:9} {nodes} nodes ops {:5} info {:4} faults {:3} virtual {:.1}s",
         workload.name(),
