@@ -69,7 +69,8 @@ pub struct NodeOptions {
     /// How long a write may wait for its outcome before the client is told it is unknown.
     pub write_timeout_ms: u64,
     /// How long the leader waits for a membership change to commit (both of its steps, and a
-    /// new node's catch-up) before answering that the outcome is unknown.
+    /// new node's catch-up, which can mean building and sending a snapshot) before answering
+    /// that the outcome is unknown; never less than the write timeout.
     pub membership_timeout_ms: u64,
     /// How long a request waits for a leader to be elected before it is refused.
     pub leader_wait_ms: u64,
@@ -118,9 +119,6 @@ pub const CLUSTER_ID_DEFAULT: &str = "redraft";
 
 /// How long a follower waits between attempts to reach the leader for a forwarded request.
 const FORWARD_RETRY: Duration = Duration::from_millis(25);
-
-/// The shortest time a membership change may take: adding a node waits for it to catch up,
-/// which can mean building and sending a snapshot.
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
