@@ -2,7 +2,8 @@
 //! directory holding
 //!
 //! - `report.html`, one self-contained page (inline CSS and SVG, no script, nothing fetched): the
-//!   verdict, a row per key with its verdict, its `ok`/`fail`/`info`/pending counts and the search
+//!   verdict, how the history was made when the runner says so
+//!   ([`Report::with_run_summary`]), a row per key with its verdict, its `ok`/`fail`/`info`/pending counts and the search
 //!   steps spent on it; for each invalid key the checker found evidence for, that evidence listed
 //!   and drawn on a timeline of the key's operations around it (see [`crate::timeline`]); the two
 //!   figures below; and the nemesis's faults;
@@ -42,6 +43,9 @@ pub struct Report<'a> {
     nemesis: NemesisTimeline,
     result: &'a CheckResult,
     check_elapsed: Option<Duration>,
+    /// Rows describing how the history was made (`jepsen run` fills them), shown under the
+    /// summary; empty for a history checked on its own.
+    run_rows: Vec<(String, String)>,
     /// The earliest and latest time of any event, client or nemesis, in nanoseconds.
     start_ns: u64,
     end_ns: u64,
@@ -93,6 +97,7 @@ impl<'a> Report<'a> {
             nemesis: NemesisTimeline::from_events(nemesis),
             result,
             check_elapsed: None,
+            run_rows: Vec::new(),
             start_ns: start_ns.min(end_ns),
             end_ns,
         }
@@ -101,6 +106,13 @@ impl<'a> Report<'a> {
     /// Shows how long the check took. Left out by default so that reports are reproducible.
     pub fn with_check_elapsed(mut self, elapsed: Duration) -> Self {
         self.check_elapsed = Some(elapsed);
+        self
+    }
+
+    /// Adds a table on how the history was made (the run's settings, faults, recovery times),
+    /// shown under the summary as name and value rows, in the given order.
+    pub fn with_run_summary(mut self, rows: Vec<(String, String)>) -> Self {
+        self.run_rows = rows;
         self
     }
 
@@ -147,6 +159,7 @@ impl<'a> Report<'a> {
             title = escape(self.title),
         );
         self.summary(&mut out);
+        self.run_table(&mut out);
         self.key_table(&mut out);
         self.violations(&mut out);
         out.push_str("<h2>Latency</h2>\n<figure>\n");
@@ -231,6 +244,17 @@ impl<'a> Report<'a> {
                 )
             },
         );
+        out.push_str("</table>\n");
+    }
+
+    fn run_table(&self, out: &mut String) {
+        if self.run_rows.is_empty() {
+            return;
+        }
+        out.push_str("<h2>Run</h2>\n<table class=\"summary\">\n");
+        for (name, value) in &self.run_rows {
+            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(value));
+        }
         out.push_str("</table>\n");
     }
 

@@ -245,6 +245,25 @@ fn untrusted_text_is_escaped() {
 }
 
 #[test]
+fn a_run_table_appears_only_when_given_and_is_escaped() {
+    // `jepsen run` adds rows on how the history was made; a history checked on its own has none.
+    let mut h = History::new();
+    h.wrote(0, "x", json!(1)).saw(1, "x", json!(1));
+    let (operations, result) = checked(&h);
+    let plain = Report::new("valid.jsonl", &operations, &[], &result).html();
+    assert!(!plain.contains("<h2>Run</h2>"));
+    let rows = vec![
+        ("seed".to_owned(), "7".to_owned()),
+        ("faults <applied>".to_owned(), "kill 2 & more".to_owned()),
+    ];
+    let html = Report::new("valid.jsonl", &operations, &[], &result).with_run_summary(rows).html();
+    let run = html.find("<h2>Run</h2>").expect("a Run section");
+    assert!(run < html.find("<h2>Keys</h2>").expect("a Keys section"), "the Run table comes before the keys");
+    assert!(html.contains("<tr><th>seed</th><td>7</td></tr>"), "{html}");
+    assert!(html.contains("<tr><th>faults &lt;applied&gt;</th><td>kill 2 &amp; more</td></tr>"), "{html}");
+}
+
+#[test]
 fn small_report_page_is_stable() {
     // The whole page for the stale read with a partition, pinned byte for byte: any change to
     // the page's format shows up here for review.
