@@ -1,7 +1,8 @@
 //! Jepsen-style testing for redraft: the history model (DESIGN.md §6, with nemesis events as in
-//! Jepsen), the linearizability checker, and HTML/SVG reports of the result ([`report`]). The
-//! runner that drives real server processes under faults will live here too; it will see redraft
-//! only through its client API, never its internals.
+//! Jepsen), the linearizability checker, HTML/SVG reports of the result ([`report`]), and the
+//! runner that drives real server processes under faults and checks what they did
+//! ([`runner`], the `jepsen run` command). The runner sees redraft only as a binary and its
+//! client protocol, never its internals.
 //!
 //! A history is read with [`history::read_history`] (or streamed with
 //! [`history::HistoryReader`]), paired into operations, split by key and searched:
@@ -28,6 +29,9 @@ pub mod nemesis;
 pub mod operation;
 mod plot;
 pub mod report;
+// Real processes, sockets and signals: never built into the simulator (DESIGN.md §5).
+#[cfg(not(madsim))]
+pub mod runner;
 mod search;
 mod svg;
 mod timeline;
