@@ -1,12 +1,17 @@
 //! The `jepsen` command: `jepsen check history.jsonl` checks a recorded history for
-//! linearizability, and with `--report DIR` also writes an HTML report with plots into `DIR`. The
-//! checking and drawing live in the library; this file parses arguments, reads the file and
-//! prints.
+//! linearizability, and with `--report DIR` also writes an HTML report with plots into `DIR`;
+//! `jepsen run` runs real server processes under faults, records their history, checks it and
+//! writes the report into the store directory (see `jepsen::runner`). The checking, drawing and
+//! running live in the library; this file parses arguments, reads the file and prints.
 //!
 //! Exit status: 0 valid, 1 invalid, 2 unknown (the budget ran out), 3 when the history cannot be
 //! read or is malformed, 64 (`EX_USAGE`) for bad arguments, kept apart from 2 so a script
 //! cannot mistake a typo for an inconclusive check, and 74 (`EX_IOERR`) when the verdict was
-//! printed but the report could not be written.
+//! printed but the report could not be written. `jepsen run` adds 4 when the history is valid
+//! but the cluster did not serve again after the final heal (or a key could not be read), 69
+//! (`EX_UNAVAILABLE`) when the run could not be carried out (the server would not build or
+//! start, the store could not be written; the message says which), and 130 when it was
+//! interrupted (every node is stopped and the history so far is written).
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -25,6 +30,9 @@ const EXIT_UNKNOWN: u8 = 2;
 const EXIT_UNREADABLE: u8 = 3;
 const EXIT_USAGE: u8 = 64;
 const EXIT_REPORT_UNWRITABLE: u8 = 74;
+const EXIT_NOT_RECOVERED: u8 = 4;
+const EXIT_NOT_CARRIED_OUT: u8 = 69;
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(name = "jepsen", about = "Jepsen-style testing for redraft")]
@@ -37,6 +45,69 @@ struct Cli {
 enum Command {
     /// Check a JSON Lines history for linearizability, key by key.
     Check(CheckArgs),
+    /// Run real redraft-server processes under faults, record the history, check it, and write
+    /// history.jsonl, results.json, report.html, the plots and the node logs into
+    /// STORE/<test>/<time>/.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Server processes, on 127.0.0.11, 127.0.0.12, ...
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+    nodes: u64,
+    /// Seconds the clients run, faults included.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    time_limit: u64,
+    /// What the clients do: GET/SET/SET IFEQ on registers, or INCR/GET on counters.
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
+    workload: WorkloadArg,
+    /// Faults, comma-separated: partition (cut peer links at the runner's proxies), kill
+    /// (SIGKILL and restart), pause (SIGSTOP and SIGCONT), clock (shift node clocks; needs a
+    /// fault-injection build of the server); or none.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "partition,kill,pause,clock")]
+    nemesis: Vec<NemesisArg>,
+    /// Seconds between the starts of faults; each is held for 30% to 70% of it.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    nemesis_interval: f64,
+    /// Operations per second, over all clients.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Clients, spread over the nodes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    concurrency: u64,
+    /// Where runs are kept: each in STORE/<test>/<time>/, with STORE/latest pointing at the
+    /// newest.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    store: PathBuf,
+    /// Decides the nemesis's schedule and the clients' choices; printed, and random when absent.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The redraft-server binary. When absent, the runner builds one with cargo: release, with
+    /// the fault-injection feature, into target/jepsen-server.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Seconds the cluster may take to serve at the start and after the final heal.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    recovery_time: u64,
+    /// Seconds a client waits for a reply before it records the operation as info.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    client_timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum WorkloadArg {
+    Register,
+    Counter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NemesisArg {
+    Partition,
+    Kill,
+    Pause,
+    Clock,
+    None,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +148,115 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => run_check(&args),
+        Command::Run(args) => run_run(&args),
+    }
+}
+
+#[cfg(not(madsim))]
+fn run_run(args: &RunArgs) -> ExitCode {
+    use jepsen::runner::{self, Fault, RunConfig, RunError, Workload};
+
+    let usage = |message: &str| {
+        eprintln!("jepsen run: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    if args.nemesis.contains(&NemesisArg::None) && args.nemesis.len() > 1 {
+        return usage("--nemesis none cannot be combined with faults");
+    }
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        return usage("--rate must be a positive number of operations per second");
+    }
+    if !(args.nemesis_interval >= 1.0 && args.nemesis_interval.is_finite()) {
+        return usage("--nemesis-interval must be at least 1 second");
+    }
+    if !(args.client_timeout > 0.0 && args.client_timeout.is_finite()) {
+        return usage("--client-timeout must be a positive number of seconds");
+    }
+    let mut faults: Vec<Fault> = args
+        .nemesis
+        .iter()
+        .filter_map(|nemesis| match nemesis {
+            NemesisArg::Partition => Some(Fault::Partition),
+            NemesisArg::Kill => Some(Fault::Kill),
+            NemesisArg::Pause => Some(Fault::Pause),
+            NemesisArg::Clock => Some(Fault::Clock),
+            NemesisArg::None => None,
+        })
+        .collect();
+    faults.sort_unstable();
+    faults.dedup();
+    let server_bin = match runner::server_binary(args.server_bin.as_deref()) {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("jepsen run: {error}");
+            return ExitCode::from(EXIT_NOT_CARRIED_OUT);
+        }
+    };
+    let config = RunConfig {
+        nodes: args.nodes as usize,
+        time_limit: Duration::from_secs(args.time_limit),
+        workload: match args.workload {
+            WorkloadArg::Register => Workload::Register,
+            WorkloadArg::Counter => Workload::Counter,
+        },
+        faults,
+        nemesis_interval: Duration::from_secs_f64(args.nemesis_interval),
+        rate: args.rate,
+        concurrency: args.concurrency as usize,
+        store: args.store.clone(),
+        seed: args.seed.unwrap_or_else(runner::fresh_seed),
+        server_bin,
+        recovery_bound: Duration::from_secs(args.recovery_time),
+        client_timeout: Duration::from_secs_f64(args.client_timeout),
+    };
+    // One thread: the runner's work is light, the machine's cores are the servers', and the
+    // nodes it spawns are tied to the thread that spawned them (see `runner::cluster`).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("jepsen run: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_NOT_CARRIED_OUT);
+        }
+    };
+    match runtime.block_on(runner::run(&config, stop_requested())) {
+        Ok(summary) => {
+            print!("{}", summary.text);
+            match summary.verdict {
+                Verdict::Invalid => ExitCode::from(EXIT_INVALID),
+                Verdict::Unknown => ExitCode::from(EXIT_UNKNOWN),
+                Verdict::Valid if !summary.recovered => ExitCode::from(EXIT_NOT_RECOVERED),
+                Verdict::Valid => ExitCode::SUCCESS,
+            }
+        }
+        Err(error @ RunError::Interrupted { .. }) => {
+            eprintln!("jepsen run: {error}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        Err(error) => {
+            eprintln!("jepsen run: the run could not be carried out: {error}");
+            ExitCode::from(EXIT_NOT_CARRIED_OUT)
+        }
+    }
+}
+
+#[cfg(madsim)]
+fn run_run(_: &RunArgs) -> ExitCode {
+    eprintln!("jepsen run drives real processes; it is not built for the simulator");
+    ExitCode::from(EXIT_NOT_CARRIED_OUT)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+#[cfg(not(madsim))]
+async fn stop_requested() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
     }
 }
 

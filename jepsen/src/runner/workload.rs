@@ -1,0 +1,523 @@
+//! The clients of a run and the history they record (DESIGN.md §6), in the shape the simulator
+//! records it (`sim/src/run.rs`): registers read with GET, written with SET and compared-and-set
+//! with `SET key value IFEQ expected`, or counters incremented with INCR and read with GET.
+//!
+//! Each client is one process of the history at a time, talks to one node over one connection,
+//! and issues its operations at its share of the run's rate. An operation whose outcome is
+//! unknown (`info`) may still take effect at any later time, so, as Jepsen does, the client goes
+//! on as a new process (its number plus the concurrency), on a new connection to the next node.
+//!
+//! Keys rotate: a few keys are in use at a time, and after a fixed number of operations the
+//! clients move on to fresh ones. This keeps every key's history short enough for the checker
+//! however long the run, while a key's final value is still read at the end, so a write lost
+//! after its key was retired is caught all the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::resp::{CallError, Reply, RespClient};
+use crate::history::{Event, NemesisEvent, Op, OpFunction, OpType};
+
+/// Register keys in use at once.
+const REGISTER_KEYS_ACTIVE: u64 = 3;
+/// Operations on one register key before the clients move on: enough that reads see many
+/// writes and faults, few enough that a key's search stays small.
+const REGISTER_OPS_PER_KEY: u64 = 1_000;
+/// Operations on one counter before the clients move on; there is one counter at a time.
+const COUNTER_OPS_PER_KEY: u64 = 2_000;
+/// The first process number of the final reads, above any client's.
+const FINAL_READ_PROCESS: u64 = 1 << 32;
+
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// GET, SET and SET IFEQ on a few keys at a time: a register per key.
+    Register,
+    /// INCR and GET on one key at a time: a counter per key.
+    Counter,
+}
+
+impl Workload {
+    /// The name used in test names and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Counter => "counter",
+        }
+    }
+
+    /// The model every key of the history is checked against.
+    pub fn model(self) -> crate::ModelKind {
+        match self {
+            Workload::Register => crate::ModelKind::Register,
+            Workload::Counter => crate::ModelKind::Counter,
+        }
+    }
+}
+
+/// Operation counts by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Completed with `ok`.
+    pub ok: u64,
+    /// Completed with `fail`.
+    pub fail: u64,
+    /// Completed with `info`.
+    pub info: u64,
+}
+
+/// The history being recorded, shared by the clients and the nemesis; times are nanoseconds
+/// since [`Recorder::begin`].
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Time 0 of the history: when the clients start, not when the cluster was launched.
+    start: std::sync::OnceLock<Instant>,
+    inner: Mutex<Recorded>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    events: Vec<Event>,
+    counts: Counts,
+    /// Why operations did not end `ok`: the first word of the error reply, the kind of failure
+    /// (`connect`, `timeout`, `connection`), or `cas-not-equal` for a compare-and-set that
+    /// found another value.
+    errors: BTreeMap<String, u64>,
+}
+
+impl Recorder {
+    /// An empty history.
+    pub fn new() -> Arc<Recorder> {
+        Arc::default()
+    }
+
+    /// Makes now time 0 of the history; later calls change nothing.
+    pub fn begin(&self) {
+        let _ = self.start.set(Instant::now());
+    }
+
+    /// Nanoseconds since the history began; 0 before.
+    pub fn now_ns(&self) -> u64 {
+        self.start.get().map_or(0, |start| u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn op(&self, process: u64, kind: OpType, f: OpFunction, key: &str, value: Value) {
+        let mut recorded = self.lock();
+        let index = recorded.events.len() as u64;
+        let time = self.now_ns();
+        match kind {
+            OpType::Invoke => {}
+            OpType::Ok => recorded.counts.ok += 1,
+            OpType::Fail => recorded.counts.fail += 1,
+            OpType::Info => recorded.counts.info += 1,
+        }
+        recorded.events.push(Event::Op(Op {
+            index,
+            time,
+            process,
+            kind,
+            f,
+            key: Some(key.to_owned()),
+            value,
+        }));
+    }
+
+    /// Records a nemesis action; returns its time.
+    pub fn nemesis(&self, f: &str, value: Value) -> u64 {
+        let mut recorded = self.lock();
+        let index = recorded.events.len() as u64;
+        let time = self.now_ns();
+        recorded.events.push(Event::Nemesis(NemesisEvent {
+            index,
+            time,
+            kind: OpType::Info,
+            f: f.to_owned(),
+            value,
+        }));
+        time
+    }
+
+    fn tally(&self, why: String) {
+        *self.lock().errors.entry(why).or_default() += 1;
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.lock().counts
+    }
+
+    /// Why operations did not end `ok`, so far.
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.lock().errors.clone()
+    }
+
+    /// A copy of the history so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+}
+
+/// How an operation ended, for the history.
+#[derive(Debug, Clone, PartialEq)]
+enum Ending {
+    Ok(Value),
+    Fail,
+    Info,
+}
+
+/// Sorts a call's result: an error reply that starts with `UNKNOWN` and a lost reply are `info`;
+/// any other error reply and a connection never made are `fail`, as the request certainly did not
+/// take effect. `ok` carries the reply.
+fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Ending> {
+    match result {
+        Ok(Reply::Error(text)) => {
+            let word = text.split_whitespace().next().unwrap_or("error");
+            recorder.tally(word.to_owned());
+            Err(if word == "UNKNOWN" { Ending::Info } else { Ending::Fail })
+        }
+        Ok(reply) => Ok(reply.clone()),
+        Err(error) => {
+            recorder.tally(error.label().to_owned());
+            Err(match error {
+                CallError::Connect { .. } => Ending::Fail,
+                CallError::Lost { .. } => Ending::Info,
+            })
+        }
+    }
+}
+
+/// A bulk string holding an integer, as JSON; a non-integer is kept as text, so the checker
+/// reports it rather than the runner hiding it.
+fn bulk_value(bytes: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(bytes);
+    text.parse::<i64>().map_or_else(|_| Value::String(text.into_owned()), Value::from)
+}
+
+/// The keys of a run: which are in use now, and every key used, for the final reads.
+#[derive(Debug)]
+pub struct KeySpace {
+    workload: Workload,
+    state: Mutex<KeyState>,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    invocations: u64,
+    /// The last value written or about to be written; writes are unique across the run.
+    last_value: i64,
+    used: BTreeSet<String>,
+}
+
+impl KeySpace {
+    /// No key used yet.
+    pub fn new(workload: Workload) -> Arc<KeySpace> {
+        Arc::new(KeySpace { workload, state: Mutex::default() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key for the next operation.
+    fn pick(&self, rng: &mut StdRng) -> String {
+        let mut state = self.lock();
+        let invocation = state.invocations;
+        state.invocations += 1;
+        let key = match self.workload {
+            Workload::Register => {
+                let group = invocation / (REGISTER_OPS_PER_KEY * REGISTER_KEYS_ACTIVE);
+                format!("r{}", group * REGISTER_KEYS_ACTIVE + rng.gen_range(0..REGISTER_KEYS_ACTIVE))
+            }
+            Workload::Counter => format!("c{}", invocation / COUNTER_OPS_PER_KEY),
+        };
+        state.used.insert(key.clone());
+        key
+    }
+
+    /// A value never written before.
+    fn fresh_value(&self) -> i64 {
+        let mut state = self.lock();
+        state.last_value += 1;
+        state.last_value
+    }
+
+    /// Every key used so far, in order.
+    pub fn used(&self) -> Vec<String> {
+        self.lock().used.iter().cloned().collect()
+    }
+}
+
+/// What every client of a run shares.
+#[derive(Debug, Clone)]
+pub struct ClientPlan {
+    /// What the clients do.
+    pub workload: Workload,
+    /// The nodes' client addresses; client i starts on node i modulo their number.
+    pub addrs: Vec<SocketAddr>,
+    /// How many clients.
+    pub concurrency: usize,
+    /// Operations per second, over all clients.
+    pub rate: f64,
+    /// How long a client waits for a reply before it records `info`.
+    pub timeout: Duration,
+    /// The run's seed; each client's choices come from it.
+    pub seed: u64,
+    /// When the clients stop invoking.
+    pub deadline: Instant,
+}
+
+/// One client: invokes operations at its share of the rate until the deadline, then returns.
+/// An operation in flight at the deadline is waited for (within the client's timeout).
+pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>, keys: Arc<KeySpace>) {
+    let mut rng = StdRng::seed_from_u64(plan.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let period = Duration::from_secs_f64(plan.concurrency as f64 / plan.rate);
+    // Clients start spread over one period, so the load is even rather than in bursts.
+    let mut next = Instant::now() + period.mul_f64(index as f64 / plan.concurrency as f64);
+    let mut node = index % plan.addrs.len();
+    let mut client = RespClient::new(plan.addrs[node], plan.timeout);
+    let mut process = index as u64;
+    // The last value this client saw in each key, for compare-and-set.
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    loop {
+        tokio::time::sleep_until(next).await;
+        let now = Instant::now();
+        if now >= plan.deadline {
+            return;
+        }
+        // A client that fell behind does not burst to catch up.
+        next = (next + period).max(now);
+        let key = keys.pick(&mut rng);
+        let (ending, connection_lost) = match plan.workload {
+            Workload::Register => {
+                register_step(&mut client, &recorder, &keys, &mut rng, &mut seen, process, &key).await
+            }
+            Workload::Counter => counter_step(&mut client, &recorder, &mut rng, process, &key).await,
+        };
+        if ending == Ending::Info {
+            process += plan.concurrency as u64;
+        }
+        if connection_lost {
+            // The node may be down, paused or cut off: try the next one.
+            node = (node + 1) % plan.addrs.len();
+            client = RespClient::new(plan.addrs[node], plan.timeout);
+        }
+    }
+}
+
+/// One register operation: 50% reads, 30% writes, 20% compare-and-set. Returns how it ended and
+/// whether the connection failed.
+async fn register_step(
+    client: &mut RespClient,
+    recorder: &Recorder,
+    keys: &KeySpace,
+    rng: &mut StdRng,
+    seen: &mut BTreeMap<String, i64>,
+    process: u64,
+    key: &str,
+) -> (Ending, bool) {
+    let roll: f64 = rng.gen();
+    if roll < 0.5 {
+        let (ending, lost) = read(client, recorder, process, key, Value::Null).await;
+        if let Ending::Ok(Value::Number(n)) = &ending {
+            if let Some(n) = n.as_i64() {
+                seen.insert(key.to_owned(), n);
+            }
+        }
+        return (ending, lost);
+    }
+    let value = keys.fresh_value();
+    let text = value.to_string();
+    if roll < 0.8 {
+        recorder.op(process, OpType::Invoke, OpFunction::Write, key, json!(value));
+        let result = client.call(&[b"SET", key.as_bytes(), text.as_bytes()]).await;
+        let ending = match ending_of(&result, recorder) {
+            Ok(_) => Ending::Ok(json!(value)),
+            Err(ending) => ending,
+        };
+        if matches!(ending, Ending::Ok(_)) {
+            seen.insert(key.to_owned(), value);
+        }
+        return finish(recorder, process, OpFunction::Write, key, json!(value), ending, &result);
+    }
+    // Compare against the value this client saw last, or else a guess among recent values.
+    let expected = seen.get(key).copied().unwrap_or_else(|| rng.gen_range(1..=value.max(2) - 1));
+    let pair = json!([expected, value]);
+    recorder.op(process, OpType::Invoke, OpFunction::Cas, key, pair.clone());
+    let result = client
+        .call(&[b"SET", key.as_bytes(), text.as_bytes(), b"IFEQ", expected.to_string().as_bytes()])
+        .await;
+    let ending = match ending_of(&result, recorder) {
+        // A null reply: the key did not hold `expected`, so nothing was written.
+        Ok(Reply::Bulk(None)) => {
+            recorder.tally("cas-not-equal".to_owned());
+            Ending::Fail
+        }
+        Ok(_) => Ending::Ok(pair.clone()),
+        Err(ending) => ending,
+    };
+    if matches!(ending, Ending::Ok(_)) {
+        seen.insert(key.to_owned(), value);
+    }
+    finish(recorder, process, OpFunction::Cas, key, pair, ending, &result)
+}
+
+/// One counter operation: 60% INCR by 1, 40% reads.
+async fn counter_step(
+    client: &mut RespClient,
+    recorder: &Recorder,
+    rng: &mut StdRng,
+    process: u64,
+    key: &str,
+) -> (Ending, bool) {
+    if rng.gen_bool(0.4) {
+        return read(client, recorder, process, key, json!(0)).await;
+    }
+    recorder.op(process, OpType::Invoke, OpFunction::Incr, key, json!(1));
+    let result = client.call(&[b"INCR", key.as_bytes()]).await;
+    let ending = match ending_of(&result, recorder) {
+        Ok(Reply::Integer(_)) => Ending::Ok(json!(1)),
+        Ok(_) => Ending::Fail,
+        Err(ending) => ending,
+    };
+    finish(recorder, process, OpFunction::Incr, key, json!(1), ending, &result)
+}
+
+/// A GET, recorded as a read; an absent key reads as `absent` (`null` for a register, 0 for a
+/// counter).
+async fn read(
+    client: &mut RespClient,
+    recorder: &Recorder,
+    process: u64,
+    key: &str,
+    absent: Value,
+) -> (Ending, bool) {
+    recorder.op(process, OpType::Invoke, OpFunction::Read, key, Value::Null);
+    let result = client.call(&[b"GET", key.as_bytes()]).await;
+    let ending = match ending_of(&result, recorder) {
+        Ok(Reply::Bulk(None)) => Ending::Ok(absent),
+        Ok(Reply::Bulk(Some(bytes))) => Ending::Ok(bulk_value(&bytes)),
+        Ok(_) => Ending::Fail,
+        // A read changes nothing, so one that may or may not have happened is as good as failed;
+        // `info` keeps the history honest all the same.
+        Err(ending) => ending,
+    };
+    let value = match &ending {
+        Ending::Ok(value) => value.clone(),
+        _ => Value::Null,
+    };
+    finish(recorder, process, OpFunction::Read, key, value, ending, &result)
+}
+
+fn finish(
+    recorder: &Recorder,
+    process: u64,
+    f: OpFunction,
+    key: &str,
+    value: Value,
+    ending: Ending,
+    result: &Result<Reply, CallError>,
+) -> (Ending, bool) {
+    let kind = match ending {
+        Ending::Ok(_) => OpType::Ok,
+        Ending::Fail => OpType::Fail,
+        Ending::Info => OpType::Info,
+    };
+    recorder.op(process, kind, f, key, value);
+    (ending, result.is_err())
+}
+
+/// Reads every key used once more, after the heal, so the checker sees the final state. A read
+/// that does not end `ok` is tried again, on the next node, until `bound` has passed. Returns the
+/// keys that could not be read.
+pub async fn final_reads(
+    workload: Workload,
+    keys: &[String],
+    addrs: &[SocketAddr],
+    recorder: &Recorder,
+    timeout: Duration,
+    bound: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + bound;
+    let absent = match workload {
+        Workload::Register => Value::Null,
+        Workload::Counter => json!(0),
+    };
+    let mut process = FINAL_READ_PROCESS;
+    let mut node = 0;
+    let mut client = RespClient::new(addrs[node], timeout);
+    let mut unread = Vec::new();
+    for key in keys {
+        loop {
+            let (ending, lost) = read(&mut client, recorder, process, key, absent.clone()).await;
+            if matches!(ending, Ending::Ok(_)) {
+                break;
+            }
+            if ending == Ending::Info {
+                process += 1;
+            }
+            if lost || ending != Ending::Fail {
+                node = (node + 1) % addrs.len();
+                client = RespClient::new(addrs[node], timeout);
+            }
+            if Instant::now() >= deadline {
+                unread.push(key.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    unread
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_keys_rotate_and_every_key_is_remembered() {
+        // The first group of operations uses the first three keys, the next group the next three.
+        let keys = KeySpace::new(Workload::Register);
+        let mut rng = StdRng::seed_from_u64(1);
+        let group = (REGISTER_OPS_PER_KEY * REGISTER_KEYS_ACTIVE) as usize;
+        let first: BTreeSet<String> = (0..group).map(|_| keys.pick(&mut rng)).collect();
+        assert_eq!(first, BTreeSet::from(["r0".to_owned(), "r1".to_owned(), "r2".to_owned()]));
+        let second: BTreeSet<String> = (0..group).map(|_| keys.pick(&mut rng)).collect();
+        assert_eq!(second, BTreeSet::from(["r3".to_owned(), "r4".to_owned(), "r5".to_owned()]));
+        assert_eq!(keys.used(), vec!["r0", "r1", "r2", "r3", "r4", "r5"]);
+        assert_eq!((keys.fresh_value(), keys.fresh_value()), (1, 2));
+    }
+
+    #[test]
+    fn errors_sort_into_fail_and_info() {
+        // UNKNOWN and a lost reply may have taken effect; other errors and a refused connection
+        // did not.
+        let recorder = Recorder::new();
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let error = |text: &str| Ok(Reply::Error(text.to_owned()));
+        assert_eq!(ending_of(&error("UNKNOWN the write's outcome is unknown"), &recorder), Err(Ending::Info));
+        assert_eq!(ending_of(&error("TRYAGAIN no quorum"), &recorder), Err(Ending::Fail));
+        assert_eq!(ending_of(&error("CLUSTERDOWN no leader"), &recorder), Err(Ending::Fail));
+        let lost = Err(CallError::Lost { addr, reason: "timed out after 1s".into() });
+        assert_eq!(ending_of(&lost, &recorder), Err(Ending::Info));
+        let refused = Err(CallError::Connect { addr, source: std::io::ErrorKind::ConnectionRefused.into() });
+        assert_eq!(ending_of(&refused, &recorder), Err(Ending::Fail));
+        assert_eq!(ending_of(&Ok(Reply::Simple("OK".into())), &recorder), Ok(Reply::Simple("OK".into())));
+        let errors = recorder.errors();
+        assert_eq!(errors.get("UNKNOWN"), Some(&1));
+        assert_eq!(errors.get("timeout"), Some(&1));
+        assert_eq!(errors.get("connect"), Some(&1));
+        assert_eq!(bulk_value(b"42"), json!(42));
+        assert_eq!(bulk_value(b"x"), json!("x"));
+    }
+}
