@@ -1,5 +1,10 @@
 //! `jepsen run`: a test of real `redraft-server` processes under faults.
 //!
+//! ```text
+//! cargo run --release -p jepsen -- run --nodes 5 --time-limit 60 --workload register \
+//!     --nemesis partition,kill,pause,clock --rate 200 --concurrency 10
+//! ```
+//!
 //! A run starts a cluster of server processes on loopback addresses 127.0.0.(10 + id), each with
 //! its own data directory and log under the run's store directory, and a fault-injecting proxy in
 //! front of each node's peer port ([`proxy`]). Clients drive a workload at a fixed rate and record
