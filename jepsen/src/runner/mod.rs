@@ -332,6 +332,7 @@ async fn execute(
         timeout: config.client_timeout,
         seed: config.seed,
         deadline,
+        placement: workload::Placement::new(config.concurrency, config.nodes),
     };
     // Tasks in a JoinSet are aborted when it is dropped, so an interrupted run leaves none.
     let mut clients = JoinSet::new();
@@ -340,10 +341,14 @@ async fn execute(
     }
     let mut ticker = JoinSet::new();
     {
-        let (recorder, progress) = (recorder.clone(), progress.clone());
+        let (recorder, progress, placement) = (recorder.clone(), progress.clone(), plan.placement.clone());
         ticker.spawn(async move {
             loop {
-                progress.tick(Duration::from_nanos(recorder.now_ns()), recorder.counts());
+                progress.tick(
+                    Duration::from_nanos(recorder.now_ns()),
+                    recorder.counts(),
+                    &placement.per_node(),
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });

@@ -86,10 +86,18 @@ impl Progress {
     }
 
     /// Updates the bar (or prints a plain line when one is due).
-    pub fn tick(&self, elapsed: Duration, counts: Counts) {
+    /// `clients_per_node` says how many clients talk to each node, in node order.
+    pub fn tick(&self, elapsed: Duration, counts: Counts, clients_per_node: &[usize]) {
         let mut state = self.lock();
         let fault = state.fault.clone().unwrap_or_else(|| "no fault".to_owned());
-        let summary = format!("ok {} fail {} info {}  |  {fault}", counts.ok, counts.fail, counts.info);
+        let spread: Vec<String> = clients_per_node.iter().map(usize::to_string).collect();
+        let summary = format!(
+            "ok {} fail {} info {}  |  clients per node {}  |  {fault}",
+            counts.ok,
+            counts.fail,
+            counts.info,
+            spread.join("/")
+        );
         match &self.bar {
             Some(bar) => {
                 bar.set_position(elapsed.as_secs().min(bar.length().unwrap_or(u64::MAX)));

@@ -258,6 +258,39 @@ impl KeySpace {
     }
 }
 
+/// Which node each client talks to, for the progress display: a glance shows whether the
+/// clients are spread over the nodes.
+#[derive(Debug)]
+pub struct Placement {
+    /// By client, the node's position.
+    nodes: Mutex<Vec<usize>>,
+    node_count: usize,
+}
+
+impl Placement {
+    /// Client i on node i modulo `node_count`, as the clients start.
+    pub fn new(clients: usize, node_count: usize) -> Arc<Placement> {
+        Arc::new(Placement { nodes: Mutex::new((0..clients).map(|i| i % node_count).collect()), node_count })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, client: usize, node: usize) {
+        self.lock()[client] = node;
+    }
+
+    /// How many clients each node has, by node position.
+    pub fn per_node(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.node_count];
+        for &node in self.lock().iter() {
+            counts[node] += 1;
+        }
+        counts
+    }
+}
+
 /// What every client of a run shares.
 #[derive(Debug, Clone)]
 pub struct ClientPlan {
@@ -275,6 +308,8 @@ pub struct ClientPlan {
     pub seed: u64,
     /// When the clients stop invoking.
     pub deadline: Instant,
+    /// Where the clients are.
+    pub placement: Arc<Placement>,
 }
 
 /// One client: invokes operations at its share of the rate until the deadline, then returns.
@@ -308,11 +343,23 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
             process += plan.concurrency as u64;
         }
         if connection_lost {
-            // The node may be down, paused or cut off: try the next one.
-            node = (node + 1) % plan.addrs.len();
+            // The node may be down, paused or cut off: try another, chosen at random. Moving to
+            // "the next" node instead makes clients that share a node move together forever,
+            // so every kill merges groups until all clients sit on one node (a 5-minute run
+            // ended up with no client on the majority side of a partition).
+            node = other_node(&mut rng, node, plan.addrs.len());
             client = RespClient::new(plan.addrs[node], plan.timeout);
+            plan.placement.set(index, node);
         }
     }
+}
+
+/// A node other than `node`, uniformly (or `node` itself when it is the only one).
+fn other_node(rng: &mut StdRng, node: usize, count: usize) -> usize {
+    if count < 2 {
+        return node;
+    }
+    (node + rng.gen_range(1..count)) % count
 }
 
 /// One register operation: 50% reads, 30% writes, 20% compare-and-set. Returns how it ended and
@@ -496,6 +543,18 @@ mod tests {
         assert_eq!(second, BTreeSet::from(["r3".to_owned(), "r4".to_owned(), "r5".to_owned()]));
         assert_eq!(keys.used(), vec!["r0", "r1", "r2", "r3", "r4", "r5"]);
         assert_eq!((keys.fresh_value(), keys.fresh_value()), (1, 2));
+    }
+
+    #[test]
+    fn clients_that_lose_a_node_spread_over_the_others() {
+        // From any node, the next is never the same one and every other node is chosen.
+        let mut rng = StdRng::seed_from_u64(3);
+        for node in 0..5 {
+            let chosen: BTreeSet<usize> = (0..200).map(|_| other_node(&mut rng, node, 5)).collect();
+            let others: BTreeSet<usize> = (0..5).filter(|&other| other != node).collect();
+            assert_eq!(chosen, others);
+        }
+        assert_eq!(other_node(&mut rng, 0, 1), 0);
     }
 
     #[test]
