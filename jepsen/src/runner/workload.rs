@@ -27,11 +27,12 @@ use crate::history::{Event, NemesisEvent, Op, OpFunction, OpType};
 
 /// Register keys in use at once.
 const REGISTER_KEYS_ACTIVE: u64 = 3;
-/// Operations on one register key before the clients move on: enough that reads see many
-/// writes and faults, few enough that a key's search stays small.
-const REGISTER_OPS_PER_KEY: u64 = 1_000;
+/// Operations on one register key before the clients move on: enough that a key lives through
+/// several faults (about 45 s at 200 ops/s), few enough that its search stays small (a key of
+/// 3,000 operations with a few dozen `info` writes takes the checker milliseconds).
+const REGISTER_OPS_PER_KEY: u64 = 3_000;
 /// Operations on one counter before the clients move on; there is one counter at a time.
-const COUNTER_OPS_PER_KEY: u64 = 2_000;
+const COUNTER_OPS_PER_KEY: u64 = 5_000;
 /// The first process number of the final reads, above any client's.
 const FINAL_READ_PROCESS: u64 = 1 << 32;
 
