@@ -218,7 +218,10 @@ fn run_run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOT_CARRIED_OUT);
         }
     };
-    match runtime.block_on(runner::run(&config, stop_requested())) {
+    let outcome = runtime.block_on(runner::run(&config, stop_requested()));
+    // An interrupted check may still be running on its thread; do not wait for it.
+    runtime.shutdown_background();
+    match outcome {
         Ok(summary) => {
             print!("{}", summary.text);
             match summary.verdict {

@@ -201,3 +201,17 @@ fn an_interrupted_run_stops_every_node_even_a_paused_one() {
     let history = std::fs::read_to_string(dir.join("history.jsonl")).expect("the history so far");
     assert!(history.contains("\"f\":\"pause\""), "the pause is in the history");
 }
+
+#[test]
+fn a_run_that_cannot_start_says_why_and_exits_69() {
+    // The clock nemesis needs a fault-injection build; the debug binary is a production build,
+    // so its nodes refuse to start, and the runner passes on their reason.
+    let store = store("cannot-start");
+    let output = jepsen_run(&store, &["--nodes", "1", "--time-limit", "5", "--nemesis", "clock"])
+        .output()
+        .expect("jepsen runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("could not be carried out"), "{stderr}");
+    assert!(stderr.contains("built without the fault-injection feature"), "{stderr}");
+}

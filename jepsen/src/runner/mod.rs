@@ -232,9 +232,9 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
     let recorder = Recorder::new();
     let keys = KeySpace::new(config.workload);
     let log = faults::shared_log();
+    tokio::pin!(interrupt);
     let executed = {
         let execution = execute(config, &dir, &recorder, &keys, &log, &progress);
-        tokio::pin!(interrupt);
         tokio::select! {
             biased;
             () = &mut interrupt => None,
@@ -262,7 +262,19 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
     let operations = pair_operations(&ops)?;
     progress.line(&format!("jepsen run: checking {} operations", operations.len()));
     let checked_at = Instant::now();
-    let result = check_operations(&operations, config.workload.model(), &Budget::default())?;
+    // On a thread of its own, so that Ctrl-C still ends a long check: the runtime's signal
+    // handler, not the default one, receives it from now on.
+    let model = config.workload.model();
+    let checking = tokio::task::spawn_blocking(move || {
+        let result = check_operations(&operations, model, &Budget::default());
+        (operations, result)
+    });
+    let (operations, result) = tokio::select! {
+        biased;
+        () = &mut interrupt => return Err(RunError::Interrupted { dir }),
+        checked = checking => checked.expect("the checker does not panic"),
+    };
+    let result = result?;
     let check_elapsed = checked_at.elapsed();
 
     let nemesis_log = std::mem::take(&mut *log.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
