@@ -5,7 +5,11 @@
 //! Each client is one process of the history at a time, talks to one node over one connection,
 //! and issues its operations at its share of the run's rate. An operation whose outcome is
 //! unknown (`info`) may still take effect at any later time, so, as Jepsen does, the client goes
-//! on as a new process (its number plus the concurrency), on a new connection to the next node.
+//! on as a new process (its number plus the concurrency).
+//!
+//! Client i belongs to node i modulo the number of nodes, so every node keeps its share of the
+//! clients whatever the faults. When its connection fails (the node is down, paused or cut off)
+//! the client spends a few seconds on another node, chosen at random, and then goes home.
 //!
 //! Keys rotate: a few keys are in use at a time, and after a fixed number of operations the
 //! clients move on to fresh ones. This keeps every key's history short enough for the checker
@@ -33,6 +37,9 @@ const REGISTER_KEYS_ACTIVE: u64 = 3;
 const REGISTER_OPS_PER_KEY: u64 = 3_000;
 /// Operations on one counter before the clients move on; there is one counter at a time.
 const COUNTER_OPS_PER_KEY: u64 = 5_000;
+/// How long a client whose connection failed stays on another node before it goes home: long
+/// enough for a killed node to restart or an election to finish, short against a run.
+const AWAY_FROM_HOME: Duration = Duration::from_secs(3);
 /// The first process number of the final reads, above any client's.
 const FINAL_READ_PROCESS: u64 = 1 << 32;
 
@@ -320,8 +327,11 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
     let period = Duration::from_secs_f64(plan.concurrency as f64 / plan.rate);
     // Clients start spread over one period, so the load is even rather than in bursts.
     let mut next = Instant::now() + period.mul_f64(index as f64 / plan.concurrency as f64);
-    let mut node = index % plan.addrs.len();
+    let home = index % plan.addrs.len();
+    let mut node = home;
     let mut client = RespClient::new(plan.addrs[node], plan.timeout);
+    // While the client is away from its home node: until when.
+    let mut away_until: Option<Instant> = None;
     let mut process = index as u64;
     // The last value this client saw in each key, for compare-and-set.
     let mut seen: BTreeMap<String, i64> = BTreeMap::new();
@@ -333,6 +343,12 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
         }
         // A client that fell behind does not burst to catch up.
         next = (next + period).max(now);
+        if away_until.is_some_and(|until| now >= until) {
+            away_until = None;
+            node = home;
+            client = RespClient::new(plan.addrs[node], plan.timeout);
+            plan.placement.set(index, node);
+        }
         let key = keys.pick(&mut rng);
         let (ending, connection_lost) = match plan.workload {
             Workload::Register => {
@@ -344,13 +360,15 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
             process += plan.concurrency as u64;
         }
         if connection_lost {
-            // The node may be down, paused or cut off: try another, chosen at random. Moving to
-            // "the next" node instead makes clients that share a node move together forever,
-            // so every kill merges groups until all clients sit on one node (a 5-minute run
-            // ended up with no client on the majority side of a partition).
+            // The node may be down, paused or cut off: try another for a while, chosen at
+            // random, then go home. Clients that only ever moved on drifted away from the
+            // nodes the nemesis hit and piled up on the others (seven of ten on one node by the
+            // end of a 5-minute run); moving to "the next" node was worse, as clients that
+            // shared a node then moved together for good.
             node = other_node(&mut rng, node, plan.addrs.len());
             client = RespClient::new(plan.addrs[node], plan.timeout);
             plan.placement.set(index, node);
+            away_until = Some(Instant::now() + AWAY_FROM_HOME);
         }
     }
 }
