@@ -51,7 +51,8 @@ impl AsyncRuntime for AliasRuntime {
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
         // The alias's `sleep_until` takes its own instant type: tokio's in production, std's in
-        // madsim; both convert from std.
+        // madsim; both convert from std (in madsim the conversion is the identity).
+        #[allow(clippy::useless_conversion)]
         tokio::time::sleep_until(deadline.into_std().into())
     }
 

@@ -187,7 +187,7 @@ async fn flusher<D: Disk>(
                     Ok(None) => return,
                     Ok(Some(_)) => unreachable!("everysec reports appends durable when written"),
                     Err(_) => {
-                        let started = tokio::time::Instant::now();
+                        let started = crate::node::monotonic_now();
                         let mut inner = inner.lock().await;
                         match inner.log.sync().await {
                             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), 0),
@@ -210,7 +210,7 @@ async fn flusher<D: Disk>(
             let delay = rand::Rng::gen_range(&mut crate::fault::rng(), 1..50);
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let started = tokio::time::Instant::now();
+        let started = crate::node::monotonic_now();
         // The fsync runs without the lock, so openraft keeps appending meanwhile and the next
         // batch gathers while this one syncs.
         let sync = {

@@ -22,7 +22,7 @@ pub struct SimClock {
 impl SimClock {
     /// A clock reading [`EPOCH_MS`] now, without skew.
     pub fn new() -> SimClock {
-        SimClock { start: Instant::now(), offset_ms: AtomicI64::new(0), drift_ppm: AtomicI64::new(0) }
+        SimClock { start: crate::now(), offset_ms: AtomicI64::new(0), drift_ppm: AtomicI64::new(0) }
     }
 
     /// Sets the clock's offset and drift.

@@ -354,7 +354,7 @@ fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Option<Sc
 /// [`RunFailure`] naming the broken invariant.
 pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let handle = Handle::current();
-    let recorder = Recorder { start: Instant::now(), events: Arc::default() };
+    let recorder = Recorder { start: crate::now(), events: Arc::default() };
     let servers: Vec<SimNode> = (1..=config.nodes as u64)
         .map(|id| start_server_node(&handle, id, config.nodes, config.scenario))
         .collect();
@@ -392,7 +392,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     if config.faults.contains(&Fault::Buggify) {
         madsim::buggify::enable();
     }
-    let deadline = Instant::now() + config.duration;
+    let deadline = crate::now() + config.duration;
     let mut tasks = Vec::new();
     for process in 0..config.clients as u64 {
         let recorder = recorder.clone();
@@ -446,9 +446,9 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
 
 /// Pings until the node answers (with anything but an error), within `bound`.
 async fn serve_within(client: &mut SimClient, bound: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + bound;
+    let deadline = crate::now() + bound;
     let mut last = String::new();
-    while Instant::now() < deadline {
+    while crate::now() < deadline {
         match client.call(&[b"SET", b"probe", b"1"]).await {
             Outcome::Reply(Frame::Simple(_)) => return Ok(()),
             other => last = format!("{other:?}"),
@@ -495,7 +495,7 @@ async fn client_loop(
     let mut process = first_process;
     let mut sequence = 0i64;
     let mut ttl_keys: Vec<String> = Vec::new();
-    while Instant::now() < deadline {
+    while crate::now() < deadline {
         sequence += 1;
         let roll: f64 = madsim::rand::thread_rng().gen();
         let known = match workload {
@@ -756,14 +756,14 @@ impl Chaos<'_> {
         self.clients
             .spawn(async move {
                 let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-                let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
+                let deadline = crate::now() + MEMBERSHIP_TIMEOUT;
                 for attempt in 0.. {
                     let mut client = SimClient::new(others[attempt % others.len()], Duration::from_secs(3));
                     let reply = match client.call(&args).await {
                         Outcome::Reply(Frame::Simple(text) | Frame::Error(text)) => text,
                         other => format!("{other:?}"),
                     };
-                    if accept(&reply) || Instant::now() >= deadline {
+                    if accept(&reply) || crate::now() >= deadline {
                         return reply;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -792,7 +792,7 @@ impl Chaos<'_> {
     /// member, for longer than a change in flight can still land ([`MEMBERSHIP_SETTLE`]); within
     /// `bound`.
     async fn restore_membership(&self, bound: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + bound;
+        let deadline = crate::now() + bound;
         let mut settled_since: Option<Instant> = None;
         let mut joint_since: Option<Instant> = None;
         loop {
@@ -808,7 +808,7 @@ impl Chaos<'_> {
             };
             match view {
                 Some((false, voters)) if voters.len() == self.servers.len() && members_agree() => {
-                    let since = *settled_since.get_or_insert_with(Instant::now);
+                    let since = *settled_since.get_or_insert_with(crate::now);
                     if since.elapsed() > MEMBERSHIP_SETTLE + Duration::from_secs(1) {
                         return Ok(());
                     }
@@ -824,7 +824,7 @@ impl Chaos<'_> {
                 // A joint membership left behind by a change whose second step was dropped:
                 // another change from the joint one finishes it.
                 Some((true, _))
-                    if joint_since.get_or_insert_with(Instant::now).elapsed() > MEMBERSHIP_SETTLE =>
+                    if joint_since.get_or_insert_with(crate::now).elapsed() > MEMBERSHIP_SETTLE =>
                 {
                     settled_since = None;
                     joint_since = None;
@@ -834,7 +834,7 @@ impl Chaos<'_> {
                 }
                 _ => settled_since = None,
             }
-            if Instant::now() >= deadline {
+            if crate::now() >= deadline {
                 let states: Vec<String> = self
                     .servers
                     .iter()
@@ -901,7 +901,7 @@ async fn nemesis(
     loop {
         let quiet = Duration::from_millis(madsim::rand::thread_rng().gen_range(300..1_500));
         tokio::time::sleep(quiet).await;
-        if Instant::now() + Duration::from_millis(500) >= deadline {
+        if crate::now() + Duration::from_millis(500) >= deadline {
             break;
         }
         let fault = *schedulable.choose(&mut madsim::rand::thread_rng()).expect("faults");
@@ -990,7 +990,7 @@ async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: Insta
     }
     loop {
         tokio::time::sleep(between(300, 1_000)).await;
-        if Instant::now() + Duration::from_millis(500) >= deadline {
+        if crate::now() + Duration::from_millis(500) >= deadline {
             break;
         }
         applied += 1;
@@ -1134,7 +1134,7 @@ async fn final_reads(
     process: u64,
     bound: Duration,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + bound;
+    let deadline = crate::now() + bound;
     let keys: &[&str] = match workload {
         Workload::Register => &REGISTER_KEYS,
         Workload::Counter => &[COUNTER_KEY],
@@ -1152,7 +1152,7 @@ async fn final_reads(
             if done {
                 break;
             }
-            if Instant::now() >= deadline {
+            if crate::now() >= deadline {
                 return Err(format!("no final read of {key} succeeded within {bound:?} after healing"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1297,13 +1297,13 @@ async fn check_replicas_and_restart(
         .spawn(async move {
             for addr in addrs {
                 let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
-                let deadline = Instant::now() + Duration::from_secs(20);
+                let deadline = crate::now() + Duration::from_secs(20);
                 loop {
                     let answer = client.call(&[b"DBSIZE"]).await;
                     if let Outcome::Reply(Frame::Integer(_)) = answer {
                         break;
                     }
-                    if Instant::now() > deadline {
+                    if crate::now() > deadline {
                         return Err(format!("{addr} did not serve after the final restart: {answer:?}"));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1329,9 +1329,9 @@ async fn check_replicas_and_restart(
 /// Waits until every node runs and no node has applied anything for a while with all at the
 /// same index, then freezes each node's state.
 async fn quiet_states(servers: &[SimNode]) -> Result<Vec<redraft_core::Frozen>, String> {
-    let mut quiet_since = Instant::now();
+    let mut quiet_since = crate::now();
     let mut last: Vec<Option<u64>> = Vec::new();
-    let waited = Instant::now();
+    let waited = crate::now();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let applied: Vec<Option<u64>> =
@@ -1339,7 +1339,7 @@ async fn quiet_states(servers: &[SimNode]) -> Result<Vec<redraft_core::Frozen>, 
         let settled = applied.iter().all(|a| a.is_some() && *a == applied[0]);
         if applied != last || !settled {
             last = applied;
-            quiet_since = Instant::now();
+            quiet_since = crate::now();
         } else if quiet_since.elapsed() >= Duration::from_millis(1_500) {
             break;
         }

@@ -148,7 +148,7 @@ fn run_in_process(test: &str, seed: u64, config: SimConfig) -> RunReport {
         std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(run(config))))
     })
     .join()
-    .unwrap_or_else(|panic| Err(panic));
+    .unwrap_or_else(Err);
     let replay = format!(
         "MADSIM_TEST_SEED={seed} {scenario}REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
     );
