@@ -236,6 +236,9 @@ pub enum CallError {
     WrongNode { to: u64, this_node: u64 },
     #[error("the answer could not be read: {0}")]
     Undecodable(String),
+    /// The caller stopped waiting: node `leader` stopped leading before it answered.
+    #[error("node {leader} stopped leading before it answered")]
+    LeaderChanged { leader: u64 },
 }
 
 /// Decodes a peer's answer to a message for node `to`, turning its refusals into errors.
@@ -254,7 +257,7 @@ impl CallError {
         match self {
             CallError::Peer(error) => error.certainly_not_sent(),
             CallError::WrongNode { .. } => true,
-            CallError::Undecodable(_) => false,
+            CallError::Undecodable(_) | CallError::LeaderChanged { .. } => false,
         }
     }
 }

@@ -25,6 +25,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
 use redraft_core::limits::EXPIRE_BATCH_KEYS_MAX;
 use redraft_core::{Command, LogEntry, Payload, Reply, SessionRef, StateMachine, StateMachineConfig};
+use redraft_net::peer::PeerError;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -34,7 +35,7 @@ use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::log::RecoveryReport;
 use crate::metrics::Metrics;
-use crate::network::{PeerNetwork, PeerPool, PeerRequest, PeerResponse};
+use crate::network::{CallError, PeerNetwork, PeerPool, PeerRequest, PeerResponse};
 use crate::store::{FsyncPolicy, LogStore, NodeAddr, OpenError, StateMachineStore, TypeConfig};
 
 /// How to run a node. [`NodeOptions::default`] is a single node with Raft timings for loopback.
@@ -422,11 +423,12 @@ impl Node {
         if let Err(removed) = self.check_member() {
             return payloads.iter().map(|_| Err(removed.clone())).collect();
         }
+        let deadline = monotonic_now() + Duration::from_millis(self.options.write_timeout_ms);
         if self.raft.metrics().borrow().current_leader.is_none() {
-            self.wait_for_leader().await;
+            self.wait_for_leader(deadline).await;
         }
         if !self.is_leader() {
-            return self.forward_writes(payloads).await;
+            return self.forward_writes(payloads, deadline).await;
         }
         let mut replies = self.write_local(payloads.clone()).await;
         // A write refused with NotLeader never reached the log here; leadership moved while the
@@ -437,7 +439,8 @@ impl Node {
             })
             .collect();
         if !moved.is_empty() {
-            let again = self.forward_writes(moved.iter().map(|&i| payloads[i].clone()).collect()).await;
+            let again =
+                self.forward_writes(moved.iter().map(|&i| payloads[i].clone()).collect(), deadline).await;
             for (i, reply) in moved.into_iter().zip(again) {
                 replies[i] = reply;
             }
@@ -521,10 +524,14 @@ impl Node {
         }
     }
 
-    async fn forward_writes(&self, payloads: Vec<Payload>) -> Vec<Result<Reply, NodeError>> {
+    /// Forwards writes to the leader until `deadline`, following leadership as it moves.
+    async fn forward_writes(
+        &self,
+        payloads: Vec<Payload>,
+        deadline: Instant,
+    ) -> Vec<Result<Reply, NodeError>> {
         let payloads: Vec<Payload> = payloads.into_iter().map(|p| self.with_session(p)).collect();
-        let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let deadline = monotonic_now() + timeout;
+        let started = monotonic_now();
         let mut out: Vec<Option<Result<Reply, NodeError>>> = vec![None; payloads.len()];
         // Whether an attempt may have reached a leader: then the outcome is unknown, not refused.
         let mut maybe_sent = vec![false; payloads.len()];
@@ -538,7 +545,7 @@ impl Node {
                 Some(leader) => {
                     let addr = self.raft_addr_of(leader);
                     let remaining = deadline.saturating_duration_since(monotonic_now());
-                    match self.peers.call(leader, &addr, PeerRequest::Write(batch), remaining).await {
+                    match self.call_leader(leader, &addr, PeerRequest::Write(batch), remaining).await {
                         Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
                         Ok(other) => {
                             last_error = format!("node {leader} answered a forwarded write with {other:?}");
@@ -576,15 +583,19 @@ impl Node {
             }
             if !todo.is_empty() {
                 if self.current_leader().is_none() {
-                    self.wait_for_leader().await;
+                    self.wait_for_leader(deadline).await;
                 } else {
-                    tokio::time::sleep(FORWARD_RETRY).await;
+                    tokio::time::sleep(
+                        FORWARD_RETRY.min(deadline.saturating_duration_since(monotonic_now())),
+                    )
+                    .await;
                 }
             }
         }
         for i in todo {
             out[i] = Some(if maybe_sent[i] {
-                Err(NodeError::Unknown(format!("{last_error}; gave up after {} ms", timeout.as_millis())))
+                let waited = monotonic_now().saturating_duration_since(started);
+                Err(NodeError::Unknown(format!("{last_error}; gave up after {} ms", waited.as_millis())))
             } else {
                 Err(NodeError::Unavailable(format!("no leader could be reached: {last_error}")))
             });
@@ -602,11 +613,10 @@ impl Node {
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`]; a read that fails had no effect.
     pub async fn linearize(&self) -> Result<(), NodeError> {
         self.check_member()?;
+        let deadline = monotonic_now() + Duration::from_millis(self.options.write_timeout_ms);
         if self.raft.metrics().borrow().current_leader.is_none() {
-            self.wait_for_leader().await;
+            self.wait_for_leader(deadline).await;
         }
-        let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let deadline = monotonic_now() + timeout;
         let mut last_error = NodeError::Unavailable("no leader is known".into());
         while monotonic_now() < deadline {
             let remaining = deadline.saturating_duration_since(monotonic_now());
@@ -619,7 +629,7 @@ impl Node {
                 },
                 Some(leader) => {
                     let addr = self.raft_addr_of(leader);
-                    match self.peers.call(leader, &addr, PeerRequest::ReadIndex, remaining).await {
+                    match self.call_leader(leader, &addr, PeerRequest::ReadIndex, remaining).await {
                         Ok(PeerResponse::ReadIndex(result)) => result,
                         Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
                         Err(error) => {
@@ -647,9 +657,10 @@ impl Node {
                 Err(error) => last_error = error,
             }
             if self.current_leader().is_none() {
-                self.wait_for_leader().await;
+                self.wait_for_leader(deadline).await;
             } else {
-                tokio::time::sleep(FORWARD_RETRY).await;
+                tokio::time::sleep(FORWARD_RETRY.min(deadline.saturating_duration_since(monotonic_now())))
+                    .await;
             }
         }
         Err(last_error)
@@ -696,7 +707,7 @@ impl Node {
     /// unknown.
     pub async fn change_membership(&self, change: MembershipChange) -> Result<String, NodeError> {
         if self.raft.metrics().borrow().current_leader.is_none() {
-            self.wait_for_leader().await;
+            self.wait_for_leader(monotonic_now() + Duration::from_millis(self.options.leader_wait_ms)).await;
         }
         match self.current_leader() {
             None => Err(NodeError::NotLeader { leader: None }),
@@ -959,9 +970,33 @@ impl Node {
         Some((id, addr))
     }
 
-    async fn wait_for_leader(&self) {
-        let wait = Duration::from_millis(self.options.leader_wait_ms);
+    /// Waits until a leader is known, for at most `leader_wait_ms` and never past `deadline`.
+    async fn wait_for_leader(&self, deadline: Instant) {
+        let wait = Duration::from_millis(self.options.leader_wait_ms)
+            .min(deadline.saturating_duration_since(monotonic_now()));
         let _ = self.raft.wait(Some(wait)).metrics(|m| m.current_leader.is_some(), "a leader is known").await;
+    }
+
+    /// Sends `request` to `leader` and waits up to `timeout` for its answer, but gives up as soon
+    /// as this node learns that `leader` no longer leads: a leader cut off from the cluster would
+    /// otherwise hold the request until the deadline while a new leader could answer it.
+    async fn call_leader(
+        &self,
+        leader: u64,
+        addr: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        let wait = self.raft.wait(Some(timeout));
+        tokio::select! {
+            biased;
+            response = self.peers.call(leader, addr, request, timeout) => response,
+            changed = wait.metrics(|m| m.current_leader != Some(leader), "the leader changed") => match changed {
+                Ok(_) => Err(CallError::LeaderChanged { leader }),
+                // The wait timed out (as the call is about to) or the node is stopping.
+                Err(_) => Err(CallError::Peer(PeerError::Timeout { addr: addr.to_owned(), timeout })),
+            },
+        }
     }
 }
 
