@@ -1007,6 +1007,7 @@ async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>)
         None => return,
     };
     let mut last_snapshot_request: Option<u64> = None;
+    let mut standing = true;
     loop {
         tokio::select! {
             biased;
@@ -1016,6 +1017,16 @@ async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>)
         let Some(node) = node.upgrade() else { return };
         let metrics = node.raft.metrics().borrow().clone();
         node.update_metrics(&metrics);
+        // A node that a newer membership leaves out stops standing for election: it hears no
+        // heartbeats, and its ever higher terms would reach members that have not yet applied
+        // its removal, and depose every leader through them (seed 71993694). It stands again
+        // once its own log makes it a member (the leader adds it back and replicates to it).
+        let member = node.check_member().is_ok();
+        if member != standing {
+            tracing::info!(member, "{} standing for election", if member { "resuming" } else { "no longer" });
+            node.raft.runtime_config().elect(member);
+            standing = member;
+        }
         if metrics.state == ServerState::Leader {
             node.expire_or_advance_time().await;
         }

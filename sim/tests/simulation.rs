@@ -26,7 +26,11 @@ use sim::run::{run, Fault, RunReport, Scenario, SimConfig, Workload};
 ///   leader's new connections (one per read and per replication stream) for seconds after the
 ///   heal, kept standing for election, and the single final read failed. Links now reuse pooled
 ///   connections and final reads retry within the recovery bound.
-const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348];
+/// - 71993694 (ttl, 5 nodes): a removed node that never learned it, far behind, kept standing for
+///   election; a member that had not applied the removal either took each of its higher terms
+///   and deposed every new leader, 160 terms in 20 s after the heal. A node told by a newer
+///   membership that it is out now stops standing until its own log makes it a member again.
+const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348, 71_993_694];
 
 /// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
 fn workload_override() -> Option<Workload> {
