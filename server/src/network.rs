@@ -329,6 +329,31 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Answers one peer frame's body for `node`.
 pub async fn handle(node: Weak<Node>, body: Vec<u8>) -> Vec<u8> {
+    if crate::fault::buggify(0.02) {
+        duplicate(node.clone(), body.clone());
+    }
+    answer(node, body).await
+}
+
+/// Fault point: the message arrives twice, the copy up to 200 ms late and handled on its own,
+/// its answer lost (a retransmission racing the original, or a retry after a lost reply). Raft's
+/// messages must tolerate this by the protocol, and a forwarded write by its client session;
+/// membership changes and read-index requests are never retried, so they are never copied.
+fn duplicate(node: Weak<Node>, body: Vec<u8>) {
+    let copied = matches!(
+        bincode::deserialize::<PeerMessage>(&body).map(|message| message.request),
+        Ok(PeerRequest::Append(_) | PeerRequest::Vote(_) | PeerRequest::Snapshot(_) | PeerRequest::Write(_))
+    );
+    if copied {
+        let delay = Duration::from_millis(rand::Rng::gen_range(&mut crate::fault::rng(), 0..200));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            answer(node, body).await;
+        });
+    }
+}
+
+async fn answer(node: Weak<Node>, body: Vec<u8>) -> Vec<u8> {
     let Some(node) = node.upgrade() else {
         return encode(&PeerResponse::Undecodable("the node is stopping".into()));
     };

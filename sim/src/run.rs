@@ -73,11 +73,16 @@ pub enum Fault {
     SlowFsync,
     /// Cut the network between the clients and a node.
     ClientPartition,
-    /// Partition the nodes: random halves, the leader alone, or a bridge (two sides that only
-    /// one node reaches both of).
+    /// Partition the nodes: random halves, the leader alone, a bridge (two sides that only one
+    /// node reaches both of), or one way (one side's messages to the other are lost, the other
+    /// way they arrive).
     Partition,
     /// Make every message slow (5–150 ms instead of 1–10 ms).
     SlowNetwork,
+    /// Lose 5–30 % of the packets on every link. Over TCP a lost packet is sent again after a
+    /// backoff that doubles from 1 ms up to 10 s, so streams stall and reorder against each
+    /// other, and a lost connection attempt fails the connect.
+    LossyNetwork,
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
     Buggify,
@@ -96,12 +101,13 @@ impl Fault {
             Fault::ClientPartition => "client-partition",
             Fault::Partition => "partition",
             Fault::SlowNetwork => "slow-network",
+            Fault::LossyNetwork => "lossy-network",
             Fault::Buggify => "buggify",
             Fault::Membership => "membership",
         }
     }
 
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Crash,
         Fault::Pause,
         Fault::ClockSkew,
@@ -109,6 +115,7 @@ impl Fault {
         Fault::ClientPartition,
         Fault::Partition,
         Fault::SlowNetwork,
+        Fault::LossyNetwork,
         Fault::Buggify,
         Fault::Membership,
     ];
@@ -946,7 +953,7 @@ async fn nemesis(
                 chaos.recorder.nemesis("stop-partition", Value::Null);
             }
             Fault::Partition => {
-                let (shape, cut) = partition_plan(servers);
+                let (shape, cut) = partition_plan(chaos);
                 chaos.partition(&shape, &cut, hold).await;
             }
             Fault::SlowNetwork => {
@@ -956,6 +963,15 @@ async fn nemesis(
                 tokio::time::sleep(hold).await;
                 net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(10));
                 chaos.recorder.nemesis("stop-slow-network", Value::Null);
+            }
+            Fault::LossyNetwork => {
+                let rate = madsim::rand::thread_rng().gen_range(0.05..0.3);
+                chaos.recorder.nemesis("start-lossy-network", json!({ "packet_loss_rate": rate }));
+                let net = madsim::net::NetSim::current();
+                net.update_config(|c| c.packet_loss_rate = rate);
+                tokio::time::sleep(hold).await;
+                net.update_config(|c| c.packet_loss_rate = 0.0);
+                chaos.recorder.nemesis("stop-lossy-network", Value::Null);
             }
             Fault::Membership => {
                 chaos.remove_member(index).await;
@@ -1034,13 +1050,13 @@ async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: Insta
             }
             // A node is removed and added back while the cluster is partitioned.
             Scenario::MembershipChangeDuringPartition => {
-                let (shape, cut) = partition_plan(servers);
+                let (shape, cut) = partition_plan(chaos);
                 chaos.cut(&shape, &cut);
                 let node = madsim::rand::thread_rng().gen_range(0..n);
                 chaos.remove_member(node).await;
                 tokio::time::sleep(between(200, 1_000)).await;
                 chaos.mend(&cut);
-                let (shape, cut) = partition_plan(servers);
+                let (shape, cut) = partition_plan(chaos);
                 chaos.cut(&shape, &cut);
                 chaos.add_member(node).await;
                 tokio::time::sleep(between(200, 1_000)).await;
@@ -1052,13 +1068,14 @@ async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: Insta
 }
 
 /// A partition of the server nodes, from the seed: its description and the directed links to
-/// cut (by position in `servers`).
-fn partition_plan(servers: &[SimNode]) -> (String, Vec<(usize, usize)>) {
+/// cut (by position in `chaos.servers`).
+fn partition_plan(chaos: &Chaos<'_>) -> (String, Vec<(usize, usize)>) {
+    let servers = chaos.servers;
     let n = servers.len();
     let mut rng = madsim::rand::thread_rng();
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
-    let leader = servers.iter().position(|s| s.live.lock().as_ref().is_some_and(|node| node.is_leader()));
+    let leader = chaos.leader();
     let names = |side: &[usize]| side.iter().map(|i| servers[*i].name.clone()).collect::<Vec<_>>().join(",");
     let split = |side: &[usize]| -> Vec<(usize, usize)> {
         let mut cut = Vec::new();
@@ -1071,7 +1088,7 @@ fn partition_plan(servers: &[SimNode]) -> (String, Vec<(usize, usize)>) {
         }
         cut
     };
-    match rng.gen_range(0..3) {
+    match rng.gen_range(0..4) {
         // The leader alone (or any node, when none leads right now).
         0 => {
             let alone = leader.unwrap_or(order[0]);
@@ -1090,6 +1107,18 @@ fn partition_plan(servers: &[SimNode]) -> (String, Vec<(usize, usize)>) {
                 }
             }
             (format!("bridge {} between {} | {}", servers[bridge].name, names(&left), names(&right)), cut)
+        }
+        // One way: what one side sends the other is lost; the other way it arrives. The side is
+        // the leader, when one leads, half the time: it hears its followers but cannot reach them.
+        2 => {
+            let size = rng.gen_range(1..n);
+            let side: Vec<usize> = match leader {
+                Some(leader) if rng.gen_bool(0.5) => vec![leader],
+                _ => order[..size].to_vec(),
+            };
+            let rest: Vec<usize> = (0..n).filter(|i| !side.contains(i)).collect();
+            let cut = side.iter().flat_map(|&a| rest.iter().map(move |&b| (a, b))).collect();
+            (format!("one-way {} -/-> {}", names(&side), names(&rest)), cut)
         }
         // Random halves.
         _ => {
@@ -1110,7 +1139,10 @@ fn clients_node_id(handle: &Handle) -> madsim::task::NodeId {
 fn heal(handle: &Handle, servers: &[SimNode], recorder: &Recorder) {
     let net = madsim::net::NetSim::current();
     let clients = clients_node_id(handle);
-    net.update_config(|c| c.send_latency = Duration::from_millis(1)..Duration::from_millis(10));
+    net.update_config(|c| {
+        c.send_latency = Duration::from_millis(1)..Duration::from_millis(10);
+        c.packet_loss_rate = 0.0;
+    });
     for server in servers {
         server.clock.skew(0, 0);
         server.disk.set_sync_delay_ms_max(0);
