@@ -62,7 +62,7 @@ fn listening(addr: &str) -> bool {
 
 #[test]
 fn a_short_run_under_partitions_and_kills_is_valid_and_leaves_its_report() {
-    // Twenty seconds of registers on three nodes with a fault every four seconds; the nemesis
+    // Thirty seconds of registers on three nodes with a fault every five seconds; the nemesis
     // takes every chosen kind of fault once before repeating, so both kinds happen.
     let store = store("short");
     let output = jepsen_run(
@@ -71,11 +71,11 @@ fn a_short_run_under_partitions_and_kills_is_valid_and_leaves_its_report() {
             "--nodes",
             "3",
             "--time-limit",
-            "20",
+            "30",
             "--nemesis",
             "partition,kill",
             "--nemesis-interval",
-            "4",
+            "5",
             "--rate",
             "100",
             "--concurrency",
