@@ -31,7 +31,8 @@ done
 cargo build --release -q -p redraft-server
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-info_field() { redis-cli -p "$1" RAFT.INFO 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"; }
+# Empty while the node does not answer yet (and never an error, which set -e would end on).
+info_field() { { redis-cli -p "$1" RAFT.INFO 2>/dev/null || true; } | tr -d '\r' | sed -n "s/^$2://p"; }
 
 start_cluster() { # nodes -> "leader_port follower_port" (follower empty for one node)
     local n=$1 peers="" resp=() raft=()
@@ -57,7 +58,9 @@ start_cluster() { # nodes -> "leader_port follower_port" (follower empty for one
         fi
         sleep 0.05
     done
-    echo "cluster: no leader among $n nodes" >&2; exit 1
+    echo "cluster: no leader among $n nodes; the servers' log ends:" >&2
+    tail -n 20 "$work/server.log" >&2
+    exit 1
 }
 
 results="$work/results.csv"
