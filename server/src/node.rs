@@ -28,7 +28,7 @@ use redraft_core::{Command, LogEntry, Payload, Reply, SessionRef, StateMachine, 
 use redraft_net::peer::PeerError;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -198,6 +198,32 @@ pub struct Node {
     /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
     session_base: u64,
     session_next: AtomicU64,
+    /// Leadership confirmations shared by the linearizable reads waiting for them.
+    read_rounds: Arc<ReadRounds>,
+}
+
+/// Linearizable reads share leadership confirmations (ReadIndex batching): one round asks a
+/// quorum once and answers every read that joined it. A read joins the next round to start,
+/// never the one in flight, whose read index was taken before the read arrived and so might not
+/// cover a write acknowledged just before it. With many clients a round serves all the reads
+/// that arrived during the previous one, instead of one quorum round trip per read.
+#[derive(Default)]
+struct ReadRounds {
+    state: std::sync::Mutex<ReadRoundsState>,
+}
+
+#[derive(Default)]
+struct ReadRoundsState {
+    /// Whether a round is in flight (its task then starts the next one for `waiting`).
+    running: bool,
+    /// The reads for the next round.
+    waiting: Vec<oneshot::Sender<Result<u64, NodeError>>>,
+}
+
+impl ReadRounds {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadRoundsState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A change to the cluster's membership, made by the leader (and forwarded to it).
@@ -349,6 +375,7 @@ impl Node {
             peers,
             session_base,
             session_next: AtomicU64::new(0),
+            read_rounds: Arc::default(),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,
@@ -673,17 +700,23 @@ impl Node {
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`].
     pub async fn read_index_as_leader(&self) -> Result<u64, NodeError> {
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        match tokio::time::timeout(timeout, self.raft.get_read_log_id()).await {
-            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
-                Err(NodeError::NotLeader { leader: self.leader_addr(forward.leader_id) })
+        let (answer, answered) = oneshot::channel();
+        let start_round = {
+            let mut state = self.read_rounds.lock();
+            state.waiting.push(answer);
+            !std::mem::replace(&mut state.running, true)
+        };
+        if start_round {
+            tokio::spawn(read_rounds(self.raft.clone(), self.read_rounds.clone(), timeout));
+        }
+        match tokio::time::timeout(timeout + Duration::from_millis(100), answered).await {
+            Ok(Ok(Ok(index))) => Ok(index),
+            Ok(Ok(Err(NodeError::NotLeader { leader: Some((id, _)) }))) => {
+                // The round names the leader; its addresses come from this node's membership.
+                Err(NodeError::NotLeader { leader: self.leader_addr(Some(id)) })
             }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
-                Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
-            }
-            Ok(Err(RaftError::Fatal(fatal))) => {
-                Err(NodeError::Unavailable(format!("the node is stopping: {fatal}")))
-            }
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_dropped)) => Err(NodeError::Unavailable("the node is stopping".into())),
             Err(_elapsed) => Err(NodeError::Unavailable(format!(
                 "leadership not confirmed within {} ms",
                 self.options.write_timeout_ms
@@ -996,6 +1029,38 @@ impl Node {
                 // The wait timed out (as the call is about to) or the node is stopping.
                 Err(_) => Err(CallError::Peer(PeerError::Timeout { addr: addr.to_owned(), timeout })),
             },
+        }
+    }
+}
+
+/// Runs leadership confirmations while reads wait for one: each round takes every read waiting
+/// when it starts, asks a quorum once (openraft's `get_read_log_id`) and answers them all.
+async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>, timeout: Duration) {
+    loop {
+        let readers = {
+            let mut state = rounds.lock();
+            if state.waiting.is_empty() {
+                state.running = false;
+                return;
+            }
+            std::mem::take(&mut state.waiting)
+        };
+        let result = match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
+            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
+                // The addresses are filled in by each reader from its node's membership.
+                Err(NodeError::NotLeader { leader: forward.leader_id.map(|id| (id, NodeAddr::default())) })
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
+                Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => Err(NodeError::Unavailable(format!("the node is stopping: {fatal}"))),
+            Err(_elapsed) => {
+                Err(NodeError::Unavailable(format!("leadership not confirmed within {} ms", timeout.as_millis())))
+            }
+        };
+        for reader in readers {
+            let _ = reader.send(result.clone());
         }
     }
 }
