@@ -936,18 +936,19 @@ impl Node {
         )
     }
 
-    /// Whether this node is the leader right now.
     /// Fails when this node is not in its own newest membership: it was removed (a node waiting
-    /// to join has no membership yet, and is not refused here).
+    /// to join has no membership yet, and is not refused here); or when a peer said it is not in
+    /// a membership at a log index this node's log has not reached. Once this node's log reaches
+    /// that index its own membership decides: the peer's entry was then either replicated here
+    /// too, or truncated by a leader that keeps this node.
     ///
     /// # Errors
     /// [`NodeError::Removed`].
     pub fn check_member(&self) -> Result<(), NodeError> {
-        let own = self.raft.metrics().borrow().membership_config.log_id().map_or(0, |id| id.index);
+        let last_log = self.raft.metrics().borrow().last_log_index.unwrap_or(0);
         let removed_at = self.membership_without(self.id()).or_else(|| {
-            // A peer whose membership is newer than ours says we are not in it.
             let told = self.peers.not_member_at();
-            (told > own).then_some(told)
+            (told > last_log).then_some(told)
         });
         match removed_at {
             Some(membership_index) => Err(NodeError::Removed { node_id: self.id(), membership_index }),
@@ -964,6 +965,7 @@ impl Node {
         (!member).then_some(index)
     }
 
+    /// Whether this node is the leader right now.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
@@ -1054,10 +1056,13 @@ async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>, timeout: D
             Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
                 Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
             }
-            Ok(Err(RaftError::Fatal(fatal))) => Err(NodeError::Unavailable(format!("the node is stopping: {fatal}"))),
-            Err(_elapsed) => {
-                Err(NodeError::Unavailable(format!("leadership not confirmed within {} ms", timeout.as_millis())))
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                Err(NodeError::Unavailable(format!("the node is stopping: {fatal}")))
             }
+            Err(_elapsed) => Err(NodeError::Unavailable(format!(
+                "leadership not confirmed within {} ms",
+                timeout.as_millis()
+            ))),
         };
         for reader in readers {
             let _ = reader.send(result.clone());
