@@ -55,6 +55,8 @@ pub enum PeerRequest {
     /// A follower asks for the index a linearizable read must wait for.
     ReadIndex,
     Membership(MembershipChange),
+    /// Would the receiver take part in an election now (Raft's pre-vote)?
+    PreVote,
 }
 
 /// The answer to a [`PeerRequest`], variant for variant.
@@ -72,6 +74,9 @@ pub enum PeerResponse {
     },
     /// The message could not be decoded (a peer of another version).
     Undecodable(String),
+    PreVote {
+        granted: bool,
+    },
     /// A vote request from a node that is not in this node's membership, as of the membership
     /// entry at `membership_index`: it was removed, and has not heard so.
     NotMember {
@@ -183,7 +188,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
             }
             Ok(PeerResponse::NotMember { membership_index }) => {
-                self.pool.not_member_at.fetch_max(membership_index, Ordering::Relaxed);
+                self.pool.told_not_member(membership_index);
                 let why = format!(
                     "node {} has no node {} in its membership as of log index {membership_index}",
                     self.target, self.pool.from
@@ -314,6 +319,11 @@ impl PeerPool {
     }
 
     /// The newest membership index at which a peer said this node is not a member; 0 if none did.
+    /// A peer said this node is not in its membership as of `membership_index`.
+    pub fn told_not_member(&self, membership_index: u64) {
+        self.not_member_at.fetch_max(membership_index, Ordering::Relaxed);
+    }
+
     pub fn not_member_at(&self) -> u64 {
         self.not_member_at.load(Ordering::Relaxed)
     }
@@ -381,6 +391,10 @@ async fn answer(node: Weak<Node>, body: Vec<u8>) -> Vec<u8> {
         PeerRequest::Vote(rpc) => match node.membership_without(message.from) {
             Some(membership_index) => PeerResponse::NotMember { membership_index },
             None => PeerResponse::Vote(node.raft().vote(rpc).await),
+        },
+        PeerRequest::PreVote => match node.membership_without(message.from) {
+            Some(membership_index) => PeerResponse::NotMember { membership_index },
+            None => PeerResponse::PreVote { granted: node.grant_pre_vote().await },
         },
         PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
         PeerRequest::Write(payloads) => PeerResponse::Write(node.write_as_leader(payloads).await),

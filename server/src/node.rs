@@ -291,6 +291,8 @@ impl Node {
             election_timeout_max: options.election_timeout_ms_max,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_entry_count),
             max_in_snapshot_log_to_keep: options.snapshot_log_keep_count,
+            // Elections start from the node's duties, after a pre-vote ([`Node::stand_for_election`]).
+            enable_elect: false,
             ..Config::default()
         };
         let config = Arc::new(config.validate().map_err(|e| StartError::Config(e.to_string()))?);
@@ -965,6 +967,77 @@ impl Node {
         (!member).then_some(index)
     }
 
+    /// How long since this node last heard from an established leader (or voted, or stood for
+    /// election): the age of its vote's lease in openraft; `None` if it never did, or when this
+    /// node leads.
+    async fn leader_silence(&self) -> Option<Duration> {
+        let now = monotonic_now();
+        self.raft
+            .with_raft_state(move |state| {
+                if state.server_state == ServerState::Leader {
+                    return Some(Duration::ZERO);
+                }
+                state.vote_last_modified().map(|at| now.saturating_duration_since(at))
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Answers a pre-vote: whether this node would take part in an election now. It would not
+    /// while it leads or has heard from a leader within the minimum election timeout, so a node
+    /// that was cut off or paused cannot depose a leader the others still follow. (The logs are
+    /// compared by the real vote, as openraft does.)
+    pub async fn grant_pre_vote(&self) -> bool {
+        let lease = Duration::from_millis(self.options.election_timeout_ms_min);
+        self.leader_silence().await.is_none_or(|silence| silence >= lease)
+    }
+
+    /// Raft's election with a pre-vote in front (Raft thesis §9.6): once this node has not heard
+    /// from a leader for `timeout`, it asks the voters whether they would take part in an
+    /// election, and starts one only when a quorum of every configuration of the membership
+    /// (this node included) says yes. A node whose term would otherwise climb while it is cut off
+    /// or paused then comes back without deposing the leader. Returns whether it asked.
+    async fn stand_for_election(&self, timeout: Duration) -> bool {
+        if self.leader_silence().await.is_some_and(|silence| silence < timeout) {
+            return false;
+        }
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let configs = membership.membership().get_joint_config().clone();
+        if !configs.iter().any(|voters| voters.contains(&self.id())) {
+            return false;
+        }
+        let others: BTreeSet<u64> = configs.iter().flatten().copied().filter(|&id| id != self.id()).collect();
+        let ask_timeout = Duration::from_millis(self.options.election_timeout_ms_min);
+        let asks = others.iter().map(|&id| {
+            let addr = self.raft_addr_of(id);
+            async move {
+                let granted = match self.peers.call(id, &addr, PeerRequest::PreVote, ask_timeout).await {
+                    Ok(PeerResponse::PreVote { granted }) => granted,
+                    Ok(PeerResponse::NotMember { membership_index }) => {
+                        self.peers.told_not_member(membership_index);
+                        false
+                    }
+                    _ => false,
+                };
+                (id, granted)
+            }
+        });
+        let mut granted: BTreeSet<u64> = futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter_map(|(id, granted)| granted.then_some(id))
+            .collect();
+        granted.insert(self.id());
+        let quorum = configs.iter().all(|voters| voters.intersection(&granted).count() * 2 > voters.len());
+        tracing::debug!(?granted, quorum, "pre-vote");
+        if quorum {
+            tracing::info!(?granted, "pre-vote granted by a quorum; standing for election");
+            let _ = self.raft.trigger().elect().await;
+        }
+        true
+    }
+
     /// Whether this node is the leader right now.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
@@ -1070,14 +1143,22 @@ async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>, timeout: D
     }
 }
 
+/// A random election timeout within the node's bounds, drawn anew after every pre-vote.
+fn election_timeout(options: &NodeOptions) -> Duration {
+    let (low, high) = (options.election_timeout_ms_min, options.election_timeout_ms_max);
+    Duration::from_millis(rand::Rng::gen_range(&mut crate::fault::rng(), low..=high.max(low)))
+}
+
 /// The node's background duties, every `duty_interval_ms` until the node stops or is dropped.
 async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>) {
-    let interval = match node.upgrade() {
-        Some(node) => Duration::from_millis(node.options.duty_interval_ms.max(1)),
+    let (interval, mut election_timeout) = match node.upgrade() {
+        Some(node) => (
+            Duration::from_millis(node.options.duty_interval_ms.max(1)),
+            self::election_timeout(&node.options),
+        ),
         None => return,
     };
     let mut last_snapshot_request: Option<u64> = None;
-    let mut standing = true;
     loop {
         tokio::select! {
             biased;
@@ -1087,15 +1168,15 @@ async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>)
         let Some(node) = node.upgrade() else { return };
         let metrics = node.raft.metrics().borrow().clone();
         node.update_metrics(&metrics);
-        // A node that a newer membership leaves out stops standing for election: it hears no
+        // A node that a newer membership leaves out does not stand for election: it hears no
         // heartbeats, and its ever higher terms would reach members that have not yet applied
         // its removal, and depose every leader through them (seed 71993694). It stands again
         // once its own log makes it a member (the leader adds it back and replicates to it).
-        let member = node.check_member().is_ok();
-        if member != standing {
-            tracing::info!(member, "{} standing for election", if member { "resuming" } else { "no longer" });
-            node.raft.runtime_config().elect(member);
-            standing = member;
+        if metrics.state != ServerState::Leader
+            && node.check_member().is_ok()
+            && node.stand_for_election(election_timeout).await
+        {
+            election_timeout = self::election_timeout(&node.options);
         }
         if metrics.state == ServerState::Leader {
             node.expire_or_advance_time().await;
