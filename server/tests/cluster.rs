@@ -221,6 +221,34 @@ fn three_nodes_survive_a_killed_leader_and_a_whole_cluster_restart() {
     cluster.assert_everywhere(&acked);
 }
 
+/// Pre-vote: a follower stopped for many election timeouts (SIGSTOP) comes back without
+/// deposing the leader that the others kept following; without pre-vote it would stand for
+/// election with a higher term at once, and the leader would step down when it saw that term.
+#[test]
+fn a_paused_follower_comes_back_without_deposing_the_leader() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.leader();
+    let term = cluster.info(leader)["term"].clone();
+    let follower = cluster.follower(leader);
+    let pid = cluster.nodes[&follower].child.id().to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill").args([name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    // Ten election timeouts; the other two keep a leader and take writes meanwhile.
+    std::thread::sleep(Duration::from_secs(4));
+    let during = write_keys(&cluster, leader, "paused", 20);
+    assert_eq!(during.len(), 20, "the leader and the other follower are a quorum");
+    signal("-CONT");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(cluster.leader(), leader, "the leader was deposed");
+    let info = cluster.info(follower);
+    assert_eq!(info["term"], term, "the resumed follower's term moved: {info:?}");
+    assert_eq!(cluster.info(leader)["term"], term, "the leader's term moved");
+    cluster.assert_everywhere(&during);
+}
+
 /// A fourth node joins a cluster whose log is already compacted, so it catches up by snapshot;
 /// it serves reads and writes; then a member is removed, learns it, and the other three go on.
 /// Membership goes through each of its interfaces: HTTP to add, redraft-cli to remove and show,
