@@ -968,16 +968,16 @@ impl Node {
     }
 
     /// How long since this node last heard from an established leader (or voted, or stood for
-    /// election): the age of its vote's lease in openraft; `None` if it never did, or when this
-    /// node leads.
+    /// election): the age of its vote's lease in openraft; zero while this node leads, `None`
+    /// if it never did any of these.
     async fn leader_silence(&self) -> Option<Duration> {
-        let now = monotonic_now();
         self.raft
-            .with_raft_state(move |state| {
+            .with_raft_state(|state| {
                 if state.server_state == ServerState::Leader {
                     return Some(Duration::ZERO);
                 }
-                state.vote_last_modified().map(|at| now.saturating_duration_since(at))
+                // On openraft's runtime clock, which is virtual time in the simulator too.
+                state.vote_last_modified().map(|at| openraft::Instant::elapsed(&at))
             })
             .await
             .ok()
