@@ -1,6 +1,7 @@
 //! Clusters of real `redraft-server` processes on loopback: writes through followers, a killed
 //! leader replaced within a few election timeouts, every acknowledged write on every node after
-//! restarts, a fourth node caught up by snapshot, a member removed, and a whole-cluster restart.
+//! restarts, a fourth node caught up by snapshot, a member removed, a whole-cluster restart, and
+//! a paused follower that comes back without deposing the leader (pre-vote).
 //!
 //! Needs `redis-cli` (Debian's redis-tools; ci/test installs it).
 #![cfg(not(madsim))]
