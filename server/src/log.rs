@@ -59,8 +59,7 @@ pub struct SegmentLog<D: Disk> {
     /// Invariant: sorted by `first_index`; the last one is `active`'s.
     segments: Vec<Segment>,
     active: Option<D::File>,
-    /// Closed segments not yet synced, and whether a segment was created since the last sync.
-    unsynced_closed: Vec<D::File>,
+    /// Whether a segment was created since the last sync (the directory needs syncing).
     dir_dirty: bool,
     /// Invariant: every entry in the segments from the first kept index on, contiguous.
     entries: BTreeMap<u64, Bytes>,
@@ -107,7 +106,6 @@ impl<D: Disk> SegmentLog<D> {
             disk,
             segments: Vec::new(),
             active: None,
-            unsynced_closed: Vec::new(),
             dir_dirty: false,
             entries: BTreeMap::new(),
             positions: BTreeMap::new(),
@@ -189,15 +187,16 @@ impl<D: Disk> SegmentLog<D> {
         self.entries.range(range).map(|(i, p)| (*i, p))
     }
 
-    /// Appends entry `index`; it is durable only after [`SegmentLog::sync`].
+    /// Appends entry `index`; it is durable only after [`SegmentLog::sync`]. When it starts a new
+    /// segment, the previous one is synced first (see [`SegmentLog::start_segment`]).
     ///
     /// # Errors
-    /// [`LogError::Io`] when writing fails.
+    /// [`LogError::Io`] when writing or that sync fails.
     ///
     /// # Panics
     /// If `index` does not follow the last entry: Raft appends in order, and a gap written to
     /// disk would make the log unreadable.
-    pub fn append(&mut self, index: u64, payload: &[u8]) -> Result<(), LogError> {
+    pub async fn append(&mut self, index: u64, payload: &[u8]) -> Result<(), LogError> {
         if let Some((_, last)) = self.bounds() {
             assert_eq!(index, last + 1, "log append out of order");
         }
@@ -206,7 +205,7 @@ impl<D: Disk> SegmentLog<D> {
         // segment named by it, so that every segment holds consecutive indexes from its name.
         let gap = self.last_written.is_some_and(|last| index != last + 1);
         if full || gap {
-            self.start_segment(index)?;
+            self.start_segment(index).await?;
         }
         let mut record = Vec::with_capacity(INDEX_BYTES + payload.len() + 8);
         let mut body = Vec::with_capacity(INDEX_BYTES + payload.len());
@@ -236,15 +235,10 @@ impl<D: Disk> SegmentLog<D> {
     /// future that borrows nothing: the caller may release its lock on the log while the sync
     /// runs, so that appends continue during an fsync (group commit's next batch gathers then).
     pub fn start_sync(&mut self) -> impl std::future::Future<Output = Result<(), LogError>> + Send + 'static {
-        let closed: Vec<_> =
-            std::mem::take(&mut self.unsynced_closed).into_iter().map(|mut f| f.sync()).collect();
         let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
         let active = self.active.as_mut().map(|f| f.sync());
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.disk.sync_dir());
         async move {
-            for sync in closed {
-                sync.await.map_err(|source| LogError::Io { file: "closed segment".into(), source })?;
-            }
             if let Some(sync) = active {
                 sync.await.map_err(|source| LogError::Io { file: name, source })?;
             }
@@ -322,12 +316,20 @@ impl<D: Disk> SegmentLog<D> {
         self.segments.iter().map(|s| s.name.clone()).collect()
     }
 
-    fn start_segment(&mut self, first_index: u64) -> Result<(), LogError> {
+    /// Starts segment `first_index`, after syncing the active one: a segment file exists only
+    /// once everything before it is durable, so a crash can tear only the last segment, and a
+    /// torn record anywhere else is corruption ([`SegmentLog::open`] refuses it). Without this
+    /// a crash just after a rotation could keep the new (empty) file and tear the old one's
+    /// unsynced tail, and the node would refuse to start (simulator seed 195186956). It costs
+    /// one fsync per segment.
+    async fn start_segment(&mut self, first_index: u64) -> Result<(), LogError> {
+        if let Some(mut previous) = self.active.take() {
+            let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
+            previous.sync().await.map_err(|source| LogError::Io { file: name, source })?;
+        }
         let name = segment_name(first_index);
         let file = self.disk.open(&name).map_err(|source| LogError::Io { file: name.clone(), source })?;
-        if let Some(previous) = self.active.replace(file) {
-            self.unsynced_closed.push(previous);
-        }
+        self.active = Some(file);
         self.segments.push(Segment { first_index, name });
         self.dir_dirty = true;
         Ok(())

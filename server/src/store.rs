@@ -293,6 +293,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                 inner
                     .log
                     .append(entry.log_id.index, &payload)
+                    .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
             }
         }

@@ -30,7 +30,11 @@ use sim::run::{run, Fault, RunReport, Scenario, SimConfig, Workload};
 ///   election; a member that had not applied the removal either took each of its higher terms
 ///   and deposed every new leader, 160 terms in 20 s after the heal. A node told by a newer
 ///   membership that it is out now stops standing until its own log makes it a member again.
-const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348, 71_993_694];
+/// - 195186956 (register, 5 nodes): a crash just after a log segment rotated kept the new,
+///   empty segment file and tore the old one's unsynced tail; the node refused to start ("torn
+///   record in a segment that has successors"). A segment now starts only once the previous one
+///   is synced.
+const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348, 71_993_694, 195_186_956];
 
 /// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
 fn workload_override() -> Option<Workload> {
