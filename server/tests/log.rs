@@ -170,9 +170,11 @@ async fn appends_resume_after_a_snapshot_gap() {
 /// directory sync).
 #[derive(Clone, Default)]
 struct PowerLossDisk {
-    /// File name to (bytes written, bytes durable).
-    files: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (Vec<u8>, Vec<u8>)>>>,
+    files: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Written>>>,
 }
+
+/// A file's bytes written, and its bytes durable.
+type Written = (Vec<u8>, Vec<u8>);
 
 struct PowerLossFile {
     disk: PowerLossDisk,
@@ -188,7 +190,7 @@ impl PowerLossDisk {
         }
     }
 
-    fn with<R>(&self, name: &str, f: impl FnOnce(&mut (Vec<u8>, Vec<u8>)) -> R) -> R {
+    fn with<R>(&self, name: &str, f: impl FnOnce(&mut Written) -> R) -> R {
         f(self.files.lock().expect("lock").entry(name.to_owned()).or_default())
     }
 }
