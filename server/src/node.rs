@@ -1159,6 +1159,8 @@ async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>)
         None => return,
     };
     let mut last_snapshot_request: Option<u64> = None;
+    // After a pre-vote, the next waits a fresh election timeout (as a failed election would).
+    let mut next_pre_vote = monotonic_now();
     loop {
         tokio::select! {
             biased;
@@ -1173,10 +1175,12 @@ async fn duties(node: std::sync::Weak<Node>, mut stopped: watch::Receiver<bool>)
         // its removal, and depose every leader through them (seed 71993694). It stands again
         // once its own log makes it a member (the leader adds it back and replicates to it).
         if metrics.state != ServerState::Leader
+            && monotonic_now() >= next_pre_vote
             && node.check_member().is_ok()
             && node.stand_for_election(election_timeout).await
         {
             election_timeout = self::election_timeout(&node.options);
+            next_pre_vote = monotonic_now() + election_timeout;
         }
         if metrics.state == ServerState::Leader {
             node.expire_or_advance_time().await;
