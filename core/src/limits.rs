@@ -70,3 +70,17 @@ const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYT
 /// claimed length alone, so this bounds what a confused peer can make a node buffer.
 pub const PEER_FRAME_BYTES_MAX: usize = 2 * RECORD_PAYLOAD_BYTES_MAX;
 const _: () = assert!(PEER_FRAME_BYTES_MAX <= u32::MAX as usize, "frame length is a u32");
+
+/// Longest cluster id, in bytes. Every peer frame names its cluster in a one-byte length and
+/// that many bytes, so a node of another cluster is refused by name rather than misread.
+pub const CLUSTER_ID_BYTES_MAX: usize = 255;
+
+/// Appends that may wait for the log's sync before openraft's `append` itself waits. Each holds
+/// only a callback (the entries are already in the log), so the bound is on how far appends run
+/// ahead of the disk: with group commit one sync answers all of them.
+pub const LOG_FLUSH_QUEUE_DEPTH: usize = 1024;
+
+/// Idle connections a node keeps to one peer. A call borrows a connection of its own so calls
+/// never queue behind one another; with pipelined forwarding and per-read heartbeats a few dozen
+/// are in flight at once on a busy leader, and more than this are closed after use.
+pub const PEER_IDLE_CONNECTIONS_MAX: usize = 32;

@@ -33,8 +33,13 @@ pub enum Outcome {
 
 impl ErrorCode {
     /// Every code word, for tests and documentation.
-    pub const ALL: [ErrorCode; 5] =
-        [ErrorCode::NotLeader, ErrorCode::ClusterDown, ErrorCode::TryAgain, ErrorCode::Unknown, ErrorCode::Removed];
+    pub const ALL: [ErrorCode; 5] = [
+        ErrorCode::NotLeader,
+        ErrorCode::ClusterDown,
+        ErrorCode::TryAgain,
+        ErrorCode::Unknown,
+        ErrorCode::Removed,
+    ];
 
     /// The word as it opens an error reply.
     pub const fn word(self) -> &'static str {

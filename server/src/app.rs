@@ -9,12 +9,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::addr::NodeAddr;
 use crate::config::{LogFormat, ServerConfig};
-use crate::disk::FileDisk;
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeOptions};
 use crate::resp::{RespServer, RespSettings};
-use crate::store::NodeAddr;
+use crate::storage::disk::FileDisk;
 
 /// How long a stopping server waits for its listeners to finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -1,7 +1,16 @@
 //! The node's wall clock, a seam (DESIGN.md §5): the leader stamps entries with it, and active
 //! expiry compares TTLs against it. Production reads the system clock; the simulator gives each
 //! node its own clock with an offset and a drift. Raft's timers do not use it: they run on the
-//! runtime's monotonic time ([`crate::runtime::AliasRuntime`]).
+//! runtime's monotonic time ([`crate::runtime::AliasRuntime`]), which deadlines read through
+//! [`monotonic_now`].
+
+/// The monotonic clock for deadlines: virtual time in the simulator, where tokio's `Instant` is
+/// std's type under madsim's clock (which the determinism lint names); never wall time, which
+/// comes from a node's [`Clock`].
+#[allow(clippy::disallowed_methods)]
+pub fn monotonic_now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{is_host_port, FsyncPolicy, NodeAddr};
+use crate::addr::{is_host_port, NodeAddr};
+use crate::storage::fsync::FsyncPolicy;
 
 /// How the server logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -290,12 +291,7 @@ impl ServerConfig {
                 self.raft_advertise_addr
             )));
         }
-        if self.cluster_id.is_empty() || self.cluster_id.len() > redraft_net::peer::CLUSTER_ID_BYTES_MAX {
-            return Err(ConfigError::Invalid(format!(
-                "cluster-id must be 1 to {} bytes",
-                redraft_net::peer::CLUSTER_ID_BYTES_MAX
-            )));
-        }
+        redraft_net::peer::check_cluster_id(&self.cluster_id).map_err(ConfigError::Invalid)?;
         let peers = self.peers()?;
         if !peers.is_empty() {
             if self.join {

@@ -28,8 +28,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::node::{MembershipChange, Node, NodeError};
-use crate::store::{is_host_port, NodeAddr};
+use crate::addr::{is_host_port, NodeAddr};
+use crate::error::NodeError;
+use crate::membership::MembershipChange;
+use crate::node::Node;
 
 /// The routes, over `node`.
 pub fn router(node: Arc<Node>) -> Router {

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use redraft_server::disk::FileDisk;
-use redraft_server::log::{LogError, RecoveryReport, SegmentLog};
+use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::segment_log::{LogError, RecoveryReport, SegmentLog};
 
 const SEGMENT_BYTES: u64 = 256;
 
@@ -28,7 +28,7 @@ async fn filled(dir: &Path, count: u64) -> SegmentLog<FileDisk> {
     log
 }
 
-fn entries<D: redraft_server::disk::Disk>(log: &SegmentLog<D>) -> Vec<(u64, Vec<u8>)> {
+fn entries<D: redraft_server::storage::disk::Disk>(log: &SegmentLog<D>) -> Vec<(u64, Vec<u8>)> {
     log.read(..).map(|(i, p)| (i, p.to_vec())).collect()
 }
 
@@ -195,7 +195,7 @@ impl PowerLossDisk {
     }
 }
 
-impl redraft_server::disk::Disk for PowerLossDisk {
+impl redraft_server::storage::disk::Disk for PowerLossDisk {
     type File = PowerLossFile;
 
     fn list(&self) -> std::io::Result<Vec<String>> {
@@ -230,7 +230,7 @@ impl redraft_server::disk::Disk for PowerLossDisk {
     }
 }
 
-impl redraft_server::disk::LogFile for PowerLossFile {
+impl redraft_server::storage::disk::LogFile for PowerLossFile {
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.disk.with(&self.name, |file| file.0.extend_from_slice(bytes));
         Ok(())

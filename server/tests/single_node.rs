@@ -11,9 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use openraft::{Config, Raft};
 use redraft_core::{Command, LogEntry, Payload, Reply, StateMachine, StateMachineConfig};
-use redraft_server::disk::FileDisk;
-use redraft_server::network::{PeerNetwork, PeerPool};
-use redraft_server::store::{FsyncPolicy, LogStore, NodeAddr, StateMachineStore, TypeConfig};
+use redraft_server::addr::NodeAddr;
+use redraft_server::peer::{pool::PeerPool, raft_network::PeerNetwork};
+use redraft_server::raft_types::TypeConfig;
+use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::fsync::FsyncPolicy;
+use redraft_server::storage::log_store::LogStore;
+use redraft_server::storage::state_machine_store::StateMachineStore;
 
 struct Node {
     raft: Raft<TypeConfig>,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rand::Rng;
-use redraft_server::disk::{Disk, LogFile};
+use redraft_server::storage::disk::{Disk, LogFile};
 
 /// One node's data directory, owned by the harness so that it outlives the node's crashes.
 #[derive(Clone, Default)]

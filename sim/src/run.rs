@@ -23,10 +23,10 @@ use parking_lot::Mutex;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use redraft_net::resp::Frame;
+use redraft_server::addr::NodeAddr;
 use redraft_server::metrics::Metrics;
 use redraft_server::node::{Node, NodeOptions};
 use redraft_server::resp::{RespServer, RespSettings};
-use redraft_server::store::NodeAddr;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

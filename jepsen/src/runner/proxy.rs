@@ -5,12 +5,9 @@
 //! front of it, and every node's `--peers` names node j at the proxy's address (node j itself
 //! advertises it with `--raft-advertise-addr`). All peer traffic to node j therefore passes
 //! through j's proxy. A connection carries the requests of one node only (the server's
-//! connection pool is per node), so the proxy learns the sender from the first frame:
-//!
-//! ```text
-//! [len: u32 BE][kind: u8][cluster_len: u8][cluster id][body]
-//! body = bincode PeerMessage { from: u64 LE, to: u64 LE, request }
-//! ```
+//! connection pool is per node), so the proxy learns the sender from the route in the first
+//! frame's header, read with the peer transport's own parser (`redraft_net::peer::parse_header`);
+//! it never decodes a body.
 //!
 //! [`LinkCuts`] holds the directed links that are cut: `(i, j)` cut means the requests node i
 //! sends to node j are dropped (and so it gets no answers from j to them). Cutting both
@@ -30,16 +27,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use redraft_net::peer::{parse_header, HeaderParse};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-
-/// The longest cluster id a frame can carry (`net/src/peer.rs`); with the length, kind and the
-/// two ids this bounds how much the proxy reads before it knows the sender.
-const CLUSTER_ID_BYTES_MAX: usize = 255;
-/// The bytes of the body that hold `from` and `to`.
-const IDS_BYTES: usize = 16;
 
 /// The directed links that are cut, shared by every proxy of a cluster.
 #[derive(Debug)]
@@ -251,59 +243,23 @@ async fn serve_connection(mut client: TcpStream, link: Link) {
     }
 }
 
-/// Reads the first frame up to its `to` id; returns the bytes read, to be forwarded, and the
-/// sender's node id.
+/// Reads the first frame's header; returns the bytes read, to be forwarded, and the sender's
+/// node id. The header is bounded (a cluster id of at most 255 bytes), so this reads little.
 async fn read_sender(client: &mut TcpStream) -> io::Result<(Vec<u8>, u64)> {
     let mut head = Vec::with_capacity(64);
     loop {
-        match sender_of(&head) {
-            SenderParse::Found { from, .. } => return Ok((head, from)),
-            SenderParse::Invalid(reason) => return Err(io::Error::new(io::ErrorKind::InvalidData, reason)),
-            SenderParse::NeedMore(total) => {
+        match parse_header(&head) {
+            HeaderParse::Found(header) => return Ok((head, header.route.from)),
+            HeaderParse::Invalid(reason) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, reason.to_string()))
+            }
+            HeaderParse::NeedMore(total) => {
                 let start = head.len();
                 head.resize(total, 0);
                 client.read_exact(&mut head[start..]).await?;
             }
         }
     }
-}
-
-/// What the start of a connection says about its sender.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SenderParse {
-    /// At least this many bytes in all are needed.
-    NeedMore(usize),
-    /// The first frame's body names these nodes.
-    Found {
-        /// The sending node.
-        from: u64,
-        /// The node the request is for.
-        to: u64,
-    },
-    /// Not a peer frame.
-    Invalid(String),
-}
-
-/// Finds the sender in the first bytes of a peer connection (see the module documentation).
-pub fn sender_of(head: &[u8]) -> SenderParse {
-    const HEADER: usize = 4 + 2;
-    if head.len() < HEADER {
-        return SenderParse::NeedMore(HEADER);
-    }
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let cluster_len = head[5] as usize;
-    let ids_at = HEADER + cluster_len;
-    if cluster_len > CLUSTER_ID_BYTES_MAX || len < 2 + cluster_len + IDS_BYTES {
-        return SenderParse::Invalid(format!(
-            "a frame of {len} bytes with a cluster id of {cluster_len} bytes has no room for the sender"
-        ));
-    }
-    if head.len() < ids_at + IDS_BYTES {
-        return SenderParse::NeedMore(ids_at + IDS_BYTES);
-    }
-    let id =
-        |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("the slice is eight bytes long"));
-    SenderParse::Found { from: id(ids_at), to: id(ids_at + 8) }
 }
 
 /// Waits until requests from `from` to `to` are cut.
@@ -338,46 +294,14 @@ async fn hold(mut client: TcpStream, cuts: &mut watch::Receiver<BTreeSet<(u64, u
 
 #[cfg(test)]
 mod tests {
+    use redraft_net::peer::{encode_frame, Route, KIND_MESSAGE};
+
     use super::*;
     use tokio::io::AsyncWriteExt;
 
-    /// The server's `PeerMessage` in shape: two ids and then the request.
-    #[derive(serde::Serialize)]
-    struct Message {
-        from: u64,
-        to: u64,
-        request: Vec<u8>,
-    }
-
-    /// A peer frame exactly as `net/src/peer.rs` encodes one, around a bincode body as
-    /// `server/src/network.rs` encodes one.
+    /// A peer frame exactly as the server sends one.
     fn frame(from: u64, to: u64, payload: &[u8]) -> Vec<u8> {
-        let body = bincode::serialize(&Message { from, to, request: payload.to_vec() }).expect("encodes");
-        let cluster = b"jepsen";
-        let mut frame = ((2 + cluster.len() + body.len()) as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&[0, cluster.len() as u8]);
-        frame.extend_from_slice(cluster);
-        frame.extend_from_slice(&body);
-        frame
-    }
-
-    #[test]
-    fn the_sender_is_read_from_a_bincode_peer_message() {
-        // The ids sit right after the cluster id, little-endian; every shorter prefix asks for
-        // more bytes, up to exactly the end of `to`.
-        let bytes = frame(3, 5, b"append entries");
-        assert_eq!(sender_of(&bytes), SenderParse::Found { from: 3, to: 5 });
-        let needed = 4 + 2 + "jepsen".len() + 16;
-        assert_eq!(sender_of(&bytes[..needed]), SenderParse::Found { from: 3, to: 5 });
-        for cut in 0..needed {
-            match sender_of(&bytes[..cut]) {
-                SenderParse::NeedMore(total) => assert!(total > cut && total <= needed, "{cut}: {total}"),
-                other => panic!("a prefix of {cut} bytes: {other:?}"),
-            }
-        }
-        let mut short = bytes.clone();
-        short[..4].copy_from_slice(&10u32.to_be_bytes());
-        assert!(matches!(sender_of(&short), SenderParse::Invalid(_)));
+        encode_frame(KIND_MESSAGE, "jepsen", Route { from, to }, payload)
     }
 
     /// A stand-in for a node's Raft listener: answers every frame with its payload reversed and

@@ -12,7 +12,7 @@ use redraft_net::resp::{Frame, Protocol};
 
 use super::table::{self, COMMANDS};
 use super::Connection;
-use crate::store::FsyncPolicy;
+use crate::storage::fsync::FsyncPolicy;
 
 /// The Redis version redraft reports, the one whose commands and replies it follows.
 pub const REDIS_VERSION: &str = "7.0.0";

@@ -5,8 +5,10 @@
 use bytes::Bytes;
 use redraft_net::resp::Frame;
 
-use crate::node::{ClusterStatus, MembershipChange, Node};
-use crate::store::{is_host_port, NodeAddr};
+use crate::addr::{is_host_port, NodeAddr};
+use crate::membership::MembershipChange;
+use crate::node::status::ClusterStatus;
+use crate::node::Node;
 
 pub(super) async fn run(node: &Node, name: &[u8], args: &[Bytes]) -> Frame {
     let command = String::from_utf8_lossy(name).to_lowercase();

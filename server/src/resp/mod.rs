@@ -260,7 +260,7 @@ impl Connection {
 
     /// Runs a pipeline of requests in order and appends their replies to `output`.
     async fn run(&mut self, requests: Vec<Vec<Bytes>>, output: &mut BytesMut) {
-        let started = crate::node::monotonic_now();
+        let started = crate::clock::monotonic_now();
         let count = requests.len();
         self.replies = (0..count).map(|_| None).collect();
         self.names = vec!["unknown"; count];

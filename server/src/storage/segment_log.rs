@@ -22,7 +22,7 @@ use std::ops::RangeBounds;
 use bytes::Bytes;
 use redraft_core::record::{decode_all, encode_record, CorruptRecord, Tail};
 
-use crate::disk::{Disk, LogFile};
+use super::disk::{Disk, LogFile};
 
 /// Default size at which a segment is closed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;

@@ -1,0 +1,274 @@
+//! The node service: one openraft instance over the durable log and core's state machine, and
+//! the operations every front end calls (RESP and HTTP, and the simulator's clients through RESP).
+//!
+//! Writes follow DESIGN.md §2 (`write.rs`, and `forward.rs` on a follower); reads follow §4
+//! (`read.rs`, with leadership confirmations shared in `read_rounds.rs`). Membership changes are
+//! in `membership.rs`, the cluster view in `status.rs`, elections with a pre-vote in
+//! `election.rs`, background duties (expiry, time advance, snapshots at a size threshold,
+//! metrics) in `duties.rs`, and what the node answers its peers in `peer_service.rs`.
+//!
+//! Errors are sorted by what the caller does next ([`NodeError`](crate::error::NodeError)): a write refused before it was
+//! proposed certainly did not happen; a write whose reply was lost (the node stopped, a timeout)
+//! may have happened, and says so.
+
+mod duties;
+mod election;
+mod forward;
+pub mod membership;
+pub mod options;
+mod peer_service;
+mod read;
+mod read_rounds;
+pub mod status;
+mod write;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InitializeError, RaftError};
+use openraft::{Config, Raft, ServerState, SnapshotPolicy};
+use redraft_core::{StateMachine, StateMachineConfig};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use self::options::{NodeOptions, StartError, CLUSTER_ID_DEFAULT};
+use self::read_rounds::ReadRounds;
+use crate::addr::NodeAddr;
+use crate::clock::{monotonic_now, Clock};
+use crate::metrics::Metrics;
+use crate::peer::pool::PeerPool;
+use crate::peer::raft_network::PeerNetwork;
+use crate::raft_types::TypeConfig;
+use crate::storage::disk::Disk;
+use crate::storage::log_store::LogStore;
+use crate::storage::segment_log::RecoveryReport;
+use crate::storage::state_machine_store::StateMachineStore;
+
+/// A running node.
+pub struct Node {
+    options: NodeOptions,
+    raft: Raft<TypeConfig>,
+    state: Arc<StateMachine>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    /// Invariant: never decreases; every stamp this node proposes is at least this.
+    last_stamp_ms: AtomicU64,
+    /// Clock reading of the newest proposal, for the time-advance idle check.
+    last_proposal_ms: AtomicU64,
+    stop: watch::Sender<bool>,
+    recovery: RecoveryReport,
+    /// Connections to the other nodes, for Raft and for forwarding.
+    peers: Arc<PeerPool>,
+    /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
+    session_base: u64,
+    session_next: AtomicU64,
+    /// Leadership confirmations shared by the linearizable reads waiting for them.
+    read_rounds: Arc<ReadRounds>,
+}
+
+impl Node {
+    /// Opens the log and snapshot on `disk`, starts Raft, initialises a pristine single-node
+    /// cluster, and starts the background duties.
+    ///
+    /// # Errors
+    /// [`StartError`] when the log is corrupt (naming the file and offset), the snapshot cannot be
+    /// read, or Raft refuses the configuration.
+    pub async fn start<D: Disk + Clone>(
+        options: NodeOptions,
+        disk: D,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Node>, StartError> {
+        let config = Config {
+            cluster_name: "redraft".into(),
+            heartbeat_interval: options.heartbeat_ms,
+            election_timeout_min: options.election_timeout_ms_min,
+            election_timeout_max: options.election_timeout_ms_max,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_entry_count),
+            max_in_snapshot_log_to_keep: options.snapshot_log_keep_count,
+            // Elections start from the node's duties, after a pre-vote ([`Node::stand_for_election`]).
+            enable_elect: false,
+            ..Config::default()
+        };
+        let config = Arc::new(config.validate().map_err(|e| StartError::Config(e.to_string()))?);
+        let state = Arc::new(StateMachine::new(StateMachineConfig {
+            shard_bits: options.shard_bits,
+            hash_seed: options.hash_seed,
+            ..StateMachineConfig::default()
+        }));
+        let machine = StateMachineStore::open(state.clone(), disk.clone()).map_err(StartError::Snapshot)?;
+        let (mut log, recovery) = LogStore::open(
+            disk,
+            options.fsync,
+            options.segment_bytes_max,
+            metrics.clone(),
+            machine.snapshot_index(),
+        )
+        .await?;
+        if let Some((file, offset, dropped)) = &recovery.torn_tail {
+            tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
+        }
+        redraft_net::peer::check_cluster_id(&options.cluster_id).map_err(StartError::Config)?;
+        let cluster: Arc<str> = options.cluster_id.as_str().into();
+        let peers = Arc::new(PeerPool::new(cluster, options.node_id));
+        let network = PeerNetwork::new(peers.clone());
+        // openraft 0.9 restarts a node whose stored vote is its own committed leadership as the
+        // leader of that same term, without an election. Such a leader answers ReadIndex with
+        // the larger of its commit index (only what its state machine had applied before the
+        // restart) and its term's first entry, so a read could miss writes acknowledged before
+        // the restart; the cluster test also saw its replication stall at that commit index.
+        // Storing the same vote uncommitted keeps the term and whom this node voted for (all
+        // Raft's safety needs), and makes the node start as a follower: the next leader is
+        // elected in a new term, whose first entry commits the whole log before any read.
+        let stored_vote = openraft::storage::RaftLogStorage::read_vote(&mut log)
+            .await
+            .map_err(|e| StartError::Raft(format!("cannot read the stored vote: {e}")))?;
+        if let Some(vote) =
+            stored_vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(options.node_id))
+        {
+            let term = vote.leader_id().get_term();
+            tracing::info!(term, "restarting as a follower rather than as the last leader");
+            openraft::storage::RaftLogStorage::save_vote(
+                &mut log,
+                &openraft::Vote::new(term, options.node_id),
+            )
+            .await
+            .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
+        }
+        let raft = Raft::new(options.node_id, config, network, log, machine)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        if options.join {
+            tracing::info!(node_id = options.node_id, "waiting to be added to a cluster by its leader");
+        } else {
+            let members = if options.peers.is_empty() {
+                BTreeMap::from([(options.node_id, options.addr.clone())])
+            } else {
+                options.peers.clone()
+            };
+            let count = members.len();
+            // Every node of a new cluster proposes the same membership; openraft accepts it once,
+            // on a pristine log, and refuses it afterwards (a restart, or a cluster already formed).
+            match raft.initialize(members).await {
+                Ok(()) => {
+                    tracing::info!(node_id = options.node_id, nodes = count, "initialised a new cluster")
+                }
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                    tracing::info!(node_id = options.node_id, "cluster already initialised; recovering")
+                }
+                Err(error) => return Err(StartError::Raft(error.to_string())),
+            }
+        }
+        let (stop, stopped) = watch::channel(false);
+        let now_ms = clock.now_ms();
+        let session_base = rand::Rng::gen(&mut crate::fault::rng());
+        let node = Arc::new(Node {
+            peers,
+            session_base,
+            session_next: AtomicU64::new(0),
+            read_rounds: Arc::default(),
+            last_stamp_ms: AtomicU64::new(state.time_ms()),
+            last_proposal_ms: AtomicU64::new(now_ms),
+            options,
+            raft,
+            state,
+            clock,
+            metrics,
+            stop,
+            recovery,
+        });
+        tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
+        Ok(node)
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> u64 {
+        self.options.node_id
+    }
+
+    /// The options the node runs with.
+    pub fn options(&self) -> &NodeOptions {
+        &self.options
+    }
+
+    /// The state machine, for local reads after [`Node::linearize`].
+    pub fn state(&self) -> &Arc<StateMachine> {
+        &self.state
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The Raft handle (for status pages and tests; clients go through the node's methods).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// What log recovery found at start-up.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The node's wall clock in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Whether the node is the leader and has applied everything it committed at its election,
+    /// so it can serve (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.state == ServerState::Leader && metrics.running_state.is_ok()
+    }
+
+    /// Whether this node is the leader right now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    pub(crate) fn current_leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Stops the background duties and Raft.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "Raft did not shut down cleanly");
+        }
+    }
+
+    pub(crate) fn next_stamp_ms(&self) -> u64 {
+        let now_ms = self.clock.now_ms();
+        self.last_proposal_ms.store(now_ms, Ordering::Relaxed);
+        // Never below a stamp already applied or proposed: a leader with a slow clock must not
+        // move the state-machine time backwards (DESIGN.md §3).
+        let floor = self.state.time_ms();
+        let candidate = now_ms.max(floor);
+        let previous = self.last_stamp_ms.fetch_max(candidate, Ordering::AcqRel);
+        candidate.max(previous)
+    }
+
+    /// The Raft address the membership gives node `id` (empty when it is not a member).
+    pub(crate) fn raft_addr_of(&self, id: u64) -> String {
+        self.leader_addr(Some(id)).map(|(_, addr)| addr.raft_addr).unwrap_or_default()
+    }
+
+    pub(crate) fn leader_addr(&self, leader: Option<u64>) -> Option<(u64, NodeAddr)> {
+        let id = leader?;
+        let metrics = self.raft.metrics().borrow().clone();
+        let addr = metrics.membership_config.membership().get_node(&id).cloned().unwrap_or_default();
+        Some((id, addr))
+    }
+
+    /// Waits until a leader is known, for at most `leader_wait_ms` and never past `deadline`.
+    pub(crate) async fn wait_for_leader(&self, deadline: Instant) {
+        let wait = Duration::from_millis(self.options.leader_wait_ms)
+            .min(deadline.saturating_duration_since(monotonic_now()));
+        let _ = self.raft.wait(Some(wait)).metrics(|m| m.current_leader.is_some(), "a leader is known").await;
+    }
+}

@@ -1,0 +1,92 @@
+//! How to run a node ([`NodeOptions`]) and why one did not start ([`StartError`]).
+
+use std::collections::BTreeMap;
+
+use crate::addr::NodeAddr;
+use crate::storage::fsync::FsyncPolicy;
+use crate::storage::log_store::OpenError;
+
+/// How to run a node. [`NodeOptions::default`] is a single node with Raft timings for loopback.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub node_id: u64,
+    pub addr: NodeAddr,
+    /// Every peer frame names it; a node of another cluster is refused.
+    pub cluster_id: String,
+    /// The initial membership, set once when the log is pristine; empty for a cluster of one.
+    pub peers: BTreeMap<u64, NodeAddr>,
+    /// Start with an empty log and wait to be added by a cluster's leader instead of initialising
+    /// a cluster.
+    pub join: bool,
+    pub fsync: FsyncPolicy,
+    pub segment_bytes_max: u64,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms_min: u64,
+    pub election_timeout_ms_max: u64,
+    /// Build a snapshot after this many entries since the last one.
+    pub snapshot_entry_count: u64,
+    /// Build a snapshot when the log holds more than this many bytes.
+    pub snapshot_log_bytes: u64,
+    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    pub snapshot_log_keep_count: u64,
+    /// While keys with a TTL exist and nothing was proposed for this long, the leader proposes a
+    /// time-advance entry, so that TTLs keep expiring at state-machine time (DESIGN.md §3).
+    pub time_advance_idle_ms: u64,
+    /// How often the leader looks for expired keys to remove (active expiry), and the period of
+    /// the node's other background duties.
+    pub duty_interval_ms: u64,
+    /// How long a write may wait for its outcome before the client is told it is unknown.
+    pub write_timeout_ms: u64,
+    /// How long the leader waits for a membership change to commit (both of its steps, and a
+    /// new node's catch-up, which can mean building and sending a snapshot) before answering
+    /// that the outcome is unknown; never less than the write timeout.
+    pub membership_timeout_ms: u64,
+    /// How long a request waits for a leader to be elected before it is refused.
+    pub leader_wait_ms: u64,
+    pub shard_bits: u32,
+    /// Keys the map's hash; random per process in production, fixed in simulation.
+    pub hash_seed: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions {
+            node_id: 1,
+            addr: NodeAddr::default(),
+            cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
+            peers: BTreeMap::new(),
+            join: false,
+            fsync: FsyncPolicy::Always,
+            segment_bytes_max: crate::storage::segment_log::SEGMENT_BYTES_MAX_DEFAULT,
+            heartbeat_ms: 100,
+            election_timeout_ms_min: 300,
+            election_timeout_ms_max: 600,
+            snapshot_entry_count: 100_000,
+            snapshot_log_bytes: 256 * 1024 * 1024,
+            snapshot_log_keep_count: 1_000,
+            time_advance_idle_ms: 100,
+            duty_interval_ms: 50,
+            write_timeout_ms: 10_000,
+            membership_timeout_ms: 60_000,
+            leader_wait_ms: 3_000,
+            shard_bits: redraft_core::limits::SHARD_BITS_DEFAULT,
+            hash_seed: 0,
+        }
+    }
+}
+
+/// The cluster id of a node that is not told one.
+pub const CLUSTER_ID_DEFAULT: &str = "redraft";
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Log(#[from] OpenError),
+    #[error("the snapshot cannot be loaded: {0}")]
+    Snapshot(String),
+    #[error("invalid Raft configuration: {0}")]
+    Config(String),
+    #[error("Raft did not start: {0}")]
+    Raft(String),
+}

@@ -1,0 +1,71 @@
+//! What this node offers its peers ([`PeerService`]), and the listener that serves them on the
+//! node's Raft address.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use openraft::Raft;
+use redraft_core::{Payload, Reply};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::Node;
+use crate::error::NodeError;
+use crate::membership::MembershipChange;
+use crate::peer::service::{handle, PeerService};
+use crate::raft_types::TypeConfig;
+
+impl PeerService for Node {
+    fn node_id(&self) -> u64 {
+        self.id()
+    }
+
+    fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    fn membership_without(&self, id: u64) -> Option<u64> {
+        Node::membership_without(self, id)
+    }
+
+    fn grant_pre_vote(&self) -> impl Future<Output = bool> + Send {
+        Node::grant_pre_vote(self)
+    }
+
+    fn write_as_leader(
+        &self,
+        payloads: Vec<Payload>,
+    ) -> impl Future<Output = Vec<Result<Reply, NodeError>>> + Send {
+        Node::write_as_leader(self, payloads)
+    }
+
+    fn read_index_as_leader(&self) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        Node::read_index_as_leader(self)
+    }
+
+    fn change_membership_as_leader(
+        &self,
+        change: MembershipChange,
+    ) -> impl Future<Output = Result<String, NodeError>> + Send {
+        Node::change_membership_as_leader(self, change)
+    }
+}
+
+impl Node {
+    /// Serves peers on `listener` until `stop` turns true: openraft's RPCs, and the requests
+    /// followers forward to the leader.
+    pub fn serve_peers(
+        self: &Arc<Node>,
+        listener: TcpListener,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let weak = Arc::downgrade(self);
+        let cluster: Arc<str> = self.options.cluster_id.as_str().into();
+        redraft_net::peer::serve(
+            listener,
+            cluster,
+            move |route, body| handle(weak.clone(), route, body),
+            stop,
+        )
+    }
+}

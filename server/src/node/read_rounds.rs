@@ -1,0 +1,71 @@
+//! Linearizable reads share leadership confirmations (ReadIndex batching): one round asks a
+//! quorum once and answers every read that joined it. A read joins the next round to start,
+//! never the one in flight, whose read index was taken before the read arrived and so might not
+//! cover a write acknowledged just before it. With many clients a round serves all the reads
+//! that arrived during the previous one, instead of one quorum round trip per read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::Raft;
+use tokio::sync::oneshot;
+
+use crate::addr::NodeAddr;
+use crate::error::NodeError;
+use crate::raft_types::TypeConfig;
+
+/// The reads waiting for a leadership confirmation, and whether a round is running.
+#[derive(Default)]
+pub(super) struct ReadRounds {
+    state: std::sync::Mutex<ReadRoundsState>,
+}
+
+#[derive(Default)]
+pub(super) struct ReadRoundsState {
+    /// Whether a round is in flight (its task then starts the next one for `waiting`).
+    pub(super) running: bool,
+    /// The reads for the next round.
+    pub(super) waiting: Vec<oneshot::Sender<Result<u64, NodeError>>>,
+}
+
+impl ReadRounds {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ReadRoundsState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Runs leadership confirmations while reads wait for one: each round takes every read waiting
+/// when it starts, asks a quorum once (openraft's `get_read_log_id`) and answers them all.
+pub(super) async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>, timeout: Duration) {
+    loop {
+        let readers = {
+            let mut state = rounds.lock();
+            if state.waiting.is_empty() {
+                state.running = false;
+                return;
+            }
+            std::mem::take(&mut state.waiting)
+        };
+        let result = match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
+            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
+                // The addresses are filled in by each reader from its node's membership.
+                Err(NodeError::NotLeader { leader: forward.leader_id.map(|id| (id, NodeAddr::default())) })
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
+                Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                Err(NodeError::Unavailable(format!("the node is stopping: {fatal}")))
+            }
+            Err(_elapsed) => Err(NodeError::Unavailable(format!(
+                "leadership not confirmed within {} ms",
+                timeout.as_millis()
+            ))),
+        };
+        for reader in readers {
+            let _ = reader.send(result.clone());
+        }
+    }
+}

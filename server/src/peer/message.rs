@@ -1,0 +1,87 @@
+//! What one node asks another over the peer transport, and the answers: the body of a peer
+//! frame, in bincode. Who sends it to whom travels in the frame's header (`redraft_net::peer`),
+//! not here, so tools between peers never decode a body.
+//!
+//! - openraft's three RPCs (append-entries, vote, and install-snapshot, which openraft sends in
+//!   chunks of `snapshot_max_chunk_size`, so one frame never holds a whole snapshot);
+//! - what a follower forwards to the leader for its clients (DESIGN.md §4): writes carrying a
+//!   client session, so a retried forward applies at most once; a read-index request, after which
+//!   the follower serves a linearizable read from its own state machine; membership changes;
+//! - the pre-vote (Raft thesis §9.6).
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use redraft_core::{Payload, Reply};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::membership::MembershipChange;
+use crate::raft_types::TypeConfig;
+
+/// What one node asks another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Client writes forwarded by a follower, in order; each command carries a session.
+    Write(Vec<Payload>),
+    /// A follower asks for the index a linearizable read must wait for.
+    ReadIndex,
+    Membership(MembershipChange),
+    /// Would the receiver take part in an election now (Raft's pre-vote)?
+    PreVote,
+}
+
+/// The answer to a [`PeerRequest`], variant for variant.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Write(Vec<Result<Reply, NodeError>>),
+    ReadIndex(Result<u64, NodeError>),
+    Membership(Result<String, NodeError>),
+    /// The message was for another node id; the membership's address for it is stale.
+    WrongNode {
+        this_node: u64,
+    },
+    /// The message could not be decoded (a peer of another version).
+    Undecodable(String),
+    PreVote {
+        granted: bool,
+    },
+    /// A vote request from a node that is not in this node's membership, as of the membership
+    /// entry at `membership_index`: it was removed, and has not heard so.
+    NotMember {
+        membership_index: u64,
+    },
+}
+
+impl PeerRequest {
+    /// Whether the protocol tolerates this request arriving twice: Raft's messages by Raft's
+    /// rules, a forwarded write by its client session. Membership changes and read-index requests
+    /// are never retried, so the simulator never delivers them twice.
+    pub fn tolerates_duplicates(&self) -> bool {
+        matches!(
+            self,
+            PeerRequest::Append(_) | PeerRequest::Vote(_) | PeerRequest::Snapshot(_) | PeerRequest::Write(_)
+        )
+    }
+}
+
+/// Encodes a request or an answer as a frame's body.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("peer messages serialize")
+}
+
+/// Decodes a frame's body.
+///
+/// # Errors
+/// The body is not a message of this version.
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, bincode::Error> {
+    bincode::deserialize(body)
+}

@@ -1,0 +1,142 @@
+//! openraft's network over the node's [`PeerPool`]: the factory openraft asks for a link to each
+//! peer, and the link that turns openraft's three RPCs into peer calls and the pool's errors into
+//! the ones openraft acts on (an unreachable peer is backed off; a timeout is retried).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::RPCTypes;
+use redraft_net::peer::PeerError;
+
+use super::message::{PeerRequest, PeerResponse};
+use super::pool::{CallError, PeerPool};
+use crate::addr::NodeAddr;
+use crate::raft_types::TypeConfig;
+
+/// The Raft network factory. Its links draw connections from the node's [`PeerPool`], so a
+/// leader's per-read heartbeats (openraft asks for a new link for each) reuse kept connections
+/// instead of opening one per read and follower.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    pool: Arc<PeerPool>,
+}
+
+impl PeerNetwork {
+    pub fn new(pool: Arc<PeerPool>) -> PeerNetwork {
+        PeerNetwork { pool }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerLink {
+        PeerLink { pool: self.pool.clone(), target, addr: node.raft_addr.clone() }
+    }
+}
+
+/// openraft's link to one peer.
+pub struct PeerLink {
+    pool: Arc<PeerPool>,
+    target: u64,
+    addr: String,
+}
+
+impl PeerLink {
+    async fn call(&mut self, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+        self.pool.call(self.target, &self.addr, request, timeout).await
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        error: CallError,
+        action: RPCTypes,
+        timeout: Duration,
+    ) -> RPCError<u64, NodeAddr, E> {
+        match error {
+            CallError::Peer(PeerError::Timeout { .. }) => {
+                RPCError::Timeout(Timeout { action, id: self.pool.node_id(), target: self.target, timeout })
+            }
+            error if error.certainly_not_sent() => RPCError::Unreachable(Unreachable::new(&error)),
+            error => RPCError::Network(NetworkError::new(&error)),
+        }
+    }
+}
+
+fn unexpected(response: &PeerResponse) -> CallError {
+    CallError::Undecodable(format!("an answer of the wrong kind: {response:?}"))
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Append(rpc), timeout).await {
+            Ok(PeerResponse::Append(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Append(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64, InstallSnapshotError>>>
+    {
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Snapshot(rpc), timeout).await {
+            Ok(PeerResponse::Snapshot(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Snapshot(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::InstallSnapshot, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::InstallSnapshot, timeout)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        let timeout = option.hard_ttl();
+        match self.call(PeerRequest::Vote(rpc), timeout).await {
+            Ok(PeerResponse::Vote(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Vote(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            Ok(PeerResponse::NotMember { membership_index }) => {
+                self.pool.told_not_member(membership_index);
+                let why = format!(
+                    "node {} has no node {} in its membership as of log index {membership_index}",
+                    self.target,
+                    self.pool.node_id()
+                );
+                Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why))))
+            }
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::Vote, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::Vote, timeout)),
+        }
+    }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        // After an unreachable peer, openraft waits this long before replicating to it again; a
+        // healed partition is noticed within one heartbeat or two.
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}

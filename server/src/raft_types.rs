@@ -1,0 +1,23 @@
+//! redraft's openraft type configuration: core's entries and replies, u64 node ids, the
+//! [`NodeAddr`] every member is stored with, snapshots as bytes, and our runtime. Every layer
+//! that names an openraft type names it through [`TypeConfig`].
+
+use std::io::Cursor;
+
+use openraft::Entry;
+use redraft_core::{LogEntry, Reply};
+
+use crate::addr::NodeAddr;
+use crate::runtime::AliasRuntime;
+
+openraft::declare_raft_types!(
+    /// redraft's openraft types: core's entries and replies, u64 node ids, our runtime.
+    pub TypeConfig:
+        D = LogEntry,
+        R = Reply,
+        NodeId = u64,
+        Node = NodeAddr,
+        Entry = Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = AliasRuntime,
+);

@@ -1,0 +1,71 @@
+//! The log's sync loops, one per policy that syncs: `always` syncs once for every batch of
+//! appends waiting and only then reports them durable (group commit); `everysec` syncs once a
+//! second, its appends already reported durable when written (a documented loss window). `no`
+//! has no loop: the operating system decides.
+
+use std::io;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use openraft::storage::LogFlushed;
+use tokio::sync::{mpsc, Mutex};
+
+use super::disk::Disk;
+use super::log_store::LogInner;
+use crate::clock::monotonic_now;
+use crate::metrics::Metrics;
+use crate::raft_types::TypeConfig;
+
+/// Appends that may wait for the flusher before `append` itself waits: a bound on memory.
+pub(super) const FLUSH_QUEUE_DEPTH: usize = redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
+
+/// `always`: syncs the log for every batch of appends waiting, then reports them durable. Ends
+/// when every log store handle is gone.
+pub(super) async fn sync_each_batch<D: Disk>(
+    inner: Arc<Mutex<LogInner<D>>>,
+    mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = pending.recv().await {
+        batch.push(first);
+        while let Ok(more) = pending.try_recv() {
+            batch.push(more);
+        }
+        if crate::fault::buggify(0.05) {
+            // Fault point: a slow sync, so appends pile up behind it.
+            let delay = rand::Rng::gen_range(&mut crate::fault::rng(), 1..50);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let started = monotonic_now();
+        // The fsync runs without the lock, so openraft keeps appending meanwhile and the next
+        // batch gathers while this one syncs.
+        let sync = inner.lock().await.log.start_sync();
+        let result = sync.await.map_err(|e| io::Error::other(e.to_string()));
+        match &result {
+            Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), batch.len()),
+            Err(error) => tracing::error!(%error, "log sync failed; the appends waiting for it fail"),
+        }
+        for callback in batch.drain(..) {
+            let result = match &result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
+            };
+            callback.log_io_completed(result);
+        }
+    }
+}
+
+/// `everysec`: syncs the log once a second. Ends when the log is dropped.
+pub(super) async fn sync_every_second<D: Disk>(inner: Weak<Mutex<LogInner<D>>>, metrics: Arc<Metrics>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let started = monotonic_now();
+        let mut inner = inner.lock().await;
+        match inner.log.sync().await {
+            Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), 0),
+            Err(error) => tracing::error!(%error, "log sync failed"),
+        }
+    }
+}

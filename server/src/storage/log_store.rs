@@ -1,0 +1,226 @@
+//! openraft's log store over the [`SegmentLog`]: entries as versioned bincode records, the vote
+//! and the purge point in a metadata file, and durability per the [`FsyncPolicy`].
+//!
+//! Durability follows DESIGN.md §2. Appends are buffered; with `always` each append's callback
+//! goes to the flusher (`flush.rs`), which syncs once for every append waiting (group commit) and
+//! only then tells openraft the entries are durable. `everysec` and `no` report entries durable
+//! as soon as they are written, a documented loss window: `everysec` syncs once a second, `no`
+//! leaves it to the operating system. The vote and the purge point are always synced before the
+//! call returns, after everything appended before them.
+
+// openraft's traits fix the error type, `StorageError`, whatever its size.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use redraft_core::codec;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Mutex};
+
+use super::disk::Disk;
+use super::flush::{sync_each_batch, sync_every_second, FLUSH_QUEUE_DEPTH};
+use super::format::STORE_FORMAT_VERSION;
+use super::fsync::FsyncPolicy;
+use super::segment_log::{LogError, RecoveryReport, SegmentLog};
+use crate::metrics::Metrics;
+use crate::raft_types::TypeConfig;
+
+const META_FILE: &str = "meta";
+
+/// What the metadata file holds: the decisions Raft needs back after a restart besides the log.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Meta {
+    vote: Option<Vote<u64>>,
+    last_purged: Option<LogId<u64>>,
+}
+
+/// The log and its metadata, behind one lock.
+pub(super) struct LogInner<D: Disk> {
+    pub(super) log: SegmentLog<D>,
+    meta: Meta,
+}
+
+/// openraft's log store. Clones share one log; the clone handed out as the log reader reads the
+/// same in-memory entries.
+pub struct LogStore<D: Disk + Clone> {
+    inner: Arc<Mutex<LogInner<D>>>,
+    disk: D,
+    policy: FsyncPolicy,
+    metrics: Arc<Metrics>,
+    /// Appends waiting for a sync (the `always` policy only).
+    flush: mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+impl<D: Disk + Clone> Clone for LogStore<D> {
+    fn clone(&self) -> Self {
+        LogStore {
+            inner: self.inner.clone(),
+            disk: self.disk.clone(),
+            policy: self.policy,
+            metrics: self.metrics.clone(),
+            flush: self.flush.clone(),
+        }
+    }
+}
+
+/// Why the log store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the log's metadata file cannot be read: {0}")]
+    Meta(String),
+}
+
+impl<D: Disk + Clone> LogStore<D> {
+    /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot_index` is the
+    /// last index of the snapshot the state machine loaded, if any.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the log is corrupt or unreadable.
+    pub async fn open(
+        disk: D,
+        policy: FsyncPolicy,
+        segment_bytes_max: u64,
+        metrics: Arc<Metrics>,
+        snapshot_index: Option<u64>,
+    ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
+        let meta: Meta = match disk.read(META_FILE) {
+            Ok(bytes) => codec::decode_versioned(STORE_FORMAT_VERSION, &bytes)
+                .map_err(|e| OpenError::Meta(format!("{META_FILE}: {e}")))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Meta::default(),
+            Err(error) => return Err(OpenError::Meta(format!("{META_FILE}: {error}"))),
+        };
+        let covered = meta.last_purged.map(|id| id.index).max(snapshot_index);
+        let (mut log, report) = SegmentLog::open(disk.clone(), segment_bytes_max, covered).await?;
+        if let Some(purged) = meta.last_purged {
+            log.purge(purged.index).await?;
+        }
+        metrics.log_bytes.set(log.held_bytes() as i64);
+        let inner = Arc::new(Mutex::new(LogInner { log, meta }));
+        let (flush, pending) = mpsc::channel(FLUSH_QUEUE_DEPTH);
+        match policy {
+            FsyncPolicy::Always => {
+                tokio::spawn(sync_each_batch(inner.clone(), pending, metrics.clone()));
+            }
+            FsyncPolicy::Everysec => {
+                tokio::spawn(sync_every_second(Arc::downgrade(&inner), metrics.clone()));
+            }
+            FsyncPolicy::No => {}
+        }
+        Ok((LogStore { inner, disk, policy, metrics, flush }, report))
+    }
+
+    async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
+        // Everything appended before the vote or purge point becomes durable first, so that the
+        // disk never holds a newer decision than the log it rests on.
+        if let Err(error) = inner.log.sync().await {
+            return Err(io::Error::other(error.to_string()));
+        }
+        let bytes = codec::encode_versioned(STORE_FORMAT_VERSION, &inner.meta);
+        self.disk.replace(META_FILE, &bytes).await
+    }
+}
+
+/// Encodes an entry as its log record's payload holds it (after the segment log's index prefix).
+pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
+    codec::encode_versioned(STORE_FORMAT_VERSION, entry)
+}
+
+fn decode_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, StorageError<u64>> {
+    codec::decode_versioned(STORE_FORMAT_VERSION, payload)
+        .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+}
+
+impl<D: Disk + Clone> RaftLogReader<TypeConfig> for LogStore<D> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+        let inner = self.inner.lock().await;
+        inner.log.read(range).map(|(_, payload)| decode_entry(payload)).collect()
+    }
+}
+
+impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
+    type LogReader = LogStore<D>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let inner = self.inner.lock().await;
+        let last = match inner.log.bounds() {
+            Some((_, last)) => {
+                let (_, payload) = inner.log.read(last..=last).next().expect("bounds name a held entry");
+                Some(decode_entry(payload)?.log_id)
+            }
+            None => inner.meta.last_purged,
+        };
+        Ok(LogState { last_purged_log_id: inner.meta.last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.meta.vote = Some(*vote);
+        self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        Ok(self.inner.lock().await.meta.vote)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        {
+            let mut inner = self.inner.lock().await;
+            for entry in entries {
+                inner
+                    .log
+                    .append(entry.log_id.index, &encode_entry(&entry))
+                    .await
+                    .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
+            }
+            self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+        }
+        match self.policy {
+            FsyncPolicy::Always => {
+                if let Err(mpsc::error::SendError(callback)) = self.flush.send(callback).await {
+                    callback.log_io_completed(Err(io::Error::other("the log flusher has stopped")));
+                }
+            }
+            FsyncPolicy::Everysec | FsyncPolicy::No => callback.log_io_completed(Ok(())),
+        }
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.log.truncate(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.meta.last_purged = Some(log_id);
+        self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        inner.log.purge(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+        Ok(())
+    }
+}

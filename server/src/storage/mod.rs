@@ -1,0 +1,19 @@
+//! The storage floor: what a node keeps on disk, below Raft and the node.
+//!
+//! - [`disk`]: the disk seam, real files in production and a disk that loses unsynced bytes in
+//!   the simulator (DESIGN.md §5);
+//! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
+//! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
+//!   loops of each [`fsync`] policy in `flush.rs`;
+//! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots;
+//! - [`format`]: the version of every storage byte format.
+//!
+//! Nothing here knows the node, the peers or the front ends.
+
+pub mod disk;
+mod flush;
+pub mod format;
+pub mod fsync;
+pub mod log_store;
+pub mod segment_log;
+pub mod state_machine_store;
