@@ -1,4 +1,5 @@
-//! The replicated entries openraft carries in its log, and their versioned byte encoding.
+//! The replicated entries openraft carries in its log. Their bytes on disk are the server's
+//! storage format (`server/src/storage/log_store.rs`), pinned in `server/tests/formats.rs`.
 //!
 //! Every entry is stamped by the leader with its clock reading in milliseconds, never lower than
 //! the last stamp it applied; the state-machine time is the stamp of the last applied entry, so
@@ -7,7 +8,6 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, DecodeError};
 use crate::command::Command;
 
 /// One replicated entry.
@@ -54,23 +54,4 @@ pub struct SessionRef {
 pub struct Watch {
     pub key: Bytes,
     pub token: u64,
-}
-
-/// The format version of an encoded [`LogEntry`]; bump it when the encoding changes, and keep a
-/// decoder for every version that may still be on disk.
-pub const ENTRY_FORMAT_VERSION: u8 = 1;
-
-impl LogEntry {
-    /// Encodes the entry: one version byte, then bincode.
-    pub fn encode(&self) -> Vec<u8> {
-        codec::encode_versioned(ENTRY_FORMAT_VERSION, self)
-    }
-
-    /// Decodes an entry written by [`LogEntry::encode`].
-    ///
-    /// # Errors
-    /// [`DecodeError`] when the version is unknown or the bytes are not an entry.
-    pub fn decode(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
-        codec::decode_versioned(ENTRY_FORMAT_VERSION, bytes)
-    }
 }

@@ -1,0 +1,106 @@
+//! The bytes redraft actually writes, pinned with insta: a changed snapshot here is a change to a
+//! format on disk or on the wire, to be reviewed like code and accepted only when it is meant.
+//!
+//! - The log as it lies in a segment file: each record `[len][crc32c]`, then the entry's log index
+//!   (8 bytes, little endian), the storage format version, and openraft's entry in bincode (its
+//!   log id, and a normal, blank or membership payload). Written through the very function the
+//!   log store appends with.
+//! - A peer frame as a node sends it: the transport's header (cluster, route) around a request
+//!   in bincode, and an answer.
+#![cfg(not(madsim))]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use openraft::raft::VoteRequest;
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
+use redraft_core::command::{Command, CommandName};
+use redraft_core::entry::{LogEntry, Payload, SessionRef};
+use redraft_core::Reply;
+use redraft_net::peer::{encode_frame, Route, KIND_MESSAGE};
+use redraft_server::addr::NodeAddr;
+use redraft_server::error::NodeError;
+use redraft_server::peer::message::{encode, PeerRequest, PeerResponse};
+use redraft_server::raft_types::TypeConfig;
+use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::log_store::encode_entry;
+use redraft_server::storage::segment_log::{SegmentLog, SEGMENT_BYTES_MAX_DEFAULT};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .chunks(16)
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn log_id(term: u64, index: u64) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+/// A first term's entries as a new cluster writes them: the membership, a blank, a client INCRBY.
+fn sample_entries() -> Vec<Entry<TypeConfig>> {
+    let addr = |n: u16| NodeAddr {
+        raft_addr: format!("127.0.0.1:{}", 16378 + n),
+        resp_addr: format!("127.0.0.1:{}", 6378 + n),
+    };
+    let nodes = BTreeMap::from([(1, addr(1)), (2, addr(2))]);
+    let membership = Membership::new(vec![BTreeSet::from([1, 2])], nodes);
+    let incr = LogEntry {
+        stamp_ms: 1_700_000_000_000,
+        payload: Payload::Command {
+            session: Some(SessionRef { client_id: 42, sequence: 7 }),
+            command: Command::IncrBy {
+                name: CommandName::IncrBy,
+                key: Bytes::from_static(b"visits"),
+                delta: 5,
+            },
+        },
+    };
+    vec![
+        Entry { log_id: log_id(1, 1), payload: EntryPayload::Membership(membership) },
+        Entry { log_id: log_id(1, 2), payload: EntryPayload::Blank },
+        Entry { log_id: log_id(1, 3), payload: EntryPayload::Normal(incr) },
+    ]
+}
+
+/// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes;
+/// reopening reads every entry back.
+#[tokio::test]
+async fn the_log_on_disk_is_pinned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = FileDisk::new(dir.path()).expect("dir");
+    let (mut log, _) = SegmentLog::open(disk.clone(), SEGMENT_BYTES_MAX_DEFAULT, None).await.expect("opens");
+    for entry in sample_entries() {
+        log.append(entry.log_id.index, &encode_entry(&entry)).await.expect("append");
+    }
+    log.sync().await.expect("sync");
+    let segments = log.segment_names();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let bytes = std::fs::read(dir.path().join(&segments[0])).expect("the segment file");
+    insta::assert_snapshot!("log_segment_bytes", format!("{}\n{}", segments[0], hex(&bytes)));
+    drop(log);
+
+    let (reopened, report) = SegmentLog::open(disk, SEGMENT_BYTES_MAX_DEFAULT, None).await.expect("reopens");
+    assert!(report.torn_tail.is_none(), "{report:?}");
+    let read: Vec<(u64, Vec<u8>)> =
+        reopened.read(..).map(|(index, payload)| (index, payload.to_vec())).collect();
+    let written: Vec<(u64, Vec<u8>)> =
+        sample_entries().iter().map(|e| (e.log_id.index, encode_entry(e))).collect();
+    assert_eq!(read, written);
+}
+
+/// A vote request from node 1 to node 2 and a forwarded write's answer, framed as a node sends
+/// them: the route is in the header, the body is the request alone.
+#[test]
+fn a_peer_frame_is_pinned() {
+    let vote = PeerRequest::Vote(VoteRequest::new(Vote::new(3, 1), Some(log_id(2, 17))));
+    let frame = encode_frame(KIND_MESSAGE, "redraft", Route { from: 1, to: 2 }, &encode(&vote));
+    insta::assert_snapshot!("peer_frame_vote", hex(&frame));
+    let answer = PeerResponse::Write(vec![
+        Ok(Reply::Ok),
+        Err(NodeError::Unknown("no outcome within 10000 ms".into())),
+    ]);
+    let frame = encode_frame(KIND_MESSAGE, "redraft", Route { from: 2, to: 1 }, &encode(&answer));
+    insta::assert_snapshot!("peer_frame_write_answer", hex(&frame));
+}
