@@ -1,6 +1,7 @@
 //! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT, INFO, CONFIG and
 //! COMMAND. Replies and error texts follow Redis 7, so client libraries and redis-cli that probe
 //! the server at connect time (HELLO, CLIENT SETINFO, CONFIG GET save, COMMAND) work unchanged.
+//! COMMAND itself is in [`super::command_info`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use openraft::ServerState;
 use redraft_core::reply::{errors, unknown_command};
 use redraft_net::resp::{Frame, Protocol};
 
-use super::table::{self, COMMANDS};
+use super::command_info;
 use super::Connection;
 use crate::store::FsyncPolicy;
 
@@ -42,7 +43,7 @@ pub(super) fn run(connection: &mut Connection, name: &[u8], args: &[Bytes]) -> F
         b"CLIENT" => client(connection, args),
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(connection, &args[1..])) },
         b"CONFIG" => config(connection, args),
-        b"COMMAND" => command(args),
+        b"COMMAND" => command_info::run(args).unwrap_or_else(|| unknown_subcommand(&args[1], "COMMAND")),
         _ => Frame::Error(unknown_command(args)),
     }
 }
@@ -442,34 +443,4 @@ fn node_config(connection: &Connection) -> Vec<(&'static str, String)> {
         ("save", String::new()),
         ("timeout", "0".to_owned()),
     ]
-}
-
-/// COMMAND [COUNT | INFO name ... | DOCS name ... | LIST].
-fn command(args: &[Bytes]) -> Frame {
-    let Some(subcommand) = args.get(1) else {
-        return Frame::Array(COMMANDS.iter().map(|c| c.info()).collect());
-    };
-    let named = |names: &[Bytes]| -> Vec<&'static table::CommandSpec> {
-        if names.is_empty() {
-            COMMANDS.iter().collect()
-        } else {
-            names.iter().filter_map(|n| table::find(n)).collect()
-        }
-    };
-    match subcommand.to_ascii_uppercase().as_slice() {
-        b"COUNT" if args.len() == 2 => Frame::Integer(COMMANDS.len() as i64),
-        b"LIST" if args.len() == 2 => Frame::Array(COMMANDS.iter().map(|c| Frame::text(c.name)).collect()),
-        b"INFO" => {
-            if args.len() == 2 {
-                return Frame::Array(COMMANDS.iter().map(|c| c.info()).collect());
-            }
-            Frame::Array(
-                args[2..].iter().map(|n| table::find(n).map_or(Frame::NullArray, |c| c.info())).collect(),
-            )
-        }
-        b"DOCS" => {
-            Frame::Map(named(&args[2..]).into_iter().map(|c| (Frame::text(c.name), c.docs())).collect())
-        }
-        _ => unknown_subcommand(subcommand, "COMMAND"),
-    }
 }

@@ -12,12 +12,13 @@
 //! task; memory per connection is bounded by the request limits and
 //! [`PIPELINE_REQUESTS_MAX`] replies.
 //!
-//! The connection commands (HELLO, CLIENT, INFO, CONFIG, COMMAND, ...) are in [`admin`]; the
-//! data commands' semantics are core's.
+//! The connection commands (HELLO, CLIENT, INFO, CONFIG, ...) are in [`admin`], COMMAND in
+//! [`command_info`]; the data commands' semantics, and every command's name, arity and flags
+//! (`redraft_core::spec`), are core's.
 
 mod admin;
 mod cluster;
-mod table;
+mod command_info;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -266,7 +267,7 @@ impl Connection {
         self.names = vec!["unknown"; count];
         let mut last_name = "unknown";
         for (slot, args) in requests.into_iter().enumerate() {
-            let name = table::label(&args[0]);
+            let name = crate::metrics::command_label(&args[0]);
             self.names[slot] = name;
             last_name = name;
             if self.closing {
@@ -467,7 +468,7 @@ impl Connection {
                         self.queue_failed = true;
                         Step::Now(Frame::Error(text))
                     }
-                    Err(ParseError::UnknownCommand) if table::is_known(name) => {
+                    Err(ParseError::UnknownCommand) if redraft_core::spec::find(name).is_some() => {
                         // Redis would queue PING, INFO and the like; redraft's transactions are
                         // log entries of data commands only.
                         self.queue_failed = true;
