@@ -1,7 +1,10 @@
 //! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT, INFO, CONFIG and
 //! COMMAND. Replies and error texts follow Redis 7, so client libraries and redis-cli that probe
 //! the server at connect time (HELLO, CLIENT SETINFO, CONFIG GET save, COMMAND) work unchanged.
-//! COMMAND itself is in [`super::command_info`].
+//!
+//! COMMAND itself is in [`super::command_info`]; MULTI, WATCH, QUIT, RESET and READONLY change
+//! the connection's own state and are in [`super::connection`]; the RAFT family is in
+//! [`super::cluster`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -11,15 +14,25 @@ use openraft::ServerState;
 use redraft_core::reply::{errors, unknown_command};
 use redraft_net::resp::{Frame, Protocol};
 
+use super::clients::ClientInfo;
 use super::command_info;
-use super::Connection;
+use super::server::RespServer;
 use crate::store::FsyncPolicy;
 
 /// The Redis version redraft reports, the one whose commands and replies it follows.
 pub const REDIS_VERSION: &str = "7.0.0";
 
-/// Runs a command that is not a data command.
-pub(super) fn run(connection: &mut Connection, name: &[u8], args: &[Bytes]) -> Frame {
+/// What a connection command may see and change of the connection that sent it.
+pub(super) struct ClientContext<'a> {
+    pub server: &'a RespServer,
+    /// The client's id in the server's registry.
+    pub id: u64,
+    /// The connection's protocol, which HELLO may change.
+    pub protocol: &'a mut Protocol,
+}
+
+/// Runs a command that is not a data command; `name` is upper case.
+pub(super) fn run(connection: &mut ClientContext<'_>, name: &[u8], args: &[Bytes]) -> Frame {
     match name {
         b"PING" => match args.len() {
             1 => Frame::simple("PONG"),
@@ -64,8 +77,8 @@ fn unknown_subcommand(subcommand: &[u8], command: &str) -> Frame {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]].
-fn hello(connection: &mut Connection, args: &[Bytes]) -> Frame {
-    let mut protocol = connection.protocol;
+fn hello(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
+    let mut protocol = *connection.protocol;
     let mut rest = &args[1..];
     if let Some(version) = rest.first() {
         protocol = match std::str::from_utf8(version).ok().and_then(|v| v.parse::<i64>().ok()) {
@@ -95,7 +108,7 @@ fn hello(connection: &mut Connection, args: &[Bytes]) -> Frame {
             ));
         }
     }
-    connection.protocol = protocol;
+    *connection.protocol = protocol;
     let clients = &connection.server.clients;
     clients.set_protocol(connection.id, protocol);
     if let Some(name) = name {
@@ -127,7 +140,7 @@ fn valid_name(name: &[u8]) -> Result<(), Frame> {
 }
 
 /// CLIENT ID | SETNAME | GETNAME | INFO | LIST | SETINFO | HELP.
-fn client(connection: &mut Connection, args: &[Bytes]) -> Frame {
+fn client(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
     let Some(subcommand) = args.get(1) else { return arity("client") };
     let clients = &connection.server.clients;
     let now_ms = connection.server.node.now_ms();
@@ -189,7 +202,7 @@ fn client(connection: &mut Connection, args: &[Bytes]) -> Frame {
     }
 }
 
-fn client_line(id: u64, info: &super::ClientInfo, now_ms: u64) -> String {
+fn client_line(id: u64, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let local = info.local.map(|a| a.to_string()).unwrap_or_default();
     format!(
@@ -208,7 +221,7 @@ const INFO_SECTIONS: &[&str] =
     &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
 
 /// INFO [section ...]: Redis's `# Section` blocks of `field:value` lines.
-fn info(connection: &Connection, sections: &[Bytes]) -> String {
+fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
     let wanted: Vec<String> = sections.iter().map(|s| lower(s)).collect();
     let everything =
         wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
@@ -345,7 +358,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | HELP.
-fn config(connection: &Connection, args: &[Bytes]) -> Frame {
+fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
     let Some(subcommand) = args.get(1) else { return arity("config") };
     let server = &connection.server;
     let settings = &server.settings;
@@ -420,7 +433,7 @@ fn config(connection: &Connection, args: &[Bytes]) -> Frame {
 }
 
 /// The settings CONFIG GET reports, by Redis's names where Redis has one.
-fn node_config(connection: &Connection) -> Vec<(&'static str, String)> {
+fn node_config(connection: &ClientContext<'_>) -> Vec<(&'static str, String)> {
     let node = &connection.server.node;
     let settings = &connection.server.settings;
     let options = node.options();
