@@ -388,6 +388,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 // so `CommandName::spec` can index the table and every variant has exactly one entry; a table
 // that breaks this does not compile.
 const _: () = {
+    assert!(COMMANDS.len() >= CommandName::ALL.len(), "every CommandName has an entry");
     let mut index = 0;
     while index < COMMANDS.len() {
         match COMMANDS[index].data {
