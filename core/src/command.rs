@@ -5,6 +5,9 @@
 //! Times that depend on the clock stay relative here (`SET k v EX 10` carries 10,000 ms); the
 //! state machine turns them into absolute times with the stamp of the entry that carries them
 //! (DESIGN.md §3). Connection commands (PING, HELLO, MULTI, WATCH, ...) belong to the server.
+//!
+//! Each command's name, arity and read/write flag are its entry in [`crate::spec`]; this module
+//! looks them up there and adds only the rules a spec cannot state (options, numbers, limits).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
 use crate::number::{parse_f64, parse_i64, parse_u64};
 use crate::reply::errors;
+use crate::spec;
 
 /// A data command, ready to apply or to read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,42 +138,37 @@ pub struct ExpireCondition {
 }
 
 macro_rules! command_names {
-    ($($variant:ident => $text:literal),* $(,)?) => {
-        /// The name of every data command, as Redis spells it in replies and `INFO commandstats`.
+    ($($variant:ident),* $(,)?) => {
+        /// Every data command. Its name, arity, flags and help are its entry in
+        /// [`crate::spec::COMMANDS`]; the variant order is the table's, and the bincode encoding
+        /// of logged commands, so a new command goes last.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum CommandName { $($variant),* }
 
         impl CommandName {
             /// Every name, in a fixed order.
             pub const ALL: &'static [CommandName] = &[$(CommandName::$variant),*];
-
-            /// The lower-case name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(CommandName::$variant => $text),* }
-            }
-
-            /// Looks a name up, ignoring ASCII case.
-            pub fn parse(name: &[u8]) -> Option<CommandName> {
-                $(if name.eq_ignore_ascii_case($text.as_bytes()) {
-                    return Some(CommandName::$variant);
-                })*
-                None
-            }
         }
     };
 }
 
 command_names! {
-    Get => "get", Set => "set", SetNx => "setnx", SetEx => "setex", PSetEx => "psetex",
-    GetSet => "getset", GetDel => "getdel", GetEx => "getex", MGet => "mget", MSet => "mset",
-    MSetNx => "msetnx", Del => "del", Unlink => "unlink", Exists => "exists", Incr => "incr",
-    Decr => "decr", IncrBy => "incrby", DecrBy => "decrby", IncrByFloat => "incrbyfloat",
-    Append => "append", StrLen => "strlen", GetRange => "getrange", SetRange => "setrange",
-    Expire => "expire", PExpire => "pexpire", ExpireAt => "expireat", PExpireAt => "pexpireat",
-    Ttl => "ttl", PTtl => "pttl", ExpireTime => "expiretime", PExpireTime => "pexpiretime",
-    Persist => "persist", Type => "type", Rename => "rename", RenameNx => "renamenx",
-    Copy => "copy", Keys => "keys", Scan => "scan", DbSize => "dbsize", FlushDb => "flushdb",
-    FlushAll => "flushall",
+    Get, Set, SetNx, SetEx, PSetEx, GetSet, GetDel, GetEx, MGet, MSet, MSetNx, Del, Unlink, Exists,
+    Incr, Decr, IncrBy, DecrBy, IncrByFloat, Append, StrLen, GetRange, SetRange, Expire, PExpire,
+    ExpireAt, PExpireAt, Ttl, PTtl, ExpireTime, PExpireTime, Persist, Type, Rename, RenameNx, Copy,
+    Keys, Scan, DbSize, FlushDb, FlushAll,
+}
+
+impl CommandName {
+    /// The lower-case name, as Redis spells it in replies and `INFO commandstats`.
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Looks a data command up by name, ignoring ASCII case.
+    pub fn parse(name: &[u8]) -> Option<CommandName> {
+        spec::find(name).and_then(|spec| spec.data)
+    }
 }
 
 /// Why arguments did not make a command.
@@ -195,6 +194,11 @@ impl Command {
         let name = args.first().and_then(|n| CommandName::parse(n)).ok_or(ParseError::UnknownCommand)?;
         if args.len() > ARRAY_LEN_MAX {
             return Err(invalid(format!("ERR {} arguments, the limit is {ARRAY_LEN_MAX}", args.len())));
+        }
+        // Arity is the spec's, as Redis checks it before the command sees its arguments; the
+        // parser below adds only what arity cannot say (MSET's pairs, FLUSHALL's one option).
+        if !name.spec().accepts_arg_count(args.len()) {
+            return Err(invalid(errors::wrong_arity(name.as_str())));
         }
         let parser = Parser { name, args: &args[1..] };
         let command = parser.parse()?;
@@ -236,23 +240,10 @@ impl Command {
         }
     }
 
-    /// Whether the command may change the keyspace, and so must go through the log. GETEX counts
-    /// as a write even without options, as in Redis.
+    /// Whether the command may change the keyspace, and so must go through the log: its spec has
+    /// the `write` flag. GETEX counts as a write even without options, as in Redis.
     pub fn is_write(&self) -> bool {
-        !matches!(
-            self,
-            Command::Get { .. }
-                | Command::MGet { .. }
-                | Command::Exists { .. }
-                | Command::StrLen { .. }
-                | Command::GetRange { .. }
-                | Command::Ttl { .. }
-                | Command::ExpireTime { .. }
-                | Command::Type { .. }
-                | Command::Keys { .. }
-                | Command::Scan { .. }
-                | Command::DbSize
-        )
+        self.name().spec().is_write()
     }
 
     /// The keys the command touches, or `None` when it sees the whole keyspace.
@@ -312,6 +303,9 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// Parses one command's arguments. [`Command::parse`] has already checked the count against the
+/// spec's arity, so the shapes asked for here hold; where one does not (a spec and a parser that
+/// disagree), the request gets the wrong-arity error rather than a panic.
 struct Parser<'a> {
     name: CommandName,
     /// The arguments after the command name.
@@ -326,28 +320,28 @@ impl Parser<'_> {
             N::Get => Command::Get { key: self.one_key()? },
             N::Set => self.set()?,
             N::SetNx => {
-                self.arity(2)?;
-                Command::SetNx { key: a[0].clone(), value: a[1].clone() }
+                let [key, value] = self.exactly()?;
+                Command::SetNx { key: key.clone(), value: value.clone() }
             }
             N::SetEx | N::PSetEx => {
-                self.arity(3)?;
-                let amount = self.integer(&a[1])?;
+                let [key, amount, value] = self.exactly()?;
+                let amount = self.integer(amount)?;
                 let ms = self.positive_expiry(amount, self.name == N::SetEx)?;
                 Command::Set(SetCommand {
                     name: self.name,
-                    key: a[0].clone(),
-                    value: a[2].clone(),
+                    key: key.clone(),
+                    value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Set(Expiry::InMs(ms)),
                     get: false,
                 })
             }
             N::GetSet => {
-                self.arity(2)?;
+                let [key, value] = self.exactly()?;
                 Command::Set(SetCommand {
                     name: N::GetSet,
-                    key: a[0].clone(),
-                    value: a[1].clone(),
+                    key: key.clone(),
+                    value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Clear,
                     get: true,
@@ -355,12 +349,10 @@ impl Parser<'_> {
             }
             N::GetDel => Command::GetDel { key: self.one_key()? },
             N::GetEx => self.getex()?,
-            N::MGet => {
-                self.at_least(1)?;
-                Command::MGet { keys: a.to_vec() }
-            }
+            N::MGet => Command::MGet { keys: a.to_vec() },
             N::MSet | N::MSetNx => {
-                if a.is_empty() || !a.len().is_multiple_of(2) {
+                // The arity says "at least a pair"; whole pairs are this command's own rule.
+                if !a.len().is_multiple_of(2) {
                     return Err(self.wrong_arity());
                 }
                 let pairs = a.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
@@ -370,52 +362,42 @@ impl Parser<'_> {
                     Command::MSetNx { pairs }
                 }
             }
-            N::Del | N::Unlink => {
-                self.at_least(1)?;
-                Command::Del { name: self.name, keys: a.to_vec() }
-            }
-            N::Exists => {
-                self.at_least(1)?;
-                Command::Exists { keys: a.to_vec() }
-            }
+            N::Del | N::Unlink => Command::Del { name: self.name, keys: a.to_vec() },
+            N::Exists => Command::Exists { keys: a.to_vec() },
             N::Incr | N::Decr => {
                 let key = self.one_key()?;
                 let delta = if self.name == N::Incr { 1 } else { -1 };
                 Command::IncrBy { name: self.name, key, delta }
             }
             N::IncrBy | N::DecrBy => {
-                self.arity(2)?;
-                let amount = self.integer(&a[1])?;
+                let [key, amount] = self.exactly()?;
+                let amount = self.integer(amount)?;
                 let delta = if self.name == N::IncrBy {
                     amount
                 } else {
                     amount.checked_neg().ok_or_else(|| invalid(errors::DECREMENT_OVERFLOW))?
                 };
-                Command::IncrBy { name: self.name, key: a[0].clone(), delta }
+                Command::IncrBy { name: self.name, key: key.clone(), delta }
             }
             N::IncrByFloat => {
-                self.arity(2)?;
-                let delta = parse_f64(&a[1]).ok_or_else(|| invalid(errors::NOT_FLOAT))?;
-                Command::IncrByFloat { key: a[0].clone(), delta }
+                let [key, delta] = self.exactly()?;
+                let delta = parse_f64(delta).ok_or_else(|| invalid(errors::NOT_FLOAT))?;
+                Command::IncrByFloat { key: key.clone(), delta }
             }
             N::Append => {
-                self.arity(2)?;
-                Command::Append { key: a[0].clone(), value: a[1].clone() }
+                let [key, value] = self.exactly()?;
+                Command::Append { key: key.clone(), value: value.clone() }
             }
             N::StrLen => Command::StrLen { key: self.one_key()? },
             N::GetRange => {
-                self.arity(3)?;
-                Command::GetRange {
-                    key: a[0].clone(),
-                    start: self.integer(&a[1])?,
-                    end: self.integer(&a[2])?,
-                }
+                let [key, start, end] = self.exactly()?;
+                Command::GetRange { key: key.clone(), start: self.integer(start)?, end: self.integer(end)? }
             }
             N::SetRange => {
-                self.arity(3)?;
-                let offset = self.integer(&a[1])?;
+                let [key, offset, value] = self.exactly()?;
+                let offset = self.integer(offset)?;
                 let offset = u64::try_from(offset).map_err(|_| invalid(errors::OFFSET_OUT_OF_RANGE))?;
-                Command::SetRange { key: a[0].clone(), offset, value: a[2].clone() }
+                Command::SetRange { key: key.clone(), offset, value: value.clone() }
             }
             N::Expire | N::PExpire | N::ExpireAt | N::PExpireAt => self.expire()?,
             N::Ttl | N::PTtl => Command::Ttl { name: self.name, key: self.one_key()? },
@@ -423,20 +405,21 @@ impl Parser<'_> {
             N::Persist => Command::Persist { key: self.one_key()? },
             N::Type => Command::Type { key: self.one_key()? },
             N::Rename | N::RenameNx => {
-                self.arity(2)?;
-                Command::Rename { name: self.name, from: a[0].clone(), to: a[1].clone() }
+                let [from, to] = self.exactly()?;
+                Command::Rename { name: self.name, from: from.clone(), to: to.clone() }
             }
             N::Copy => self.copy()?,
             N::Keys => {
-                self.arity(1)?;
-                Command::Keys { pattern: self.pattern(&a[0])? }
+                let [pattern] = self.exactly()?;
+                Command::Keys { pattern: self.pattern(pattern)? }
             }
             N::Scan => self.scan()?,
             N::DbSize => {
-                self.arity(0)?;
+                let [] = self.exactly()?;
                 Command::DbSize
             }
             N::FlushDb | N::FlushAll => {
+                // Redis's arity for FLUSHALL is -1; more than one option is its own check.
                 match a {
                     [] => {}
                     [mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {}
@@ -451,9 +434,9 @@ impl Parser<'_> {
     /// SET key value [NX | XX | IFEQ value] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL],
     /// with the option rules of Redis's `parseExtendedStringArgumentsOrReply`.
     fn set(&self) -> Result<Command, ParseError> {
-        self.at_least(2)?;
+        let [key, value, options @ ..] = self.args else { return Err(self.wrong_arity()) };
         let (mut condition, mut expiry, mut get) = (SetCondition::Always, SetExpiry::Clear, false);
-        let mut options = self.args[2..].iter();
+        let mut options = options.iter();
         while let Some(option) = options.next() {
             let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
             let unconditional = condition == SetCondition::Always;
@@ -480,8 +463,8 @@ impl Parser<'_> {
         }
         Ok(Command::Set(SetCommand {
             name: CommandName::Set,
-            key: self.args[0].clone(),
-            value: self.args[1].clone(),
+            key: key.clone(),
+            value: value.clone(),
             condition,
             expiry,
             get,
@@ -490,9 +473,9 @@ impl Parser<'_> {
 
     /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST].
     fn getex(&self) -> Result<Command, ParseError> {
-        self.at_least(1)?;
+        let [key, options @ ..] = self.args else { return Err(self.wrong_arity()) };
         let mut expiry = None;
-        let mut options = self.args[1..].iter();
+        let mut options = options.iter();
         while let Some(option) = options.next() {
             let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
             if is("persist") && expiry.is_none() {
@@ -506,15 +489,15 @@ impl Parser<'_> {
                 return Err(invalid(errors::SYNTAX));
             }
         }
-        Ok(Command::GetEx { key: self.args[0].clone(), expiry })
+        Ok(Command::GetEx { key: key.clone(), expiry })
     }
 
     /// EXPIRE key seconds [NX | XX | GT | LT], and its millisecond and absolute forms.
     fn expire(&self) -> Result<Command, ParseError> {
         use CommandName as N;
-        self.at_least(2)?;
+        let [key, amount, options @ ..] = self.args else { return Err(self.wrong_arity()) };
         let mut condition = ExpireCondition::default();
-        for option in &self.args[2..] {
+        for option in options {
             match option.to_ascii_lowercase().as_slice() {
                 b"nx" => condition.no_ttl = true,
                 b"xx" => condition.has_ttl = true,
@@ -535,7 +518,7 @@ impl Parser<'_> {
             return Err(invalid(errors::EXPIRE_GT_LT_CONFLICT));
         }
         // Redis reads the options before the amount, so an option error wins.
-        let amount = self.integer(&self.args[1])?;
+        let amount = self.integer(amount)?;
         let ms = if matches!(self.name, N::Expire | N::ExpireAt) {
             amount.checked_mul(1000).ok_or_else(|| invalid(errors::invalid_expire(self.name.as_str())))?
         } else {
@@ -543,14 +526,14 @@ impl Parser<'_> {
         };
         let at =
             if matches!(self.name, N::Expire | N::PExpire) { Expiry::InMs(ms) } else { Expiry::AtMs(ms) };
-        Ok(Command::Expire { name: self.name, key: self.args[0].clone(), at, condition })
+        Ok(Command::Expire { name: self.name, key: key.clone(), at, condition })
     }
 
     /// COPY source destination [DB destination-db] [REPLACE]; only database 0 exists.
     fn copy(&self) -> Result<Command, ParseError> {
-        self.at_least(2)?;
+        let [from, to, options @ ..] = self.args else { return Err(self.wrong_arity()) };
         let mut replace = false;
-        let mut options = self.args[2..].iter();
+        let mut options = options.iter();
         while let Some(option) = options.next() {
             if option.eq_ignore_ascii_case(b"replace") {
                 replace = true;
@@ -563,15 +546,15 @@ impl Parser<'_> {
                 return Err(invalid(errors::SYNTAX));
             }
         }
-        Ok(Command::Copy { from: self.args[0].clone(), to: self.args[1].clone(), replace })
+        Ok(Command::Copy { from: from.clone(), to: to.clone(), replace })
     }
 
     /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
     fn scan(&self) -> Result<Command, ParseError> {
-        self.at_least(1)?;
-        let cursor = parse_u64(&self.args[0]).ok_or_else(|| invalid(errors::INVALID_CURSOR))?;
+        let [cursor, options @ ..] = self.args else { return Err(self.wrong_arity()) };
+        let cursor = parse_u64(cursor).ok_or_else(|| invalid(errors::INVALID_CURSOR))?;
         let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
-        let mut options = self.args[1..].iter();
+        let mut options = options.iter();
         while let Some(option) = options.next() {
             let value = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
             if option.eq_ignore_ascii_case(b"match") {
@@ -623,24 +606,13 @@ impl Parser<'_> {
     }
 
     fn one_key(&self) -> Result<Bytes, ParseError> {
-        self.arity(1)?;
-        Ok(self.args[0].clone())
+        let [key] = self.exactly()?;
+        Ok(key.clone())
     }
 
-    fn arity(&self, count: usize) -> Result<(), ParseError> {
-        if self.args.len() == count {
-            Ok(())
-        } else {
-            Err(self.wrong_arity())
-        }
-    }
-
-    fn at_least(&self, count: usize) -> Result<(), ParseError> {
-        if self.args.len() >= count {
-            Ok(())
-        } else {
-            Err(self.wrong_arity())
-        }
+    /// The arguments as an array of the length the command's form has.
+    fn exactly<const N: usize>(&self) -> Result<&[Bytes; N], ParseError> {
+        self.args.try_into().map_err(|_| self.wrong_arity())
     }
 
     fn wrong_arity(&self) -> ParseError {
@@ -650,3 +622,31 @@ impl Parser<'_> {
 
 /// The type names SCAN's TYPE accepts. Only strings exist here, so the others match nothing.
 const KNOWN_TYPES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parser answers "wrong number of arguments" exactly when the spec's arity refuses the
+    /// count, except for the rules arity cannot say: MSET and MSETNX take whole pairs, FLUSHDB and
+    /// FLUSHALL at most one option. Every argument is "1", which any position accepts as a key,
+    /// a value or a number, so no other error hides an arity error.
+    #[test]
+    fn parser_arity_is_the_specs() {
+        use CommandName as N;
+        for &name in CommandName::ALL {
+            for count in 1..=7 {
+                let mut args = vec![Bytes::from(name.as_str())];
+                args.extend((1..count).map(|_| Bytes::from_static(b"1")));
+                let wrong_arity = Command::parse(&args) == Err(invalid(errors::wrong_arity(name.as_str())));
+                let own_rule = match name {
+                    N::MSet | N::MSetNx => count % 2 == 0,
+                    N::FlushDb | N::FlushAll => count > 2,
+                    _ => false,
+                };
+                let refused = !name.spec().accepts_arg_count(count) || own_rule;
+                assert_eq!(wrong_arity, refused, "{} with {count} arguments", name.as_str());
+            }
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod record;
 pub mod reply;
 pub mod session;
 pub mod snapshot;
+pub mod spec;
 pub mod state;
 
 pub use command::{Command, CommandName, ParseError};

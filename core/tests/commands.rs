@@ -380,3 +380,21 @@ fn oversized_keys_are_refused_with_the_limit() {
     assert_eq!(n.run(&["SET", &key, "v"]), err("ERR key is 65537 bytes, the limit is 65536"));
     assert_eq!(n.run(&["DBSIZE"]), Integer(0));
 }
+
+/// Every command runs on the path its spec's `write` flag sends it down: a read-only command is
+/// served by `StateMachine::read`, which panics on a command that `exec::read` does not handle,
+/// and a write goes through the log. Each is sent with the fewest arguments its arity allows, all
+/// "1", which every command accepts.
+#[test]
+fn every_command_runs_on_the_path_its_spec_names() {
+    for &name in redraft_core::CommandName::ALL {
+        let arg_count = usize::try_from(name.spec().arity.unsigned_abs()).expect("arities are small");
+        let mut args = vec![name.as_str()];
+        args.resize(arg_count, "1");
+        let reply = Node::new().run(&args);
+        assert!(
+            !matches!(&reply, Reply::Error(text) if text.contains("wrong number")),
+            "{args:?}: {reply:?}"
+        );
+    }
+}

@@ -1,13 +1,19 @@
 //! A node's Prometheus metrics, in a registry of its own (never the process-global one), so that
 //! many nodes can share one simulation process (DESIGN.md §5).
 //!
-//! Command labels come from a fixed set (the commands the server knows, and `unknown`), so a
-//! client cannot grow the number of series.
+//! Command labels come from a fixed set (the names in core's command table, and `unknown`), so a
+//! client cannot grow the number of series; see [`command_label`].
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+
+/// The `command` label for a request whose first argument is `name`: the command's name from
+/// core's table ([`redraft_core::spec`]) when the server knows it, `unknown` otherwise.
+pub fn command_label(name: &[u8]) -> &'static str {
+    redraft_core::spec::find(name).map_or("unknown", |spec| spec.name)
+}
 
 /// Every metric a node exports.
 pub struct Metrics {
@@ -172,4 +178,22 @@ pub fn resident_bytes() -> u64 {
         }
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use redraft_core::CommandName;
+
+    use super::command_label;
+
+    /// Every data command is labelled with its own name, whatever the case it was sent in, and
+    /// a name the server does not know with `unknown`, so clients cannot create series.
+    #[test]
+    fn every_data_command_has_its_own_label() {
+        for &name in CommandName::ALL {
+            assert_eq!(command_label(name.as_str().to_ascii_uppercase().as_bytes()), name.as_str());
+        }
+        assert_eq!(command_label(b"PiNg"), "ping");
+        assert_eq!(command_label(b"nosuchcommand"), "unknown");
+    }
 }

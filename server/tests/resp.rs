@@ -356,3 +356,22 @@ async fn shared_server() -> std::net::SocketAddr {
     let addr = receiver.recv().expect("the server starts");
     *ADDR.get_or_init(|| addr)
 }
+
+/// Every command in core's table that the server answers itself (PING, MULTI, RAFT.INFO, ...) is
+/// one it knows: sent with the fewest arguments its arity allows, each on a fresh connection, none
+/// gets "unknown command". The filler argument is "0", which no command acts on (RAFT.REMOVE 0
+/// is refused: ids are positive), so the node stays a healthy cluster of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_command_in_the_spec_is_answered() {
+    let server = TestServer::start().await;
+    for spec in redraft_core::spec::COMMANDS.iter().filter(|spec| spec.data.is_none()) {
+        let arg_count = usize::try_from(spec.arity.unsigned_abs()).expect("arities are small");
+        let mut args = vec![spec.name];
+        args.resize(arg_count, "0");
+        let reply = server.client().await.call(&args).await;
+        assert!(
+            !matches!(&reply, Frame::Error(text) if text.starts_with("ERR unknown command")),
+            "{args:?}: {reply:?}"
+        );
+    }
+}

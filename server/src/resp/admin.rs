@@ -1,6 +1,10 @@
 //! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT, INFO, CONFIG and
 //! COMMAND. Replies and error texts follow Redis 7, so client libraries and redis-cli that probe
 //! the server at connect time (HELLO, CLIENT SETINFO, CONFIG GET save, COMMAND) work unchanged.
+//!
+//! COMMAND itself is in [`super::command_info`]; MULTI, WATCH, QUIT, RESET and READONLY change
+//! the connection's own state and are in [`super::connection`]; the RAFT family is in
+//! [`super::cluster`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -10,15 +14,25 @@ use openraft::ServerState;
 use redraft_core::reply::{errors, unknown_command};
 use redraft_net::resp::{Frame, Protocol};
 
-use super::table::{self, COMMANDS};
-use super::Connection;
-use crate::storage::fsync::FsyncPolicy;
+use super::clients::ClientInfo;
+use super::command_info;
+use super::server::RespServer;
+use crate::addr::split_host_port;
 
 /// The Redis version redraft reports, the one whose commands and replies it follows.
 pub const REDIS_VERSION: &str = "7.0.0";
 
-/// Runs a command that is not a data command.
-pub(super) fn run(connection: &mut Connection, name: &[u8], args: &[Bytes]) -> Frame {
+/// What a connection command may see and change of the connection that sent it.
+pub(super) struct ClientContext<'a> {
+    pub server: &'a RespServer,
+    /// The client's id in the server's registry.
+    pub id: u64,
+    /// The connection's protocol, which HELLO may change.
+    pub protocol: &'a mut Protocol,
+}
+
+/// Runs a command that is not a data command; `name` is upper case.
+pub(super) fn run(connection: &mut ClientContext<'_>, name: &[u8], args: &[Bytes]) -> Frame {
     match name {
         b"PING" => match args.len() {
             1 => Frame::simple("PONG"),
@@ -42,7 +56,7 @@ pub(super) fn run(connection: &mut Connection, name: &[u8], args: &[Bytes]) -> F
         b"CLIENT" => client(connection, args),
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(connection, &args[1..])) },
         b"CONFIG" => config(connection, args),
-        b"COMMAND" => command(args),
+        b"COMMAND" => command_info::run(args).unwrap_or_else(|| unknown_subcommand(&args[1], "COMMAND")),
         _ => Frame::Error(unknown_command(args)),
     }
 }
@@ -63,8 +77,8 @@ fn unknown_subcommand(subcommand: &[u8], command: &str) -> Frame {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]].
-fn hello(connection: &mut Connection, args: &[Bytes]) -> Frame {
-    let mut protocol = connection.protocol;
+fn hello(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
+    let mut protocol = *connection.protocol;
     let mut rest = &args[1..];
     if let Some(version) = rest.first() {
         protocol = match std::str::from_utf8(version).ok().and_then(|v| v.parse::<i64>().ok()) {
@@ -94,7 +108,7 @@ fn hello(connection: &mut Connection, args: &[Bytes]) -> Frame {
             ));
         }
     }
-    connection.protocol = protocol;
+    *connection.protocol = protocol;
     let clients = &connection.server.clients;
     clients.set_protocol(connection.id, protocol);
     if let Some(name) = name {
@@ -126,7 +140,7 @@ fn valid_name(name: &[u8]) -> Result<(), Frame> {
 }
 
 /// CLIENT ID | SETNAME | GETNAME | INFO | LIST | SETINFO | HELP.
-fn client(connection: &mut Connection, args: &[Bytes]) -> Frame {
+fn client(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
     let Some(subcommand) = args.get(1) else { return arity("client") };
     let clients = &connection.server.clients;
     let now_ms = connection.server.node.now_ms();
@@ -188,7 +202,7 @@ fn client(connection: &mut Connection, args: &[Bytes]) -> Frame {
     }
 }
 
-fn client_line(id: u64, info: &super::ClientInfo, now_ms: u64) -> String {
+fn client_line(id: u64, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let local = info.local.map(|a| a.to_string()).unwrap_or_default();
     format!(
@@ -207,7 +221,7 @@ const INFO_SECTIONS: &[&str] =
     &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
 
 /// INFO [section ...]: Redis's `# Section` blocks of `field:value` lines.
-fn info(connection: &Connection, sections: &[Bytes]) -> String {
+fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
     let wanted: Vec<String> = sections.iter().map(|s| lower(s)).collect();
     let everything =
         wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
@@ -254,11 +268,7 @@ fn info(connection: &Connection, sections: &[Bytes]) -> String {
                 field("maxmemory_policy", &"noeviction");
             }
             "persistence" => {
-                let fsync = match node.options().fsync {
-                    FsyncPolicy::Always => "always",
-                    FsyncPolicy::Everysec => "everysec",
-                    FsyncPolicy::No => "no",
-                };
+                let fsync = node.options().fsync.as_str();
                 field("loading", &0);
                 field("aof_enabled", &1);
                 field("appendfsync", &fsync);
@@ -278,11 +288,8 @@ fn info(connection: &Connection, sections: &[Bytes]) -> String {
                 let role = if status.role == "leader" { "master" } else { "slave" };
                 field("role", &role);
                 if status.role != "leader" {
-                    let (host, port) = status
-                        .leader_resp_addr
-                        .as_deref()
-                        .and_then(|a| a.rsplit_once(':'))
-                        .unwrap_or(("", "0"));
+                    let (host, port) =
+                        status.leader_resp_addr.as_deref().and_then(split_host_port).unwrap_or(("", 0));
                     field("master_host", &host);
                     field("master_port", &port);
                     field("master_link_status", &if status.leader.is_some() { "up" } else { "down" });
@@ -300,7 +307,7 @@ fn info(connection: &Connection, sections: &[Bytes]) -> String {
                 let others: Vec<_> = status.members.iter().filter(|m| m.id != status.node_id).collect();
                 field("connected_slaves", &if status.role == "leader" { others.len() } else { 0 });
                 for (n, member) in others.iter().enumerate() {
-                    let (ip, port) = member.resp_addr.rsplit_once(':').unwrap_or(("", "0"));
+                    let (ip, port) = split_host_port(&member.resp_addr).unwrap_or(("", 0));
                     let mut line = format!(
                         "ip={ip},port={port},state={},node_id={},voter={}",
                         if member.lag.is_some() { "online" } else { "unknown" },
@@ -344,7 +351,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | HELP.
-fn config(connection: &Connection, args: &[Bytes]) -> Frame {
+fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
     let Some(subcommand) = args.get(1) else { return arity("config") };
     let server = &connection.server;
     let settings = &server.settings;
@@ -419,57 +426,24 @@ fn config(connection: &Connection, args: &[Bytes]) -> Frame {
 }
 
 /// The settings CONFIG GET reports, by Redis's names where Redis has one.
-fn node_config(connection: &Connection) -> Vec<(&'static str, String)> {
+fn node_config(connection: &ClientContext<'_>) -> Vec<(&'static str, String)> {
     let node = &connection.server.node;
     let settings = &connection.server.settings;
     let options = node.options();
-    let fsync = match options.fsync {
-        FsyncPolicy::Always => "always",
-        FsyncPolicy::Everysec => "everysec",
-        FsyncPolicy::No => "no",
-    };
-    let (bind, port) = options.addr.resp_addr.rsplit_once(':').unwrap_or(("", ""));
+    let fsync = options.fsync.as_str();
+    let (bind, port) = split_host_port(&options.addr.resp_addr)
+        .map_or((String::new(), String::new()), |(host, port)| (host.to_owned(), port.to_string()));
     vec![
         ("appendfsync", fsync.to_owned()),
         ("appendonly", "yes".to_owned()),
-        ("bind", bind.to_owned()),
+        ("bind", bind),
         ("databases", "1".to_owned()),
         ("dir", settings.data_dir.clone()),
         ("maxclients", settings.maxclients.load(Ordering::Relaxed).to_string()),
         ("maxmemory", "0".to_owned()),
-        ("port", port.to_owned()),
+        ("port", port),
         ("proto-max-bulk-len", settings.proto_max_bulk_len.load(Ordering::Relaxed).to_string()),
         ("save", String::new()),
         ("timeout", "0".to_owned()),
     ]
-}
-
-/// COMMAND [COUNT | INFO name ... | DOCS name ... | LIST].
-fn command(args: &[Bytes]) -> Frame {
-    let Some(subcommand) = args.get(1) else {
-        return Frame::Array(COMMANDS.iter().map(|c| c.info()).collect());
-    };
-    let named = |names: &[Bytes]| -> Vec<&'static table::CommandSpec> {
-        if names.is_empty() {
-            COMMANDS.iter().collect()
-        } else {
-            names.iter().filter_map(|n| table::find(n)).collect()
-        }
-    };
-    match subcommand.to_ascii_uppercase().as_slice() {
-        b"COUNT" if args.len() == 2 => Frame::Integer(COMMANDS.len() as i64),
-        b"LIST" if args.len() == 2 => Frame::Array(COMMANDS.iter().map(|c| Frame::text(c.name)).collect()),
-        b"INFO" => {
-            if args.len() == 2 {
-                return Frame::Array(COMMANDS.iter().map(|c| c.info()).collect());
-            }
-            Frame::Array(
-                args[2..].iter().map(|n| table::find(n).map_or(Frame::NullArray, |c| c.info())).collect(),
-            )
-        }
-        b"DOCS" => {
-            Frame::Map(named(&args[2..]).into_iter().map(|c| (Frame::text(c.name), c.docs())).collect())
-        }
-        _ => unknown_subcommand(subcommand, "COMMAND"),
-    }
 }

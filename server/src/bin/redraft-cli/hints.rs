@@ -1,12 +1,14 @@
 //! What the REPL knows about commands without asking the server: the syntax hint shown in grey
 //! after a typed command name, Tab completion of command names, and `help <command>`.
 //!
-//! The table covers the commands redraft serves. Syntax strings are redis-cli 7.0's (its
-//! `help.h`), so a hint reads the same in either client; redis-cli also asks the server's
-//! `COMMAND` for commands missing from its table, which this client does not.
+//! The lines come from core's command table ([`redraft_core::spec`]), each command's `usage`:
+//! syntax and summaries in redis-cli 7.0's words (its `help.h`), so a hint reads the same in
+//! either client. redis-cli also asks the server's `COMMAND` for commands missing from its
+//! table, which this client does not.
 
 use std::borrow::Cow;
 
+use redraft_core::spec::COMMANDS;
 use redraft_net::resp::split_inline;
 use rustyline::completion::Completer;
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -14,108 +16,31 @@ use rustyline::hint::Hinter;
 use rustyline::{Context, Helper, Validator};
 
 /// One command (or `COMMAND SUBCOMMAND`) as the REPL describes it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CommandHelp {
     /// The name as typed, upper case; two words for a subcommand.
-    pub name: &'static str,
+    pub name: String,
     /// The arguments' syntax, as in redis-cli's hints.
     pub params: &'static str,
     pub summary: &'static str,
 }
 
-const fn entry(name: &'static str, params: &'static str, summary: &'static str) -> CommandHelp {
-    CommandHelp { name, params, summary }
+/// Every command form the REPL describes, in the order of core's table (the order `help` and
+/// Tab list them).
+pub fn commands() -> Vec<CommandHelp> {
+    let mut out = Vec::new();
+    for spec in COMMANDS {
+        for usage in spec.usage {
+            let mut name = spec.name.to_ascii_uppercase();
+            if !usage.subcommand.is_empty() {
+                name.push(' ');
+                name.push_str(usage.subcommand);
+            }
+            out.push(CommandHelp { name, params: usage.syntax, summary: usage.summary });
+        }
+    }
+    out
 }
-
-/// Every command redraft serves, in the order `help` lists them.
-pub const COMMANDS: &[CommandHelp] = &[
-    entry("GET", "key", "Get the value of a key"),
-    entry(
-        "SET",
-        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
-        "Set the string value of a key",
-    ),
-    entry("SETNX", "key value", "Set the value of a key, only if the key does not exist"),
-    entry("SETEX", "key seconds value", "Set the value and expiration of a key"),
-    entry("PSETEX", "key milliseconds value", "Set the value and expiration in milliseconds of a key"),
-    entry("GETSET", "key value", "Set the string value of a key and return its old value"),
-    entry("GETDEL", "key", "Get the value of a key and delete the key"),
-    entry(
-        "GETEX",
-        "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
-        "Get the value of a key and optionally set its expiration",
-    ),
-    entry("MGET", "key [key ...]", "Get the values of all the given keys"),
-    entry("MSET", "key value [key value ...]", "Set multiple keys to multiple values"),
-    entry("MSETNX", "key value [key value ...]", "Set multiple keys to multiple values, only if none of the keys exist"),
-    entry("DEL", "key [key ...]", "Delete a key"),
-    entry("UNLINK", "key [key ...]", "Delete a key asynchronously in another thread"),
-    entry("EXISTS", "key [key ...]", "Determine if a key exists"),
-    entry("INCR", "key", "Increment the integer value of a key by one"),
-    entry("DECR", "key", "Decrement the integer value of a key by one"),
-    entry("INCRBY", "key increment", "Increment the integer value of a key by the given amount"),
-    entry("DECRBY", "key decrement", "Decrement the integer value of a key by the given number"),
-    entry("INCRBYFLOAT", "key increment", "Increment the float value of a key by the given amount"),
-    entry("APPEND", "key value", "Append a value to a key"),
-    entry("STRLEN", "key", "Get the length of the value stored in a key"),
-    entry("GETRANGE", "key start end", "Get a substring of the string stored at a key"),
-    entry("SETRANGE", "key offset value", "Overwrite part of a string at key starting at the specified offset"),
-    entry("EXPIRE", "key seconds [NX|XX|GT|LT]", "Set a key's time to live in seconds"),
-    entry("PEXPIRE", "key milliseconds [NX|XX|GT|LT]", "Set a key's time to live in milliseconds"),
-    entry("EXPIREAT", "key unix-time-seconds [NX|XX|GT|LT]", "Set the expiration for a key as a UNIX timestamp"),
-    entry(
-        "PEXPIREAT",
-        "key unix-time-milliseconds [NX|XX|GT|LT]",
-        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-    ),
-    entry("TTL", "key", "Get the time to live for a key in seconds"),
-    entry("PTTL", "key", "Get the time to live for a key in milliseconds"),
-    entry("EXPIRETIME", "key", "Get the expiration Unix timestamp for a key"),
-    entry("PEXPIRETIME", "key", "Get the expiration Unix timestamp for a key in milliseconds"),
-    entry("PERSIST", "key", "Remove the expiration from a key"),
-    entry("TYPE", "key", "Determine the type stored at key"),
-    entry("RENAME", "key newkey", "Rename a key"),
-    entry("RENAMENX", "key newkey", "Rename a key, only if the new key does not exist"),
-    entry("COPY", "source destination [DB destination-db] [REPLACE]", "Copy a key"),
-    entry("KEYS", "pattern", "Find all keys matching the given pattern"),
-    entry("SCAN", "cursor [MATCH pattern] [COUNT count] [TYPE type]", "Incrementally iterate the keys space"),
-    entry("DBSIZE", "", "Return the number of keys in the selected database"),
-    entry("FLUSHDB", "[ASYNC|SYNC]", "Remove all keys from the current database"),
-    entry("FLUSHALL", "[ASYNC|SYNC]", "Remove all keys from all databases"),
-    entry("PING", "[message]", "Ping the server"),
-    entry("ECHO", "message", "Echo the given string"),
-    entry("HELLO", "[protover [AUTH username password] [SETNAME clientname]]", "Handshake with Redis"),
-    entry("SELECT", "index", "Change the selected database for the current connection"),
-    entry("CLIENT ID", "", "Returns the client ID for the current connection"),
-    entry("CLIENT INFO", "", "Returns information about the current client connection."),
-    entry(
-        "CLIENT LIST",
-        "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]",
-        "Get the list of client connections",
-    ),
-    entry("CLIENT GETNAME", "", "Get the current connection name"),
-    entry("CLIENT SETNAME", "connection-name", "Set the current connection name"),
-    entry("INFO", "[section [section ...]]", "Get information and statistics about the server"),
-    entry("CONFIG GET", "parameter [parameter ...]", "Get the values of configuration parameters"),
-    entry("CONFIG SET", "parameter value [parameter value ...]", "Set configuration parameters to the given values"),
-    entry("CONFIG RESETSTAT", "", "Reset the stats returned by INFO"),
-    entry("COMMAND", "", "Get array of Redis command details"),
-    entry("COMMAND COUNT", "", "Get total number of Redis commands"),
-    entry("COMMAND DOCS", "[command-name [command-name ...]]", "Get array of specific Redis command documentation"),
-    entry("COMMAND INFO", "[command-name [command-name ...]]", "Get array of specific Redis command details"),
-    entry(
-        "COMMAND LIST",
-        "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",
-        "Get an array of Redis command names",
-    ),
-    entry("QUIT", "", "Close the connection"),
-    entry("RESET", "", "Reset the connection"),
-    entry("MULTI", "", "Mark the start of a transaction block"),
-    entry("EXEC", "", "Execute all commands issued after MULTI"),
-    entry("DISCARD", "", "Discard all commands issued after MULTI"),
-    entry("WATCH", "key [key ...]", "Watch the given keys to determine execution of the MULTI/EXEC block"),
-    entry("UNWATCH", "", "Forget about all watched keys"),
-];
 
 /// The hint for a partly typed line, as redis-cli 7.0's `hintsCallback` computes it: find the
 /// entry whose words (`CLIENT LIST` has two) are the longest prefix of the typed words, then drop
@@ -126,8 +51,9 @@ pub fn hint_for(line: &str) -> Option<String> {
     if typed.is_empty() {
         return None;
     }
+    let commands = commands();
     let mut best: Option<(usize, &CommandHelp)> = None;
-    for command in COMMANDS {
+    for command in &commands {
         let words: Vec<&str> = command.name.split(' ').collect();
         let matches = words.len() <= typed.len()
             && words.iter().zip(&typed).all(|(word, arg)| arg.eq_ignore_ascii_case(word.as_bytes()));
@@ -163,7 +89,7 @@ pub fn completions_for(line: &str) -> Vec<String> {
         }
         _ => ("", line),
     };
-    COMMANDS
+    commands()
         .iter()
         .filter(|c| c.name.get(..typed.len()).is_some_and(|head| head.eq_ignore_ascii_case(typed)))
         .map(|c| format!("{kept}{}", c.name))
@@ -182,7 +108,7 @@ pub fn help_text(topic: &[String]) -> String {
     }
     let wanted = topic.join(" ");
     let mut out = String::new();
-    for command in COMMANDS {
+    for command in commands() {
         let exact = command.name.eq_ignore_ascii_case(&wanted);
         let family = command.name.split(' ').next().is_some_and(|first| first.eq_ignore_ascii_case(&wanted));
         if exact || family {
@@ -197,7 +123,7 @@ pub fn help_text(topic: &[String]) -> String {
     out
 }
 
-/// The rustyline helper for the REPL: hints and completion from [`COMMANDS`].
+/// The rustyline helper for the REPL: hints and completion from [`commands`].
 #[derive(Helper, Validator)]
 pub struct CommandHelper;
 
@@ -275,7 +201,8 @@ mod tests {
     #[test]
     fn every_command_is_listed_once() {
         // A duplicated entry would make hints and help ambiguous.
-        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        let commands = commands();
+        let mut names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         let count = names.len();
         names.dedup();

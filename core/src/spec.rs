@@ -1,0 +1,474 @@
+//! The one description of every command redraft serves: its name, Redis 7's arity, flags and key
+//! positions (what `COMMAND INFO` reports), its group and summary (`COMMAND DOCS`), and the syntax
+//! and summary `redraft-cli` shows as hints and `help`.
+//!
+//! Everything that needs to know about a command reads this table: the parser looks names and
+//! arities up here ([`crate::command`]), the server answers `COMMAND` and labels its metrics from
+//! it, and the CLI builds its hints from it. A data command's entry carries its [`CommandName`];
+//! the connection and cluster commands the server answers itself (PING, MULTI, RAFT.ADD, ...)
+//! carry none, and how they run lives in `redraft-server`'s `resp` module. Rendering an entry as
+//! RESP frames is the server's (this crate knows no wire format).
+//!
+//! The table is plain data, so it lives in core next to the parser it must agree with. Data
+//! commands come first, in [`CommandName`]'s order; a constant assertion below holds the table
+//! to that, so a new [`CommandName`] variant without an entry does not compile.
+
+use crate::command::CommandName;
+
+/// One command as `COMMAND`, the parser and the CLI see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The lower-case name, as replies, error texts and metrics labels spell it.
+    pub name: &'static str,
+    /// The data command this is, or `None` for a command the server answers itself.
+    pub data: Option<CommandName>,
+    /// Redis's arity: the exact argument count when positive, a minimum when negative; the name
+    /// counts as an argument.
+    pub arity: i64,
+    pub flags: &'static [Flag],
+    /// Position of the first key argument (0 when there are none), as `COMMAND INFO` reports it.
+    pub first_key: i64,
+    /// Position of the last key argument; -1 means the last argument.
+    pub last_key: i64,
+    /// Distance between key arguments (2 for MSET's `key value` pairs).
+    pub step: i64,
+    /// Redis's command group (`string`, `generic`, `server`, ...).
+    pub group: &'static str,
+    /// The Redis version that introduced the command (redraft's own version for RAFT.*).
+    pub since: &'static str,
+    /// `COMMAND DOCS`'s summary, in Redis 7.2's words.
+    pub summary: &'static str,
+    /// What `redraft-cli` shows: one line per form (`COMMAND` alone and `COMMAND COUNT` are two),
+    /// in the words of redis-cli 7.0's `help.h`, so a hint reads the same in either client. Empty
+    /// for a command the CLI does not list.
+    pub usage: &'static [Usage],
+}
+
+/// One form of a command as the CLI describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// The subcommand, upper case (`SETNAME` in `CLIENT SETNAME`), or empty for the command itself.
+    pub subcommand: &'static str,
+    /// The arguments after the name (and subcommand), as redis-cli's hints show them.
+    pub syntax: &'static str,
+    pub summary: &'static str,
+}
+
+/// A command flag, as `COMMAND INFO` lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flag {
+    Write,
+    ReadOnly,
+    DenyOom,
+    Fast,
+    NoScript,
+    Loading,
+    Stale,
+}
+
+impl Flag {
+    /// The flag as Redis spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::Write => "write",
+            Flag::ReadOnly => "readonly",
+            Flag::DenyOom => "denyoom",
+            Flag::Fast => "fast",
+            Flag::NoScript => "noscript",
+            Flag::Loading => "loading",
+            Flag::Stale => "stale",
+        }
+    }
+}
+
+impl CommandSpec {
+    /// Whether a request of `arg_count` arguments, the name included, has the right arity.
+    pub fn accepts_arg_count(&self, arg_count: usize) -> bool {
+        let count = i64::try_from(arg_count).unwrap_or(i64::MAX);
+        if self.arity >= 0 {
+            count == self.arity
+        } else {
+            count >= -self.arity
+        }
+    }
+
+    /// Whether the command may change the keyspace (it has the `write` flag), and so must go
+    /// through the log.
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&Flag::Write)
+    }
+}
+
+impl CommandName {
+    /// The command's entry in [`COMMANDS`].
+    pub fn spec(self) -> &'static CommandSpec {
+        // The data commands open the table in variant order, as a constant assertion below the
+        // table checks when the crate compiles.
+        &COMMANDS[self as usize]
+    }
+}
+
+/// The spec of a command, by name in any ASCII case.
+pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// One entry of [`COMMANDS`]: name, the [`CommandName`] variant (or `server` for a command the
+/// server answers itself), arity, flags, (first key, last key, step), group, since, summary, and
+/// the CLI's usage lines.
+macro_rules! spec {
+    (@entry $name:literal, $data:expr, $arity:literal, $flags:ident,
+        ($first:literal, $last:literal, $step:literal), $group:literal, $since:literal, $summary:literal,
+        [$($usage:expr),* $(,)?]) => {
+        CommandSpec {
+            name: $name,
+            data: $data,
+            arity: $arity,
+            flags: $flags,
+            first_key: $first,
+            last_key: $last,
+            step: $step,
+            group: $group,
+            since: $since,
+            summary: $summary,
+            usage: &[$($usage),*],
+        }
+    };
+    ($name:literal, server, $($rest:tt)*) => { spec!(@entry $name, None, $($rest)*) };
+    ($name:literal, $data:ident, $($rest:tt)*) => {
+        spec!(@entry $name, Some(CommandName::$data), $($rest)*)
+    };
+}
+
+/// Every command, in the order `COMMAND` lists them: the data commands first, in
+/// [`CommandName`]'s order, then the commands the server answers itself.
+#[rustfmt::skip] // Laid out by hand: one entry per block, its CLI lines below its summary.
+pub const COMMANDS: &[CommandSpec] = &[
+    spec! { "get", Get, 2, READONLY_FAST, (1, 1, 1), "string", "1.0.0",
+        "Returns the string value of a key.",
+        [usage("key", "Get the value of a key")] },
+    spec! { "set", Set, -3, WRITE_DENYOOM, (1, 1, 1), "string", "1.0.0",
+        "Sets the string value of a key, ignoring its type.",
+        [usage(
+            "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|\
+             PXAT unix-time-milliseconds|KEEPTTL]",
+            "Set the string value of a key",
+        )] },
+    spec! { "setnx", SetNx, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.",
+        [usage("key value", "Set the value of a key, only if the key does not exist")] },
+    spec! { "setex", SetEx, 4, WRITE_DENYOOM, (1, 1, 1), "string", "2.0.0",
+        "Sets the string value and expiration time of a key.",
+        [usage("key seconds value", "Set the value and expiration of a key")] },
+    spec! { "psetex", PSetEx, 4, WRITE_DENYOOM, (1, 1, 1), "string", "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key.",
+        [usage("key milliseconds value", "Set the value and expiration in milliseconds of a key")] },
+    spec! { "getset", GetSet, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.",
+        [usage("key value", "Set the string value of a key and return its old value")] },
+    spec! { "getdel", GetDel, 2, WRITE_FAST, (1, 1, 1), "string", "6.2.0",
+        "Returns the string value of a key after deleting the key.",
+        [usage("key", "Get the value of a key and delete the key")] },
+    spec! { "getex", GetEx, -2, WRITE_FAST, (1, 1, 1), "string", "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        [usage(
+            "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
+            "Get the value of a key and optionally set its expiration",
+        )] },
+    spec! { "mget", MGet, -2, READONLY_FAST, (1, -1, 1), "string", "1.0.0",
+        "Atomically returns the string values of one or more keys.",
+        [usage("key [key ...]", "Get the values of all the given keys")] },
+    spec! { "mset", MSet, -3, WRITE_DENYOOM, (1, -1, 2), "string", "1.0.1",
+        "Atomically creates or modifies the string values of one or more keys.",
+        [usage("key value [key value ...]", "Set multiple keys to multiple values")] },
+    spec! { "msetnx", MSetNx, -3, WRITE_DENYOOM, (1, -1, 2), "string", "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        [usage(
+            "key value [key value ...]",
+            "Set multiple keys to multiple values, only if none of the keys exist",
+        )] },
+    spec! { "del", Del, -2, WRITE, (1, -1, 1), "generic", "1.0.0",
+        "Deletes one or more keys.",
+        [usage("key [key ...]", "Delete a key")] },
+    spec! { "unlink", Unlink, -2, WRITE_FAST, (1, -1, 1), "generic", "4.0.0",
+        "Asynchronously deletes one or more keys.",
+        [usage("key [key ...]", "Delete a key asynchronously in another thread")] },
+    spec! { "exists", Exists, -2, READONLY_FAST, (1, -1, 1), "generic", "1.0.0",
+        "Determines whether one or more keys exist.",
+        [usage("key [key ...]", "Determine if a key exists")] },
+    spec! { "incr", Incr, 2, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Increments the integer value of a key by one.",
+        [usage("key", "Increment the integer value of a key by one")] },
+    spec! { "decr", Decr, 2, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Decrements the integer value of a key by one.",
+        [usage("key", "Decrement the integer value of a key by one")] },
+    spec! { "incrby", IncrBy, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Increments the integer value of a key by a number.",
+        [usage("key increment", "Increment the integer value of a key by the given amount")] },
+    spec! { "decrby", DecrBy, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "1.0.0",
+        "Decrements a number from the integer value of a key.",
+        [usage("key decrement", "Decrement the integer value of a key by the given number")] },
+    spec! { "incrbyfloat", IncrByFloat, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "2.6.0",
+        "Increment the floating point value of a key by a number.",
+        [usage("key increment", "Increment the float value of a key by the given amount")] },
+    spec! { "append", Append, 3, WRITE_DENYOOM_FAST, (1, 1, 1), "string", "2.0.0",
+        "Appends a string to the value of a key.",
+        [usage("key value", "Append a value to a key")] },
+    spec! { "strlen", StrLen, 2, READONLY_FAST, (1, 1, 1), "string", "2.2.0",
+        "Returns the length of a string value.",
+        [usage("key", "Get the length of the value stored in a key")] },
+    spec! { "getrange", GetRange, 4, READONLY, (1, 1, 1), "string", "2.4.0",
+        "Returns a substring of the string stored at a key.",
+        [usage("key start end", "Get a substring of the string stored at a key")] },
+    spec! { "setrange", SetRange, 4, WRITE_DENYOOM, (1, 1, 1), "string", "2.2.0",
+        "Overwrites a part of a string value with another by an offset.",
+        [usage("key offset value", "Overwrite part of a string at key starting at the specified offset")] },
+    spec! { "expire", Expire, -3, WRITE_FAST, (1, 1, 1), "generic", "1.0.0",
+        "Sets the expiration time of a key in seconds.",
+        [usage("key seconds [NX|XX|GT|LT]", "Set a key's time to live in seconds")] },
+    spec! { "pexpire", PExpire, -3, WRITE_FAST, (1, 1, 1), "generic", "2.6.0",
+        "Sets the expiration time of a key in milliseconds.",
+        [usage("key milliseconds [NX|XX|GT|LT]", "Set a key's time to live in milliseconds")] },
+    spec! { "expireat", ExpireAt, -3, WRITE_FAST, (1, 1, 1), "generic", "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        [usage("key unix-time-seconds [NX|XX|GT|LT]", "Set the expiration for a key as a UNIX timestamp")] },
+    spec! { "pexpireat", PExpireAt, -3, WRITE_FAST, (1, 1, 1), "generic", "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        [usage(
+            "key unix-time-milliseconds [NX|XX|GT|LT]",
+            "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        )] },
+    spec! { "ttl", Ttl, 2, READONLY_FAST, (1, 1, 1), "generic", "1.0.0",
+        "Returns the expiration time in seconds of a key.",
+        [usage("key", "Get the time to live for a key in seconds")] },
+    spec! { "pttl", PTtl, 2, READONLY_FAST, (1, 1, 1), "generic", "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        [usage("key", "Get the time to live for a key in milliseconds")] },
+    spec! { "expiretime", ExpireTime, 2, READONLY_FAST, (1, 1, 1), "generic", "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        [usage("key", "Get the expiration Unix timestamp for a key")] },
+    spec! { "pexpiretime", PExpireTime, 2, READONLY_FAST, (1, 1, 1), "generic", "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        [usage("key", "Get the expiration Unix timestamp for a key in milliseconds")] },
+    spec! { "persist", Persist, 2, WRITE_FAST, (1, 1, 1), "generic", "2.2.0",
+        "Removes the expiration time of a key.",
+        [usage("key", "Remove the expiration from a key")] },
+    spec! { "type", Type, 2, READONLY_FAST, (1, 1, 1), "generic", "1.0.0",
+        "Determines the type of value stored at a key.",
+        [usage("key", "Determine the type stored at key")] },
+    spec! { "rename", Rename, 3, WRITE, (1, 2, 1), "generic", "1.0.0",
+        "Renames a key and overwrites the destination.",
+        [usage("key newkey", "Rename a key")] },
+    spec! { "renamenx", RenameNx, 3, WRITE_FAST, (1, 2, 1), "generic", "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+        [usage("key newkey", "Rename a key, only if the new key does not exist")] },
+    spec! { "copy", Copy, -3, WRITE_DENYOOM, (1, 2, 1), "generic", "6.2.0",
+        "Copies the value of a key to a new key.",
+        [usage("source destination [DB destination-db] [REPLACE]", "Copy a key")] },
+    spec! { "keys", Keys, 2, READONLY, (0, 0, 0), "generic", "1.0.0",
+        "Returns all key names that match a pattern.",
+        [usage("pattern", "Find all keys matching the given pattern")] },
+    spec! { "scan", Scan, -2, READONLY, (0, 0, 0), "generic", "2.8.0",
+        "Iterates over the key names in the database.",
+        [usage("cursor [MATCH pattern] [COUNT count] [TYPE type]", "Incrementally iterate the keys space")] },
+    spec! { "dbsize", DbSize, 1, READONLY_FAST, (0, 0, 0), "server", "1.0.0",
+        "Returns the number of keys in the database.",
+        [usage("", "Return the number of keys in the selected database")] },
+    spec! { "flushdb", FlushDb, -1, WRITE, (0, 0, 0), "server", "1.0.0",
+        "Removes all keys from the current database.",
+        [usage("[ASYNC|SYNC]", "Remove all keys from the current database")] },
+    spec! { "flushall", FlushAll, -1, WRITE, (0, 0, 0), "server", "1.0.0",
+        "Removes all keys from all databases.",
+        [usage("[ASYNC|SYNC]", "Remove all keys from all databases")] },
+    spec! { "multi", server, 1, CONNECTION, (0, 0, 0), "transactions", "1.2.0",
+        "Starts a transaction.",
+        [usage("", "Mark the start of a transaction block")] },
+    spec! { "exec", server, 1, CONNECTION_SLOW, (0, 0, 0), "transactions", "1.2.0",
+        "Executes all commands in a transaction.",
+        [usage("", "Execute all commands issued after MULTI")] },
+    spec! { "discard", server, 1, CONNECTION, (0, 0, 0), "transactions", "2.0.0",
+        "Discards a transaction.",
+        [usage("", "Discard all commands issued after MULTI")] },
+    spec! { "watch", server, -2, CONNECTION, (1, -1, 1), "transactions", "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        [usage("key [key ...]", "Watch the given keys to determine execution of the MULTI/EXEC block")] },
+    spec! { "unwatch", server, 1, CONNECTION, (0, 0, 0), "transactions", "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        [usage("", "Forget about all watched keys")] },
+    spec! { "ping", server, -1, CONNECTION, (0, 0, 0), "connection", "1.0.0",
+        "Returns the server's liveliness response.",
+        [usage("[message]", "Ping the server")] },
+    spec! { "echo", server, 2, CONNECTION, (0, 0, 0), "connection", "1.0.0",
+        "Returns the given string.",
+        [usage("message", "Echo the given string")] },
+    spec! { "hello", server, -1, CONNECTION, (0, 0, 0), "connection", "6.0.0",
+        "Handshakes with the Redis server.",
+        [usage("[protover [AUTH username password] [SETNAME clientname]]", "Handshake with Redis")] },
+    spec! { "auth", server, -2, CONNECTION, (0, 0, 0), "connection", "1.0.0",
+        "Authenticates the connection.",
+        [] },
+    spec! { "select", server, 2, CONNECTION, (0, 0, 0), "connection", "1.0.0",
+        "Changes the selected database.",
+        [usage("index", "Change the selected database for the current connection")] },
+    spec! { "client", server, -2, CONNECTION_SLOW, (0, 0, 0), "connection", "2.4.0",
+        "A container for client connection commands.",
+        [
+            subcommand("ID", "", "Returns the client ID for the current connection"),
+            subcommand("INFO", "", "Returns information about the current client connection."),
+            subcommand(
+                "LIST",
+                "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]",
+                "Get the list of client connections",
+            ),
+            subcommand("GETNAME", "", "Get the current connection name"),
+            subcommand("SETNAME", "connection-name", "Set the current connection name"),
+        ] },
+    spec! { "quit", server, -1, CONNECTION, (0, 0, 0), "connection", "1.0.0",
+        "Closes the connection.",
+        [usage("", "Close the connection")] },
+    spec! { "reset", server, 1, CONNECTION, (0, 0, 0), "connection", "6.2.0",
+        "Resets the connection.",
+        [usage("", "Reset the connection")] },
+    spec! { "info", server, -1, CONNECTION_SLOW, (0, 0, 0), "server", "1.0.0",
+        "Returns information and statistics about the server.",
+        [usage("[section [section ...]]", "Get information and statistics about the server")] },
+    spec! { "config", server, -2, CONNECTION_SLOW, (0, 0, 0), "server", "2.0.0",
+        "A container for server configuration commands.",
+        [
+            subcommand("GET", "parameter [parameter ...]", "Get the values of configuration parameters"),
+            subcommand(
+                "SET",
+                "parameter value [parameter value ...]",
+                "Set configuration parameters to the given values",
+            ),
+            subcommand("RESETSTAT", "", "Reset the stats returned by INFO"),
+        ] },
+    spec! { "command", server, -1, CONNECTION_SLOW, (0, 0, 0), "server", "2.8.13",
+        "Returns detailed information about all commands.",
+        [
+            usage("", "Get array of Redis command details"),
+            subcommand("COUNT", "", "Get total number of Redis commands"),
+            subcommand(
+                "DOCS",
+                "[command-name [command-name ...]]",
+                "Get array of specific Redis command documentation",
+            ),
+            subcommand(
+                "INFO",
+                "[command-name [command-name ...]]",
+                "Get array of specific Redis command details",
+            ),
+            subcommand(
+                "LIST",
+                "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",
+                "Get an array of Redis command names",
+            ),
+        ] },
+    spec! { "readonly", server, 1, CONNECTION, (0, 0, 0), "cluster", "3.0.0",
+        "Enables stale reads from this node's own state for the connection.",
+        [] },
+    spec! { "readwrite", server, 1, CONNECTION, (0, 0, 0), "cluster", "3.0.0",
+        "Turns stale reads off again: reads are linearizable.",
+        [] },
+    spec! { "raft.info", server, 1, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
+        "Shows this node's view of the Raft cluster: role, leader, indexes, members and their lag.",
+        [] },
+    spec! { "raft.add", server, -4, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
+        "Adds a node (id raft-addr resp-addr [LEARNER]); it catches up, then becomes a voter.",
+        [] },
+    spec! { "raft.promote", server, 2, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
+        "Makes a learner a voter.",
+        [] },
+    spec! { "raft.remove", server, 2, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
+        "Removes a node from the cluster.",
+        [] },
+];
+
+// The data commands lead `COMMANDS` in `CommandName::ALL`'s order and no other entry names one,
+// so `CommandName::spec` can index the table and every variant has exactly one entry; a table
+// that breaks this does not compile.
+const _: () = {
+    assert!(COMMANDS.len() >= CommandName::ALL.len(), "every CommandName has an entry");
+    let mut index = 0;
+    while index < COMMANDS.len() {
+        match COMMANDS[index].data {
+            Some(name) => assert!(name as usize == index, "data commands lead the table in variant order"),
+            None => assert!(index >= CommandName::ALL.len(), "every CommandName has an entry"),
+        }
+        index += 1;
+    }
+};
+
+const WRITE_DENYOOM: &[Flag] = &[Flag::Write, Flag::DenyOom];
+const WRITE_DENYOOM_FAST: &[Flag] = &[Flag::Write, Flag::DenyOom, Flag::Fast];
+const WRITE: &[Flag] = &[Flag::Write];
+const WRITE_FAST: &[Flag] = &[Flag::Write, Flag::Fast];
+const READONLY: &[Flag] = &[Flag::ReadOnly];
+const READONLY_FAST: &[Flag] = &[Flag::ReadOnly, Flag::Fast];
+/// Connection and server commands, as Redis flags PING or MULTI.
+const CONNECTION: &[Flag] = &[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast];
+/// Connection and server commands that are not O(1), as Redis flags INFO or CLIENT.
+const CONNECTION_SLOW: &[Flag] = &[Flag::NoScript, Flag::Loading, Flag::Stale];
+
+/// The CLI line for the command itself.
+const fn usage(syntax: &'static str, summary: &'static str) -> Usage {
+    Usage { subcommand: "", syntax, summary }
+}
+
+/// The CLI line for one subcommand.
+const fn subcommand(subcommand: &'static str, syntax: &'static str, summary: &'static str) -> Usage {
+    Usage { subcommand, syntax, summary }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `CommandName` has exactly one entry, found by its own name, and every entry that
+    /// names a data command names one that exists: checked from both sides, on top of the
+    /// compile-time check of the table's order.
+    #[test]
+    fn every_command_name_has_exactly_one_entry() {
+        for &name in CommandName::ALL {
+            let entries: Vec<&CommandSpec> = COMMANDS.iter().filter(|s| s.data == Some(name)).collect();
+            assert_eq!(entries.len(), 1, "{name:?} has {} entries", entries.len());
+            assert_eq!(find(entries[0].name.as_bytes()).and_then(|s| s.data), Some(name));
+            assert_eq!(name.spec(), entries[0]);
+        }
+        for spec in COMMANDS {
+            if let Some(name) = spec.data {
+                assert!(CommandName::ALL.contains(&name), "{} names a command not in ALL", spec.name);
+            }
+        }
+    }
+
+    /// A data command without a usage line would get no hint or `help` in redraft-cli.
+    #[test]
+    fn every_data_command_has_a_usage_line() {
+        for &name in CommandName::ALL {
+            assert!(!name.spec().usage.is_empty(), "{} has no usage line", name.as_str());
+        }
+    }
+
+    /// Names are unique and lower case, so `find` is unambiguous and labels are stable.
+    #[test]
+    fn names_are_unique_and_lower_case() {
+        let mut names: Vec<&str> = COMMANDS.iter().map(|s| s.name).collect();
+        assert!(names.iter().all(|n| *n == n.to_ascii_lowercase()));
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert_eq!(find(b"GeT").map(|s| s.name), Some("get"));
+        assert_eq!(find(b"nosuch"), None);
+    }
+
+    /// Arity follows Redis: positive is exact, negative a minimum, the name counted.
+    #[test]
+    fn arity_is_exact_or_a_minimum() {
+        let get = CommandName::Get.spec();
+        assert!(!get.accepts_arg_count(1) && get.accepts_arg_count(2) && !get.accepts_arg_count(3));
+        let set = CommandName::Set.spec();
+        assert!(!set.accepts_arg_count(2) && set.accepts_arg_count(3) && set.accepts_arg_count(9));
+    }
+}

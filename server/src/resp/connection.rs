@@ -1,0 +1,274 @@
+//! One client connection: what each request is and in what order it runs.
+//!
+//! A pipeline's requests run in order. Runs of consecutive writes are proposed together, so a
+//! pipeline of N writes shares one group commit; runs of consecutive reads share one leadership
+//! confirmation. A read after a write waits for the write's reply, so a client always reads its
+//! own writes. Connection commands run on the spot and see the effects of everything before them.
+//!
+//! Data commands' semantics are core's; the connection and server commands are in
+//! [`super::admin`] and [`super::cluster`], MULTI/WATCH state in [`super::transaction`]. Bytes on
+//! the socket are [`super::listener`]'s.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use redraft_core::reply::errors;
+use redraft_core::{Command, ParseError, Payload};
+use redraft_net::resp::{Frame, Protocol};
+
+use super::admin::{self, ClientContext};
+use super::cluster;
+use super::server::RespServer;
+use super::transaction::Transaction;
+use crate::metrics::command_label;
+
+/// One client connection's state: protocol, transaction, watches, and the pipeline running.
+pub(super) struct Connection {
+    server: Arc<RespServer>,
+    id: u64,
+    pub protocol: Protocol,
+    transaction: Transaction,
+    /// READONLY was sent: reads are served from this node's state without confirming that it
+    /// is current (stale reads, DESIGN.md §4).
+    stale_reads: bool,
+    /// QUIT was sent: close after writing its reply.
+    pub closing: bool,
+    /// A fault point dropped this pipeline's replies: close without writing them.
+    pub dropped_replies: bool,
+    /// Consecutive writes waiting to be proposed together, with their reply slots and names.
+    writes: Vec<(usize, Payload, &'static str)>,
+    /// Consecutive reads waiting for one leadership confirmation.
+    reads: Vec<(usize, Command)>,
+    /// Replies of the current pipeline, by position.
+    replies: Vec<Option<Frame>>,
+    names: Vec<&'static str>,
+}
+
+/// What a request turned out to be.
+enum Step {
+    Now(Frame),
+    Read(Command),
+    Write(Payload),
+}
+
+impl Connection {
+    /// The state of the connection registered as client `id`.
+    pub fn new(server: Arc<RespServer>, id: u64) -> Connection {
+        Connection {
+            server,
+            id,
+            protocol: Protocol::Resp2,
+            transaction: Transaction::default(),
+            stale_reads: false,
+            closing: false,
+            dropped_replies: false,
+            writes: Vec::new(),
+            reads: Vec::new(),
+            replies: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Runs a pipeline of requests in order and appends their replies to `output`.
+    pub async fn run(&mut self, requests: Vec<Vec<Bytes>>, output: &mut BytesMut) {
+        let started = crate::clock::monotonic_now();
+        let count = requests.len();
+        self.replies = (0..count).map(|_| None).collect();
+        self.names = vec!["unknown"; count];
+        let mut last_name = "unknown";
+        for (slot, args) in requests.into_iter().enumerate() {
+            let name = command_label(&args[0]);
+            self.names[slot] = name;
+            last_name = name;
+            if self.closing {
+                // Redis stops reading after QUIT; whatever followed in the pipeline is dropped.
+                self.replies.truncate(slot);
+                self.names.truncate(slot);
+                break;
+            }
+            // Connection commands see the effects of everything before them.
+            let step = self.step(&args).await;
+            match step {
+                Step::Now(frame) => {
+                    self.flush().await;
+                    self.replies[slot] = Some(frame);
+                }
+                Step::Read(command) => {
+                    self.flush_writes().await;
+                    self.reads.push((slot, command));
+                }
+                Step::Write(payload) => {
+                    self.flush_reads().await;
+                    self.writes.push((slot, payload, name));
+                }
+            }
+        }
+        self.flush().await;
+        let seconds = started.elapsed().as_secs_f64() / count.max(1) as f64;
+        let metrics = self.server.node.metrics();
+        for (reply, name) in self.replies.drain(..).zip(self.names.drain(..)) {
+            let reply = reply.expect("every request in the pipeline has a reply");
+            metrics.observe_command(name, !matches!(reply, Frame::Error(_)), seconds);
+            reply.encode(self.protocol, output);
+        }
+        self.server.commands_processed.fetch_add(count as u64, Ordering::Relaxed);
+        let in_multi = self.transaction.is_open();
+        self.server.clients.touch(self.id, last_name, self.server.node.now_ms(), in_multi);
+    }
+
+    async fn flush(&mut self) {
+        self.flush_reads().await;
+        self.flush_writes().await;
+    }
+
+    async fn flush_reads(&mut self) {
+        if self.reads.is_empty() {
+            return;
+        }
+        let reads = std::mem::take(&mut self.reads);
+        let confirmed = if self.stale_reads {
+            self.server.node.check_member()
+        } else {
+            self.server.node.linearize().await
+        };
+        match confirmed {
+            Ok(()) => {
+                for (slot, command) in reads {
+                    self.replies[slot] = Some(Frame::from(self.server.node.state().read(&command)));
+                }
+            }
+            Err(error) => {
+                for (slot, _) in reads {
+                    self.replies[slot] = Some(Frame::Error(error.reply_text()));
+                }
+            }
+        }
+    }
+
+    async fn flush_writes(&mut self) {
+        if self.writes.is_empty() {
+            return;
+        }
+        let writes = std::mem::take(&mut self.writes);
+        let (slots, payloads): (Vec<usize>, Vec<Payload>) =
+            writes.into_iter().map(|(s, p, _)| (s, p)).unzip();
+        let results = self.server.node.write_batch(payloads).await;
+        if crate::fault::buggify(0.01) {
+            // Fault point: the writes applied but their replies are lost with the connection.
+            self.closing = true;
+            self.dropped_replies = true;
+        }
+        for (slot, result) in slots.into_iter().zip(results) {
+            self.replies[slot] = Some(match result {
+                Ok(reply) => Frame::from(reply),
+                Err(error) => Frame::Error(error.reply_text()),
+            });
+        }
+    }
+
+    /// Decides what one request is, running connection commands on the spot.
+    async fn step(&mut self, args: &[Bytes]) -> Step {
+        let name = args[0].to_ascii_uppercase();
+        if self.transaction.is_open() {
+            return self.step_in_transaction(&name, args);
+        }
+        match name.as_slice() {
+            b"MULTI" => {
+                if args.len() != 1 {
+                    return Step::Now(arity_error("multi"));
+                }
+                self.transaction.begin();
+                Step::Now(Frame::simple("OK"))
+            }
+            b"EXEC" => Step::Now(Frame::Error("ERR EXEC without MULTI".into())),
+            b"DISCARD" => Step::Now(Frame::Error("ERR DISCARD without MULTI".into())),
+            b"WATCH" => {
+                self.flush().await;
+                Step::Now(self.transaction.watch(&self.server.node, &args[1..]).await)
+            }
+            b"UNWATCH" => {
+                self.transaction.unwatch();
+                Step::Now(Frame::simple("OK"))
+            }
+            b"QUIT" => {
+                self.closing = true;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"RESET" => {
+                self.flush().await;
+                self.reset();
+                Step::Now(Frame::simple("RESET"))
+            }
+            b"READONLY" | b"READWRITE" if args.len() != 1 => {
+                Step::Now(arity_error(&String::from_utf8_lossy(&name).to_lowercase()))
+            }
+            b"READONLY" => {
+                self.flush().await;
+                self.stale_reads = true;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"READWRITE" => {
+                self.flush().await;
+                self.stale_reads = false;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"RAFT.INFO" | b"RAFT.ADD" | b"RAFT.PROMOTE" | b"RAFT.REMOVE" => {
+                self.flush().await;
+                Step::Now(cluster::run(&self.server.node, &name, args).await)
+            }
+            _ => match Command::parse(args) {
+                Ok(command) if command.is_write() => Step::Write(Payload::Command { session: None, command }),
+                Ok(command) => Step::Read(command),
+                Err(ParseError::Invalid(text)) => Step::Now(Frame::Error(text)),
+                Err(ParseError::UnknownCommand) => {
+                    // Connection commands may read the keyspace (INFO, DBSIZE-like counts), so
+                    // they see every reply before them.
+                    self.flush().await;
+                    let mut client =
+                        ClientContext { server: &self.server, id: self.id, protocol: &mut self.protocol };
+                    Step::Now(admin::run(&mut client, &name, args))
+                }
+            },
+        }
+    }
+
+    /// Inside MULTI: EXEC, DISCARD, QUIT and RESET act; MULTI and WATCH are refused; anything
+    /// else is queued.
+    fn step_in_transaction(&mut self, name: &[u8], args: &[Bytes]) -> Step {
+        match name {
+            b"EXEC" => match self.transaction.exec() {
+                Ok(payload) => Step::Write(payload),
+                Err(abort) => Step::Now(abort),
+            },
+            b"DISCARD" => {
+                self.transaction.discard();
+                Step::Now(Frame::simple("OK"))
+            }
+            b"MULTI" => Step::Now(Frame::Error("ERR MULTI calls can not be nested".into())),
+            b"WATCH" => Step::Now(self.transaction.refuse("ERR WATCH inside MULTI is not allowed")),
+            b"QUIT" => {
+                self.closing = true;
+                Step::Now(Frame::simple("OK"))
+            }
+            b"RESET" => {
+                self.reset();
+                Step::Now(Frame::simple("RESET"))
+            }
+            _ => Step::Now(self.transaction.queue(args)),
+        }
+    }
+
+    /// RESET: back to a fresh connection's state, keeping its id.
+    fn reset(&mut self) {
+        self.transaction.discard();
+        self.stale_reads = false;
+        self.protocol = Protocol::Resp2;
+        self.server.clients.set_name(self.id, None);
+        self.server.clients.set_protocol(self.id, Protocol::Resp2);
+    }
+}
+
+fn arity_error(command: &str) -> Frame {
+    Frame::Error(errors::wrong_arity(command))
+}

@@ -1,0 +1,141 @@
+//! Accepting clients and framing their bytes: the accept loop, and per connection the loop that
+//! reads, decodes every whole request buffered (pipelining), hands them to the [`Connection`]
+//! and writes all their replies with one write.
+//!
+//! Limits are Redis's ([`RequestLimits`], `maxclients`): a violation gets Redis's error text and
+//! closes that connection only. What a request does is in [`super::connection`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use redraft_net::resp::{Frame, ProtocolError, RequestDecoder, RequestLimits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::connection::Connection;
+use super::server::RespServer;
+
+/// Requests run per read before their replies are written; bounds a connection's reply buffer.
+pub const PIPELINE_REQUESTS_MAX: usize = 1024;
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+impl RespServer {
+    /// Accepts connections until `stop` turns true; each connection runs in its own task and
+    /// also ends when `stop` turns true.
+    pub async fn serve(self: Arc<RespServer>, listener: TcpListener, stop: watch::Receiver<bool>) {
+        let local = listener.local_addr().ok();
+        let mut stop_accepting = stop.clone();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = stop_accepting.changed() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: the listener itself is fine.
+                    tracing::warn!(%error, "accepting a RESP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let server = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { run_connection(server, stream, peer, local, stop).await });
+        }
+    }
+}
+
+/// Serves one client until it disconnects, breaks the protocol, sends QUIT, or `stop` turns
+/// true. A slow or dead client stalls only this task; its memory is bounded by the request
+/// limits and [`PIPELINE_REQUESTS_MAX`] replies.
+async fn run_connection(
+    server: Arc<RespServer>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let metrics = server.node.metrics().clone();
+    if server.clients.len() >= server.settings.maxclients.load(Ordering::Relaxed) {
+        metrics.connections_rejected.inc();
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let id = server.clients.register(peer, local, server.node.now_ms());
+    metrics.connections.inc();
+    metrics.connections_total.inc();
+    let limits = RequestLimits {
+        bulk_bytes_max: server.settings.proto_max_bulk_len.load(Ordering::Relaxed),
+        ..RequestLimits::default()
+    };
+    let mut connection = Connection::new(server.clone(), id);
+    let mut decoder = RequestDecoder::new(limits);
+    let mut input = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut output = BytesMut::new();
+    'connection: loop {
+        let mut requests = Vec::new();
+        let mut broken: Option<ProtocolError> = None;
+        while requests.len() < PIPELINE_REQUESTS_MAX {
+            match decoder.decode(&mut input) {
+                Ok(Some(args)) => requests.push(args),
+                Ok(None) => break,
+                Err(error) => {
+                    broken = Some(error);
+                    break;
+                }
+            }
+        }
+        let more_buffered = requests.len() == PIPELINE_REQUESTS_MAX;
+        if !requests.is_empty() {
+            connection.run(requests, &mut output).await;
+        }
+        if connection.dropped_replies {
+            break;
+        }
+        if let Some(error) = &broken {
+            tracing::debug!(client = id, %peer, %error, "protocol error; closing the connection");
+            Frame::Error(error.reply_text().to_owned()).encode(connection.protocol, &mut output);
+        }
+        if !output.is_empty() {
+            if crate::fault::buggify(0.01) {
+                // Fault point: the connection fails mid-frame, after the requests applied.
+                let _ = stream.write_all(&output[..output.len() / 2]).await;
+                let _ = stream.flush().await;
+                break;
+            }
+            // One write for every reply of the pipeline; flush is free on a real socket and
+            // needed on madsim's, which holds written bytes until flushed.
+            if stream.write_all(&output).await.is_err() || stream.flush().await.is_err() {
+                break;
+            }
+            output.clear();
+        }
+        if broken.is_some() || connection.closing {
+            break;
+        }
+        if more_buffered {
+            continue;
+        }
+        if input.capacity() - input.len() < READ_BUFFER_BYTES / 4 {
+            input.reserve(READ_BUFFER_BYTES);
+        }
+        let read = tokio::select! {
+            biased;
+            _ = stop.changed() => break 'connection,
+            read = stream.read_buf(&mut input) => read,
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let _ = stream.shutdown().await;
+    server.clients.remove(id);
+    metrics.connections.dec();
+}
