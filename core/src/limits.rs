@@ -71,6 +71,23 @@ const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYT
 pub const PEER_FRAME_BYTES_MAX: usize = 2 * RECORD_PAYLOAD_BYTES_MAX;
 const _: () = assert!(PEER_FRAME_BYTES_MAX <= u32::MAX as usize, "frame length is a u32");
 
+/// Requests a connection runs from one read before their replies are written. A pipeline longer
+/// than this is served in rounds of this many, so one connection's reply buffer stays bounded
+/// (about this many replies) however many requests a client sends at once.
+pub const PIPELINE_REQUESTS_MAX: usize = 1024;
+
+/// Keys one connection may WATCH at a time. Each watched key is compared at EXEC inside the
+/// transaction's log entry, so this bounds that entry's size and the time EXEC holds its shards.
+pub const WATCHED_KEYS_MAX: usize = 10_000;
+
+/// Redis's default `maxclients`: connections served at once before new ones are refused with
+/// Redis's error. Each holds a task and its buffers; operators raise it with the open-file limit.
+pub const MAXCLIENTS_DEFAULT: usize = 10_000;
+
+/// Deepest nesting of aggregates a RESP reply may have: bounds the reply decoder's recursion.
+/// redraft's own replies nest at most three deep; 64 leaves room for any Redis reply.
+pub const REPLY_DEPTH_MAX: usize = 64;
+
 /// Longest cluster id, in bytes. Every peer frame names its cluster in a one-byte length and
 /// that many bytes, so a node of another cluster is refused by name rather than misread.
 pub const CLUSTER_ID_BYTES_MAX: usize = 255;

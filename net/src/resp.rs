@@ -11,6 +11,7 @@
 //! Command semantics live in `redraft-core`; this module only moves bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use redraft_core::limits::REPLY_DEPTH_MAX;
 use redraft_core::Reply;
 
 /// Sizes a request may declare.
@@ -429,9 +430,6 @@ pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
 pub struct ReplyDecoder {
     limits: RequestLimits,
 }
-
-/// Deepest nesting of aggregates a reply may have; bounds the decoder's recursion.
-const REPLY_DEPTH_MAX: usize = 64;
 
 impl ReplyDecoder {
     /// A decoder enforcing `limits` on declared lengths.

@@ -84,7 +84,7 @@ impl Default for ServerConfig {
             fsync: FsyncPolicy::Always,
             log_format: LogFormat::Text,
             log_level: "info".into(),
-            maxclients: crate::resp::MAX_CLIENTS_DEFAULT,
+            maxclients: redraft_core::limits::MAXCLIENTS_DEFAULT,
             proto_max_bulk_len: redraft_core::limits::VALUE_BYTES_MAX,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,

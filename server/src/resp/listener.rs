@@ -18,8 +18,7 @@ use tokio::sync::watch;
 use super::connection::Connection;
 use super::server::RespServer;
 
-/// Requests run per read before their replies are written; bounds a connection's reply buffer.
-pub const PIPELINE_REQUESTS_MAX: usize = 1024;
+use redraft_core::limits::PIPELINE_REQUESTS_MAX;
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 impl RespServer {

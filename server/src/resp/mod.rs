@@ -21,6 +21,4 @@ mod listener;
 mod server;
 mod transaction;
 
-pub use listener::PIPELINE_REQUESTS_MAX;
-pub use server::{RespServer, RespSettings, MAX_CLIENTS_DEFAULT};
-pub use transaction::WATCHED_KEYS_MAX;
+pub use server::{RespServer, RespSettings};

@@ -9,8 +9,7 @@ use redraft_net::resp::RequestLimits;
 use super::clients::Clients;
 use crate::node::Node;
 
-/// Redis's default `maxclients`.
-pub const MAX_CLIENTS_DEFAULT: usize = 10_000;
+use redraft_core::limits::MAXCLIENTS_DEFAULT;
 
 /// Settings of the RESP front end; `CONFIG SET` changes the mutable ones at run time.
 #[derive(Debug)]
@@ -25,7 +24,7 @@ pub struct RespSettings {
 impl Default for RespSettings {
     fn default() -> RespSettings {
         RespSettings {
-            maxclients: AtomicUsize::new(MAX_CLIENTS_DEFAULT),
+            maxclients: AtomicUsize::new(MAXCLIENTS_DEFAULT),
             proto_max_bulk_len: AtomicUsize::new(RequestLimits::default().bulk_bytes_max),
             data_dir: String::new(),
         }

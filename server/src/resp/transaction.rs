@@ -13,8 +13,7 @@ use redraft_net::resp::Frame;
 
 use crate::node::Node;
 
-/// Keys one connection may WATCH at a time.
-pub const WATCHED_KEYS_MAX: usize = 10_000;
+use redraft_core::limits::WATCHED_KEYS_MAX;
 
 /// One connection's transaction.
 #[derive(Default)]
