@@ -12,10 +12,10 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+pub use crate::command_name::CommandName;
 use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
 use crate::number::{parse_f64, parse_i64, parse_u64};
 use crate::reply::errors;
-use crate::spec;
 
 /// A data command, ready to apply or to read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -135,40 +135,6 @@ pub struct ExpireCondition {
     pub later: bool,
     /// LT: only if the new expiry is earlier; no TTL counts as infinitely late, so always.
     pub earlier: bool,
-}
-
-macro_rules! command_names {
-    ($($variant:ident),* $(,)?) => {
-        /// Every data command. Its name, arity, flags and help are its entry in
-        /// [`crate::spec::COMMANDS`]; the variant order is the table's, and the bincode encoding
-        /// of logged commands, so a new command goes last.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum CommandName { $($variant),* }
-
-        impl CommandName {
-            /// Every name, in a fixed order.
-            pub const ALL: &'static [CommandName] = &[$(CommandName::$variant),*];
-        }
-    };
-}
-
-command_names! {
-    Get, Set, SetNx, SetEx, PSetEx, GetSet, GetDel, GetEx, MGet, MSet, MSetNx, Del, Unlink, Exists,
-    Incr, Decr, IncrBy, DecrBy, IncrByFloat, Append, StrLen, GetRange, SetRange, Expire, PExpire,
-    ExpireAt, PExpireAt, Ttl, PTtl, ExpireTime, PExpireTime, Persist, Type, Rename, RenameNx, Copy,
-    Keys, Scan, DbSize, FlushDb, FlushAll,
-}
-
-impl CommandName {
-    /// The lower-case name, as Redis spells it in replies and `INFO commandstats`.
-    pub fn as_str(self) -> &'static str {
-        self.spec().name
-    }
-
-    /// Looks a data command up by name, ignoring ASCII case.
-    pub fn parse(name: &[u8]) -> Option<CommandName> {
-        spec::find(name).and_then(|spec| spec.data)
-    }
 }
 
 /// Why arguments did not make a command.

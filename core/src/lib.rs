@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod command_name;
 pub mod entry;
 pub mod exec;
 pub mod glob;

@@ -13,7 +13,7 @@
 //! commands come first, in [`CommandName`]'s order; a constant assertion below holds the table
 //! to that, so a new [`CommandName`] variant without an entry does not compile.
 
-use crate::command::CommandName;
+use crate::command_name::CommandName;
 
 /// One command as `COMMAND`, the parser and the CLI see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,16 @@ impl CommandSpec {
 }
 
 impl CommandName {
+    /// The lower-case name, as Redis spells it in replies and `INFO commandstats`.
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Looks a data command up by name, ignoring ASCII case.
+    pub fn parse(name: &[u8]) -> Option<CommandName> {
+        find(name).and_then(|spec| spec.data)
+    }
+
     /// The command's entry in [`COMMANDS`].
     pub fn spec(self) -> &'static CommandSpec {
         // The data commands open the table in variant order, as a constant assertion below the

@@ -11,13 +11,10 @@ use openraft::storage::LogFlushed;
 use tokio::sync::{mpsc, Mutex};
 
 use super::disk::Disk;
-use super::log_store::LogInner;
+use super::log_inner::LogInner;
 use crate::clock::monotonic_now;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
-
-/// Appends that may wait for the flusher before `append` itself waits: a bound on memory.
-pub(super) const FLUSH_QUEUE_DEPTH: usize = redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 
 /// `always`: syncs the log for every batch of appends waiting, then reports them durable. Ends
 /// when every log store handle is gone.

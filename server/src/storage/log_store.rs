@@ -20,31 +20,19 @@ use bytes::Bytes;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redraft_core::codec;
-use serde::{Deserialize, Serialize};
+use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use tokio::sync::{mpsc, Mutex};
 
 use super::disk::Disk;
-use super::flush::{sync_each_batch, sync_every_second, FLUSH_QUEUE_DEPTH};
+use super::flush::{sync_each_batch, sync_every_second};
 use super::format::STORE_FORMAT_VERSION;
 use super::fsync::FsyncPolicy;
+use super::log_inner::{LogInner, Meta};
 use super::segment_log::{LogError, RecoveryReport, SegmentLog};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
 const META_FILE: &str = "meta";
-
-/// What the metadata file holds: the decisions Raft needs back after a restart besides the log.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Meta {
-    vote: Option<Vote<u64>>,
-    last_purged: Option<LogId<u64>>,
-}
-
-/// The log and its metadata, behind one lock.
-pub(super) struct LogInner<D: Disk> {
-    pub(super) log: SegmentLog<D>,
-    meta: Meta,
-}
 
 /// openraft's log store. Clones share one log; the clone handed out as the log reader reads the
 /// same in-memory entries.
@@ -104,7 +92,7 @@ impl<D: Disk + Clone> LogStore<D> {
         }
         metrics.log_bytes.set(log.held_bytes() as i64);
         let inner = Arc::new(Mutex::new(LogInner { log, meta }));
-        let (flush, pending) = mpsc::channel(FLUSH_QUEUE_DEPTH);
+        let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
             FsyncPolicy::Always => {
                 tokio::spawn(sync_each_batch(inner.clone(), pending, metrics.clone()));

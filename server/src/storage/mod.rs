@@ -14,6 +14,7 @@ pub mod disk;
 mod flush;
 pub mod format;
 pub mod fsync;
+mod log_inner;
 pub mod log_store;
 pub mod segment_log;
 pub mod state_machine_store;
