@@ -41,7 +41,7 @@ pub struct Metrics {
     /// Log syncs made.
     pub fsyncs: IntCounter,
     /// Appends made durable by one sync (group commit at work).
-    pub entries_per_fsync: Histogram,
+    pub appends_per_fsync: Histogram,
     /// Snapshots built.
     pub snapshots: IntCounter,
     pub raft_term: IntGauge,
@@ -92,7 +92,7 @@ impl Metrics {
             )
             .expect("valid metric"),
             fsyncs: counter("log_fsyncs_total", "Log syncs"),
-            entries_per_fsync: Histogram::with_opts(
+            appends_per_fsync: Histogram::with_opts(
                 HistogramOpts::new("log_appends_per_fsync", "Appends made durable by one sync")
                     .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
             )
@@ -122,7 +122,7 @@ impl Metrics {
             Box::new(self.log_bytes.clone()),
             Box::new(self.fsync_seconds.clone()),
             Box::new(self.fsyncs.clone()),
-            Box::new(self.entries_per_fsync.clone()),
+            Box::new(self.appends_per_fsync.clone()),
             Box::new(self.snapshots.clone()),
             Box::new(self.raft_term.clone()),
             Box::new(self.raft_commit_index.clone()),
@@ -145,7 +145,7 @@ impl Metrics {
     pub fn observe_fsync(&self, seconds: f64, appends: usize) {
         self.fsyncs.inc();
         self.fsync_seconds.observe(seconds);
-        self.entries_per_fsync.observe(appends as f64);
+        self.appends_per_fsync.observe(appends as f64);
     }
 
     /// The registry in Prometheus's text format.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use openraft::{Config, Raft};
 use redraft_core::{Command, LogEntry, Payload, Reply, StateMachine, StateMachineConfig};
 use redraft_server::addr::NodeAddr;
+use redraft_server::metrics::Metrics;
 use redraft_server::peer::{pool::PeerPool, raft_network::PeerNetwork};
 use redraft_server::raft_types::TypeConfig;
 use redraft_server::storage::disk::FileDisk;
@@ -22,6 +23,7 @@ use redraft_server::storage::state_machine_store::StateMachineStore;
 struct Node {
     raft: Raft<TypeConfig>,
     state: Arc<StateMachine>,
+    metrics: Arc<Metrics>,
 }
 
 async fn start(dir: &Path) -> Node {
@@ -36,11 +38,12 @@ async fn start(dir: &Path) -> Node {
     };
     let config = Arc::new(config.validate().expect("valid config"));
     let disk = FileDisk::new(dir).expect("data dir");
-    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, Default::default(), None)
+    let metrics = Arc::new(Metrics::new());
+    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, metrics.clone(), None)
         .await
         .expect("log opens");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-    let machine = StateMachineStore::open(state.clone(), disk).expect("snapshot loads");
+    let machine = StateMachineStore::open(state.clone(), disk, metrics.clone()).expect("snapshot loads");
     let raft = Raft::new(
         1,
         config,
@@ -50,7 +53,7 @@ async fn start(dir: &Path) -> Node {
     )
     .await
     .expect("raft starts");
-    Node { raft, state }
+    Node { raft, state, metrics }
 }
 
 fn command(args: &[&str]) -> Command {
@@ -104,6 +107,7 @@ async fn writes_survive_restart_through_log_and_snapshot() {
         .metrics(|m| m.snapshot.is_some() && m.purged.is_some(), "a snapshot is built and the log purged")
         .await
         .expect("snapshot within the timeout");
+    assert_eq!(node.metrics.snapshots.get(), 1, "redraft_snapshots_total counts the snapshot built");
     assert_eq!(write(&node, &["SET", "after", "snapshot"]).await, Reply::Ok);
     node.raft.shutdown().await.expect("shuts down");
     drop(node);

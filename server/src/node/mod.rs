@@ -98,7 +98,8 @@ impl Node {
             hash_seed: options.hash_seed,
             ..StateMachineConfig::default()
         }));
-        let machine = StateMachineStore::open(state.clone(), disk.clone()).map_err(StartError::Snapshot)?;
+        let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone())
+            .map_err(StartError::Snapshot)?;
         let (mut log, recovery) = LogStore::open(
             disk,
             options.fsync,

@@ -25,6 +25,7 @@ use redraft_core::{Frozen, Reply, StateMachine};
 use super::disk::Disk;
 use super::format::STORE_FORMAT_VERSION;
 use crate::addr::NodeAddr;
+use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
 /// openraft's state machine over core's [`StateMachine`], which readers share.
@@ -34,6 +35,7 @@ pub struct StateMachineStore<D: Disk + Clone> {
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, NodeAddr>,
     snapshot_count: u64,
+    metrics: Arc<Metrics>,
     /// The state as of `last_applied`, frozen when openraft asked for a snapshot builder (between
     /// two applies); the builder serializes it later, in its own task, while applying goes on.
     frozen: Option<Frozen>,
@@ -46,13 +48,18 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     ///
     /// # Errors
     /// The snapshot exists but cannot be read or is damaged.
-    pub fn open(state: Arc<StateMachine>, disk: D) -> Result<StateMachineStore<D>, String> {
+    pub fn open(
+        state: Arc<StateMachine>,
+        disk: D,
+        metrics: Arc<Metrics>,
+    ) -> Result<StateMachineStore<D>, String> {
         let mut store = StateMachineStore {
             state,
             disk,
             last_applied: None,
             membership: StoredMembership::default(),
             snapshot_count: 0,
+            metrics,
             frozen: None,
         };
         match store.disk.read(SNAPSHOT_FILE) {
@@ -109,6 +116,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
         self.snapshot_count += 1;
+        self.metrics.snapshots.inc();
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
@@ -168,6 +176,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             snapshot_count: self.snapshot_count,
+            metrics: self.metrics.clone(),
             frozen: Some(self.state.freeze()),
         }
     }
