@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::cluster::{Cluster, PROBE_KEY};
 use super::progress::Progress;
 use super::resp::{Reply, RespClient};
-use super::workload::Recorder;
+use crate::harness::Recorder;
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

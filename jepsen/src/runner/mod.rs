@@ -63,7 +63,8 @@ use self::cluster::{Cluster, StartError};
 use self::faults::{FaultRecord, NemesisLog, NemesisPlan};
 use self::progress::Progress;
 use self::proxy::ProxyStats;
-use self::workload::{ClientPlan, KeySpace, Recorder};
+use self::workload::{ClientPlan, KeySpace};
+use crate::harness::Recorder;
 use crate::history::{Event, HistoryWriter};
 use crate::operation::{Operation, Outcome};
 use crate::{check_operations, pair_operations, Budget, CheckResult, Report, Verdict};
@@ -229,7 +230,7 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
         config.seed,
         dir.display()
     ));
-    let recorder = Recorder::new();
+    let recorder = Recorder::new(monotonic_ns());
     let keys = KeySpace::new(config.workload);
     let log = faults::shared_log();
     tokio::pin!(interrupt);
@@ -291,6 +292,12 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
     let text = results.text(&result, &dir);
     progress.log_only(&text);
     Ok(RunSummary { text, dir, verdict: result.verdict, recovered })
+}
+
+/// The history's clock: real monotonic nanoseconds since this call.
+fn monotonic_ns() -> impl Fn() -> u64 + Send + Sync + 'static {
+    let origin = Instant::now();
+    move || u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What [`execute`] hands back after a run that went to the end.
