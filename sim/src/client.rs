@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use jepsen::harness::{Answer, Completion};
 use redraft_net::resp::{encode_request, Frame, ReplyDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,6 +17,19 @@ pub enum Outcome {
     Reply(Frame),
     /// No reply: the connection broke or the timeout passed. A write may or may not have applied.
     Lost(String),
+}
+
+impl Outcome {
+    /// How the request ended, for the history ([`Completion::of`]): an error reply by its code
+    /// word, any other reply `ok`. No reply may have taken effect, whatever broke: this client
+    /// does not tell a connection never made apart from one lost after the request was sent.
+    pub fn completion(&self) -> Completion {
+        Completion::of(match self {
+            Outcome::Reply(Frame::Error(text)) => Answer::Error(text),
+            Outcome::Reply(_) => Answer::Reply,
+            Outcome::Lost(_) => Answer::Lost,
+        })
+    }
 }
 
 /// A connection that reconnects on the next request after it broke.

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jepsen::checker::{check, Budget, Verdict};
-use jepsen::history::{Event, NemesisEvent, Op, OpFunction, OpType};
+use jepsen::harness::{plan_partition, Completion, Recorder};
+use jepsen::history::{Event, Op, OpFunction, OpType};
 use jepsen::model::ModelKind;
 use madsim::runtime::{Handle, NodeHandle};
 use parking_lot::Mutex;
@@ -242,33 +243,6 @@ const RESP_PORT: u16 = 6379;
 const RAFT_PORT: u16 = 7000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The history being recorded, shared by clients and nemesis.
-#[derive(Clone)]
-struct Recorder {
-    start: Instant,
-    events: Arc<Mutex<Vec<Event>>>,
-}
-
-impl Recorder {
-    fn op(&self, process: u64, kind: OpType, f: OpFunction, key: &str, value: Value) {
-        let mut events = self.events.lock();
-        let index = events.len() as u64;
-        let time = self.start.elapsed().as_nanos() as u64;
-        events.push(Event::Op(Op { index, time, process, kind, f, key: Some(key.to_owned()), value }));
-    }
-
-    fn nemesis(&self, f: &str, value: Value) {
-        let mut events = self.events.lock();
-        let index = events.len() as u64;
-        let time = self.start.elapsed().as_nanos() as u64;
-        events.push(Event::Nemesis(NemesisEvent { index, time, kind: OpType::Info, f: f.to_owned(), value }));
-    }
-
-    fn take(&self) -> Vec<Event> {
-        self.events.lock().clone()
-    }
-}
-
 /// One server node of the simulation and the seams the harness keeps across its crashes.
 struct SimNode {
     handle: NodeHandle,
@@ -361,13 +335,15 @@ fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Option<Sc
 /// [`RunFailure`] naming the broken invariant.
 pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let handle = Handle::current();
-    let recorder = Recorder { start: crate::now(), events: Arc::default() };
+    let start = crate::now();
+    let recorder = Recorder::new(move || start.elapsed().as_nanos() as u64);
+    recorder.begin();
     let servers: Vec<SimNode> = (1..=config.nodes as u64)
         .map(|id| start_server_node(&handle, id, config.nodes, config.scenario))
         .collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
-    let fail = |reason: String| RunFailure { reason, history: recorder.take() };
+    let fail = |reason: String| RunFailure { reason, history: recorder.events() };
 
     // Wait for the node to elect itself and serve. Client traffic always starts on the clients'
     // node, so that it crosses the simulated network (and its partitions).
@@ -438,7 +414,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
         .await
         .map_err(|e| fail(format!("the final-read task failed: {e}")))?
         .map_err(fail)?;
-    let history = recorder.take();
+    let history = recorder.events();
     check_history(config.workload, &history)
         .map_err(|reason| RunFailure { reason, history: history.clone() })?;
     check_replicas_and_restart(&handle, &servers, &clients)
@@ -448,7 +424,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let operations =
         history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind != OpType::Invoke)).count();
     let infos = history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind == OpType::Info)).count();
-    Ok(RunReport { operations, infos, faults, virtual_secs: recorder.start.elapsed().as_secs_f64(), history })
+    Ok(RunReport { operations, infos, faults, virtual_secs: start.elapsed().as_secs_f64(), history })
 }
 
 /// Pings until the node answers (with anything but an error), within `bound`.
@@ -470,18 +446,6 @@ const COUNTER_KEY: &str = "counter";
 const ACCOUNTS: [&str; 4] = ["a0", "a1", "a2", "a3"];
 const ACCOUNT_START: i64 = 100;
 
-/// Sorts a reply into the history's outcome: `Some(true)` ok, `Some(false)` certainly failed,
-/// `None` unknown. Errors that say the request did not happen are failures; the node says
-/// "UNKNOWN" when it cannot tell.
-fn certain(outcome: &Outcome) -> Option<bool> {
-    match outcome {
-        Outcome::Lost(_) => None,
-        Outcome::Reply(Frame::Error(text)) if text.starts_with("UNKNOWN") => None,
-        Outcome::Reply(Frame::Error(_)) => Some(false),
-        Outcome::Reply(_) => Some(true),
-    }
-}
-
 fn int_of(frame: &Frame) -> Option<i64> {
     match frame {
         Frame::Integer(n) => Some(*n),
@@ -495,7 +459,7 @@ async fn client_loop(
     first_process: u64,
     stride: u64,
     addr: SocketAddr,
-    recorder: Recorder,
+    recorder: Arc<Recorder>,
     deadline: Instant,
 ) {
     let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
@@ -514,7 +478,9 @@ async fn client_loop(
                 } else if roll < 0.8 {
                     recorder.op(process, OpType::Invoke, OpFunction::Write, key, json!(value));
                     let outcome = client.call(&[b"SET", key.as_bytes(), value.to_string().as_bytes()]).await;
-                    finish(&recorder, process, OpFunction::Write, key, json!(value), certain(&outcome))
+                    recorder
+                        .finish(process, OpFunction::Write, key, json!(value), outcome.completion())
+                        .is_known()
                 } else {
                     let expected = madsim::rand::thread_rng().gen_range(0..5) as i64 * 1_000_000
                         + madsim::rand::thread_rng().gen_range(0..sequence.max(1));
@@ -529,18 +495,21 @@ async fn client_loop(
                             expected.to_string().as_bytes(),
                         ])
                         .await;
-                    let result = match &outcome {
-                        Outcome::Reply(Frame::Null) => Some(false),
-                        other => certain(other),
+                    // A null reply: the key did not hold `expected`, so nothing was written.
+                    let completion = match &outcome {
+                        Outcome::Reply(Frame::Null) => Completion::Fail,
+                        other => other.completion(),
                     };
-                    finish(&recorder, process, OpFunction::Cas, key, pair, result)
+                    recorder.finish(process, OpFunction::Cas, key, pair, completion).is_known()
                 }
             }
             Workload::Counter => {
                 if roll < 0.6 {
                     recorder.op(process, OpType::Invoke, OpFunction::Incr, COUNTER_KEY, json!(1));
                     let outcome = client.call(&[b"INCR", COUNTER_KEY.as_bytes()]).await;
-                    finish(&recorder, process, OpFunction::Incr, COUNTER_KEY, json!(1), certain(&outcome))
+                    recorder
+                        .finish(process, OpFunction::Incr, COUNTER_KEY, json!(1), outcome.completion())
+                        .is_known()
                 } else {
                     read_counter(&mut client, &recorder, process).await
                 }
@@ -556,58 +525,30 @@ async fn client_loop(
     }
 }
 
-fn finish(
-    recorder: &Recorder,
-    process: u64,
-    f: OpFunction,
-    key: &str,
-    value: Value,
-    result: Option<bool>,
-) -> bool {
-    let kind = match result {
-        Some(true) => OpType::Ok,
-        Some(false) => OpType::Fail,
-        None => OpType::Info,
-    };
-    recorder.op(process, kind, f, key, value);
-    result.is_some()
-}
-
 async fn read_register(client: &mut SimClient, recorder: &Recorder, process: u64, key: &str) -> bool {
     recorder.op(process, OpType::Invoke, OpFunction::Read, key, Value::Null);
     let outcome = client.call(&[b"GET", key.as_bytes()]).await;
-    match &outcome {
-        Outcome::Reply(Frame::Null) => {
-            finish(recorder, process, OpFunction::Read, key, Value::Null, Some(true))
-        }
+    let (value, completion) = match &outcome {
+        Outcome::Reply(Frame::Null) => (Value::Null, Completion::Ok),
         Outcome::Reply(frame @ Frame::Bulk(_)) => {
-            let value = int_of(frame).map_or(Value::Null, |n| json!(n));
-            finish(recorder, process, OpFunction::Read, key, value, Some(true))
+            (int_of(frame).map_or(Value::Null, |n| json!(n)), Completion::Ok)
         }
-        other => finish(recorder, process, OpFunction::Read, key, Value::Null, certain(other).map(|_| false)),
-    }
+        other => (Value::Null, other.completion().failed_unless_unknown()),
+    };
+    recorder.finish(process, OpFunction::Read, key, value, completion).is_known()
 }
 
 async fn read_counter(client: &mut SimClient, recorder: &Recorder, process: u64) -> bool {
     recorder.op(process, OpType::Invoke, OpFunction::Read, COUNTER_KEY, Value::Null);
     let outcome = client.call(&[b"GET", COUNTER_KEY.as_bytes()]).await;
-    match &outcome {
-        Outcome::Reply(Frame::Null) => {
-            finish(recorder, process, OpFunction::Read, COUNTER_KEY, json!(0), Some(true))
-        }
+    let (value, completion) = match &outcome {
+        Outcome::Reply(Frame::Null) => (json!(0), Completion::Ok),
         Outcome::Reply(frame @ Frame::Bulk(_)) => {
-            let value = int_of(frame).map_or(Value::Null, |n| json!(n));
-            finish(recorder, process, OpFunction::Read, COUNTER_KEY, value, Some(true))
+            (int_of(frame).map_or(Value::Null, |n| json!(n)), Completion::Ok)
         }
-        other => finish(
-            recorder,
-            process,
-            OpFunction::Read,
-            COUNTER_KEY,
-            Value::Null,
-            certain(other).map(|_| false),
-        ),
-    }
+        other => (Value::Null, other.completion().failed_unless_unknown()),
+    };
+    recorder.finish(process, OpFunction::Read, COUNTER_KEY, value, completion).is_known()
 }
 
 /// TTL: write fresh keys with short TTLs (as registers: write then reads), and read recent keys.
@@ -629,7 +570,7 @@ async fn ttl_step(
         if keys.len() > 8 {
             keys.remove(0);
         }
-        finish(recorder, process, OpFunction::Write, &key, json!(1), certain(&outcome))
+        recorder.finish(process, OpFunction::Write, &key, json!(1), outcome.completion()).is_known()
     } else {
         let key = keys.choose(&mut madsim::rand::thread_rng()).expect("keys").clone();
         read_register(client, recorder, process, &key).await
@@ -659,21 +600,20 @@ async fn transfer_step(client: &mut SimClient, recorder: &Recorder, process: u64
             }
         }
         // A transaction lost before EXEC was sent is discarded with its connection; after, unknown.
-        certain(&last).is_some()
+        last.completion().is_known()
     } else {
         recorder.op(process, OpType::Invoke, OpFunction::Read, key, Value::Null);
         let args: Vec<&[u8]> =
             std::iter::once(b"MGET".as_slice()).chain(ACCOUNTS.iter().map(|a| a.as_bytes())).collect();
-        match client.call(&args).await {
+        let (value, completion) = match client.call(&args).await {
             Outcome::Reply(Frame::Array(values)) => {
                 let balances: Vec<Value> =
                     values.iter().map(|v| int_of(v).map_or(Value::Null, |n| json!(n))).collect();
-                finish(recorder, process, OpFunction::Read, key, Value::Array(balances), Some(true))
+                (Value::Array(balances), Completion::Ok)
             }
-            other => {
-                finish(recorder, process, OpFunction::Read, key, Value::Null, certain(&other).map(|_| false))
-            }
-        }
+            other => (Value::Null, other.completion().failed_unless_unknown()),
+        };
+        recorder.finish(process, OpFunction::Read, key, value, completion).is_known()
     }
 }
 
@@ -1067,67 +1007,12 @@ async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: Insta
     applied
 }
 
-/// A partition of the server nodes, from the seed: its description and the directed links to
-/// cut (by position in `chaos.servers`).
+/// A partition of the server nodes, from the seed ([`plan_partition`]): its description and the
+/// directed links to cut (by position in `chaos.servers`).
 fn partition_plan(chaos: &Chaos<'_>) -> (String, Vec<(usize, usize)>) {
     let servers = chaos.servers;
-    let n = servers.len();
-    let mut rng = madsim::rand::thread_rng();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    let leader = chaos.leader();
-    let names = |side: &[usize]| side.iter().map(|i| servers[*i].name.clone()).collect::<Vec<_>>().join(",");
-    let split = |side: &[usize]| -> Vec<(usize, usize)> {
-        let mut cut = Vec::new();
-        for a in 0..n {
-            for b in 0..n {
-                if side.contains(&a) != side.contains(&b) {
-                    cut.push((a, b));
-                }
-            }
-        }
-        cut
-    };
-    match rng.gen_range(0..4) {
-        // The leader alone (or any node, when none leads right now).
-        0 => {
-            let alone = leader.unwrap_or(order[0]);
-            (format!("isolated {}", servers[alone].name), split(&[alone]))
-        }
-        // A bridge: two sides that cannot reach each other, and one node that reaches both.
-        1 if n >= 3 => {
-            let bridge = order[0];
-            let left: Vec<usize> = order[1..].iter().copied().step_by(2).collect();
-            let right: Vec<usize> = order[2..].iter().copied().step_by(2).collect();
-            let mut cut = Vec::new();
-            for a in &left {
-                for b in &right {
-                    cut.push((*a, *b));
-                    cut.push((*b, *a));
-                }
-            }
-            (format!("bridge {} between {} | {}", servers[bridge].name, names(&left), names(&right)), cut)
-        }
-        // One way: what one side sends the other is lost; the other way it arrives. The side is
-        // the leader, when one leads, half the time: it hears its followers but cannot reach them.
-        2 => {
-            let size = rng.gen_range(1..n);
-            let side: Vec<usize> = match leader {
-                Some(leader) if rng.gen_bool(0.5) => vec![leader],
-                _ => order[..size].to_vec(),
-            };
-            let rest: Vec<usize> = (0..n).filter(|i| !side.contains(i)).collect();
-            let cut = side.iter().flat_map(|&a| rest.iter().map(move |&b| (a, b))).collect();
-            (format!("one-way {} -/-> {}", names(&side), names(&rest)), cut)
-        }
-        // Random halves.
-        _ => {
-            let size = rng.gen_range(1..n);
-            let side: Vec<usize> = order[..size].to_vec();
-            let rest: Vec<usize> = order[size..].to_vec();
-            (format!("halves {} | {}", names(&side), names(&rest)), split(&side))
-        }
-    }
+    let partition = plan_partition(&mut madsim::rand::thread_rng(), servers.len(), chaos.leader());
+    (partition.describe(|i| servers[i].name.clone()), partition.links)
 }
 
 fn clients_node_id(handle: &Handle) -> madsim::task::NodeId {
