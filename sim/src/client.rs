@@ -10,6 +10,9 @@ use redraft_net::resp::{encode_request, Frame, ReplyDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// How long a workload's client, a probe or a final read waits for each reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How a request ended, from the client's side.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -83,5 +86,14 @@ impl SimClient {
                 return Err("the server closed the connection".into());
             }
         }
+    }
+}
+
+/// An integer reply, or a bulk string that holds one.
+pub fn int_of(frame: &Frame) -> Option<i64> {
+    match frame {
+        Frame::Integer(n) => Some(*n),
+        Frame::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+        _ => None,
     }
 }
