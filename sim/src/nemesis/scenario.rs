@@ -60,7 +60,7 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
                 order.truncate(n / 2 + 1);
                 chaos.crash(&order, between(200, 1_500)).await;
             }
-            // Snapshots every few entries (see `SimConfig::snapshot_entry_count`) while nodes
+            // Snapshots every few entries (see `node_options` in `cluster.rs`) while nodes
             // crash and fsync is slow, so crashes land while a snapshot is being built, written
             // or installed.
             Scenario::CrashDuringSnapshot => {
