@@ -1,8 +1,9 @@
 //! Jepsen-style testing for redraft: the history model (DESIGN.md §6, with nemesis events as in
-//! Jepsen), the linearizability checker, HTML/SVG reports of the result ([`report`]), and the
-//! runner that drives real server processes under faults and checks what they did
-//! ([`runner`], the `jepsen run` command). The runner sees redraft only as a binary and its
-//! client protocol, never its internals.
+//! Jepsen), the linearizability checker, HTML/SVG reports of the result ([`report`]), the
+//! vocabulary the simulator and the runner share to record histories and plan faults
+//! ([`harness`]), and the runner that drives real server processes under faults and checks what
+//! they did ([`runner`], the `jepsen run` command). The runner sees redraft only as a binary and
+//! its client protocol, never its internals.
 //!
 //! A history is read with [`history::read_history`] (or streamed with
 //! [`history::HistoryReader`]), paired into operations, split by key and searched:
@@ -23,6 +24,8 @@
 
 pub mod checker;
 pub mod generate;
+// Built in both worlds: the simulator records and plans with it too.
+pub mod harness;
 pub mod history;
 pub mod model;
 pub mod nemesis;

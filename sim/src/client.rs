@@ -5,9 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use jepsen::harness::{Answer, Completion};
 use redraft_net::resp::{encode_request, Frame, ReplyDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// How long a workload's client, a probe or a final read waits for each reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a request ended, from the client's side.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +20,19 @@ pub enum Outcome {
     Reply(Frame),
     /// No reply: the connection broke or the timeout passed. A write may or may not have applied.
     Lost(String),
+}
+
+impl Outcome {
+    /// How the request ended, for the history ([`Completion::of`]): an error reply by its code
+    /// word, any other reply `ok`. No reply may have taken effect, whatever broke: this client
+    /// does not tell a connection never made apart from one lost after the request was sent.
+    pub fn completion(&self) -> Completion {
+        Completion::of(match self {
+            Outcome::Reply(Frame::Error(text)) => Answer::Error(text),
+            Outcome::Reply(_) => Answer::Reply,
+            Outcome::Lost(_) => Answer::Lost,
+        })
+    }
 }
 
 /// A connection that reconnects on the next request after it broke.
@@ -69,5 +86,14 @@ impl SimClient {
                 return Err("the server closed the connection".into());
             }
         }
+    }
+}
+
+/// An integer reply, or a bulk string that holds one.
+pub fn int_of(frame: &Frame) -> Option<i64> {
+    match frame {
+        Frame::Integer(n) => Some(*n),
+        Frame::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+        _ => None,
     }
 }

@@ -18,7 +18,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use madsim::runtime::Runtime;
-use sim::run::{run, Fault, RunReport, Scenario, SimConfig, Workload};
+use sim::config::{Fault, Scenario, SimConfig, Workload};
+use sim::run::{run, RunReport};
 
 /// Seeds that once found a bug, or that cover a scenario; each runs every workload.
 /// - 844535930 (counter): a snapshot frozen after its log id made a restart apply entries twice.

@@ -26,13 +26,15 @@ use tokio::time::Instant;
 use super::cluster::{Cluster, PROBE_KEY};
 use super::progress::Progress;
 use super::resp::{Reply, RespClient};
-use super::workload::Recorder;
+use crate::harness::{plan_partition, Recorder};
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
-    /// Cut links between nodes at their proxies: random halves, one node alone (often the
-    /// leader), a bridge, or one node's requests to the others only (one-way).
+    /// Cut links between nodes at their proxies, as the simulator does
+    /// ([`crate::harness::plan_partition`]): random halves, the leader alone (or any node while
+    /// none leads), a bridge, or one way (one side's requests to the other are lost; half the
+    /// time the side is the leader alone).
     Partition,
     /// SIGKILL a node (often the leader) and start it again after the hold.
     Kill,
@@ -237,9 +239,9 @@ fn apply(
     };
     match fault {
         Fault::Partition => {
-            let (shape, links) = partition_plan(rng, count, leader);
-            cluster.cuts().cut(links.iter().map(|&(from, to)| (ids[from], ids[to])));
-            let detail = json!(shape_text(&shape, &name));
+            let partition = plan_partition(rng, count, leader);
+            cluster.cuts().cut(partition.links.iter().map(|&(from, to)| (ids[from], ids[to])));
+            let detail = json!(partition.describe(name));
             let start_ns = recorder.nemesis("start-partition", detail.clone());
             Applied { fault, start_ns, detail, node: None }
         }
@@ -369,78 +371,6 @@ async fn leader(cluster: &Cluster) -> Option<usize> {
     None
 }
 
-/// A partition's shape, by node position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Shape {
-    /// Two sides that cannot reach each other.
-    Halves(Vec<usize>, Vec<usize>),
-    /// One node cut off from all others.
-    Isolated(usize),
-    /// Two sides that cannot reach each other, and one node that reaches both.
-    Bridge(usize, Vec<usize>, Vec<usize>),
-    /// One node's requests to every other node are dropped; theirs to it pass.
-    OneWay(usize),
-}
-
-fn shape_text(shape: &Shape, name: &dyn Fn(usize) -> String) -> String {
-    let names = |side: &[usize]| side.iter().map(|&i| name(i)).collect::<Vec<_>>().join(",");
-    match shape {
-        Shape::Halves(a, b) => format!("halves {} | {}", names(a), names(b)),
-        Shape::Isolated(node) => format!("isolated {}", name(*node)),
-        Shape::Bridge(bridge, a, b) => {
-            format!("bridge {} between {} | {}", name(*bridge), names(a), names(b))
-        }
-        Shape::OneWay(node) => format!("one-way: {} cannot reach the others", name(*node)),
-    }
-}
-
-/// A partition of `count` nodes from the seed, and the directed links (by position) it cuts.
-pub fn partition_plan(rng: &mut StdRng, count: usize, leader: Option<usize>) -> (Shape, Vec<(usize, usize)>) {
-    let mut order: Vec<usize> = (0..count).collect();
-    order.shuffle(rng);
-    let between = |a: &[usize], b: &[usize]| -> Vec<(usize, usize)> {
-        let mut links = Vec::new();
-        for &x in a {
-            for &y in b {
-                links.push((x, y));
-                links.push((y, x));
-            }
-        }
-        links.sort_unstable();
-        links
-    };
-    let others = |node: usize| -> Vec<usize> { (0..count).filter(|&other| other != node).collect() };
-    match rng.gen_range(0..4) {
-        0 => {
-            let alone = leader.unwrap_or(order[0]);
-            (Shape::Isolated(alone), between(&[alone], &others(alone)))
-        }
-        1 if count >= 3 => {
-            let bridge = order[0];
-            let mut left: Vec<usize> = order[1..].iter().copied().step_by(2).collect();
-            let mut right: Vec<usize> = order[2..].iter().copied().step_by(2).collect();
-            left.sort_unstable();
-            right.sort_unstable();
-            let links = between(&left, &right);
-            (Shape::Bridge(bridge, left, right), links)
-        }
-        2 => {
-            let node = order[0];
-            let links = others(node).into_iter().map(|other| (node, other)).collect();
-            (Shape::OneWay(node), links)
-        }
-        _ => {
-            let size = rng.gen_range(1..=count / 2);
-            let mut side: Vec<usize> = order[..size].to_vec();
-            let mut rest: Vec<usize> = order[size..].to_vec();
-            side.sort_unstable();
-            rest.sort_unstable();
-            let links = between(&side, &rest);
-            (Shape::Halves(side, rest), links)
-        }
-    }
-}
-
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
@@ -452,39 +382,4 @@ fn lock(log: &Mutex<NemesisLog>) -> std::sync::MutexGuard<'_, NemesisLog> {
 /// Shares a log between the run and whoever reports on it.
 pub fn shared_log() -> Arc<Mutex<NemesisLog>> {
     Arc::new(Mutex::new(NemesisLog::default()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partitions_cut_only_links_across_their_sides() {
-        // For many seeds and sizes: a link is cut exactly when the shape separates its ends, the
-        // cut is symmetric except for one-way, and some link is always cut.
-        for count in 2..=7 {
-            for seed in 0..200 {
-                let mut rng = StdRng::seed_from_u64(seed);
-                let (shape, links) = partition_plan(&mut rng, count, Some(seed as usize % count));
-                assert!(!links.is_empty(), "{shape:?}");
-                for &(from, to) in &links {
-                    assert!(from < count && to < count && from != to, "{shape:?}: {from}->{to}");
-                    let symmetric = links.contains(&(to, from));
-                    match &shape {
-                        Shape::OneWay(node) => assert!(from == *node && !symmetric, "{shape:?}"),
-                        Shape::Isolated(node) => assert!((from == *node || to == *node) && symmetric),
-                        Shape::Halves(a, b) => {
-                            assert!(a.contains(&from) != a.contains(&to) && symmetric);
-                            assert_eq!(a.len() + b.len(), count);
-                            assert!(a.len() <= b.len(), "the first side is the minority");
-                        }
-                        Shape::Bridge(bridge, a, b) => {
-                            assert!(from != *bridge && to != *bridge && symmetric);
-                            assert!(a.contains(&from) == b.contains(&to));
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::workload::Counts;
+use crate::harness::Counts;
 
 /// How often a plain line is printed when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
@@ -59,7 +59,7 @@ impl Progress {
     /// Writes lines to `run.log` only.
     pub fn log_only(&self, text: &str) {
         if let Some(log) = self.lock().log.as_mut() {
-            let stamp = super::wall_clock_text();
+            let stamp = super::stamp::wall_clock_text();
             for line in text.lines() {
                 let _ = writeln!(log, "{stamp} {line}");
             }

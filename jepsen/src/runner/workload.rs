@@ -1,6 +1,7 @@
-//! The clients of a run and the history they record (DESIGN.md §6), in the shape the simulator
-//! records it (`sim/src/run.rs`): registers read with GET, written with SET and compared-and-set
-//! with `SET key value IFEQ expected`, or counters incremented with INCR and read with GET.
+//! The clients of a run and the history they record (DESIGN.md §6), with the [`Recorder`] and the
+//! outcome rules ([`Completion`]) the simulator uses too: registers read with GET, written with
+//! SET and compared-and-set with `SET key value IFEQ expected`, or counters incremented with INCR
+//! and read with GET.
 //!
 //! Each client is one process of the history at a time, talks to one node over one connection,
 //! and issues its operations at its share of the run's rate. An operation whose outcome is
@@ -27,7 +28,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::resp::{CallError, Reply, RespClient};
-use crate::history::{Event, NemesisEvent, Op, OpFunction, OpType};
+use crate::harness::{Answer, Completion, Recorder};
+use crate::history::{OpFunction, OpType};
 
 /// Register keys in use at once.
 const REGISTER_KEYS_ACTIVE: u64 = 3;
@@ -70,137 +72,24 @@ impl Workload {
     }
 }
 
-/// Operation counts by how they ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    /// Completed with `ok`.
-    pub ok: u64,
-    /// Completed with `fail`.
-    pub fail: u64,
-    /// Completed with `info`.
-    pub info: u64,
-}
-
-/// The history being recorded, shared by the clients and the nemesis; times are nanoseconds
-/// since [`Recorder::begin`].
-#[derive(Debug, Default)]
-pub struct Recorder {
-    /// Time 0 of the history: when the clients start, not when the cluster was launched.
-    start: std::sync::OnceLock<Instant>,
-    inner: Mutex<Recorded>,
-}
-
-#[derive(Debug, Default)]
-struct Recorded {
-    events: Vec<Event>,
-    counts: Counts,
-    /// Why operations did not end `ok`: the first word of the error reply, the kind of failure
-    /// (`connect`, `timeout`, `connection`), or `cas-not-equal` for a compare-and-set that
-    /// found another value.
-    errors: BTreeMap<String, u64>,
-}
-
-impl Recorder {
-    /// An empty history.
-    pub fn new() -> Arc<Recorder> {
-        Arc::default()
-    }
-
-    /// Makes now time 0 of the history; later calls change nothing.
-    pub fn begin(&self) {
-        let _ = self.start.set(Instant::now());
-    }
-
-    /// Nanoseconds since the history began; 0 before.
-    pub fn now_ns(&self) -> u64 {
-        self.start.get().map_or(0, |start| u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn op(&self, process: u64, kind: OpType, f: OpFunction, key: &str, value: Value) {
-        let mut recorded = self.lock();
-        let index = recorded.events.len() as u64;
-        let time = self.now_ns();
-        match kind {
-            OpType::Invoke => {}
-            OpType::Ok => recorded.counts.ok += 1,
-            OpType::Fail => recorded.counts.fail += 1,
-            OpType::Info => recorded.counts.info += 1,
-        }
-        recorded.events.push(Event::Op(Op {
-            index,
-            time,
-            process,
-            kind,
-            f,
-            key: Some(key.to_owned()),
-            value,
-        }));
-    }
-
-    /// Records a nemesis action; returns its time.
-    pub fn nemesis(&self, f: &str, value: Value) -> u64 {
-        let mut recorded = self.lock();
-        let index = recorded.events.len() as u64;
-        let time = self.now_ns();
-        recorded.events.push(Event::Nemesis(NemesisEvent {
-            index,
-            time,
-            kind: OpType::Info,
-            f: f.to_owned(),
-            value,
-        }));
-        time
-    }
-
-    fn tally(&self, why: String) {
-        *self.lock().errors.entry(why).or_default() += 1;
-    }
-
-    /// The counts so far.
-    pub fn counts(&self) -> Counts {
-        self.lock().counts
-    }
-
-    /// Why operations did not end `ok`, so far.
-    pub fn errors(&self) -> BTreeMap<String, u64> {
-        self.lock().errors.clone()
-    }
-
-    /// A copy of the history so far.
-    pub fn events(&self) -> Vec<Event> {
-        self.lock().events.clone()
-    }
-}
-
-/// How an operation ended, for the history.
-#[derive(Debug, Clone, PartialEq)]
-enum Ending {
-    Ok(Value),
-    Fail,
-    Info,
-}
-
-/// Sorts a call's result: an error reply that starts with `UNKNOWN` and a lost reply are `info`;
-/// any other error reply and a connection never made are `fail`, as the request certainly did not
-/// take effect. `ok` carries the reply.
-fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Ending> {
+/// Sorts a call's result by the harness's rules ([`Completion::of`]): an error reply by its code
+/// word (`UNKNOWN` is `info`, any other error `fail`), a lost reply `info`, a connection never
+/// made `fail`, as the request certainly did not take effect. A reply that is no error comes back
+/// as `Ok`; every other result is tallied by why.
+fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Completion> {
     match result {
         Ok(Reply::Error(text)) => {
             let word = text.split_whitespace().next().unwrap_or("error");
             recorder.tally(word.to_owned());
-            Err(if word == "UNKNOWN" { Ending::Info } else { Ending::Fail })
+            Err(Completion::of(Answer::Error(text)))
         }
         Ok(reply) => Ok(reply.clone()),
         Err(error) => {
             recorder.tally(error.label().to_owned());
-            Err(match error {
-                CallError::Connect { .. } => Ending::Fail,
-                CallError::Lost { .. } => Ending::Info,
-            })
+            Err(Completion::of(match error {
+                CallError::Connect { .. } => Answer::NotSent,
+                CallError::Lost { .. } => Answer::Lost,
+            }))
         }
     }
 }
@@ -350,13 +239,13 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
             plan.placement.set(index, node);
         }
         let key = keys.pick(&mut rng);
-        let (ending, connection_lost) = match plan.workload {
+        let (completion, connection_lost) = match plan.workload {
             Workload::Register => {
                 register_step(&mut client, &recorder, &keys, &mut rng, &mut seen, process, &key).await
             }
             Workload::Counter => counter_step(&mut client, &recorder, &mut rng, process, &key).await,
         };
-        if ending == Ending::Info {
+        if !completion.is_known() {
             process += plan.concurrency as u64;
         }
         if connection_lost {
@@ -391,30 +280,30 @@ async fn register_step(
     seen: &mut BTreeMap<String, i64>,
     process: u64,
     key: &str,
-) -> (Ending, bool) {
+) -> (Completion, bool) {
     let roll: f64 = rng.gen();
     if roll < 0.5 {
-        let (ending, lost) = read(client, recorder, process, key, Value::Null).await;
-        if let Ending::Ok(Value::Number(n)) = &ending {
+        let (completion, value, lost) = read(client, recorder, process, key, Value::Null).await;
+        if let (Completion::Ok, Value::Number(n)) = (completion, &value) {
             if let Some(n) = n.as_i64() {
                 seen.insert(key.to_owned(), n);
             }
         }
-        return (ending, lost);
+        return (completion, lost);
     }
     let value = keys.fresh_value();
     let text = value.to_string();
     if roll < 0.8 {
         recorder.op(process, OpType::Invoke, OpFunction::Write, key, json!(value));
         let result = client.call(&[b"SET", key.as_bytes(), text.as_bytes()]).await;
-        let ending = match ending_of(&result, recorder) {
-            Ok(_) => Ending::Ok(json!(value)),
-            Err(ending) => ending,
+        let completion = match ending_of(&result, recorder) {
+            Ok(_) => Completion::Ok,
+            Err(completion) => completion,
         };
-        if matches!(ending, Ending::Ok(_)) {
+        if completion == Completion::Ok {
             seen.insert(key.to_owned(), value);
         }
-        return finish(recorder, process, OpFunction::Write, key, json!(value), ending, &result);
+        return (recorder.finish(process, OpFunction::Write, key, json!(value), completion), result.is_err());
     }
     // Compare against the value this client saw last, or else a guess among recent values.
     let expected = seen.get(key).copied().unwrap_or_else(|| rng.gen_range(1..=value.max(2) - 1));
@@ -423,19 +312,19 @@ async fn register_step(
     let result = client
         .call(&[b"SET", key.as_bytes(), text.as_bytes(), b"IFEQ", expected.to_string().as_bytes()])
         .await;
-    let ending = match ending_of(&result, recorder) {
+    let completion = match ending_of(&result, recorder) {
         // A null reply: the key did not hold `expected`, so nothing was written.
         Ok(Reply::Bulk(None)) => {
             recorder.tally("cas-not-equal".to_owned());
-            Ending::Fail
+            Completion::Fail
         }
-        Ok(_) => Ending::Ok(pair.clone()),
-        Err(ending) => ending,
+        Ok(_) => Completion::Ok,
+        Err(completion) => completion,
     };
-    if matches!(ending, Ending::Ok(_)) {
+    if completion == Completion::Ok {
         seen.insert(key.to_owned(), value);
     }
-    finish(recorder, process, OpFunction::Cas, key, pair, ending, &result)
+    (recorder.finish(process, OpFunction::Cas, key, pair, completion), result.is_err())
 }
 
 /// One counter operation: 60% INCR by 1, 40% reads.
@@ -445,62 +334,43 @@ async fn counter_step(
     rng: &mut StdRng,
     process: u64,
     key: &str,
-) -> (Ending, bool) {
+) -> (Completion, bool) {
     if rng.gen_bool(0.4) {
-        return read(client, recorder, process, key, json!(0)).await;
+        let (completion, _, lost) = read(client, recorder, process, key, json!(0)).await;
+        return (completion, lost);
     }
     recorder.op(process, OpType::Invoke, OpFunction::Incr, key, json!(1));
     let result = client.call(&[b"INCR", key.as_bytes()]).await;
-    let ending = match ending_of(&result, recorder) {
-        Ok(Reply::Integer(_)) => Ending::Ok(json!(1)),
-        Ok(_) => Ending::Fail,
-        Err(ending) => ending,
+    let completion = match ending_of(&result, recorder) {
+        Ok(Reply::Integer(_)) => Completion::Ok,
+        Ok(_) => Completion::Fail,
+        Err(completion) => completion,
     };
-    finish(recorder, process, OpFunction::Incr, key, json!(1), ending, &result)
+    (recorder.finish(process, OpFunction::Incr, key, json!(1), completion), result.is_err())
 }
 
 /// A GET, recorded as a read; an absent key reads as `absent` (`null` for a register, 0 for a
-/// counter).
+/// counter). Returns how it ended, the value read (`null` unless `ok`) and whether the connection
+/// failed.
 async fn read(
     client: &mut RespClient,
     recorder: &Recorder,
     process: u64,
     key: &str,
     absent: Value,
-) -> (Ending, bool) {
+) -> (Completion, Value, bool) {
     recorder.op(process, OpType::Invoke, OpFunction::Read, key, Value::Null);
     let result = client.call(&[b"GET", key.as_bytes()]).await;
-    let ending = match ending_of(&result, recorder) {
-        Ok(Reply::Bulk(None)) => Ending::Ok(absent),
-        Ok(Reply::Bulk(Some(bytes))) => Ending::Ok(bulk_value(&bytes)),
-        Ok(_) => Ending::Fail,
+    let (completion, value) = match ending_of(&result, recorder) {
+        Ok(Reply::Bulk(None)) => (Completion::Ok, absent),
+        Ok(Reply::Bulk(Some(bytes))) => (Completion::Ok, bulk_value(&bytes)),
+        Ok(_) => (Completion::Fail, Value::Null),
         // A read changes nothing, so one that may or may not have happened is as good as failed;
         // `info` keeps the history honest all the same.
-        Err(ending) => ending,
+        Err(completion) => (completion, Value::Null),
     };
-    let value = match &ending {
-        Ending::Ok(value) => value.clone(),
-        _ => Value::Null,
-    };
-    finish(recorder, process, OpFunction::Read, key, value, ending, &result)
-}
-
-fn finish(
-    recorder: &Recorder,
-    process: u64,
-    f: OpFunction,
-    key: &str,
-    value: Value,
-    ending: Ending,
-    result: &Result<Reply, CallError>,
-) -> (Ending, bool) {
-    let kind = match ending {
-        Ending::Ok(_) => OpType::Ok,
-        Ending::Fail => OpType::Fail,
-        Ending::Info => OpType::Info,
-    };
-    recorder.op(process, kind, f, key, value);
-    (ending, result.is_err())
+    recorder.finish(process, OpFunction::Read, key, value.clone(), completion);
+    (completion, value, result.is_err())
 }
 
 /// Reads every key used once more, after the heal, so the checker sees the final state. A read
@@ -525,14 +395,14 @@ pub async fn final_reads(
     let mut unread = Vec::new();
     for key in keys {
         loop {
-            let (ending, lost) = read(&mut client, recorder, process, key, absent.clone()).await;
-            if matches!(ending, Ending::Ok(_)) {
+            let (completion, _, lost) = read(&mut client, recorder, process, key, absent.clone()).await;
+            if completion == Completion::Ok {
                 break;
             }
-            if ending == Ending::Info {
+            if completion == Completion::Info {
                 process += 1;
             }
-            if lost || ending != Ending::Fail {
+            if lost || completion != Completion::Fail {
                 node = (node + 1) % addrs.len();
                 client = RespClient::new(addrs[node], timeout);
             }
@@ -580,16 +450,19 @@ mod tests {
     fn errors_sort_into_fail_and_info() {
         // UNKNOWN and a lost reply may have taken effect; other errors and a refused connection
         // did not.
-        let recorder = Recorder::new();
+        let recorder = Recorder::new(|| 0);
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let error = |text: &str| Ok(Reply::Error(text.to_owned()));
-        assert_eq!(ending_of(&error("UNKNOWN the write's outcome is unknown"), &recorder), Err(Ending::Info));
-        assert_eq!(ending_of(&error("TRYAGAIN no quorum"), &recorder), Err(Ending::Fail));
-        assert_eq!(ending_of(&error("CLUSTERDOWN no leader"), &recorder), Err(Ending::Fail));
+        assert_eq!(
+            ending_of(&error("UNKNOWN the write's outcome is unknown"), &recorder),
+            Err(Completion::Info)
+        );
+        assert_eq!(ending_of(&error("TRYAGAIN no quorum"), &recorder), Err(Completion::Fail));
+        assert_eq!(ending_of(&error("CLUSTERDOWN no leader"), &recorder), Err(Completion::Fail));
         let lost = Err(CallError::Lost { addr, reason: "timed out after 1s".into() });
-        assert_eq!(ending_of(&lost, &recorder), Err(Ending::Info));
+        assert_eq!(ending_of(&lost, &recorder), Err(Completion::Info));
         let refused = Err(CallError::Connect { addr, source: std::io::ErrorKind::ConnectionRefused.into() });
-        assert_eq!(ending_of(&refused, &recorder), Err(Ending::Fail));
+        assert_eq!(ending_of(&refused, &recorder), Err(Completion::Fail));
         assert_eq!(ending_of(&Ok(Reply::Simple("OK".into())), &recorder), Ok(Reply::Simple("OK".into())));
         let errors = recorder.errors();
         assert_eq!(errors.get("UNKNOWN"), Some(&1));

@@ -1,0 +1,144 @@
+//! The simulated cluster: server nodes built from the production node on the simulator's seams
+//! (a [`SimDisk`] and a [`SimClock`] each, kept across crashes), their addresses and settings, and
+//! a description of their Raft state for failure messages. Faults on them are the nemesis's
+//! ([`crate::nemesis`]).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim::runtime::{Handle, NodeHandle};
+use parking_lot::Mutex;
+use redraft_server::addr::NodeAddr;
+use redraft_server::metrics::Metrics;
+use redraft_server::node::{Node, NodeOptions};
+use redraft_server::resp::{RespServer, RespSettings};
+
+use crate::clock::SimClock;
+use crate::config::Scenario;
+use crate::disk::SimDisk;
+
+const RESP_PORT: u16 = 6379;
+const RAFT_PORT: u16 = 7000;
+
+/// The nodes' own membership timeout: no change proposed earlier is still being driven after
+/// it, so a membership unchanged for longer is settled.
+pub const MEMBERSHIP_SETTLE: Duration = Duration::from_secs(4);
+
+/// One server node of the simulation and the seams the harness keeps across its crashes.
+pub struct SimNode {
+    /// The madsim node it runs on: killed, restarted, paused and cut off by the nemesis.
+    pub handle: NodeHandle,
+    /// Its disk, which outlives its crashes.
+    pub disk: SimDisk,
+    /// Its wall clock, which the nemesis skews.
+    pub clock: Arc<SimClock>,
+    /// The node of the current incarnation, once it has started.
+    pub live: Arc<Mutex<Option<Arc<Node>>>>,
+    /// Its RESP address.
+    pub addr: SocketAddr,
+    /// `n1`, `n2`, ... as the history names it.
+    pub name: String,
+}
+
+fn node_ip(id: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
+}
+
+pub fn node_addr(id: u64) -> NodeAddr {
+    NodeAddr {
+        raft_addr: SocketAddr::new(node_ip(id), RAFT_PORT).to_string(),
+        resp_addr: SocketAddr::new(node_ip(id), RESP_PORT).to_string(),
+    }
+}
+
+fn node_options(id: u64, nodes: usize, scenario: Option<Scenario>) -> NodeOptions {
+    // Crashes during snapshots need snapshots all the time.
+    let (snapshot_entry_count, snapshot_log_keep_count) =
+        if scenario == Some(Scenario::CrashDuringSnapshot) { (20, 5) } else { (300, 50) };
+    NodeOptions {
+        node_id: id,
+        addr: node_addr(id),
+        peers: if nodes > 1 {
+            (1..=nodes as u64).map(|n| (n, node_addr(n))).collect()
+        } else {
+            BTreeMap::new()
+        },
+        heartbeat_ms: 50,
+        election_timeout_ms_min: 150,
+        election_timeout_ms_max: 300,
+        // Small segments and frequent snapshots, so runs cross segment boundaries, build
+        // snapshots and purge the log while faults happen.
+        segment_bytes_max: 16 * 1024,
+        snapshot_entry_count,
+        snapshot_log_keep_count,
+        write_timeout_ms: 1_500,
+        // Short, so that a membership change whose client gave up cannot land long after (the
+        // final heal waits this long for the membership to settle).
+        membership_timeout_ms: MEMBERSHIP_SETTLE.as_millis() as u64,
+        leader_wait_ms: 1_000,
+        hash_seed: 0x5eed,
+        ..NodeOptions::default()
+    }
+}
+
+pub fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Option<Scenario>) -> SimNode {
+    let ip = node_ip(id);
+    let addr = SocketAddr::new(ip, RESP_PORT);
+    let disk = SimDisk::new();
+    let clock = Arc::new(SimClock::new());
+    let live: Arc<Mutex<Option<Arc<Node>>>> = Arc::default();
+    let (init_disk, init_clock, init_live) = (disk.clone(), clock.clone(), live.clone());
+    let handle = handle
+        .create_node()
+        .name(format!("redraft-{id}"))
+        .ip(ip)
+        .init(move || {
+            let (disk, clock, live) = (init_disk.clone(), init_clock.clone(), init_live.clone());
+            async move {
+                let peers = tokio::net::TcpListener::bind(SocketAddr::new(ip, RAFT_PORT))
+                    .await
+                    .expect("the node's Raft port is free");
+                let node =
+                    Node::start(node_options(id, nodes, scenario), disk, clock, Arc::new(Metrics::new()))
+                        .await
+                        .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
+                *live.lock() = Some(node.clone());
+                let (_stop, stopped) = tokio::sync::watch::channel(false);
+                tokio::spawn(node.serve_peers(peers, stopped.clone()));
+                let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, RESP_PORT))
+                    .await
+                    .expect("the node's RESP port is free");
+                RespServer::new(node, RespSettings::default()).serve(listener, stopped).await;
+            }
+        })
+        .build();
+    SimNode { handle, disk, clock, live, addr, name: format!("n{id}") }
+}
+
+/// Each node's Raft view, for failure messages.
+pub fn describe_nodes(servers: &[SimNode]) -> String {
+    let views: Vec<String> = servers
+        .iter()
+        .map(|s| match s.live.lock().as_ref() {
+            None => format!("{} down", s.name),
+            Some(node) => {
+                let m = node.raft().metrics().borrow().clone();
+                format!(
+                    "{} {:?} term {} last_log {:?} applied {:?} snapshot {:?} purged {:?} membership {:?} {:?}",
+                    s.name,
+                    m.state,
+                    m.current_term,
+                    m.last_log_index,
+                    m.last_applied.map(|l| l.index),
+                    m.snapshot.map(|l| l.index),
+                    m.purged.map(|l| l.index),
+                    m.membership_config.log_id().map(|l| l.index),
+                    m.membership_config.membership().voter_ids().collect::<Vec<_>>()
+                )
+            }
+        })
+        .collect();
+    views.join("; ")
+}

@@ -1,0 +1,192 @@
+//! What a simulated run is told: the workload its clients run, the faults its nemesis may inject
+//! (or a named scenario's script), how long it runs, and on how many nodes. Every other module
+//! of the simulator reads these; this one reads none of them.
+
+use std::time::Duration;
+
+/// What clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// GET, SET and SET IFEQ on a few keys: a register per key.
+    Register,
+    /// INCR and GET on one key: a counter.
+    Counter,
+    /// SET PX on fresh keys and reads around their expiry, under skewed clocks.
+    Ttl,
+    /// MULTI/EXEC moving amounts between accounts; every read of all accounts sums the same.
+    Transfer,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [Workload::Register, Workload::Counter, Workload::Ttl, Workload::Transfer];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Counter => "counter",
+            Workload::Ttl => "ttl",
+            Workload::Transfer => "transfer",
+        }
+    }
+}
+
+/// A kind of fault the nemesis may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Kill the node, drop its unsynced writes (maybe tearing the last), restart it later.
+    Crash,
+    /// Stop the node's tasks for a while (a GC pause, a stopped VM).
+    Pause,
+    /// Move the node's wall clock and change its drift.
+    ClockSkew,
+    /// Make fsync slow.
+    SlowFsync,
+    /// Cut the network between the clients and a node.
+    ClientPartition,
+    /// Partition the nodes: random halves, the leader alone, a bridge (two sides that only one
+    /// node reaches both of), or one way (one side's messages to the other are lost, the other
+    /// way they arrive).
+    Partition,
+    /// Make every message slow (5–150 ms instead of 1–10 ms).
+    SlowNetwork,
+    /// Lose 5–30 % of the packets on every link. Over TCP a lost packet is sent again after a
+    /// backoff that doubles from 1 ms up to 10 s, so streams stall and reorder against each
+    /// other, and a lost connection attempt fails the connect.
+    LossyNetwork,
+    /// Turn on the fault points in production code (dropped replies, connections failing
+    /// mid-frame, delayed syncs).
+    Buggify,
+    /// Remove a node from the cluster (`RAFT.REMOVE` through another node), and add it back
+    /// (`RAFT.ADD`) after a while; it may be the leader.
+    Membership,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Crash => "crash",
+            Fault::Pause => "pause",
+            Fault::ClockSkew => "clock",
+            Fault::SlowFsync => "slow-fsync",
+            Fault::ClientPartition => "client-partition",
+            Fault::Partition => "partition",
+            Fault::SlowNetwork => "slow-network",
+            Fault::LossyNetwork => "lossy-network",
+            Fault::Buggify => "buggify",
+            Fault::Membership => "membership",
+        }
+    }
+
+    pub const ALL: [Fault; 10] = [
+        Fault::Crash,
+        Fault::Pause,
+        Fault::ClockSkew,
+        Fault::SlowFsync,
+        Fault::ClientPartition,
+        Fault::Partition,
+        Fault::SlowNetwork,
+        Fault::LossyNetwork,
+        Fault::Buggify,
+        Fault::Membership,
+    ];
+}
+
+/// A named scenario: a fault script aimed at one bug class that Jepsen found in Redis-Raft or
+/// etcd, instead of random faults. The invariants are the same as for every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// The leader is cut from its peers while clients still reach it; a new leader takes writes.
+    /// A read at the old leader must not return the old value.
+    StaleReadAfterLeaderChange,
+    /// The leader pauses past the election timeout and wakes up deposed; it must not serve a read
+    /// from its stale state.
+    DeposedLeaderAfterPause,
+    /// A majority crashes at once, losing unsynced bytes; no acknowledged write may be lost.
+    MajorityCrash,
+    /// Nodes crash while snapshots are built, written and installed; logs and snapshots must
+    /// agree on indexes after every restart.
+    CrashDuringSnapshot,
+    /// Nodes are removed and added back while the cluster is partitioned.
+    MembershipChangeDuringPartition,
+    /// Every clock is skewed and drifts while leaders change; TTL keys must expire identically
+    /// on every replica, and no read may see an expired key again.
+    TtlUnderClockSkew,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 6] = [
+        Scenario::StaleReadAfterLeaderChange,
+        Scenario::DeposedLeaderAfterPause,
+        Scenario::MajorityCrash,
+        Scenario::CrashDuringSnapshot,
+        Scenario::MembershipChangeDuringPartition,
+        Scenario::TtlUnderClockSkew,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::StaleReadAfterLeaderChange => "stale-read-after-leader-change",
+            Scenario::DeposedLeaderAfterPause => "deposed-leader-after-pause",
+            Scenario::MajorityCrash => "majority-crash",
+            Scenario::CrashDuringSnapshot => "crash-during-snapshot",
+            Scenario::MembershipChangeDuringPartition => "membership-change-during-partition",
+            Scenario::TtlUnderClockSkew => "ttl-under-clock-skew",
+        }
+    }
+
+    /// The workloads that expose the scenario's bug class.
+    pub fn workloads(self) -> &'static [Workload] {
+        match self {
+            Scenario::StaleReadAfterLeaderChange | Scenario::DeposedLeaderAfterPause => {
+                &[Workload::Register, Workload::Counter]
+            }
+            Scenario::MajorityCrash | Scenario::CrashDuringSnapshot => {
+                &[Workload::Counter, Workload::Transfer]
+            }
+            Scenario::MembershipChangeDuringPartition => &[Workload::Register, Workload::Transfer],
+            Scenario::TtlUnderClockSkew => &[Workload::Ttl],
+        }
+    }
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub workload: Workload,
+    pub faults: Vec<Fault>,
+    /// Virtual time the clients run for, faults included.
+    pub duration: Duration,
+    pub clients: usize,
+    /// Server nodes: 1, 3 or 5.
+    pub nodes: usize,
+    /// After healing, the node must serve again within this much virtual time.
+    pub recovery_bound: Duration,
+    /// A named scenario's fault script instead of random faults from `faults`.
+    pub scenario: Option<Scenario>,
+}
+
+impl SimConfig {
+    /// A run of `workload` on `nodes` nodes under every fault.
+    pub fn new(workload: Workload, nodes: usize) -> SimConfig {
+        SimConfig {
+            workload,
+            faults: Fault::ALL.to_vec(),
+            duration: Duration::from_secs(15),
+            clients: 5,
+            nodes,
+            recovery_bound: Duration::from_secs(20),
+            scenario: None,
+        }
+    }
+
+    /// A run of `workload` on `nodes` nodes under a named scenario.
+    pub fn scenario(scenario: Scenario, workload: Workload, nodes: usize) -> SimConfig {
+        // Each membership change may wait out a partition, so that scenario runs longer to make
+        // several of them.
+        let duration = match scenario {
+            Scenario::MembershipChangeDuringPartition => Duration::from_secs(40),
+            _ => Duration::from_secs(15),
+        };
+        SimConfig { scenario: Some(scenario), duration, ..SimConfig::new(workload, nodes) }
+    }
+}

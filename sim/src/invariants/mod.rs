@@ -1,0 +1,29 @@
+//! The invariants every run must keep, checked after the heal: on the history (one file each:
+//! linearizability per key, balances that always sum to the same total, expiry that never
+//! reverts) and on the replicas (the same state everywhere, and after a restart).
+
+use jepsen::history::{Event, Op};
+use jepsen::model::ModelKind;
+
+use crate::config::Workload;
+
+mod balance;
+mod expiry;
+mod linearizable;
+mod replicas;
+
+pub use self::replicas::check_replicas_and_restart;
+
+/// The invariants on the history of `workload`.
+pub fn check_history(workload: Workload, history: &[Event]) -> Result<(), String> {
+    let ops: Vec<Op> =
+        history.iter().filter_map(|e| if let Event::Op(op) = e { Some(op.clone()) } else { None }).collect();
+    match workload {
+        Workload::Register => linearizable::check_linearizable(&ops, ModelKind::Register),
+        Workload::Counter => linearizable::check_linearizable(&ops, ModelKind::Counter),
+        // Expiry is not in the register model, so a TTL history is not checked for
+        // linearizability; no read may see a key's value again once a read saw it expired.
+        Workload::Ttl => expiry::check_expiry_is_monotonic(&ops),
+        Workload::Transfer => balance::check_balances(&ops),
+    }
+}

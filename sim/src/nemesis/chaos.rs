@@ -1,0 +1,92 @@
+//! What the nemesis acts on ([`Chaos`]: the nodes, the network, the clients' node and the
+//! history), and its actions on nodes and links: crash, pause, partition. Membership changes
+//! are in `membership.rs`; which faults happen when is in [`super`] and `scenario.rs`.
+
+use std::time::Duration;
+
+use jepsen::harness::{plan_partition, Recorder};
+use madsim::runtime::{Handle, NodeHandle};
+use serde_json::{json, Value};
+
+use crate::cluster::SimNode;
+
+/// What the nemesis acts on: the nodes, the network, the clients' node (membership changes are
+/// RESP commands, sent from it like any client's), and the history.
+pub struct Chaos<'a> {
+    /// The simulation.
+    pub handle: &'a Handle,
+    /// The server nodes.
+    pub servers: &'a [SimNode],
+    /// The clients' node.
+    pub clients: &'a NodeHandle,
+    /// The history.
+    pub recorder: &'a Recorder,
+}
+
+impl Chaos<'_> {
+    /// The position of the node that believes it leads, if one does.
+    pub fn leader(&self) -> Option<usize> {
+        self.servers.iter().position(|s| s.live.lock().as_ref().is_some_and(|node| node.is_leader()))
+    }
+
+    fn names(&self, nodes: &[usize]) -> String {
+        nodes.iter().map(|i| self.servers[*i].name.clone()).collect::<Vec<_>>().join(",")
+    }
+
+    /// Kills `nodes` at once, drops their unsynced writes (maybe tearing the last), and restarts
+    /// them after `hold`.
+    pub async fn crash(&self, nodes: &[usize], hold: Duration) {
+        let mut lost = Vec::new();
+        for &i in nodes {
+            let server = &self.servers[i];
+            self.handle.kill(server.handle.id());
+            *server.live.lock() = None;
+            lost.push(server.disk.crash(&mut madsim::rand::thread_rng(), true));
+        }
+        self.recorder.nemesis("kill", json!({ "nodes": self.names(nodes), "unsynced_bytes_lost": lost }));
+        tokio::time::sleep(hold).await;
+        self.recorder.nemesis("start", json!(self.names(nodes)));
+        for &i in nodes {
+            self.handle.restart(self.servers[i].handle.id());
+        }
+    }
+
+    pub async fn pause(&self, node: usize, hold: Duration) {
+        let server = &self.servers[node];
+        self.recorder.nemesis("pause", json!(server.name));
+        self.handle.pause(server.handle.id());
+        tokio::time::sleep(hold).await;
+        self.handle.resume(server.handle.id());
+        self.recorder.nemesis("resume", json!(server.name));
+    }
+
+    pub fn cut(&self, shape: &str, cut: &[(usize, usize)]) {
+        let net = madsim::net::NetSim::current();
+        self.recorder.nemesis("start-partition", json!(shape));
+        for (a, b) in cut {
+            net.clog_link(self.servers[*a].handle.id(), self.servers[*b].handle.id());
+        }
+    }
+
+    pub fn mend(&self, cut: &[(usize, usize)]) {
+        let net = madsim::net::NetSim::current();
+        for (a, b) in cut {
+            net.unclog_link(self.servers[*a].handle.id(), self.servers[*b].handle.id());
+        }
+        self.recorder.nemesis("stop-partition", Value::Null);
+    }
+
+    pub async fn partition(&self, shape: &str, cut: &[(usize, usize)], hold: Duration) {
+        self.cut(shape, cut);
+        tokio::time::sleep(hold).await;
+        self.mend(cut);
+    }
+
+    /// A partition of the server nodes, from the seed ([`plan_partition`]): its description and
+    /// the directed links to cut (by position in `servers`).
+    pub fn plan_partition(&self) -> (String, Vec<(usize, usize)>) {
+        let servers = self.servers;
+        let partition = plan_partition(&mut madsim::rand::thread_rng(), servers.len(), self.leader());
+        (partition.describe(|i| servers[i].name.clone()), partition.links)
+    }
+}

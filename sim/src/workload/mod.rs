@@ -1,0 +1,90 @@
+//! What the clients do, and how they record it (DESIGN.md §6): each client is one process of the
+//! history at a time and runs its workload until the deadline; at the end one more client reads
+//! every key so the checker sees the final state. One file per workload:
+//! [`register`], [`counter`], [`ttl`], [`transfer`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jepsen::harness::Recorder;
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::client::{SimClient, REQUEST_TIMEOUT};
+use crate::config::Workload;
+
+pub mod counter;
+pub mod register;
+pub mod transfer;
+pub mod ttl;
+
+/// One client: operations of `workload` until `deadline`, as process `first_process` and, after
+/// each operation whose outcome is unknown, as the next process `stride` further on.
+pub async fn client_loop(
+    workload: Workload,
+    first_process: u64,
+    stride: u64,
+    addr: SocketAddr,
+    recorder: Arc<Recorder>,
+    deadline: Instant,
+) {
+    let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
+    let mut process = first_process;
+    let mut sequence = 0i64;
+    let mut ttl_keys: Vec<String> = Vec::new();
+    while crate::now() < deadline {
+        sequence += 1;
+        let roll: f64 = madsim::rand::thread_rng().gen();
+        let known = match workload {
+            Workload::Register => {
+                register::step(&mut client, &recorder, process, first_process, sequence, roll).await
+            }
+            Workload::Counter => counter::step(&mut client, &recorder, process, roll).await,
+            Workload::Ttl => ttl::step(&mut client, &recorder, process, &mut ttl_keys, sequence, roll).await,
+            Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
+        };
+        if !known {
+            // An operation with an unknown outcome may still take effect: Jepsen gives the client a
+            // new process so that its later operations are not ordered after it.
+            process += stride;
+        }
+    }
+}
+
+/// Reads every key once more, with certain outcomes, so the checker sees the final state. A read
+/// that fails or gets no answer is tried again until `bound` has passed: a healed cluster may
+/// still be electing, or a connection may still be waking from its partition.
+pub async fn final_reads(
+    workload: Workload,
+    client: &mut SimClient,
+    recorder: &Recorder,
+    process: u64,
+    bound: Duration,
+) -> Result<(), String> {
+    let deadline = crate::now() + bound;
+    let keys: &[&str] = match workload {
+        Workload::Register => &register::KEYS,
+        Workload::Counter => &[counter::KEY],
+        Workload::Transfer => &[transfer::KEY],
+        Workload::Ttl => &[],
+    };
+    for key in keys {
+        loop {
+            let done = match workload {
+                Workload::Register => register::read(client, recorder, process, key).await,
+                Workload::Counter => counter::read(client, recorder, process).await,
+                Workload::Transfer => transfer::step(client, recorder, process, 1.0).await,
+                Workload::Ttl => true,
+            };
+            if done {
+                break;
+            }
+            if crate::now() >= deadline {
+                return Err(format!("no final read of {key} succeeded within {bound:?} after healing"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
