@@ -463,6 +463,9 @@ impl ReplyDecoder {
             }
             return Ok(None);
         };
+        if end == *at {
+            return Err(ProtocolError::new("a reply line with no type byte"));
+        }
         let kind = buf[*at];
         let text = &buf[*at + 1..end];
         *at = end + 2;

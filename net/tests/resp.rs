@@ -107,6 +107,16 @@ fn reply_encodings_are_pinned() {
     insta::assert_snapshot!("reply_encodings", out);
 }
 
+/// A reply line with nothing before its `\r\n` has no type byte: an error, at the top or inside
+/// an aggregate, never a panic (it used to slice past the line's end).
+#[test]
+fn a_reply_line_without_a_type_byte_is_an_error() {
+    for input in [&b"\r\n"[..], b"*1\r\n\r\n", b"%1\r\n+k\r\n\r\n"] {
+        let error = ReplyDecoder::default().decode(&mut BytesMut::from(input)).expect_err("refused");
+        assert_eq!(error.to_string(), "ERR Protocol error: a reply line with no type byte", "{input:?}");
+    }
+}
+
 fn frame() -> impl Strategy<Value = Frame> {
     let leaf = prop_oneof![
         "[a-zA-Z0-9 ]{0,10}".prop_map(Frame::Simple),
