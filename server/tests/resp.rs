@@ -216,6 +216,27 @@ async fn protocol_violations_close_only_that_connection() {
     assert_eq!(good.call(&["EXISTS", "k"]).await, Frame::Integer(0));
 }
 
+/// An HTTP request sent to the RESP port (what a web page doing cross-protocol scripting sends)
+/// closes the connection as Redis 7 does: no reply to anything that arrived with `POST` or
+/// `Host:` (a real redis-server sends no `+PONG` for the `PING` before it either), and nothing
+/// after it is run, however it is spelled or wherever it stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_to_the_resp_port_are_closed_unrun() {
+    let server = TestServer::start().await;
+    let mut good = server.client().await;
+    let cases: &[&[u8]] = &[
+        b"PING\r\nPOST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nSET attack 1\r\n",
+        b"PING\r\nGET / HTTP/1.1\r\nhost: 127.0.0.1\r\nContent-Length: 12\r\n\r\nSET attack 1\r\n",
+        b"PING\r\n*2\r\n$4\r\npost\r\n$1\r\n/\r\n*3\r\n$3\r\nSET\r\n$6\r\nattack\r\n$1\r\n1\r\n",
+    ];
+    for bytes in cases {
+        let mut browser = server.client().await;
+        browser.send_raw(bytes).await;
+        assert_eq!(browser.read().await, None, "closed after {:?}", Bytes::from_static(bytes));
+        assert_eq!(good.call(&["EXISTS", "attack"]).await, Frame::Integer(0), "nothing after it ran");
+    }
+}
+
 /// At `maxclients` a new connection gets Redis's error and is closed; once a client leaves, a new
 /// one is served again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

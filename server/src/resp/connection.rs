@@ -34,7 +34,8 @@ pub(super) struct Connection {
     stale_reads: bool,
     /// QUIT was sent: close after writing its reply.
     pub closing: bool,
-    /// A fault point dropped this pipeline's replies: close without writing them.
+    /// Close without writing this pipeline's replies: a fault point dropped them, or an HTTP
+    /// request arrived (Redis frees such a client with its pending replies).
     pub dropped_replies: bool,
     /// Consecutive writes waiting to be proposed together, with their reply slots and names.
     writes: Vec<(usize, Payload, &'static str)>,
@@ -81,6 +82,20 @@ impl Connection {
             let name = command_label(&args[0]);
             self.names[slot] = name;
             last_name = name;
+            if is_cross_protocol(&args[0]) {
+                // Redis's answer to cross-protocol scripting: a browser tricked into sending
+                // `POST /` (or any HTTP request, with its `Host:` header) to the Redis port must
+                // not have its body run as commands. The connection closes at once, with no reply
+                // to anything in this read and nothing after it run, as Redis's
+                // securityWarningCommand frees the client with its pending replies.
+                tracing::warn!(
+                    client = self.id,
+                    "possible security attack: a client sent POST or Host: to the RESP port, as \
+                     a web page doing cross-protocol scripting would; connection closed"
+                );
+                self.closing = true;
+                self.dropped_replies = true;
+            }
             if self.closing {
                 // Redis stops reading after QUIT; whatever followed in the pipeline is dropped.
                 self.replies.truncate(slot);
@@ -267,6 +282,12 @@ impl Connection {
         self.server.clients.set_name(self.id, None);
         self.server.clients.set_protocol(self.id, Protocol::Resp2);
     }
+}
+
+/// Whether a request's name is one an HTTP request opens with (`POST`) or carries as a header
+/// (`Host:`), in any case: never a command, always a sign of a web page talking to this port.
+fn is_cross_protocol(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
 }
 
 fn arity_error(command: &str) -> Frame {
