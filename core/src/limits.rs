@@ -19,6 +19,14 @@ pub const VALUE_BYTES_MAX: usize = 512 * 1024 * 1024;
 /// its key and the entry's framing.
 pub const RECORD_PAYLOAD_BYTES_MAX: usize = VALUE_BYTES_MAX + KEY_BYTES_MAX + 64 * 1024;
 
+/// Smallest `proto-max-bulk-len` a server accepts, as Redis: below 1 MiB ordinary values (and
+/// the CLI's own requests) would be refused. The largest is [`VALUE_BYTES_MAX`].
+pub const PROTO_MAX_BULK_LEN_MIN: usize = 1024 * 1024;
+
+/// The values `proto-max-bulk-len` may take, from the configuration or `CONFIG SET`.
+pub const PROTO_MAX_BULK_LEN_RANGE: std::ops::RangeInclusive<usize> =
+    PROTO_MAX_BULK_LEN_MIN..=VALUE_BYTES_MAX;
+
 /// Most arguments in one command, counting the name: Redis's multibulk length limit
 /// (1024 * 1024). It bounds MSET, DEL and MGET, whose replies are arrays of the same length.
 pub const ARRAY_LEN_MAX: usize = 1024 * 1024;

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use redraft_core::limits::PROTO_MAX_BULK_LEN_RANGE;
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{is_host_port, NodeAddr};
@@ -285,6 +286,14 @@ impl ServerConfig {
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
         }
+        if !PROTO_MAX_BULK_LEN_RANGE.contains(&self.proto_max_bulk_len) {
+            return Err(ConfigError::Invalid(format!(
+                "proto-max-bulk-len must be between {} and {} bytes (1mb and 512mb), not {}",
+                PROTO_MAX_BULK_LEN_RANGE.start(),
+                PROTO_MAX_BULK_LEN_RANGE.end(),
+                self.proto_max_bulk_len
+            )));
+        }
         if !self.raft_advertise_addr.is_empty() && !is_host_port(&self.raft_advertise_addr) {
             return Err(ConfigError::Invalid(format!(
                 "raft-advertise-addr {:?} is not host:port",
@@ -453,6 +462,18 @@ mod tests {
         let flags = Flags { raft_advertise_addr: Some("nowhere".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("not host:port").to_string();
         assert!(error.contains("raft-advertise-addr \"nowhere\""), "{error}");
+
+        // Every source is validated alike: a bulk length CONFIG SET would refuse is refused here.
+        for bad in ["0", "1048575", "536870913"] {
+            let error = ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_PROTO_MAX_BULK_LEN", bad)]))
+                .expect_err("out of range")
+                .to_string();
+            assert!(error.contains("proto-max-bulk-len must be between 1048576 and 536870912"), "{error}");
+        }
+        let config =
+            ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_PROTO_MAX_BULK_LEN", "1048576")]))
+                .expect("the smallest allowed");
+        assert_eq!(config.proto_max_bulk_len, 1024 * 1024);
 
         let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();

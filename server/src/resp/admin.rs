@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use openraft::ServerState;
+use redraft_core::limits::PROTO_MAX_BULK_LEN_RANGE;
 use redraft_core::reply::{errors, unknown_command};
 use redraft_net::resp::{Frame, Protocol};
 
@@ -378,7 +379,7 @@ fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
                 let parsed = value.parse::<usize>();
                 match (name.as_str(), parsed) {
                     ("maxclients", Ok(n)) if n >= 1 => changes.push((name, n)),
-                    ("proto-max-bulk-len", Ok(n)) if (1024 * 1024..=redraft_core::limits::VALUE_BYTES_MAX).contains(&n) => {
+                    ("proto-max-bulk-len", Ok(n)) if PROTO_MAX_BULK_LEN_RANGE.contains(&n) => {
                         changes.push((name, n))
                     }
                     ("maxclients" | "proto-max-bulk-len", _) => {
