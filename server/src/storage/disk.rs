@@ -9,6 +9,8 @@ use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A directory of files.
 pub trait Disk: Send + Sync + 'static {
@@ -78,6 +80,9 @@ pub trait LogFile: Send + 'static {
 #[derive(Clone, Debug)]
 pub struct FileDisk {
     dir: PathBuf,
+    /// Numbers each replacement's temporary file, so two replacements of one file at once (or of
+    /// two files) never write the same temporary.
+    temporary_next: Arc<AtomicU64>,
 }
 
 impl FileDisk {
@@ -87,7 +92,15 @@ impl FileDisk {
     /// The directory cannot be created.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<FileDisk> {
         fs::create_dir_all(dir.as_ref())?;
-        Ok(FileDisk { dir: dir.as_ref().to_path_buf() })
+        // A replacement's temporary left by a crash is never the durable copy: the rename had
+        // not happened. Clear them, as their numbers start over in this process.
+        for entry in fs::read_dir(dir.as_ref())? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|extension| extension == "tmp") {
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(FileDisk { dir: dir.as_ref().to_path_buf(), temporary_next: Arc::default() })
     }
 
     /// The directory.
@@ -137,8 +150,9 @@ impl Disk for FileDisk {
 
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
         let (dir, name, bytes) = (self.dir.clone(), name.to_owned(), bytes.to_vec());
+        let number = self.temporary_next.fetch_add(1, Ordering::Relaxed);
         blocking(move || {
-            let temporary = dir.join(format!("{name}.tmp"));
+            let temporary = dir.join(format!("{name}.{number}.tmp"));
             let mut file = File::create(&temporary)?;
             file.write_all(&bytes)?;
             file.sync_all()?;

@@ -39,6 +39,12 @@ pub struct StateMachineStore<D: Disk + Clone> {
     /// The state as of `last_applied`, frozen when openraft asked for a snapshot builder (between
     /// two applies); the builder serializes it later, in its own task, while applying goes on.
     frozen: Option<Frozen>,
+    /// The last log index the snapshot file covers, shared by the store and its builders. Held
+    /// while the file is replaced, so a build (in its own task) and an install never write it at
+    /// once, and a build that finishes after a newer snapshot was installed (and the log purged
+    /// behind it) does not put its older state back on disk, where a restart would miss the
+    /// entries between the two.
+    on_disk: Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
 const SNAPSHOT_FILE: &str = "snapshot";
@@ -61,10 +67,12 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             snapshot_count: 0,
             metrics,
             frozen: None,
+            on_disk: Arc::default(),
         };
         match store.disk.read(SNAPSHOT_FILE) {
             Ok(bytes) => {
                 store.load(&bytes).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                store.on_disk = Arc::new(tokio::sync::Mutex::new(store.snapshot_index()));
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(format!("{SNAPSHOT_FILE}: {error}")),
@@ -111,10 +119,26 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         });
         let bytes = write_snapshot(Vec::new(), &frozen, core_id, Bytes::from(extra))
             .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
-        self.disk
-            .replace(SNAPSHOT_FILE, &bytes)
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+        let index = self.snapshot_index().unwrap_or(0);
+        {
+            let mut on_disk = self.on_disk.lock().await;
+            match *on_disk {
+                Some(newer) if newer >= index => {
+                    tracing::info!(
+                        index,
+                        newer,
+                        "a snapshot built at {index} is not written: one at {newer} is on disk"
+                    )
+                }
+                _ => {
+                    self.disk
+                        .replace(SNAPSHOT_FILE, &bytes)
+                        .await
+                        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+                    *on_disk = Some(index);
+                }
+            }
+        }
         self.snapshot_count += 1;
         self.metrics.snapshots.inc();
         let meta = SnapshotMeta {
@@ -178,6 +202,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             snapshot_count: self.snapshot_count,
             metrics: self.metrics.clone(),
             frozen: Some(self.state.freeze()),
+            on_disk: self.on_disk.clone(),
         }
     }
 
@@ -193,10 +218,13 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         let bytes = snapshot.into_inner();
         let error = |e: String| StorageIOError::read_snapshot(None, AnyError::error(e));
         self.load(&bytes).map_err(error)?;
+        let mut on_disk = self.on_disk.lock().await;
         self.disk
             .replace(SNAPSHOT_FILE, &bytes)
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+        *on_disk = meta.last_log_id.map(|id| id.index);
+        drop(on_disk);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())
