@@ -3,8 +3,10 @@
 //! applied that index before reading its own state machine. The leader's confirmations are shared
 //! by every read waiting for one (`read_rounds.rs`).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use openraft::ServerState;
 use redraft_core::{Command, Reply};
 use tokio::sync::oneshot;
 
@@ -80,11 +82,15 @@ impl Node {
     }
 
     /// On the leader: confirms leadership with a quorum and returns the index a linearizable
-    /// read must wait for (ReadIndex). Elsewhere: `NotLeader`.
+    /// read must wait for (ReadIndex); a leader that is the only voter needs no quorum round
+    /// ([`sole_voter_read_index`]). Elsewhere: `NotLeader`.
     ///
     /// # Errors
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`].
     pub async fn read_index_as_leader(&self) -> Result<u64, NodeError> {
+        if let Some(index) = self.sole_voter_read_index() {
+            return Ok(index);
+        }
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
         let (answer, answered) = oneshot::channel();
         let start_round = {
@@ -110,6 +116,14 @@ impl Node {
         }
     }
 
+    fn sole_voter_read_index(&self) -> Option<u64> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let configs = metrics.membership_config.membership().get_joint_config().clone();
+        let is_leader = metrics.state == ServerState::Leader && metrics.running_state.is_ok();
+        let applied = metrics.last_applied.map(|id| (id.leader_id.term, id.index));
+        sole_voter_read_index(is_leader, &configs, self.id(), metrics.current_term, applied)
+    }
+
     /// Answers a read-only command linearizably.
     ///
     /// # Errors
@@ -117,5 +131,57 @@ impl Node {
     pub async fn read(&self, command: &Command) -> Result<Reply, NodeError> {
         self.linearize().await?;
         Ok(self.state.read(command))
+    }
+}
+
+/// The read index a leader may answer from its own state, with no quorum round: its applied
+/// index, when it is the only voter of a single configuration (no joint change in flight) and has
+/// applied an entry of its own term, so that everything committed before it was elected is
+/// applied too. A write is acknowledged only once applied, so every write acknowledged before
+/// the read is at or below that index.
+///
+/// Why no other node can be leading meanwhile: while this node is the only voter, any other
+/// leader needs its vote, which would depose it first; a membership that adds a voter is appended
+/// by this node itself, and its metrics show it from then on. What this leans on is that
+/// openraft's metrics trail its state by far less than an election timeout, as a leader lease
+/// leans on clocks. `None` otherwise: the read takes a confirmation round.
+fn sole_voter_read_index(
+    is_leader: bool,
+    configs: &[BTreeSet<u64>],
+    id: u64,
+    current_term: u64,
+    applied: Option<(u64, u64)>,
+) -> Option<u64> {
+    let sole_voter = matches!(configs, [voters] if voters.len() == 1 && voters.contains(&id));
+    match applied {
+        Some((term, index)) if is_leader && sole_voter && term == current_term => Some(index),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voters(ids: &[u64]) -> BTreeSet<u64> {
+        ids.iter().copied().collect()
+    }
+
+    /// Only a ready leader that is the one voter of one configuration skips the round.
+    #[test]
+    fn only_a_ready_sole_voter_reads_without_a_quorum_round() {
+        let alone = [voters(&[1])];
+        assert_eq!(sole_voter_read_index(true, &alone, 1, 3, Some((3, 42))), Some(42));
+        assert_eq!(sole_voter_read_index(false, &alone, 1, 3, Some((3, 42))), None, "not the leader");
+        assert_eq!(
+            sole_voter_read_index(true, &alone, 1, 3, Some((2, 40))),
+            None,
+            "nothing of its own term applied yet: entries of earlier terms may be unapplied"
+        );
+        assert_eq!(sole_voter_read_index(true, &alone, 1, 3, None), None);
+        assert_eq!(sole_voter_read_index(true, &[voters(&[1, 2, 3])], 1, 3, Some((3, 42))), None);
+        assert_eq!(sole_voter_read_index(true, &[voters(&[2])], 1, 3, Some((3, 42))), None, "not its voter");
+        let joint = [voters(&[1]), voters(&[1, 2])];
+        assert_eq!(sole_voter_read_index(true, &joint, 1, 3, Some((3, 42))), None, "a voter is being added");
     }
 }
