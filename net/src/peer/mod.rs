@@ -1,8 +1,8 @@
 //! The peer transport: length-prefixed frames ([`frame`]: the cluster id and the route in the
 //! header, an opaque body) over the tokio alias's TCP, so the same code runs on real sockets and
 //! inside the simulator (DESIGN.md §5). A frame goes out in one write on a socket with
-//! TCP_NODELAY: a length prefix written apart from its body costs
-//! ~100 ms per call on real loopback (Nagle and delayed ACK), which the simulator cannot show.
+//! TCP_NODELAY: a length prefix written apart from its body costs ~100 ms per call on real
+//! loopback (Nagle and delayed ACK), which the simulator cannot show.
 //!
 //! [`PeerClient`] keeps one connection to one address, sends one request at a time and waits for
 //! its response within a deadline, drops the connection on any error and reconnects on the next
@@ -13,6 +13,9 @@
 // `tokio::time::Instant` is the simulator's virtual clock under madsim (where it re-exports std's
 // type, which the determinism lint names); it is never read for wall time here.
 #![allow(clippy::disallowed_methods)]
+
+mod backoff;
+pub mod frame;
 
 use std::future::Future;
 use std::io;
@@ -30,9 +33,6 @@ pub use self::frame::{
     encode_frame, parse_header, read_frame, Frame, FrameError, FrameHeader, HeaderParse, Route, KIND_MESSAGE,
     KIND_REFUSED,
 };
-
-mod backoff;
-pub mod frame;
 
 /// Whether `id` can name a cluster in a peer frame: 1 to [`CLUSTER_ID_BYTES_MAX`] bytes.
 ///

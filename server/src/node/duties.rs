@@ -41,10 +41,8 @@ pub(super) async fn duties(node: Weak<Node>, mut stopped: watch::Receiver<bool>)
         let Some(node) = node.upgrade() else { return };
         let metrics = node.raft.metrics().borrow().clone();
         node.update_metrics(&metrics).await;
-        // A node that a newer membership leaves out does not stand for election: it hears no
-        // heartbeats, and its ever higher terms would reach members that have not yet applied
-        // its removal, and depose every leader through them (seed 71993694). It stands again
-        // once its own log makes it a member (the leader adds it back and replicates to it).
+        // A removed node stands again once its own log makes it a member (the leader adds it
+        // back and replicates to it); why it must not before is on `pre_vote_due`.
         let is_leader = metrics.state == ServerState::Leader;
         if pre_vote_due(is_leader, monotonic_now(), next_pre_vote, || node.check_member().is_ok())
             && node.stand_for_election(election_timeout).await

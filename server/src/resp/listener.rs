@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use redraft_core::limits::PIPELINE_REQUESTS_MAX;
 use redraft_net::resp::{Frame, ProtocolError, RequestDecoder, RequestLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 use super::connection::Connection;
 use super::server::RespServer;
 
-use redraft_core::limits::PIPELINE_REQUESTS_MAX;
+/// How much a connection reads per call; a pipeline longer than this arrives over several reads.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 impl RespServer {

@@ -4,12 +4,11 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
+use redraft_core::limits::MAXCLIENTS_DEFAULT;
 use redraft_net::resp::RequestLimits;
 
 use super::clients::Clients;
 use crate::node::Node;
-
-use redraft_core::limits::MAXCLIENTS_DEFAULT;
 
 /// Settings of the RESP front end; `CONFIG SET` changes the mutable ones at run time.
 #[derive(Debug)]

@@ -6,14 +6,12 @@
 //! (core's `Payload::Transaction`), which applies only if no watched key changed.
 
 use bytes::Bytes;
-use redraft_core::limits::TRANSACTION_COMMANDS_MAX;
+use redraft_core::limits::{TRANSACTION_COMMANDS_MAX, WATCHED_KEYS_MAX};
 use redraft_core::reply::{errors, unknown_command};
 use redraft_core::{spec, Command, ParseError, Payload, Watch};
 use redraft_net::resp::Frame;
 
 use crate::node::Node;
-
-use redraft_core::limits::WATCHED_KEYS_MAX;
 
 /// One connection's transaction.
 #[derive(Default)]
