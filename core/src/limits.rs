@@ -109,3 +109,10 @@ pub const LOG_FLUSH_QUEUE_DEPTH: usize = 1024;
 /// never queue behind one another; with pipelined forwarding and per-read heartbeats a few dozen
 /// are in flight at once on a busy leader, and more than this are closed after use.
 pub const PEER_IDLE_CONNECTIONS_MAX: usize = 32;
+
+/// Open files a server keeps for itself besides one per client: Redis reserves 32 for its own
+/// files (the log's segments, the snapshot, listeners); a node also keeps peer connections, up to
+/// `PEER_IDLE_CONNECTIONS_MAX` idle to each of the four peers of a five-node cluster and as many
+/// coming in. The open-file limit is raised to `maxclients` plus this at start, or `maxclients`
+/// lowered to fit, as Redis does.
+pub const OPEN_FILES_RESERVED: u64 = 32 + 2 * 4 * PEER_IDLE_CONNECTIONS_MAX as u64;

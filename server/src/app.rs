@@ -74,6 +74,8 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
 /// A message for the operator: the data directory is unusable or in use, the log is corrupt
 /// (naming the file and offset), or an address cannot be bound.
 pub async fn run(config: ServerConfig) -> Result<(), String> {
+    // Before anything opens a file: the limit decides how many clients fit.
+    let maxclients = crate::open_files::fit_maxclients(config.maxclients)?;
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
@@ -106,7 +108,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     };
     let (stop, stopped) = watch::channel(false);
     let settings = RespSettings {
-        maxclients: config.maxclients.into(),
+        maxclients: maxclients.into(),
         proto_max_bulk_len: config.proto_max_bulk_len.into(),
         data_dir: dir.display().to_string(),
     };

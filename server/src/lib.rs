@@ -4,7 +4,7 @@
 //!
 //! | floor | modules |
 //! | --- | --- |
-//! | the process | [`app`] (start-up, `dev-cluster`), [`config`] |
+//! | the process | [`app`] (start-up, `dev-cluster`), [`config`], [`open_files`] |
 //! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
@@ -26,6 +26,8 @@ pub mod http;
 pub mod membership;
 pub mod metrics;
 pub mod node;
+#[cfg(not(madsim))]
+pub mod open_files;
 pub mod peer;
 pub mod raft_types;
 pub mod resp;

@@ -278,6 +278,49 @@ fn http_endpoints_report_health_readiness_and_metrics() {
 }
 
 /// A second server on the same data directory is refused instead of corrupting the log.
+/// As Redis does at start, the server raises its open-file limit to cover `maxclients` and its
+/// own reserve when the hard limit allows, and otherwise lowers `maxclients` to fit, saying so,
+/// rather than failing accepts, peer connections or log files later for want of descriptors.
+#[test]
+fn maxclients_fits_the_open_file_limit() {
+    let reserve = redraft_core::limits::OPEN_FILES_RESERVED;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let low = ServerProcess::start_with_open_files(
+        &dir.path().join("low"),
+        &[("REDRAFT_MAXCLIENTS", "5000")],
+        1024,
+        1024,
+    );
+    let allowed = (1024 - reserve).to_string();
+    let reply = low.client().call(&["CONFIG", "GET", "maxclients"]).expect("answers");
+    assert_eq!(reply, Frame::Array(vec![bulk("maxclients"), bulk(&allowed)]), "lowered to fit 1024 files");
+    assert!(
+        low.log.iter().any(|line| line.contains(&format!("maxclients has been reduced to {allowed}"))),
+        "the reduction is logged: {:#?}",
+        low.log
+    );
+    drop(low);
+
+    let raised = ServerProcess::start_with_open_files(
+        &dir.path().join("raised"),
+        &[("REDRAFT_MAXCLIENTS", "5000")],
+        1024,
+        8192,
+    );
+    let reply = raised.client().call(&["CONFIG", "GET", "maxclients"]).expect("answers");
+    assert_eq!(
+        reply,
+        Frame::Array(vec![bulk("maxclients"), bulk("5000")]),
+        "the soft limit was raised instead"
+    );
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", raised.child.id())).expect("/proc limits");
+    let open_files =
+        limits.lines().find(|line| line.starts_with("Max open files")).expect("the open-files row");
+    let soft: u64 = open_files.split_whitespace().nth(3).and_then(|n| n.parse().ok()).expect("a number");
+    assert_eq!(soft, 5000 + reserve, "{open_files}");
+}
+
 #[test]
 fn a_data_directory_serves_one_process() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -195,13 +195,44 @@ impl ServerProcess {
         extra: &[&str],
         marker: &str,
     ) -> Result<ServerProcess, StartFailure> {
+        ServerProcess::spawn(ServerProcess::command(data_dir, extra), data_dir, marker)
+    }
+
+    /// Starts a server whose open-file limit is `soft` (and `hard`), as `ulimit -n` would set
+    /// it, with `env` added to its environment; waits until it is ready.
+    pub fn start_with_open_files(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        soft: u64,
+        hard: u64,
+    ) -> ServerProcess {
+        let mut command = ServerProcess::command(data_dir, &[]);
+        command.envs(env.iter().copied());
+        // SAFETY: setrlimit is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        ServerProcess::spawn(command, data_dir, "ready: try").unwrap_or_else(|failure| {
+            panic!("redraft-server did not start (exit {:?}):\n{}", failure.status, failure.log)
+        })
+    }
+
+    fn command(data_dir: &Path, extra: &[&str]) -> Command {
         let mut defaults = Vec::new();
         for flag in ["--resp-addr", "--http-addr", "--raft-addr"] {
             if !extra.contains(&flag) {
                 defaults.extend([flag, "127.0.0.1:0"]);
             }
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_redraft-server"));
+        command
             .arg("--data-dir")
             .arg(data_dir)
             .args(defaults)
@@ -209,9 +240,12 @@ impl ServerProcess {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server binary runs");
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path, marker: &str) -> Result<ServerProcess, StartFailure> {
+        let mut child = command.spawn().expect("the server binary runs");
         let stderr = child.stderr.take().expect("stderr was piped");
         let mut lines = BufReader::new(stderr).lines();
         let mut log = Vec::new();
