@@ -127,7 +127,7 @@ impl Disk for FileDisk {
     fn open(&self, name: &str) -> io::Result<DiskFile> {
         let file = OpenOptions::new().create(true).append(true).read(true).open(self.dir.join(name))?;
         let len = file.metadata()?.len();
-        Ok(DiskFile { file, len })
+        Ok(DiskFile { file: Arc::new(file), len })
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
@@ -165,13 +165,15 @@ impl Disk for FileDisk {
 /// A real file opened for appending.
 #[derive(Debug)]
 pub struct DiskFile {
-    file: File,
+    /// Shared with the sync running off the async workers, so a sync needs no `dup` of the
+    /// descriptor (which fails once the process runs out of them, and then the log cannot sync).
+    file: Arc<File>,
     len: u64,
 }
 
 impl LogFile for DiskFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
+        (&*self.file).write_all(bytes)?;
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -187,8 +189,8 @@ impl LogFile for DiskFile {
     }
 
     fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
-        let file = self.file.try_clone();
-        blocking(move || file?.sync_data())
+        let file = self.file.clone();
+        blocking(move || file.sync_data())
     }
 }
 
