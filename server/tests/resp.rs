@@ -216,6 +216,29 @@ async fn protocol_violations_close_only_that_connection() {
     assert_eq!(good.call(&["EXISTS", "k"]).await, Frame::Integer(0));
 }
 
+/// WATCH keeps one watch per key however often it is named, and takes up to the limit of keys
+/// in one call: 10,000 distinct keys are accepted, one more is refused, and a key named twice
+/// still aborts EXEC when another client changes it. (Watching is linear in the keys now; its
+/// speed is not asserted here, as no test asserts a duration.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_takes_each_key_once_up_to_the_limit() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let mut other = server.client().await;
+    let keys: Vec<String> = (0..redraft_core::limits::WATCHED_KEYS_MAX).map(|i| format!("w{i}")).collect();
+    let mut watch = vec!["WATCH"];
+    watch.extend(keys.iter().map(String::as_str));
+    assert_eq!(client.call(&watch).await, ok());
+    assert!(matches!(client.call(&["WATCH", "one-more"]).await, Frame::Error(_)), "over the limit");
+    assert_eq!(client.call(&["UNWATCH"]).await, ok());
+    assert_eq!(client.call(&["WATCH", "k", "k", "k"]).await, ok());
+    assert_eq!(other.call(&["SET", "k", "changed"]).await, ok());
+    assert_eq!(client.call(&["MULTI"]).await, ok());
+    assert_eq!(client.call(&["SET", "k", "mine"]).await, Frame::Simple("QUEUED".into()));
+    assert_eq!(client.call(&["EXEC"]).await, Frame::NullArray, "the watched key changed");
+    assert_eq!(client.call(&["GET", "k"]).await, bulk("changed"));
+}
+
 /// An HTTP request sent to the RESP port (what a web page doing cross-protocol scripting sends)
 /// closes the connection as Redis 7 does: no reply to anything that arrived with `POST` or
 /// `Host:` (a real redis-server sends no `+PONG` for the `PING` before it either), and nothing
