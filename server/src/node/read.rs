@@ -117,11 +117,13 @@ impl Node {
     }
 
     fn sole_voter_read_index(&self) -> Option<u64> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let configs = metrics.membership_config.membership().get_joint_config().clone();
+        // Borrowed, not cloned: this runs for every batch of reads.
+        let receiver = self.raft.metrics();
+        let metrics = receiver.borrow();
+        let configs = metrics.membership_config.membership().get_joint_config();
         let is_leader = metrics.state == ServerState::Leader && metrics.running_state.is_ok();
         let applied = metrics.last_applied.map(|id| (id.leader_id.term, id.index));
-        sole_voter_read_index(is_leader, &configs, self.id(), metrics.current_term, applied)
+        sole_voter_read_index(is_leader, configs, self.id(), metrics.current_term, applied)
     }
 
     /// Answers a read-only command linearizably.
