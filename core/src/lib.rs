@@ -17,6 +17,7 @@ pub mod glob;
 pub mod limits;
 pub mod map;
 pub mod number;
+pub mod parse;
 pub mod record;
 pub mod reply;
 pub mod session;
