@@ -14,23 +14,9 @@ set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2")
 rounds=${ROUNDS:-5} tests=${TESTS:-get} pipelines=${PIPELINES:-"1 16"} fsync=${FSYNC:-no}
 requests_p1=${REQUESTS_P1:-100000} requests_p16=${REQUESTS_P16:-1000000}
-for tool in redis-server redis-benchmark redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "ab: $tool is missing (apt-get install redis-server redis-tools)" >&2; exit 2; }
-done
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-server_cpu=() client_cpu=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    server_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
-fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ping() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "ab: no PONG on $1" >&2; exit 1; }
+cd "$(dirname "$0")/../.."
+source benches/compare/common.sh
+require ab redis-server redis-benchmark redis-cli python3
 
 declare -A port
 for name in old new; do

@@ -16,21 +16,9 @@ requests_p1=${REQUESTS_P1:-50000}
 requests_p16=${REQUESTS_P16:-300000}
 value_bytes=${VALUE_BYTES:-16}
 fsync=${FSYNC:-always}
-work=$(mktemp -d)
-pids=()
-stop_all() {
-    for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    pids=()
-}
-trap 'stop_all; rm -rf "$work"' EXIT INT TERM
-
-for tool in redis-benchmark redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "cluster: $tool is missing" >&2; exit 2; }
-done
+source benches/compare/common.sh
+require cluster redis-benchmark redis-cli python3
 cargo build --release -q -p redraft-server
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Empty while the node does not answer yet (and never an error, which set -e would end on).
 info_field() { { redis-cli -p "$1" RAFT.INFO 2>/dev/null || true; } | tr -d '\r' | sed -n "s/^$2://p"; }
 
