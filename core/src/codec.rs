@@ -4,6 +4,8 @@
 //! Decoding is bounded: bincode refuses to allocate past [`RECORD_PAYLOAD_BYTES_MAX`], so a
 //! length field in hostile or corrupt bytes cannot ask for gigabytes.
 
+use std::ops::RangeInclusive;
+
 use bincode::Options;
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -16,8 +18,8 @@ pub enum DecodeError {
     #[error("empty payload, expected a format version byte")]
     Empty,
     /// Written by a newer (or unknown) format.
-    #[error("format version {found} is not supported (this build reads version {supported})")]
-    UnsupportedVersion { found: u8, supported: u8 },
+    #[error("format version {found} is not supported (this build reads versions {oldest} to {newest})")]
+    UnsupportedVersion { found: u8, oldest: u8, newest: u8 },
     /// The bytes are not a valid encoding.
     #[error("malformed payload: {0}")]
     Malformed(#[from] bincode::Error),
@@ -42,9 +44,25 @@ pub fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
 /// # Errors
 /// See [`DecodeError`].
 pub fn decode_versioned<T: DeserializeOwned>(version: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_any_version(version..=version, bytes)
+}
+
+/// Decodes bytes written by [`encode_versioned`] with any of `versions`: for a format whose
+/// newer versions only add (an enum variant at the end leaves every older encoding valid).
+///
+/// # Errors
+/// See [`DecodeError`].
+pub fn decode_any_version<T: DeserializeOwned>(
+    versions: RangeInclusive<u8>,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let (&found, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-    if found != version {
-        return Err(DecodeError::UnsupportedVersion { found, supported: version });
+    if !versions.contains(&found) {
+        return Err(DecodeError::UnsupportedVersion {
+            found,
+            oldest: *versions.start(),
+            newest: *versions.end(),
+        });
     }
     Ok(options().deserialize(body)?)
 }

@@ -214,4 +214,35 @@ impl Command {
             }
         })
     }
+
+    /// About how many bytes the command takes in a log entry: its keys' and values' lengths
+    /// plus [`ARGUMENT_OVERHEAD`] per argument. Used to bound a batch before it is encoded.
+    pub fn weight(&self) -> usize {
+        let bytes = |b: &Bytes| b.len() + ARGUMENT_OVERHEAD;
+        ARGUMENT_OVERHEAD
+            + match self {
+                Command::Set(set) => {
+                    bytes(&set.key)
+                        + bytes(&set.value)
+                        + match &set.condition {
+                            SetCondition::IfEqual(expected) => bytes(expected),
+                            _ => ARGUMENT_OVERHEAD,
+                        }
+                }
+                Command::SetNx { key, value } | Command::Append { key, value } => bytes(key) + bytes(value),
+                Command::SetRange { key, value, .. } => bytes(key) + bytes(value) + ARGUMENT_OVERHEAD,
+                Command::MSet { pairs } | Command::MSetNx { pairs } => {
+                    pairs.iter().map(|(k, v)| bytes(k) + bytes(v)).sum()
+                }
+                Command::Keys { pattern } => bytes(pattern),
+                Command::Scan { pattern, .. } => pattern.as_ref().map_or(0, bytes) + 3 * ARGUMENT_OVERHEAD,
+                other => {
+                    other.keys().map_or(0, |keys| keys.into_iter().map(bytes).sum()) + 2 * ARGUMENT_OVERHEAD
+                }
+            }
+    }
 }
+
+/// What [`Command::weight`] counts for each argument besides its bytes: its length prefix, an
+/// enum tag or a number, as bincode writes them (at most 9 bytes, rounded up).
+pub const ARGUMENT_OVERHEAD: usize = 16;

@@ -39,6 +39,61 @@ pub enum Payload {
     TimeAdvance,
     /// Active expiry: delete these keys if they are still expired at this entry's time.
     ExpireBatch { keys: Vec<Bytes> },
+    /// Client writes gathered by the leader's proposer from every client waiting while the
+    /// previous entry was in flight (format version 2): applied in order, at this entry's index
+    /// and time, under one set of shard locks, with one reply each. What a lone `Command` or
+    /// `Transaction` entry (version 1 logs) does, each write here does in turn.
+    Batch { writes: Vec<Write> },
+}
+
+/// One client write: what a client submits and a batch carries. A separate type from
+/// [`Payload`] so that a batch cannot hold another batch (decoding never recurses) nor an entry
+/// only the leader proposes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Write {
+    /// One command.
+    Command {
+        /// Set when the client retries through a session, so the write applies at most once.
+        session: Option<SessionRef>,
+        command: Command,
+    },
+    /// A MULTI/EXEC block, applied atomically; the watches are checked first.
+    Transaction {
+        session: Option<SessionRef>,
+        /// Keys watched with WATCH and the token each had then ([`crate::StateMachine::watch_token`]).
+        watches: Vec<Watch>,
+        commands: Vec<Command>,
+    },
+}
+
+impl Write {
+    /// The write's session, if it retries through one.
+    pub fn session(&self) -> Option<SessionRef> {
+        match self {
+            Write::Command { session, .. } | Write::Transaction { session, .. } => *session,
+        }
+    }
+
+    /// The keys its apply locks (its commands' keys and its watched keys), or `None` when a
+    /// command in it needs the whole keyspace.
+    pub fn keys(&self) -> Option<Vec<&Bytes>> {
+        match self {
+            Write::Command { command, .. } => command.keys(),
+            Write::Transaction { watches, commands, .. } => transaction_keys(watches, commands),
+        }
+    }
+
+    /// About how many bytes the write adds to an entry: its arguments' lengths plus a small
+    /// overhead per argument. The proposer bounds a batch by this, before encoding it.
+    pub fn weight(&self) -> usize {
+        match self {
+            Write::Command { command, .. } => command.weight(),
+            Write::Transaction { watches, commands, .. } => {
+                watches.iter().map(|w| w.key.len() + 16).sum::<usize>()
+                    + commands.iter().map(Command::weight).sum::<usize>()
+            }
+        }
+    }
 }
 
 /// A client's session and the sequence number of this request (Raft thesis §6.3).
@@ -54,4 +109,14 @@ pub struct SessionRef {
 pub struct Watch {
     pub key: Bytes,
     pub token: u64,
+}
+
+/// The keys a transaction's apply locks: its watched keys and its commands' keys, or `None` when
+/// a command in it needs the whole keyspace.
+pub(crate) fn transaction_keys<'a>(watches: &'a [Watch], commands: &'a [Command]) -> Option<Vec<&'a Bytes>> {
+    let mut keys: Vec<&Bytes> = watches.iter().map(|w| &w.key).collect();
+    for command in commands {
+        keys.extend(command.keys()?);
+    }
+    Some(keys)
 }

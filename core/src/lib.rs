@@ -26,6 +26,6 @@ pub mod spec;
 pub mod state;
 
 pub use command::{Command, CommandName, ParseError};
-pub use entry::{LogEntry, Payload, SessionRef, Watch};
+pub use entry::{LogEntry, Payload, SessionRef, Watch, Write};
 pub use reply::Reply;
 pub use state::{Frozen, StateMachine, StateMachineConfig};

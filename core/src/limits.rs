@@ -116,3 +116,22 @@ pub const PEER_IDLE_CONNECTIONS_MAX: usize = 32;
 /// coming in. The open-file limit is raised to `maxclients` plus this at start, or `maxclients`
 /// lowered to fit, as Redis does.
 pub const OPEN_FILES_RESERVED: u64 = 32 + 2 * 4 * PEER_IDLE_CONNECTIONS_MAX as u64;
+
+/// Most client writes the leader's proposer puts in one batch entry. A batch is applied while
+/// the shards it touches are locked, so this bounds how long one apply holds readers off (4,096
+/// SETs apply in about a millisecond). A batch holds what arrived while the previous entries
+/// were in flight: with 50 clients pipelining 16 writes each, 800.
+pub const BATCH_WRITES_MAX: usize = 4096;
+
+/// Most bytes (by [`crate::Write::weight`]) the proposer puts in one batch entry, unless a single
+/// write is larger: that one goes in an entry of its own, as it would without batching. 4 MiB is
+/// about etcd's request limit (1.5 MiB) rounded up for pipelines, and keeps an entry's encoding,
+/// checksum and replication a few milliseconds of work.
+pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Batch entries the leader keeps proposed but not yet applied. While they are in flight, writes
+/// wait and join the next batch (natural batching, with no fixed linger). Two let one entry
+/// replicate while the next is appended and synced; more would only make batches smaller.
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
+
+const _: () = assert!(BATCH_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);

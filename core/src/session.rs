@@ -11,7 +11,7 @@
 //! request after its session was evicted would apply again. Eviction needs
 //! [`SESSION_COUNT_MAX`] newer sessions to be used in between, far more than in any retry window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,9 +43,10 @@ pub struct Session {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionTable {
     sessions: BTreeMap<u64, Session>,
-    /// Invariant: maps each session's `log_index` to its client id, one to one; an entry carries
-    /// at most one session, so no two sessions share an index.
-    by_log_index: BTreeMap<u64, u64>,
+    /// Invariant: holds `(log_index, client_id)` for every session and nothing else. A batch
+    /// entry carries many sessions, so sessions share indexes; the client id breaks the tie, the
+    /// same on every replica.
+    by_log_index: BTreeSet<(u64, u64)>,
     capacity: usize,
 }
 
@@ -58,7 +59,7 @@ impl Default for SessionTable {
 impl SessionTable {
     /// An empty table holding at most `capacity` sessions (at least one).
     pub fn with_capacity(capacity: usize) -> SessionTable {
-        SessionTable { sessions: BTreeMap::new(), by_log_index: BTreeMap::new(), capacity: capacity.max(1) }
+        SessionTable { sessions: BTreeMap::new(), by_log_index: BTreeSet::new(), capacity: capacity.max(1) }
     }
 
     /// Decides what to do with a request.
@@ -86,14 +87,13 @@ impl SessionTable {
     /// Inserts a session as restored from a snapshot or recorded after an apply.
     pub fn insert(&mut self, client_id: u64, session: Session) {
         if let Some(old) = self.sessions.remove(&client_id) {
-            self.by_log_index.remove(&old.log_index);
+            self.by_log_index.remove(&(old.log_index, client_id));
         }
         while self.sessions.len() >= self.capacity {
             let (_, oldest) = self.by_log_index.pop_first().expect("index mirrors a non-empty table");
             self.sessions.remove(&oldest);
         }
-        let previous = self.by_log_index.insert(session.log_index, client_id);
-        debug_assert!(previous.is_none(), "two sessions recorded at one log index");
+        self.by_log_index.insert((session.log_index, client_id));
         self.sessions.insert(client_id, session);
     }
 
@@ -146,5 +146,21 @@ mod tests {
         assert!(matches!(table.check(request(2, 2)), SessionCheck::Refuse(_)));
         assert_eq!(table.check(request(1, 2)), SessionCheck::Duplicate(Reply::Ok));
         assert_eq!(table.check(request(3, 1)), SessionCheck::Duplicate(Reply::Ok));
+    }
+
+    /// Sessions recorded by one batch entry share its index: the oldest index goes first and the
+    /// lowest client id breaks the tie, whatever order the sessions were recorded in, so every
+    /// replica (and every snapshot restore) evicts the same one.
+    #[test]
+    fn sessions_sharing_an_index_are_evicted_in_client_order() {
+        for order in [[9, 4], [4, 9]] {
+            let mut table = SessionTable::with_capacity(2);
+            for client in order {
+                table.record(request(client, 1), 10, Reply::Ok);
+            }
+            table.record(request(5, 1), 11, Reply::Ok);
+            let kept: Vec<u64> = table.iter().map(|(id, _)| id).collect();
+            assert_eq!(kept, [5, 9], "recorded in order {order:?}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::command::Command;
-use crate::entry::{LogEntry, Payload, SessionRef, Watch};
+use crate::entry::{transaction_keys, LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
@@ -81,31 +81,61 @@ impl StateMachine {
         self.applied_index.load(Ordering::Acquire)
     }
 
-    /// Applies the entry at `log_index` and returns the reply for its client.
+    /// Applies the entry at `log_index` and returns one reply for each client write it carries,
+    /// in order (one reply for an entry that carries none).
     ///
     /// # Panics
     /// If `log_index` is not above the last applied index: applying out of order would corrupt
     /// the replicated state.
-    pub fn apply(&self, log_index: u64, entry: &LogEntry) -> Reply {
+    pub fn apply(&self, log_index: u64, entry: &LogEntry) -> Vec<Reply> {
         let mut sessions = self.applying.lock();
         let applied = self.applied_index.load(Ordering::Acquire);
         assert!(log_index > applied, "entry {log_index} applied after entry {applied}");
         let now_ms = self.time_ms().max(entry.stamp_ms);
-        let reply = match &entry.payload {
-            Payload::Command { session, command } => with_session(&mut sessions, *session, log_index, || {
-                let mut view = lock_for_write(&self.map, command.keys(), &[]);
+        let replies = match &entry.payload {
+            Payload::Command { session, command } => {
+                let mut view = lock_for_write(&self.map, command.keys());
                 self.time_ms.store(now_ms, Ordering::Release);
-                exec::write(command, &mut view, now_ms, log_index)
-            }),
+                vec![with_session(&mut sessions, *session, log_index, || {
+                    exec::write(command, &mut view, now_ms, log_index)
+                })]
+            }
             Payload::Transaction { session, watches, commands } => {
-                with_session(&mut sessions, *session, log_index, || {
-                    self.apply_transaction(watches, commands, now_ms, log_index)
-                })
+                let mut view = lock_for_write(&self.map, transaction_keys(watches, commands));
+                self.time_ms.store(now_ms, Ordering::Release);
+                vec![with_session(&mut sessions, *session, log_index, || {
+                    self.transaction(&mut view, watches, commands, now_ms, log_index)
+                })]
+            }
+            Payload::Batch { writes } => {
+                // One set of locks for the whole batch: the union of what its writes touch.
+                let mut keys = Some(Vec::new());
+                for write in writes {
+                    match (write.keys(), keys.as_mut()) {
+                        (Some(more), Some(keys)) => keys.extend(more),
+                        _ => keys = None,
+                    }
+                }
+                let mut view = lock_for_write(&self.map, keys);
+                self.time_ms.store(now_ms, Ordering::Release);
+                writes
+                    .iter()
+                    .map(|write| {
+                        with_session(&mut sessions, write.session(), log_index, || match write {
+                            Write::Command { command, .. } => {
+                                exec::write(command, &mut view, now_ms, log_index)
+                            }
+                            Write::Transaction { watches, commands, .. } => {
+                                self.transaction(&mut view, watches, commands, now_ms, log_index)
+                            }
+                        })
+                    })
+                    .collect()
             }
             Payload::TimeAdvance => {
                 // No shard changes, so a reader sees the same keys at the old or the new time.
                 self.time_ms.store(now_ms, Ordering::Release);
-                Reply::Ok
+                vec![Reply::Ok]
             }
             Payload::ExpireBatch { keys } => {
                 let mut view = self.map.write_keys(keys);
@@ -118,11 +148,11 @@ impl StateMachine {
                         removed += 1;
                     }
                 }
-                Reply::Integer(removed)
+                vec![Reply::Integer(removed)]
             }
         };
         self.applied_index.store(log_index, Ordering::Release);
-        reply
+        replies
     }
 
     /// Answers a read-only command from the applied state, at the state-machine time.
@@ -205,26 +235,20 @@ impl StateMachine {
         self.applied_index.store(frozen.applied_index, Ordering::Release);
     }
 
-    fn apply_transaction(
+    /// Runs a MULTI/EXEC block on shards already locked for it (its commands' keys and its
+    /// watched keys): nothing if a watched key changed since WATCH.
+    fn transaction(
         &self,
+        view: &mut WriteSet<'_>,
         watches: &[Watch],
         commands: &[Command],
         now_ms: u64,
         log_index: u64,
     ) -> Reply {
-        let mut keys = Some(Vec::new());
-        for command in commands {
-            match (command.keys(), keys.as_mut()) {
-                (Some(more), Some(keys)) => keys.extend(more),
-                _ => keys = None,
-            }
-        }
-        let mut view = lock_for_write(&self.map, keys, watches);
-        self.time_ms.store(now_ms, Ordering::Release);
-        if watches.iter().any(|w| token(&self.map, &view, &w.key, now_ms) != w.token) {
+        if watches.iter().any(|w| token(&self.map, view, &w.key, now_ms) != w.token) {
             return Reply::NilArray;
         }
-        Reply::Array(commands.iter().map(|c| exec::write(c, &mut view, now_ms, log_index)).collect())
+        Reply::Array(commands.iter().map(|c| exec::write(c, view, now_ms, log_index)).collect())
     }
 }
 
@@ -284,9 +308,9 @@ fn with_session(
     }
 }
 
-fn lock_for_write<'a>(map: &'a ShardedMap, keys: Option<Vec<&Bytes>>, watches: &[Watch]) -> WriteSet<'a> {
+fn lock_for_write<'a>(map: &'a ShardedMap, keys: Option<Vec<&Bytes>>) -> WriteSet<'a> {
     match keys {
-        Some(keys) => map.write_keys(keys.into_iter().chain(watches.iter().map(|w| &w.key))),
+        Some(keys) => map.write_keys(keys),
         None => map.write_all(),
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::Node;
 use proptest::prelude::*;
 use redraft_core::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
-use redraft_core::entry::{LogEntry, Payload, SessionRef, Watch};
+use redraft_core::entry::{LogEntry, Payload, SessionRef, Watch, Write};
 use redraft_core::record::{decode_all, encode_record, Problem, RecordDecoder, Tail, TornReason};
 use redraft_core::snapshot::{write_snapshot, LogId, SnapshotError, SnapshotReader};
 use redraft_core::{StateMachine, StateMachineConfig};
@@ -23,13 +23,14 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A core entry as a version byte and bincode: how it sits inside openraft's entry in a log
 /// record. The bytes the server actually writes (the index prefix, the store's format version and
-/// openraft's entry around this) are pinned in `server/tests/formats.rs`.
+/// openraft's entry around this) are pinned in `server/tests/formats.rs`; the version here is
+/// the store's current one (2: batches).
 fn encode_entry(entry: &LogEntry) -> Vec<u8> {
-    redraft_core::codec::encode_versioned(1, entry)
+    redraft_core::codec::encode_versioned(2, entry)
 }
 
 fn decode_entry(bytes: &[u8]) -> Result<LogEntry, redraft_core::codec::DecodeError> {
-    redraft_core::codec::decode_versioned(1, bytes)
+    redraft_core::codec::decode_versioned(2, bytes)
 }
 
 fn sample_entries() -> Vec<LogEntry> {
@@ -63,6 +64,29 @@ fn sample_entries() -> Vec<LogEntry> {
         LogEntry {
             stamp_ms: 1_700_000_000_300,
             payload: Payload::ExpireBatch { keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")] },
+        },
+        LogEntry {
+            stamp_ms: 1_700_000_000_400,
+            payload: Payload::Batch {
+                writes: vec![
+                    Write::Command {
+                        session: Some(SessionRef { client_id: 43, sequence: 1 }),
+                        command: Command::Del {
+                            name: CommandName::Del,
+                            keys: vec![Bytes::from_static(b"a")],
+                        },
+                    },
+                    Write::Transaction {
+                        session: None,
+                        watches: vec![],
+                        commands: vec![Command::IncrBy {
+                            name: CommandName::Incr,
+                            key: Bytes::from_static(b"b"),
+                            delta: 1,
+                        }],
+                    },
+                ],
+            },
         },
     ]
 }
@@ -312,7 +336,7 @@ proptest! {
     #[test]
     fn entry_and_snapshot_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode_entry(&bytes);
-        let mut with_version = vec![1u8];
+        let mut with_version = vec![2u8];
         with_version.extend_from_slice(&bytes);
         let _ = decode_entry(&with_version);
         let mut snapshot = b"RDRFSNAP".to_vec();

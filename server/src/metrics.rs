@@ -42,6 +42,8 @@ pub struct Metrics {
     pub fsyncs: IntCounter,
     /// Appends made durable by one sync (group commit at work).
     pub appends_per_fsync: Histogram,
+    /// Client writes in each batch entry the leader proposed (natural batching at work).
+    pub batch_writes: Histogram,
     /// Snapshots built.
     pub snapshots: IntCounter,
     pub raft_term: IntGauge,
@@ -97,6 +99,11 @@ impl Metrics {
                     .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
             )
             .expect("valid metric"),
+            batch_writes: Histogram::with_opts(
+                HistogramOpts::new("batch_writes", "Client writes in each batch entry proposed")
+                    .buckets(prometheus::exponential_buckets(1.0, 2.0, 13).expect("valid buckets")),
+            )
+            .expect("valid metric"),
             snapshots: counter("snapshots_total", "Snapshots built"),
             raft_term: gauge("raft_term", "The current Raft term"),
             raft_commit_index: gauge("raft_commit_index", "The highest log index known committed"),
@@ -123,6 +130,7 @@ impl Metrics {
             Box::new(self.fsync_seconds.clone()),
             Box::new(self.fsyncs.clone()),
             Box::new(self.appends_per_fsync.clone()),
+            Box::new(self.batch_writes.clone()),
             Box::new(self.snapshots.clone()),
             Box::new(self.raft_term.clone()),
             Box::new(self.raft_commit_index.clone()),

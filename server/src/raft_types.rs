@@ -1,4 +1,5 @@
-//! redraft's openraft type configuration: core's entries and replies, u64 node ids, the
+//! redraft's openraft type configuration: core's entries and their replies (one per client
+//! write an entry carries), u64 node ids, the
 //! [`NodeAddr`] every member is stored with, snapshots as bytes, and our runtime. Every layer
 //! that names an openraft type names it through [`TypeConfig`].
 
@@ -14,7 +15,7 @@ openraft::declare_raft_types!(
     /// redraft's openraft types: core's entries and replies, u64 node ids, our runtime.
     pub TypeConfig:
         D = LogEntry,
-        R = Reply,
+        R = Vec<Reply>,
         NodeId = u64,
         Node = NodeAddr,
         Entry = Entry<TypeConfig>,

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use openraft::raft::VoteRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
 use redraft_core::command::{Command, CommandName};
-use redraft_core::entry::{LogEntry, Payload, SessionRef};
+use redraft_core::entry::{LogEntry, Payload, SessionRef, Write};
 use redraft_core::Reply;
 use redraft_net::peer::{encode_frame, Route, KIND_MESSAGE};
 use redraft_server::addr::NodeAddr;
@@ -23,7 +23,7 @@ use redraft_server::error::NodeError;
 use redraft_server::peer::message::{encode, PeerRequest, PeerResponse};
 use redraft_server::raft_types::TypeConfig;
 use redraft_server::storage::disk::FileDisk;
-use redraft_server::storage::log_store::encode_entry;
+use redraft_server::storage::log_store::{decode_entry, encode_entry};
 use redraft_server::storage::segment_log::{SegmentLog, SEGMENT_BYTES_MAX_DEFAULT};
 
 fn hex(bytes: &[u8]) -> String {
@@ -38,7 +38,8 @@ fn log_id(term: u64, index: u64) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
-/// A first term's entries as a new cluster writes them: the membership, a blank, a client INCRBY.
+/// A first term's entries as a new cluster writes them: the membership, a blank, a client INCRBY
+/// alone (as version 1 wrote client writes) and a batch of two clients' writes (version 2).
 fn sample_entries() -> Vec<Entry<TypeConfig>> {
     let addr = |n: u16| NodeAddr {
         raft_addr: format!("127.0.0.1:{}", 16378 + n),
@@ -57,11 +58,54 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             },
         },
     };
+    let batch = LogEntry {
+        stamp_ms: 1_700_000_000_001,
+        payload: Payload::Batch {
+            writes: vec![
+                Write::Command {
+                    session: None,
+                    command: Command::Del { name: CommandName::Del, keys: vec![Bytes::from_static(b"a")] },
+                },
+                Write::Command {
+                    session: Some(SessionRef { client_id: 43, sequence: 1 }),
+                    command: Command::IncrBy {
+                        name: CommandName::IncrBy,
+                        key: Bytes::from_static(b"visits"),
+                        delta: 1,
+                    },
+                },
+            ],
+        },
+    };
     vec![
         Entry { log_id: log_id(1, 1), payload: EntryPayload::Membership(membership) },
         Entry { log_id: log_id(1, 2), payload: EntryPayload::Blank },
         Entry { log_id: log_id(1, 3), payload: EntryPayload::Normal(incr) },
+        Entry { log_id: log_id(1, 4), payload: EntryPayload::Normal(batch) },
     ]
+}
+
+/// The INCRBY entry's payload as a version-1 build wrote it (the format version byte, then
+/// openraft's entry), copied from this file's golden snapshot before version 2.
+const VERSION_1_INCRBY: &str =
+    "01 01 01 03 01 fd 00 68 e5 cf 8b 01 00 00 00 01 2a 07 0a 10 06 76 69 73 69 74 73 0a";
+
+fn unhex(text: &str) -> Vec<u8> {
+    text.split_whitespace().map(|b| u8::from_str_radix(b, 16).expect("hex")).collect()
+}
+
+/// A data directory written by a version-1 build still opens: its entries decode as they did.
+/// A version this build does not know is refused with both versions named, never misread.
+#[test]
+fn entries_of_version_1_are_still_read_and_unknown_versions_refused() {
+    let old = unhex(VERSION_1_INCRBY);
+    let decoded = decode_entry(&old).expect("a version-1 entry decodes");
+    assert_eq!(decoded.log_id, sample_entries()[2].log_id);
+    assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[2].payload));
+    let mut newer = old.clone();
+    newer[0] = 3;
+    let error = decode_entry(&newer).expect_err("version 3 is unknown").to_string();
+    assert_eq!(error, "format version 3 is not supported (this build reads versions 1 to 2)");
 }
 
 /// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes;

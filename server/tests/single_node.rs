@@ -64,7 +64,9 @@ fn command(args: &[&str]) -> Command {
 async fn write(node: &Node, args: &[&str]) -> Reply {
     let entry =
         LogEntry { stamp_ms: 1_000, payload: Payload::Command { session: None, command: command(args) } };
-    node.raft.client_write(entry).await.expect("write commits").data
+    let mut replies = node.raft.client_write(entry).await.expect("write commits").data;
+    assert_eq!(replies.len(), 1, "one write, one reply: {replies:?}");
+    replies.pop().expect("one reply")
 }
 
 async fn read(node: &Node, args: &[&str]) -> Reply {

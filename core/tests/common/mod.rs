@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use redraft_core::reply::unknown_command;
-use redraft_core::{Command, LogEntry, ParseError, Payload, Reply, StateMachine, StateMachineConfig};
+use redraft_core::{Command, LogEntry, ParseError, Payload, Reply, StateMachine, StateMachineConfig, Write};
 
 pub struct Node {
     pub sm: StateMachine,
@@ -30,9 +30,28 @@ impl Node {
         self.append(Payload::TimeAdvance);
     }
 
+    /// Applies one entry that answers one reply (a lone write, a batch of one, a duty).
     pub fn append(&mut self, payload: Payload) -> Reply {
+        let mut replies = self.append_all(payload);
+        assert_eq!(replies.len(), 1, "one reply expected: {replies:?}");
+        replies.pop().expect("one reply")
+    }
+
+    /// Applies one entry and returns every reply it answers (one per write of a batch).
+    pub fn append_all(&mut self, payload: Payload) -> Vec<Reply> {
         self.log_index += 1;
         self.sm.apply(self.log_index, &LogEntry { stamp_ms: self.clock_ms, payload })
+    }
+
+    /// Parses a write as a server would; `Err` holds the reply to a command that is not one.
+    pub fn parse_write(&self, args: &[&str]) -> Result<Write, Reply> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        match Command::parse(&args) {
+            Err(ParseError::UnknownCommand) => Err(Reply::Error(unknown_command(&args))),
+            Err(ParseError::Invalid(text)) => Err(Reply::Error(text)),
+            Ok(command) if command.is_write() => Ok(Write::Command { session: None, command }),
+            Ok(command) => Err(Reply::Error(format!("{} is not a write", command.name().as_str()))),
+        }
     }
 
     pub fn run(&mut self, args: &[&str]) -> Reply {
@@ -40,7 +59,10 @@ impl Node {
         match Command::parse(&args) {
             Err(ParseError::UnknownCommand) => Reply::Error(unknown_command(&args)),
             Err(ParseError::Invalid(text)) => Reply::Error(text),
-            Ok(command) if command.is_write() => self.append(Payload::Command { session: None, command }),
+            // As the server's proposer does, even for a single write.
+            Ok(command) if command.is_write() => {
+                self.append(Payload::Batch { writes: vec![Write::Command { session: None, command }] })
+            }
             Ok(command) => self.sm.read(&command),
         }
     }

@@ -100,7 +100,7 @@ impl Node {
         else {
             return;
         };
-        match self.write_local(vec![payload]).await.pop().expect("one reply") {
+        match self.propose_alone(payload).await {
             Ok(Reply::Integer(removed)) => self.metrics.expired_keys.inc_by(removed.max(0) as u64),
             Ok(_) => {}
             Err(error) => tracing::debug!(%error, "a background proposal did not apply"),

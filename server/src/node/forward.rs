@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use redraft_core::{Payload, Reply};
+use redraft_core::{Reply, Write};
 use tokio::time::Instant;
 
 use super::Node;
@@ -22,18 +22,18 @@ impl Node {
     /// Forwards writes to the leader until `deadline`, following leadership as it moves.
     pub(super) async fn forward_writes(
         &self,
-        payloads: Vec<Payload>,
+        writes: Vec<Write>,
         deadline: Instant,
     ) -> Vec<Result<Reply, NodeError>> {
-        let payloads: Vec<Payload> = payloads.into_iter().map(|p| self.with_session(p)).collect();
+        let writes: Vec<Write> = writes.into_iter().map(|w| self.with_session(w)).collect();
         let started = monotonic_now();
-        let mut out: Vec<Option<Result<Reply, NodeError>>> = vec![None; payloads.len()];
+        let mut out: Vec<Option<Result<Reply, NodeError>>> = vec![None; writes.len()];
         // Whether an attempt may have reached a leader: then the outcome is unknown, not refused.
-        let mut maybe_sent = vec![false; payloads.len()];
-        let mut todo: Vec<usize> = (0..payloads.len()).collect();
+        let mut maybe_sent = vec![false; writes.len()];
+        let mut todo: Vec<usize> = (0..writes.len()).collect();
         let mut last_error = String::from("no leader is known");
         while !todo.is_empty() && monotonic_now() < deadline {
-            let batch: Vec<Payload> = todo.iter().map(|&i| payloads[i].clone()).collect();
+            let batch: Vec<Write> = todo.iter().map(|&i| writes[i].clone()).collect();
             let replies = match self.current_leader() {
                 None => None,
                 Some(leader) if leader == self.id() => Some(self.write_local(batch).await),

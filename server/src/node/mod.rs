@@ -1,7 +1,8 @@
 //! The node service: one openraft instance over the durable log and core's state machine, and
 //! the operations every front end calls (RESP and HTTP, and the simulator's clients through RESP).
 //!
-//! Writes follow DESIGN.md §2 (`write.rs`, and `forward.rs` on a follower); reads follow §4
+//! Writes follow DESIGN.md §2 (`write.rs`, batched by `proposer.rs`, and `forward.rs` on a
+//! follower); reads follow §4
 //! (`read.rs`, with leadership confirmations shared in `read_rounds.rs`). Membership changes are
 //! in `membership.rs`, the cluster view in `status.rs`, elections with a pre-vote in
 //! `election.rs`, background duties (expiry, time advance, snapshots at a size threshold,
@@ -17,6 +18,7 @@ mod forward;
 pub mod membership;
 pub mod options;
 mod peer_service;
+mod proposer;
 mod read;
 mod read_rounds;
 pub mod status;
@@ -34,6 +36,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use self::options::{NodeOptions, StartError, CLUSTER_ID_DEFAULT};
+use self::proposer::ProposalQueue;
 use self::read_rounds::ReadRounds;
 use crate::addr::NodeAddr;
 use crate::clock::{monotonic_now, Clock};
@@ -66,6 +69,8 @@ pub struct Node {
     session_next: AtomicU64,
     /// Leadership confirmations shared by the linearizable reads waiting for them.
     read_rounds: Arc<ReadRounds>,
+    /// Client writes waiting for the proposer to pack them into a batch entry.
+    proposals: ProposalQueue,
 }
 
 impl Node {
@@ -165,7 +170,10 @@ impl Node {
         let (stop, stopped) = watch::channel(false);
         let now_ms = clock.now_ms();
         let session_base = rand::Rng::gen(&mut crate::fault::rng());
+        let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
+        let write_timeout = Duration::from_millis(options.write_timeout_ms);
         let node = Arc::new(Node {
+            proposals,
             peers,
             session_base,
             session_next: AtomicU64::new(0),
@@ -181,6 +189,7 @@ impl Node {
             recovery,
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
+        tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));
         Ok(node)
     }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use openraft::Raft;
-use redraft_core::{Payload, Reply};
+use redraft_core::{Reply, Write};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,9 +34,9 @@ impl PeerService for Node {
 
     fn write_as_leader(
         &self,
-        payloads: Vec<Payload>,
+        writes: Vec<Write>,
     ) -> impl Future<Output = Vec<Result<Reply, NodeError>>> + Send {
-        Node::write_as_leader(self, payloads)
+        Node::write_as_leader(self, writes)
     }
 
     fn read_index_as_leader(&self) -> impl Future<Output = Result<u64, NodeError>> + Send {

@@ -14,7 +14,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use redraft_core::{Payload, Reply};
+use redraft_core::{Reply, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
@@ -28,7 +28,7 @@ pub enum PeerRequest {
     Vote(VoteRequest<u64>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// Client writes forwarded by a follower, in order; each command carries a session.
-    Write(Vec<Payload>),
+    Write(Vec<Write>),
     /// A follower asks for the index a linearizable read must wait for.
     ReadIndex,
     Membership(MembershipChange),

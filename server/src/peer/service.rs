@@ -10,7 +10,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use openraft::Raft;
-use redraft_core::{Payload, Reply};
+use redraft_core::{Reply, Write};
 use redraft_net::peer::Route;
 
 use super::message::{decode, encode, PeerRequest, PeerResponse};
@@ -31,7 +31,7 @@ pub trait PeerService: Send + Sync + 'static {
     /// Client writes a follower forwarded: applied if this node leads, refused otherwise.
     fn write_as_leader(
         &self,
-        payloads: Vec<Payload>,
+        writes: Vec<Write>,
     ) -> impl Future<Output = Vec<Result<Reply, NodeError>>> + Send;
     /// A follower's ReadIndex request.
     fn read_index_as_leader(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;

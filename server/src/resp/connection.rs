@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
-use redraft_core::{Command, ParseError, Payload};
+use redraft_core::{Command, ParseError, Write};
 use redraft_net::resp::{Frame, Protocol};
 
 use super::admin::{self, ClientContext};
@@ -38,7 +38,7 @@ pub(super) struct Connection {
     /// request arrived (Redis frees such a client with its pending replies).
     pub dropped_replies: bool,
     /// Consecutive writes waiting to be proposed together, with their reply slots and names.
-    writes: Vec<(usize, Payload, &'static str)>,
+    writes: Vec<(usize, Write, &'static str)>,
     /// Consecutive reads waiting for one leadership confirmation.
     reads: Vec<(usize, Command)>,
     /// Replies of the current pipeline, by position.
@@ -50,7 +50,7 @@ pub(super) struct Connection {
 enum Step {
     Now(Frame),
     Read(Command),
-    Write(Payload),
+    Write(Write),
 }
 
 impl Connection {
@@ -166,9 +166,8 @@ impl Connection {
             return;
         }
         let writes = std::mem::take(&mut self.writes);
-        let (slots, payloads): (Vec<usize>, Vec<Payload>) =
-            writes.into_iter().map(|(s, p, _)| (s, p)).unzip();
-        let results = self.server.node.write_batch(payloads).await;
+        let (slots, writes): (Vec<usize>, Vec<Write>) = writes.into_iter().map(|(s, w, _)| (s, w)).unzip();
+        let results = self.server.node.write_batch(writes).await;
         if crate::fault::buggify(0.01) {
             // Fault point: the writes applied but their replies are lost with the connection.
             self.closing = true;
@@ -233,7 +232,7 @@ impl Connection {
                 Step::Now(cluster::run(&self.server.node, &name, args).await)
             }
             _ => match Command::parse(args) {
-                Ok(command) if command.is_write() => Step::Write(Payload::Command { session: None, command }),
+                Ok(command) if command.is_write() => Step::Write(Write::Command { session: None, command }),
                 Ok(command) => Step::Read(command),
                 Err(ParseError::Invalid(text)) => Step::Now(Frame::Error(text)),
                 Err(ParseError::UnknownCommand) => {

@@ -3,14 +3,14 @@
 //!
 //! Which request word does what is decided by the [`super::connection`]; this module keeps the
 //! state and Redis's rules for it. A transaction reaches the log as one entry of data commands
-//! (core's `Payload::Transaction`), which applies only if no watched key changed.
+//! (core's `Write::Transaction`), which applies only if no watched key changed.
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
 use redraft_core::limits::{TRANSACTION_COMMANDS_MAX, WATCHED_KEYS_MAX};
 use redraft_core::reply::{errors, unknown_command};
-use redraft_core::{spec, Command, ParseError, Payload, Watch};
+use redraft_core::{spec, Command, ParseError, Watch, Write};
 use redraft_net::resp::Frame;
 
 use crate::node::Node;
@@ -44,14 +44,14 @@ impl Transaction {
 
     /// EXEC inside a transaction: the entry to propose, or EXECABORT when a queued command was
     /// refused. Either way the transaction and its watches end.
-    pub fn exec(&mut self) -> Result<Payload, Frame> {
+    pub fn exec(&mut self) -> Result<Write, Frame> {
         let commands = self.queued.take().expect("EXEC is handled here only inside MULTI");
         let watches = std::mem::take(&mut self.watches);
         self.watched.clear();
         if std::mem::take(&mut self.failed) {
             return Err(Frame::Error("EXECABORT Transaction discarded because of previous errors.".into()));
         }
-        Ok(Payload::Transaction { session: None, watches, commands })
+        Ok(Write::Transaction { session: None, watches, commands })
     }
 
     /// DISCARD, and RESET: ends any transaction and forgets every watch.

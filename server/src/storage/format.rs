@@ -2,6 +2,17 @@
 //! entry (after its index prefix), the metadata file, and the snapshot header's Raft fields.
 //! Bump it when any of them changes shape; the golden tests in `server/tests/formats.rs` pin the
 //! bytes.
+//!
+//! - Version 1: the first.
+//! - Version 2: entries may be batches of client writes (`Payload::Batch`). The new variant is
+//!   added at the end of the enum, so every version-1 encoding is still valid and still read:
+//!   a data directory written by a version-1 build opens unchanged. A version-1 build refuses
+//!   version-2 data with an error naming both versions, rather than misreading it.
 
-/// The format version of the log store's records, its metadata and the snapshot's Raft header.
-pub const STORE_FORMAT_VERSION: u8 = 1;
+use std::ops::RangeInclusive;
+
+/// The format version this build writes.
+pub const STORE_FORMAT_VERSION: u8 = 2;
+
+/// The format versions this build reads.
+pub const STORE_FORMAT_VERSIONS_READ: RangeInclusive<u8> = 1..=STORE_FORMAT_VERSION;

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::disk::Disk;
 use super::flush::{sync_each_batch, sync_every_second};
-use super::format::STORE_FORMAT_VERSION;
+use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::fsync::FsyncPolicy;
 use super::log_inner::{LogInner, Meta};
 use super::segment_log::{LogError, RecoveryReport, SegmentLog};
@@ -80,7 +80,7 @@ impl<D: Disk + Clone> LogStore<D> {
         snapshot_index: Option<u64>,
     ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
         let meta: Meta = match disk.read(META_FILE) {
-            Ok(bytes) => codec::decode_versioned(STORE_FORMAT_VERSION, &bytes)
+            Ok(bytes) => codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &bytes)
                 .map_err(|e| OpenError::Meta(format!("{META_FILE}: {e}")))?,
             Err(error) if error.kind() == io::ErrorKind::NotFound => Meta::default(),
             Err(error) => return Err(OpenError::Meta(format!("{META_FILE}: {error}"))),
@@ -121,9 +121,16 @@ pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     codec::encode_versioned(STORE_FORMAT_VERSION, entry)
 }
 
-fn decode_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, StorageError<u64>> {
-    codec::decode_versioned(STORE_FORMAT_VERSION, payload)
-        .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+/// Decodes a log record's payload written by this build or an older one.
+///
+/// # Errors
+/// The payload is of an unknown format version, or malformed.
+pub fn decode_entry(payload: &[u8]) -> Result<Entry<TypeConfig>, codec::DecodeError> {
+    codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, payload)
+}
+
+fn read_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, StorageError<u64>> {
+    decode_entry(payload).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
 }
 
 impl<D: Disk + Clone> RaftLogReader<TypeConfig> for LogStore<D> {
@@ -132,7 +139,7 @@ impl<D: Disk + Clone> RaftLogReader<TypeConfig> for LogStore<D> {
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
         let inner = self.inner.lock().await;
-        inner.log.read(range).map(|(_, payload)| decode_entry(payload)).collect()
+        inner.log.read(range).map(|(_, payload)| read_entry(payload)).collect()
     }
 }
 
@@ -144,7 +151,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         let last = match inner.log.bounds() {
             Some((_, last)) => {
                 let (_, payload) = inner.log.read(last..=last).next().expect("bounds name a held entry");
-                Some(decode_entry(payload)?.log_id)
+                Some(read_entry(payload)?.log_id)
             }
             None => inner.meta.last_purged,
         };

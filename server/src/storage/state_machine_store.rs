@@ -23,7 +23,7 @@ use redraft_core::snapshot::{write_snapshot, SnapshotReader};
 use redraft_core::{Frozen, Reply, StateMachine};
 
 use super::disk::Disk;
-use super::format::STORE_FORMAT_VERSION;
+use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use crate::addr::NodeAddr;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
@@ -89,7 +89,8 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         let (header, frozen) =
             SnapshotReader::new(bytes).and_then(|r| r.read_all()).map_err(|e| e.to_string())?;
         let (last_applied, membership): (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>) =
-            codec::decode_versioned(STORE_FORMAT_VERSION, &header.membership).map_err(|e| e.to_string())?;
+            codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &header.membership)
+                .map_err(|e| e.to_string())?;
         self.state.install(frozen);
         self.last_applied = last_applied;
         self.membership = membership.clone();
@@ -172,7 +173,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError<u64>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Reply>>, StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -181,11 +182,11 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             replies.push(match entry.payload {
-                EntryPayload::Blank => Reply::Ok,
+                EntryPayload::Blank => vec![Reply::Ok],
                 EntryPayload::Normal(request) => self.state.apply(entry.log_id.index, &request),
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Reply::Ok
+                    vec![Reply::Ok]
                 }
             });
         }
@@ -236,7 +237,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
                 let reader = SnapshotReader::new(&bytes[..])
                     .map_err(|e| StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))?;
                 let (last_applied, membership): (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>) =
-                    codec::decode_versioned(STORE_FORMAT_VERSION, &reader.header().membership)
+                    codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &reader.header().membership)
                         .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
                 let meta = SnapshotMeta {
                     last_log_id: last_applied,

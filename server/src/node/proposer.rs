@@ -1,0 +1,206 @@
+//! The leader's proposer: every client write on the leader (from all connections, pipelines,
+//! transactions, forwarded writes and HTTP) joins a queue, and one task turns whatever is queued
+//! into one batch entry ([`Payload::Batch`]) whenever fewer than [`PROPOSALS_IN_FLIGHT_MAX`]
+//! entries are in flight. Batching is natural, as in Redis's event loop and etcd's proposal
+//! loop: no fixed linger, a batch is what arrived while the previous entries were appended,
+//! synced and replicated. One entry is one log append and one fsync for all its writes.
+//!
+//! Order: one task proposes, in queue order, so writes from one caller (queued in order) enter
+//! the log in order, and each writer gets its own reply from the entry's reply list.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use openraft::error::ClientWriteError;
+use openraft::raft::ClientWriteResponse;
+use redraft_core::limits::{BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX};
+use redraft_core::{LogEntry, Payload, Reply, Write};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::Node;
+use crate::addr::NodeAddr;
+use crate::error::NodeError;
+use crate::raft_types::TypeConfig;
+
+/// One write waiting to be proposed, and where its reply goes.
+pub(super) struct Pending {
+    pub(super) write: Write,
+    pub(super) reply: oneshot::Sender<Result<Reply, NodeError>>,
+}
+
+/// The queue into the proposer task. Unbounded, because every writer is already bounded: a
+/// connection has at most a pipeline round of writes outstanding, and there are at most
+/// `maxclients` connections.
+pub(super) type ProposalQueue = mpsc::UnboundedSender<Pending>;
+
+/// Takes writes from the queue in order and cuts them into batches: at most [`BATCH_WRITES_MAX`]
+/// writes and [`BATCH_BYTES_MAX`] bytes, except that a write larger than that goes alone.
+#[derive(Default)]
+pub(super) struct Batcher {
+    /// A write taken from the queue that did not fit in the previous batch; it leads the next.
+    carry: VecDeque<Pending>,
+}
+
+impl Batcher {
+    /// The next batch: `first`, then what is queued, until a bound is reached.
+    fn cut(&mut self, first: Pending, queue: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pending> {
+        self.carry.push_back(first);
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let Some(next) = self.carry.pop_front().or_else(|| queue.try_recv().ok()) else { break };
+            let weight = next.write.weight();
+            if !batch.is_empty() && (batch.len() >= BATCH_WRITES_MAX || bytes + weight > BATCH_BYTES_MAX) {
+                self.carry.push_front(next);
+                break;
+            }
+            bytes += weight;
+            batch.push(next);
+        }
+        batch
+    }
+
+    /// The write that leads the next batch, if one is carried over.
+    fn take_carried(&mut self) -> Option<Pending> {
+        self.carry.pop_front()
+    }
+}
+
+/// The proposer task of one node: runs until the node is dropped (the queue closes).
+pub(super) async fn propose(
+    node: Weak<Node>,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+    timeout: Duration,
+) {
+    let in_flight = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
+    let mut batcher = Batcher::default();
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let first = match batcher.take_carried() {
+            Some(first) => first,
+            None => match queue.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let batch = batcher.cut(first, &mut queue);
+        let Some(node) = node.upgrade() else { return };
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.reply)).unzip();
+        node.metrics.batch_writes.observe(writes.len() as f64);
+        let entry = LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes } };
+        let proposed = node.raft.client_write_ff(entry).await;
+        drop(node);
+        match proposed {
+            Ok(receiver) => {
+                // Answering waits for the entry to apply; the next batch is cut meanwhile.
+                tokio::spawn(answer(receiver, replies, timeout, permit));
+            }
+            Err(fatal) => {
+                let error = NodeError::Unavailable(format!("the node is stopping: {fatal}"));
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// What openraft's responder for a client write hands back (with our runtime's oneshot).
+type Outcome = oneshot::Receiver<Result<ClientWriteResponse<TypeConfig>, ClientWriteError<u64, NodeAddr>>>;
+
+/// Waits for one batch entry to apply and sends each writer its reply; frees the in-flight slot.
+async fn answer(
+    receiver: Outcome,
+    replies: Vec<oneshot::Sender<Result<Reply, NodeError>>>,
+    timeout: Duration,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    match outcome(receiver, timeout).await {
+        Ok(applied) => {
+            let mut applied = applied.into_iter();
+            for reply in replies {
+                let answer = applied.next().ok_or_else(|| {
+                    NodeError::Unknown("the applied entry answered fewer writes than it held".into())
+                });
+                let _ = reply.send(answer);
+            }
+        }
+        Err(error) => {
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// What became of a proposed entry, within `timeout`: its replies, one per write it carries, or
+/// why there are none.
+pub(super) async fn outcome(receiver: Outcome, timeout: Duration) -> Result<Vec<Reply>, NodeError> {
+    match tokio::time::timeout(timeout, receiver).await {
+        Ok(Ok(Ok(response))) => Ok(response.data),
+        // openraft answers ForwardToLeader for an entry it refused before appending, or whose
+        // entry was truncated by a new leader: nothing in it applied.
+        Ok(Ok(Err(ClientWriteError::ForwardToLeader(forward)))) => Err(NodeError::NotLeader {
+            leader: forward.leader_id.map(|id| (id, forward.leader_node.unwrap_or_default())),
+        }),
+        Ok(Ok(Err(ClientWriteError::ChangeMembershipError(error)))) => {
+            Err(NodeError::Unavailable(error.to_string()))
+        }
+        Ok(Err(_closed)) => Err(NodeError::Unknown("the node stopped before the write was applied".into())),
+        Err(_elapsed) => Err(NodeError::Unknown(format!("no outcome within {} ms", timeout.as_millis()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use redraft_core::command::{CommandName, SetCommand, SetCondition, SetExpiry};
+    use redraft_core::Command;
+
+    use super::*;
+
+    fn set(value_len: usize) -> Pending {
+        let command = Command::Set(SetCommand {
+            name: CommandName::Set,
+            key: Bytes::from_static(b"k"),
+            value: Bytes::from(vec![b'v'; value_len]),
+            condition: SetCondition::Always,
+            expiry: SetExpiry::Clear,
+            get: false,
+        });
+        Pending { write: Write::Command { session: None, command }, reply: oneshot::channel().0 }
+    }
+
+    fn cut_all(writes: Vec<Pending>) -> Vec<usize> {
+        let (sender, mut queue) = mpsc::unbounded_channel();
+        let mut writes = writes.into_iter();
+        let first = writes.next().expect("one write");
+        for write in writes {
+            assert!(sender.send(write).is_ok(), "the queue is open");
+        }
+        let mut batcher = Batcher::default();
+        let mut sizes = vec![batcher.cut(first, &mut queue).len()];
+        while let Some(next) = batcher.take_carried().or_else(|| queue.try_recv().ok()) {
+            sizes.push(batcher.cut(next, &mut queue).len());
+        }
+        sizes
+    }
+
+    /// A batch takes everything queued up to the count bound, and the rest follows in order.
+    #[test]
+    fn batches_take_all_queued_writes_up_to_the_count_bound() {
+        assert_eq!(cut_all((0..3).map(|_| set(10)).collect()), [3]);
+        let sizes = cut_all((0..BATCH_WRITES_MAX * 2 + 5).map(|_| set(10)).collect());
+        assert_eq!(sizes, [BATCH_WRITES_MAX, BATCH_WRITES_MAX, 5]);
+    }
+
+    /// The byte bound cuts a batch before the write that would cross it; a write larger than the
+    /// bound on its own still goes, alone.
+    #[test]
+    fn batches_stay_under_the_byte_bound_and_a_huge_write_goes_alone() {
+        let big = BATCH_BYTES_MAX / 2;
+        assert_eq!(cut_all(vec![set(big), set(big), set(10)]), [1, 2]);
+        assert_eq!(cut_all(vec![set(10), set(BATCH_BYTES_MAX * 2), set(10)]), [1, 1, 1]);
+    }
+}
