@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::ChangeMembers;
+use openraft::{ChangeMembers, ServerState};
 
 use super::Node;
 use crate::clock::monotonic_now;
@@ -54,9 +54,9 @@ impl Node {
     // openraft's error type is what it is; it is matched right here, never stored.
     #[allow(clippy::result_large_err)]
     pub async fn change_membership_as_leader(&self, change: MembershipChange) -> Result<String, NodeError> {
-        if !self.is_leader() {
-            return Err(NodeError::NotLeader { leader: self.leader_addr(self.current_leader()) });
-        }
+        // One change at a time on this node, each checked against the membership it starts from.
+        let _one_at_a_time = self.membership_lock.lock().await;
+        self.check_may_change(&change)?;
         let membership = self.raft.metrics().borrow().membership_config.clone();
         let config = membership.membership();
         let is_voter = |id: u64| config.voter_ids().any(|v| v == id);
@@ -73,12 +73,16 @@ impl Node {
                 tracing::info!(id, %addr, voter, "adding a node; it catches up as a learner first");
                 let added = tokio::time::timeout(timeout, self.raft.add_learner(id, addr, true)).await;
                 match added {
-                    Ok(Ok(_)) if voter => tokio::time::timeout(
-                        timeout,
-                        self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
-                    )
-                    .await
-                    .map(|r| r.map(|_| format!("node {id} added as a voter"))),
+                    Ok(Ok(_)) if voter => {
+                        self.check_may_change(&MembershipChange::Promote { id })?;
+                        tokio::time::timeout(
+                            timeout,
+                            self.raft
+                                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
+                        )
+                        .await
+                        .map(|r| r.map(|_| format!("node {id} added as a voter")))
+                    }
                     Ok(Ok(_)) => Ok(Ok(format!("node {id} added as a learner"))),
                     Ok(Err(error)) => Ok(Err(error)),
                     Err(elapsed) => Err(elapsed),
@@ -132,6 +136,36 @@ impl Node {
                 "the membership change did not finish within {} s",
                 timeout.as_secs()
             ))),
+        }
+    }
+
+    /// Fails unless this node leads and the change keeps it a voter of the membership it makes.
+    /// openraft turns a change made during a joint configuration into a new joint of the old
+    /// one's final half and that half changed; a leader outside that final half (its own removal
+    /// is under way) would be in neither, and openraft 0.9 asserts that only a leader appends a
+    /// membership ("Only leader is allowed to call update_effective_membership()"). Found by the
+    /// simulator: a leader cut off while removing itself timed out, was asked to remove another
+    /// node, and panicked (scenario membership-change-during-partition, seed 2, transfer, 5
+    /// nodes). Such a leader only finishes its own removal, or is added back.
+    fn check_may_change(&self, change: &MembershipChange) -> Result<(), NodeError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return Err(NodeError::NotLeader { leader: self.leader_addr(metrics.current_leader) });
+        }
+        let membership = metrics.membership_config.membership();
+        let in_final_half =
+            membership.get_joint_config().last().is_some_and(|voters| voters.contains(&self.id()));
+        let adds_this_node = match change {
+            MembershipChange::Add { id, voter, .. } => *voter && *id == self.id(),
+            MembershipChange::Promote { id } => *id == self.id(),
+            MembershipChange::Remove { .. } => false,
+        };
+        if in_final_half || adds_this_node {
+            Ok(())
+        } else {
+            Err(NodeError::Unavailable(
+                "this leader's removal from the cluster is under way; retry when another node leads".into(),
+            ))
         }
     }
 

@@ -71,6 +71,8 @@ pub struct Node {
     read_rounds: Arc<ReadRounds>,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
+    /// Held by a membership change on the leader, so changes never interleave.
+    membership_lock: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -174,6 +176,7 @@ impl Node {
         let write_timeout = Duration::from_millis(options.write_timeout_ms);
         let node = Arc::new(Node {
             proposals,
+            membership_lock: tokio::sync::Mutex::new(()),
             peers,
             session_base,
             session_next: AtomicU64::new(0),
