@@ -160,6 +160,90 @@ fn acknowledged_writes_survive_kill_9() {
     }
 }
 
+/// Many connections pipeline INCRs of their own counters against a node with fsync always,
+/// so the leader packs many clients' writes into each batch entry (its batch-size histogram
+/// says so), and the server is killed with SIGKILL mid-stream. Every connection sees its own
+/// replies in its own order (1, 2, 3, ... across batches); after a restart every acknowledged
+/// increment is there and no counter is more than one unacknowledged pipeline ahead.
+#[test]
+fn pipelined_writes_from_many_connections_are_batched_and_survive_kill_9() {
+    const CONNECTIONS: usize = 8;
+    const DEPTH: u64 = 16;
+    let mut rng = seeded_rng("pipelined_writes_from_many_connections_are_batched_and_survive_kill_9");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut acknowledged_before = vec![0u64; CONNECTIONS];
+    for round in 0..2 {
+        let server = ServerProcess::start(dir.path(), &["--fsync", "always"]);
+        let mut client = server.client();
+        for (c, before) in acknowledged_before.iter_mut().enumerate() {
+            let acknowledged = *before;
+            let value = match client.call(&["GET", &format!("counter{c}")]).expect("GET") {
+                Frame::Bulk(b) => String::from_utf8_lossy(&b).parse::<u64>().expect("a number"),
+                Frame::Null => 0,
+                other => panic!("counter{c} is {other:?}"),
+            };
+            assert!(
+                (acknowledged..=acknowledged + DEPTH).contains(&value),
+                "round {round}: counter{c} is {value} after {acknowledged} acknowledged increments"
+            );
+            // Start the round from what is there: unacknowledged increments may have applied.
+            *before = value;
+        }
+        let acknowledged: Arc<Vec<AtomicU64>> =
+            Arc::new(acknowledged_before.iter().map(|&n| AtomicU64::new(n)).collect());
+        let writers: Vec<_> = (0..CONNECTIONS)
+            .map(|c| {
+                let acknowledged = acknowledged.clone();
+                let addr = server.resp_addr.clone();
+                #[allow(clippy::disallowed_methods)] // A test's client thread, outside any simulation.
+                std::thread::spawn(move || {
+                    let mut client = SyncClient::connect(&addr).expect("connect");
+                    let key = format!("counter{c}");
+                    let incr: Vec<&str> = vec!["INCR", &key];
+                    let pipeline: Vec<&[&str]> = (0..DEPTH).map(|_| incr.as_slice()).collect();
+                    let mut last = acknowledged[c].load(Ordering::SeqCst);
+                    while let Ok(replies) = client.pipeline(&pipeline) {
+                        for reply in replies {
+                            last += 1;
+                            assert_eq!(
+                                reply,
+                                Frame::Integer(last as i64),
+                                "connection {c}: replies out of order"
+                            );
+                        }
+                        acknowledged[c].store(last, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        let target: u64 = acknowledged_before.iter().sum::<u64>() + rng.gen_range(2_000..6_000);
+        // A writer stops early only when it saw a wrong reply (or lost its connection): then
+        // stop waiting, and its join below reports why.
+        while acknowledged.iter().map(|n| n.load(Ordering::SeqCst)).sum::<u64>() < target
+            && !writers.iter().any(|w| w.is_finished())
+        {
+            std::thread::yield_now();
+        }
+        let (status, metrics) = http_get(&server.http_addr, "/metrics");
+        assert_eq!(status, 200);
+        let (writes, batches) =
+            (metric(&metrics, "redraft_batch_writes_sum"), metric(&metrics, "redraft_batch_writes_count"));
+        assert!(writes > batches, "round {round}: {writes} writes in {batches} batches: nothing was batched");
+        server.kill();
+        for writer in writers {
+            writer.join().expect("no writer saw a wrong reply");
+        }
+        acknowledged_before = acknowledged.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+    }
+}
+
+/// The value of an unlabelled metric in Prometheus's text format.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in the metrics"))
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("data dir")

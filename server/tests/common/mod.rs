@@ -141,9 +141,25 @@ impl SyncClient {
 
     /// Sends a command and reads its reply; an error when the connection breaks.
     pub fn call(&mut self, args: &[&str]) -> std::io::Result<Frame> {
+        let mut replies = self.pipeline(&[args])?;
+        Ok(replies.pop().expect("one reply"))
+    }
+
+    /// Sends commands in one write and reads their replies, in order.
+    pub fn pipeline(&mut self, commands: &[&[&str]]) -> std::io::Result<Vec<Frame>> {
         let mut out = BytesMut::new();
-        encode_request(args, &mut out);
+        for args in commands {
+            encode_request(args, &mut out);
+        }
         self.stream.write_all(&out)?;
+        let mut replies = Vec::with_capacity(commands.len());
+        while replies.len() < commands.len() {
+            replies.push(self.read_reply()?);
+        }
+        Ok(replies)
+    }
+
+    fn read_reply(&mut self) -> std::io::Result<Frame> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer).map_err(std::io::Error::other)? {
