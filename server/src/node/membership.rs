@@ -56,7 +56,7 @@ impl Node {
     pub async fn change_membership_as_leader(&self, change: MembershipChange) -> Result<String, NodeError> {
         // One change at a time on this node, each checked against the membership it starts from.
         let _one_at_a_time = self.membership_lock.lock().await;
-        self.check_may_change(&change)?;
+        self.check_may_change().await?;
         let membership = self.raft.metrics().borrow().membership_config.clone();
         let config = membership.membership();
         let is_voter = |id: u64| config.voter_ids().any(|v| v == id);
@@ -74,7 +74,7 @@ impl Node {
                 let added = tokio::time::timeout(timeout, self.raft.add_learner(id, addr, true)).await;
                 match added {
                     Ok(Ok(_)) if voter => {
-                        self.check_may_change(&MembershipChange::Promote { id })?;
+                        self.check_may_change().await?;
                         tokio::time::timeout(
                             timeout,
                             self.raft
@@ -139,34 +139,41 @@ impl Node {
         }
     }
 
-    /// Fails unless this node leads and the change keeps it a voter of the membership it makes.
-    /// openraft turns a change made during a joint configuration into a new joint of the old
-    /// one's final half and that half changed; a leader outside that final half (its own removal
-    /// is under way) would be in neither, and openraft 0.9 asserts that only a leader appends a
-    /// membership ("Only leader is allowed to call update_effective_membership()"). Found by the
-    /// simulator: a leader cut off while removing itself timed out, was asked to remove another
-    /// node, and panicked (scenario membership-change-during-partition, seed 2, transfer, 5
-    /// nodes). Such a leader only finishes its own removal, or is added back.
-    fn check_may_change(&self, change: &MembershipChange) -> Result<(), NodeError> {
+    /// Fails unless this node leads and is a voter of the final half of its newest membership,
+    /// the half every change starts from. openraft makes a change during a joint configuration
+    /// into a new joint of that final half and the half changed, and asserts (openraft 0.9, a
+    /// debug assertion) that only a leader still in its membership appends one: "Only leader is
+    /// allowed to call update_effective_membership()". A leader outside the final half is being
+    /// removed and proposes no change but the end of its own removal. Found by the simulator,
+    /// scenario membership-change-during-partition, seed 2, transfer: on 5 nodes a leader cut off
+    /// while removing itself timed out and was asked to remove another node; on 3 nodes a leader
+    /// that had just removed itself was asked to add itself back.
+    async fn check_may_change(&self) -> Result<(), NodeError> {
         let metrics = self.raft.metrics().borrow().clone();
         if metrics.state != ServerState::Leader {
             return Err(NodeError::NotLeader { leader: self.leader_addr(metrics.current_leader) });
         }
-        let membership = metrics.membership_config.membership();
-        let in_final_half =
-            membership.get_joint_config().last().is_some_and(|voters| voters.contains(&self.id()));
-        let adds_this_node = match change {
-            MembershipChange::Add { id, voter, .. } => *voter && *id == self.id(),
-            MembershipChange::Promote { id } => *id == self.id(),
-            MembershipChange::Remove { .. } => false,
+        let halves = metrics.membership_config.membership().get_joint_config().clone();
+        let Some(last) = halves.last() else {
+            return Err(NodeError::Unavailable("this node has no membership yet".into()));
         };
-        if in_final_half || adds_this_node {
-            Ok(())
-        } else {
-            Err(NodeError::Unavailable(
-                "this leader's removal from the cluster is under way; retry when another node leads".into(),
-            ))
+        if last.contains(&self.id()) {
+            return Ok(());
         }
+        if halves.len() > 1 && halves[0].contains(&self.id()) {
+            // Its removal stopped halfway (the request timed out during a partition): finish it,
+            // so the cluster is not held in a joint configuration for as long as this node leads.
+            tracing::info!(voters = ?last, "finishing this leader's own removal");
+            let finish = self.raft.change_membership(ChangeMembers::ReplaceAllVoters(last.clone()), false);
+            match tokio::time::timeout(self.membership_timeout(), finish).await {
+                Ok(Ok(_)) => tracing::info!("this leader's removal is committed"),
+                Ok(Err(error)) => tracing::info!(%error, "this leader's removal did not finish"),
+                Err(_elapsed) => tracing::info!("this leader's removal did not finish in time"),
+            }
+        }
+        Err(NodeError::Unavailable(
+            "this leader is being removed from the cluster; retry when another node leads".into(),
+        ))
     }
 
     /// Fails when this node is not in its own newest membership: it was removed (a node waiting
