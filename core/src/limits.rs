@@ -134,4 +134,8 @@ pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// replicate while the next is appended and synced; more would only make batches smaller.
 pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 
+/// Forwarding requests a follower keeps in flight to the leader. While they are in flight, the
+/// writes of every connection wait and go together in the next request, bounded as a batch is.
+pub const FORWARDS_IN_FLIGHT_MAX: usize = 2;
+
 const _: () = assert!(BATCH_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);

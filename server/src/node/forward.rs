@@ -1,11 +1,13 @@
 //! Forwarding a follower's client writes to the leader (DESIGN.md §4), following leadership as
-//! it moves until the write's deadline. Each write carries a client session, so a forward whose
+//! it moves until the write's deadline; the writes of all connections share peer requests
+//! (`forward_batch.rs`). Each write carries a client session, so a forward whose
 //! outcome is unclear is sent again safely; what a forward's answer means for each write is
 //! decided by [`classify`], a plain function, and what the client is told when the deadline
 //! passes by [`give_up`].
 
 use std::time::Duration;
 
+use openraft::Raft;
 use redraft_core::{Reply, Write};
 use tokio::time::Instant;
 
@@ -13,7 +15,8 @@ use super::Node;
 use crate::clock::monotonic_now;
 use crate::error::NodeError;
 use crate::peer::message::{PeerRequest, PeerResponse};
-use crate::peer::pool::CallError;
+use crate::peer::pool::{CallError, PeerPool};
+use crate::raft_types::TypeConfig;
 
 /// How long a follower waits between attempts to reach the leader for a forwarded request.
 pub(super) const FORWARD_RETRY: Duration = Duration::from_millis(25);
@@ -40,18 +43,14 @@ impl Node {
                 Some(leader) => {
                     let addr = self.raft_addr_of(leader);
                     let remaining = deadline.saturating_duration_since(monotonic_now());
-                    match self.call_leader(leader, &addr, PeerRequest::Write(batch), remaining).await {
-                        Ok(PeerResponse::Write(replies)) if replies.len() == todo.len() => Some(replies),
-                        Ok(other) => {
-                            last_error = format!("node {leader} answered a forwarded write with {other:?}");
-                            todo.iter().for_each(|&i| maybe_sent[i] = true);
-                            None
-                        }
-                        Err(error) => {
-                            if !error.certainly_not_sent() {
+                    match self.forwards.forward(&self.raft, &self.peers, leader, addr, batch, remaining).await
+                    {
+                        Ok(replies) => Some(replies),
+                        Err(failed) => {
+                            if !failed.certainly_not_sent {
                                 todo.iter().for_each(|&i| maybe_sent[i] = true);
                             }
-                            last_error = format!("forwarding to node {leader} failed: {error}");
+                            last_error = failed.why;
                             None
                         }
                     }
@@ -88,27 +87,28 @@ impl Node {
         }
         out.into_iter().map(|reply| reply.expect("every write answered")).collect()
     }
+}
 
-    /// Sends `request` to `leader` and waits up to `timeout` for its answer, but gives up as soon
-    /// as this node learns that `leader` no longer leads: a leader cut off from the cluster would
-    /// otherwise hold the request until the deadline while a new leader could answer it.
-    pub(super) async fn call_leader(
-        &self,
-        leader: u64,
-        addr: &str,
-        request: PeerRequest,
-        timeout: Duration,
-    ) -> Result<PeerResponse, CallError> {
-        let wait = self.raft.wait(Some(timeout));
-        tokio::select! {
-            biased;
-            response = self.peers.call(leader, addr, request, timeout) => response,
-            changed = wait.metrics(|m| m.current_leader != Some(leader), "the leader changed") => match changed {
-                Ok(_) => Err(CallError::LeaderChanged { leader }),
-                // The wait timed out (as the call is about to) or the node is stopping.
-                Err(_) => Err(CallError::Peer(redraft_net::peer::PeerError::Timeout { addr: addr.to_owned(), timeout })),
-            },
-        }
+/// Sends `request` to `leader` and waits up to `timeout` for its answer, but gives up as soon as
+/// this node learns that `leader` no longer leads: a leader cut off from the cluster would
+/// otherwise hold the request until the deadline while a new leader could answer it.
+pub(super) async fn call_leader(
+    raft: &Raft<TypeConfig>,
+    peers: &PeerPool,
+    leader: u64,
+    addr: &str,
+    request: PeerRequest,
+    timeout: Duration,
+) -> Result<PeerResponse, CallError> {
+    let wait = raft.wait(Some(timeout));
+    tokio::select! {
+        biased;
+        response = peers.call(leader, addr, request, timeout) => response,
+        changed = wait.metrics(|m| m.current_leader != Some(leader), "the leader changed") => match changed {
+            Ok(_) => Err(CallError::LeaderChanged { leader }),
+            // The wait timed out (as the call is about to) or the node is stopping.
+            Err(_) => Err(CallError::Peer(redraft_net::peer::PeerError::Timeout { addr: addr.to_owned(), timeout })),
+        },
     }
 }
 

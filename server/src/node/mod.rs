@@ -15,6 +15,7 @@
 mod duties;
 mod election;
 mod forward;
+mod forward_batch;
 pub mod membership;
 pub mod options;
 mod peer_service;
@@ -35,6 +36,7 @@ use redraft_core::{StateMachine, StateMachineConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use self::forward_batch::ForwardBatches;
 pub use self::options::{NodeOptions, StartError, CLUSTER_ID_DEFAULT};
 use self::proposer::ProposalQueue;
 use self::read_rounds::ReadRounds;
@@ -69,8 +71,12 @@ pub struct Node {
     session_next: AtomicU64,
     /// Leadership confirmations shared by the linearizable reads waiting for them.
     read_rounds: Arc<ReadRounds>,
+    /// On a follower: read-index requests to the leader shared by the reads waiting for one.
+    follower_read_rounds: Arc<ReadRounds>,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
+    /// On a follower: client writes waiting to be forwarded to the leader together.
+    forwards: Arc<ForwardBatches>,
     /// Held by a membership change on the leader, so changes never interleave.
     membership_lock: tokio::sync::Mutex<()>,
 }
@@ -176,11 +182,13 @@ impl Node {
         let write_timeout = Duration::from_millis(options.write_timeout_ms);
         let node = Arc::new(Node {
             proposals,
+            forwards: Arc::default(),
             membership_lock: tokio::sync::Mutex::new(()),
             peers,
             session_base,
             session_next: AtomicU64::new(0),
             read_rounds: Arc::default(),
+            follower_read_rounds: Arc::default(),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,

@@ -1,21 +1,24 @@
 //! Linearizable reads (DESIGN.md §4): the leader confirms its leadership with a quorum
 //! (ReadIndex), a follower asks the leader for its read index, and either waits until it has
-//! applied that index before reading its own state machine. The leader's confirmations are shared
-//! by every read waiting for one (`read_rounds.rs`).
+//! applied that index before reading its own state machine. Confirmations on the leader, and
+//! requests for the read index on a follower, are shared by every read waiting for one
+//! (`read_rounds.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use openraft::ServerState;
+use openraft::{Raft, ServerState};
 use redraft_core::{Command, Reply};
-use tokio::sync::oneshot;
 
+use super::forward::call_leader;
 use super::forward::FORWARD_RETRY;
-use super::read_rounds::read_rounds;
+use super::read_rounds::{leader_round, run_rounds};
 use super::Node;
 use crate::clock::monotonic_now;
 use crate::error::NodeError;
 use crate::peer::message::{PeerRequest, PeerResponse};
+use crate::peer::pool::PeerPool;
+use crate::raft_types::TypeConfig;
 
 impl Node {
     /// Confirms that a read served from this node's state machine after it returns is
@@ -42,15 +45,14 @@ impl Node {
                     Ok(index) => Ok(index),
                     Err(error) => Err(error),
                 },
-                Some(leader) => {
-                    let addr = self.raft_addr_of(leader);
-                    match self.call_leader(leader, &addr, PeerRequest::ReadIndex, remaining).await {
-                        Ok(PeerResponse::ReadIndex(result)) => result,
-                        Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
-                        Err(error) => {
-                            Err(NodeError::Unavailable(format!("asking node {leader} failed: {error}")))
-                        }
-                    }
+                Some(_) => {
+                    let timeout = Duration::from_millis(self.options.write_timeout_ms);
+                    let (raft, peers) = (self.raft.clone(), self.peers.clone());
+                    self.follower_read_rounds
+                        .join(remaining, move |rounds| async move {
+                            run_rounds(rounds, || follower_round(&raft, &peers, timeout)).await
+                        })
+                        .await
                 }
             };
             match index {
@@ -92,27 +94,19 @@ impl Node {
             return Ok(index);
         }
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let (answer, answered) = oneshot::channel();
-        let start_round = {
-            let mut state = self.read_rounds.lock();
-            state.waiting.push(answer);
-            !std::mem::replace(&mut state.running, true)
-        };
-        if start_round {
-            tokio::spawn(read_rounds(self.raft.clone(), self.read_rounds.clone(), timeout));
-        }
-        match tokio::time::timeout(timeout + Duration::from_millis(100), answered).await {
-            Ok(Ok(Ok(index))) => Ok(index),
-            Ok(Ok(Err(NodeError::NotLeader { leader: Some((id, _)) }))) => {
+        let raft = self.raft.clone();
+        let result =
+            self.read_rounds
+                .join(timeout, move |rounds| async move {
+                    run_rounds(rounds, || leader_round(&raft, timeout)).await
+                })
+                .await;
+        match result {
+            Err(NodeError::NotLeader { leader: Some((id, _)) }) => {
                 // The round names the leader; its addresses come from this node's membership.
                 Err(NodeError::NotLeader { leader: self.leader_addr(Some(id)) })
             }
-            Ok(Ok(Err(error))) => Err(error),
-            Ok(Err(_dropped)) => Err(NodeError::Unavailable("the node is stopping".into())),
-            Err(_elapsed) => Err(NodeError::Unavailable(format!(
-                "leadership not confirmed within {} ms",
-                self.options.write_timeout_ms
-            ))),
+            other => other,
         }
     }
 
@@ -133,6 +127,29 @@ impl Node {
     pub async fn read(&self, command: &Command) -> Result<Reply, NodeError> {
         self.linearize().await?;
         Ok(self.state.read(command))
+    }
+}
+
+/// One follower round: asks the leader of the moment for its read index, in one peer request for
+/// every read that joined the round.
+async fn follower_round(
+    raft: &Raft<TypeConfig>,
+    peers: &PeerPool,
+    timeout: Duration,
+) -> Result<u64, NodeError> {
+    let (leader, addr) = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        let Some(leader) = metrics.current_leader else {
+            return Err(NodeError::Unavailable("no leader is known".into()));
+        };
+        let addr = metrics.membership_config.membership().get_node(&leader).map(|a| a.raft_addr.clone());
+        (leader, addr.unwrap_or_default())
+    };
+    match call_leader(raft, peers, leader, &addr, PeerRequest::ReadIndex, timeout).await {
+        Ok(PeerResponse::ReadIndex(result)) => result,
+        Ok(other) => Err(NodeError::Unavailable(format!("node {leader} answered {other:?}"))),
+        Err(error) => Err(NodeError::Unavailable(format!("asking node {leader} failed: {error}"))),
     }
 }
 

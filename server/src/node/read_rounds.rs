@@ -1,9 +1,11 @@
-//! Linearizable reads share leadership confirmations (ReadIndex batching): one round asks a
-//! quorum once and answers every read that joined it. A read joins the next round to start,
+//! Linearizable reads share leadership confirmations (ReadIndex batching): one round asks once
+//! and answers every read that joined it. On the leader a round asks a quorum; on a follower it
+//! asks the leader for its read index in one peer request. A read joins the next round to start,
 //! never the one in flight, whose read index was taken before the read arrived and so might not
 //! cover a write acknowledged just before it. With many clients a round serves all the reads
-//! that arrived during the previous one, instead of one quorum round trip per read.
+//! that arrived during the previous one, instead of one round trip per read.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,9 +37,40 @@ impl ReadRounds {
     }
 }
 
-/// Runs leadership confirmations while reads wait for one: each round takes every read waiting
-/// when it starts, asks a quorum once (openraft's `get_read_log_id`) and answers them all.
-pub(super) async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>, timeout: Duration) {
+impl ReadRounds {
+    /// Joins the next round and waits for its read index. `start` runs the rounds when none is
+    /// running (it is given to [`run_rounds`] in a task of its own).
+    pub(super) async fn join<F: Future<Output = ()> + Send + 'static>(
+        self: &Arc<Self>,
+        timeout: Duration,
+        start: impl FnOnce(Arc<ReadRounds>) -> F,
+    ) -> Result<u64, NodeError> {
+        let (answer, answered) = oneshot::channel();
+        let start_round = {
+            let mut state = self.lock();
+            state.waiting.push(answer);
+            !std::mem::replace(&mut state.running, true)
+        };
+        if start_round {
+            tokio::spawn(start(self.clone()));
+        }
+        match tokio::time::timeout(timeout + Duration::from_millis(100), answered).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_dropped)) => Err(NodeError::Unavailable("the node is stopping".into())),
+            Err(_elapsed) => {
+                Err(NodeError::Unavailable(format!("no read index within {} ms", timeout.as_millis())))
+            }
+        }
+    }
+}
+
+/// Runs rounds while reads wait for one: each round takes every read waiting when it starts,
+/// runs `round` once and answers them all with its result.
+pub(super) async fn run_rounds<F, R>(rounds: Arc<ReadRounds>, round: F)
+where
+    F: Fn() -> R,
+    R: Future<Output = Result<u64, NodeError>>,
+{
     loop {
         let readers = {
             let mut state = rounds.lock();
@@ -47,25 +80,30 @@ pub(super) async fn read_rounds(raft: Raft<TypeConfig>, rounds: Arc<ReadRounds>,
             }
             std::mem::take(&mut state.waiting)
         };
-        let result = match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
-            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
-                // The addresses are filled in by each reader from its node's membership.
-                Err(NodeError::NotLeader { leader: forward.leader_id.map(|id| (id, NodeAddr::default())) })
-            }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
-                Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
-            }
-            Ok(Err(RaftError::Fatal(fatal))) => {
-                Err(NodeError::Unavailable(format!("the node is stopping: {fatal}")))
-            }
-            Err(_elapsed) => Err(NodeError::Unavailable(format!(
-                "leadership not confirmed within {} ms",
-                timeout.as_millis()
-            ))),
-        };
+        let result = round().await;
         for reader in readers {
             let _ = reader.send(result.clone());
+        }
+    }
+}
+
+/// One leader round: confirms leadership with a quorum (openraft's `get_read_log_id`) and gives
+/// the read index.
+pub(super) async fn leader_round(raft: &Raft<TypeConfig>, timeout: Duration) -> Result<u64, NodeError> {
+    match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
+        Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |id| id.index)),
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
+            // The addresses are filled in by each reader from its node's membership.
+            Err(NodeError::NotLeader { leader: forward.leader_id.map(|id| (id, NodeAddr::default())) })
+        }
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
+            Err(NodeError::Unavailable(format!("no quorum confirmed the leader: {error}")))
+        }
+        Ok(Err(RaftError::Fatal(fatal))) => {
+            Err(NodeError::Unavailable(format!("the node is stopping: {fatal}")))
+        }
+        Err(_elapsed) => {
+            Err(NodeError::Unavailable(format!("leadership not confirmed within {} ms", timeout.as_millis())))
         }
     }
 }
