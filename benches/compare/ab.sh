@@ -24,7 +24,7 @@ for name in old new; do
     port[$name]=$(free_port)
     "${server_cpu[@]}" "$binary" --data-dir "$work/$name" --resp-addr "127.0.0.1:${port[$name]}" --http-addr "" \
         --raft-addr "127.0.0.1:$(free_port)" --fsync "$fsync" --log-level warn >"$work/$name.log" 2>&1 &
-    pids+=($!)
+    track $!
     wait_ping "${port[$name]}"
 done
 port[redis]=$(free_port)
@@ -33,7 +33,7 @@ aof=(--appendonly no)
 mkdir -p "$work/redis"
 "${server_cpu[@]}" redis-server --port "${port[redis]}" --bind 127.0.0.1 --save "" --dir "$work/redis" "${aof[@]}" \
     >"$work/redis.log" 2>&1 &
-pids+=($!)
+track $!
 wait_ping "${port[redis]}"
 
 results="$work/results.csv"

@@ -33,7 +33,7 @@ start_cluster() { # nodes -> "leader_port follower_port" (follower empty for one
         target/release/redraft-server --node-id "$i" --data-dir "$work/c$n-$RANDOM-$i" --http-addr "" \
             --resp-addr "127.0.0.1:${resp[$i]}" --raft-addr "127.0.0.1:${raft[$i]}" ${peers:+--peers "$peers"} \
             --fsync "$fsync" --log-level error >>"$work/server.log" 2>&1 &
-        pids+=($!)
+        track $!
     done
     for _ in $(seq 200); do
         local leader

@@ -4,12 +4,19 @@
 # server's PONG. Loopback only.
 
 work=$(mktemp -d)
-pids=()
-# Stops every server started so far (a script may start a new set afterwards).
+# The servers started so far, one pid per line: a file, not a variable, because servers are
+# started inside command substitutions (`port=$(start_server)`), whose variables do not come back.
+touch "$work/pids"
+track() { echo "$1" >>"$work/pids"; }
+# Stops every server started so far (a script may start a new set afterwards) and waits for each
+# to exit.
 stop_all() {
-    for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    pids=()
+    local pid
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/pids"
+    while read -r pid; do
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    done <"$work/pids"
+    : >"$work/pids"
 }
 trap 'stop_all; rm -rf "$work"' EXIT INT TERM
 

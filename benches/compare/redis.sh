@@ -1,78 +1,205 @@
 #!/usr/bin/env bash
-# redraft beside Redis 7, measured in one run with redis-benchmark: SET and GET, pipelines of 1
-# and 16, 50 clients, for redraft `--fsync no` beside Redis `appendonly no`, and redraft
-# `--fsync always` beside Redis `appendonly yes, appendfsync always`. The two servers alternate
-# (A B A B ...) so that a shared, noisy machine disturbs both alike; each server is pinned to CPU 0
-# and redis-benchmark to CPU 1 when there are two CPUs. Prints every run and then the medians.
+# redraft beside Redis 7, measured in one run. Prints every run, then four tables:
 #
-# Environment: ROUNDS (default 3), REQUESTS_P1 (100000), REQUESTS_P16 (1000000), VALUE_BYTES (16).
-# Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools).
+# 1. Throughput (redis-benchmark, SET and GET, pipelines of 1 and 16, 50 clients, values of 16 and
+#    256 bytes): redraft `--fsync no` beside Redis `appendonly no`, and redraft `--fsync always`
+#    beside Redis `appendonly yes, appendfsync always`.
+# 2. A 3-node redraft cluster with fsync always (benchmarked through its leader) beside a single
+#    Redis with appendfsync always, 16-byte values.
+# 3. Memory for KEYS keys (12-byte keys, 16-byte values, loaded with `redis-cli --pipe`): the
+#    resident set of each process, and Redis's own `used_memory`.
+# 4. Restart with those keys: from starting the process until it serves the last key written
+#    (redraft replays its snapshot and log; Redis loads the RDB file written by SAVE).
+#
+# The servers alternate (A B A B ...) so that a shared, noisy machine disturbs both alike; servers
+# run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs (the cluster's three nodes
+# share CPU 0). The script prints figures and asserts nothing about them.
+#
+# Environment: ROUNDS (3), REQUESTS_P1 (100000), REQUESTS_P16 (1000000), VALUE_SIZES ("16 256"),
+# CLUSTER (1; 0 skips table 2), KEYS (1000000; 0 skips tables 3 and 4).
+# Needs redis-server, redis-benchmark and redis-cli (apt-get install redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 rounds=${ROUNDS:-3}
 requests_p1=${REQUESTS_P1:-100000}
 requests_p16=${REQUESTS_P16:-1000000}
-value_bytes=${VALUE_BYTES:-16}
+value_sizes=${VALUE_SIZES:-"16 256"}
+cluster=${CLUSTER:-1}
+keys=${KEYS:-1000000}
 source benches/compare/common.sh
 require compare redis-server redis-benchmark redis-cli python3
 cargo build --release -q -p redraft-server
 
-start_redraft() { # fsync -> port
-    local port dir
-    port=$(free_port); dir="$work/redraft-$1-$port"
-    "${server_cpu[@]}" target/release/redraft-server --data-dir "$dir" --resp-addr "127.0.0.1:$port" --http-addr "" --raft-addr "127.0.0.1:$(free_port)" \
-        --fsync "$1" --log-level warn >"$work/redraft-$port.log" 2>&1 &
-    pids+=($!)
+start_redraft() { # fsync dir -> port
+    local port
+    port=$(free_port)
+    "${server_cpu[@]}" target/release/redraft-server --data-dir "$2" --resp-addr "127.0.0.1:$port" --http-addr "" --raft-addr "127.0.0.1:$(free_port)" \
+        --fsync "$1" --log-level warn >>"$work/redraft.log" 2>&1 &
+    track $!
     wait_ping "$port"; echo "$port"
 }
-start_redis() { # fsync -> port
-    local port dir aof=(--appendonly no)
-    port=$(free_port); dir="$work/redis-$1-$port"; mkdir -p "$dir"
+start_redis() { # fsync dir -> port
+    local port aof=(--appendonly no)
+    port=$(free_port); mkdir -p "$2"
     [ "$1" = always ] && aof=(--appendonly yes --appendfsync always)
-    "${server_cpu[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$dir" "${aof[@]}" \
-        >"$work/redis-$port.log" 2>&1 &
-    pids+=($!)
+    "${server_cpu[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$2" "${aof[@]}" \
+        >>"$work/redis.log" 2>&1 &
+    track $!
     wait_ping "$port"; echo "$port"
+}
+# A 3-node cluster on loopback; prints its leader's RESP port.
+start_cluster() {
+    local peers="" resp=() raft=() leader
+    for i in 1 2 3; do
+        resp[$i]=$(free_port); raft[$i]=$(free_port)
+        peers+="${peers:+,}$i=127.0.0.1:${raft[$i]}/127.0.0.1:${resp[$i]}"
+    done
+    for i in 1 2 3; do
+        "${server_cpu[@]}" target/release/redraft-server --node-id "$i" --data-dir "$work/cluster-$RANDOM-$i" --http-addr "" \
+            --resp-addr "127.0.0.1:${resp[$i]}" --raft-addr "127.0.0.1:${raft[$i]}" --peers "$peers" \
+            --fsync always --log-level error >>"$work/cluster.log" 2>&1 &
+        track $!
+    done
+    for _ in $(seq 200); do
+        leader=$({ redis-cli -p "${resp[1]}" RAFT.INFO 2>/dev/null || true; } | tr -d '\r' | sed -n 's/^leader://p')
+        if [ -n "$leader" ] && [ "$leader" != none ]; then
+            wait_ping "${resp[$leader]}"; echo "${resp[$leader]}"; return 0
+        fi
+        sleep 0.05
+    done
+    echo "compare: the cluster elected no leader; its log ends:" >&2
+    tail -n 20 "$work/cluster.log" >&2
+    exit 1
 }
 
 results="$work/results.csv"
-echo "system,fsync,pipeline,test,rps" >"$results"
-bench() { # system fsync port pipeline
+echo "system,fsync,bytes,pipeline,test,rps" >"$results"
+bench() { # system fsync port pipeline bytes
     local n=$requests_p1
     [ "$4" -gt 1 ] && n=$requests_p16
-    "${client_cpu[@]}" redis-benchmark -p "$3" -t set,get -n "$n" -c 50 -P "$4" -d "$value_bytes" -r 100000 --csv 2>/dev/null |
-        awk -F, -v s="$1" -v f="$2" -v p="$4" 'NR > 1 { gsub(/"/, ""); print s "," f "," p "," $1 "," $2 }' |
+    "${client_cpu[@]}" redis-benchmark -p "$3" -t set,get -n "$n" -c 50 -P "$4" -d "$5" -r 100000 --csv 2>/dev/null |
+        awk -F, -v s="$1" -v f="$2" -v p="$4" -v b="$5" 'NR > 1 { gsub(/"/, ""); print s "," f "," b "," p "," $1 "," $2 }' |
         tee -a "$results"
 }
 
 for fsync in no always; do
-    redraft_port=$(start_redraft "$fsync")
-    redis_port=$(start_redis "$fsync")
+    redraft_port=$(start_redraft "$fsync" "$work/redraft-$fsync")
+    redis_port=$(start_redis "$fsync" "$work/redis-$fsync")
     for round in $(seq "$rounds"); do
-        for pipeline in 1 16; do
-            bench redraft "$fsync" "$redraft_port" "$pipeline"
-            bench redis "$fsync" "$redis_port" "$pipeline"
+        for bytes in $value_sizes; do
+            for pipeline in 1 16; do
+                bench redraft "$fsync" "$redraft_port" "$pipeline" "$bytes"
+                bench redis "$fsync" "$redis_port" "$pipeline" "$bytes"
+            done
         done
     done
+    stop_all
 done
+
+if [ "$cluster" != 0 ]; then
+    leader_port=$(start_cluster)
+    redis_port=$(start_redis always "$work/redis-cluster-peer")
+    for round in $(seq "$rounds"); do
+        for pipeline in 1 16; do
+            bench "redraft 3 nodes" always "$leader_port" "$pipeline" 16
+            bench redis always "$redis_port" "$pipeline" 16
+        done
+    done
+    stop_all
+fi
+
+memory="$work/memory.csv"
+echo "system,rss_mb,used_memory_mb,restart_s" >"$memory"
+if [ "$keys" != 0 ]; then
+    # KEYS SETs of 12-byte keys and 16-byte values, as RESP, for redis-cli --pipe.
+    python3 - "$keys" >"$work/load.resp" <<'PY'
+import sys
+out = sys.stdout.buffer
+for i in range(int(sys.argv[1])):
+    key, value = b"key:%08d" % i, b"value:%010d" % i
+    out.write(b"*3\r\n$3\r\nSET\r\n$12\r\n" + key + b"\r\n$16\r\n" + value + b"\r\n")
+PY
+    last_key=$(printf 'key:%08d' $((keys - 1))) last_value=$(printf 'value:%010d' $((keys - 1)))
+    rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+    # Seconds from now until the server on port $1 answers GET of the last key with its value.
+    served_after() {
+        local start=$2
+        for _ in $(seq 6000); do
+            [ "$(redis-cli -p "$1" GET "$last_key" 2>/dev/null)" = "$last_value" ] && break
+            sleep 0.01
+        done
+        python3 -c "import time; print(f'{time.time() - $start:.2f}')"
+    }
+    now() { python3 -c 'import time; print(time.time())'; }
+
+    # Started by hand, not waited for: the wait is what is measured.
+    launch_redraft() { # port
+        "${server_cpu[@]}" target/release/redraft-server --data-dir "$work/redraft-keys" --resp-addr "127.0.0.1:$1" \
+            --http-addr "" --raft-addr "127.0.0.1:$(free_port)" --fsync always --log-level warn >>"$work/redraft.log" 2>&1 &
+        track $!
+    }
+    launch_redis() { # port
+        mkdir -p "$work/redis-keys"
+        "${server_cpu[@]}" redis-server --port "$1" --bind 127.0.0.1 --save "" --dir "$work/redis-keys" \
+            --appendonly no >>"$work/redis.log" 2>&1 &
+        track $!
+    }
+
+    port=$(free_port); launch_redraft "$port"; wait_ping "$port"
+    redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
+    redraft_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
+    stop_all
+    port=$(free_port); start=$(now); launch_redraft "$port"
+    redraft_restart=$(served_after "$port" "$start")
+    echo "redraft,$redraft_rss,,$redraft_restart" >>"$memory"
+    stop_all
+
+    port=$(free_port); launch_redis "$port"; wait_ping "$port"
+    redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
+    redis_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
+    redis_used=$(redis-cli -p "$port" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ { printf "%.1f", $2 / 1048576 }')
+    redis-cli -p "$port" SAVE >/dev/null
+    stop_all
+    port=$(free_port); start=$(now); launch_redis "$port"
+    redis_restart=$(served_after "$port" "$start")
+    echo "redis,$redis_rss,$redis_used,$redis_restart" >>"$memory"
+    stop_all
+fi
 
 echo
 echo "medians over $rounds rounds (requests/s; redraft/redis ratio); $(nproc) CPUs"
-python3 - "$results" <<'PY'
+python3 - "$results" "$memory" "$keys" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 groups = {}
 for r in rows:
-    groups.setdefault((r["fsync"], r["pipeline"], r["test"], r["system"]), []).append(float(r["rps"]))
-print(f"{'fsync':7} {'P':>3} {'test':5} {'redraft':>12} {'redis':>12} {'ratio':>6}")
+    groups.setdefault((r["system"], r["fsync"], r["bytes"], r["pipeline"], r["test"]), []).append(float(r["rps"]))
+def median(key):
+    values = groups.get(key)
+    return statistics.median(values) if values else None
+print(f"{'fsync':7} {'bytes':>5} {'P':>3} {'test':5} {'redraft':>12} {'redis':>12} {'ratio':>6}")
 for fsync in ["no", "always"]:
-    for pipeline in ["1", "16"]:
-        for test in ["SET", "GET"]:
-            a = groups.get((fsync, pipeline, test, "redraft"))
-            b = groups.get((fsync, pipeline, test, "redis"))
-            if not a or not b:
-                continue
-            ma, mb = statistics.median(a), statistics.median(b)
-            print(f"{fsync:7} {pipeline:>3} {test:5} {ma:12.0f} {mb:12.0f} {ma / mb:6.2f}")
+    for size in sorted({r["bytes"] for r in rows}, key=int):
+        for pipeline in ["1", "16"]:
+            for test in ["SET", "GET"]:
+                a = median(("redraft", fsync, size, pipeline, test))
+                b = median(("redis", fsync, size, pipeline, test))
+                if a and b:
+                    print(f"{fsync:7} {size:>5} {pipeline:>3} {test:5} {a:12.0f} {b:12.0f} {a / b:6.2f}")
+cluster = [(p, t) for p in ["1", "16"] for t in ["SET", "GET"] if median(("redraft 3 nodes", "always", "16", p, t))]
+if cluster:
+    print()
+    print("3-node redraft cluster (fsync always, through the leader) beside one Redis (appendfsync always)")
+    print(f"{'P':>3} {'test':5} {'cluster':>12} {'redis':>12} {'ratio':>6}")
+    for p, t in cluster:
+        a, b = median(("redraft 3 nodes", "always", "16", p, t)), median(("redis", "always", "16", p, t))
+        print(f"{p:>3} {t:5} {a:12.0f} {b:12.0f} {a / b:6.2f}")
+memory = list(csv.DictReader(open(sys.argv[2])))
+if memory:
+    print()
+    print(f"{int(sys.argv[3]):,} keys (12-byte keys, 16-byte values)")
+    print(f"{'system':8} {'RSS MB':>8} {'used_memory MB':>15} {'restart s':>10}")
+    for m in memory:
+        print(f"{m['system']:8} {m['rss_mb']:>8} {m['used_memory_mb'] or '-':>15} {m['restart_s']:>10}")
 PY
