@@ -8,7 +8,6 @@
 //! Order: one task proposes, in queue order, so writes from one caller (queued in order) enter
 //! the log in order, and each writer gets its own reply from the entry's reply list.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -39,20 +38,19 @@ pub(super) type ProposalQueue = mpsc::UnboundedSender<Pending>;
 #[derive(Default)]
 pub(super) struct Batcher {
     /// A write taken from the queue that did not fit in the previous batch; it leads the next.
-    carry: VecDeque<Pending>,
+    carry: Option<Pending>,
 }
 
 impl Batcher {
     /// The next batch: `first`, then what is queued, until a bound is reached.
     fn cut(&mut self, first: Pending, queue: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pending> {
-        self.carry.push_back(first);
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        loop {
-            let Some(next) = self.carry.pop_front().or_else(|| queue.try_recv().ok()) else { break };
+        let mut bytes = first.write.weight();
+        let mut batch = vec![first];
+        while batch.len() < BATCH_WRITES_MAX {
+            let Ok(next) = queue.try_recv() else { break };
             let weight = next.write.weight();
-            if !batch.is_empty() && (batch.len() >= BATCH_WRITES_MAX || bytes + weight > BATCH_BYTES_MAX) {
-                self.carry.push_front(next);
+            if bytes + weight > BATCH_BYTES_MAX {
+                self.carry = Some(next);
                 break;
             }
             bytes += weight;
@@ -63,7 +61,7 @@ impl Batcher {
 
     /// The write that leads the next batch, if one is carried over.
     fn take_carried(&mut self) -> Option<Pending> {
-        self.carry.pop_front()
+        self.carry.take()
     }
 }
 
