@@ -1,5 +1,5 @@
 //! The leader's proposer: every client write on the leader (from all connections, pipelines,
-//! transactions, forwarded writes and HTTP) joins a queue, and one task turns whatever is queued
+//! transactions and forwarded writes: whatever calls `Node::write_batch`) joins a queue, and one task turns whatever is queued
 //! into one batch entry ([`Payload::Batch`]) whenever fewer than [`PROPOSALS_IN_FLIGHT_MAX`]
 //! entries are in flight. Batching is natural, as in Redis's event loop and etcd's proposal
 //! loop: no fixed linger, a batch is what arrived while the previous entries were appended,
