@@ -1,9 +1,10 @@
 //! The leader's proposer: every client write on the leader (from all connections, pipelines,
-//! transactions and forwarded writes: whatever calls `Node::write_batch`) joins a queue, and one task turns whatever is queued
-//! into one batch entry ([`Payload::Batch`]) whenever fewer than [`PROPOSALS_IN_FLIGHT_MAX`]
-//! entries are in flight. Batching is natural, as in Redis's event loop and etcd's proposal
-//! loop: no fixed linger, a batch is what arrived while the previous entries were appended,
-//! synced and replicated. One entry is one log append and one fsync for all its writes.
+//! transactions and forwarded writes: whatever calls `Node::write_batch`) joins a queue, and
+//! one task turns whatever is queued into one batch entry ([`Payload::Batch`]) whenever fewer
+//! than [`PROPOSALS_IN_FLIGHT_MAX`] entries are in flight. Batching is natural, as in Redis's
+//! event loop and etcd's proposal loop: no fixed linger, a batch is what arrived while the
+//! previous entries were appended, synced and replicated. One entry is one log append and one
+//! fsync for all its writes.
 //!
 //! Order: one task proposes, in queue order, so writes from one caller (queued in order) enter
 //! the log in order, and each writer gets its own reply from the entry's reply list.
