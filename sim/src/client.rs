@@ -1,5 +1,6 @@
 //! A RESP client on the simulated network, as the simulator's workloads use it: one request at a
-//! time, a timeout per request, and every outcome sorted the way the history needs it.
+//! time (or one pipeline), a timeout per exchange, and every outcome sorted the way the history
+//! needs it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -64,7 +65,29 @@ impl SimClient {
         }
     }
 
+    /// Sends requests in one write and waits for all their replies, within the timeout: one
+    /// outcome per request, in order (every one `Lost` when the exchange broke off).
+    pub async fn pipeline(&mut self, requests: &[Vec<&[u8]>]) -> Vec<Outcome> {
+        let lost = |why: String| requests.iter().map(|_| Outcome::Lost(why.clone())).collect();
+        match tokio::time::timeout(self.timeout, self.exchange_many(requests)).await {
+            Ok(Ok(frames)) => frames.into_iter().map(Outcome::Reply).collect(),
+            Ok(Err(error)) => {
+                self.stream = None;
+                lost(error)
+            }
+            Err(_) => {
+                self.stream = None;
+                lost(format!("no reply within {:?}", self.timeout))
+            }
+        }
+    }
+
     async fn exchange(&mut self, args: &[&[u8]]) -> Result<Frame, String> {
+        let mut frames = self.exchange_many(&[args.to_vec()]).await?;
+        Ok(frames.pop().expect("one reply"))
+    }
+
+    async fn exchange_many(&mut self, requests: &[Vec<&[u8]>]) -> Result<Vec<Frame>, String> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
             self.stream = Some(stream);
@@ -72,14 +95,20 @@ impl SimClient {
         }
         let stream = self.stream.as_mut().expect("connected above");
         let mut out = BytesMut::new();
-        encode_request(args, &mut out);
+        for args in requests {
+            encode_request(args, &mut out);
+        }
         stream.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
         // madsim's stream holds written bytes until flushed.
         stream.flush().await.map_err(|e| format!("flush: {e}"))?;
         let decoder = ReplyDecoder::default();
+        let mut frames = Vec::with_capacity(requests.len());
         loop {
-            if let Some(frame) = decoder.decode(&mut self.buffer).map_err(|e| format!("decode: {e}"))? {
-                return Ok(frame);
+            while let Some(frame) = decoder.decode(&mut self.buffer).map_err(|e| format!("decode: {e}"))? {
+                frames.push(frame);
+                if frames.len() == requests.len() {
+                    return Ok(frames);
+                }
             }
             let read = stream.read_buf(&mut self.buffer).await.map_err(|e| format!("read: {e}"))?;
             if read == 0 {

@@ -15,10 +15,15 @@ pub enum Workload {
     Ttl,
     /// MULTI/EXEC moving amounts between accounts; every read of all accounts sums the same.
     Transfer,
+    /// The counter's operations, between pipelines of INCRs of each client's own key: writes
+    /// from many connections share batch entries, and every client's replies must arrive in
+    /// its own order across them.
+    Pipeline,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [Workload::Register, Workload::Counter, Workload::Ttl, Workload::Transfer];
+    pub const ALL: [Workload; 5] =
+        [Workload::Register, Workload::Counter, Workload::Ttl, Workload::Transfer, Workload::Pipeline];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,6 +31,7 @@ impl Workload {
             Workload::Counter => "counter",
             Workload::Ttl => "ttl",
             Workload::Transfer => "transfer",
+            Workload::Pipeline => "pipeline",
         }
     }
 }

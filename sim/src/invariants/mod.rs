@@ -20,7 +20,7 @@ pub fn check_history(workload: Workload, history: &[Event]) -> Result<(), String
         history.iter().filter_map(|e| if let Event::Op(op) = e { Some(op.clone()) } else { None }).collect();
     match workload {
         Workload::Register => linearizable::check_linearizable(&ops, ModelKind::Register),
-        Workload::Counter => linearizable::check_linearizable(&ops, ModelKind::Counter),
+        Workload::Counter | Workload::Pipeline => linearizable::check_linearizable(&ops, ModelKind::Counter),
         // Expiry is not in the register model, so a TTL history is not checked for
         // linearizability; no read may see a key's value again once a read saw it expired.
         Workload::Ttl => expiry::check_expiry_is_monotonic(&ops),

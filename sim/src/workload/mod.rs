@@ -1,7 +1,7 @@
 //! What the clients do, and how they record it (DESIGN.md §6): each client is one process of the
 //! history at a time and runs its workload until the deadline; at the end one more client reads
 //! every key so the checker sees the final state. One file per workload:
-//! [`register`], [`counter`], [`ttl`], [`transfer`].
+//! [`register`], [`counter`], [`ttl`], [`transfer`], [`pipeline`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::client::{SimClient, REQUEST_TIMEOUT};
 use crate::config::Workload;
 
 pub mod counter;
+pub mod pipeline;
 pub mod register;
 pub mod transfer;
 pub mod ttl;
@@ -33,6 +34,7 @@ pub async fn client_loop(
     let mut process = first_process;
     let mut sequence = 0i64;
     let mut ttl_keys: Vec<String> = Vec::new();
+    let mut own_last = 0i64;
     while crate::now() < deadline {
         sequence += 1;
         let roll: f64 = madsim::rand::thread_rng().gen();
@@ -43,6 +45,9 @@ pub async fn client_loop(
             Workload::Counter => counter::step(&mut client, &recorder, process, roll).await,
             Workload::Ttl => ttl::step(&mut client, &recorder, process, &mut ttl_keys, sequence, roll).await,
             Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
+            Workload::Pipeline => {
+                pipeline::step(&mut client, &recorder, process, first_process, &mut own_last, roll).await
+            }
         };
         if !known {
             // An operation with an unknown outcome may still take effect: Jepsen gives the client a
@@ -65,7 +70,7 @@ pub async fn final_reads(
     let deadline = crate::now() + bound;
     let keys: &[&str] = match workload {
         Workload::Register => &register::KEYS,
-        Workload::Counter => &[counter::KEY],
+        Workload::Counter | Workload::Pipeline => &[counter::KEY],
         Workload::Transfer => &[transfer::KEY],
         Workload::Ttl => &[],
     };
@@ -73,7 +78,7 @@ pub async fn final_reads(
         loop {
             let done = match workload {
                 Workload::Register => register::read(client, recorder, process, key).await,
-                Workload::Counter => counter::read(client, recorder, process).await,
+                Workload::Counter | Workload::Pipeline => counter::read(client, recorder, process).await,
                 Workload::Transfer => transfer::step(client, recorder, process, 1.0).await,
                 Workload::Ttl => true,
             };
