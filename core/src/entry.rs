@@ -113,7 +113,7 @@ pub struct Watch {
 
 /// The keys a transaction's apply locks: its watched keys and its commands' keys, or `None` when
 /// a command in it needs the whole keyspace.
-pub(crate) fn transaction_keys<'a>(watches: &'a [Watch], commands: &'a [Command]) -> Option<Vec<&'a Bytes>> {
+fn transaction_keys<'a>(watches: &'a [Watch], commands: &'a [Command]) -> Option<Vec<&'a Bytes>> {
     let mut keys: Vec<&Bytes> = watches.iter().map(|w| &w.key).collect();
     for command in commands {
         keys.extend(command.keys()?);

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::command::Command;
-use crate::entry::{transaction_keys, LogEntry, Payload, SessionRef, Watch, Write};
+use crate::entry::{LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
@@ -93,45 +93,24 @@ impl StateMachine {
         assert!(log_index > applied, "entry {log_index} applied after entry {applied}");
         let now_ms = self.time_ms().max(entry.stamp_ms);
         let replies = match &entry.payload {
-            Payload::Command { session, command } => {
-                let mut view = lock_for_write(&self.map, command.keys());
-                self.time_ms.store(now_ms, Ordering::Release);
-                vec![with_session(&mut sessions, *session, log_index, || {
-                    exec::write(command, &mut view, now_ms, log_index)
-                })]
-            }
-            Payload::Transaction { session, watches, commands } => {
-                let mut view = lock_for_write(&self.map, transaction_keys(watches, commands));
-                self.time_ms.store(now_ms, Ordering::Release);
-                vec![with_session(&mut sessions, *session, log_index, || {
-                    self.transaction(&mut view, watches, commands, now_ms, log_index)
-                })]
-            }
-            Payload::Batch { writes } => {
-                // One set of locks for the whole batch: the union of what its writes touch.
-                let mut keys = Some(Vec::new());
-                for write in writes {
-                    match (write.keys(), keys.as_mut()) {
-                        (Some(more), Some(keys)) => keys.extend(more),
-                        _ => keys = None,
-                    }
-                }
-                let mut view = lock_for_write(&self.map, keys);
-                self.time_ms.store(now_ms, Ordering::Release);
-                writes
-                    .iter()
-                    .map(|write| {
-                        with_session(&mut sessions, write.session(), log_index, || match write {
-                            Write::Command { command, .. } => {
-                                exec::write(command, &mut view, now_ms, log_index)
-                            }
-                            Write::Transaction { watches, commands, .. } => {
-                                self.transaction(&mut view, watches, commands, now_ms, log_index)
-                            }
-                        })
-                    })
-                    .collect()
-            }
+            // Version-1 entries carry one write each; they apply as a batch of one.
+            Payload::Command { session, command } => self.apply_writes(
+                &mut sessions,
+                &[Write::Command { session: *session, command: command.clone() }],
+                now_ms,
+                log_index,
+            ),
+            Payload::Transaction { session, watches, commands } => self.apply_writes(
+                &mut sessions,
+                &[Write::Transaction {
+                    session: *session,
+                    watches: watches.clone(),
+                    commands: commands.clone(),
+                }],
+                now_ms,
+                log_index,
+            ),
+            Payload::Batch { writes } => self.apply_writes(&mut sessions, writes, now_ms, log_index),
             Payload::TimeAdvance => {
                 // No shard changes, so a reader sees the same keys at the old or the new time.
                 self.time_ms.store(now_ms, Ordering::Release);
@@ -233,6 +212,37 @@ impl StateMachine {
         self.map.set_deletion_marks(&frozen.deletion_marks);
         self.time_ms.store(frozen.time_ms, Ordering::Release);
         self.applied_index.store(frozen.applied_index, Ordering::Release);
+    }
+
+    /// Applies client writes in order under one set of locks, the union of what they touch, with
+    /// one reply each.
+    fn apply_writes(
+        &self,
+        sessions: &mut SessionTable,
+        writes: &[Write],
+        now_ms: u64,
+        log_index: u64,
+    ) -> Vec<Reply> {
+        let mut keys = Some(Vec::new());
+        for write in writes {
+            match (write.keys(), keys.as_mut()) {
+                (Some(more), Some(keys)) => keys.extend(more),
+                _ => keys = None,
+            }
+        }
+        let mut view = lock_for_write(&self.map, keys);
+        self.time_ms.store(now_ms, Ordering::Release);
+        writes
+            .iter()
+            .map(|write| {
+                with_session(sessions, write.session(), log_index, || match write {
+                    Write::Command { command, .. } => exec::write(command, &mut view, now_ms, log_index),
+                    Write::Transaction { watches, commands, .. } => {
+                        self.transaction(&mut view, watches, commands, now_ms, log_index)
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Runs a MULTI/EXEC block on shards already locked for it (its commands' keys and its
