@@ -14,6 +14,7 @@ use crate::limits::VALUE_BYTES_MAX;
 use crate::map::{Entry, Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
+use crate::stored_key::StoredKey;
 
 /// Runs a read-only command.
 ///
@@ -28,30 +29,36 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
         Command::Exists { keys } => {
             Reply::Integer(keys.iter().filter(|k| view.live(k, now_ms).is_some()).count() as i64)
         }
-        Command::StrLen { key } => Reply::Integer(view.live(key, now_ms).map_or(0, |e| e.value.len() as i64)),
+        Command::StrLen { key } => {
+            Reply::Integer(view.live(key, now_ms).map_or(0, |e| e.value().len() as i64))
+        }
         Command::GetRange { key, start, end } => {
             let value = value_of(view, key, now_ms).unwrap_or_default();
             Reply::Bulk(get_range(&value, *start, *end))
         }
-        Command::Ttl { name, key } => Reply::Integer(match view.live(key, now_ms) {
-            None => -2,
-            Some(Entry { expire_at_ms: None, .. }) => -1,
-            Some(Entry { expire_at_ms: Some(at), .. }) => {
-                let left_ms = to_i64(at - now_ms);
-                if *name == CommandName::PTtl {
-                    left_ms
-                } else {
-                    // TTL rounds to the nearest second, as Redis's `ttlGenericCommand` does.
-                    (left_ms + 500) / 1000
+        Command::Ttl { name, key } => {
+            Reply::Integer(match view.live(key, now_ms).map(|e| e.expire_at_ms()) {
+                None => -2,
+                Some(None) => -1,
+                Some(Some(at)) => {
+                    let left_ms = to_i64(at - now_ms);
+                    if *name == CommandName::PTtl {
+                        left_ms
+                    } else {
+                        // TTL rounds to the nearest second, as Redis's `ttlGenericCommand` does.
+                        (left_ms + 500) / 1000
+                    }
                 }
-            }
-        }),
-        Command::ExpireTime { name, key } => Reply::Integer(match view.live(key, now_ms) {
-            None => -2,
-            Some(Entry { expire_at_ms: None, .. }) => -1,
-            Some(Entry { expire_at_ms: Some(at), .. }) if *name == CommandName::PExpireTime => to_i64(*at),
-            Some(Entry { expire_at_ms: Some(at), .. }) => to_i64(*at / 1000),
-        }),
+            })
+        }
+        Command::ExpireTime { name, key } => {
+            Reply::Integer(match view.live(key, now_ms).map(|e| e.expire_at_ms()) {
+                None => -2,
+                Some(None) => -1,
+                Some(Some(at)) if *name == CommandName::PExpireTime => to_i64(at),
+                Some(Some(at)) => to_i64(at / 1000),
+            })
+        }
         Command::Type { key } => {
             Reply::Status(if view.live(key, now_ms).is_some() { "string" } else { "none" }.to_owned())
         }
@@ -59,8 +66,8 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             let mut keys: Vec<Bytes> = view
                 .shards()
                 .flat_map(|shard| shard.iter())
-                .filter(|(key, entry)| entry.is_live(now_ms) && glob::matches(pattern, key))
-                .map(|(key, _)| key.clone())
+                .filter(|stored| stored.is_live(now_ms) && glob::matches(pattern, stored.key()))
+                .map(|stored| Bytes::copy_from_slice(stored.key()))
                 .collect();
             // Shard placement depends on the per-process hash seed; sorting makes the reply the
             // same on every replica.
@@ -96,12 +103,9 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 Reply::Integer(1)
             }
         }
-        Command::GetDel { key } => match exec.live(key) {
-            Some(entry) => {
-                exec.view.remove(key, log_index);
-                Reply::Bulk(entry.value)
-            }
-            None => Reply::Nil,
+        Command::GetDel { key } => match exec.view.live(key, now_ms).is_some() {
+            true => Reply::Bulk(exec.view.remove(key, log_index).expect("live just above").value_bytes()),
+            false => Reply::Nil,
         },
         Command::GetEx { key, expiry } => exec.getex(key, *expiry),
         Command::MSet { pairs } => {
@@ -123,8 +127,8 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             let mut removed = 0;
             for key in keys {
                 // An expired key still stored is removed too, but does not count, as in Redis.
-                if let Some(entry) = exec.view.remove(key, log_index) {
-                    removed += i64::from(entry.is_live(now_ms));
+                if let Some(stored) = exec.view.remove(key, log_index) {
+                    removed += i64::from(stored.is_live(now_ms));
                 }
             }
             Reply::Integer(removed)
@@ -132,8 +136,8 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::IncrBy { key, delta, .. } => exec.incr_by(key, *delta),
         Command::IncrByFloat { key, delta } => exec.incr_by_float(key, *delta),
         Command::Append { key, value } => {
-            let current = exec.live(key);
-            let old = current.as_ref().map_or(&b""[..], |e| &e.value[..]);
+            let current = exec.view.live(key, now_ms);
+            let old = current.map_or(&b""[..], |e| e.value());
             if old.len() + value.len() > VALUE_BYTES_MAX {
                 return Reply::Error(errors::STRING_TOO_LONG.to_owned());
             }
@@ -141,7 +145,8 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             joined.extend_from_slice(old);
             joined.extend_from_slice(value);
             let length = joined.len() as i64;
-            exec.put(key, joined.freeze(), current.and_then(|e| e.expire_at_ms));
+            let expire_at_ms = current.and_then(|e| e.expire_at_ms());
+            exec.put(key, joined.freeze(), expire_at_ms);
             Reply::Integer(length)
         }
         Command::SetRange { key, offset, value } => exec.set_range(key, *offset, value),
@@ -214,21 +219,30 @@ struct Exec<'v, 'a> {
 }
 
 impl Exec<'_, '_> {
+    /// An owned copy of a live key's entry, for commands that go on to change the map.
     fn live(&self, key: &[u8]) -> Option<Entry> {
-        self.view.live(key, self.now_ms).cloned()
+        self.view.live(key, self.now_ms).map(StoredKey::to_entry)
     }
 
-    fn put(&mut self, key: &Bytes, value: Bytes, expire_at_ms: Option<u64>) {
+    fn put(&mut self, key: &[u8], value: Bytes, expire_at_ms: Option<u64>) {
         let entry = Entry { value, expire_at_ms, mod_index: self.log_index };
-        self.view.insert(key.clone(), entry);
+        self.view.insert(key, entry);
     }
 
     /// SET with every option (Redis's `setGenericCommand`, plus Valkey's IFEQ).
     fn set(&mut self, set: &SetCommand) -> Reply {
-        let current = self.live(&set.key);
+        // Only what the options need of the current value: a plain SET copies nothing.
+        let stored = self.view.live(&set.key, self.now_ms);
+        let exists = stored.is_some();
+        let current_expiry = stored.and_then(|e| e.expire_at_ms());
+        let old_value = if set.get { stored.map(StoredKey::value_bytes) } else { None };
+        let equal = match &set.condition {
+            SetCondition::IfEqual(expected) => stored.is_some_and(|e| e.value() == &expected[..]),
+            _ => false,
+        };
         let expire_at_ms = match &set.expiry {
             SetExpiry::Clear => None,
-            SetExpiry::Keep => current.as_ref().and_then(|e| e.expire_at_ms),
+            SetExpiry::Keep => current_expiry,
             SetExpiry::Set(at) => match self.absolute(*at, set.name) {
                 // The parser admits only positive amounts, so `when` is positive.
                 Ok(when) => Some(when as u64),
@@ -237,15 +251,15 @@ impl Exec<'_, '_> {
         };
         let allowed = match &set.condition {
             SetCondition::Always => true,
-            SetCondition::IfAbsent => current.is_none(),
-            SetCondition::IfPresent => current.is_some(),
-            SetCondition::IfEqual(expected) => current.as_ref().is_some_and(|e| e.value == *expected),
+            SetCondition::IfAbsent => !exists,
+            SetCondition::IfPresent => exists,
+            SetCondition::IfEqual(_) => equal,
         };
         if allowed {
             self.put(&set.key, set.value.clone(), expire_at_ms);
         }
         match (set.get, allowed) {
-            (true, _) => Reply::bulk_or_nil(current.map(|e| e.value)),
+            (true, _) => Reply::bulk_or_nil(old_value),
             (false, true) => Reply::Ok,
             (false, false) => Reply::Nil,
         }
@@ -346,7 +360,7 @@ impl Exec<'_, '_> {
 }
 
 fn value_of<G: Deref<Target = Shard>>(view: &Locked<'_, G>, key: &[u8], now_ms: u64) -> Option<Bytes> {
-    view.live(key, now_ms).map(|e| e.value.clone())
+    view.live(key, now_ms).map(StoredKey::value_bytes)
 }
 
 /// GETRANGE's index rules (Redis 7 `getrangeCommand`): negative indexes count from the end, both

@@ -24,6 +24,7 @@ pub mod session;
 pub mod snapshot;
 pub mod spec;
 pub mod state;
+pub mod stored_key;
 
 pub use command::{Command, CommandName, ParseError};
 pub use entry::{LogEntry, Payload, SessionRef, Watch, Write};

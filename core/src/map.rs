@@ -5,19 +5,20 @@
 //! process in production, so hostile keys cannot be crafted to pile into one shard. The top
 //! `shard_bits` of the hash pick the shard. Each shard sits behind its own reader-writer lock, so
 //! many readers run beside the single apply path, and holds:
-//! - a hash table (hashbrown's `HashTable`, probed with the hash already computed) for point
-//!   operations, which are most of the traffic;
-//! - the keys in hash order, so that SCAN can resume from a 64-bit cursor: the cursor is a hash
+//! - a hash table (hashbrown's `HashTable`, probed with the hash already computed) of
+//!   [`StoredKey`]s, each one allocation holding key, value and metadata, for point operations,
+//!   which are most of the traffic;
+//! - the key hashes in order, so that SCAN can resume from a 64-bit cursor: the cursor is a hash
 //!   value, and because the shard is the top bits of the hash, "every key whose hash is at least
 //!   the cursor" is a position in one global order. Every key present for the whole scan is
 //!   returned, as Redis promises, whatever is inserted or deleted between calls;
-//! - the keys in byte order, so that prefix listing pages in key order;
-//! - a min-heap of (expire_at_ms, key) for active expiry.
+//! - a min-heap of (expire_at_ms, hash) for active expiry.
 //!
-//! The two ordered indexes share the key's buffer with the table (`Bytes` is reference counted)
-//! and are touched only when a key is created or removed; overwriting a key, the common write,
-//! touches the table alone. `benches/benches/shard_structure.rs` measures this layout against a
-//! single ordered map per shard.
+//! The hash index is touched only when a key is created or removed; overwriting a key, the
+//! common write, touches the table alone (and, for a value of the same length, no allocator).
+//! There is no index in key order: it would cost about as much memory again as everything else
+//! (see `stored_key.rs` for what a key costs), so listing in key order ([`Locked::list_prefix`],
+//! KEYS, snapshots) visits every key and sorts, O(N) as Redis's KEYS is.
 //!
 //! # Locking
 //! Operations on several keys lock every shard involved, in ascending shard order, before looking
@@ -25,7 +26,7 @@
 //! Commands that see the whole keyspace (KEYS, SCAN, FLUSHALL) lock every shard.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -34,8 +35,10 @@ use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
+use crate::stored_key::StoredKey;
 
-/// A stored value with its metadata.
+/// A value with its metadata, owned: what is stored under a key (as a [`StoredKey`]) and what
+/// snapshots carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The string value; binary safe.
@@ -78,7 +81,9 @@ impl ShardedMap {
         let mut next = || splitmix64(&mut state);
         let hasher = ahash::RandomState::with_seeds(next(), next(), next(), next());
         ShardedMap {
-            shards: (0..1usize << shard_bits).map(|_| CacheAligned(RwLock::new(Shard::default()))).collect(),
+            shards: (0..1usize << shard_bits)
+                .map(|_| CacheAligned(RwLock::new(Shard::new(hasher.clone()))))
+                .collect(),
             shard_bits,
             hasher,
             expire_cursor: AtomicUsize::new(0),
@@ -133,7 +138,7 @@ impl ShardedMap {
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<Bytes> {
         let hash = self.hash(key);
         let shard = self.shards[self.shard_of(hash)].read();
-        shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(|e| e.value.clone())
+        shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(StoredKey::value_bytes)
     }
 
     /// Stores a value without TTL, as a plain `SET` does; returns whether the key was new.
@@ -141,7 +146,7 @@ impl ShardedMap {
         let hash = self.hash(&key);
         let mut shard = self.shards[self.shard_of(hash)].write();
         let entry = Entry { value, expire_at_ms: None, mod_index };
-        shard.insert(hash, key, entry).is_none()
+        shard.insert(hash, &key, entry).is_none()
     }
 
     /// The number of keys stored, including expired keys that active expiry has not removed yet
@@ -153,6 +158,11 @@ impl ShardedMap {
     /// Whether no key is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The bytes the keyspace has asked the allocator for (see [`Shard::allocated_bytes`]).
+    pub fn allocated_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.read().allocated_bytes()).sum()
     }
 
     /// The number of stored keys that have a TTL, expired ones not yet removed included. The
@@ -240,13 +250,13 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
     ///
     /// # Panics
     /// If the key's shard is not locked: the caller locked the wrong keys, which is a bug.
-    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+    pub fn entry(&self, key: &[u8]) -> Option<&StoredKey> {
         let hash = self.map.hash(key);
         self.shard(hash).get(hash, key)
     }
 
     /// The entry of `key` if it is live at `now_ms`.
-    pub fn live(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub fn live(&self, key: &[u8], now_ms: u64) -> Option<&StoredKey> {
         self.entry(key).filter(|e| e.is_live(now_ms))
     }
 
@@ -276,19 +286,19 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         let mut keys = Vec::new();
         let mut visited = 0usize;
         let mut last_hash: Option<u64> = None;
-        for shard in &self.guards[self.map.shard_of(cursor)..] {
-            let from = (cursor, Bytes::new());
-            for (hash, key) in shard.1.by_hash.range(from..) {
-                // Stop only between two different hashes, so that the next cursor (last hash + 1)
-                // cannot skip a key that shares the hash of the last one returned.
-                if visited >= count && last_hash != Some(*hash) {
+        for (_, shard) in &self.guards[self.map.shard_of(cursor)..] {
+            for &hash in shard.by_hash.range(cursor..) {
+                // Stop only between two hashes, so that the next cursor (last hash + 1) cannot
+                // skip a key that shares the hash of the last one returned.
+                if visited >= count {
                     return (last_hash.map_or(0, |h| h.wrapping_add(1)), keys);
                 }
-                visited += 1;
-                last_hash = Some(*hash);
-                let live = shard.1.get(*hash, key).is_some_and(|e| e.is_live(now_ms));
-                if live && keep(key) {
-                    keys.push(key.clone());
+                last_hash = Some(hash);
+                for stored in shard.with_hash(hash) {
+                    visited += 1;
+                    if stored.is_live(now_ms) && keep(stored.key()) {
+                        keys.push(Bytes::copy_from_slice(stored.key()));
+                    }
                 }
             }
         }
@@ -296,7 +306,8 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
     }
 
     /// Live keys starting with `prefix`, in key order, strictly after `after` when given, at most
-    /// `limit` of them; the flag says whether more follow.
+    /// `limit` of them; the flag says whether more follow. It visits every key (see the module
+    /// comment) and keeps at most `limit + 1` of them.
     ///
     /// # Panics
     /// If not every shard is locked.
@@ -307,26 +318,29 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         limit: usize,
         now_ms: u64,
     ) -> (Vec<(Bytes, Entry)>, bool) {
-        use std::ops::Bound;
         assert!(self.is_whole(), "prefix listing needs every shard locked");
-        let lower = match after {
-            Some(after) if after >= prefix => Bound::Excluded(after),
-            _ => Bound::Included(prefix),
-        };
-        let mut found: Vec<(Bytes, Entry)> = Vec::new();
+        let wanted = |key: &[u8]| key.starts_with(prefix) && after.is_none_or(|after| key > after);
+        // The `limit + 1` smallest wanted keys: a max-heap by key whose top is the largest kept.
+        let mut kept: BinaryHeap<ByKey<'_>> = BinaryHeap::new();
+        let bound = limit.saturating_add(1);
         for (_, shard) in &self.guards {
-            let page = shard
-                .by_key
-                .range::<[u8], _>((lower, Bound::Unbounded))
-                .take_while(|(key, _)| key.starts_with(prefix))
-                .filter_map(|(key, hash)| {
-                    let entry = shard.get(*hash, key)?;
-                    entry.is_live(now_ms).then(|| (key.clone(), entry.clone()))
-                })
-                .take(limit.saturating_add(1));
-            found.extend(page);
+            for stored in shard.iter() {
+                if !wanted(stored.key()) || !stored.is_live(now_ms) {
+                    continue;
+                }
+                if kept.len() < bound {
+                    kept.push(ByKey(stored));
+                } else if kept.peek().is_some_and(|top| stored.key() < top.0.key()) {
+                    kept.pop();
+                    kept.push(ByKey(stored));
+                }
+            }
         }
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut found: Vec<(Bytes, Entry)> = kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| (Bytes::copy_from_slice(k.0.key()), k.0.to_entry()))
+            .collect();
         let more = found.len() > limit;
         found.truncate(limit);
         (found, more)
@@ -346,14 +360,14 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
 
 impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// Stores `entry` under `key`, replacing any previous entry, which is returned.
-    pub fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
-        let hash = self.map.hash(&key);
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let hash = self.map.hash(key);
         self.shard_mut(hash).insert(hash, key, entry)
     }
 
     /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see
     /// [`ShardedMap::deletion_mark`]).
-    pub fn remove(&mut self, key: &[u8], log_index: u64) -> Option<Entry> {
+    pub fn remove(&mut self, key: &[u8], log_index: u64) -> Option<StoredKey> {
         let hash = self.map.hash(key);
         let removed = self.shard_mut(hash).remove(hash, key);
         if removed.is_some() {
@@ -387,31 +401,40 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     }
 }
 
-/// One shard: a hash table for point operations, two ordered indexes and a TTL heap.
-#[derive(Default)]
+/// One shard: a hash table of [`StoredKey`]s for point operations, the hashes in order for
+/// SCAN, and a TTL heap. What each key costs is in `stored_key.rs`.
 pub struct Shard {
-    table: HashTable<Slot>,
-    /// Invariant: holds `(hash, key)` for exactly the keys in `table`.
-    by_hash: BTreeSet<(u64, Bytes)>,
-    /// Invariant: maps exactly the keys in `table` to their hash.
-    by_key: BTreeMap<Bytes, u64>,
-    /// Holds `(expire_at_ms, hash, key)` for every key with a TTL, plus stale triples left behind
-    /// when a TTL changed or a key went away; a triple is live only if the key still has that TTL.
-    ttl_heap: BinaryHeap<Reverse<(u64, u64, Bytes)>>,
+    /// Keys the table's hashes, as the map does; the table recomputes hashes when it grows.
+    hasher: ahash::RandomState,
+    table: HashTable<StoredKey>,
+    /// Invariant: holds the hash of every key in `table`, and nothing else. Two keys of one shard
+    /// with the same 64-bit hash share one element.
+    by_hash: BTreeSet<u64>,
+    /// Holds `(expire_at_ms, hash)` for every key with a TTL, plus stale pairs left behind when a
+    /// TTL changed or a key went away; a pair is live only if a key of that hash still has that
+    /// TTL.
+    ttl_heap: BinaryHeap<Reverse<(u64, u64)>>,
     /// Invariant: the number of entries in `table` with a TTL.
     ttl_key_count: usize,
-}
-
-struct Slot {
-    key: Bytes,
-    hash: u64,
-    entry: Entry,
+    /// Invariant: the sum of the `allocation_bytes` of the records in `table`.
+    record_bytes: usize,
 }
 
 /// Stale pairs tolerated in a TTL heap beyond twice its live pairs, before it is rebuilt.
 const TTL_HEAP_SLACK: usize = 64;
 
 impl Shard {
+    fn new(hasher: ahash::RandomState) -> Shard {
+        Shard {
+            hasher,
+            table: HashTable::new(),
+            by_hash: BTreeSet::new(),
+            ttl_heap: BinaryHeap::new(),
+            ttl_key_count: 0,
+            record_bytes: 0,
+        }
+    }
+
     /// The number of keys, including expired ones not yet removed.
     pub fn len(&self) -> usize {
         self.table.len()
@@ -422,36 +445,48 @@ impl Shard {
         self.table.is_empty()
     }
 
-    /// Every key with its entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
-        self.table.iter().map(|slot| (&slot.key, &slot.entry))
+    /// Every key, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &StoredKey> {
+        self.table.iter()
     }
 
-    /// Every key with its entry, in key order.
-    pub fn iter_ordered(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
-        self.by_key.iter().map(|(key, hash)| {
-            let slot = self
-                .table
-                .find(table_hash(*hash), |s| s.key == *key)
-                .expect("by_key holds only keys of the table");
-            (&slot.key, &slot.entry)
-        })
+    /// The bytes this shard has asked the allocator for: its keys' records (not counting shared
+    /// values' own buffers), the table, the TTL heap, and an estimate of the SCAN index (B-tree
+    /// nodes are not visible; two thirds full is their usual fill).
+    pub fn allocated_bytes(&self) -> usize {
+        let by_hash = self.by_hash.len() * size_of::<u64>() * 3 / 2;
+        let heap = self.ttl_heap.capacity() * size_of::<Reverse<(u64, u64)>>();
+        self.record_bytes + self.table.allocation_size() + by_hash + heap
     }
 
-    fn get(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
-        self.table.find(table_hash(hash), |s| s.key == key).map(|s| &s.entry)
+    fn hash_of(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
-    fn insert(&mut self, hash: u64, key: Bytes, entry: Entry) -> Option<Entry> {
+    fn get(&self, hash: u64, key: &[u8]) -> Option<&StoredKey> {
+        self.table.find(table_hash(hash), |s| s.key() == key)
+    }
+
+    /// The keys stored under `hash` (almost always one).
+    fn with_hash(&self, hash: u64) -> impl Iterator<Item = &StoredKey> {
+        self.table.iter_hash(table_hash(hash)).filter(move |s| self.hash_of(s.key()) == hash)
+    }
+
+    fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
         let new_expiry = entry.expire_at_ms;
-        let old = match self.table.find_mut(table_hash(hash), |s| s.key == key) {
-            Some(slot) => Some(std::mem::replace(&mut slot.entry, entry)),
+        let old = match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
+            Some(stored) => {
+                self.record_bytes -= stored.allocation_bytes();
+                let old = stored.replace(entry);
+                self.record_bytes += stored.allocation_bytes();
+                Some(old)
+            }
             None => {
-                self.by_hash.insert((hash, key.clone()));
-                self.by_key.insert(key.clone(), hash);
-                self.table.insert_unique(table_hash(hash), Slot { key: key.clone(), hash, entry }, |s| {
-                    table_hash(s.hash)
-                });
+                self.by_hash.insert(hash);
+                let stored = StoredKey::new(key, entry);
+                self.record_bytes += stored.allocation_bytes();
+                let hasher = &self.hasher;
+                self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
                 None
             }
         };
@@ -459,35 +494,38 @@ impl Shard {
         self.ttl_key_count =
             self.ttl_key_count + usize::from(new_expiry.is_some()) - usize::from(old_expiry.is_some());
         if let Some(at) = new_expiry.filter(|at| Some(*at) != old_expiry) {
-            self.ttl_heap.push(Reverse((at, hash, key)));
+            self.ttl_heap.push(Reverse((at, hash)));
             self.compact_ttl_heap();
         }
         old
     }
 
-    fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
-        let slot = self.table.find_entry(table_hash(hash), |s| s.key == key).ok()?.remove().0;
-        self.by_hash.remove(&(hash, slot.key.clone()));
-        self.by_key.remove(key);
-        if slot.entry.expire_at_ms.is_some() {
+    fn remove(&mut self, hash: u64, key: &[u8]) -> Option<StoredKey> {
+        let stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
+        self.record_bytes -= stored.allocation_bytes();
+        if self.with_hash(hash).next().is_none() {
+            self.by_hash.remove(&hash);
+        }
+        if stored.expire_at_ms().is_some() {
             self.ttl_key_count -= 1;
         }
-        Some(slot.entry)
+        Some(stored)
     }
 
     fn clear(&mut self) {
-        self.table.clear();
+        self.table = HashTable::new();
         self.by_hash.clear();
-        self.by_key.clear();
-        self.ttl_heap.clear();
+        self.ttl_heap = BinaryHeap::new();
         self.ttl_key_count = 0;
+        self.record_bytes = 0;
     }
 
     fn collect_expired(&mut self, now_ms: u64, max: usize, out: &mut Vec<Bytes>) {
         let mut keep = Vec::new();
-        while keep.len() < max {
+        let mut collected = 0;
+        while collected < max {
             match self.ttl_heap.peek() {
-                Some(Reverse((at, _, _))) if *at <= now_ms => {}
+                Some(Reverse((at, _))) if *at <= now_ms => {}
                 _ => break,
             }
             let popped = self.ttl_heap.pop().expect("peeked just above");
@@ -497,10 +535,16 @@ impl Shard {
             if keep.last() == Some(&popped) {
                 continue;
             }
-            let Reverse((at, hash, key)) = popped;
-            if self.get(hash, &key).is_some_and(|e| e.expire_at_ms == Some(at)) {
-                out.push(key.clone());
-                keep.push(Reverse((at, hash, key)));
+            let Reverse((at, hash)) = popped;
+            let before = out.len();
+            out.extend(
+                self.with_hash(hash)
+                    .filter(|s| s.expire_at_ms() == Some(at))
+                    .map(|s| Bytes::copy_from_slice(s.key())),
+            );
+            if out.len() > before {
+                collected += out.len() - before;
+                keep.push(Reverse((at, hash)));
             }
         }
         self.ttl_heap.extend(keep);
@@ -510,12 +554,33 @@ impl Shard {
         if self.ttl_heap.len() <= 2 * self.ttl_key_count + TTL_HEAP_SLACK {
             return;
         }
+        let hasher = &self.hasher;
         self.ttl_heap = self
             .table
             .iter()
-            .filter_map(|s| s.entry.expire_at_ms.map(|at| Reverse((at, s.hash, s.key.clone()))))
+            .filter_map(|s| s.expire_at_ms().map(|at| Reverse((at, hasher.hash_one(s.key())))))
             .collect();
         debug_assert_eq!(self.ttl_heap.len(), self.ttl_key_count);
+    }
+}
+
+/// Orders stored keys by key, for [`Locked::list_prefix`]'s heap.
+struct ByKey<'a>(&'a StoredKey);
+
+impl PartialEq for ByKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+impl Eq for ByKey<'_> {}
+impl PartialOrd for ByKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key().cmp(other.0.key())
     }
 }
 

@@ -178,16 +178,16 @@ impl StateMachine {
     }
 
     /// A consistent copy of the whole state, keys in key order, for snapshots and digests.
-    /// Values are shared, not copied; applying waits while the copy is made.
+    /// Keys and values up to `INLINE_VALUE_BYTES_MAX` bytes are copied, longer values shared;
+    /// applying waits while the copy is made.
     pub fn freeze(&self) -> Frozen {
         let sessions = self.applying.lock();
         let view = self.map.read_all();
         let mut keys: Vec<(Bytes, Entry)> = Vec::with_capacity(view.shards().map(|s| s.len()).sum());
         for shard in view.shards() {
-            keys.extend(shard.iter_ordered().map(|(k, e)| (k.clone(), e.clone())));
+            keys.extend(shard.iter().map(|s| (Bytes::copy_from_slice(s.key()), s.to_entry())));
         }
-        // Each shard's run is already sorted; the stable sort merges runs in O(n log shards).
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Frozen {
             applied_index: self.applied_index(),
             time_ms: self.time_ms(),
@@ -203,7 +203,7 @@ impl StateMachine {
         let mut view = self.map.write_all();
         view.clear(frozen.applied_index);
         for (key, entry) in frozen.keys {
-            view.insert(key, entry);
+            view.insert(&key, entry);
         }
         *sessions = SessionTable::with_capacity(self.session_capacity);
         for (client_id, session) in frozen.sessions {
@@ -332,7 +332,7 @@ fn token<G: std::ops::Deref<Target = crate::map::Shard>>(
     now_ms: u64,
 ) -> u64 {
     match view.live(key, now_ms) {
-        Some(entry) => entry.mod_index * 2 + 1,
+        Some(entry) => entry.mod_index() * 2 + 1,
         None => map.deletion_mark(key) * 2,
     }
 }
