@@ -139,3 +139,8 @@ pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 pub const FORWARDS_IN_FLIGHT_MAX: usize = 2;
 
 const _: () = assert!(BATCH_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);
+
+/// Most bytes of log entry payloads a node keeps in memory (the newest entries, which are being
+/// replicated and applied); older entries are read back from disk when needed. At least two
+/// batches of [`BATCH_BYTES_MAX`] in flight fit.
+pub const LOG_CACHE_BYTES_MAX: usize = 2 * BATCH_BYTES_MAX;

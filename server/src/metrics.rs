@@ -36,6 +36,7 @@ pub struct Metrics {
     pub connections_rejected: IntCounter,
     /// Bytes of log records held on disk since the last purge.
     pub log_bytes: IntGauge,
+    pub log_cache_bytes: IntGauge,
     /// Duration of each log sync.
     pub fsync_seconds: Histogram,
     /// Log syncs made.
@@ -88,6 +89,7 @@ impl Metrics {
                 "Client connections refused at maxclients",
             ),
             log_bytes: gauge("log_bytes", "Bytes of log records held since the last purge"),
+            log_cache_bytes: gauge("log_cache_bytes", "Bytes of log entries kept in memory"),
             fsync_seconds: Histogram::with_opts(
                 HistogramOpts::new("log_fsync_duration_seconds", "Duration of a log sync")
                     .buckets(latency_buckets),
@@ -127,6 +129,7 @@ impl Metrics {
             Box::new(self.connections_total.clone()),
             Box::new(self.connections_rejected.clone()),
             Box::new(self.log_bytes.clone()),
+            Box::new(self.log_cache_bytes.clone()),
             Box::new(self.fsync_seconds.clone()),
             Box::new(self.fsyncs.clone()),
             Box::new(self.appends_per_fsync.clone()),

@@ -127,8 +127,12 @@ async fn the_log_on_disk_is_pinned() {
 
     let (reopened, report) = SegmentLog::open(disk, SEGMENT_BYTES_MAX_DEFAULT, None).await.expect("reopens");
     assert!(report.torn_tail.is_none(), "{report:?}");
-    let read: Vec<(u64, Vec<u8>)> =
-        reopened.read(..).map(|(index, payload)| (index, payload.to_vec())).collect();
+    let read: Vec<(u64, Vec<u8>)> = reopened
+        .read(..)
+        .expect("read")
+        .into_iter()
+        .map(|(index, payload)| (index, payload.to_vec()))
+        .collect();
     let written: Vec<(u64, Vec<u8>)> =
         sample_entries().iter().map(|e| (e.log_id.index, encode_entry(e))).collect();
     assert_eq!(read, written);

@@ -96,6 +96,16 @@ impl Disk for SimDisk {
         }
     }
 
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        match self.state.lock().files.get(name) {
+            Some(file) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
+                Ok(file.data[start..file.data.len().min(start.saturating_add(len))].to_vec())
+            }
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
     fn remove(&self, name: &str) -> io::Result<()> {
         self.state.lock().files.remove(name);
         Ok(())

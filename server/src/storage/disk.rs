@@ -34,6 +34,16 @@ pub trait Disk: Send + Sync + 'static {
     /// The file cannot be read.
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
 
+    /// Reads `len` bytes of a file from `offset`, or fewer where the file ends.
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let bytes = self.read(name)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        Ok(bytes[start..bytes.len().min(start.saturating_add(len))].to_vec())
+    }
+
     /// Removes a file; durable only after [`Disk::sync_dir`].
     ///
     /// # Errors
@@ -133,6 +143,15 @@ impl Disk for FileDisk {
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
         File::open(self.dir.join(name))?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(self.dir.join(name))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut bytes)?;
         Ok(bytes)
     }
 

@@ -91,6 +91,7 @@ impl<D: Disk + Clone> LogStore<D> {
             log.purge(purged.index).await?;
         }
         metrics.log_bytes.set(log.held_bytes() as i64);
+        metrics.log_cache_bytes.set(log.cached().1 as i64);
         let inner = Arc::new(Mutex::new(LogInner { log, meta }));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
@@ -139,7 +140,8 @@ impl<D: Disk + Clone> RaftLogReader<TypeConfig> for LogStore<D> {
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
         let inner = self.inner.lock().await;
-        inner.log.read(range).map(|(_, payload)| read_entry(payload)).collect()
+        let payloads = inner.log.read(range).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        payloads.iter().map(|(_, payload)| read_entry(payload)).collect()
     }
 }
 
@@ -150,7 +152,9 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         let inner = self.inner.lock().await;
         let last = match inner.log.bounds() {
             Some((_, last)) => {
-                let (_, payload) = inner.log.read(last..=last).next().expect("bounds name a held entry");
+                let payloads =
+                    inner.log.read(last..=last).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+                let (_, payload) = payloads.first().expect("bounds name a held entry");
                 Some(read_entry(payload)?.log_id)
             }
             None => inner.meta.last_purged,
@@ -191,6 +195,8 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
             }
             self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+            self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
+            self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         }
         match self.policy {
             FsyncPolicy::Always => {
@@ -207,6 +213,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         let mut inner = self.inner.lock().await;
         inner.log.truncate(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+        self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         Ok(())
     }
 
@@ -216,6 +223,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.log.purge(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
+        self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         Ok(())
     }
 }

@@ -11,16 +11,20 @@
 //! an error naming the file and the offset, because going on would drop or reorder durable,
 //! possibly acknowledged, entries.
 //!
-//! Every entry since the last purge is also kept in memory, so reads never touch the disk;
-//! snapshots and purges keep that bounded. Durability and when to sync (group commit, fsync
-//! policy) are the caller's: `append` only buffers, `sync` makes everything so far durable.
+//! The newest entries, up to [`LOG_CACHE_BYTES_MAX`], are also kept in memory, which covers the
+//! entries being replicated and applied; an older one (a lagging follower's catch-up, a restart's
+//! replay) is read back from its segment, its checksum checked again. What the log costs in
+//! memory is therefore bounded whatever the time between snapshots: the cache and one position
+//! per entry. Durability and when to sync (group commit, fsync policy) are the caller's:
+//! `append` only buffers, `sync` makes everything so far durable.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::RangeBounds;
 
 use bytes::Bytes;
-use redraft_core::record::{decode_all, encode_record, CorruptRecord, Tail};
+use redraft_core::limits::LOG_CACHE_BYTES_MAX;
+use redraft_core::record::{decode_all, encode_record, CorruptRecord, Tail, RECORD_HEADER_BYTES};
 
 use super::disk::{Disk, LogFile};
 
@@ -61,20 +65,33 @@ pub struct SegmentLog<D: Disk> {
     active: Option<D::File>,
     /// Whether a segment was created since the last sync (the directory needs syncing).
     dir_dirty: bool,
-    /// Invariant: every entry in the segments from the first kept index on, contiguous.
-    entries: BTreeMap<u64, Bytes>,
-    /// Where each entry's record starts: (position in `segments`' first indexes, byte offset).
-    positions: BTreeMap<u64, (u64, u64)>,
-    /// Invariant: the size on disk of the records of `entries`.
+    /// Invariant: where the record of every entry from the first kept index on lies, contiguous:
+    /// the first index of its segment, the record's offset, and its payload length.
+    positions: BTreeMap<u64, Position>,
+    /// Invariant: the payloads of a suffix of the entries in `positions` (the newest), within
+    /// [`LOG_CACHE_BYTES_MAX`] bytes unless it holds only the newest entry.
+    cache: BTreeMap<u64, Bytes>,
+    /// Invariant: the payload bytes in `cache`.
+    cached_bytes: usize,
+    /// Invariant: the size on disk of the records in `positions`.
     held_bytes: u64,
     segment_bytes_max: u64,
     /// The index of the newest record in the active segment's file, live or not.
     last_written: Option<u64>,
 }
 
+/// Where an entry's record lies.
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    segment: u64,
+    offset: u64,
+    /// The caller's payload length (the record holds the index too).
+    len: usize,
+}
+
 /// A record's size on disk for a payload of `len` bytes: length, checksum, index, payload.
 fn record_bytes(len: usize) -> u64 {
-    (8 + INDEX_BYTES + len) as u64
+    (RECORD_HEADER_BYTES + INDEX_BYTES + len) as u64
 }
 
 impl<D: Disk> SegmentLog<D> {
@@ -107,8 +124,9 @@ impl<D: Disk> SegmentLog<D> {
             segments: Vec::new(),
             active: None,
             dir_dirty: false,
-            entries: BTreeMap::new(),
             positions: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            cached_bytes: 0,
             held_bytes: 0,
             segment_bytes_max: segment_bytes_max.max(1),
             last_written: None,
@@ -132,17 +150,18 @@ impl<D: Disk> SegmentLog<D> {
                         format!("entry {index} where entry {expected} belongs"),
                     ));
                 }
-                if let Some(&previous) = log.entries.keys().next_back() {
+                if let Some(&previous) = log.positions.keys().next_back() {
                     let skipped_covered = index > previous + 1 && covered.is_some_and(|c| index <= c + 1);
                     if skipped_covered {
                         tracing::info!(
-                            first_dropped = log.entries.keys().next().copied(),
+                            first_dropped = log.positions.keys().next().copied(),
                             last_dropped = previous,
                             resumed_at = index,
                             "dropping log entries older than an installed snapshot"
                         );
-                        log.entries.clear();
                         log.positions.clear();
+                        log.cache.clear();
+                        log.cached_bytes = 0;
                         log.held_bytes = 0;
                     } else if index != previous + 1 {
                         return Err(corrupt(
@@ -152,9 +171,12 @@ impl<D: Disk> SegmentLog<D> {
                     }
                 }
                 log.last_written = Some(index);
-                log.held_bytes += record_bytes(record.payload.len() - INDEX_BYTES);
-                log.entries.insert(index, record.payload.slice(INDEX_BYTES..));
-                log.positions.insert(index, (first_index, record.offset));
+                let payload = record.payload.slice(INDEX_BYTES..);
+                let position = Position { segment: first_index, offset: record.offset, len: payload.len() };
+                log.held_bytes += record_bytes(payload.len());
+                log.positions.insert(index, position);
+                // A copy: the slice would keep the whole segment's buffer alive.
+                log.cache_insert(index, Bytes::copy_from_slice(&payload));
             }
             let mut file = log.disk.open(&name).map_err(io_error)?;
             if let Tail::Torn { valid_end_offset, discarded_bytes, .. } = tail {
@@ -173,18 +195,65 @@ impl<D: Disk> SegmentLog<D> {
                 drop(previous);
             }
         }
-        report.entry_count = log.entries.len();
+        report.entry_count = log.positions.len();
         Ok((log, report))
     }
 
     /// The first and last index held, if any.
     pub fn bounds(&self) -> Option<(u64, u64)> {
-        Some((*self.entries.keys().next()?, *self.entries.keys().next_back()?))
+        Some((*self.positions.keys().next()?, *self.positions.keys().next_back()?))
     }
 
-    /// The payloads of the entries in `range` that the log holds, in order.
-    pub fn read(&self, range: impl RangeBounds<u64>) -> impl Iterator<Item = (u64, &Bytes)> {
-        self.entries.range(range).map(|(i, p)| (*i, p))
+    /// The payloads of the entries in `range` that the log holds, in order: from memory when
+    /// cached, else read back from their segment.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] when a segment cannot be read, [`LogError::Corrupt`] when what is read
+    /// back is not the record that was written there.
+    pub fn read(&self, range: impl RangeBounds<u64>) -> Result<Vec<(u64, Bytes)>, LogError> {
+        self.positions
+            .range(range)
+            .map(|(&index, position)| match self.cache.get(&index) {
+                Some(payload) => Ok((index, payload.clone())),
+                None => self.read_back(index, *position).map(|payload| (index, payload)),
+            })
+            .collect()
+    }
+
+    /// The entries held in memory, and their payload bytes.
+    pub fn cached(&self) -> (usize, usize) {
+        (self.cache.len(), self.cached_bytes)
+    }
+
+    fn read_back(&self, index: u64, position: Position) -> Result<Bytes, LogError> {
+        let name = segment_name(position.segment);
+        let len = RECORD_HEADER_BYTES + INDEX_BYTES + position.len;
+        let bytes = self
+            .disk
+            .read_at(&name, position.offset, len)
+            .map_err(|source| LogError::Io { file: name.clone(), source })?;
+        let corrupt =
+            |problem: String| LogError::Corrupt { file: name.clone(), offset: position.offset, problem };
+        let (records, tail) = decode_all(&bytes, position.offset)
+            .map_err(|CorruptRecord { problem, .. }| corrupt(problem.to_string()))?;
+        let payload = match (records.as_slice(), tail) {
+            ([record], Tail::Clean { .. }) => &record.payload,
+            _ => return Err(corrupt(format!("entry {index} does not read back as one whole record"))),
+        };
+        if payload.get(..INDEX_BYTES) != Some(&index.to_le_bytes()[..]) {
+            return Err(corrupt(format!("the record read back for entry {index} holds another entry")));
+        }
+        Ok(payload.slice(INDEX_BYTES..))
+    }
+
+    /// Caches the newest entry's payload, evicting the oldest cached ones beyond the bound.
+    fn cache_insert(&mut self, index: u64, payload: Bytes) {
+        self.cached_bytes += payload.len();
+        self.cache.insert(index, payload);
+        while self.cached_bytes > LOG_CACHE_BYTES_MAX && self.cache.len() > 1 {
+            let (_, evicted) = self.cache.pop_first().expect("more than one cached");
+            self.cached_bytes -= evicted.len();
+        }
     }
 
     /// Appends entry `index`; it is durable only after [`SegmentLog::sync`]. When it starts a new
@@ -216,8 +285,8 @@ impl<D: Disk> SegmentLog<D> {
         let active = self.active.as_mut().expect("a segment was started");
         let offset = active.len();
         active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
-        self.entries.insert(index, Bytes::from(body).slice(INDEX_BYTES..));
-        self.positions.insert(index, (segment, offset));
+        self.positions.insert(index, Position { segment, offset, len: payload.len() });
+        self.cache_insert(index, Bytes::from(body).slice(INDEX_BYTES..));
         self.held_bytes += record_bytes(payload.len());
         self.last_written = Some(index);
         Ok(())
@@ -254,12 +323,13 @@ impl<D: Disk> SegmentLog<D> {
     /// # Errors
     /// [`LogError::Io`] when the files cannot be cut or removed.
     pub async fn truncate(&mut self, index: u64) -> Result<(), LogError> {
-        let Some(&(segment, offset)) = self.positions.get(&index) else {
+        let Some(&Position { segment, offset, .. }) = self.positions.get(&index) else {
             return Ok(());
         };
-        let removed = self.entries.split_off(&index);
-        self.held_bytes -= removed.values().map(|p| record_bytes(p.len())).sum::<u64>();
-        self.positions.split_off(&index);
+        let removed = self.positions.split_off(&index);
+        self.held_bytes -= removed.values().map(|p| record_bytes(p.len)).sum::<u64>();
+        let uncached = self.cache.split_off(&index);
+        self.cached_bytes -= uncached.values().map(Bytes::len).sum::<usize>();
         self.last_written = index.checked_sub(1);
         while self.segments.last().is_some_and(|s| s.first_index > segment) {
             let removed = self.segments.pop().expect("checked above");
@@ -286,11 +356,12 @@ impl<D: Disk> SegmentLog<D> {
     /// # Errors
     /// [`LogError::Io`] when a segment cannot be removed.
     pub async fn purge(&mut self, index: u64) -> Result<(), LogError> {
-        let kept = self.entries.split_off(&(index + 1));
-        let removed = std::mem::replace(&mut self.entries, kept);
-        self.held_bytes -= removed.values().map(|p| record_bytes(p.len())).sum::<u64>();
         let kept = self.positions.split_off(&(index + 1));
-        self.positions = kept;
+        let removed = std::mem::replace(&mut self.positions, kept);
+        self.held_bytes -= removed.values().map(|p| record_bytes(p.len)).sum::<u64>();
+        let kept = self.cache.split_off(&(index + 1));
+        let uncached = std::mem::replace(&mut self.cache, kept);
+        self.cached_bytes -= uncached.values().map(Bytes::len).sum::<usize>();
         // A closed segment can go when the next segment starts at or before index + 1.
         let mut removed_any = false;
         while self.segments.len() > 1 && self.segments[1].first_index <= index + 1 {
