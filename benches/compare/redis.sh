@@ -7,7 +7,7 @@
 # 2. A 3-node redraft cluster with fsync always (benchmarked through its leader) beside a single
 #    Redis with appendfsync always, 16-byte values.
 # 3. Memory for KEYS keys (12-byte keys, 16-byte values, loaded with `redis-cli --pipe`): the
-#    resident set of each process, and Redis's own `used_memory`.
+#    resident set of each process, and each one's `used_memory` (INFO memory: the allocator's count).
 # 4. Restart with those keys: from starting the process until it serves the last key written
 #    (redraft replays its snapshot and log; Redis loads the RDB file written by SAVE).
 #
@@ -122,6 +122,8 @@ for i in range(int(sys.argv[1])):
 PY
     last_key=$(printf 'key:%08d' $((keys - 1))) last_value=$(printf 'value:%010d' $((keys - 1)))
     rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+    # INFO memory's used_memory: the allocator's count of allocated bytes, in both servers.
+    used_memory_mb() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ { printf "%.1f", $2 / 1048576 }'; }
     # Seconds from now until the server on port $1 answers GET of the last key with its value.
     served_after() {
         local start=$2
@@ -149,16 +151,17 @@ PY
     port=$(free_port); launch_redraft "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
     redraft_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
+    redraft_used=$(used_memory_mb "$port")
     stop_all
     port=$(free_port); start=$(now); launch_redraft "$port"
     redraft_restart=$(served_after "$port" "$start")
-    echo "redraft,$redraft_rss,,$redraft_restart" >>"$memory"
+    echo "redraft,$redraft_rss,$redraft_used,$redraft_restart" >>"$memory"
     stop_all
 
     port=$(free_port); launch_redis "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
     redis_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
-    redis_used=$(redis-cli -p "$port" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ { printf "%.1f", $2 / 1048576 }')
+    redis_used=$(used_memory_mb "$port")
     redis-cli -p "$port" SAVE >/dev/null
     stop_all
     port=$(free_port); start=$(now); launch_redis "$port"
@@ -202,4 +205,8 @@ if memory:
     print(f"{'system':8} {'RSS MB':>8} {'used_memory MB':>15} {'restart s':>10}")
     for m in memory:
         print(f"{m['system']:8} {m['rss_mb']:>8} {m['used_memory_mb'] or '-':>15} {m['restart_s']:>10}")
+    by = {m["system"]: m for m in memory}
+    if "redraft" in by and "redis" in by:
+        ratio = lambda f: float(by["redraft"][f]) / float(by["redis"][f])
+        print(f"{'ratio':8} {ratio('rss_mb'):8.2f} {ratio('used_memory_mb'):15.2f} {ratio('restart_s'):10.2f}")
 PY

@@ -9,12 +9,13 @@
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
 //! | storage | [`storage`]: the disk seam, the segment log, openraft's log and state-machine stores |
-//! | shared types and seams | [`addr`], [`error`], [`membership`], [`raft_types`], [`clock`], [`runtime`], [`fault`], [`metrics`] |
+//! | shared types and seams | [`addr`], [`allocator`], [`error`], [`membership`], [`raft_types`], [`clock`], [`runtime`], [`fault`], [`metrics`] |
 //!
 //! The simulator (`sim`) runs this very library, so everything it does with time, tasks, the
 //! network or the disk goes through a seam that madsim can replace (DESIGN.md §5).
 
 pub mod addr;
+pub mod allocator;
 #[cfg(not(madsim))]
 pub mod app;
 pub mod clock;

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub expired_keys: IntCounter,
     /// Resident memory of the process, in bytes (0 where it cannot be read).
     pub memory_bytes: IntGauge,
+    pub memory_allocated_bytes: IntGauge,
     /// Client connections open now.
     pub connections: IntGauge,
     /// Client connections accepted since start.
@@ -82,6 +83,10 @@ impl Metrics {
             keys: gauge("keys", "Keys in the keyspace, expired ones not yet removed included"),
             expired_keys: counter("expired_keys_total", "Keys removed by active expiry"),
             memory_bytes: gauge("memory_resident_bytes", "Resident memory of the process"),
+            memory_allocated_bytes: gauge(
+                "memory_allocated_bytes",
+                "Bytes allocated and not freed, as the allocator counts them (INFO's used_memory)",
+            ),
             connections: gauge("connections", "Client connections open"),
             connections_total: counter("connections_accepted_total", "Client connections accepted"),
             connections_rejected: counter(
@@ -125,6 +130,7 @@ impl Metrics {
             Box::new(self.keys.clone()),
             Box::new(self.expired_keys.clone()),
             Box::new(self.memory_bytes.clone()),
+            Box::new(self.memory_allocated_bytes.clone()),
             Box::new(self.connections.clone()),
             Box::new(self.connections_total.clone()),
             Box::new(self.connections_rejected.clone()),
@@ -162,6 +168,9 @@ impl Metrics {
     /// The registry in Prometheus's text format.
     pub fn render(&self) -> String {
         self.memory_bytes.set(resident_bytes() as i64);
+        if let Some(allocated) = crate::allocator::allocated_bytes() {
+            self.memory_allocated_bytes.set(allocated as i64);
+        }
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")

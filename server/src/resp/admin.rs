@@ -263,8 +263,17 @@ fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
             }
             "memory" => {
                 let resident = crate::metrics::resident_bytes();
+                let dataset = node.state().map().allocated_bytes() as u64;
+                let allocator = crate::allocator::allocated_bytes();
+                let used = allocator.unwrap_or(dataset);
+                field("used_memory", &used);
+                field("used_memory_human", &human_bytes(used));
                 field("used_memory_rss", &resident);
                 field("used_memory_rss_human", &human_bytes(resident));
+                field("used_memory_dataset", &dataset);
+                field("used_memory_log_cache", &node.metrics().log_cache_bytes.get());
+                field("mem_fragmentation_ratio", &format!("{:.2}", resident as f64 / used.max(1) as f64));
+                field("mem_allocator", &if allocator.is_some() { "jemalloc" } else { "unknown" });
                 field("maxmemory", &0);
                 field("maxmemory_policy", &"noeviction");
             }
