@@ -44,16 +44,19 @@ impl Node {
     /// election, and starts one only when a quorum of every configuration of the membership
     /// (this node included) says yes. A node whose term would otherwise climb while it is cut off
     /// or paused then comes back without deposing the leader. Returns whether it asked.
+    ///
+    /// A sole voter does not wait: no other node can lead, so there is nothing to hear from (a
+    /// restarted single node serves again without an election timeout's pause).
     pub(super) async fn stand_for_election(&self, timeout: Duration) -> bool {
-        if self.leader_silence().await.is_some_and(|silence| silence < timeout) {
-            return false;
-        }
         let membership = self.raft.metrics().borrow().membership_config.clone();
         let configs = membership.membership().get_joint_config().clone();
         if !configs.iter().any(|voters| voters.contains(&self.id())) {
             return false;
         }
         let others: BTreeSet<u64> = configs.iter().flatten().copied().filter(|&id| id != self.id()).collect();
+        if !others.is_empty() && self.leader_silence().await.is_some_and(|silence| silence < timeout) {
+            return false;
+        }
         let ask_timeout = Duration::from_millis(self.options.election_timeout_ms_min);
         let asks = others.iter().map(|&id| {
             let addr = self.raft_addr_of(id);

@@ -27,7 +27,9 @@ pub struct NodeOptions {
     pub snapshot_entry_count: u64,
     /// Build a snapshot when the log holds more than this many bytes.
     pub snapshot_log_bytes: u64,
-    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    /// Entries kept in the log behind a snapshot, for followers that lag a little. An entry is a
+    /// batch of up to `BATCH_WRITES_MAX` writes, so a few hundred cover a long lag; every entry
+    /// kept is also replayed after a restart.
     pub snapshot_log_keep_count: u64,
     /// While keys with a TTL exist and nothing was proposed for this long, the leader proposes a
     /// time-advance entry, so that TTLs keep expiring at state-machine time (DESIGN.md §3).
@@ -63,7 +65,7 @@ impl Default for NodeOptions {
             election_timeout_ms_max: 600,
             snapshot_entry_count: 100_000,
             snapshot_log_bytes: 256 * 1024 * 1024,
-            snapshot_log_keep_count: 1_000,
+            snapshot_log_keep_count: 100,
             time_advance_idle_ms: 100,
             duty_interval_ms: 50,
             write_timeout_ms: 10_000,
