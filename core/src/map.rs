@@ -376,6 +376,29 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         removed
     }
 
+    /// Replaces every key with `keys` (installing a snapshot), and sets every deletion mark to
+    /// `log_index`. Each shard's table is sized once and its SCAN index built from sorted hashes,
+    /// which is several times faster than inserting the keys one by one. A key given twice keeps
+    /// its last entry.
+    ///
+    /// # Panics
+    /// If not every shard is locked.
+    pub fn load(&mut self, keys: impl IntoIterator<Item = (Bytes, Entry)>, log_index: u64) {
+        self.clear(log_index);
+        let keys = keys.into_iter();
+        // An even share each, and an eighth more for the unevenness of hashing.
+        let share = keys.size_hint().0 / self.guards.len();
+        let mut by_shard: Vec<Vec<(u64, Bytes, Entry)>> =
+            (0..self.guards.len()).map(|_| Vec::with_capacity(share + share / 8)).collect();
+        for (key, entry) in keys {
+            let hash = self.map.hash(&key);
+            by_shard[self.map.shard_of(hash)].push((hash, key, entry));
+        }
+        for ((_, shard), keys) in self.guards.iter_mut().zip(by_shard) {
+            shard.load(keys);
+        }
+    }
+
     /// Removes every key, and sets every deletion mark to `log_index`.
     ///
     /// # Panics
@@ -474,22 +497,10 @@ impl Shard {
 
     fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
         let new_expiry = entry.expire_at_ms;
-        let old = match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
-            Some(stored) => {
-                self.record_bytes -= stored.allocation_bytes();
-                let old = stored.replace(entry);
-                self.record_bytes += stored.allocation_bytes();
-                Some(old)
-            }
-            None => {
-                self.by_hash.insert(hash);
-                let stored = StoredKey::new(key, entry);
-                self.record_bytes += stored.allocation_bytes();
-                let hasher = &self.hasher;
-                self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
-                None
-            }
-        };
+        let old = self.insert_untracked(hash, key, entry);
+        if old.is_none() {
+            self.by_hash.insert(hash);
+        }
         let old_expiry = old.as_ref().and_then(|e| e.expire_at_ms);
         self.ttl_key_count =
             self.ttl_key_count + usize::from(new_expiry.is_some()) - usize::from(old_expiry.is_some());
@@ -510,6 +521,48 @@ impl Shard {
             self.ttl_key_count -= 1;
         }
         Some(stored)
+    }
+
+    /// Fills an empty shard with `keys`, sizing the table once and bulk-building the indexes.
+    fn load(&mut self, keys: Vec<(u64, Bytes, Entry)>) {
+        debug_assert!(self.table.is_empty());
+        let hasher = &self.hasher;
+        self.table.reserve(keys.len(), |s| table_hash(hasher.hash_one(s.key())));
+        let mut hashes = Vec::with_capacity(keys.len());
+        let mut expiries = Vec::new();
+        for (hash, key, entry) in keys {
+            hashes.push(hash);
+            if let Some(at) = entry.expire_at_ms {
+                expiries.push(Reverse((at, hash)));
+            }
+            if let Some(old) = self.insert_untracked(hash, &key, entry) {
+                self.ttl_key_count -= usize::from(old.expire_at_ms.is_some());
+            }
+        }
+        // `BTreeSet::from_iter` sorts, then builds the tree in one pass.
+        self.by_hash = hashes.into_iter().collect();
+        self.ttl_key_count += expiries.len();
+        self.ttl_heap = BinaryHeap::from(expiries);
+    }
+
+    /// Inserts or replaces a key in the table alone (and the record count); the caller keeps
+    /// `by_hash` and the TTL bookkeeping.
+    fn insert_untracked(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+        match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
+            Some(stored) => {
+                self.record_bytes -= stored.allocation_bytes();
+                let old = stored.replace(entry);
+                self.record_bytes += stored.allocation_bytes();
+                Some(old)
+            }
+            None => {
+                let stored = StoredKey::new(key, entry);
+                self.record_bytes += stored.allocation_bytes();
+                let hasher = &self.hasher;
+                self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
+                None
+            }
+        }
     }
 
     fn clear(&mut self) {

@@ -204,6 +204,9 @@ pub fn write_snapshot<W: Write>(
     writer.finish()
 }
 
+/// Most keys [`SnapshotReader::read_all`] makes room for before reading them.
+const KEYS_PREALLOCATED_MAX: u64 = 1 << 22;
+
 /// Reads a snapshot record by record, verifying every checksum and count.
 pub struct SnapshotReader<R: Read> {
     input: R,
@@ -295,7 +298,9 @@ impl<R: Read> SnapshotReader<R> {
         let mut frozen = Frozen {
             applied_index: self.header.last_applied.map_or(0, |id| id.index),
             time_ms: self.header.time_ms,
-            keys: Vec::new(),
+            // Sized from the header, but never beyond what a damaged header could make costly:
+            // growing a vector of a million keys copies it twenty times.
+            keys: Vec::with_capacity(self.header.key_count.min(KEYS_PREALLOCATED_MAX) as usize),
             sessions: Vec::new(),
             deletion_marks: vec![0; DELETION_MARK_BUCKETS],
         };

@@ -201,10 +201,7 @@ impl StateMachine {
     pub fn install(&self, frozen: Frozen) {
         let mut sessions = self.applying.lock();
         let mut view = self.map.write_all();
-        view.clear(frozen.applied_index);
-        for (key, entry) in frozen.keys {
-            view.insert(&key, entry);
-        }
+        view.load(frozen.keys, frozen.applied_index);
         *sessions = SessionTable::with_capacity(self.session_capacity);
         for (client_id, session) in frozen.sessions {
             sessions.insert(client_id, session);

@@ -156,6 +156,49 @@ fn active_expiry_ignores_stale_heap_entries() {
     assert_eq!(n.run(&["DBSIZE"]), Reply::Integer(3));
 }
 
+/// A state installed from a snapshot (the bulk load) serves SCAN, active expiry, TTLs, deletes
+/// and its key count exactly as the state it was frozen from, with another hash seed.
+#[test]
+fn an_installed_state_serves_scan_expiry_and_deletes_like_the_original() {
+    let mut n = Node::new();
+    for i in 0..500u64 {
+        n.run(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    for i in 0..50u64 {
+        n.run(&["PEXPIRE", &format!("k{i}"), &(100 + i).to_string()]);
+    }
+    let frozen = n.sm.freeze();
+    let mut m = Node::with_seed(7);
+    m.clock_ms = n.clock_ms;
+    m.log_index = n.log_index;
+    m.sm.install(frozen.clone());
+    assert_eq!(m.sm.freeze(), frozen);
+    assert_eq!(m.run(&["DBSIZE"]), Reply::Integer(500));
+    assert_eq!(m.run(&["PTTL", "k10"]), n.run(&["PTTL", "k10"]));
+    let mut scanned = BTreeSet::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let Reply::Array(page) = m.run(&["SCAN", &cursor, "COUNT", "37"]) else {
+            panic!("SCAN replies an array")
+        };
+        let (Reply::Bulk(next), Reply::Array(keys)) = (&page[0], &page[1]) else { panic!("cursor and keys") };
+        scanned.extend(keys.iter().map(|k| format!("{k:?}")));
+        cursor = String::from_utf8(next.to_vec()).expect("decimal cursor");
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(scanned.len(), 500, "SCAN returns every installed key once");
+    m.advance_ms(1_000);
+    let mut expired = m.sm.collect_expired(m.clock_ms, 100);
+    expired.sort();
+    let mut expected: Vec<Bytes> = (0..50).map(|i| b(&format!("k{i}"))).collect();
+    expected.sort();
+    assert_eq!(expired, expected);
+    assert_eq!(m.run(&["DEL", "k499", "k498"]), Reply::Integer(2));
+    assert_eq!(m.run(&["DBSIZE"]), Reply::Integer(498));
+}
+
 /// The TTL heap stays bounded when one key's TTL is changed over and over.
 #[test]
 fn ttl_heap_compacts_stale_entries() {
