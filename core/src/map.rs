@@ -35,27 +35,8 @@ use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
+pub use crate::stored_key::Entry;
 use crate::stored_key::StoredKey;
-
-/// A value with its metadata, owned: what is stored under a key (as a [`StoredKey`]) and what
-/// snapshots carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The string value; binary safe.
-    pub value: Bytes,
-    /// When the key expires, in state-machine milliseconds; `None` for no TTL.
-    pub expire_at_ms: Option<u64>,
-    /// Log index of the entry that last changed this key (value or TTL), like etcd's
-    /// `mod_revision`. WATCH and compare-and-set rely on it being exact.
-    pub mod_index: u64,
-}
-
-impl Entry {
-    /// Whether the key still exists at `now_ms`: a key is expired when `expire_at_ms <= now_ms`.
-    pub fn is_live(&self, now_ms: u64) -> bool {
-        self.expire_at_ms.is_none_or(|at| at > now_ms)
-    }
-}
 
 /// The keys of many shards, each behind its own lock.
 pub struct ShardedMap {
