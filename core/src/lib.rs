@@ -21,6 +21,7 @@ pub mod parse;
 pub mod record;
 pub mod reply;
 pub mod session;
+pub mod shard;
 pub mod snapshot;
 pub mod spec;
 pub mod state;

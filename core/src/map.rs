@@ -25,16 +25,16 @@
 //! at any key, so a multi-key write is atomic to readers and locks are never taken out of order.
 //! Commands that see the whole keyspace (KEYS, SCAN, FLUSHALL) lock every shard.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
+use crate::shard::table_hash;
+pub use crate::shard::Shard;
 pub use crate::stored_key::Entry;
 use crate::stored_key::StoredKey;
 
@@ -149,7 +149,7 @@ impl ShardedMap {
     /// The number of stored keys that have a TTL, expired ones not yet removed included. The
     /// leader keeps time moving (DESIGN.md §3) only while this is not zero.
     pub fn ttl_key_count(&self) -> usize {
-        self.shards.iter().map(|s| s.read().ttl_key_count).sum()
+        self.shards.iter().map(|s| s.read().ttl_key_count()).sum()
     }
 
     /// Read-locks the shards that hold `keys`, in shard order.
@@ -268,7 +268,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         let mut visited = 0usize;
         let mut last_hash: Option<u64> = None;
         for (_, shard) in &self.guards[self.map.shard_of(cursor)..] {
-            for &hash in shard.by_hash.range(cursor..) {
+            for hash in shard.hashes_from(cursor) {
                 // Stop only between two hashes, so that the next cursor (last hash + 1) cannot
                 // skip a key that shares the hash of the last one returned.
                 if visited >= count {
@@ -405,199 +405,6 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     }
 }
 
-/// One shard: a hash table of [`StoredKey`]s for point operations, the hashes in order for
-/// SCAN, and a TTL heap. What each key costs is in `stored_key.rs`.
-pub struct Shard {
-    /// Keys the table's hashes, as the map does; the table recomputes hashes when it grows.
-    hasher: ahash::RandomState,
-    table: HashTable<StoredKey>,
-    /// Invariant: holds the hash of every key in `table`, and nothing else. Two keys of one shard
-    /// with the same 64-bit hash share one element.
-    by_hash: BTreeSet<u64>,
-    /// Holds `(expire_at_ms, hash)` for every key with a TTL, plus stale pairs left behind when a
-    /// TTL changed or a key went away; a pair is live only if a key of that hash still has that
-    /// TTL.
-    ttl_heap: BinaryHeap<Reverse<(u64, u64)>>,
-    /// Invariant: the number of entries in `table` with a TTL.
-    ttl_key_count: usize,
-    /// Invariant: the sum of the `allocation_bytes` of the records in `table`.
-    record_bytes: usize,
-}
-
-/// Stale pairs tolerated in a TTL heap beyond twice its live pairs, before it is rebuilt.
-const TTL_HEAP_SLACK: usize = 64;
-
-impl Shard {
-    fn new(hasher: ahash::RandomState) -> Shard {
-        Shard {
-            hasher,
-            table: HashTable::new(),
-            by_hash: BTreeSet::new(),
-            ttl_heap: BinaryHeap::new(),
-            ttl_key_count: 0,
-            record_bytes: 0,
-        }
-    }
-
-    /// The number of keys, including expired ones not yet removed.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    /// Whether the shard holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
-    /// Every key, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &StoredKey> {
-        self.table.iter()
-    }
-
-    /// The bytes this shard has asked the allocator for: its keys' records (not counting shared
-    /// values' own buffers), the table, the TTL heap, and an estimate of the SCAN index (B-tree
-    /// nodes are not visible; two thirds full is their usual fill).
-    pub fn allocated_bytes(&self) -> usize {
-        let by_hash = self.by_hash.len() * size_of::<u64>() * 3 / 2;
-        let heap = self.ttl_heap.capacity() * size_of::<Reverse<(u64, u64)>>();
-        self.record_bytes + self.table.allocation_size() + by_hash + heap
-    }
-
-    fn hash_of(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    fn get(&self, hash: u64, key: &[u8]) -> Option<&StoredKey> {
-        self.table.find(table_hash(hash), |s| s.key() == key)
-    }
-
-    /// The keys stored under `hash` (almost always one).
-    fn with_hash(&self, hash: u64) -> impl Iterator<Item = &StoredKey> {
-        self.table.iter_hash(table_hash(hash)).filter(move |s| self.hash_of(s.key()) == hash)
-    }
-
-    fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
-        let new_expiry = entry.expire_at_ms;
-        let old = self.insert_untracked(hash, key, entry);
-        if old.is_none() {
-            self.by_hash.insert(hash);
-        }
-        let old_expiry = old.as_ref().and_then(|e| e.expire_at_ms);
-        self.ttl_key_count =
-            self.ttl_key_count + usize::from(new_expiry.is_some()) - usize::from(old_expiry.is_some());
-        if let Some(at) = new_expiry.filter(|at| Some(*at) != old_expiry) {
-            self.ttl_heap.push(Reverse((at, hash)));
-            self.compact_ttl_heap();
-        }
-        old
-    }
-
-    fn remove(&mut self, hash: u64, key: &[u8]) -> Option<StoredKey> {
-        let stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
-        self.record_bytes -= stored.allocation_bytes();
-        if self.with_hash(hash).next().is_none() {
-            self.by_hash.remove(&hash);
-        }
-        if stored.expire_at_ms().is_some() {
-            self.ttl_key_count -= 1;
-        }
-        Some(stored)
-    }
-
-    /// Fills an empty shard with `keys`, sizing the table once and bulk-building the indexes.
-    fn load(&mut self, keys: Vec<(u64, Bytes, Entry)>) {
-        debug_assert!(self.table.is_empty());
-        let hasher = &self.hasher;
-        self.table.reserve(keys.len(), |s| table_hash(hasher.hash_one(s.key())));
-        let mut hashes = Vec::with_capacity(keys.len());
-        let mut expiries = Vec::new();
-        for (hash, key, entry) in keys {
-            hashes.push(hash);
-            if let Some(at) = entry.expire_at_ms {
-                expiries.push(Reverse((at, hash)));
-            }
-            if let Some(old) = self.insert_untracked(hash, &key, entry) {
-                self.ttl_key_count -= usize::from(old.expire_at_ms.is_some());
-            }
-        }
-        // `BTreeSet::from_iter` sorts, then builds the tree in one pass.
-        self.by_hash = hashes.into_iter().collect();
-        self.ttl_key_count += expiries.len();
-        self.ttl_heap = BinaryHeap::from(expiries);
-    }
-
-    /// Inserts or replaces a key in the table alone (and the record count); the caller keeps
-    /// `by_hash` and the TTL bookkeeping.
-    fn insert_untracked(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
-        match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
-            Some(stored) => {
-                self.record_bytes -= stored.allocation_bytes();
-                let old = stored.replace(entry);
-                self.record_bytes += stored.allocation_bytes();
-                Some(old)
-            }
-            None => {
-                let stored = StoredKey::new(key, entry);
-                self.record_bytes += stored.allocation_bytes();
-                let hasher = &self.hasher;
-                self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
-                None
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.table = HashTable::new();
-        self.by_hash.clear();
-        self.ttl_heap = BinaryHeap::new();
-        self.ttl_key_count = 0;
-        self.record_bytes = 0;
-    }
-
-    fn collect_expired(&mut self, now_ms: u64, max: usize, out: &mut Vec<Bytes>) {
-        let mut keep = Vec::new();
-        let mut collected = 0;
-        while collected < max {
-            match self.ttl_heap.peek() {
-                Some(Reverse((at, _))) if *at <= now_ms => {}
-                _ => break,
-            }
-            let popped = self.ttl_heap.pop().expect("peeked just above");
-            // A key given the same expiry twice (SET k EX 2, DEL k, RENAME j k with j's equal
-            // TTL) has two identical heap pairs; they pop one after the other, and the key must
-            // be collected once. Found by the model test (tests/model.proptest-regressions).
-            if keep.last() == Some(&popped) {
-                continue;
-            }
-            let Reverse((at, hash)) = popped;
-            let before = out.len();
-            out.extend(
-                self.with_hash(hash)
-                    .filter(|s| s.expire_at_ms() == Some(at))
-                    .map(|s| Bytes::copy_from_slice(s.key())),
-            );
-            if out.len() > before {
-                collected += out.len() - before;
-                keep.push(Reverse((at, hash)));
-            }
-        }
-        self.ttl_heap.extend(keep);
-    }
-
-    fn compact_ttl_heap(&mut self) {
-        if self.ttl_heap.len() <= 2 * self.ttl_key_count + TTL_HEAP_SLACK {
-            return;
-        }
-        let hasher = &self.hasher;
-        self.ttl_heap = self
-            .table
-            .iter()
-            .filter_map(|s| s.expire_at_ms().map(|at| Reverse((at, hasher.hash_one(s.key())))))
-            .collect();
-        debug_assert_eq!(self.ttl_heap.len(), self.ttl_key_count);
-    }
-}
-
 /// Orders stored keys by key, for [`Locked::list_prefix`]'s heap.
 struct ByKey<'a>(&'a StoredKey);
 
@@ -616,16 +423,6 @@ impl Ord for ByKey<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.key().cmp(other.0.key())
     }
-}
-
-/// The hash the table probes with. The shard is the top bits of the key hash, so inside one shard
-/// those bits are all equal; hashbrown takes its 7-bit tag from the top bits too. Mixing spreads
-/// the entropy back over every bit (the finaliser of splitmix64).
-fn table_hash(hash: u64) -> u64 {
-    let mut z = hash;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn deletion_bucket(key: &[u8]) -> usize {
