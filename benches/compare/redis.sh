@@ -7,7 +7,9 @@
 # 2. A 3-node redraft cluster with fsync always (benchmarked through its leader) beside a single
 #    Redis with appendfsync always, 16-byte values.
 # 3. Memory for KEYS keys (12-byte keys, 16-byte values, loaded with `redis-cli --pipe`): the
-#    resident set of each process, and each one's `used_memory` (INFO memory: the allocator's count).
+#    resident set of each process just after the load and 10 s later (redraft's snapshot during
+#    the load leaves freed memory that the allocator returns over a few seconds), and each one's
+#    `used_memory` (INFO memory: the allocator's count).
 # 4. Restart with those keys: from starting the process until it serves the last key written
 #    (redraft loads its snapshot, taken when the log passed 16 MiB, and replays the log since;
 #    Redis loads the RDB file written by SAVE).
@@ -111,7 +113,7 @@ if [ "$cluster" != 0 ]; then
 fi
 
 memory="$work/memory.csv"
-echo "system,rss_mb,used_memory_mb,restart_s" >"$memory"
+echo "system,rss_mb,rss_settled_mb,used_memory_mb,restart_s" >"$memory"
 if [ "$keys" != 0 ]; then
     # KEYS SETs of 12-byte keys and 16-byte values, as RESP, for redis-cli --pipe.
     python3 - "$keys" >"$work/load.resp" <<'PY'
@@ -154,22 +156,26 @@ PY
     port=$(free_port); launch_redraft "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
     redraft_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
+    sleep 10
+    redraft_settled=$(rss_mb "$(tail -n 1 "$work/pids")")
     redraft_used=$(used_memory_mb "$port")
     stop_all
     port=$(free_port); start=$(now); launch_redraft "$port"
     redraft_restart=$(served_after "$port" "$start")
-    echo "redraft,$redraft_rss,$redraft_used,$redraft_restart" >>"$memory"
+    echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart" >>"$memory"
     stop_all
 
     port=$(free_port); launch_redis "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
     redis_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
+    sleep 10
+    redis_settled=$(rss_mb "$(tail -n 1 "$work/pids")")
     redis_used=$(used_memory_mb "$port")
     redis-cli -p "$port" SAVE >/dev/null
     stop_all
     port=$(free_port); start=$(now); launch_redis "$port"
     redis_restart=$(served_after "$port" "$start")
-    echo "redis,$redis_rss,$redis_used,$redis_restart" >>"$memory"
+    echo "redis,$redis_rss,$redis_settled,$redis_used,$redis_restart" >>"$memory"
     stop_all
 fi
 
@@ -205,11 +211,11 @@ memory = list(csv.DictReader(open(sys.argv[2])))
 if memory:
     print()
     print(f"{int(sys.argv[3]):,} keys (12-byte keys, 16-byte values)")
-    print(f"{'system':8} {'RSS MB':>8} {'used_memory MB':>15} {'restart s':>10}")
+    print(f"{'system':8} {'RSS MB':>8} {'10 s later':>10} {'used_memory MB':>15} {'restart s':>10}")
     for m in memory:
-        print(f"{m['system']:8} {m['rss_mb']:>8} {m['used_memory_mb'] or '-':>15} {m['restart_s']:>10}")
+        print(f"{m['system']:8} {m['rss_mb']:>8} {m['rss_settled_mb']:>10} {m['used_memory_mb']:>15} {m['restart_s']:>10}")
     by = {m["system"]: m for m in memory}
     if "redraft" in by and "redis" in by:
         ratio = lambda f: float(by["redraft"][f]) / float(by["redis"][f])
-        print(f"{'ratio':8} {ratio('rss_mb'):8.2f} {ratio('used_memory_mb'):15.2f} {ratio('restart_s'):10.2f}")
+        print(f"{'ratio':8} {ratio('rss_mb'):8.2f} {ratio('rss_settled_mb'):10.2f} {ratio('used_memory_mb'):15.2f} {ratio('restart_s'):10.2f}")
 PY

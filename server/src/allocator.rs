@@ -21,3 +21,18 @@ pub fn allocated_bytes() -> Option<u64> {
         None
     }
 }
+
+/// Starts jemalloc's background threads, which return freed memory to the system as it ages
+/// (dirty pages decay over ten seconds), even while the process allocates nothing: without them
+/// memory freed after a burst (a snapshot, a big pipeline) stays resident until the next
+/// allocation. Returns whether they run.
+pub fn start_background_purging() -> bool {
+    #[cfg(not(madsim))]
+    {
+        tikv_jemalloc_ctl::background_thread::write(true).is_ok()
+    }
+    #[cfg(madsim)]
+    {
+        false
+    }
+}

@@ -16,6 +16,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     redraft_server::app::init_logging(&config);
+    if !redraft_server::allocator::start_background_purging() {
+        tracing::warn!(
+            "jemalloc's background threads did not start; freed memory is returned to the system later"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
