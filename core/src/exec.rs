@@ -231,8 +231,13 @@ impl Exec<'_, '_> {
 
     /// SET with every option (Redis's `setGenericCommand`, plus Valkey's IFEQ).
     fn set(&mut self, set: &SetCommand) -> Reply {
-        // Only what the options need of the current value: a plain SET copies nothing.
-        let stored = self.view.live(&set.key, self.now_ms);
+        // Only what the options need of the current value: a plain SET does not even look it up
+        // (the insert finds the key once), and copies nothing.
+        let plain = matches!(
+            (&set.condition, &set.expiry),
+            (SetCondition::Always, SetExpiry::Clear | SetExpiry::Set(_))
+        );
+        let stored = if plain && !set.get { None } else { self.view.live(&set.key, self.now_ms) };
         let exists = stored.is_some();
         let current_expiry = stored.and_then(|e| e.expire_at_ms());
         let old_value = if set.get { stored.map(StoredKey::value_bytes) } else { None };
