@@ -175,8 +175,7 @@ impl<D: Disk> SegmentLog<D> {
                 let position = Position { segment: first_index, offset: record.offset, len: payload.len() };
                 log.held_bytes += record_bytes(payload.len());
                 log.positions.insert(index, position);
-                // A copy: the slice would keep the whole segment's buffer alive.
-                log.cache_insert(index, Bytes::copy_from_slice(&payload));
+                log.cache_insert(index, payload);
             }
             let mut file = log.disk.open(&name).map_err(io_error)?;
             if let Tail::Torn { valid_end_offset, discarded_bytes, .. } = tail {
@@ -194,6 +193,11 @@ impl<D: Disk> SegmentLog<D> {
             if let Some(previous) = log.active.replace(file) {
                 drop(previous);
             }
+        }
+        // The cached payloads are slices of whole segment files read above; copying the few kept
+        // lets those buffers go.
+        for payload in log.cache.values_mut() {
+            *payload = Bytes::copy_from_slice(payload);
         }
         report.entry_count = log.positions.len();
         Ok((log, report))
