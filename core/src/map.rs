@@ -340,10 +340,10 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
 }
 
 impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
-    /// Stores `entry` under `key`, replacing any previous entry, which is returned.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// Stores `entry` under `key`, replacing any previous entry; returns whether there was one.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> bool {
         let hash = self.map.hash(key);
-        self.shard_mut(hash).insert(hash, key, entry)
+        self.shard_mut(hash).insert(hash, key, entry).is_some()
     }
 
     /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see

@@ -90,13 +90,14 @@ impl Shard {
         self.table.iter_hash(table_hash(hash)).filter(move |s| self.hash_of(s.key()) == hash)
     }
 
-    pub(crate) fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// Stores `entry` under `key`; returns `Some(the old expiry)` when the key was there.
+    pub(crate) fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Option<u64>> {
         let new_expiry = entry.expire_at_ms;
         let old = self.insert_untracked(hash, key, entry);
         if old.is_none() {
             self.by_hash.insert(hash);
         }
-        let old_expiry = old.as_ref().and_then(|e| e.expire_at_ms);
+        let old_expiry = old.flatten();
         self.ttl_key_count =
             self.ttl_key_count + usize::from(new_expiry.is_some()) - usize::from(old_expiry.is_some());
         if let Some(at) = new_expiry.filter(|at| Some(*at) != old_expiry) {
@@ -130,8 +131,8 @@ impl Shard {
             if let Some(at) = entry.expire_at_ms {
                 expiries.push(Reverse((at, hash)));
             }
-            if let Some(old) = self.insert_untracked(hash, &key, entry) {
-                self.ttl_key_count -= usize::from(old.expire_at_ms.is_some());
+            if let Some(old_expiry) = self.insert_untracked(hash, &key, entry) {
+                self.ttl_key_count -= usize::from(old_expiry.is_some());
             }
         }
         // `BTreeSet::from_iter` sorts, then builds the tree in one pass.
@@ -141,8 +142,8 @@ impl Shard {
     }
 
     /// Inserts or replaces a key in the table alone (and the record count); the caller keeps
-    /// `by_hash` and the TTL bookkeeping.
-    pub(crate) fn insert_untracked(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// `by_hash` and the TTL bookkeeping. Returns `Some(the old expiry)` when the key was there.
+    pub(crate) fn insert_untracked(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Option<u64>> {
         match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
             Some(stored) => {
                 self.record_bytes -= stored.allocation_bytes();

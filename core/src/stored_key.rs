@@ -194,10 +194,11 @@ impl StoredKey {
         Entry { value: self.value_bytes(), expire_at_ms: self.expire_at_ms(), mod_index: self.mod_index() }
     }
 
-    /// Replaces the value and metadata, keeping the key; returns the old entry. A value of the
-    /// same length as an inline one is written in place, without allocating.
-    pub fn replace(&mut self, entry: Entry) -> Entry {
-        let old = self.to_entry();
+    /// Replaces the value and metadata, keeping the key; returns the old expiry (the old value
+    /// is not copied: a caller that needs it reads it first). A value of the same length as an
+    /// inline one is written in place, without allocating.
+    pub fn replace(&mut self, entry: Entry) -> Option<u64> {
+        let old = self.expire_at_ms();
         let fits = !self.is_shared() && entry.value.len() == self.value().len();
         if fits {
             let key_len = self.header().key_len & !HAS_EXPIRY;
@@ -319,8 +320,9 @@ mod tests {
         let mut stored = StoredKey::new(b"the key", steps[0].clone());
         for pair in steps.windows(2) {
             let before = stored.ptr;
-            let old = stored.replace(pair[1].clone());
-            assert_eq!(old, pair[0]);
+            assert_eq!(stored.to_entry(), pair[0]);
+            let old_expiry = stored.replace(pair[1].clone());
+            assert_eq!(old_expiry, pair[0].expire_at_ms);
             check(&stored, b"the key", &pair[1]);
             let in_place = pair[0].value.len() == pair[1].value.len() && pair[0].value.len() <= 256;
             assert_eq!(stored.ptr == before, in_place, "{:?} -> {:?}", pair[0], pair[1]);
