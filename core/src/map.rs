@@ -122,6 +122,14 @@ impl ShardedMap {
         shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(StoredKey::value_bytes)
     }
 
+    /// Calls `f` with the value of a live key at `now_ms`, under the shard's read lock, without
+    /// copying it (as a reply writer copies it once, into its buffer).
+    pub fn get_with<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let hash = self.hash(key);
+        let shard = self.shards[self.shard_of(hash)].read();
+        shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(|e| f(e.value()))
+    }
+
     /// Stores a value without TTL, as a plain `SET` does; returns whether the key was new.
     pub fn set(&self, key: Bytes, value: Bytes, mod_index: u64) -> bool {
         let hash = self.hash(&key);
