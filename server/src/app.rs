@@ -56,6 +56,11 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
         heartbeat_ms: config.heartbeat_ms,
         election_timeout_ms_min: config.election_timeout_ms_min,
         election_timeout_ms_max: config.election_timeout_ms_max,
+        read_lease_ms: if config.read_lease {
+            crate::node::safe_read_lease_ms(config.election_timeout_ms_max)
+        } else {
+            0
+        },
         snapshot_entry_count: config.snapshot_entry_count,
         snapshot_log_bytes: config.snapshot_log_bytes,
         snapshot_log_keep_count: config.snapshot_log_keep_count,

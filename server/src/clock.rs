@@ -17,6 +17,15 @@ pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch. May jump or run at the wrong rate; callers that need
     /// monotonic values (leader stamps) take the maximum with what they saw before.
     fn now_ms(&self) -> u64;
+
+    /// Milliseconds on the node's monotonic clock since some fixed origin: never jumps, and runs
+    /// at the rate of the machine's oscillator, within the drift bound the read lease assumes
+    /// (`node/read_lease.rs`). The simulator drifts it per node.
+    fn monotonic_ms(&self) -> u64 {
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(monotonic_now);
+        monotonic_now().saturating_duration_since(origin).as_millis() as u64
+    }
 }
 
 /// The operating system's clock.

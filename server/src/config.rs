@@ -59,6 +59,10 @@ pub struct ServerConfig {
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
+    /// Serve leader reads locally under a lease shorter than the election timeout, instead of
+    /// confirming each with a quorum: faster, but correct only while the nodes' clocks run at
+    /// rates within 10 % of each other (`node/read_lease.rs`). Off by default.
+    pub read_lease: bool,
     pub snapshot_entry_count: u64,
     pub snapshot_log_bytes: u64,
     /// Entries kept in the log behind a snapshot, for followers that lag a little; one further
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
+            read_lease: false,
             snapshot_entry_count: node.snapshot_entry_count,
             snapshot_log_bytes: node.snapshot_log_bytes,
             snapshot_log_keep_count: node.snapshot_log_keep_count,
@@ -138,6 +143,10 @@ pub struct Flags {
     pub cluster_id: Option<String>,
     #[arg(long, value_enum)]
     pub fsync: Option<FsyncPolicy>,
+    /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
+    /// clock rates differ by at most 10 % (off by default).
+    #[arg(long)]
+    pub read_lease: bool,
     /// Log one JSON object per line.
     #[arg(long)]
     pub json_logs: bool,
@@ -262,6 +271,9 @@ impl ServerConfig {
         }
         if let Some(v) = flags.fsync {
             self.fsync = v;
+        }
+        if flags.read_lease {
+            self.read_lease = true;
         }
         if flags.json_logs {
             self.log_format = LogFormat::Json;
@@ -478,5 +490,20 @@ mod tests {
         let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();
         assert!(error.contains("\"x\""), "{error}");
+    }
+
+    /// The read lease is off unless asked for (flag or environment), and then the node gets the
+    /// election timeout shortened by the drift bound, never the timeout itself.
+    #[test]
+    fn the_read_lease_is_off_by_default_and_shorter_than_the_election_timeout_when_on() {
+        let config = ServerConfig::load(&Flags::default(), &BTreeMap::new()).expect("defaults");
+        assert_eq!(crate::app::node_options(&config).read_lease_ms, 0);
+        let config =
+            ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_READ_LEASE", "1")])).expect("a boolean");
+        assert_eq!(crate::app::node_options(&config).read_lease_ms, 490);
+        let flags = Flags { read_lease: true, ..Flags::default() };
+        let config = ServerConfig::load(&flags, &env(&[("REDRAFT_ELECTION_TIMEOUT_MS_MAX", "1000")]))
+            .expect("a flag and a timeout");
+        assert_eq!(crate::app::node_options(&config).read_lease_ms, 818);
     }
 }

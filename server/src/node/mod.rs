@@ -21,6 +21,7 @@ pub mod options;
 mod peer_service;
 mod proposer;
 mod read;
+mod read_lease;
 mod read_rounds;
 pub mod status;
 mod write;
@@ -39,6 +40,8 @@ use tokio::time::Instant;
 use self::forward_batch::ForwardBatches;
 pub use self::options::{NodeOptions, StartError, CLUSTER_ID_DEFAULT};
 use self::proposer::ProposalQueue;
+use self::read_lease::ReadLease;
+pub use self::read_lease::{safe_read_lease_ms, READ_LEASE_DRIFT_PPM};
 use self::read_rounds::ReadRounds;
 use crate::addr::NodeAddr;
 use crate::clock::{monotonic_now, Clock};
@@ -47,7 +50,7 @@ use crate::peer::pool::PeerPool;
 use crate::peer::raft_network::PeerNetwork;
 use crate::raft_types::TypeConfig;
 use crate::storage::disk::Disk;
-use crate::storage::log_store::LogStore;
+use crate::storage::log_store::{LastLogId, LogStore};
 use crate::storage::segment_log::RecoveryReport;
 use crate::storage::state_machine_store::StateMachineStore;
 
@@ -73,6 +76,12 @@ pub struct Node {
     read_rounds: Arc<ReadRounds>,
     /// On a follower: read-index requests to the leader shared by the reads waiting for one.
     follower_read_rounds: Arc<ReadRounds>,
+    /// Where this node's log ends, for its pre-vote (`election.rs`).
+    last_log: Arc<dyn LastLogId>,
+    /// The leader's read lease, when `--read-lease` is on.
+    read_lease: Arc<ReadLease>,
+    /// When the node started: it holds votes for a while after ([`Node::hold_votes_after_start`]).
+    started: Instant,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
     /// On a follower: client writes waiting to be forwarded to the leader together.
@@ -151,6 +160,7 @@ impl Node {
             .await
             .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
         }
+        let last_log: Arc<dyn LastLogId> = Arc::new(log.clone());
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -189,6 +199,9 @@ impl Node {
             session_next: AtomicU64::new(0),
             read_rounds: Arc::default(),
             follower_read_rounds: Arc::default(),
+            last_log,
+            read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
+            started: monotonic_now(),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,

@@ -23,6 +23,11 @@ pub struct NodeOptions {
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
+    /// The leader lease for reads (`node/read_lease.rs`), on this node's monotonic clock; 0 (the
+    /// default) confirms every read with a quorum. `--read-lease` sets
+    /// [`safe_read_lease_ms`](super::safe_read_lease_ms) of the election timeout; anything
+    /// longer is unsafe (the simulator sets it so to show that it catches the stale reads).
+    pub read_lease_ms: u64,
     /// Build a snapshot after this many entries since the last one.
     pub snapshot_entry_count: u64,
     /// Build a snapshot when the log holds more than this many bytes.
@@ -63,6 +68,7 @@ impl Default for NodeOptions {
             heartbeat_ms: 100,
             election_timeout_ms_min: 300,
             election_timeout_ms_max: 600,
+            read_lease_ms: 0,
             snapshot_entry_count: 100_000,
             snapshot_log_bytes: 256 * 1024 * 1024,
             snapshot_log_keep_count: 100,

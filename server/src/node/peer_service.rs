@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use openraft::Raft;
+use openraft::{LogId, Raft};
 use redraft_core::{Reply, Write};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -28,8 +28,12 @@ impl PeerService for Node {
         Node::membership_without(self, id)
     }
 
-    fn grant_pre_vote(&self) -> impl Future<Output = bool> + Send {
-        Node::grant_pre_vote(self)
+    fn grant_pre_vote(&self, last_log_id: Option<LogId<u64>>) -> impl Future<Output = bool> + Send {
+        Node::grant_pre_vote(self, last_log_id)
+    }
+
+    fn hold_votes_after_start(&self) -> impl Future<Output = ()> + Send {
+        Node::hold_votes_after_start(self)
     }
 
     fn write_as_leader(

@@ -2,7 +2,8 @@
 //! (ReadIndex), a follower asks the leader for its read index, and either waits until it has
 //! applied that index before reading its own state machine. Confirmations on the leader, and
 //! requests for the read index on a follower, are shared by every read waiting for one
-//! (`read_rounds.rs`).
+//! (`read_rounds.rs`). With `--read-lease` a leader inside its lease skips the quorum round
+//! (`read_lease.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,9 +13,10 @@ use redraft_core::{Command, Reply};
 
 use super::forward::call_leader;
 use super::forward::FORWARD_RETRY;
+use super::read_lease::{lease_read_index, ReadLease};
 use super::read_rounds::{leader_round, run_rounds};
 use super::Node;
-use crate::clock::monotonic_now;
+use crate::clock::{monotonic_now, Clock};
 use crate::error::NodeError;
 use crate::peer::message::{PeerRequest, PeerResponse};
 use crate::peer::pool::PeerPool;
@@ -93,14 +95,17 @@ impl Node {
         if let Some(index) = self.sole_voter_read_index() {
             return Ok(index);
         }
+        if let Some(index) = self.lease_read_index() {
+            return Ok(index);
+        }
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let raft = self.raft.clone();
-        let result =
-            self.read_rounds
-                .join(timeout, move |rounds| async move {
-                    run_rounds(rounds, || leader_round(&raft, timeout)).await
-                })
-                .await;
+        let (raft, lease, clock) = (self.raft.clone(), self.read_lease.clone(), self.clock.clone());
+        let result = self
+            .read_rounds
+            .join(timeout, move |rounds| async move {
+                run_rounds(rounds, || leased_round(&raft, &lease, &*clock, timeout)).await
+            })
+            .await;
         match result {
             Err(NodeError::NotLeader { leader: Some((id, _)) }) => {
                 // The round names the leader; its addresses come from this node's membership.
@@ -120,6 +125,32 @@ impl Node {
         sole_voter_read_index(is_leader, configs, self.id(), metrics.current_term, applied)
     }
 
+    /// The read index under the leader's read lease ([`lease_read_index`]), if it holds one; a
+    /// read past half the lease starts a round in the background that renews it.
+    fn lease_read_index(&self) -> Option<u64> {
+        if !self.read_lease.enabled() {
+            return None;
+        }
+        let (is_leader, term, applied) = {
+            let receiver = self.raft.metrics();
+            let metrics = receiver.borrow();
+            let is_leader = metrics.state == ServerState::Leader && metrics.running_state.is_ok();
+            (is_leader, metrics.current_term, metrics.last_applied.map(|id| (id.leader_id.term, id.index)))
+        };
+        let until = self.read_lease.until(term);
+        let now = self.clock.monotonic_ms();
+        let index = lease_read_index(until, now, is_leader, term, applied, self.state().applied_index())?;
+        if until.is_some_and(|until| self.read_lease.start_renewal(until, now)) {
+            let timeout = Duration::from_millis(self.options.write_timeout_ms);
+            let (raft, lease, clock) = (self.raft.clone(), self.read_lease.clone(), self.clock.clone());
+            tokio::spawn(async move {
+                let _ = leased_round(&raft, &lease, &*clock, timeout).await;
+                lease.renewed();
+            });
+        }
+        Some(index)
+    }
+
     /// Answers a read-only command linearizably.
     ///
     /// # Errors
@@ -128,6 +159,26 @@ impl Node {
         self.linearize().await?;
         Ok(self.state.read(command))
     }
+}
+
+/// A leader round ([`leader_round`]) that, when a quorum confirms, extends the read lease from
+/// the moment before the round began: every confirmation the quorum sent was sent after it.
+async fn leased_round(
+    raft: &Raft<TypeConfig>,
+    lease: &ReadLease,
+    clock: &dyn Clock,
+    timeout: Duration,
+) -> Result<u64, NodeError> {
+    if !lease.enabled() {
+        return leader_round(raft, timeout).await;
+    }
+    let term = raft.metrics().borrow().current_term;
+    let started = clock.monotonic_ms();
+    let result = leader_round(raft, timeout).await;
+    if result.is_ok() {
+        lease.confirmed(term, started);
+    }
+    result
 }
 
 /// One follower round: asks the leader of the moment for its read index, in one peer request for

@@ -14,6 +14,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::LogId;
 use redraft_core::{Reply, Write};
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +33,11 @@ pub enum PeerRequest {
     /// A follower asks for the index a linearizable read must wait for.
     ReadIndex,
     Membership(MembershipChange),
-    /// Would the receiver take part in an election now (Raft's pre-vote)?
-    PreVote,
+    /// Would the receiver take part in an election now, for a candidate whose log ends at
+    /// `last_log_id` (Raft's pre-vote)?
+    PreVote {
+        last_log_id: Option<LogId<u64>>,
+    },
 }
 
 /// The answer to a [`PeerRequest`], variant for variant.

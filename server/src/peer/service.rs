@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Weak;
 use std::time::Duration;
 
-use openraft::Raft;
+use openraft::{LogId, Raft};
 use redraft_core::{Reply, Write};
 use redraft_net::peer::Route;
 
@@ -26,8 +26,12 @@ pub trait PeerService: Send + Sync + 'static {
     fn raft(&self) -> &Raft<TypeConfig>;
     /// The index of this node's newest membership entry, if node `id` is not in it.
     fn membership_without(&self, id: u64) -> Option<u64>;
-    /// Whether this node would take part in an election now (the pre-vote).
-    fn grant_pre_vote(&self) -> impl Future<Output = bool> + Send;
+    /// Whether this node would take part in an election now, for a candidate whose log ends at
+    /// `last_log_id` (the pre-vote).
+    fn grant_pre_vote(&self, last_log_id: Option<LogId<u64>>) -> impl Future<Output = bool> + Send;
+    /// Returns once this node may answer a vote request (for a while after it starts it may
+    /// not: it has forgotten when it last heard from the leader).
+    fn hold_votes_after_start(&self) -> impl Future<Output = ()> + Send;
     /// Client writes a follower forwarded: applied if this node leads, refused otherwise.
     fn write_as_leader(
         &self,
@@ -90,11 +94,14 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         // instead of being voted on, so its growing terms never reach this node's Raft.
         PeerRequest::Vote(rpc) => match node.membership_without(route.from) {
             Some(membership_index) => PeerResponse::NotMember { membership_index },
-            None => PeerResponse::Vote(node.raft().vote(rpc).await),
+            None => {
+                node.hold_votes_after_start().await;
+                PeerResponse::Vote(node.raft().vote(rpc).await)
+            }
         },
-        PeerRequest::PreVote => match node.membership_without(route.from) {
+        PeerRequest::PreVote { last_log_id } => match node.membership_without(route.from) {
             Some(membership_index) => PeerResponse::NotMember { membership_index },
-            None => PeerResponse::PreVote { granted: node.grant_pre_vote().await },
+            None => PeerResponse::PreVote { granted: node.grant_pre_vote(last_log_id).await },
         },
         PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
         PeerRequest::Write(payloads) => PeerResponse::Write(node.write_as_leader(payloads).await),

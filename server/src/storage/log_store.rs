@@ -12,8 +12,10 @@
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::io;
 use std::ops::RangeBounds;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -54,6 +56,32 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
             metrics: self.metrics.clone(),
             flush: self.flush.clone(),
         }
+    }
+}
+
+/// The id of the last entry in the log, or of the last one purged when it holds none.
+fn last_log_id<D: Disk + Clone>(inner: &LogInner<D>) -> Result<Option<LogId<u64>>, StorageError<u64>> {
+    match inner.log.bounds() {
+        Some((_, last)) => {
+            let payloads =
+                inner.log.read(last..=last).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+            let (_, payload) = payloads.first().expect("bounds name a held entry");
+            Ok(Some(read_entry(payload)?.log_id))
+        }
+        None => Ok(inner.meta.last_purged),
+    }
+}
+
+/// Where the last entry of a node's log is, for the node above Raft (its pre-vote compares logs
+/// as the real vote does), without knowing the log's disk.
+pub trait LastLogId: Send + Sync {
+    /// The id of the last entry appended (flushed or not); `None` for an empty log.
+    fn last_log_id(&self) -> Pin<Box<dyn Future<Output = Option<LogId<u64>>> + Send + '_>>;
+}
+
+impl<D: Disk + Clone> LastLogId for LogStore<D> {
+    fn last_log_id(&self) -> Pin<Box<dyn Future<Output = Option<LogId<u64>>> + Send + '_>> {
+        Box::pin(async move { last_log_id(&*self.inner.lock().await).ok().flatten() })
     }
 }
 
@@ -150,15 +178,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
         let inner = self.inner.lock().await;
-        let last = match inner.log.bounds() {
-            Some((_, last)) => {
-                let payloads =
-                    inner.log.read(last..=last).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-                let (_, payload) = payloads.first().expect("bounds name a held entry");
-                Some(read_entry(payload)?.log_id)
-            }
-            None => inner.meta.last_purged,
-        };
+        let last = last_log_id(&inner)?;
         Ok(LogState { last_purged_log_id: inner.meta.last_purged, last_log_id: last })
     }
 
