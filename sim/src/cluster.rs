@@ -16,7 +16,7 @@ use redraft_server::node::{Node, NodeOptions};
 use redraft_server::resp::{RespServer, RespSettings};
 
 use crate::clock::SimClock;
-use crate::config::Scenario;
+use crate::config::{Scenario, SimConfig, ELECTION_TIMEOUT_MS_MAX};
 use crate::disk::SimDisk;
 
 const RESP_PORT: u16 = 6379;
@@ -53,7 +53,8 @@ pub fn node_addr(id: u64) -> NodeAddr {
     }
 }
 
-fn node_options(id: u64, nodes: usize, scenario: Option<Scenario>) -> NodeOptions {
+fn node_options(id: u64, config: &SimConfig) -> NodeOptions {
+    let (nodes, scenario) = (config.nodes, config.scenario);
     // Crashes during snapshots need snapshots all the time.
     let (snapshot_entry_count, snapshot_log_keep_count) =
         if scenario == Some(Scenario::CrashDuringSnapshot) { (20, 5) } else { (300, 50) };
@@ -66,8 +67,9 @@ fn node_options(id: u64, nodes: usize, scenario: Option<Scenario>) -> NodeOption
             BTreeMap::new()
         },
         heartbeat_ms: 50,
-        election_timeout_ms_min: 150,
-        election_timeout_ms_max: 300,
+        election_timeout_ms_min: ELECTION_TIMEOUT_MS_MAX / 2,
+        election_timeout_ms_max: ELECTION_TIMEOUT_MS_MAX,
+        read_lease_ms: config.read_lease_ms,
         // Small segments and frequent snapshots, so runs cross segment boundaries, build
         // snapshots and purge the log while faults happen.
         segment_bytes_max: 16 * 1024,
@@ -83,7 +85,8 @@ fn node_options(id: u64, nodes: usize, scenario: Option<Scenario>) -> NodeOption
     }
 }
 
-pub fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Option<Scenario>) -> SimNode {
+pub fn start_server_node(handle: &Handle, id: u64, config: &SimConfig) -> SimNode {
+    let config = config.clone();
     let ip = node_ip(id);
     let addr = SocketAddr::new(ip, RESP_PORT);
     let disk = SimDisk::new();
@@ -96,14 +99,14 @@ pub fn start_server_node(handle: &Handle, id: u64, nodes: usize, scenario: Optio
         .ip(ip)
         .init(move || {
             let (disk, clock, live) = (init_disk.clone(), init_clock.clone(), init_live.clone());
+            let options = node_options(id, &config);
             async move {
                 let peers = tokio::net::TcpListener::bind(SocketAddr::new(ip, RAFT_PORT))
                     .await
                     .expect("the node's Raft port is free");
-                let node =
-                    Node::start(node_options(id, nodes, scenario), disk, clock, Arc::new(Metrics::new()))
-                        .await
-                        .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
+                let node = Node::start(options, disk, clock, Arc::new(Metrics::new()))
+                    .await
+                    .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
                 *live.lock() = Some(node.clone());
                 let (_stop, stopped) = tokio::sync::watch::channel(false);
                 tokio::spawn(node.serve_peers(peers, stopped.clone()));

@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+pub use redraft_server::node::safe_read_lease_ms;
+
+/// The simulated nodes' longest election timeout (their shortest is half of it).
+pub const ELECTION_TIMEOUT_MS_MAX: u64 = 300;
+
 /// What clients do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
@@ -117,16 +122,21 @@ pub enum Scenario {
     /// Every clock is skewed and drifts while leaders change; TTL keys must expire identically
     /// on every replica, and no read may see an expired key again.
     TtlUnderClockSkew,
+    /// Leaders serve reads under their read lease while their clocks drift (within the lease's
+    /// bound) and they are isolated from their peers or paused; a lease must run out before
+    /// another leader can take writes, or a read at the old leader comes back stale.
+    LeaseReadsUnderDrift,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::StaleReadAfterLeaderChange,
         Scenario::DeposedLeaderAfterPause,
         Scenario::MajorityCrash,
         Scenario::CrashDuringSnapshot,
         Scenario::MembershipChangeDuringPartition,
         Scenario::TtlUnderClockSkew,
+        Scenario::LeaseReadsUnderDrift,
     ];
 
     pub fn name(self) -> &'static str {
@@ -137,15 +147,16 @@ impl Scenario {
             Scenario::CrashDuringSnapshot => "crash-during-snapshot",
             Scenario::MembershipChangeDuringPartition => "membership-change-during-partition",
             Scenario::TtlUnderClockSkew => "ttl-under-clock-skew",
+            Scenario::LeaseReadsUnderDrift => "lease-reads-under-drift",
         }
     }
 
     /// The workloads that expose the scenario's bug class.
     pub fn workloads(self) -> &'static [Workload] {
         match self {
-            Scenario::StaleReadAfterLeaderChange | Scenario::DeposedLeaderAfterPause => {
-                &[Workload::Register, Workload::Counter]
-            }
+            Scenario::StaleReadAfterLeaderChange
+            | Scenario::DeposedLeaderAfterPause
+            | Scenario::LeaseReadsUnderDrift => &[Workload::Register, Workload::Counter],
             Scenario::MajorityCrash | Scenario::CrashDuringSnapshot => {
                 &[Workload::Counter, Workload::Transfer]
             }
@@ -163,12 +174,17 @@ pub struct SimConfig {
     /// Virtual time the clients run for, faults included.
     pub duration: Duration,
     pub clients: usize,
+    /// Clients that only read (`workload::reader_loop`), spread over the nodes like the others.
+    pub readers: usize,
     /// Server nodes: 1, 3 or 5.
     pub nodes: usize,
     /// After healing, the node must serve again within this much virtual time.
     pub recovery_bound: Duration,
     /// A named scenario's fault script instead of random faults from `faults`.
     pub scenario: Option<Scenario>,
+    /// Every node's read lease (`NodeOptions::read_lease_ms`); 0 confirms every read with a
+    /// quorum.
+    pub read_lease_ms: u64,
 }
 
 impl SimConfig {
@@ -179,9 +195,11 @@ impl SimConfig {
             faults: Fault::ALL.to_vec(),
             duration: Duration::from_secs(15),
             clients: 5,
+            readers: 0,
             nodes,
             recovery_bound: Duration::from_secs(20),
             scenario: None,
+            read_lease_ms: 0,
         }
     }
 
@@ -193,6 +211,18 @@ impl SimConfig {
             Scenario::MembershipChangeDuringPartition => Duration::from_secs(40),
             _ => Duration::from_secs(15),
         };
-        SimConfig { scenario: Some(scenario), duration, ..SimConfig::new(workload, nodes) }
+        // A leasing leader cut off from its peers answers reads only while its lease holds; a
+        // reader on every node keeps asking it all that time.
+        let (read_lease_ms, readers) = match scenario {
+            Scenario::LeaseReadsUnderDrift => (safe_read_lease_ms(ELECTION_TIMEOUT_MS_MAX), nodes),
+            _ => (0, 0),
+        };
+        SimConfig {
+            scenario: Some(scenario),
+            duration,
+            read_lease_ms,
+            readers,
+            ..SimConfig::new(workload, nodes)
+        }
     }
 }

@@ -24,7 +24,10 @@ use crate::cluster::{start_server_node, SimNode};
 use crate::config::{Fault, SimConfig, Workload};
 use crate::invariants::{check_history, check_replicas_and_restart};
 use crate::nemesis::{heal, nemesis, Chaos};
-use crate::workload::{client_loop, final_reads, transfer};
+use crate::workload::{client_loop, final_reads, reader_loop, transfer};
+
+/// The first process number of the readers (`SimConfig::readers`), far past the writers'.
+const READER_PROCESS_FIRST: u64 = 1_000_000;
 
 /// What a run did, for the sweep's report.
 #[derive(Debug)]
@@ -52,9 +55,8 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let start = crate::now();
     let recorder = Recorder::new(move || start.elapsed().as_nanos() as u64);
     recorder.begin();
-    let servers: Vec<SimNode> = (1..=config.nodes as u64)
-        .map(|id| start_server_node(&handle, id, config.nodes, config.scenario))
-        .collect();
+    let servers: Vec<SimNode> =
+        (1..=config.nodes as u64).map(|id| start_server_node(&handle, id, &config)).collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
     let fail = |reason: String| RunFailure { reason, history: recorder.events() };
@@ -92,6 +94,14 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
             .push(clients.spawn(async move {
                 client_loop(workload, process, stride, addr, recorder, deadline).await
             }));
+    }
+    for reader in 0..config.readers as u64 {
+        let recorder = recorder.clone();
+        let addr = addrs[reader as usize % addrs.len()];
+        let (workload, stride) = (config.workload, config.readers as u64);
+        tasks.push(clients.spawn(async move {
+            reader_loop(workload, READER_PROCESS_FIRST + reader, stride, addr, recorder, deadline).await
+        }));
     }
     let chaos = Chaos { handle: &handle, servers: &servers, clients: &clients, recorder: &recorder };
     let faults = nemesis(&chaos, &config.faults, config.scenario, deadline).await;

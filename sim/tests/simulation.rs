@@ -6,10 +6,15 @@
 //! - `REDRAFT_SIM_BUDGET_SECS` bounds the sweep's wall time (default 60);
 //!   `REDRAFT_SIM_SEEDS_MAX` bounds its seed count; `REDRAFT_SIM_VERBOSE=1` prints every seed.
 //! - `named_scenarios` runs each named scenario (a fault script aimed at one bug class) on its
-//!   workloads, on 3 and 5 nodes, on a few seeds; `REDRAFT_SIM_SCENARIO=name` runs one.
+//!   workloads, on 3 and 5 nodes, on a few seeds; `REDRAFT_SIM_SCENARIO=name` runs one, and
+//!   `REDRAFT_SIM_SCENARIO_SEEDS=n` runs seeds 1 to n instead.
 //! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only;
 //!   `REDRAFT_SIM_NODES=1|3|5` one cluster size only; `REDRAFT_SIM_FAULTS=crash,partition,...`
 //!   (or `none`) only those faults.
+//! - `REDRAFT_SIM_READ_LEASE_MS=n` gives every node a read lease of n ms in every run, however
+//!   unsafe (the simulator must catch a lease past its bound); without it, the
+//!   `lease-reads-under-drift` scenario and every other block of 16 sweep seeds run with the
+//!   safe lease, and everything else confirms reads with a quorum.
 //! - A failing run prints its seed and the one-line command that replays it, and writes its
 //!   history to `target/sim-failures/` for `jepsen check --report`.
 #![cfg(madsim)]
@@ -57,9 +62,21 @@ fn nodes_for(seed: u64) -> usize {
     nodes_override().unwrap_or([1, 3, 3, 5][((seed / 4) % 4) as usize])
 }
 
+/// The read lease `REDRAFT_SIM_READ_LEASE_MS` forces on every node, if set.
+fn read_lease_override() -> Option<u64> {
+    std::env::var("REDRAFT_SIM_READ_LEASE_MS").ok()?.parse().ok()
+}
+
+/// The read lease a sweep seed runs with, so that a replay of the seed runs the same one.
+fn read_lease_for(seed: u64) -> u64 {
+    let safe = sim::config::safe_read_lease_ms(sim::config::ELECTION_TIMEOUT_MS_MAX);
+    read_lease_override().unwrap_or(if (seed / 16) % 2 == 1 { safe } else { 0 })
+}
+
 /// A run's configuration, with the faults `REDRAFT_SIM_FAULTS` names (all when unset).
 fn config(workload: Workload, nodes: usize) -> SimConfig {
     let mut config = SimConfig::new(workload, nodes);
+    config.read_lease_ms = read_lease_override().unwrap_or(0);
     if let Ok(names) = std::env::var("REDRAFT_SIM_FAULTS") {
         config.faults =
             Fault::ALL.into_iter().filter(|f| names.split(',').any(|n| n.trim() == f.name())).collect();
@@ -158,8 +175,9 @@ fn run_in_process(test: &str, seed: u64, config: SimConfig) -> RunReport {
     })
     .join()
     .unwrap_or_else(Err);
+    let lease = read_lease_override().map_or(String::new(), |ms| format!("REDRAFT_SIM_READ_LEASE_MS={ms} "));
     let replay = format!(
-        "MADSIM_TEST_SEED={seed} {scenario}REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
+        "MADSIM_TEST_SEED={seed} {lease}{scenario}REDRAFT_SIM_WORKLOAD={workload} REDRAFT_SIM_NODES={nodes} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo test -p sim --test simulation {test} -- --nocapture"
     );
     match result {
         Ok(Ok(report)) => {
@@ -209,19 +227,46 @@ fn log_to_stderr() -> Option<tracing::subscriber::DefaultGuard> {
 /// Seeds every named scenario runs on.
 const SCENARIO_SEEDS: &[u64] = &[1, 2];
 
+/// Seeds on which `lease-reads-under-drift` found a hole in the lease with the safe length, each
+/// run besides [`SCENARIO_SEEDS`] (the fixes changed the schedules, so they now stand for the
+/// story rather than replay it):
+/// - 10 (counter, 5 nodes): a follower that had acknowledged the leader's lease stood for
+///   election after the shorter election timeout and voted for itself, which openraft's follower
+///   lease does not stop; two leaders served leased reads at once and a reader saw 88 after 89.
+///   With the lease on, a node's election timeout now starts at `election_timeout_ms_max`.
+/// - 4 (counter, 3 nodes): a node's pre-vote took 140 ms; meanwhile the paused leader woke and
+///   the node acknowledged its lease, then stood anyway on the silence it had measured before
+///   asking. It now looks again after the pre-vote.
+/// - 14 (counter, 5 nodes): two nodes that had fallen behind passed pre-votes (which did not
+///   compare logs), stood, lost on their logs, and left higher terms that made them refuse the
+///   leaders' entries: 20 s without a leader. A pre-vote now goes only to a log as up to date.
+const LEASE_SCENARIO_SEEDS: &[u64] = &[4, 10, 14];
+
 /// Each named scenario on its workloads, on 3 and 5 nodes.
 #[test]
 fn named_scenarios() {
     let only = std::env::var("REDRAFT_SIM_SCENARIO").ok();
-    let seeds = replay_seed().map_or_else(|| SCENARIO_SEEDS.to_vec(), |s| vec![s]);
+    let seeds = replay_seed().map_or_else(
+        || match std::env::var("REDRAFT_SIM_SCENARIO_SEEDS").ok().and_then(|n| n.parse::<u64>().ok()) {
+            Some(count) => (1..=count).collect(),
+            None => SCENARIO_SEEDS.to_vec(),
+        },
+        |s| vec![s],
+    );
     let sizes = nodes_override().map_or_else(|| vec![3, 5], |n| vec![n]);
     for scenario in Scenario::ALL.into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name())) {
         for &workload in scenario.workloads().iter().filter(|w| workload_override().is_none_or(|o| o == **w))
         {
+            let lease_seeds = if scenario == Scenario::LeaseReadsUnderDrift && replay_seed().is_none() {
+                LEASE_SCENARIO_SEEDS
+            } else {
+                &[]
+            };
             for &nodes in &sizes {
-                for &seed in &seeds {
-                    let report =
-                        run_seed("named_scenarios", seed, SimConfig::scenario(scenario, workload, nodes));
+                for &seed in seeds.iter().chain(lease_seeds) {
+                    let mut config = SimConfig::scenario(scenario, workload, nodes);
+                    config.read_lease_ms = read_lease_override().unwrap_or(config.read_lease_ms);
+                    let report = run_seed("named_scenarios", seed, config);
                     summary(&format!("named_scenarios {}", scenario.name()), seed, workload, nodes, &report);
                 }
             }
@@ -282,7 +327,11 @@ fn seed_sweep() {
         let workload =
             workload_override().unwrap_or(Workload::ALL[(seed % Workload::ALL.len() as u64) as usize]);
         let nodes = nodes_for(seed);
-        let report = run_seed("seed_sweep", seed, config(workload, nodes));
+        // Runs with a lease get a reader per node, as the lease scenario does.
+        let read_lease_ms = read_lease_for(seed);
+        let readers = if read_lease_ms > 0 { nodes } else { 0 };
+        let config = SimConfig { read_lease_ms, readers, ..config(workload, nodes) };
+        let report = run_seed("seed_sweep", seed, config);
         if std::env::var("REDRAFT_SIM_VERBOSE").is_ok() || replay_seed().is_some() {
             summary("seed_sweep", seed, workload, nodes, &report);
         }
@@ -344,4 +393,29 @@ fn same_seed_same_history() {
             );
         }
     }
+}
+
+/// The lease scenario catches a lease longer than its bound: with 900 ms (three election
+/// timeouts) on seed 1, 3 nodes, the register workload, a leader cut off from its peers keeps
+/// serving reads from its lease after the others elected a new leader and wrote, and the
+/// checker finds the stale read. Were the lease never used, or the scenario unable to reach a
+/// leasing leader, this run would pass and so would every safe one, proving nothing.
+#[test]
+fn a_lease_past_its_bound_is_caught() {
+    if replay_seed().is_some() {
+        return; // A child run of another test; this one starts its own child.
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", "named_scenarios", "--nocapture", "--test-threads", "1"])
+        .env("MADSIM_TEST_SEED", "1")
+        .env("REDRAFT_SIM_READ_LEASE_MS", "900")
+        .env("REDRAFT_SIM_SCENARIO", Scenario::LeaseReadsUnderDrift.name())
+        .env("REDRAFT_SIM_WORKLOAD", Workload::Register.name())
+        .env("REDRAFT_SIM_NODES", "3")
+        .output()
+        .expect("the test binary runs");
+    let text = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "a 900 ms lease passed the lease scenario:\n{text}");
+    assert!(text.contains("the history is not linearizable"), "it failed for another reason:\n{text}");
+    println!("a_lease_past_its_bound_is_caught: a 900 ms lease read a stale value on seed 1, as it must");
 }

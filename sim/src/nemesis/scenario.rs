@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
+use redraft_server::node::READ_LEASE_DRIFT_PPM;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -31,6 +32,17 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
             applied += 1;
         }
     }
+    if scenario == Scenario::LeaseReadsUnderDrift {
+        // Every clock drifts, up to the bound the lease assumes (`SimClock` clamps the
+        // monotonic rate to it) either way; offsets do not matter to a lease.
+        let bound = READ_LEASE_DRIFT_PPM as i64;
+        for server in servers {
+            let drift_ppm = madsim::rand::thread_rng().gen_range(-bound..=bound);
+            chaos.recorder.nemesis("clock-skew", json!({ "node": server.name, "drift_ppm": drift_ppm }));
+            server.clock.skew(0, drift_ppm);
+            applied += 1;
+        }
+    }
     loop {
         tokio::time::sleep(between(300, 1_000)).await;
         if crate::now() + Duration::from_millis(500) >= deadline {
@@ -48,6 +60,16 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
             Scenario::StaleReadAfterLeaderChange | Scenario::TtlUnderClockSkew => {
                 let shape = format!("isolated leader {}", servers[leader].name);
                 chaos.partition(&shape, &alone(leader), between(600, 2_000)).await;
+            }
+            // A leasing leader is cut from its peers or paused, half the time each; clients
+            // keep reading from it while the others elect a new leader and write.
+            Scenario::LeaseReadsUnderDrift => {
+                if madsim::rand::thread_rng().gen_bool(0.5) {
+                    let shape = format!("isolated leasing leader {}", servers[leader].name);
+                    chaos.partition(&shape, &alone(leader), between(200, 1_500)).await;
+                } else {
+                    chaos.pause(leader, between(200, 1_500)).await;
+                }
             }
             // The leader stops (a GC pause, a stopped VM) past its lease and the election
             // timeout, then wakes still believing it leads, with clients waiting on it.

@@ -57,6 +57,40 @@ pub async fn client_loop(
     }
 }
 
+/// A reader: only reads of `workload`'s keys until `deadline`, one every [`READER_PAUSE`], as
+/// process `first_process` and after each read with no answer the next process `stride` on.
+/// Its reads never wait behind a write of its own, so it keeps reading from a node that can no
+/// longer write (a leader cut off from its peers): where a stale read would show.
+pub async fn reader_loop(
+    workload: Workload,
+    first_process: u64,
+    stride: u64,
+    addr: SocketAddr,
+    recorder: Arc<Recorder>,
+    deadline: Instant,
+) {
+    let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
+    let mut process = first_process;
+    while crate::now() < deadline {
+        let known = match workload {
+            Workload::Register => {
+                let key = register::KEYS[madsim::rand::thread_rng().gen_range(0..register::KEYS.len())];
+                register::read(&mut client, &recorder, process, key).await
+            }
+            Workload::Counter | Workload::Pipeline => counter::read(&mut client, &recorder, process).await,
+            Workload::Ttl | Workload::Transfer => return,
+        };
+        if !known {
+            process += stride;
+        }
+        tokio::time::sleep(READER_PAUSE).await;
+    }
+}
+
+/// How long a reader waits between reads: often enough to land inside a stale lease, rarely
+/// enough to keep the history small for the checker.
+pub const READER_PAUSE: Duration = Duration::from_millis(40);
+
 /// Reads every key once more, with certain outcomes, so the checker sees the final state. A read
 /// that fails or gets no answer is tried again until `bound` has passed: a healed cluster may
 /// still be electing, or a connection may still be waking from its partition.
