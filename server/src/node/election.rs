@@ -17,13 +17,7 @@ impl Node {
     /// election): the age of its vote's lease in openraft; zero while this node leads, `None`
     /// if it never did any of these.
     async fn leader_silence(&self) -> Option<Duration> {
-        self.silence_and_last_log().await.0
-    }
-
-    /// [`Node::leader_silence`] and the id of the last entry in this node's log.
-    async fn silence_and_last_log(&self) -> (Option<Duration>, Option<LogId<u64>>) {
-        let silence = self
-            .raft
+        self.raft
             .with_raft_state(|state| {
                 if state.server_state == ServerState::Leader {
                     return Some(Duration::ZERO);
@@ -33,8 +27,12 @@ impl Node {
             })
             .await
             .ok()
-            .flatten();
-        (silence, self.last_log.last_log_id().await)
+            .flatten()
+    }
+
+    /// [`Node::leader_silence`] and the id of the last entry in this node's log.
+    async fn silence_and_last_log(&self) -> (Option<Duration>, Option<LogId<u64>>) {
+        (self.leader_silence().await, self.last_log.last_log_id().await)
     }
 
     /// Answers a pre-vote ([`pre_vote_granted`]) for a candidate whose log ends at
