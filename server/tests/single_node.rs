@@ -39,10 +39,11 @@ async fn start(dir: &Path) -> Node {
     let config = Arc::new(config.validate().expect("valid config"));
     let disk = FileDisk::new(dir).expect("data dir");
     let metrics = Arc::new(Metrics::new());
-    let (log, _) = LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, metrics.clone(), None)
-        .await
-        .expect("log opens");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let (log, _) =
+        LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, metrics.clone(), None, state.clone())
+            .await
+            .expect("log opens");
     let machine = StateMachineStore::open(state.clone(), disk, metrics.clone()).expect("snapshot loads");
     let raft = Raft::new(
         1,

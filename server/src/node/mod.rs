@@ -128,6 +128,7 @@ impl Node {
             options.segment_bytes_max,
             metrics.clone(),
             machine.snapshot_index(),
+            state.clone(),
         )
         .await?;
         if let Some((file, offset, dropped)) = &recovery.torn_tail {

@@ -14,7 +14,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -23,8 +23,10 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redraft_core::codec;
 use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
+use redraft_core::StateMachine;
 use tokio::sync::{mpsc, Mutex};
 
+use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
 use super::flush::{sync_each_batch, sync_every_second};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
@@ -45,6 +47,8 @@ pub struct LogStore<D: Disk + Clone> {
     metrics: Arc<Metrics>,
     /// Appends waiting for a sync (the `always` policy only).
     flush: mpsc::Sender<LogFlushed<TypeConfig>>,
+    /// The state machine the log is applied to: entries it has applied leave the decoded tail.
+    applied_by: Arc<StateMachine>,
 }
 
 impl<D: Disk + Clone> Clone for LogStore<D> {
@@ -55,6 +59,7 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
             policy: self.policy,
             metrics: self.metrics.clone(),
             flush: self.flush.clone(),
+            applied_by: self.applied_by.clone(),
         }
     }
 }
@@ -96,7 +101,8 @@ pub enum OpenError {
 
 impl<D: Disk + Clone> LogStore<D> {
     /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot_index` is the
-    /// last index of the snapshot the state machine loaded, if any.
+    /// last index of the snapshot the state machine loaded, if any; `applied_by` is the state
+    /// machine the entries are applied to.
     ///
     /// # Errors
     /// [`OpenError`] when the log is corrupt or unreadable.
@@ -106,6 +112,7 @@ impl<D: Disk + Clone> LogStore<D> {
         segment_bytes_max: u64,
         metrics: Arc<Metrics>,
         snapshot_index: Option<u64>,
+        applied_by: Arc<StateMachine>,
     ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
         let meta: Meta = match disk.read(META_FILE) {
             Ok(bytes) => codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &bytes)
@@ -120,7 +127,7 @@ impl<D: Disk + Clone> LogStore<D> {
         }
         metrics.log_bytes.set(log.held_bytes() as i64);
         metrics.log_cache_bytes.set(log.cached().1 as i64);
-        let inner = Arc::new(Mutex::new(LogInner { log, meta }));
+        let inner = Arc::new(Mutex::new(LogInner { log, decoded: DecodedTail::default(), meta }));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
             FsyncPolicy::Always => {
@@ -131,7 +138,7 @@ impl<D: Disk + Clone> LogStore<D> {
             }
             FsyncPolicy::No => {}
         }
-        Ok((LogStore { inner, disk, policy, metrics, flush }, report))
+        Ok((LogStore { inner, disk, policy, metrics, flush, applied_by }, report))
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -168,6 +175,27 @@ impl<D: Disk + Clone> RaftLogReader<TypeConfig> for LogStore<D> {
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
         let inner = self.inner.lock().await;
+        // The whole range is in the decoded tail when it is being applied or replicated fresh;
+        // anything older is read back and decoded.
+        let first = match range.start_bound() {
+            Bound::Included(&index) => index,
+            Bound::Excluded(&index) => index + 1,
+            Bound::Unbounded => 0,
+        };
+        if let Some(first_kept) = inner.decoded.get(first) {
+            let mut entries = vec![first_kept.clone()];
+            let mut index = first + 1;
+            while range.contains(&index) {
+                match inner.decoded.get(index) {
+                    Some(entry) => entries.push(entry.clone()),
+                    None => break,
+                }
+                index += 1;
+            }
+            if !range.contains(&index) {
+                return Ok(entries);
+            }
+        }
         let payloads = inner.log.read(range).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
         payloads.iter().map(|(_, payload)| read_entry(payload)).collect()
     }
@@ -207,15 +235,17 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
     {
         {
             let mut inner = self.inner.lock().await;
+            let applied = self.applied_by.applied_index();
             for entry in entries {
+                let encoded = encode_entry(&entry);
                 inner
                     .log
-                    .append(entry.log_id.index, &encode_entry(&entry))
+                    .append(entry.log_id.index, &encoded)
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
+                inner.decoded.push(entry, encoded.len(), applied);
             }
             self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
-            self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
             self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         }
         match self.policy {
@@ -232,6 +262,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         let mut inner = self.inner.lock().await;
         inner.log.truncate(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        inner.decoded.truncate(log_id.index);
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
         self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         Ok(())
@@ -242,6 +273,7 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         inner.meta.last_purged = Some(log_id);
         self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.log.purge(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        inner.decoded.drop_through(log_id.index);
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
         self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         Ok(())

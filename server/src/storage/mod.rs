@@ -4,12 +4,14 @@
 //!   the simulator (DESIGN.md §5);
 //! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
-//!   loops of each [`fsync`] policy in `flush.rs`;
+//!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
+//!   (`decoded_tail.rs`);
 //! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots;
 //! - [`format`]: the version of every storage byte format.
 //!
 //! Nothing here knows the node, the peers or the front ends.
 
+mod decoded_tail;
 pub mod disk;
 mod flush;
 pub mod format;
