@@ -23,10 +23,13 @@ use crate::addr::NodeAddr;
 use crate::error::NodeError;
 use crate::raft_types::TypeConfig;
 
-/// One write waiting to be proposed, and where its reply goes.
+/// Writes from one caller waiting to be proposed together, and where their replies go (one per
+/// write, in order). A group fits in one batch entry ([`groups`] cuts a caller's writes so).
 pub(super) struct Pending {
-    pub(super) write: Write,
-    pub(super) reply: oneshot::Sender<Result<Reply, NodeError>>,
+    pub(super) writes: Vec<Write>,
+    /// The writes' total [`Write::weight`].
+    pub(super) bytes: usize,
+    pub(super) reply: oneshot::Sender<Vec<Result<Reply, NodeError>>>,
 }
 
 /// The queue into the proposer task. Unbounded, because every writer is already bounded: a
@@ -34,36 +37,80 @@ pub(super) struct Pending {
 /// `maxclients` connections.
 pub(super) type ProposalQueue = mpsc::UnboundedSender<Pending>;
 
-/// Takes writes from the queue in order and cuts them into batches: at most [`BATCH_WRITES_MAX`]
-/// writes and [`BATCH_BYTES_MAX`] bytes, except that a write larger than that goes alone.
+/// Cuts one caller's writes, in order, into groups that each fit in a batch entry: at most
+/// [`BATCH_WRITES_MAX`] writes and [`BATCH_BYTES_MAX`] bytes, except that a write larger than
+/// that is a group of its own. Each group comes with its bytes. A pipeline is one group.
+pub(super) fn groups(writes: Vec<Write>) -> Vec<(Vec<Write>, usize)> {
+    let weights: Vec<usize> = writes.iter().map(Write::weight).collect();
+    let total: usize = weights.iter().sum();
+    if writes.len() <= BATCH_WRITES_MAX && total <= BATCH_BYTES_MAX {
+        return vec![(writes, total)];
+    }
+    let mut groups = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for (write, weight) in writes.into_iter().zip(weights) {
+        if !current.is_empty() && (current.len() == BATCH_WRITES_MAX || bytes + weight > BATCH_BYTES_MAX) {
+            groups.push((std::mem::take(&mut current), bytes));
+            bytes = 0;
+        }
+        bytes += weight;
+        current.push(write);
+    }
+    groups.push((current, bytes));
+    groups
+}
+
+/// Takes groups of writes from the queue in order and packs them into batches: at most
+/// [`BATCH_WRITES_MAX`] writes and [`BATCH_BYTES_MAX`] bytes, except that a group larger than
+/// that (one huge write) goes alone.
 #[derive(Default)]
 pub(super) struct Batcher {
-    /// A write taken from the queue that did not fit in the previous batch; it leads the next.
+    /// A group taken from the queue that did not fit in the previous batch; it leads the next.
     carry: Option<Pending>,
 }
 
 impl Batcher {
     /// The next batch: `first`, then what is queued, until a bound is reached.
     fn cut(&mut self, first: Pending, queue: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pending> {
-        let mut bytes = first.write.weight();
+        let mut bytes = first.bytes;
+        let mut count = first.writes.len();
         let mut batch = vec![first];
-        while batch.len() < BATCH_WRITES_MAX {
+        while count < BATCH_WRITES_MAX {
             let Ok(next) = queue.try_recv() else { break };
-            let weight = next.write.weight();
-            if bytes + weight > BATCH_BYTES_MAX {
+            if count + next.writes.len() > BATCH_WRITES_MAX || bytes + next.bytes > BATCH_BYTES_MAX {
                 self.carry = Some(next);
                 break;
             }
-            bytes += weight;
+            bytes += next.bytes;
+            count += next.writes.len();
             batch.push(next);
         }
         batch
     }
 
-    /// The write that leads the next batch, if one is carried over.
+    /// The group that leads the next batch, if one is carried over.
     fn take_carried(&mut self) -> Option<Pending> {
         self.carry.take()
     }
+}
+
+/// A batch's writes in one list, in queue order, and where each group's replies go.
+fn unpack(batch: Vec<Pending>) -> (Vec<Write>, Vec<(usize, oneshot::Sender<Vec<Result<Reply, NodeError>>>)>) {
+    let count: usize = batch.iter().map(|p| p.writes.len()).sum();
+    let mut writes = Vec::new();
+    let mut replies = Vec::with_capacity(batch.len());
+    for pending in batch {
+        replies.push((pending.writes.len(), pending.reply));
+        if writes.is_empty() {
+            // The common batch of one group takes its list as it is.
+            writes = pending.writes;
+            writes.reserve(count - writes.len());
+        } else {
+            writes.extend(pending.writes);
+        }
+    }
+    (writes, replies)
 }
 
 /// The proposer task of one node: runs until the node is dropped (the queue closes).
@@ -85,7 +132,7 @@ pub(super) async fn propose(
         };
         let batch = batcher.cut(first, &mut queue);
         let Some(node) = node.upgrade() else { return };
-        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.reply)).unzip();
+        let (writes, replies) = unpack(batch);
         node.metrics.batch_writes.observe(writes.len() as f64);
         let entry = LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes } };
         let proposed = node.raft.client_write_ff(entry).await;
@@ -97,8 +144,8 @@ pub(super) async fn propose(
             }
             Err(fatal) => {
                 let error = NodeError::Unavailable(format!("the node is stopping: {fatal}"));
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
+                for (count, reply) in replies {
+                    let _ = reply.send(vec![Err(error.clone()); count]);
                 }
             }
         }
@@ -108,26 +155,30 @@ pub(super) async fn propose(
 /// What openraft's responder for a client write hands back (with our runtime's oneshot).
 type Outcome = oneshot::Receiver<Result<ClientWriteResponse<TypeConfig>, ClientWriteError<u64, NodeAddr>>>;
 
-/// Waits for one batch entry to apply and sends each writer its reply; frees the in-flight slot.
+/// Waits for one batch entry to apply and sends each group its replies; frees the in-flight slot.
 async fn answer(
     receiver: Outcome,
-    replies: Vec<oneshot::Sender<Result<Reply, NodeError>>>,
+    replies: Vec<(usize, oneshot::Sender<Vec<Result<Reply, NodeError>>>)>,
     timeout: Duration,
     _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     match outcome(receiver, timeout).await {
         Ok(applied) => {
             let mut applied = applied.into_iter();
-            for reply in replies {
-                let answer = applied.next().ok_or_else(|| {
-                    NodeError::Unknown("the applied entry answered fewer writes than it held".into())
-                });
-                let _ = reply.send(answer);
+            for (count, reply) in replies {
+                let answers = (0..count)
+                    .map(|_| {
+                        applied.next().ok_or_else(|| {
+                            NodeError::Unknown("the applied entry answered fewer writes than it held".into())
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(answers);
             }
         }
         Err(error) => {
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
+            for (count, reply) in replies {
+                let _ = reply.send(vec![Err(error.clone()); count]);
             }
         }
     }
@@ -159,7 +210,7 @@ mod tests {
 
     use super::*;
 
-    fn set(value_len: usize) -> Pending {
+    fn set_write(value_len: usize) -> Write {
         let command = Command::Set(SetCommand {
             name: CommandName::Set,
             key: Bytes::from_static(b"k"),
@@ -168,7 +219,12 @@ mod tests {
             expiry: SetExpiry::Clear,
             get: false,
         });
-        Pending { write: Write::Command { session: None, command }, reply: oneshot::channel().0 }
+        Write::Command { session: None, command }
+    }
+
+    fn set(value_len: usize) -> Pending {
+        let writes = vec![set_write(value_len)];
+        Pending { bytes: writes[0].weight(), writes, reply: oneshot::channel().0 }
     }
 
     fn cut_all(writes: Vec<Pending>) -> Vec<usize> {
@@ -201,5 +257,26 @@ mod tests {
         let big = BATCH_BYTES_MAX / 2;
         assert_eq!(cut_all(vec![set(big), set(big), set(10)]), [1, 2]);
         assert_eq!(cut_all(vec![set(10), set(BATCH_BYTES_MAX * 2), set(10)]), [1, 1, 1]);
+    }
+
+    /// A caller's writes are one group when they fit in a batch, and otherwise groups that each
+    /// fit, in order; a pipeline of groups packs into batches whole.
+    #[test]
+    fn a_callers_writes_are_cut_into_groups_that_fit_a_batch() {
+        let sizes = |writes: Vec<Write>| groups(writes).iter().map(|(g, _)| g.len()).collect::<Vec<_>>();
+        assert_eq!(sizes((0..5).map(|_| set_write(10)).collect()), [5]);
+        assert_eq!(sizes((0..BATCH_WRITES_MAX + 3).map(|_| set_write(10)).collect()), [BATCH_WRITES_MAX, 3]);
+        let big = BATCH_BYTES_MAX / 2;
+        assert_eq!(sizes(vec![set_write(big), set_write(big), set_write(10)]), [1, 2]);
+        let (group, bytes) = groups(vec![set_write(10), set_write(20)]).remove(0);
+        assert_eq!(bytes, group.iter().map(Write::weight).sum::<usize>());
+        let group = |n: usize| {
+            let writes: Vec<Write> = (0..n).map(|_| set_write(10)).collect();
+            Pending { bytes: writes.iter().map(Write::weight).sum(), writes, reply: oneshot::channel().0 }
+        };
+        let half = BATCH_WRITES_MAX / 2;
+        assert_eq!(cut_all(vec![group(half), group(half), group(1)]), [2, 1]);
+        let (writes, replies) = unpack(vec![group(2), group(3)]);
+        assert_eq!((writes.len(), replies.iter().map(|(n, _)| *n).collect::<Vec<_>>()), (5, vec![2, 3]));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redraft_core::{LogEntry, Payload, Reply, SessionRef, Write};
 use tokio::sync::oneshot;
 
-use super::proposer::{outcome, Pending};
+use super::proposer::{groups, outcome, Pending};
 use super::Node;
 use crate::clock::monotonic_now;
 use crate::error::NodeError;
@@ -59,34 +59,38 @@ impl Node {
     }
 
     /// Queues writes for the proposer on this node, which must be the leader, and waits for
-    /// their replies.
+    /// their replies, within the write timeout for all of them.
     pub(super) async fn write_local(&self, writes: Vec<Write>) -> Vec<Result<Reply, NodeError>> {
         let timeout = Duration::from_millis(self.options.write_timeout_ms);
-        let deadline = monotonic_now() + timeout;
-        let waiting: Vec<Option<oneshot::Receiver<_>>> = writes
+        let count = writes.len();
+        let waiting: Vec<(usize, Option<oneshot::Receiver<_>>)> = groups(writes)
             .into_iter()
-            .map(|write| {
+            .map(|(writes, bytes)| {
+                let size = writes.len();
                 let (reply, receiver) = oneshot::channel();
-                self.proposals.send(Pending { write, reply }).ok().map(|()| receiver)
+                (size, self.proposals.send(Pending { writes, bytes, reply }).ok().map(|()| receiver))
             })
             .collect();
-        let mut out = Vec::with_capacity(waiting.len());
-        for receiver in waiting {
-            let Some(receiver) = receiver else {
-                // The proposer has stopped: the write never reached Raft.
-                out.push(Err(NodeError::Unavailable("the node is stopping".into())));
-                continue;
-            };
-            let remaining = deadline.saturating_duration_since(monotonic_now());
-            out.push(match tokio::time::timeout(remaining, receiver).await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(_dropped)) => {
-                    Err(NodeError::Unknown("the node stopped before the write was applied".into()))
+        let mut out = Vec::with_capacity(count);
+        let collect = async {
+            for (size, receiver) in waiting {
+                match receiver {
+                    Some(receiver) => match receiver.await {
+                        Ok(replies) => out.extend(replies),
+                        Err(_dropped) => out.extend((0..size).map(|_| {
+                            Err(NodeError::Unknown("the node stopped before the write was applied".into()))
+                        })),
+                    },
+                    // The proposer has stopped: the writes never reached Raft.
+                    None => out.extend(
+                        (0..size).map(|_| Err(NodeError::Unavailable("the node is stopping".into()))),
+                    ),
                 }
-                Err(_elapsed) => {
-                    Err(NodeError::Unknown(format!("no outcome within {} ms", timeout.as_millis())))
-                }
-            });
+            }
+        };
+        let _ = tokio::time::timeout(timeout, collect).await;
+        while out.len() < count {
+            out.push(Err(NodeError::Unknown(format!("no outcome within {} ms", timeout.as_millis()))));
         }
         out
     }
