@@ -44,7 +44,7 @@ while kill -0 "$server" 2>/dev/null; do sleep 0.1; done
 out=target/callgrind-$test.out
 cp "$(ls -t "$work"/callgrind.out* | head -1)" "$out"
 echo "profile kept in $out (callgrind_annotate $out)"
-total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done {gsub(",", "", $1); print $1; done = 1}')
 echo "callgrind: $test, $requests requests, -P $pipeline, -c $clients, -d $value_size"
 python3 - "$total" "$requests" <<'EOF'
 import sys

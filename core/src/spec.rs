@@ -120,7 +120,12 @@ impl CommandName {
 
 /// The spec of a command, by name in any ASCII case.
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    position(name).map(|at| &COMMANDS[at])
+}
+
+/// Where a command is in [`COMMANDS`], by name in any ASCII case.
+pub fn position(name: &[u8]) -> Option<usize> {
+    COMMANDS.iter().position(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// One entry of [`COMMANDS`]: name, the [`CommandName`] variant (or `server` for a command the

@@ -82,6 +82,11 @@ impl RequestDecoder {
     /// # Errors
     /// [`ProtocolError`] for malformed input or a declared size over a limit.
     pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if self.partial.is_none() && buffer.first() == Some(&b'*') {
+            if let Some(args) = self.decode_whole(buffer) {
+                return Ok(Some(args));
+            }
+        }
         loop {
             if self.partial.is_none() {
                 match buffer.first() {
@@ -154,11 +159,42 @@ impl RequestDecoder {
         }
     }
 
+    /// The fast path for the common request: a whole multibulk request of a few arguments, all
+    /// in the buffer, every length in canonical form and within the limits. It checks the request
+    /// without consuming anything, then takes its bytes in one piece and hands out each argument
+    /// as a slice of it. Anything else (an incomplete request, an error to report) is left to the
+    /// incremental path, so both paths give the same answer for any input.
+    fn decode_whole(&self, buffer: &mut BytesMut) -> Option<Vec<Bytes>> {
+        let buf = &buffer[..];
+        let (count, mut at) = canonical_length(buf, 1)?;
+        if count == 0 || count > WHOLE_ARGS_MAX || count > self.limits.array_len_max {
+            return None;
+        }
+        let mut ranges = [(0usize, 0usize); WHOLE_ARGS_MAX];
+        for range in ranges.iter_mut().take(count) {
+            if buf.get(at) != Some(&b'$') {
+                return None;
+            }
+            let (len, body) = canonical_length(buf, at + 1)?;
+            if len > self.limits.bulk_bytes_max {
+                return None;
+            }
+            let end = body.checked_add(len)?;
+            if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+                return None;
+            }
+            *range = (body, end);
+            at = end + 2;
+        }
+        let whole = buffer.split_to(at).freeze();
+        Some(ranges[..count].iter().map(|&(start, end)| whole.slice(start..end)).collect())
+    }
+
     /// Takes a line ending in `\n` (with or without `\r`) without its ending, or `None` if it is
     /// incomplete; refuses a line longer than the inline limit with `too_long`.
     fn take_line(&self, buffer: &mut BytesMut, too_long: &str) -> Result<Option<Bytes>, ProtocolError> {
         let max = self.limits.inline_bytes_max;
-        match buffer.iter().take(max + 2).position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', &buffer[..buffer.len().min(max + 2)]) {
             Some(newline) => {
                 let mut line = buffer.split_to(newline + 1);
                 line.truncate(newline);
@@ -176,8 +212,33 @@ impl RequestDecoder {
     }
 }
 
+/// Where the first `\r\n` starts, looking at no more than `max + 2` bytes.
 fn find_crlf(buffer: &[u8], max: usize) -> Option<usize> {
-    buffer.windows(2).take(max + 1).position(|w| w == b"\r\n")
+    memchr::memmem::find(&buffer[..buffer.len().min(max + 2)], b"\r\n")
+}
+
+/// Most arguments a request may have to take [`RequestDecoder`]'s fast path.
+const WHOLE_ARGS_MAX: usize = 16;
+
+/// A length at `buf[at..]` written as Redis writes one (decimal digits, no sign, no leading
+/// zero, at most 18 digits) and ended by `\r\n`: the value and where the bytes after it start.
+/// `None` for anything else, which the incremental path then judges.
+fn canonical_length(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    let mut i = at;
+    loop {
+        match *buf.get(i)? {
+            b'0'..=b'9' if i - at < 18 => {
+                if value == 0 && i > at {
+                    return None;
+                }
+                value = value * 10 + usize::from(buf[i] - b'0');
+            }
+            b'\r' if i > at => return (buf.get(i + 1) == Some(&b'\n')).then_some((value, i + 2)),
+            _ => return None,
+        }
+        i += 1;
+    }
 }
 
 /// Parses a signed decimal length, as Redis's `string2ll`.
@@ -346,29 +407,29 @@ impl Frame {
         match self {
             Frame::Simple(text) => line(out, b'+', text.as_bytes()),
             Frame::Error(text) => line(out, b'-', text.as_bytes()),
-            Frame::Integer(n) => line(out, b':', n.to_string().as_bytes()),
+            Frame::Integer(n) => number_line(out, b':', *n),
             Frame::Bulk(bytes) => bulk(out, bytes),
             Frame::Null if resp3 => out.put_slice(b"_\r\n"),
             Frame::Null => out.put_slice(b"$-1\r\n"),
             Frame::NullArray if resp3 => out.put_slice(b"_\r\n"),
             Frame::NullArray => out.put_slice(b"*-1\r\n"),
             Frame::Array(items) => {
-                line(out, b'*', items.len().to_string().as_bytes());
+                number_line(out, b'*', items.len() as i64);
                 items.iter().for_each(|i| i.encode(protocol, out));
             }
             Frame::Set(items) => {
-                line(out, if resp3 { b'~' } else { b'*' }, items.len().to_string().as_bytes());
+                number_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
                 items.iter().for_each(|i| i.encode(protocol, out));
             }
             Frame::Map(pairs) if resp3 => {
-                line(out, b'%', pairs.len().to_string().as_bytes());
+                number_line(out, b'%', pairs.len() as i64);
                 for (key, value) in pairs {
                     key.encode(protocol, out);
                     value.encode(protocol, out);
                 }
             }
             Frame::Map(pairs) => {
-                line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                number_line(out, b'*', (pairs.len() * 2) as i64);
                 for (key, value) in pairs {
                     key.encode(protocol, out);
                     value.encode(protocol, out);
@@ -379,7 +440,7 @@ impl Frame {
             Frame::Boolean(value) if resp3 => line(out, b'#', if *value { b"t" } else { b"f" }),
             Frame::Boolean(value) => line(out, b':', if *value { b"1" } else { b"0" }),
             Frame::Verbatim { format, text } if resp3 => {
-                line(out, b'=', (text.len() + 4).to_string().as_bytes());
+                number_line(out, b'=', (text.len() + 4) as i64);
                 out.put_slice(format);
                 out.put_u8(b':');
                 out.put_slice(text);
@@ -390,17 +451,51 @@ impl Frame {
     }
 }
 
+/// Encodes a data command's reply in `protocol`, as [`Frame::from`] and [`Frame::encode`] would,
+/// without building the frame.
+pub fn encode_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
+    let resp3 = protocol == Protocol::Resp3;
+    match reply {
+        Reply::Ok => out.put_slice(b"+OK\r\n"),
+        Reply::Status(text) => line(out, b'+', text.as_bytes()),
+        Reply::Error(text) => line(out, b'-', text.as_bytes()),
+        Reply::Integer(n) => number_line(out, b':', *n),
+        Reply::Bulk(bytes) => bulk(out, bytes),
+        Reply::Nil | Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
+        Reply::Nil => out.put_slice(b"$-1\r\n"),
+        Reply::NilArray => out.put_slice(b"*-1\r\n"),
+        Reply::Array(items) => {
+            number_line(out, b'*', items.len() as i64);
+            items.iter().for_each(|item| encode_reply(item, protocol, out));
+        }
+    }
+}
+
 fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
     out.reserve(text.len() + 3);
     out.put_u8(kind);
-    // Simple strings and errors cannot hold line breaks; Redis replaces them with spaces.
-    out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    if memchr::memchr2(b'\r', b'\n', text).is_none() {
+        out.put_slice(text);
+    } else {
+        // Simple strings and errors cannot hold line breaks; Redis replaces them with spaces.
+        out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// A line of a type byte and a number (an integer reply, or a length header).
+fn number_line(out: &mut BytesMut, kind: u8, n: i64) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n).as_bytes();
+    out.reserve(digits.len() + 3);
+    out.put_u8(kind);
+    out.put_slice(digits);
     out.put_slice(b"\r\n");
 }
 
 fn bulk(out: &mut BytesMut, bytes: &[u8]) {
-    out.reserve(bytes.len() + 16);
-    line(out, b'$', bytes.len().to_string().as_bytes());
+    out.reserve(bytes.len() + 24);
+    number_line(out, b'$', bytes.len() as i64);
     out.put_slice(bytes);
     out.put_slice(b"\r\n");
 }
@@ -419,7 +514,7 @@ pub fn double_text(value: f64) -> String {
 
 /// Encodes a request as a multibulk array, as clients send it.
 pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
-    line(out, b'*', args.len().to_string().as_bytes());
+    number_line(out, b'*', args.len() as i64);
     for arg in args {
         bulk(out, arg.as_ref());
     }
@@ -457,7 +552,7 @@ impl ReplyDecoder {
         if depth > REPLY_DEPTH_MAX {
             return Err(ProtocolError::new("reply nested too deeply"));
         }
-        let Some(end) = buf[*at..].windows(2).position(|w| w == b"\r\n").map(|p| *at + p) else {
+        let Some(end) = memchr::memmem::find(&buf[*at..], b"\r\n").map(|p| *at + p) else {
             if buf.len() - *at > self.limits.inline_bytes_max {
                 return Err(ProtocolError::new("reply line too long"));
             }

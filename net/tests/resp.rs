@@ -4,8 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use redraft_core::Reply;
 use redraft_net::resp::{
-    encode_request, split_inline, Frame, Protocol, ReplyDecoder, RequestDecoder, RequestLimits,
+    encode_reply, encode_request, split_inline, Frame, Protocol, ReplyDecoder, RequestDecoder, RequestLimits,
 };
 
 fn decode_all(decoder: &mut RequestDecoder, input: &[u8]) -> Result<Vec<Vec<Bytes>>, String> {
@@ -136,7 +137,112 @@ fn frame() -> impl Strategy<Value = Frame> {
     })
 }
 
+fn reply() -> impl Strategy<Value = Reply> {
+    let leaf = prop_oneof![
+        Just(Reply::Ok),
+        "[a-z\r\n ]{0,8}".prop_map(Reply::Status),
+        "ERR [a-z\r\n ]{0,8}".prop_map(Reply::Error),
+        any::<i64>().prop_map(Reply::Integer),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(|b| Reply::Bulk(b.into())),
+        Just(Reply::Nil),
+        Just(Reply::NilArray),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| proptest::collection::vec(inner, 0..4).prop_map(Reply::Array))
+}
+
+/// Pieces of requests, well formed and not: what a decoder fed them must judge the same way
+/// whether they arrive at once (the fast path) or a byte at a time (the incremental path).
+fn request_piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"*2\r\n".to_vec()),
+        Just(b"*3\r\n".to_vec()),
+        Just(b"*17\r\n".to_vec()),
+        Just(b"*0\r\n".to_vec()),
+        Just(b"*-1\r\n".to_vec()),
+        Just(b"*02\r\n".to_vec()),
+        Just(b"*1\n".to_vec()),
+        Just(b"$3\r\n".to_vec()),
+        Just(b"$03\r\n".to_vec()),
+        Just(b"$0\r\n".to_vec()),
+        Just(b"$65\r\n".to_vec()),
+        Just(b"$-1\r\n".to_vec()),
+        Just(b"$3\n".to_vec()),
+        Just(b"SET\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"GET k\r\n".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..4),
+        // Whole requests, and whole requests with a zero put before one of their lengths.
+        (
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 1..4),
+            any::<u8>(),
+            any::<bool>()
+        )
+            .prop_map(|(args, at, mutate)| {
+                let mut bytes = BytesMut::new();
+                encode_request(&args, &mut bytes);
+                let mut bytes = bytes.to_vec();
+                let headers: Vec<usize> = (0..bytes.len())
+                    .filter(|&i| (bytes[i] == b'$' || bytes[i] == b'*') && (i == 0 || bytes[i - 1] == b'\n'))
+                    .collect();
+                if mutate {
+                    bytes.insert(headers[usize::from(at) % headers.len()] + 1, b'0');
+                }
+                bytes
+            }),
+    ]
+}
+
 proptest! {
+    /// A data command's reply encodes exactly as the frame it converts to, in both protocols.
+    #[test]
+    fn replies_encode_as_their_frames(reply in reply()) {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let mut direct = BytesMut::new();
+            encode_reply(&reply, protocol, &mut direct);
+            let mut framed = BytesMut::new();
+            Frame::from(reply.clone()).encode(protocol, &mut framed);
+            prop_assert_eq!(&direct, &framed);
+        }
+    }
+
+    /// The decoder's fast path for whole requests and its incremental path agree on every input:
+    /// the same requests, then the same error (or none), whether the bytes arrive at once or one
+    /// at a time.
+    #[test]
+    fn whole_and_incremental_decoding_agree(pieces in proptest::collection::vec(request_piece(), 0..24)) {
+        let input = pieces.concat();
+        let limits = RequestLimits { bulk_bytes_max: 64, array_len_max: 8, inline_bytes_max: 64 };
+        let mut at_once = RequestDecoder::new(limits);
+        let mut buffer = BytesMut::from(&input[..]);
+        let mut whole = Vec::new();
+        let whole_end = loop {
+            match at_once.decode(&mut buffer) {
+                Ok(Some(request)) => whole.push(request),
+                Ok(None) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        let mut by_byte = RequestDecoder::new(limits);
+        let mut buffer = BytesMut::new();
+        let mut incremental = Vec::new();
+        let mut incremental_end = None;
+        'bytes: for &byte in &input {
+            buffer.extend_from_slice(&[byte]);
+            loop {
+                match by_byte.decode(&mut buffer) {
+                    Ok(Some(request)) => incremental.push(request),
+                    Ok(None) => break,
+                    Err(error) => {
+                        incremental_end = Some(error);
+                        break 'bytes;
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(whole, incremental);
+        prop_assert_eq!(whole_end, incremental_end);
+    }
+
     /// Requests encoded as clients send them decode to the same arguments, split anywhere.
     #[test]
     fn requests_round_trip(

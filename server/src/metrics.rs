@@ -2,18 +2,44 @@
 //! many nodes can share one simulation process (DESIGN.md §5).
 //!
 //! Command labels come from a fixed set (the names in core's command table, and `unknown`), so a
-//! client cannot grow the number of series; see [`command_label`].
+//! client cannot grow the number of series; see [`CommandLabel`]. Each label's counters and
+//! histogram are looked up once and kept ([`CommandMetrics`]): a lookup by label values hashes
+//! the values and takes a lock, which cost more than the rest of answering a pipelined GET.
+
+use std::sync::OnceLock;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use redraft_core::spec::COMMANDS;
 
-/// The `command` label for a request whose first argument is `name`: the command's name from
-/// core's table ([`redraft_core::spec`]) when the server knows it, `unknown` otherwise.
-pub fn command_label(name: &[u8]) -> &'static str {
-    redraft_core::spec::find(name).map_or("unknown", |spec| spec.name)
+/// The `command` label of a request: its command's place in core's table
+/// ([`redraft_core::spec`]) when the server knows it, `unknown` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandLabel(usize);
+
+impl CommandLabel {
+    /// The label for a request whose first argument is `name`.
+    pub fn of(name: &[u8]) -> CommandLabel {
+        CommandLabel(redraft_core::spec::position(name).unwrap_or(COMMANDS.len()))
+    }
+
+    /// The label's text: the command's name as the table spells it, or `unknown`.
+    pub fn name(self) -> &'static str {
+        COMMANDS.get(self.0).map_or("unknown", |spec| spec.name)
+    }
 }
+
+/// One command label's series, looked up on first use.
+struct CommandSeries {
+    ok: IntCounter,
+    error: IntCounter,
+    seconds: Histogram,
+}
+
+/// The series of every command label (the table's commands, then `unknown`).
+struct CommandMetrics(Box<[OnceLock<CommandSeries>]>);
 
 /// Every metric a node exports.
 pub struct Metrics {
@@ -22,6 +48,7 @@ pub struct Metrics {
     pub commands: IntCounterVec,
     /// Time from a command's arrival to its reply being ready, by command name.
     pub command_seconds: HistogramVec,
+    command_series: CommandMetrics,
     /// Keys in the keyspace, expired ones not yet removed included (as DBSIZE counts).
     pub keys: IntGauge,
     /// Keys removed by active expiry batches this node applied.
@@ -80,6 +107,7 @@ impl Metrics {
                 &["command"],
             )
             .expect("valid metric"),
+            command_series: CommandMetrics((0..=COMMANDS.len()).map(|_| OnceLock::new()).collect()),
             keys: gauge("keys", "Keys in the keyspace, expired ones not yet removed included"),
             expired_keys: counter("expired_keys_total", "Keys removed by active expiry"),
             memory_bytes: gauge("memory_resident_bytes", "Resident memory of the process"),
@@ -153,9 +181,17 @@ impl Metrics {
     }
 
     /// Records one answered command.
-    pub fn observe_command(&self, command: &str, ok: bool, seconds: f64) {
-        self.commands.with_label_values(&[command, if ok { "ok" } else { "error" }]).inc();
-        self.command_seconds.with_label_values(&[command]).observe(seconds);
+    pub fn observe_command(&self, command: CommandLabel, ok: bool, seconds: f64) {
+        let series = self.command_series.0[command.0].get_or_init(|| {
+            let name = command.name();
+            CommandSeries {
+                ok: self.commands.with_label_values(&[name, "ok"]),
+                error: self.commands.with_label_values(&[name, "error"]),
+                seconds: self.command_seconds.with_label_values(&[name]),
+            }
+        });
+        if ok { &series.ok } else { &series.error }.inc();
+        series.seconds.observe(seconds);
     }
 
     /// Records one log sync that made `appends` appends durable.
@@ -204,7 +240,11 @@ pub fn resident_bytes() -> u64 {
 mod tests {
     use redraft_core::CommandName;
 
-    use super::command_label;
+    use super::{CommandLabel, Metrics};
+
+    fn command_label(name: &[u8]) -> &'static str {
+        CommandLabel::of(name).name()
+    }
 
     /// Every data command is labelled with its own name, whatever the case it was sent in, and
     /// a name the server does not know with `unknown`, so clients cannot create series.
@@ -215,5 +255,22 @@ mod tests {
         }
         assert_eq!(command_label(b"PiNg"), "ping");
         assert_eq!(command_label(b"nosuchcommand"), "unknown");
+    }
+
+    /// The series kept per label are the registry's own: what is observed through them is what
+    /// `/metrics` shows, under the right labels.
+    #[test]
+    fn observed_commands_show_in_the_rendered_metrics() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.observe_command(CommandLabel::of(b"SET"), true, 0.001);
+        }
+        metrics.observe_command(CommandLabel::of(b"set"), false, 0.001);
+        metrics.observe_command(CommandLabel::of(b"bogus"), false, 0.001);
+        let text = metrics.render();
+        assert!(text.contains("redraft_commands_total{command=\"set\",result=\"ok\"} 3"), "{text}");
+        assert!(text.contains("redraft_commands_total{command=\"set\",result=\"error\"} 1"), "{text}");
+        assert!(text.contains("redraft_commands_total{command=\"unknown\",result=\"error\"} 1"), "{text}");
+        assert!(text.contains("redraft_command_duration_seconds_count{command=\"set\"} 4"), "{text}");
     }
 }

@@ -14,14 +14,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
-use redraft_core::{Command, ParseError, Write};
-use redraft_net::resp::{Frame, Protocol};
+use redraft_core::{Command, ParseError, Reply, Write};
+use redraft_net::resp::{encode_reply, Frame, Protocol};
 
 use super::admin::{self, ClientContext};
 use super::cluster;
 use super::server::RespServer;
 use super::transaction::Transaction;
-use crate::metrics::command_label;
+use crate::metrics::CommandLabel;
 
 /// One client connection's state: protocol, transaction, watches, and the pipeline running.
 pub(super) struct Connection {
@@ -37,13 +37,26 @@ pub(super) struct Connection {
     /// Close without writing this pipeline's replies: a fault point dropped them, or an HTTP
     /// request arrived (Redis frees such a client with its pending replies).
     pub dropped_replies: bool,
-    /// Consecutive writes waiting to be proposed together, with their reply slots and names.
-    writes: Vec<(usize, Write, &'static str)>,
+    /// Consecutive writes waiting to be proposed together, and their reply slots.
+    writes: Vec<Write>,
+    write_slots: Vec<usize>,
     /// Consecutive reads waiting for one leadership confirmation.
     reads: Vec<(usize, Command)>,
     /// Replies of the current pipeline, by position.
-    replies: Vec<Option<Frame>>,
-    names: Vec<&'static str>,
+    replies: Vec<Option<Answer>>,
+    names: Vec<CommandLabel>,
+}
+
+/// A request's reply: a data command's, encoded straight from core's [`Reply`], or a frame.
+enum Answer {
+    Data(Reply),
+    Frame(Frame),
+}
+
+impl Answer {
+    fn is_error(&self) -> bool {
+        matches!(self, Answer::Data(Reply::Error(_)) | Answer::Frame(Frame::Error(_)))
+    }
 }
 
 /// What a request turned out to be.
@@ -65,6 +78,7 @@ impl Connection {
             closing: false,
             dropped_replies: false,
             writes: Vec::new(),
+            write_slots: Vec::new(),
             reads: Vec::new(),
             replies: Vec::new(),
             names: Vec::new(),
@@ -76,11 +90,11 @@ impl Connection {
         let started = crate::clock::monotonic_now();
         let count = requests.len();
         self.replies = (0..count).map(|_| None).collect();
-        self.names = vec!["unknown"; count];
-        let mut last_name = "unknown";
+        self.names.clear();
+        let mut last_name = CommandLabel::of(b"");
         for (slot, args) in requests.into_iter().enumerate() {
-            let name = command_label(&args[0]);
-            self.names[slot] = name;
+            let name = CommandLabel::of(&args[0]);
+            self.names.push(name);
             last_name = name;
             if is_cross_protocol(&args[0]) {
                 // Redis's answer to cross-protocol scripting: a browser tricked into sending
@@ -107,7 +121,7 @@ impl Connection {
             match step {
                 Step::Now(frame) => {
                     self.flush().await;
-                    self.replies[slot] = Some(frame);
+                    self.replies[slot] = Some(Answer::Frame(frame));
                 }
                 Step::Read(command) => {
                     self.flush_writes().await;
@@ -115,7 +129,8 @@ impl Connection {
                 }
                 Step::Write(payload) => {
                     self.flush_reads().await;
-                    self.writes.push((slot, payload, name));
+                    self.writes.push(payload);
+                    self.write_slots.push(slot);
                 }
             }
         }
@@ -124,12 +139,15 @@ impl Connection {
         let metrics = self.server.node.metrics();
         for (reply, name) in self.replies.drain(..).zip(self.names.drain(..)) {
             let reply = reply.expect("every request in the pipeline has a reply");
-            metrics.observe_command(name, !matches!(reply, Frame::Error(_)), seconds);
-            reply.encode(self.protocol, output);
+            metrics.observe_command(name, !reply.is_error(), seconds);
+            match reply {
+                Answer::Data(reply) => encode_reply(&reply, self.protocol, output),
+                Answer::Frame(frame) => frame.encode(self.protocol, output),
+            }
         }
         self.server.commands_processed.fetch_add(count as u64, Ordering::Relaxed);
         let in_multi = self.transaction.is_open();
-        self.server.clients.touch(self.id, last_name, self.server.node.now_ms(), in_multi);
+        self.server.clients.touch(self.id, last_name.name(), self.server.node.now_ms(), in_multi);
     }
 
     async fn flush(&mut self) {
@@ -150,12 +168,12 @@ impl Connection {
         match confirmed {
             Ok(()) => {
                 for (slot, command) in reads {
-                    self.replies[slot] = Some(Frame::from(self.server.node.state().read(&command)));
+                    self.replies[slot] = Some(Answer::Data(self.server.node.state().read(&command)));
                 }
             }
             Err(error) => {
                 for (slot, _) in reads {
-                    self.replies[slot] = Some(Frame::Error(error.reply_text()));
+                    self.replies[slot] = Some(Answer::Data(Reply::Error(error.reply_text())));
                 }
             }
         }
@@ -166,28 +184,40 @@ impl Connection {
             return;
         }
         let writes = std::mem::take(&mut self.writes);
-        let (slots, writes): (Vec<usize>, Vec<Write>) = writes.into_iter().map(|(s, w, _)| (s, w)).unzip();
         let results = self.server.node.write_batch(writes).await;
         if crate::fault::buggify(0.01) {
             // Fault point: the writes applied but their replies are lost with the connection.
             self.closing = true;
             self.dropped_replies = true;
         }
-        for (slot, result) in slots.into_iter().zip(results) {
-            self.replies[slot] = Some(match result {
-                Ok(reply) => Frame::from(reply),
-                Err(error) => Frame::Error(error.reply_text()),
-            });
+        for (slot, result) in self.write_slots.drain(..).zip(results) {
+            self.replies[slot] = Some(Answer::Data(match result {
+                Ok(reply) => reply,
+                Err(error) => Reply::Error(error.reply_text()),
+            }));
         }
     }
 
     /// Decides what one request is, running connection commands on the spot.
     async fn step(&mut self, args: &[Bytes]) -> Step {
-        let name = args[0].to_ascii_uppercase();
+        // The name in upper case, without an allocation for any name as short as a command's.
+        let mut inline = [0u8; 24];
+        let long;
+        let name: &[u8] = match inline.get_mut(..args[0].len()) {
+            Some(upper) => {
+                upper.copy_from_slice(&args[0]);
+                upper.make_ascii_uppercase();
+                upper
+            }
+            None => {
+                long = args[0].to_ascii_uppercase();
+                &long
+            }
+        };
         if self.transaction.is_open() {
-            return self.step_in_transaction(&name, args);
+            return self.step_in_transaction(name, args);
         }
-        match name.as_slice() {
+        match name {
             b"MULTI" => {
                 if args.len() != 1 {
                     return Step::Now(arity_error("multi"));
@@ -215,7 +245,7 @@ impl Connection {
                 Step::Now(Frame::simple("RESET"))
             }
             b"READONLY" | b"READWRITE" if args.len() != 1 => {
-                Step::Now(arity_error(&String::from_utf8_lossy(&name).to_lowercase()))
+                Step::Now(arity_error(&String::from_utf8_lossy(name).to_lowercase()))
             }
             b"READONLY" => {
                 self.flush().await;
@@ -229,7 +259,7 @@ impl Connection {
             }
             b"RAFT.INFO" | b"RAFT.ADD" | b"RAFT.PROMOTE" | b"RAFT.REMOVE" => {
                 self.flush().await;
-                Step::Now(cluster::run(&self.server.node, &name, args).await)
+                Step::Now(cluster::run(&self.server.node, name, args).await)
             }
             _ => match Command::parse(args) {
                 Ok(command) if command.is_write() => Step::Write(Write::Command { session: None, command }),
@@ -241,7 +271,7 @@ impl Connection {
                     self.flush().await;
                     let mut client =
                         ClientContext { server: &self.server, id: self.id, protocol: &mut self.protocol };
-                    Step::Now(admin::run(&mut client, &name, args))
+                    Step::Now(admin::run(&mut client, name, args))
                 }
             },
         }
