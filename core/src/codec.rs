@@ -34,8 +34,13 @@ fn options() -> impl Options {
 /// # Panics
 /// If `value` cannot be encoded by bincode, which our plain data types always can.
 pub fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
-    let mut out = vec![version];
-    options().serialize_into(&mut out, value).expect("our types always serialize");
+    // bincode checks a size limit by sizing the value in a first walk; that walk also sizes the
+    // buffer, which otherwise grows (and copies itself) as it fills. The second walk, which
+    // writes, then needs no limit of its own.
+    let size = options().serialized_size(value).expect("our types always serialize");
+    let mut out = Vec::with_capacity(1 + usize::try_from(size).unwrap_or(0));
+    out.push(version);
+    bincode::DefaultOptions::new().serialize_into(&mut out, value).expect("our types always serialize");
     out
 }
 

@@ -187,7 +187,14 @@ impl Command {
 
     /// The keys the command touches, or `None` when it sees the whole keyspace.
     pub fn keys(&self) -> Option<Vec<&Bytes>> {
-        Some(match self {
+        let mut keys = Vec::new();
+        self.for_each_key(|key| keys.push(key)).then_some(keys)
+    }
+
+    /// Calls `visit` with each key the command touches, in order; `false` (having called it for
+    /// none) when the command sees the whole keyspace. [`Command::keys`] without a list.
+    pub fn for_each_key<'a>(&'a self, mut visit: impl FnMut(&'a Bytes)) -> bool {
+        match self {
             Command::Get { key }
             | Command::SetNx { key, .. }
             | Command::GetDel { key }
@@ -202,17 +209,21 @@ impl Command {
             | Command::Ttl { key, .. }
             | Command::ExpireTime { key, .. }
             | Command::Persist { key }
-            | Command::Type { key } => vec![key],
-            Command::Set(set) => vec![&set.key],
+            | Command::Type { key } => visit(key),
+            Command::Set(set) => visit(&set.key),
             Command::MGet { keys } | Command::Del { keys, .. } | Command::Exists { keys } => {
-                keys.iter().collect()
+                keys.iter().for_each(visit)
             }
-            Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.iter().map(|(k, _)| k).collect(),
-            Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => vec![from, to],
+            Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.iter().for_each(|(k, _)| visit(k)),
+            Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => {
+                visit(from);
+                visit(to);
+            }
             Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
-                return None
+                return false
             }
-        })
+        }
+        true
     }
 
     /// About how many bytes the command takes in a log entry: its keys' and values' lengths
@@ -237,7 +248,9 @@ impl Command {
                 Command::Keys { pattern } => bytes(pattern),
                 Command::Scan { pattern, .. } => pattern.as_ref().map_or(0, bytes) + 3 * ARGUMENT_OVERHEAD,
                 other => {
-                    other.keys().map_or(0, |keys| keys.into_iter().map(bytes).sum()) + 2 * ARGUMENT_OVERHEAD
+                    let mut sum = 0;
+                    other.for_each_key(|key| sum += bytes(key));
+                    sum + 2 * ARGUMENT_OVERHEAD
                 }
             }
     }

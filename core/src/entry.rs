@@ -77,9 +77,19 @@ impl Write {
     /// The keys its apply locks (its commands' keys and its watched keys), or `None` when a
     /// command in it needs the whole keyspace.
     pub fn keys(&self) -> Option<Vec<&Bytes>> {
+        let mut keys = Vec::new();
+        self.push_keys(&mut keys).then_some(keys)
+    }
+
+    /// Adds the keys its apply locks to `keys`; `false` when a command in it needs the whole
+    /// keyspace (and then some of its keys may have been added).
+    pub fn push_keys<'a>(&'a self, keys: &mut Vec<&'a Bytes>) -> bool {
         match self {
-            Write::Command { command, .. } => command.keys(),
-            Write::Transaction { watches, commands, .. } => transaction_keys(watches, commands),
+            Write::Command { command, .. } => command.for_each_key(|key| keys.push(key)),
+            Write::Transaction { watches, commands, .. } => {
+                keys.extend(watches.iter().map(|w| &w.key));
+                commands.iter().all(|command| command.for_each_key(|key| keys.push(key)))
+            }
         }
     }
 
@@ -109,14 +119,4 @@ pub struct SessionRef {
 pub struct Watch {
     pub key: Bytes,
     pub token: u64,
-}
-
-/// The keys a transaction's apply locks: its watched keys and its commands' keys, or `None` when
-/// a command in it needs the whole keyspace.
-fn transaction_keys<'a>(watches: &'a [Watch], commands: &'a [Command]) -> Option<Vec<&'a Bytes>> {
-    let mut keys: Vec<&Bytes> = watches.iter().map(|w| &w.key).collect();
-    for command in commands {
-        keys.extend(command.keys()?);
-    }
-    Some(keys)
 }

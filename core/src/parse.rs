@@ -42,10 +42,10 @@ fn invalid(text: impl Into<String>) -> ParseError {
 }
 
 fn check_sizes(command: &Command) -> Result<(), ParseError> {
-    if let Some(keys) = command.keys() {
-        if let Some(key) = keys.iter().find(|k| k.len() > KEY_BYTES_MAX) {
-            return Err(invalid(format!("ERR key is {} bytes, the limit is {KEY_BYTES_MAX}", key.len())));
-        }
+    let mut longest_key = 0;
+    command.for_each_key(|key| longest_key = longest_key.max(key.len()));
+    if longest_key > KEY_BYTES_MAX {
+        return Err(invalid(format!("ERR key is {longest_key} bytes, the limit is {KEY_BYTES_MAX}")));
     }
     let value_bytes = match command {
         Command::Set(set) => set.value.len(),

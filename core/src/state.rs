@@ -220,14 +220,9 @@ impl StateMachine {
         now_ms: u64,
         log_index: u64,
     ) -> Vec<Reply> {
-        let mut keys = Some(Vec::new());
-        for write in writes {
-            match (write.keys(), keys.as_mut()) {
-                (Some(more), Some(keys)) => keys.extend(more),
-                _ => keys = None,
-            }
-        }
-        let mut view = lock_for_write(&self.map, keys);
+        let mut keys = Vec::new();
+        let some_keys = writes.iter().all(|write| write.push_keys(&mut keys));
+        let mut view = lock_for_write(&self.map, some_keys.then_some(keys));
         self.time_ms.store(now_ms, Ordering::Release);
         writes
             .iter()
