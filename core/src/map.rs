@@ -38,6 +38,9 @@ pub use crate::shard::Shard;
 pub use crate::stored_key::Entry;
 use crate::stored_key::StoredKey;
 
+/// Most keys [`Locked::load`] makes room for before they arrive.
+const LOAD_PREALLOCATED_KEYS_MAX: usize = 1 << 22;
+
 /// The keys of many shards, each behind its own lock.
 pub struct ShardedMap {
     shards: Box<[CacheAligned<RwLock<Shard>>]>,
@@ -365,18 +368,20 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         removed
     }
 
-    /// Replaces every key with `keys` (installing a snapshot), and sets every deletion mark to
-    /// `log_index`. Each shard's table is sized once and its SCAN index built from sorted hashes,
+    /// Replaces every key with `keys` (installing a snapshot; about `expected` of them), and sets
+    /// every deletion mark to `log_index`. Each shard's table is sized once and its SCAN index built from sorted hashes,
     /// which is several times faster than inserting the keys one by one. A key given twice keeps
     /// its last entry.
     ///
     /// # Panics
     /// If not every shard is locked.
-    pub fn load(&mut self, keys: impl IntoIterator<Item = (Bytes, Entry)>, log_index: u64) {
+    pub fn load(&mut self, keys: impl IntoIterator<Item = (Bytes, Entry)>, expected: usize, log_index: u64) {
         self.clear(log_index);
         let keys = keys.into_iter();
-        // An even share each, and an eighth more for the unevenness of hashing.
-        let share = keys.size_hint().0 / self.guards.len();
+        // An even share each, and an eighth more for the unevenness of hashing; `expected` may
+        // come from a damaged header, so it sizes no more than a few million keys.
+        let expected = keys.size_hint().0.max(expected.min(LOAD_PREALLOCATED_KEYS_MAX));
+        let share = expected / self.guards.len();
         let mut by_shard: Vec<Vec<(u64, Bytes, Entry)>> =
             (0..self.guards.len()).map(|_| Vec::with_capacity(share + share / 8)).collect();
         for (key, entry) in keys {

@@ -207,6 +207,9 @@ pub fn write_snapshot<W: Write>(
 /// Most keys [`SnapshotReader::read_all`] makes room for before reading them.
 const KEYS_PREALLOCATED_MAX: u64 = 1 << 22;
 
+/// Most keys [`SnapshotReader::read_in_chunks`] hands over at a time.
+pub const KEY_CHUNK: usize = 4096;
+
 /// Reads a snapshot record by record, verifying every checksum and count.
 pub struct SnapshotReader<R: Read> {
     input: R,
@@ -294,13 +297,30 @@ impl<R: Read> SnapshotReader<R> {
     ///
     /// # Errors
     /// See [`SnapshotError`].
-    pub fn read_all(mut self) -> Result<(SnapshotHeader, Frozen), SnapshotError> {
+    pub fn read_all(self) -> Result<(SnapshotHeader, Frozen), SnapshotError> {
+        // Sized from the header, but never beyond what a damaged header could make costly:
+        // growing a vector of a million keys copies it twenty times.
+        let mut keys = Vec::with_capacity(self.header.key_count.min(KEYS_PREALLOCATED_MAX) as usize);
+        let (header, mut frozen) = self.read_in_chunks(|chunk| keys.extend(chunk))?;
+        frozen.keys = keys;
+        Ok((header, frozen))
+    }
+
+    /// Reads the whole snapshot, handing its keys to `keys` in order, in chunks of at most
+    /// [`KEY_CHUNK`], as they are read; returns the header and the rest of the state (`keys` left
+    /// empty). The chunks a snapshot that then proves damaged handed out are not to be trusted:
+    /// the error comes only at the end.
+    ///
+    /// # Errors
+    /// See [`SnapshotError`].
+    pub fn read_in_chunks(
+        mut self,
+        mut keys: impl FnMut(Vec<(Bytes, Entry)>),
+    ) -> Result<(SnapshotHeader, Frozen), SnapshotError> {
         let mut frozen = Frozen {
             applied_index: self.header.last_applied.map_or(0, |id| id.index),
             time_ms: self.header.time_ms,
-            // Sized from the header, but never beyond what a damaged header could make costly:
-            // growing a vector of a million keys copies it twenty times.
-            keys: Vec::with_capacity(self.header.key_count.min(KEYS_PREALLOCATED_MAX) as usize),
+            keys: Vec::new(),
             sessions: Vec::new(),
             deletion_marks: vec![0; DELETION_MARK_BUCKETS],
         };
@@ -308,16 +328,23 @@ impl<R: Read> SnapshotReader<R> {
             let slot = frozen.deletion_marks.get_mut(bucket as usize);
             *slot.ok_or(SnapshotError::BadDeletionBucket { bucket })? = mark;
         }
+        let mut chunk = Vec::with_capacity(KEY_CHUNK);
         while let Some(item) = self.next_item()? {
             match item {
                 SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
-                    frozen.keys.push((key, Entry { value, expire_at_ms, mod_index }));
+                    chunk.push((key, Entry { value, expire_at_ms, mod_index }));
+                    if chunk.len() == KEY_CHUNK {
+                        keys(std::mem::replace(&mut chunk, Vec::with_capacity(KEY_CHUNK)));
+                    }
                 }
                 SnapshotItem::Session { client_id, sequence, log_index, reply } => {
                     frozen.sessions.push((client_id, Session { sequence, log_index, reply }));
                 }
                 SnapshotItem::End { .. } => unreachable!("next_item consumes the trailer"),
             }
+        }
+        if !chunk.is_empty() {
+            keys(chunk);
         }
         Ok((self.header, frozen))
     }

@@ -199,9 +199,33 @@ impl StateMachine {
 
     /// Replaces the whole state with the given one (installing a snapshot).
     pub fn install(&self, frozen: Frozen) {
+        let Frozen { keys, applied_index, time_ms, sessions, deletion_marks } = frozen;
+        let rest = Frozen { keys: Vec::new(), applied_index, time_ms, sessions, deletion_marks };
+        let expected = keys.len();
+        self.install_streamed(keys, expected, || Some(rest));
+    }
+
+    /// Installs a snapshot whose keys come from `keys` while they are still being read (a
+    /// restart reads a snapshot on one thread and installs it on another), then takes the rest
+    /// of the state from `rest` once `keys` ends: a [`Frozen`] whose own keys are ignored, or
+    /// `None` when reading failed, which leaves the state empty. Returns whether it installed.
+    /// `expected` keys size the shards' tables up front.
+    pub fn install_streamed(
+        &self,
+        keys: impl IntoIterator<Item = (Bytes, Entry)>,
+        expected: usize,
+        rest: impl FnOnce() -> Option<Frozen>,
+    ) -> bool {
         let mut sessions = self.applying.lock();
         let mut view = self.map.write_all();
-        view.load(frozen.keys, frozen.applied_index);
+        // Every deletion mark is set below, from the snapshot's.
+        view.load(keys, expected, 0);
+        let Some(frozen) = rest() else {
+            view.clear(0);
+            *sessions = SessionTable::with_capacity(self.session_capacity);
+            self.applied_index.store(0, Ordering::Release);
+            return false;
+        };
         *sessions = SessionTable::with_capacity(self.session_capacity);
         for (client_id, session) in frozen.sessions {
             sessions.insert(client_id, session);
@@ -209,6 +233,7 @@ impl StateMachine {
         self.map.set_deletion_marks(&frozen.deletion_marks);
         self.time_ms.store(frozen.time_ms, Ordering::Release);
         self.applied_index.store(frozen.applied_index, Ordering::Release);
+        true
     }
 
     /// Applies client writes in order under one set of locks, the union of what they touch, with

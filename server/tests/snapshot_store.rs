@@ -1,7 +1,8 @@
 //! The state-machine store's snapshot file: a build that finishes after a newer snapshot reached
 //! the disk (a later build, or a leader's install, which share one guard) leaves the newer one in
 //! place, so a restart never loads a state older than the log it kept; and no temporary file of a
-//! replacement is left behind.
+//! replacement is left behind. A start loads a snapshot on two threads and installs exactly what
+//! it holds, and one damaged near its end is refused.
 #![cfg(not(madsim))]
 
 use std::sync::Arc;
@@ -16,8 +17,12 @@ use redraft_server::storage::disk::FileDisk;
 use redraft_server::storage::state_machine_store::StateMachineStore;
 
 fn set(index: u64) -> Entry<TypeConfig> {
+    set_key(index, "k")
+}
+
+fn set_key(index: u64, key: &str) -> Entry<TypeConfig> {
     let args: Vec<Bytes> =
-        ["SET", "k", &index.to_string()].iter().map(|a| Bytes::from(a.to_string())).collect();
+        ["SET", key, &index.to_string()].iter().map(|a| Bytes::from(a.to_string())).collect();
     let command = Command::parse(&args).expect("a valid SET");
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
@@ -59,4 +64,39 @@ async fn an_older_snapshot_never_replaces_a_newer_one_on_disk() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["snapshot"], "no temporary file is left");
+}
+
+/// A snapshot of more keys than the reading thread hands over at once loads at start with every
+/// key, value and the state's digest as they were; the same file with one byte flipped near its
+/// end (after many keys were installed) is refused, naming the file.
+#[tokio::test]
+async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = FileDisk::new(dir.path()).expect("dir");
+    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let mut store =
+        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new())).expect("opens");
+    let keys = 3 * redraft_core::snapshot::KEY_CHUNK as u64 + 7;
+    store.apply((1..=keys).map(|i| set_key(i, &format!("key:{i}")))).await.expect("applies");
+    store.get_snapshot_builder().await.build_snapshot().await.expect("builds");
+    let digest = state.freeze().digest();
+
+    let loaded = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let reopened =
+        StateMachineStore::open(loaded.clone(), disk.clone(), Arc::new(Metrics::new())).expect("loads");
+    assert_eq!(reopened.snapshot_index(), Some(keys));
+    assert_eq!(loaded.freeze().keys.len() as u64, keys);
+    assert_eq!(loaded.freeze().digest(), digest, "the loaded state is the one snapshotted");
+
+    let path = dir.path().join("snapshot");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    let near_end = bytes.len() - 40;
+    bytes[near_end] ^= 0x20;
+    std::fs::write(&path, &bytes).expect("writes");
+    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let error = StateMachineStore::open(state.clone(), disk, Arc::new(Metrics::new()))
+        .err()
+        .expect("a damaged snapshot is refused");
+    assert!(error.starts_with("snapshot: "), "{error}");
+    assert_eq!(state.freeze().keys.len(), 0, "nothing of a refused snapshot stays installed");
 }

@@ -6,7 +6,8 @@
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
 //!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
 //!   (`decoded_tail.rs`);
-//! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots;
+//! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots, loaded at
+//!   start on two threads (`snapshot_load.rs`);
 //! - [`format`]: the version of every storage byte format.
 //!
 //! Nothing here knows the node, the peers or the front ends.
@@ -19,4 +20,5 @@ pub mod fsync;
 mod log_inner;
 pub mod log_store;
 pub mod segment_log;
+mod snapshot_load;
 pub mod state_machine_store;

@@ -19,11 +19,12 @@ use openraft::{
     StorageIOError, StoredMembership,
 };
 use redraft_core::codec;
-use redraft_core::snapshot::{write_snapshot, SnapshotReader};
+use redraft_core::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
 use redraft_core::{Frozen, Reply, StateMachine};
 
 use super::disk::Disk;
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
+use super::snapshot_load::read_and_install;
 use crate::addr::NodeAddr;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
@@ -71,7 +72,11 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         };
         match store.disk.read(SNAPSHOT_FILE) {
             Ok(bytes) => {
-                store.load(&bytes).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                let header =
+                    read_and_install(&store.state, &bytes).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                let (last_applied, membership) =
+                    membership_of(&header).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                store.adopt(last_applied, membership);
                 store.on_disk = Arc::new(tokio::sync::Mutex::new(store.snapshot_index()));
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -88,17 +93,24 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     fn load(&mut self, bytes: &[u8]) -> Result<SnapshotMeta<u64, NodeAddr>, String> {
         let (header, frozen) =
             SnapshotReader::new(bytes).and_then(|r| r.read_all()).map_err(|e| e.to_string())?;
-        let (last_applied, membership): (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>) =
-            codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &header.membership)
-                .map_err(|e| e.to_string())?;
+        let (last_applied, membership) = membership_of(&header)?;
         self.state.install(frozen);
+        Ok(self.adopt(last_applied, membership))
+    }
+
+    /// Takes the log id and membership of the snapshot just installed.
+    fn adopt(
+        &mut self,
+        last_applied: Option<LogId<u64>>,
+        membership: StoredMembership<u64, NodeAddr>,
+    ) -> SnapshotMeta<u64, NodeAddr> {
         self.last_applied = last_applied;
         self.membership = membership.clone();
-        Ok(SnapshotMeta {
+        SnapshotMeta {
             last_log_id: last_applied,
             last_membership: membership,
             snapshot_id: snapshot_id(last_applied, 0),
-        })
+        }
     }
 
     async fn build(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
@@ -149,6 +161,13 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         };
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
+}
+
+/// The last applied log id and the membership a snapshot's header records.
+fn membership_of(
+    header: &SnapshotHeader,
+) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeAddr>), String> {
+    codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &header.membership).map_err(|e| e.to_string())
 }
 
 fn snapshot_id(last: Option<LogId<u64>>, count: u64) -> String {
