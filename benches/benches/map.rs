@@ -46,7 +46,7 @@ impl Store for ShardedMap {
         self.get_with(key, 0, |v| out.extend_from_slice(v)).is_some()
     }
     fn set(&self, key: &Bytes, value: &Bytes) {
-        ShardedMap::set(self, key.clone(), value.clone(), 1);
+        ShardedMap::set(self, key, value.clone(), 1);
     }
 }
 

@@ -133,12 +133,13 @@ impl ShardedMap {
         shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(|e| f(e.value()))
     }
 
-    /// Stores a value without TTL, as a plain `SET` does; returns whether the key was new.
-    pub fn set(&self, key: Bytes, value: Bytes, mod_index: u64) -> bool {
-        let hash = self.hash(&key);
+    /// Stores a value without TTL, as a plain `SET` does; returns whether the key was new. The
+    /// key is borrowed: a stored key's bytes are copied into its record.
+    pub fn set(&self, key: &[u8], value: Bytes, mod_index: u64) -> bool {
+        let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].write();
         let entry = Entry { value, expire_at_ms: None, mod_index };
-        shard.insert(hash, &key, entry).is_none()
+        shard.insert(hash, key, entry).is_none()
     }
 
     /// The number of keys stored, including expired keys that active expiry has not removed yet
