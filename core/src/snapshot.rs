@@ -207,6 +207,9 @@ pub fn write_snapshot<W: Write>(
 /// Most keys [`SnapshotReader::read_all`] makes room for before reading them.
 const KEYS_PREALLOCATED_MAX: u64 = 1 << 22;
 
+/// Largest record [`SnapshotReader`] reads into a buffer of its declared length at once.
+const EXACT_READ_BYTES_MAX: usize = 64 * 1024;
+
 /// Most keys [`SnapshotReader::read_in_chunks`] hands over at a time.
 pub const KEY_CHUNK: usize = 4096;
 
@@ -360,12 +363,25 @@ impl<R: Read> SnapshotReader<R> {
         if length == 0 || length as usize > RECORD_PAYLOAD_BYTES_MAX {
             return Err(SnapshotError::BadLength { offset, length });
         }
-        // Read in bounded steps rather than trusting the length for one allocation up front.
-        let mut payload = Vec::new();
-        let read = (&mut self.input).take(u64::from(length)).read_to_end(&mut payload)?;
-        if read != length as usize {
-            return Err(SnapshotError::Truncated { offset });
-        }
+        // A record of a usual size is read in one piece; a larger one in bounded steps rather
+        // than trusting its length for one allocation up front.
+        let payload = if length as usize <= EXACT_READ_BYTES_MAX {
+            let mut payload = vec![0; length as usize];
+            match self.input.read_exact(&mut payload) {
+                Ok(()) => payload,
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(SnapshotError::Truncated { offset })
+                }
+                Err(error) => return Err(error.into()),
+            }
+        } else {
+            let mut payload = Vec::new();
+            let read = (&mut self.input).take(u64::from(length)).read_to_end(&mut payload)?;
+            if read != length as usize {
+                return Err(SnapshotError::Truncated { offset });
+            }
+            payload
+        };
         self.checksum = crc32c::crc32c_append(self.checksum, &payload);
         self.offset += u64::from(length);
         if crc32c::crc32c(&payload) != found {
