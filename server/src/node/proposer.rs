@@ -23,13 +23,16 @@ use crate::addr::NodeAddr;
 use crate::error::NodeError;
 use crate::raft_types::TypeConfig;
 
+/// Where one group's replies go: one reply per write, in order.
+pub(super) type GroupReply = oneshot::Sender<Vec<Result<Reply, NodeError>>>;
+
 /// Writes from one caller waiting to be proposed together, and where their replies go (one per
 /// write, in order). A group fits in one batch entry ([`groups`] cuts a caller's writes so).
 pub(super) struct Pending {
     pub(super) writes: Vec<Write>,
     /// The writes' total [`Write::weight`].
     pub(super) bytes: usize,
-    pub(super) reply: oneshot::Sender<Vec<Result<Reply, NodeError>>>,
+    pub(super) reply: GroupReply,
 }
 
 /// The queue into the proposer task. Unbounded, because every writer is already bounded: a
@@ -96,7 +99,7 @@ impl Batcher {
 }
 
 /// A batch's writes in one list, in queue order, and where each group's replies go.
-fn unpack(batch: Vec<Pending>) -> (Vec<Write>, Vec<(usize, oneshot::Sender<Vec<Result<Reply, NodeError>>>)>) {
+fn unpack(batch: Vec<Pending>) -> (Vec<Write>, Vec<(usize, GroupReply)>) {
     let count: usize = batch.iter().map(|p| p.writes.len()).sum();
     let mut writes = Vec::new();
     let mut replies = Vec::with_capacity(batch.len());
@@ -158,7 +161,7 @@ type Outcome = oneshot::Receiver<Result<ClientWriteResponse<TypeConfig>, ClientW
 /// Waits for one batch entry to apply and sends each group its replies; frees the in-flight slot.
 async fn answer(
     receiver: Outcome,
-    replies: Vec<(usize, oneshot::Sender<Vec<Result<Reply, NodeError>>>)>,
+    replies: Vec<(usize, GroupReply)>,
     timeout: Duration,
     _slot: tokio::sync::OwnedSemaphorePermit,
 ) {

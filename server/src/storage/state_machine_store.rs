@@ -163,10 +163,11 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     }
 }
 
+/// What a snapshot's header records of Raft: the last applied log id and the membership.
+type SnapshotRaftState = (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>);
+
 /// The last applied log id and the membership a snapshot's header records.
-fn membership_of(
-    header: &SnapshotHeader,
-) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeAddr>), String> {
+fn membership_of(header: &SnapshotHeader) -> Result<SnapshotRaftState, String> {
     codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &header.membership).map_err(|e| e.to_string())
 }
 
