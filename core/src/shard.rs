@@ -28,6 +28,12 @@ pub struct Shard {
     record_bytes: usize,
 }
 
+/// What a shard being filled by [`Shard::load_one`] indexes when it is finished.
+pub(crate) struct Loading {
+    hashes: Vec<u64>,
+    expiries: Vec<Reverse<(u64, u64)>>,
+}
+
 /// Stale pairs tolerated in a TTL heap beyond twice its live pairs, before it is rebuilt.
 const TTL_HEAP_SLACK: usize = 64;
 
@@ -119,26 +125,33 @@ impl Shard {
         Some(stored)
     }
 
-    /// Fills an empty shard with `keys`, sizing the table once and bulk-building the indexes.
-    pub(crate) fn load(&mut self, keys: Vec<(u64, Bytes, Entry)>) {
+    /// Starts filling an empty shard with about `expected` keys, given one by one to
+    /// [`Shard::load_one`]: the table is sized once, and the indexes are built in bulk by
+    /// [`Shard::finish_load`].
+    pub(crate) fn begin_load(&mut self, expected: usize) -> Loading {
         debug_assert!(self.table.is_empty());
         let hasher = &self.hasher;
-        self.table.reserve(keys.len(), |s| table_hash(hasher.hash_one(s.key())));
-        let mut hashes = Vec::with_capacity(keys.len());
-        let mut expiries = Vec::new();
-        for (hash, key, entry) in keys {
-            hashes.push(hash);
-            if let Some(at) = entry.expire_at_ms {
-                expiries.push(Reverse((at, hash)));
-            }
-            if let Some(old_expiry) = self.insert_untracked(hash, &key, entry) {
-                self.ttl_key_count -= usize::from(old_expiry.is_some());
-            }
+        self.table.reserve(expected, |s| table_hash(hasher.hash_one(s.key())));
+        Loading { hashes: Vec::with_capacity(expected), expiries: Vec::new() }
+    }
+
+    /// Adds one key to a shard being filled; a key given twice keeps its last entry.
+    pub(crate) fn load_one(&mut self, loading: &mut Loading, hash: u64, key: &[u8], entry: Entry) {
+        loading.hashes.push(hash);
+        if let Some(at) = entry.expire_at_ms {
+            loading.expiries.push(Reverse((at, hash)));
         }
+        if let Some(old_expiry) = self.insert_untracked(hash, key, entry) {
+            self.ttl_key_count -= usize::from(old_expiry.is_some());
+        }
+    }
+
+    /// Builds the indexes of a shard filled by [`Shard::load_one`].
+    pub(crate) fn finish_load(&mut self, loading: Loading) {
         // `BTreeSet::from_iter` sorts, then builds the tree in one pass.
-        self.by_hash = hashes.into_iter().collect();
-        self.ttl_key_count += expiries.len();
-        self.ttl_heap = BinaryHeap::from(expiries);
+        self.by_hash = loading.hashes.into_iter().collect();
+        self.ttl_key_count += loading.expiries.len();
+        self.ttl_heap = BinaryHeap::from(loading.expiries);
     }
 
     /// Inserts or replaces a key in the table alone (and the record count); the caller keeps
