@@ -32,11 +32,15 @@ pub(super) async fn duties(node: Weak<Node>, mut stopped: watch::Receiver<bool>)
     let mut last_snapshot_request: Option<u64> = None;
     // After a pre-vote, the next waits a fresh election timeout (as a failed election would).
     let mut next_pre_vote = monotonic_now();
+    // The first pass runs at once: a restarted sole voter leads again without waiting a tick.
+    let mut first = true;
     loop {
-        tokio::select! {
-            biased;
-            _ = stopped.changed() => return,
-            () = tokio::time::sleep(interval) => {}
+        if !std::mem::take(&mut first) {
+            tokio::select! {
+                biased;
+                _ = stopped.changed() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
         }
         let Some(node) = node.upgrade() else { return };
         let metrics = node.raft.metrics().borrow().clone();

@@ -167,6 +167,8 @@ impl Node {
             .map_err(|e| StartError::Raft(e.to_string()))?;
         if options.join {
             tracing::info!(node_id = options.node_id, "waiting to be added to a cluster by its leader");
+        } else if raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            tracing::info!(node_id = options.node_id, "cluster already initialised; recovering");
         } else {
             let members = if options.peers.is_empty() {
                 BTreeMap::from([(options.node_id, options.addr.clone())])
