@@ -30,9 +30,29 @@ pub fn is_host_port(text: &str) -> bool {
     split_host_port(text).is_some()
 }
 
+/// Whether `host:port` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`), which
+/// only processes on the same machine can reach.
+pub fn is_loopback(text: &str) -> bool {
+    let Some((host, _)) = split_host_port(text) else { return false };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_addresses_are_told_apart() {
+        for addr in ["127.0.0.1:1", "127.3.4.5:16379", "[::1]:7", "localhost:9", "LOCALHOST:9"] {
+            assert!(is_loopback(addr), "{addr}");
+        }
+        for addr in ["0.0.0.0:1", "10.0.0.1:2", "[::]:3", "node1:4", "128.0.0.1:5", "localhost", "127.0.0.1"]
+        {
+            assert!(!is_loopback(addr), "{addr}");
+        }
+    }
 
     /// The host is everything before the last colon, so bracketed IPv6 addresses split right;
     /// a missing host, a missing port or a port out of range is refused.

@@ -48,6 +48,8 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
             resp_addr: config.resp_addr.clone(),
         },
         cluster_id: config.cluster_id.clone(),
+        // `validate` has checked it already.
+        cluster_secret: config.secret().unwrap_or_default(),
         // `validate` has parsed them already.
         peers: config.peers().unwrap_or_default(),
         join: config.join,
@@ -215,6 +217,10 @@ pub async fn dev_cluster(
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
+        if !config.cluster_secret.is_empty() {
+            // The environment, not a flag: other users can read a process's arguments.
+            command.env("REDRAFT_CLUSTER_SECRET", &config.cluster_secret);
+        }
         let mut child = command.spawn().map_err(|e| format!("cannot start node {n}: {e}"))?;
         if let Some(stderr) = child.stderr.take() {
             let n = *n;

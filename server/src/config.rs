@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use redraft_core::limits::PROTO_MAX_BULK_LEN_RANGE;
+use redraft_net::peer::ClusterSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{is_host_port, NodeAddr};
+use crate::addr::{is_host_port, is_loopback, NodeAddr};
 use crate::storage::fsync::FsyncPolicy;
 
 /// How the server logs.
@@ -50,6 +51,11 @@ pub struct ServerConfig {
     pub join: bool,
     /// Names the cluster; peers of another cluster are refused.
     pub cluster_id: String,
+    /// The secret every node of the cluster holds (16 to 1024 bytes), with which peers prove
+    /// themselves to each other (`redraft_net::peer::auth`); empty for none, which only a node
+    /// whose `raft-addr` is a loopback address may run with. Prefer the environment
+    /// (`REDRAFT_CLUSTER_SECRET`) or the file to the flag, which other users can see in `ps`.
+    pub cluster_secret: String,
     pub fsync: FsyncPolicy,
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `redraft_server=debug,openraft=warn`.
@@ -86,6 +92,7 @@ impl Default for ServerConfig {
             peers: String::new(),
             join: false,
             cluster_id: crate::node::CLUSTER_ID_DEFAULT.into(),
+            cluster_secret: String::new(),
             fsync: FsyncPolicy::Always,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -141,6 +148,10 @@ pub struct Flags {
     pub join: bool,
     #[arg(long, value_name = "NAME")]
     pub cluster_id: Option<String>,
+    /// The secret peers prove they hold (16 to 1024 bytes; the same on every node). Needed
+    /// when raft-addr is not a loopback address. Better given as REDRAFT_CLUSTER_SECRET.
+    #[arg(long, value_name = "SECRET")]
+    pub cluster_secret: Option<String>,
     #[arg(long, value_enum)]
     pub fsync: Option<FsyncPolicy>,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
@@ -269,6 +280,9 @@ impl ServerConfig {
         if let Some(v) = &flags.cluster_id {
             self.cluster_id = v.clone();
         }
+        if let Some(v) = &flags.cluster_secret {
+            self.cluster_secret = v.clone();
+        }
         if let Some(v) = flags.fsync {
             self.fsync = v;
         }
@@ -313,6 +327,14 @@ impl ServerConfig {
             )));
         }
         redraft_net::peer::check_cluster_id(&self.cluster_id).map_err(ConfigError::Invalid)?;
+        self.secret()?;
+        if self.cluster_secret.is_empty() && !is_loopback(&self.raft_addr) {
+            return Err(ConfigError::Invalid(format!(
+                "raft-addr {} is not a loopback address, and anyone who reaches it could act as a peer: \
+                 set cluster-secret (the same on every node; REDRAFT_CLUSTER_SECRET keeps it out of `ps`)",
+                self.raft_addr
+            )));
+        }
         let peers = self.peers()?;
         if !peers.is_empty() {
             if self.join {
@@ -345,6 +367,17 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The cluster secret, if one is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a secret of the wrong length.
+    pub fn secret(&self) -> Result<Option<ClusterSecret>, ConfigError> {
+        if self.cluster_secret.is_empty() {
+            return Ok(None);
+        }
+        ClusterSecret::new(self.cluster_secret.as_bytes()).map(Some).map_err(ConfigError::Invalid)
     }
 
     /// The Raft address peers use for this node: `raft_advertise_addr`, or else `raft_addr`.
@@ -490,6 +523,23 @@ mod tests {
         let flags = Flags { peers: Some("1=a:1,x".into()), ..Flags::default() };
         let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("bad peers").to_string();
         assert!(error.contains("\"x\""), "{error}");
+    }
+
+    /// A Raft address others can reach needs a cluster secret; a secret must be long enough.
+    #[test]
+    fn a_network_raft_address_needs_a_cluster_secret() {
+        let flags = Flags { raft_addr: Some("0.0.0.0:16379".into()), ..Flags::default() };
+        let error = ServerConfig::load(&flags, &BTreeMap::new()).expect_err("no secret").to_string();
+        assert!(error.contains("raft-addr 0.0.0.0:16379 is not a loopback address"), "{error}");
+        let secret = env(&[("REDRAFT_CLUSTER_SECRET", "a secret of the cluster")]);
+        let config = ServerConfig::load(&flags, &secret).expect("a secret from the environment");
+        assert!(config.secret().expect("valid").is_some());
+        let error = ServerConfig::load(&Flags::default(), &env(&[("REDRAFT_CLUSTER_SECRET", "short")]))
+            .expect_err("too short")
+            .to_string();
+        assert!(error.contains("16 to 1024 bytes"), "{error}");
+        let config = ServerConfig::load(&Flags::default(), &BTreeMap::new()).expect("loopback needs none");
+        assert!(config.secret().expect("valid").is_none());
     }
 
     /// The read lease is off unless asked for (flag or environment), and then the node gets the

@@ -52,9 +52,14 @@ struct Cluster {
 impl Cluster {
     /// Starts nodes 1..=count as a new cluster.
     fn start(count: u64) -> Cluster {
+        Cluster::start_with(count, "")
+    }
+
+    /// Starts nodes 1..=count as a new cluster, with `settings` added to every node's config.
+    fn start_with(count: u64, settings: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("redraft.toml");
-        std::fs::write(&config, CONFIG).expect("write the config");
+        std::fs::write(&config, format!("{CONFIG}{settings}")).expect("write the config");
         let addrs: BTreeMap<u64, (String, String)> = (1..=count)
             .map(|id| (id, (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))))
             .collect();
@@ -389,4 +394,38 @@ fn a_node_of_another_cluster_is_refused() {
     let mut client = cluster.client(stranger);
     let reply = client.call(&["GET", "s1"]).expect("GET");
     assert!(matches!(&reply, Frame::Error(_)), "the stranger must not serve the cluster's data: {reply:?}");
+}
+
+/// With a cluster secret the nodes work as before; a node restarted with another secret is
+/// refused by its peers, which log why, and the cluster goes on without it.
+#[test]
+fn a_node_without_the_cluster_secret_is_refused() {
+    let secret = "cluster-secret = \"the secret of this cluster\"\n";
+    let mut cluster = Cluster::start_with(3, secret);
+    let leader = cluster.leader();
+    let acked = write_keys(&cluster, cluster.follower(leader), "a", 20);
+    cluster.assert_everywhere(&acked);
+
+    let stranger = cluster.follower(leader);
+    cluster.nodes.remove(&stranger).expect("running").stop();
+    let config = cluster.dir.path().join("other.toml");
+    std::fs::write(&config, format!("{CONFIG}cluster-secret = \"a guess at the secret\"\n")).expect("write");
+    cluster.config = config;
+    cluster.start_node(stranger, false);
+    let acked = write_keys(&cluster, leader, "b", 20);
+    assert_eq!(acked.len(), 20);
+    let reply = cluster.client(stranger).call(&["GET", "b1"]).expect("GET");
+    assert!(matches!(&reply, Frame::Error(_)), "the stranger must not serve the cluster's data: {reply:?}");
+
+    // The stranger stands for election, so both others hear from it and refuse it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused_by = |id: u64| {
+        let log =
+            std::fs::read_to_string(cluster.dir.path().join(format!("node-{id}.log"))).unwrap_or_default();
+        log.lines().any(|line| line.contains("refused a peer") && line.contains("does not verify"))
+    };
+    while !refused_by(leader) {
+        assert!(Instant::now() < deadline, "the leader never logged refusing the stranger");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

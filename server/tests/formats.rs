@@ -143,12 +143,14 @@ async fn the_log_on_disk_is_pinned() {
 #[test]
 fn a_peer_frame_is_pinned() {
     let vote = PeerRequest::Vote(VoteRequest::new(Vote::new(3, 1), Some(log_id(2, 17))));
-    let frame = encode_frame(KIND_MESSAGE, "redraft", Route { from: 1, to: 2 }, &encode(&vote));
+    let frame =
+        encode_frame(KIND_MESSAGE, "redraft", Route { from: 1, to: 2 }, &encode(&vote)).expect("small");
     insta::assert_snapshot!("peer_frame_vote", hex(&frame));
     let answer = PeerResponse::Write(vec![
         Ok(Reply::Ok),
         Err(NodeError::Unknown("no outcome within 10000 ms".into())),
     ]);
-    let frame = encode_frame(KIND_MESSAGE, "redraft", Route { from: 2, to: 1 }, &encode(&answer));
+    let frame =
+        encode_frame(KIND_MESSAGE, "redraft", Route { from: 2, to: 1 }, &encode(&answer)).expect("small");
     insta::assert_snapshot!("peer_frame_write_answer", hex(&frame));
 }

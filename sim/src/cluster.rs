@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use madsim::runtime::{Handle, NodeHandle};
 use parking_lot::Mutex;
+use redraft_net::peer::ClusterSecret;
 use redraft_server::addr::NodeAddr;
 use redraft_server::metrics::Metrics;
 use redraft_server::node::{Node, NodeOptions};
@@ -81,6 +82,9 @@ fn node_options(id: u64, config: &SimConfig) -> NodeOptions {
         membership_timeout_ms: MEMBERSHIP_SETTLE.as_millis() as u64,
         leader_wait_ms: 1_000,
         hash_seed: 0x5eed,
+        // Peers prove themselves with a secret, as on a network: the handshake and every frame's
+        // tag run under every fault.
+        cluster_secret: Some(ClusterSecret::new(b"the simulated cluster's secret").expect("long enough")),
         ..NodeOptions::default()
     }
 }

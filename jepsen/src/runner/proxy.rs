@@ -301,7 +301,7 @@ mod tests {
 
     /// A peer frame exactly as the server sends one.
     fn frame(from: u64, to: u64, payload: &[u8]) -> Vec<u8> {
-        encode_frame(KIND_MESSAGE, "jepsen", Route { from, to }, payload)
+        encode_frame(KIND_MESSAGE, "jepsen", Route { from, to }, payload).expect("a small frame")
     }
 
     /// A stand-in for a node's Raft listener: answers every frame with its payload reversed and

@@ -19,6 +19,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const KIND_MESSAGE: u8 = 0;
 /// The receiver refuses the connection; the body is the reason, in UTF-8.
 pub const KIND_REFUSED: u8 = 1;
+/// The first frame each way of a connection between peers that hold the cluster secret; the
+/// body is the sender's nonce (`auth.rs`).
+pub const KIND_HELLO: u8 = 2;
 
 /// The bytes before the cluster id: the length, the kind and the cluster id's length.
 const PREFIX_BYTES: usize = 4 + 2;
@@ -41,11 +44,30 @@ impl Route {
 
 /// Encodes one frame into a single buffer, so it goes out in one write.
 ///
+/// # Errors
+/// [`FrameError::TooLarge`] for a frame over [`PEER_FRAME_BYTES_MAX`], which no peer would read
+/// (and whose length would not fit the prefix).
+///
 /// # Panics
 /// If `cluster` is longer than [`CLUSTER_ID_BYTES_MAX`] (callers check ids at configuration).
-pub fn encode_frame(kind: u8, cluster: &str, route: Route, body: &[u8]) -> Vec<u8> {
+pub fn encode_frame(kind: u8, cluster: &str, route: Route, body: &[u8]) -> Result<Vec<u8>, FrameError> {
+    encode_frame_with_room(kind, cluster, route, body, 0)
+}
+
+/// [`encode_frame`] with a length prefix that counts `room` more bytes, which the caller appends
+/// (an authentication tag).
+pub(super) fn encode_frame_with_room(
+    kind: u8,
+    cluster: &str,
+    route: Route,
+    body: &[u8],
+    room: usize,
+) -> Result<Vec<u8>, FrameError> {
     assert!(cluster.len() <= CLUSTER_ID_BYTES_MAX, "cluster id longer than {CLUSTER_ID_BYTES_MAX} bytes");
-    let len = 2 + cluster.len() + ROUTE_BYTES + body.len();
+    let len = 2 + cluster.len() + ROUTE_BYTES + body.len() + room;
+    if len > PEER_FRAME_BYTES_MAX {
+        return Err(FrameError::TooLarge(len));
+    }
     let mut frame = Vec::with_capacity(4 + len);
     frame.extend_from_slice(&(len as u32).to_be_bytes());
     frame.push(kind);
@@ -54,7 +76,7 @@ pub fn encode_frame(kind: u8, cluster: &str, route: Route, body: &[u8]) -> Vec<u
     frame.extend_from_slice(&route.from.to_be_bytes());
     frame.extend_from_slice(&route.to.to_be_bytes());
     frame.extend_from_slice(body);
-    frame
+    Ok(frame)
 }
 
 /// A frame's header: everything before its body.
@@ -181,6 +203,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<F
     Ok(Some(Frame { kind: header.kind, cluster: header.cluster, route: header.route, body }))
 }
 
+/// Reads a whole frame from `bytes`, which hold exactly one (tests build frames this way).
+#[cfg(test)]
+pub(super) fn read_frame_sync(bytes: &[u8]) -> Frame {
+    let HeaderParse::Found(header) = parse_header(bytes) else { panic!("not a whole frame") };
+    assert_eq!(bytes.len(), header.header_bytes + header.body_bytes, "one frame, whole");
+    Frame {
+        kind: header.kind,
+        cluster: header.cluster,
+        route: header.route,
+        body: bytes[header.header_bytes..].to_vec(),
+    }
+}
+
 pub(super) async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> io::Result<()> {
     writer.write_all(frame).await?;
     writer.flush().await
@@ -194,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_round_trip_and_cut_frames_are_errors() {
-        let frame = encode_frame(KIND_MESSAGE, "c1", ROUTE, b"hello");
+        let frame = encode_frame(KIND_MESSAGE, "c1", ROUTE, b"hello").expect("small");
         let read = read_frame(&mut &frame[..]).await.expect("reads").expect("a frame");
         assert_eq!(
             read,
@@ -208,11 +243,26 @@ mod tests {
         assert!(matches!(read_frame(&mut &huge[..]).await, Err(FrameError::TooLarge(_))));
     }
 
+    /// A body too large for a frame is refused when encoding: its length would not fit the
+    /// prefix (over 4 GiB it would wrap, and the rest of the body would be read as frames).
+    #[test]
+    fn an_oversized_frame_is_not_encoded() {
+        // Zeroed pages from the allocator, never touched: cheap however large.
+        let body = vec![0u8; PEER_FRAME_BYTES_MAX];
+        assert!(matches!(encode_frame(KIND_MESSAGE, "c", ROUTE, &body), Err(FrameError::TooLarge(_))));
+        let over_by_one = PEER_FRAME_BYTES_MAX - 2 - 1 - ROUTE_BYTES + 1;
+        assert_eq!(
+            encode_frame(KIND_MESSAGE, "c", ROUTE, &body[..over_by_one]),
+            Err(FrameError::TooLarge(PEER_FRAME_BYTES_MAX + 1))
+        );
+    }
+
     /// The header is read from any prefix that holds it, and every shorter prefix asks for more
     /// bytes, never more than the header has: a proxy reads exactly the header and no body.
     #[test]
     fn the_route_is_read_from_the_header_alone() {
-        let frame = encode_frame(KIND_MESSAGE, "jepsen", Route { from: 3, to: 5 }, b"append entries");
+        let frame =
+            encode_frame(KIND_MESSAGE, "jepsen", Route { from: 3, to: 5 }, b"append entries").expect("small");
         let header_bytes = 4 + 2 + "jepsen".len() + 16;
         let expected = FrameHeader {
             kind: KIND_MESSAGE,
@@ -240,7 +290,7 @@ mod tests {
     /// jepsen runner's proxy, so a change here must be deliberate.
     #[test]
     fn a_frame_is_encoded_as_pinned() {
-        let frame = encode_frame(KIND_MESSAGE, "c1", Route { from: 1, to: 258 }, b"body");
+        let frame = encode_frame(KIND_MESSAGE, "c1", Route { from: 1, to: 258 }, b"body").expect("small");
         insta::assert_snapshot!(hex(&frame), @"00 00 00 18 00 02 63 31 00 00 00 00 00 00 00 01 00 00 00 00 00 00 01 02 62 6f 64 79");
     }
 

@@ -67,6 +67,8 @@ pub struct Node {
     last_proposal_ms: AtomicU64,
     stop: watch::Sender<bool>,
     recovery: RecoveryReport,
+    /// The snapshot a peer is sending this node, so far.
+    snapshot_chunks: crate::peer::snapshot_chunks::SnapshotChunks,
     /// Connections to the other nodes, for Raft and for forwarding.
     peers: Arc<PeerPool>,
     /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
@@ -135,8 +137,7 @@ impl Node {
             tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
         }
         redraft_net::peer::check_cluster_id(&options.cluster_id).map_err(StartError::Config)?;
-        let cluster: Arc<str> = options.cluster_id.as_str().into();
-        let peers = Arc::new(PeerPool::new(cluster, options.node_id));
+        let peers = Arc::new(PeerPool::new(options.peer_auth(), options.node_id));
         let network = PeerNetwork::new(peers.clone());
         // openraft 0.9 restarts a node whose stored vote is its own committed leadership as the
         // leader of that same term, without an election. Such a leader answers ReadIndex with
@@ -214,6 +215,7 @@ impl Node {
             metrics,
             stop,
             recovery,
+            snapshot_chunks: Default::default(),
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
         tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use redraft_net::peer::auth::NONCE_BYTES;
+use redraft_net::peer::{ClusterSecret, PeerAuth};
+
 use crate::addr::NodeAddr;
 use crate::storage::fsync::FsyncPolicy;
 use crate::storage::log_store::OpenError;
@@ -13,6 +16,9 @@ pub struct NodeOptions {
     pub addr: NodeAddr,
     /// Every peer frame names it; a node of another cluster is refused.
     pub cluster_id: String,
+    /// When set, peers prove they hold it (`redraft_net::peer::auth`); one that does not is
+    /// refused.
+    pub cluster_secret: Option<ClusterSecret>,
     /// The initial membership, set once when the log is pristine; empty for a cluster of one.
     pub peers: BTreeMap<u64, NodeAddr>,
     /// Start with an empty log and wait to be added by a cluster's leader instead of initialising
@@ -61,6 +67,7 @@ impl Default for NodeOptions {
             node_id: 1,
             addr: NodeAddr::default(),
             cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
+            cluster_secret: None,
             peers: BTreeMap::new(),
             join: false,
             fsync: FsyncPolicy::Always,
@@ -85,6 +92,23 @@ impl Default for NodeOptions {
 
 /// The cluster id of a node that is not told one.
 pub const CLUSTER_ID_DEFAULT: &str = "redraft";
+
+impl NodeOptions {
+    /// What this node's peer connections check: the cluster id and, when set, the secret.
+    pub(crate) fn peer_auth(&self) -> PeerAuth {
+        PeerAuth {
+            cluster: self.cluster_id.as_str().into(),
+            secret: self.cluster_secret.clone(),
+            nonce: peer_nonce,
+        }
+    }
+}
+
+/// A handshake nonce: from the operating system's entropy in production, from the seeded
+/// generator in the simulator (`fault::rng`), so that a run replays from its seed.
+fn peer_nonce() -> [u8; NONCE_BYTES] {
+    rand::Rng::gen(&mut crate::fault::rng())
+}
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use super::Node;
 use crate::error::NodeError;
 use crate::membership::MembershipChange;
 use crate::peer::service::{handle, PeerService};
+use crate::peer::snapshot_chunks::SnapshotChunks;
 use crate::raft_types::TypeConfig;
 
 impl PeerService for Node {
@@ -22,6 +23,10 @@ impl PeerService for Node {
 
     fn raft(&self) -> &Raft<TypeConfig> {
         &self.raft
+    }
+
+    fn snapshot_chunks(&self) -> &SnapshotChunks {
+        &self.snapshot_chunks
     }
 
     fn membership_without(&self, id: u64) -> Option<u64> {
@@ -64,10 +69,9 @@ impl Node {
         stop: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let weak = Arc::downgrade(self);
-        let cluster: Arc<str> = self.options.cluster_id.as_str().into();
         redraft_net::peer::serve(
             listener,
-            cluster,
+            self.options.peer_auth(),
             move |route, body| handle(weak.clone(), route, body),
             stop,
         )

@@ -63,6 +63,9 @@ pub enum PeerResponse {
     NotMember {
         membership_index: u64,
     },
+    /// The request was refused without being handled, for the reason given (a snapshot chunk
+    /// past what has arrived of its snapshot).
+    Refused(String),
 }
 
 impl PeerRequest {

@@ -5,7 +5,8 @@
 //! - [`pool`]: the outgoing half, the connections kept to each peer and their backoff;
 //! - [`raft_network`]: openraft's network over the pool;
 //! - [`service`]: the incoming half, which answers a peer's frame through [`service::PeerService`],
-//!   the calls the node offers its peers.
+//!   the calls the node offers its peers;
+//! - [`snapshot_chunks`]: where a snapshot chunk from a peer may land.
 //!
 //! The node builds on this floor; nothing here names the node.
 
@@ -13,3 +14,4 @@ pub mod message;
 pub mod pool;
 pub mod raft_network;
 pub mod service;
+pub mod snapshot_chunks;

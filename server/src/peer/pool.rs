@@ -8,18 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redraft_core::limits::PEER_IDLE_CONNECTIONS_MAX;
-use redraft_net::peer::{Backoff, PeerClient, PeerError, Route};
+use redraft_net::peer::{Backoff, PeerAuth, PeerClient, PeerError, Route};
 
 use super::message::{decode, encode, PeerRequest, PeerResponse};
 use crate::clock::monotonic_now;
 
 /// A node's connections to its peers.
 pub struct PeerPool {
-    cluster: Arc<str>,
+    auth: PeerAuth,
     /// This node's id: every frame it sends is from it.
     from: u64,
     idle: Mutex<BTreeMap<String, Vec<PeerClient>>>,
@@ -42,6 +42,8 @@ pub enum CallError {
     WrongNode { to: u64, this_node: u64 },
     #[error("the answer could not be read: {0}")]
     Undecodable(String),
+    #[error("refused: {0}")]
+    Refused(String),
     /// The caller stopped waiting: node `leader` stopped leading before it answered.
     #[error("node {leader} stopped leading before it answered")]
     LeaderChanged { leader: u64 },
@@ -52,16 +54,16 @@ impl CallError {
     pub fn certainly_not_sent(&self) -> bool {
         match self {
             CallError::Peer(error) => error.certainly_not_sent(),
-            CallError::WrongNode { .. } => true,
+            CallError::WrongNode { .. } | CallError::Refused(_) => true,
             CallError::Undecodable(_) | CallError::LeaderChanged { .. } => false,
         }
     }
 }
 
 impl PeerPool {
-    pub fn new(cluster: Arc<str>, from: u64) -> PeerPool {
+    pub fn new(auth: PeerAuth, from: u64) -> PeerPool {
         PeerPool {
-            cluster,
+            auth,
             from,
             idle: Mutex::new(BTreeMap::new()),
             not_member_at: AtomicU64::new(0),
@@ -89,7 +91,7 @@ impl PeerPool {
             return Err(CallError::Peer(PeerError::BackingOff { addr: addr.to_owned(), retry_in }));
         }
         let pooled = lock(&self.idle).get_mut(addr).and_then(Vec::pop);
-        let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.cluster.clone(), addr.to_owned()));
+        let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.auth.clone(), addr.to_owned()));
         let route = Route { from: self.from, to };
         let response = match client.call(route, &encode(&request), timeout).await {
             Ok(response) => {
@@ -126,6 +128,7 @@ fn decode_response(to: u64, bytes: &[u8]) -> Result<PeerResponse, CallError> {
     match decode(bytes) {
         Ok(PeerResponse::WrongNode { this_node }) => Err(CallError::WrongNode { to, this_node }),
         Ok(PeerResponse::Undecodable(why)) => Err(CallError::Undecodable(why)),
+        Ok(PeerResponse::Refused(why)) => Err(CallError::Refused(why)),
         Ok(response) => Ok(response),
         Err(error) => Err(CallError::Undecodable(error.to_string())),
     }

@@ -14,6 +14,7 @@ use redraft_core::{Reply, Write};
 use redraft_net::peer::Route;
 
 use super::message::{decode, encode, PeerRequest, PeerResponse};
+use super::snapshot_chunks::SnapshotChunks;
 use crate::error::NodeError;
 use crate::membership::MembershipChange;
 use crate::raft_types::TypeConfig;
@@ -24,6 +25,8 @@ pub trait PeerService: Send + Sync + 'static {
     fn node_id(&self) -> u64;
     /// The Raft instance that answers openraft's RPCs.
     fn raft(&self) -> &Raft<TypeConfig>;
+    /// The snapshot being received, which bounds where its next chunk may land.
+    fn snapshot_chunks(&self) -> &SnapshotChunks;
     /// The index of this node's newest membership entry, if node `id` is not in it.
     fn membership_without(&self, id: u64) -> Option<u64>;
     /// Whether this node would take part in an election now, for a candidate whose log ends at
@@ -103,7 +106,15 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
             Some(membership_index) => PeerResponse::NotMember { membership_index },
             None => PeerResponse::PreVote { granted: node.grant_pre_vote(last_log_id).await },
         },
-        PeerRequest::Snapshot(rpc) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
+        PeerRequest::Snapshot(rpc) => {
+            match node.snapshot_chunks().admit(&rpc.meta.snapshot_id, rpc.offset, rpc.data.len()) {
+                Ok(()) => PeerResponse::Snapshot(node.raft().install_snapshot(rpc).await),
+                Err(reason) => {
+                    tracing::warn!(from = route.from, "refused a snapshot chunk: {reason}");
+                    PeerResponse::Refused(reason)
+                }
+            }
+        }
         PeerRequest::Write(payloads) => PeerResponse::Write(node.write_as_leader(payloads).await),
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index_as_leader().await),
         PeerRequest::Membership(change) => {
