@@ -72,6 +72,14 @@ const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX <= u32::MAX as usize, "record len
 const _: () = assert!(SHARD_BITS_DEFAULT <= SHARD_BITS_MAX);
 const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);
 
+/// Largest write (a command or a transaction, its WATCHed keys included), by
+/// [`Write::weight`](crate::Write::weight), that a node accepts: a write larger than this
+/// would not fit one log record once encoded (what a session and the entry add is far less than
+/// the slack below), so it is refused before it is proposed instead of failing in the log. The
+/// largest SET (a 64 KiB key and a 512 MiB value) fits: `MSET` of two 280 MB values does not.
+pub const WRITE_WEIGHT_MAX: usize = RECORD_PAYLOAD_BYTES_MAX - 16 * 1024;
+const _: () = assert!(WRITE_WEIGHT_MAX > VALUE_BYTES_MAX + KEY_BYTES_MAX + 1024);
+
 /// Largest frame between peers. An append-entries request carries up to openraft's
 /// `max_payload_entries` entries, each up to a record's size, and a snapshot chunk is
 /// `snapshot_max_chunk_size` (3 MiB); a frame is read as it arrives, never allocated from the

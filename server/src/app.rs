@@ -151,8 +151,19 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         ),
         Err(error) => tracing::warn!(%error, "no leader yet; requests wait for one"),
     }
-    wait_for_stop_signal().await;
-    tracing::info!("stopping");
+    // A node whose Raft core stopped (a fatal error, a panic in the core or the apply path)
+    // can serve nothing; it exits, non-zero, so that a supervisor restarts it, rather than stay
+    // up answering TRYAGAIN.
+    let failed = tokio::select! {
+        () = wait_for_stop_signal() => None,
+        why = node.raft_stopped() => Some(why),
+    };
+    match &failed {
+        None => tracing::info!("stopping"),
+        Some(why) => {
+            tracing::error!("Raft has stopped ({why}); stopping the process for a supervisor to restart it")
+        }
+    }
     let _ = stop.send(true);
     let _ = tokio::time::timeout(STOP_GRACE, resp_task).await;
     if let Some(task) = http_task {
@@ -162,7 +173,10 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let _ = tokio::time::timeout(STOP_GRACE, peer_task).await;
     drop(lock);
     tracing::info!("stopped");
-    Ok(())
+    match failed {
+        None => Ok(()),
+        Some(why) => Err(format!("Raft has stopped: {why}")),
+    }
 }
 
 /// Runs `nodes` server processes on loopback as one cluster until Ctrl-C or SIGTERM, prefixing

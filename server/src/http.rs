@@ -67,14 +67,11 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
 }
 
 async fn healthz(State(node): State<Arc<Node>>) -> impl IntoResponse {
-    let running = node.raft().metrics().borrow().running_state.clone();
-    match running {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
-        Err(fatal) => (
+    match node.raft_failure() {
+        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+        Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                serde_json::json!({ "status": "failed", "code": "raft_stopped", "error": fatal.to_string() }),
-            ),
+            Json(serde_json::json!({ "status": "failed", "code": "raft_stopped", "error": why })),
         ),
     }
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use common::{bulk, ok, Client, TestServer};
 use proptest::prelude::*;
+use redraft_core::{Command, Reply, Write};
 use redraft_net::resp::Frame;
+use redraft_server::error::NodeError;
 use redraft_server::resp::RespSettings;
 
 /// Runs each line (split like an inline command) and records the request and the raw reply.
@@ -418,4 +420,50 @@ async fn every_server_command_in_the_spec_is_answered() {
             "{args:?}: {reply:?}"
         );
     }
+}
+
+/// A write too large for one log entry (an MSET of two 300 MB values, a transaction of two big
+/// SETs) once panicked the Raft core in the log's encoder and left a zombie node. It is refused
+/// with a clear error before it is proposed, the writes around it in a pipeline go through, and
+/// the node keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_too_large_for_one_entry_is_refused_and_the_node_goes_on() {
+    let server = TestServer::start().await;
+    // Zeroed pages from the allocator, never touched: the writes are refused before anything
+    // reads or copies them.
+    let big = Bytes::from(vec![0u8; 300 << 20]);
+    let command = |args: Vec<Bytes>| Command::parse(&args).expect("a valid command");
+    let arg = |text: &str| Bytes::copy_from_slice(text.as_bytes());
+    let write = |command: Command| Write::Command { session: None, command };
+    let mset = command(vec![arg("MSET"), arg("k1"), big.clone(), arg("k2"), big.clone()]);
+    let transaction = Write::Transaction {
+        session: None,
+        watches: Vec::new(),
+        commands: vec![
+            command(vec![arg("SET"), arg("k1"), big.clone()]),
+            command(vec![arg("SET"), arg("k2"), big.clone()]),
+        ],
+    };
+    let replies = server
+        .node
+        .write_batch(vec![
+            write(command(vec![arg("SET"), arg("a"), arg("1")])),
+            write(mset),
+            transaction,
+            write(command(vec![arg("SET"), arg("b"), arg("2")])),
+        ])
+        .await;
+    assert_eq!(replies[0], Ok(Reply::Ok));
+    for refused in &replies[1..3] {
+        match refused {
+            Err(NodeError::Invalid(why)) => assert!(why.contains("too large for one log entry"), "{why}"),
+            other => panic!("an oversized write must be refused, got {other:?}"),
+        }
+    }
+    assert_eq!(replies[3], Ok(Reply::Ok));
+    let mut client = server.client().await;
+    assert_eq!(
+        client.call(&["MGET", "a", "b", "k1"]).await,
+        Frame::Array(vec![bulk("1"), bulk("2"), Frame::Null])
+    );
 }

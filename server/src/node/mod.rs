@@ -260,8 +260,27 @@ impl Node {
     /// Whether the node is the leader and has applied everything it committed at its election,
     /// so it can serve (`/readyz`).
     pub fn is_ready(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
-        metrics.state == ServerState::Leader && metrics.running_state.is_ok()
+        self.raft.metrics().borrow().state == ServerState::Leader && self.raft_failure().is_none()
+    }
+
+    /// Why Raft's core is not running, if it is not: the fatal error it reported, or the end of
+    /// its metrics without one, which is how a panic in the core or in the apply path (or a
+    /// shutdown) shows. The last metrics it published still say it runs: they are not enough.
+    pub fn raft_failure(&self) -> Option<String> {
+        raft_failure(&self.raft.metrics())
+    }
+
+    /// Returns once Raft's core has stopped, with why ([`Node::raft_failure`]).
+    pub async fn raft_stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(why) = self.raft_failure() {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                return self.raft_failure().unwrap_or_else(|| "Raft's core has stopped".to_owned());
+            }
+        }
     }
 
     /// Whether this node is the leader right now.
@@ -309,5 +328,33 @@ impl Node {
         let wait = Duration::from_millis(self.options.leader_wait_ms)
             .min(deadline.saturating_duration_since(monotonic_now()));
         let _ = self.raft.wait(Some(wait)).metrics(|m| m.current_leader.is_some(), "a leader is known").await;
+    }
+}
+
+/// [`Node::raft_failure`] from Raft's metrics channel.
+fn raft_failure(metrics: &watch::Receiver<openraft::RaftMetrics<u64, NodeAddr>>) -> Option<String> {
+    if let Err(fatal) = &metrics.borrow().running_state {
+        return Some(fatal.to_string());
+    }
+    metrics.has_changed().is_err().then(|| "Raft's core has stopped (a panic, or a shutdown)".to_owned())
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    /// A core that reported a fatal error has failed; so has one whose metrics ended while the
+    /// last of them still said it ran, which is what a panic in the core or the apply path
+    /// leaves (the `/healthz` of such a node once said ok).
+    #[test]
+    fn a_core_that_ended_without_a_word_has_failed() {
+        let (sender, receiver) = watch::channel(openraft::RaftMetrics::<u64, NodeAddr>::new_initial(1));
+        assert_eq!(raft_failure(&receiver), None);
+        sender.send_modify(|m| m.running_state = Err(openraft::error::Fatal::Panicked));
+        assert!(raft_failure(&receiver).is_some_and(|why| why.contains("panicked")));
+        sender.send_modify(|m| m.running_state = Ok(()));
+        assert_eq!(raft_failure(&receiver), None);
+        drop(sender);
+        assert!(raft_failure(&receiver).is_some_and(|why| why.contains("stopped")));
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use redraft_core::limits::WRITE_WEIGHT_MAX;
 use redraft_core::{LogEntry, Payload, Reply, SessionRef, Write};
 use tokio::sync::oneshot;
 
@@ -30,6 +31,10 @@ impl Node {
     /// is retried until the write timeout: the session makes the state machine apply each write
     /// at most once (DESIGN.md §4).
     pub async fn write_batch(&self, writes: Vec<Write>) -> Vec<Result<Reply, NodeError>> {
+        refusing_oversized(writes, |writes| self.write_sized(writes)).await
+    }
+
+    async fn write_sized(&self, writes: Vec<Write>) -> Vec<Result<Reply, NodeError>> {
         if let Err(removed) = self.check_member() {
             return writes.iter().map(|_| Err(removed.clone())).collect();
         }
@@ -118,7 +123,7 @@ impl Node {
             let refusal = NodeError::NotLeader { leader: self.leader_addr(self.current_leader()) };
             return writes.iter().map(|_| Err(refusal.clone())).collect();
         }
-        self.write_local(writes).await
+        refusing_oversized(writes, |writes| self.write_local(writes)).await
     }
 
     /// Gives every client write a session of its own, so that forwarding it again after an
@@ -136,4 +141,37 @@ impl Node {
             other => other,
         }
     }
+}
+
+/// Refuses each write larger than [`WRITE_WEIGHT_MAX`] (it would not fit a log record), and
+/// hands the others to `rest`; the replies come back in the writes' order.
+async fn refusing_oversized<F, Fut>(writes: Vec<Write>, rest: F) -> Vec<Result<Reply, NodeError>>
+where
+    F: FnOnce(Vec<Write>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Result<Reply, NodeError>>>,
+{
+    if writes.iter().all(|write| write.weight() <= WRITE_WEIGHT_MAX) {
+        return rest(writes).await;
+    }
+    let mut refused: Vec<Option<NodeError>> = Vec::with_capacity(writes.len());
+    let mut kept = Vec::with_capacity(writes.len());
+    for write in writes {
+        let weight = write.weight();
+        if weight > WRITE_WEIGHT_MAX {
+            refused.push(Some(NodeError::Invalid(format!(
+                "the write is too large for one log entry: about {weight} bytes, the limit is {WRITE_WEIGHT_MAX}"
+            ))));
+        } else {
+            refused.push(None);
+            kept.push(write);
+        }
+    }
+    let mut replies = if kept.is_empty() { Vec::new() } else { rest(kept).await }.into_iter();
+    refused
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(error) => Err(error),
+            None => replies.next().unwrap_or_else(|| Err(NodeError::Unknown("no reply".into()))),
+        })
+        .collect()
 }
