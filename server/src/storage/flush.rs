@@ -41,7 +41,10 @@ pub(super) async fn sync_each_batch<D: Disk>(
         let result = sync.await.map_err(|e| io::Error::other(e.to_string()));
         match &result {
             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), batch.len()),
-            Err(error) => tracing::error!(%error, "log sync failed; the appends waiting for it fail"),
+            Err(error) => {
+                tracing::error!(%error, "log sync failed; the appends waiting for it fail, and no more are taken");
+                inner.lock().await.sync_failed.get_or_insert_with(|| error.to_string());
+            }
         }
         for callback in batch.drain(..) {
             let result = match &result {
@@ -62,7 +65,13 @@ pub(super) async fn sync_every_second<D: Disk>(inner: Weak<Mutex<LogInner<D>>>, 
         let mut inner = inner.lock().await;
         match inner.log.sync().await {
             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), 0),
-            Err(error) => tracing::error!(%error, "log sync failed"),
+            Err(error) => {
+                // Writes of the last second were acknowledged (the policy's loss window); from now
+                // on none is, as under `always`.
+                tracing::error!(%error, "log sync failed; the log takes no more appends");
+                inner.sync_failed.get_or_insert_with(|| error.to_string());
+                return;
+            }
         }
     }
 }

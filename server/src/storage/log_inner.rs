@@ -20,4 +20,9 @@ pub(super) struct LogInner<D: Disk> {
     pub(super) log: SegmentLog<D>,
     pub(super) decoded: DecodedTail,
     pub(super) meta: Meta,
+    /// Why a sync of the log failed, once one has. After a failed fsync the kernel may have
+    /// dropped the dirty pages and a later fsync can succeed without them ("fsyncgate"), so no
+    /// later sync can be trusted: the log takes no more appends, which stops Raft, and the
+    /// process exits for a supervisor to restart it from what is really on disk.
+    pub(super) sync_failed: Option<String>,
 }

@@ -127,7 +127,8 @@ impl<D: Disk + Clone> LogStore<D> {
         }
         metrics.log_bytes.set(log.held_bytes() as i64);
         metrics.log_cache_bytes.set(log.cached().1 as i64);
-        let inner = Arc::new(Mutex::new(LogInner { log, decoded: DecodedTail::default(), meta }));
+        let inner =
+            Arc::new(Mutex::new(LogInner { log, decoded: DecodedTail::default(), meta, sync_failed: None }));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
             FsyncPolicy::Always => {
@@ -235,6 +236,10 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
     {
         {
             let mut inner = self.inner.lock().await;
+            if let Some(why) = &inner.sync_failed {
+                let error = format!("a sync of the log failed ({why}); it takes no more appends");
+                return Err(StorageIOError::write_logs(AnyError::error(error)).into());
+            }
             let applied = self.applied_by.applied_index();
             for entry in entries {
                 let encoded = encode_entry(&entry);
