@@ -8,6 +8,7 @@
 //! `now_ms` arguments, randomness as seeds. The node that drives it (openraft, RESP, disks) lives
 //! in `redraft-server`; wire formats in `redraft-net`.
 
+pub mod acl;
 pub mod codec;
 pub mod command;
 pub mod command_name;

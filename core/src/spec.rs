@@ -399,6 +399,19 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "raft.remove", server, 2, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
         "Removes a node from the cluster.",
         [] },
+    spec! { "acl", server, -2, CONNECTION_SLOW, (0, 0, 0), "server", "6.0.0",
+        "A container for Access List Control commands.",
+        [
+            subcommand("SETUSER", "username [rule [rule ...]]", "Modify or create the rules for a specific ACL user"),
+            subcommand("GETUSER", "username", "Get the rules for a specific ACL user"),
+            subcommand("DELUSER", "username [username ...]", "Remove the specified ACL users and the associated rules"),
+            subcommand("LIST", "", "List the current ACL rules in ACL config file format"),
+            subcommand("USERS", "", "List the username of all the configured ACL rules"),
+            subcommand("WHOAMI", "", "Return the name of the user associated to the current connection"),
+            subcommand("CAT", "[categoryname]", "List the ACL categories or the commands inside a category"),
+            subcommand("LOG", "[count|RESET]", "List latest events denied because of ACLs in place"),
+            subcommand("GENPASS", "[bits]", "Generate a pseudorandom secure password to use for ACL users"),
+        ] },
 ];
 
 // The data commands lead `COMMANDS` in `CommandName::ALL`'s order and no other entry names one,
