@@ -64,13 +64,26 @@ pub enum Write {
         watches: Vec<Watch>,
         commands: Vec<Command>,
     },
+    /// A change to the users (store format version 3).
+    Acl { session: Option<SessionRef>, change: AclChange },
+}
+
+/// A change to the replicated users ([`crate::acl::Users`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclChange {
+    /// ACL SETUSER name rule...
+    SetUser { name: Bytes, rules: Vec<Bytes> },
+    /// ACL DELUSER name...
+    DelUser { names: Vec<Bytes> },
 }
 
 impl Write {
     /// The write's session, if it retries through one.
     pub fn session(&self) -> Option<SessionRef> {
         match self {
-            Write::Command { session, .. } | Write::Transaction { session, .. } => *session,
+            Write::Command { session, .. }
+            | Write::Transaction { session, .. }
+            | Write::Acl { session, .. } => *session,
         }
     }
 
@@ -90,6 +103,7 @@ impl Write {
                 keys.extend(watches.iter().map(|w| &w.key));
                 commands.iter().all(|command| command.for_each_key(|key| keys.push(key)))
             }
+            Write::Acl { .. } => true,
         }
     }
 
@@ -101,6 +115,12 @@ impl Write {
             Write::Transaction { watches, commands, .. } => {
                 watches.iter().map(|w| w.key.len() + 16).sum::<usize>()
                     + commands.iter().map(Command::weight).sum::<usize>()
+            }
+            Write::Acl { change: AclChange::SetUser { name, rules }, .. } => {
+                name.len() + 16 + rules.iter().map(|r| r.len() + 16).sum::<usize>()
+            }
+            Write::Acl { change: AclChange::DelUser { names }, .. } => {
+                names.iter().map(|n| n.len() + 16).sum()
             }
         }
     }

@@ -29,6 +29,6 @@ pub mod state;
 pub mod stored_key;
 
 pub use command::{Command, CommandName, ParseError};
-pub use entry::{LogEntry, Payload, SessionRef, Watch, Write};
+pub use entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 pub use reply::Reply;
 pub use state::{Frozen, StateMachine, StateMachineConfig};

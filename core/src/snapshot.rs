@@ -4,7 +4,9 @@
 //! (`[len][crc32c][payload]`, see [`crate::record`]):
 //! 1. a header: a format-version byte and [`SnapshotHeader`];
 //! 2. one record per key ([`SnapshotItem::Key`], with its TTL and modification index) in key
-//!    order, then one per client session ([`SnapshotItem::Session`]) in client-id order;
+//!    order, then one per client session ([`SnapshotItem::Session`]) in client-id order, then
+//!    one per user ([`SnapshotItem::User`], format version 2) by name, when the users were
+//!    ever changed;
 //! 3. a trailer ([`SnapshotItem::End`]) with the number of items and a crc32c of every byte
 //!    before the trailer.
 //!
@@ -28,8 +30,11 @@ use crate::state::Frozen;
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
 
-/// The version of the header and item encoding.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+/// The version of the header and item encoding: 2 added [`SnapshotItem::User`].
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+
+/// The versions this build reads: each newer one only adds an item kind.
+pub const SNAPSHOT_FORMAT_VERSIONS_READ: std::ops::RangeInclusive<u8> = 1..=SNAPSHOT_FORMAT_VERSION;
 
 /// A Raft log id, as the snapshot records it (openraft's `LogId` without its generics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,9 +63,27 @@ pub struct SnapshotHeader {
 /// One record after the header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SnapshotItem {
-    Key { key: Bytes, value: Bytes, expire_at_ms: Option<u64>, mod_index: u64 },
-    Session { client_id: u64, sequence: u64, log_index: u64, reply: Reply },
-    End { item_count: u64, checksum: u32 },
+    Key {
+        key: Bytes,
+        value: Bytes,
+        expire_at_ms: Option<u64>,
+        mod_index: u64,
+    },
+    Session {
+        client_id: u64,
+        sequence: u64,
+        log_index: u64,
+        reply: Reply,
+    },
+    End {
+        item_count: u64,
+        checksum: u32,
+    },
+    /// A user, as the rules that rebuild it (`acl::Users::to_rules`).
+    User {
+        name: String,
+        rules: String,
+    },
 }
 
 /// Why a snapshot could not be read.
@@ -137,6 +160,14 @@ impl<W: Write> SnapshotWriter<W> {
         })
     }
 
+    /// Writes one user.
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn write_user(&mut self, name: &str, rules: &str) -> io::Result<()> {
+        self.write_item(&SnapshotItem::User { name: name.to_owned(), rules: rules.to_owned() })
+    }
+
     /// Writes the trailer and returns the writer, flushed.
     ///
     /// # Errors
@@ -201,6 +232,9 @@ pub fn write_snapshot<W: Write>(
     for (client_id, session) in &frozen.sessions {
         writer.write_session(*client_id, session)?;
     }
+    for (name, rules) in &frozen.users {
+        writer.write_user(name, rules)?;
+    }
     writer.finish()
 }
 
@@ -220,6 +254,8 @@ pub struct SnapshotReader<R: Read> {
     checksum: u32,
     offset: u64,
     item_count: u64,
+    /// Of `item_count`, the users: the header counts only keys and sessions.
+    user_count: u64,
     finished: bool,
 }
 
@@ -242,6 +278,7 @@ impl<R: Read> SnapshotReader<R> {
             checksum: 0,
             offset: 0,
             item_count: 0,
+            user_count: 0,
             finished: false,
         };
         let mut magic = [0u8; 8];
@@ -249,7 +286,7 @@ impl<R: Read> SnapshotReader<R> {
             return Err(SnapshotError::BadMagic);
         }
         let (offset, payload) = reader.read_record()?;
-        reader.header = codec::decode_versioned(SNAPSHOT_FORMAT_VERSION, &payload)
+        reader.header = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &payload)
             .map_err(|source| SnapshotError::Decode { offset, source })?;
         Ok(reader)
     }
@@ -269,17 +306,17 @@ impl<R: Read> SnapshotReader<R> {
         }
         let checksum_before = self.checksum;
         let (offset, payload) = self.read_record()?;
-        let item: SnapshotItem = codec::decode_versioned(SNAPSHOT_FORMAT_VERSION, &payload)
+        let item: SnapshotItem = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &payload)
             .map_err(|source| SnapshotError::Decode { offset, source })?;
         if let SnapshotItem::End { item_count, checksum } = item {
             if item_count != self.item_count {
                 return Err(SnapshotError::CountMismatch { expected: item_count, found: self.item_count });
             }
             let declared = self.header.key_count + self.header.session_count;
-            if declared != self.item_count {
+            if declared != self.item_count - self.user_count {
                 return Err(SnapshotError::HeaderCountMismatch {
                     expected: declared,
-                    found: self.item_count,
+                    found: self.item_count - self.user_count,
                 });
             }
             if checksum != checksum_before {
@@ -293,6 +330,9 @@ impl<R: Read> SnapshotReader<R> {
             return Ok(None);
         }
         self.item_count += 1;
+        if matches!(item, SnapshotItem::User { .. }) {
+            self.user_count += 1;
+        }
         Ok(Some(item))
     }
 
@@ -326,6 +366,7 @@ impl<R: Read> SnapshotReader<R> {
             keys: Vec::new(),
             sessions: Vec::new(),
             deletion_marks: vec![0; DELETION_MARK_BUCKETS],
+            users: Vec::new(),
         };
         for &(bucket, mark) in &self.header.deletion_marks {
             let slot = frozen.deletion_marks.get_mut(bucket as usize);
@@ -343,6 +384,7 @@ impl<R: Read> SnapshotReader<R> {
                 SnapshotItem::Session { client_id, sequence, log_index, reply } => {
                     frozen.sessions.push((client_id, Session { sequence, log_index, reply }));
                 }
+                SnapshotItem::User { name, rules } => frozen.users.push((name, rules)),
                 SnapshotItem::End { .. } => unreachable!("next_item consumes the trailer"),
             }
         }

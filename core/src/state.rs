@@ -7,12 +7,14 @@
 //! it reads. A reader therefore sees each of its shards, and the time, as of one log index.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
+use crate::acl::Users;
 use crate::command::Command;
-use crate::entry::{LogEntry, Payload, SessionRef, Watch, Write};
+use crate::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
@@ -52,6 +54,11 @@ pub struct StateMachine {
     /// Invariant: the index of the newest applied entry; strictly increasing.
     applied_index: AtomicU64,
     session_capacity: usize,
+    /// The users, replaced whole by each change (readers keep the table they took).
+    users: RwLock<Arc<Users>>,
+    /// Invariant: grows with every change to `users`, so a connection can tell that the user it
+    /// authenticated as may have changed.
+    users_version: AtomicU64,
 }
 
 impl StateMachine {
@@ -63,6 +70,39 @@ impl StateMachine {
             time_ms: AtomicU64::new(0),
             applied_index: AtomicU64::new(0),
             session_capacity: config.session_capacity,
+            users: RwLock::new(Arc::new(Users::default())),
+            users_version: AtomicU64::new(0),
+        }
+    }
+
+    /// The users as of the last applied change.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().clone()
+    }
+
+    /// A number that changes whenever the users do.
+    pub fn users_version(&self) -> u64 {
+        self.users_version.load(Ordering::Acquire)
+    }
+
+    fn replace_users(&self, users: Users) {
+        *self.users.write() = Arc::new(users);
+        self.users_version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Applies a change to the users; the reply is what ACL SETUSER or ACL DELUSER answers.
+    fn apply_acl(&self, change: &AclChange) -> Reply {
+        let mut users = (*self.users()).clone();
+        let result = match change {
+            AclChange::SetUser { name, rules } => users.set_user(name, rules).map(|()| Reply::Ok),
+            AclChange::DelUser { names } => users.del_users(names).map(|n| Reply::Integer(n as i64)),
+        };
+        match result {
+            Ok(reply) => {
+                self.replace_users(users);
+                reply
+            }
+            Err(error) => Reply::Error(error),
         }
     }
 
@@ -188,19 +228,22 @@ impl StateMachine {
             keys.extend(shard.iter().map(|s| (Bytes::copy_from_slice(s.key()), s.to_entry())));
         }
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let users = self.users();
         Frozen {
             applied_index: self.applied_index(),
             time_ms: self.time_ms(),
             keys,
             sessions: sessions.iter().map(|(id, s)| (id, s.clone())).collect(),
             deletion_marks: self.map.deletion_marks(),
+            // A store whose users were never changed writes none.
+            users: if *users == Users::default() { Vec::new() } else { users.to_rules() },
         }
     }
 
     /// Replaces the whole state with the given one (installing a snapshot).
     pub fn install(&self, frozen: Frozen) {
-        let Frozen { keys, applied_index, time_ms, sessions, deletion_marks } = frozen;
-        let rest = Frozen { keys: Vec::new(), applied_index, time_ms, sessions, deletion_marks };
+        let Frozen { keys, applied_index, time_ms, sessions, deletion_marks, users } = frozen;
+        let rest = Frozen { keys: Vec::new(), applied_index, time_ms, sessions, deletion_marks, users };
         let expected = keys.len();
         self.install_streamed(keys, expected, || Some(rest));
     }
@@ -220,12 +263,17 @@ impl StateMachine {
         let mut view = self.map.write_all();
         // Every deletion mark is set below, from the snapshot's.
         view.load(keys, expected, 0);
-        let Some(frozen) = rest() else {
+        // Users that do not rebuild (a snapshot from another version) fail the install like a
+        // damaged snapshot: falling back to the default user would open every door.
+        let rest =
+            rest().and_then(|frozen| Users::from_rules(&frozen.users).ok().map(|users| (frozen, users)));
+        let Some((frozen, users)) = rest else {
             view.clear(0);
             *sessions = SessionTable::with_capacity(self.session_capacity);
             self.applied_index.store(0, Ordering::Release);
             return false;
         };
+        self.replace_users(users);
         *sessions = SessionTable::with_capacity(self.session_capacity);
         for (client_id, session) in frozen.sessions {
             sessions.insert(client_id, session);
@@ -257,6 +305,7 @@ impl StateMachine {
                     Write::Transaction { watches, commands, .. } => {
                         self.transaction(&mut view, watches, commands, now_ms, log_index)
                     }
+                    Write::Acl { change, .. } => self.apply_acl(change),
                 })
             })
             .collect()
@@ -290,6 +339,8 @@ pub struct Frozen {
     pub sessions: Vec<(u64, Session)>,
     /// The deletion marks WATCH compares for absent keys ([`ShardedMap::deletion_mark`]).
     pub deletion_marks: Vec<u64>,
+    /// The users, as (name, rules) ([`Users::to_rules`]); empty for users never changed.
+    pub users: Vec<(String, String)>,
 }
 
 impl Frozen {
@@ -313,6 +364,12 @@ impl Frozen {
             hash.write(&client_id.to_le_bytes());
             hash.write(&session.sequence.to_le_bytes());
             hash.write(&session.log_index.to_le_bytes());
+        }
+        for (name, rules) in &self.users {
+            hash.write(&(name.len() as u64).to_le_bytes());
+            hash.write(name.as_bytes());
+            hash.write(&(rules.len() as u64).to_le_bytes());
+            hash.write(rules.as_bytes());
         }
         hash.0
     }

@@ -8,9 +8,10 @@ use bytes::Bytes;
 use common::Node;
 use proptest::prelude::*;
 use redraft_core::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
-use redraft_core::entry::{LogEntry, Payload, SessionRef, Watch, Write};
+use redraft_core::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use redraft_core::record::{decode_all, encode_record, Problem, RecordDecoder, Tail, TornReason};
 use redraft_core::snapshot::{write_snapshot, LogId, SnapshotError, SnapshotReader};
+use redraft_core::Reply;
 use redraft_core::{StateMachine, StateMachineConfig};
 
 fn hex(bytes: &[u8]) -> String {
@@ -248,6 +249,10 @@ fn garbage_tail_is_torn_unless_a_valid_record_follows() {
 }
 
 fn populated_state() -> StateMachine {
+    populated_state_node().sm
+}
+
+fn populated_state_node() -> Node {
     let mut node = Node::with_seed(3);
     node.run(&["SET", "alpha", "1"]);
     node.run(&["SET", "beta", "two", "PX", "5000"]);
@@ -257,7 +262,7 @@ fn populated_state() -> StateMachine {
         session: Some(SessionRef { client_id: 9, sequence: 1 }),
         command: Command::IncrBy { name: CommandName::Incr, key: Bytes::from_static(b"counter"), delta: 1 },
     });
-    node.sm
+    node
 }
 
 /// A snapshot's bytes are pinned, and reading it gives back the very state that was written.
@@ -276,6 +281,61 @@ fn snapshot_round_trips_and_bytes_are_pinned() {
     let restored = StateMachine::new(StateMachineConfig { hash_seed: 99, ..StateMachineConfig::default() });
     restored.install(read);
     assert_eq!(restored.freeze().digest(), frozen.digest(), "another hash seed, the same state");
+}
+
+/// A snapshot written before users were replicated (format version 1, the bytes this test
+/// pinned then) still reads, to the same state, with the users of a new store.
+#[test]
+fn a_version_1_snapshot_still_reads() {
+    let text = include_str!("fixtures/snapshot_v1.hex");
+    let bytes: Vec<u8> = text.split_whitespace().map(|b| u8::from_str_radix(b, 16).expect("hex")).collect();
+    let (_, read) =
+        SnapshotReader::new(&bytes[..]).expect("header").read_all().expect("a valid version-1 snapshot");
+    let frozen = populated_state().freeze();
+    assert_eq!(read, frozen);
+    let restored = StateMachine::new(StateMachineConfig::default());
+    restored.install(read);
+    assert_eq!(*restored.users(), redraft_core::acl::Users::default());
+}
+
+/// Users changed through the log are in the snapshot and come back from it, with what each may
+/// do; a store whose users never changed writes none (its snapshot is as before).
+#[test]
+fn users_travel_through_the_log_and_snapshots() {
+    let mut node = populated_state_node();
+    let set_user = |name: &str, rules: &str| Write::Acl {
+        session: None,
+        change: AclChange::SetUser {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            rules: rules.split(' ').map(|r| Bytes::copy_from_slice(r.as_bytes())).collect(),
+        },
+    };
+    assert!(node.sm.freeze().users.is_empty());
+    let replies = node.append_all(Payload::Batch {
+        writes: vec![
+            set_user("alice", "on >secret ~app:* +@read"),
+            set_user("bob", "on >pw +nosuch"),
+            Write::Acl {
+                session: None,
+                change: AclChange::DelUser { names: vec![Bytes::from_static(b"default")] },
+            },
+        ],
+    });
+    assert_eq!(replies[0], Reply::Ok);
+    assert!(matches!(&replies[1], Reply::Error(e) if e.contains("'+nosuch'")), "{replies:?}");
+    assert!(matches!(&replies[2], Reply::Error(e) if e.contains("cannot be removed")), "{replies:?}");
+    let users = node.sm.users();
+    assert!(users.authenticate(b"alice", b"secret").is_some());
+    assert!(users.get("bob").is_none());
+
+    let frozen = node.sm.freeze();
+    assert_eq!(frozen.users.len(), 2, "alice and default");
+    let bytes = write_snapshot(Vec::new(), &frozen, None, Bytes::new()).expect("in memory");
+    let (_, read) = SnapshotReader::new(&bytes[..]).expect("header").read_all().expect("valid");
+    let restored = StateMachine::new(StateMachineConfig::default());
+    restored.install(read);
+    assert_eq!(restored.users().list(), users.list());
+    assert_eq!(restored.freeze().digest(), frozen.digest());
 }
 
 /// Two replicas with different hash seeds write byte-identical snapshots.

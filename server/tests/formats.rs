@@ -15,7 +15,7 @@ use bytes::Bytes;
 use openraft::raft::VoteRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
 use redraft_core::command::{Command, CommandName};
-use redraft_core::entry::{LogEntry, Payload, SessionRef, Write};
+use redraft_core::entry::{AclChange, LogEntry, Payload, SessionRef, Write};
 use redraft_core::Reply;
 use redraft_net::peer::{encode_frame, Route, KIND_MESSAGE};
 use redraft_server::addr::NodeAddr;
@@ -77,11 +77,28 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             ],
         },
     };
+    let acl = LogEntry {
+        stamp_ms: 1_700_000_000_002,
+        payload: Payload::Batch {
+            writes: vec![Write::Acl {
+                session: None,
+                change: AclChange::SetUser {
+                    name: Bytes::from_static(b"app"),
+                    rules: vec![
+                        Bytes::from_static(b"on"),
+                        Bytes::from_static(b">pw"),
+                        Bytes::from_static(b"~app:*"),
+                    ],
+                },
+            }],
+        },
+    };
     vec![
         Entry { log_id: log_id(1, 1), payload: EntryPayload::Membership(membership) },
         Entry { log_id: log_id(1, 2), payload: EntryPayload::Blank },
         Entry { log_id: log_id(1, 3), payload: EntryPayload::Normal(incr) },
         Entry { log_id: log_id(1, 4), payload: EntryPayload::Normal(batch) },
+        Entry { log_id: log_id(1, 5), payload: EntryPayload::Normal(acl) },
     ]
 }
 
@@ -102,10 +119,15 @@ fn entries_of_version_1_are_still_read_and_unknown_versions_refused() {
     let decoded = decode_entry(&old).expect("a version-1 entry decodes");
     assert_eq!(decoded.log_id, sample_entries()[2].log_id);
     assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[2].payload));
+    // A version-2 build wrote a batch exactly as this one does, but for the version byte.
+    let mut version_2 = encode_entry(&sample_entries()[3]);
+    version_2[0] = 2;
+    let decoded = decode_entry(&version_2).expect("a version-2 entry decodes");
+    assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[3].payload));
     let mut newer = old.clone();
-    newer[0] = 3;
-    let error = decode_entry(&newer).expect_err("version 3 is unknown").to_string();
-    assert_eq!(error, "format version 3 is not supported (this build reads versions 1 to 2)");
+    newer[0] = 4;
+    let error = decode_entry(&newer).expect_err("version 4 is unknown").to_string();
+    assert_eq!(error, "format version 4 is not supported (this build reads versions 1 to 3)");
 }
 
 /// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes;

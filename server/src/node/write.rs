@@ -138,6 +138,7 @@ impl Node {
             Write::Transaction { session: None, watches, commands } => {
                 Write::Transaction { session: Some(fresh()), watches, commands }
             }
+            Write::Acl { session: None, change } => Write::Acl { session: Some(fresh()), change },
             other => other,
         }
     }

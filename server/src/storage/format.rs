@@ -8,11 +8,13 @@
 //!   added at the end of the enum, so every version-1 encoding is still valid and still read:
 //!   a data directory written by a version-1 build opens unchanged. A version-1 build refuses
 //!   version-2 data with an error naming both versions, rather than misreading it.
+//! - Version 3: a batch's writes may change the users (`Write::Acl`), again a variant added at
+//!   the end, so versions 1 and 2 are still read.
 
 use std::ops::RangeInclusive;
 
 /// The format version this build writes.
-pub const STORE_FORMAT_VERSION: u8 = 2;
+pub const STORE_FORMAT_VERSION: u8 = 3;
 
 /// The format versions this build reads.
 pub const STORE_FORMAT_VERSIONS_READ: RangeInclusive<u8> = 1..=STORE_FORMAT_VERSION;
