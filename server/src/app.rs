@@ -50,6 +50,7 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
         cluster_id: config.cluster_id.clone(),
         // `validate` has checked it already.
         cluster_secret: config.secret().unwrap_or_default(),
+        requirepass: (!config.requirepass.is_empty()).then(|| config.requirepass.clone()),
         // `validate` has parsed them already.
         peers: config.peers().unwrap_or_default(),
         join: config.join,
@@ -118,6 +119,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         maxclients: maxclients.into(),
         proto_max_bulk_len: config.proto_max_bulk_len.into(),
         data_dir: dir.display().to_string(),
+        protected_mode: config.protected_mode,
     };
     let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());

@@ -62,6 +62,12 @@ pub struct ServerConfig {
     pub log_level: String,
     pub maxclients: usize,
     pub proto_max_bulk_len: usize,
+    /// The default user's password, as Redis's `requirepass`, for as long as `ACL SETUSER
+    /// default ...` has not set that user's rules (which then hold on every node); empty for
+    /// none. Prefer `REDRAFT_REQUIREPASS` to the flag, which other users can see in `ps`.
+    pub requirepass: String,
+    /// Refuse Redis clients from other hosts while the default user needs no password.
+    pub protected_mode: bool,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -98,6 +104,8 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             maxclients: redraft_core::limits::MAXCLIENTS_DEFAULT,
             proto_max_bulk_len: redraft_core::limits::VALUE_BYTES_MAX,
+            requirepass: String::new(),
+            protected_mode: true,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
@@ -154,6 +162,13 @@ pub struct Flags {
     pub cluster_secret: Option<String>,
     #[arg(long, value_enum)]
     pub fsync: Option<FsyncPolicy>,
+    /// The default user's password (Redis's requirepass); better given as REDRAFT_REQUIREPASS.
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+    /// yes (the default): refuse Redis clients from other hosts while the default user has no
+    /// password; no: accept them.
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
     /// clock rates differ by at most 10 % (off by default).
     #[arg(long)]
@@ -185,6 +200,14 @@ pub enum Subcommand {
         #[arg(long, value_name = "DIR", default_value = "redraft-dev")]
         dir: PathBuf,
     },
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" => Ok(true),
+        "no" | "false" | "0" => Ok(false),
+        _ => Err(format!("expected yes or no, not {text:?}")),
+    }
 }
 
 /// Why the configuration could not be loaded.
@@ -285,6 +308,12 @@ impl ServerConfig {
         }
         if let Some(v) = flags.fsync {
             self.fsync = v;
+        }
+        if let Some(v) = &flags.requirepass {
+            self.requirepass = v.clone();
+        }
+        if let Some(v) = flags.protected_mode {
+            self.protected_mode = v;
         }
         if flags.read_lease {
             self.read_lease = true;

@@ -9,81 +9,20 @@
 //! interactive terminal side (prompt, hints, history) needs a terminal and is not covered here;
 //! the hint rules have unit tests in the binary.
 
+mod common;
+
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
-/// A `redis-server` child process, killed when dropped (also when a test panics).
-struct RedisServer {
-    child: Child,
-    port: u16,
-    /// Kept open so the server's log writes never hit a closed pipe; never read after startup.
-    _log: BufReader<ChildStdout>,
-}
+use common::free_port;
+use common::redis_server::RedisServer;
 
-impl RedisServer {
-    fn start() -> RedisServer {
-        require("redis-server");
-        require("redis-cli");
-        let port = free_port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server was found on the PATH, so it can be started");
-        let stdout = child.stdout.take().expect("stdout was piped");
-        let mut log = BufReader::new(stdout);
-        // Wait for the server's own word that it listens instead of polling the port on a timer.
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let read = log.read_line(&mut line).unwrap_or(0);
-            if read == 0 {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "redis-server exited before accepting connections on port {port}; was the port taken?"
-                );
-            }
-            if line.contains("Ready to accept connections") {
-                break;
-            }
-        }
-        RedisServer { child, port, _log: log }
-    }
-
-    /// Runs one command through redis-cli to prepare data; its output is not under test.
-    fn setup(&self, args: &[&[u8]]) {
-        let output = run("redis-cli", self.port, args, b"");
-        assert_eq!(output.status, Some(0), "setup command {:?} failed: {}", show_args(args), output.show());
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn require(program: &str) {
-    if let Err(error) = Command::new(program).arg("--version").output() {
-        panic!(
-            "{program} could not be run ({error}); these tests compare against a real Redis: \
-             run `apt-get install -y redis-server redis-tools` (ci/test installs them)"
-        );
-    }
-}
-
-/// A loopback port nothing listens on: bind port 0, read the port back, release it. Another
-/// process could take it before redis-server binds it; startup then fails with a clear message.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 works on a test machine");
-    listener.local_addr().expect("a bound listener has an address").port()
+/// Runs one command through redis-cli to prepare data; its output is not under test.
+fn setup(server: &RedisServer, args: &[&[u8]]) {
+    let output = run("redis-cli", server.port, args, b"");
+    assert_eq!(output.status, Some(0), "setup command {:?} failed: {}", show_args(args), output.show());
 }
 
 /// What a client printed and how it exited.
@@ -144,9 +83,9 @@ const fn case<'a>(setup: &'a [&'a [&'a [u8]]], args: &'a [&'a [u8]]) -> Case<'a>
 /// with the same setup, and returns both outputs with `mask` applied.
 fn both(server: &RedisServer, case: &Case<'_>, mask: fn(Vec<u8>) -> Vec<u8>) -> (Output, Output) {
     let [expected, actual] = ["redis-cli", REDRAFT_CLI].map(|program| {
-        server.setup(&[b"FLUSHALL"]);
+        setup(server, &[b"FLUSHALL"]);
         for command in case.setup {
-            server.setup(command);
+            setup(server, command);
         }
         let mut output = run(program, server.port, case.args, case.stdin);
         output.stdout = mask(output.stdout);
@@ -275,7 +214,7 @@ fn last_argument_from_stdin_matches_redis_cli() {
     let server = RedisServer::start();
     let cases = [Case { setup: &[], args: &[b"-x", b"SET", b"k"], stdin: AWKWARD_VALUE }];
     assert_same(&server, &cases, &[], unmasked);
-    server.setup(&[b"SET", b"k", b"unset"]);
+    setup(&server, &[b"SET", b"k", b"unset"]);
     let output = run(REDRAFT_CLI, server.port, &[b"-x", b"SET", b"k"], AWKWARD_VALUE);
     assert_eq!(output.stdout, b"OK\n");
     let output = run(REDRAFT_CLI, server.port, &[b"GET", b"k"], b"");
@@ -326,11 +265,27 @@ fn piped_repl_reconnects_after_the_connection_is_lost() {
     // one after it reconnects and succeeds. redis-cli behaves the same, but whether the failed
     // command sees EOF or a reset depends on timing, so this checks redraft-cli alone.
     let server = RedisServer::start();
-    server.setup(&[b"SET", b"k", b"v"]);
+    setup(&server, &[b"SET", b"k", b"v"]);
     let output = run(REDRAFT_CLI, server.port, &[], b"CLIENT KILL TYPE normal SKIPME no\nGET k\nGET k\n");
     assert_eq!(output.status, Some(0), "{}", output.show());
     assert_eq!(output.stdout, b"1\nv\n", "{}", output.show());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{}", output.show());
     assert!(stderr.starts_with("Error: "), "{}", output.show());
+}
+
+#[test]
+fn passwords_match_redis_cli() {
+    // `-a`, `--pass` and `--user` log in after connecting, with redis-cli's warning about a
+    // password on the command line (unless `--no-auth-warning`) and its report of a refused AUTH.
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let cases = [
+        case(&[], &[b"-a", b"s3cret", b"PING"]),
+        case(&[], &[b"-a", b"wrong", b"PING"]),
+        case(&[], &[b"--no-auth-warning", b"-a", b"s3cret", b"ACL", b"WHOAMI"]),
+        case(&[], &[b"--user", b"default", b"--pass", b"s3cret", b"PING"]),
+        case(&[], &[b"--user", b"nobody", b"--no-auth-warning", b"-a", b"s3cret", b"PING"]),
+        case(&[], &[b"PING"]),
+    ];
+    assert_same(&server, &cases, &[], unmasked);
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{bulk, http_get, http_request, ok, ServerProcess, SyncClient};
+use common::{bulk, free_port, http_get, http_request, ok, ServerProcess, SyncClient};
 use redraft_net::resp::Frame;
 
 /// Raft timings for loopback tests, and frequent snapshots so that the log is compacted.
@@ -25,10 +25,6 @@ snapshot-entry-count = 200
 snapshot-log-keep-count = 50
 write-timeout-ms = 5000
 ";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 fn text(frame: &Frame) -> String {
     match frame {
@@ -263,6 +259,10 @@ fn a_paused_follower_comes_back_without_deposing_the_leader() {
 fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
     let mut cluster = Cluster::start(3);
     let leader = cluster.leader();
+    // A user, created through a follower: users are replicated state, in the snapshot below.
+    let reply =
+        cluster.client(cluster.follower(leader)).call(&["ACL", "SETUSER", "app", "on", ">pw", "~k*", "+get"]);
+    assert_eq!(reply.expect("ACL SETUSER"), ok());
     let mut acked = write_keys(&cluster, cluster.follower(leader), "k", 600);
     assert_eq!(acked.len(), 600);
     // The log is compacted behind a snapshot.
@@ -299,6 +299,12 @@ fn a_fourth_node_catches_up_by_snapshot_and_a_member_is_removed() {
     let leader_info = cluster.info(cluster.leader());
     assert_eq!(leader_info["members"], "4", "{leader_info:?}");
     cluster.assert_everywhere(&acked);
+    // Node 4 has the user from the snapshot, and enforces its rules.
+    let mut app = cluster.client(4);
+    assert_eq!(app.call(&["AUTH", "app", "pw"]).expect("AUTH"), ok());
+    assert_eq!(app.call(&["GET", "k1"]).expect("GET"), bulk(&acked["k1"]));
+    let denied = app.call(&["SET", "k1", "x"]).expect("SET");
+    assert_eq!(denied, Frame::Error("NOPERM this user has no permissions to run the 'set' command".into()));
     acked.extend(write_keys(&cluster, 4, "n", 50));
 
     // Remove a follower that is not node 4, asking node 4 through redraft-cli.

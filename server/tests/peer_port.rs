@@ -7,15 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::ServerProcess;
+use common::{free_port, ServerProcess};
 use openraft::{LogId, SnapshotMeta, StoredMembership, Vote};
 use redraft_net::peer::{PeerAuth, PeerClient, Route};
 use redraft_net::resp::Frame;
 use redraft_server::peer::message::{decode, encode, PeerRequest, PeerResponse};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// A chunk of snapshot `id` at `offset`, from a leader of a high term (so openraft would take it).
 fn chunk(offset: u64, data: &[u8]) -> PeerRequest {

@@ -117,7 +117,10 @@ pub fn start_server_node(handle: &Handle, id: u64, config: &SimConfig) -> SimNod
                 let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, RESP_PORT))
                     .await
                     .expect("the node's RESP port is free");
-                RespServer::new(node, RespSettings::default()).serve(listener, stopped).await;
+                // Simulated clients connect from other hosts, to nodes whose default user has no
+                // password: protected mode would refuse them all.
+                let settings = RespSettings { protected_mode: false, ..RespSettings::default() };
+                RespServer::new(node, settings).serve(listener, stopped).await;
             }
         })
         .build();

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+pub use self::category::Category;
 use self::category::ACL_COMMANDS;
 pub use self::user::{hash_password, KeyAccess, User};
 use crate::command::Command;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::category::{named, Category, ACL_COMMANDS, CATEGORIES};
+use super::category::{named, Category, ACL_COMMANDS, CATEGORIES, CONTAINERS};
 use crate::glob;
 
 /// Which operations a key pattern permits.
@@ -260,8 +260,11 @@ impl User {
         } else {
             let commands = named(name);
             if commands.is_empty() {
-                // `+get|x` names a first argument of a command without subcommands.
-                let is_first_arg = name.split(|&b| b == b'|').next().is_some_and(|c| !named(c).is_empty());
+                // `+get|x` names a first argument of a command without subcommands (a container's
+                // unknown subcommand is just unknown).
+                let command = name.split(|&b| b == b'|').next().unwrap_or_default();
+                let is_container = CONTAINERS.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(command));
+                let is_first_arg = !is_container && name.contains(&b'|') && !named(command).is_empty();
                 return Err(if is_first_arg && allow { NO_FIRST_ARGS } else { UNKNOWN });
             }
             for command in commands {

@@ -6,7 +6,8 @@
 //! (`read.rs`, with leadership confirmations shared in `read_rounds.rs`). Membership changes are
 //! in `membership.rs`, the cluster view in `status.rs`, elections with a pre-vote in
 //! `election.rs`, background duties (expiry, time advance, snapshots at a size threshold,
-//! metrics) in `duties.rs`, and what the node answers its peers in `peer_service.rs`.
+//! metrics) in `duties.rs`, what the node answers its peers in `peer_service.rs`, and the users
+//! it enforces in `users.rs`.
 //!
 //! Errors are sorted by what the caller does next ([`NodeError`](crate::error::NodeError)): a write refused before it was
 //! proposed certainly did not happen; a write whose reply was lost (the node stopped, a timeout)
@@ -24,6 +25,7 @@ mod read;
 mod read_lease;
 mod read_rounds;
 pub mod status;
+pub mod users;
 mod write;
 
 use std::collections::BTreeMap;
@@ -69,6 +71,8 @@ pub struct Node {
     recovery: RecoveryReport,
     /// The snapshot a peer is sending this node, so far.
     snapshot_chunks: crate::peer::snapshot_chunks::SnapshotChunks,
+    /// The users this node enforces.
+    users: self::users::UsersCache,
     /// Connections to the other nodes, for Raft and for forwarding.
     peers: Arc<PeerPool>,
     /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
@@ -194,6 +198,7 @@ impl Node {
         let session_base = rand::Rng::gen(&mut crate::fault::rng());
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
         let write_timeout = Duration::from_millis(options.write_timeout_ms);
+        let users = self::users::UsersCache::new(options.requirepass.clone());
         let node = Arc::new(Node {
             proposals,
             forwards: Arc::default(),
@@ -216,6 +221,7 @@ impl Node {
             stop,
             recovery,
             snapshot_chunks: Default::default(),
+            users,
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
         tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));

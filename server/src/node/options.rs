@@ -19,6 +19,9 @@ pub struct NodeOptions {
     /// When set, peers prove they hold it (`redraft_net::peer::auth`); one that does not is
     /// refused.
     pub cluster_secret: Option<ClusterSecret>,
+    /// The default user's password while the replicated users leave that user as a new server
+    /// has it (`node/users.rs`); `None` for none.
+    pub requirepass: Option<String>,
     /// The initial membership, set once when the log is pristine; empty for a cluster of one.
     pub peers: BTreeMap<u64, NodeAddr>,
     /// Start with an empty log and wait to be added by a cluster's leader instead of initialising
@@ -68,6 +71,7 @@ impl Default for NodeOptions {
             addr: NodeAddr::default(),
             cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
             cluster_secret: None,
+            requirepass: None,
             peers: BTreeMap::new(),
             join: false,
             fsync: FsyncPolicy::Always,

@@ -1,10 +1,10 @@
-//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT, INFO, CONFIG and
+//! Connection and server commands: PING, ECHO, HELLO, SELECT, CLIENT, INFO, CONFIG and
 //! COMMAND. Replies and error texts follow Redis 7, so client libraries and redis-cli that probe
 //! the server at connect time (HELLO, CLIENT SETINFO, CONFIG GET save, COMMAND) work unchanged.
 //!
-//! COMMAND itself is in [`super::command_info`]; MULTI, WATCH, QUIT, RESET and READONLY change
-//! the connection's own state and are in [`super::connection`]; the RAFT family is in
-//! [`super::cluster`].
+//! COMMAND itself is in [`super::command_info`]; MULTI, WATCH, QUIT, RESET, READONLY and AUTH
+//! (with HELLO's AUTH option) change the connection's own state and are in
+//! [`super::connection`]; the RAFT family is in [`super::cluster`], ACL in [`super::acl`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -42,17 +42,14 @@ pub(super) fn run(connection: &mut ClientContext<'_>, name: &[u8], args: &[Bytes
         },
         b"ECHO" if args.len() == 2 => Frame::Bulk(args[1].clone()),
         b"ECHO" => arity("echo"),
-        b"SELECT" if args.len() == 2 => match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
-            Some(0) => Frame::simple("OK"),
-            Some(_) => Frame::Error(errors::DB_OUT_OF_RANGE.into()),
-            None => Frame::Error(errors::NOT_INTEGER.into()),
-        },
+        b"SELECT" if args.len() == 2 => {
+            match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
+                Some(0) => Frame::simple("OK"),
+                Some(_) => Frame::Error(errors::DB_OUT_OF_RANGE.into()),
+                None => Frame::Error(errors::NOT_INTEGER.into()),
+            }
+        }
         b"SELECT" => arity("select"),
-        b"AUTH" if args.len() == 2 || args.len() == 3 => Frame::Error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-                .into(),
-        ),
-        b"AUTH" => arity("auth"),
         b"HELLO" => hello(connection, args),
         b"CLIENT" => client(connection, args),
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(connection, &args[1..])) },
@@ -93,8 +90,7 @@ fn hello(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
     let mut name = None;
     while let Some(option) = rest.first() {
         if option.eq_ignore_ascii_case(b"AUTH") && rest.len() >= 3 {
-            // No users or passwords are configured: every user is the default user, and the
-            // default user needs no password (Redis's behaviour without requirepass).
+            // The connection has checked these credentials before HELLO runs (`connection.rs`).
             rest = &rest[3..];
         } else if option.eq_ignore_ascii_case(b"SETNAME") && rest.len() >= 2 {
             if let Err(frame) = valid_name(&rest[1]) {
@@ -203,17 +199,19 @@ fn client(connection: &mut ClientContext<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
-fn client_line(id: u64, info: &ClientInfo, now_ms: u64) -> String {
+/// One client as CLIENT LIST shows it (and ACL LOG's `client-info`), newline included.
+pub(super) fn client_line(id: u64, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let local = info.local.map(|a| a.to_string()).unwrap_or_default();
     format!(
-        "id={id} addr={} laddr={local} fd=-1 name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} cmd={} user=default resp={}\n",
+        "id={id} addr={} laddr={local} fd=-1 name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} cmd={} user={} resp={}\n",
         info.peer,
         now_ms.saturating_sub(info.connected_ms) / 1000,
         now_ms.saturating_sub(info.last_command_ms) / 1000,
         if info.in_multi { "x" } else { "N" },
         if info.in_multi { 0 } else { -1 },
         info.last_command,
+        info.user,
         if info.protocol == Protocol::Resp3 { 3 } else { 2 },
     )
 }

@@ -28,6 +28,8 @@ pub(super) struct ClientInfo {
     pub last_command: &'static str,
     pub in_multi: bool,
     pub protocol: Protocol,
+    /// The user the connection runs as.
+    pub user: String,
 }
 
 impl Clients {
@@ -43,6 +45,7 @@ impl Clients {
             last_command: "NULL",
             in_multi: false,
             protocol: Protocol::Resp2,
+            user: redraft_core::acl::DEFAULT_USER.to_owned(),
         };
         self.by_id.lock().insert(id, info);
         id
@@ -68,6 +71,12 @@ impl Clients {
     pub fn set_name(&self, id: u64, name: Option<Bytes>) {
         if let Some(info) = self.by_id.lock().get_mut(&id) {
             info.name = name;
+        }
+    }
+
+    pub fn set_user(&self, id: u64, user: &str) {
+        if let Some(info) = self.by_id.lock().get_mut(&id) {
+            user.clone_into(&mut info.user);
         }
     }
 

@@ -17,7 +17,10 @@ use redraft_core::reply::errors;
 use redraft_core::{Command, ParseError, Reply, Write};
 use redraft_net::resp::{encode_reply, Frame, Protocol};
 
+use super::acl;
+use super::acl_log::{Reason, Refusal};
 use super::admin::{self, ClientContext};
+use super::auth::{Auth, Verdict, NOAUTH, WRONGPASS};
 use super::cluster;
 use super::server::RespServer;
 use super::transaction::Transaction;
@@ -32,6 +35,8 @@ pub(super) struct Connection {
     /// READONLY was sent: reads are served from this node's state without confirming that it
     /// is current (stale reads, DESIGN.md §4).
     stale_reads: bool,
+    /// The user it runs as.
+    auth: Auth,
     /// QUIT was sent: close after writing its reply.
     pub closing: bool,
     /// Close without writing this pipeline's replies: a fault point dropped them, or an HTTP
@@ -69,9 +74,11 @@ enum Step {
 impl Connection {
     /// The state of the connection registered as client `id`.
     pub fn new(server: Arc<RespServer>, id: u64) -> Connection {
+        let auth = Auth::new(&server);
         Connection {
             server,
             id,
+            auth,
             protocol: Protocol::Resp2,
             transaction: Transaction::default(),
             stale_reads: false,
@@ -214,6 +221,18 @@ impl Connection {
                 &long
             }
         };
+        // These run before authentication and whatever the user's rules, as in Redis.
+        let always = matches!(name, b"AUTH" | b"HELLO" | b"QUIT" | b"RESET");
+        if !self.auth.authenticated() && !always && redraft_core::spec::find(name).is_some() {
+            return Step::Now(Frame::Error(NOAUTH.into()));
+        }
+        if let Err(refusal) = if always { Ok(()) } else { self.permit(args) } {
+            return Step::Now(match refusal {
+                // A refused command inside MULTI fails the transaction, as a malformed one does.
+                Frame::Error(text) if self.transaction.is_open() => self.transaction.refuse(&text),
+                other => other,
+            });
+        }
         if self.transaction.is_open() {
             return self.step_in_transaction(name, args);
         }
@@ -261,6 +280,20 @@ impl Connection {
                 self.flush().await;
                 Step::Now(cluster::run(&self.server.node, name, args).await)
             }
+            b"ACL" => {
+                self.flush().await;
+                Step::Now(acl::run(&self.server, self.auth.user_name(), args).await)
+            }
+            b"AUTH" => Step::Now(self.authenticate(args)),
+            b"HELLO" => {
+                if let Some(refused) = self.hello_auth(args) {
+                    return Step::Now(refused);
+                }
+                self.flush().await;
+                let mut client =
+                    ClientContext { server: &self.server, id: self.id, protocol: &mut self.protocol };
+                Step::Now(admin::run(&mut client, name, args))
+            }
             _ => match Command::parse(args) {
                 Ok(command) if command.is_write() => Step::Write(Write::Command { session: None, command }),
                 Ok(command) => Step::Read(command),
@@ -303,8 +336,110 @@ impl Connection {
         }
     }
 
+    /// Whether the connection's user may run this request; the refusal (NOPERM) is logged.
+    fn permit(&mut self, args: &[Bytes]) -> Result<(), Frame> {
+        let in_multi = self.transaction.is_open();
+        let verdict = self.auth.check(&self.server, args, || Command::parse(args).ok());
+        let (reason, object, denied) = match verdict {
+            Verdict::Allowed => return Ok(()),
+            Verdict::UserGone => {
+                // Redis closes the connections of a deleted user.
+                self.closing = true;
+                self.dropped_replies = true;
+                return Err(Frame::Error("ERR this connection's user was deleted".into()));
+            }
+            Verdict::Denied(denied) => match &denied {
+                redraft_core::acl::Denied::Command(name) => (Reason::Command, (*name).to_owned(), denied),
+                redraft_core::acl::Denied::Key(key) => {
+                    (Reason::Key, String::from_utf8_lossy(key).into_owned(), denied)
+                }
+            },
+        };
+        self.log_refusal(reason, &object, self.auth.user_name().to_owned(), in_multi);
+        Err(Frame::Error(denied.reply_text()))
+    }
+
+    fn log_refusal(&self, reason: Reason, object: &str, username: String, in_multi: bool) {
+        let now_ms = self.server.node.now_ms();
+        let client_info =
+            self.server.clients.get(self.id).map(|info| admin::client_line(self.id, &info, now_ms));
+        let refusal = Refusal {
+            reason,
+            in_multi,
+            object,
+            username: &username,
+            client_info: client_info.unwrap_or_default().trim_end().to_owned(),
+        };
+        self.server.acl_log.record(refusal, now_ms);
+    }
+
+    /// AUTH [username] password.
+    fn authenticate(&mut self, args: &[Bytes]) -> Frame {
+        let (name, password) = match args {
+            [_, password] => {
+                if Auth::default_needs_no_password(&self.server) {
+                    return Frame::Error(
+                        "ERR AUTH <password> called without any password configured for the default user. Are you \
+                         sure your configuration is correct?"
+                            .into(),
+                    );
+                }
+                (&b"default"[..], password)
+            }
+            [_, name, password] => (&name[..], password),
+            [_] => return arity_error("auth"),
+            _ => return Frame::Error("ERR syntax error".into()),
+        };
+        self.login(name, password)
+    }
+
+    /// Runs as `name` from now on if `password` opens it; WRONGPASS (logged) otherwise.
+    fn login(&mut self, name: &[u8], password: &[u8]) -> Frame {
+        if self.auth.login(&self.server, name, password) {
+            self.server.clients.set_user(self.id, self.auth.user_name());
+            Frame::simple("OK")
+        } else {
+            let username = String::from_utf8_lossy(name).into_owned();
+            self.log_refusal(Reason::Auth, "AUTH", username, self.transaction.is_open());
+            Frame::Error(WRONGPASS.into())
+        }
+    }
+
+    /// HELLO's AUTH option, taken before the rest of HELLO runs: `Some(error)` when the
+    /// credentials are wrong, or when there are none and the connection is not authenticated.
+    fn hello_auth(&mut self, args: &[Bytes]) -> Option<Frame> {
+        let mut at = 2;
+        let mut credentials = None;
+        while at < args.len() {
+            if args[at].eq_ignore_ascii_case(b"AUTH") && at + 2 < args.len() {
+                credentials = Some((args[at + 1].clone(), args[at + 2].clone()));
+                at += 3;
+            } else if args[at].eq_ignore_ascii_case(b"SETNAME") {
+                at += 2;
+            } else {
+                break;
+            }
+        }
+        if let Some((name, password)) = credentials {
+            let reply = self.login(&name, &password);
+            if matches!(reply, Frame::Error(_)) {
+                return Some(reply);
+            }
+        }
+        (!self.auth.authenticated()).then(|| {
+            Frame::Error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH \
+                 <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+                 version at the same time"
+                    .into(),
+            )
+        })
+    }
+
     /// RESET: back to a fresh connection's state, keeping its id.
     fn reset(&mut self) {
+        self.auth.reset(&self.server);
+        self.server.clients.set_user(self.id, self.auth.user_name());
         self.transaction.discard();
         self.stale_reads = false;
         self.protocol = Protocol::Resp2;

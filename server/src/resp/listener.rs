@@ -19,6 +19,14 @@ use tokio::sync::watch;
 use super::connection::Connection;
 use super::server::RespServer;
 
+/// Protected mode's answer to a client from another host while the default user needs no
+/// password, as Redis words it (a client library recognises the DENIED code).
+const DENIED: &[u8] = b"-DENIED redraft is running in protected mode because protected mode is enabled and no \
+password is set for the default user. In this mode connections are only accepted from the loopback interface. \
+If you want to connect from other computers, either 1) set a password for the default user (requirepass, or \
+ACL SETUSER default on >password), or 2) start the server with protected-mode = false (REDRAFT_PROTECTED_MODE=0), \
+making sure it is not reachable from the internet.\r\n";
+
 /// How much a connection reads per call; a pipeline longer than this arrives over several reads.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
@@ -65,6 +73,11 @@ async fn run_connection(
     if server.clients.len() >= server.settings.maxclients.load(Ordering::Relaxed) {
         metrics.connections_rejected.inc();
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    if server.protected_mode_refuses(peer) {
+        metrics.connections_rejected.inc();
+        let _ = stream.write_all(DENIED).await;
         return;
     }
     let id = server.clients.register(peer, local, server.node.now_ms());

@@ -5,14 +5,20 @@
 //! - [`connection`]: what each request is and in what order it runs (pipelining, batching of
 //!   reads and writes).
 //! - [`transaction`]: a connection's MULTI/EXEC/WATCH state.
-//! - [`admin`], [`command_info`], [`cluster`]: the connection, server and RAFT commands.
+//! - [`admin`], [`command_info`], [`cluster`], [`acl`]: the connection, server, RAFT and ACL
+//!   commands.
+//! - [`auth`]: who a connection runs as and whether it may run each request; [`acl_log`]: the
+//!   requests refused.
 //! - [`server`] and [`clients`]: what connections share, and the client registry.
 //!
 //! Each module imports only from those after it in the list above, never from this one, so there
 //! are no cycles. The data commands' semantics, and every command's name, arity and flags
 //! (`redraft_core::spec`), are core's.
 
+mod acl;
+mod acl_log;
 mod admin;
+mod auth;
 mod clients;
 mod cluster;
 mod command_info;

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use redraft_core::limits::MAXCLIENTS_DEFAULT;
 use redraft_net::resp::RequestLimits;
 
+use redraft_core::acl::Users;
+
+use super::acl_log::AclLog;
 use super::clients::Clients;
 use crate::node::Node;
 
@@ -18,6 +21,9 @@ pub struct RespSettings {
     pub proto_max_bulk_len: AtomicUsize,
     /// The data directory, for `CONFIG GET dir` and INFO.
     pub data_dir: String,
+    /// Refuse clients from other hosts while the default user needs no password, as Redis's
+    /// protected mode does.
+    pub protected_mode: bool,
 }
 
 impl Default for RespSettings {
@@ -26,6 +32,7 @@ impl Default for RespSettings {
             maxclients: AtomicUsize::new(MAXCLIENTS_DEFAULT),
             proto_max_bulk_len: AtomicUsize::new(RequestLimits::default().bulk_bytes_max),
             data_dir: String::new(),
+            protected_mode: true,
         }
     }
 }
@@ -38,6 +45,7 @@ pub struct RespServer {
     /// Replies to commands over the whole run, for INFO stats.
     pub(super) commands_processed: AtomicU64,
     pub(super) started_ms: u64,
+    pub(super) acl_log: AclLog,
 }
 
 impl RespServer {
@@ -50,7 +58,26 @@ impl RespServer {
             clients: Clients::default(),
             commands_processed: AtomicU64::new(0),
             started_ms,
+            acl_log: AclLog::default(),
         })
+    }
+
+    /// The users this node enforces, and their version.
+    pub(super) fn users(&self) -> (u64, Arc<Users>) {
+        self.node.users()
+    }
+
+    /// A number that changes whenever the users do.
+    pub(super) fn users_version(&self) -> u64 {
+        self.node.users_version()
+    }
+
+    /// Whether protected mode refuses a client at `peer`: it is on, the client is not on this
+    /// host, and the default user needs no password.
+    pub(super) fn protected_mode_refuses(&self, peer: std::net::SocketAddr) -> bool {
+        self.settings.protected_mode
+            && !peer.ip().is_loopback()
+            && self.users().1.get(redraft_core::acl::DEFAULT_USER).is_some_and(|u| u.enabled && u.nopass)
     }
 
     /// The node this server fronts.

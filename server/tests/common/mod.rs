@@ -2,6 +2,16 @@
 //! process (on port 0), a `redraft-server` child process, and small RESP clients.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
+/// A loopback port nothing listens on: bind port 0, read the port back, release it. Another
+/// process could take it before the server under test binds it; startup then fails clearly.
+pub fn free_port() -> u16 {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 works on a test machine");
+    listener.local_addr().expect("a bound listener has an address").port()
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,14 +44,22 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: RespSettings) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let disk = FileDisk::new(dir.path()).expect("data dir");
-        let options = NodeOptions {
+        TestServer::start_with_options(settings, TestServer::options()).await
+    }
+
+    /// The node options of a test server: Raft timings for loopback.
+    pub fn options() -> NodeOptions {
+        NodeOptions {
             heartbeat_ms: 50,
             election_timeout_ms_min: 150,
             election_timeout_ms_max: 300,
             ..NodeOptions::default()
-        };
+        }
+    }
+
+    pub async fn start_with_options(settings: RespSettings, options: NodeOptions) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = FileDisk::new(dir.path()).expect("data dir");
         let node = Node::start(options, disk, Arc::new(SystemClock), Arc::new(Metrics::new()))
             .await
             .expect("node starts");
@@ -334,12 +352,23 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 /// A plain HTTP/1.1 request, with a JSON body if given; returns the status code and the body.
 pub fn http_request(addr: &str, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    http_request_with(addr, method, path, json, "")
+}
+
+/// [`http_request`] with extra header lines (each ending in `\r\n`).
+pub fn http_request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    headers: &str,
+) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to HTTP");
     let body = json.unwrap_or_default();
     let content_type = if json.is_some() { "Content-Type: application/json\r\n" } else { "" };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content_type}{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("write");

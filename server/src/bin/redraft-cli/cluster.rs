@@ -80,13 +80,14 @@ pub fn run(settings: &Settings, command: ClusterCommand) -> ExitCode {
         ClusterCommand::Status => vec![Bytes::from_static(b"RAFT.INFO")],
         ClusterCommand::Change(request) => request.clone(),
     };
-    let mut connection = match Connection::open(&settings.endpoint, settings.db, settings.resp3) {
-        Ok(connection) => connection,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut connection =
+        match Connection::open(&settings.endpoint, settings.auth.as_ref(), settings.db, settings.resp3) {
+            Ok(connection) => connection,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let reply = match connection.request(&request) {
         Ok(reply) => reply,
         Err(error) => {

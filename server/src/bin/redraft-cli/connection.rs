@@ -98,15 +98,28 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// lives with. The decoder reserves memory only for elements that arrive.
 const REPLY_ARRAY_LEN_MAX: usize = (1 << 32) - 1;
 
+/// A user and password to log in with (`-a`, `--user`, `REDISCLI_AUTH`).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// `None` for the default user (`AUTH password`).
+    pub user: Option<String>,
+    pub password: String,
+}
+
 impl Connection {
-    /// Connects, selects `db` unless it is 0 and switches to RESP3 if `resp3`, in that order as
-    /// redis-cli does. A refused `SELECT` or `HELLO 3` is reported on standard error and the
-    /// connection is kept, as in redis-cli.
+    /// Connects, logs in with `auth`, selects `db` unless it is 0 and switches to RESP3 if
+    /// `resp3`, in that order as redis-cli does. A refused `AUTH`, `SELECT` or `HELLO 3` is
+    /// reported on standard error and the connection is kept, as in redis-cli.
     ///
     /// # Errors
     /// [`ConnectError`] when no address of the endpoint accepts a connection, or when the
     /// connection breaks during the setup commands.
-    pub fn open(endpoint: &Endpoint, db: i64, resp3: bool) -> Result<Connection, ConnectError> {
+    pub fn open(
+        endpoint: &Endpoint,
+        auth: Option<&Credentials>,
+        db: i64,
+        resp3: bool,
+    ) -> Result<Connection, ConnectError> {
         let fail = |reason: String| ConnectError { endpoint: endpoint.clone(), reason };
         let addresses = (endpoint.host.as_str(), endpoint.port).to_socket_addrs().map_err(|error| {
             let text = os_text(&error);
@@ -139,6 +152,14 @@ impl Connection {
         };
         let mut connection =
             Connection { stream, buffer: BytesMut::new(), decoder: ReplyDecoder::new(limits), db: 0 };
+        if let Some(auth) = auth {
+            let mut request = vec![Bytes::from_static(b"AUTH")];
+            request.extend(auth.user.iter().map(|user| Bytes::from(user.clone())));
+            request.push(Bytes::from(auth.password.clone()));
+            if let Frame::Error(text) = connection.request(&request).map_err(|e| fail(e.to_string()))? {
+                eprintln!("AUTH failed: {text}");
+            }
+        }
         if db != 0 {
             let select = [Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())];
             match connection.request(&select).map_err(|e| fail(e.to_string()))? {

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use clap::{ArgAction, Parser};
 use redraft_net::resp::Frame;
 
-use connection::{Connection, Endpoint, RequestError};
+use connection::{Connection, Credentials, Endpoint, RequestError};
 use format::OutputMode;
 
 /// Options follow redis-cli's names; `-h` is the host, as in redis-cli, so clap's `-h` help flag
@@ -54,6 +54,15 @@ struct Args {
     /// Database number, selected after connecting.
     #[arg(short = 'n', value_name = "db", default_value_t = 0)]
     db: i64,
+    /// Password to log in with (AUTH); REDISCLI_AUTH gives it without showing it in `ps`.
+    #[arg(short = 'a', long = "pass", value_name = "password")]
+    password: Option<String>,
+    /// User to log in as (with -a or REDISCLI_AUTH).
+    #[arg(long, value_name = "username")]
+    user: Option<String>,
+    /// Do not warn that a password on the command line may not be safe.
+    #[arg(long)]
+    no_auth_warning: bool,
     /// Start the session in RESP3 protocol mode (sends `HELLO 3` first).
     #[arg(short = '3')]
     resp3: bool,
@@ -81,6 +90,8 @@ struct Args {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub endpoint: Endpoint,
+    /// Logged in with on every (re)connection.
+    pub auth: Option<Credentials>,
     /// The database to select on every (re)connection.
     pub db: i64,
     pub resp3: bool,
@@ -106,8 +117,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.password.is_some() && !args.no_auth_warning {
+        eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
+    }
+    let password = args.password.or_else(|| std::env::var("REDISCLI_AUTH").ok());
+    let auth = password.map(|password| Credentials { user: args.user, password });
     let settings = Settings {
         endpoint: Endpoint { host: args.host, port: args.port },
+        auth,
         db: args.db,
         resp3: args.resp3,
         output,
@@ -136,13 +153,14 @@ fn main() -> ExitCode {
 /// reached or the connection breaks; an error reply is output like any other and exits 0, as
 /// redis-cli 7.0 does.
 fn one_shot(settings: &Settings, command: &[Bytes]) -> ExitCode {
-    let mut connection = match Connection::open(&settings.endpoint, settings.db, settings.resp3) {
-        Ok(connection) => connection,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut connection =
+        match Connection::open(&settings.endpoint, settings.auth.as_ref(), settings.db, settings.resp3) {
+            Ok(connection) => connection,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let mut remaining = settings.repeat;
     while remaining != 0 {
         remaining -= remaining.signum();

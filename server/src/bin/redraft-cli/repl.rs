@@ -68,7 +68,12 @@ impl Session {
         if self.connection.is_some() {
             return true;
         }
-        match Connection::open(&self.settings.endpoint, self.db, self.settings.resp3) {
+        match Connection::open(
+            &self.settings.endpoint,
+            self.settings.auth.as_ref(),
+            self.db,
+            self.settings.resp3,
+        ) {
             Ok(connection) => {
                 self.db = connection.db();
                 // A transaction does not survive its connection.

@@ -7,7 +7,8 @@
 //!   `learner` is true);
 //! - `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`.
 //!
-//! Any node takes a change and passes it to the leader. Errors are JSON with a stable `code`:
+//! Every route but `/metrics`, `/healthz` and `/readyz` runs as a user, with that user's
+//! permissions ([`auth`]). Any node takes a change and passes it to the leader. Errors are JSON with a stable `code`:
 //! `bad_request` and `invalid` (400, nothing changed), `no_leader` and `unavailable` (503, nothing
 //! changed, retry), `outcome_unknown` (504, the change may or may not have been made).
 //! `removed` (409): this node is no longer a member.
@@ -33,8 +34,11 @@ use crate::error::NodeError;
 use crate::membership::MembershipChange;
 use crate::node::Node;
 
+mod auth;
+
 /// The routes, over `node`.
 pub fn router(node: Arc<Node>) -> Router {
+    let authorize = axum::middleware::from_fn_with_state(node.clone(), auth::authorize);
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -43,6 +47,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/cluster/members", post(add_member))
         .route("/v1/cluster/members/:id", delete(remove_member))
         .route("/v1/cluster/members/:id/promote", post(promote_member))
+        .layer(authorize)
         .with_state(node)
 }
 

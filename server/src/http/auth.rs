@@ -1,0 +1,83 @@
+//! Who an HTTP request runs as, and whether it may (DESIGN.md §8: HTTP takes the same users as
+//! RESP). `Authorization: Basic` names a user and its password; a request without it runs as the
+//! `default` user when that user is on and needs no password, as a new RESP connection does,
+//! and is refused with 401 otherwise. Each route needs the permission of the RESP command that
+//! does the same (`GET /v1/cluster` is RAFT.INFO, adding a member RAFT.ADD, ...); `/metrics`,
+//! `/healthz` and `/readyz` need none, for scrapers and probes, as etcd serves them.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use redraft_core::acl::category::position;
+use redraft_core::acl::{User, DEFAULT_USER};
+
+use super::error;
+use crate::node::Node;
+
+/// The layer every route passes through.
+pub async fn authorize(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    let Some(command) = command_of(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let (_, users) = node.users();
+    let user: Option<&User> = match request.headers().get(header::AUTHORIZATION) {
+        Some(value) => match basic_credentials(value) {
+            Some((name, password)) => users.authenticate(name.as_bytes(), password.as_bytes()),
+            None => {
+                return unauthorized("the Authorization header is not Basic with user:password in base64")
+            }
+        },
+        None => match users.get(DEFAULT_USER).filter(|u| u.enabled && u.nopass) {
+            Some(user) => Some(user),
+            None => return unauthorized("authentication required: give a user and password with Basic auth"),
+        },
+    };
+    let Some(user) = user else {
+        return unauthorized("invalid username-password pair or user is disabled");
+    };
+    let index = position(command.as_bytes()).expect("every route's command is in the ACL table");
+    if !user.may_run(index) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!("NOPERM this user has no permissions to run the '{command}' command"),
+        );
+    }
+    next.run(request).await
+}
+
+/// The RESP command whose permission a route needs, or `None` for one open to all.
+fn command_of(method: &Method, path: &str) -> Option<&'static str> {
+    if matches!(path, "/metrics" | "/healthz" | "/readyz") {
+        return None;
+    }
+    let members = path.strip_prefix("/v1/cluster/members");
+    Some(match (method, members) {
+        (&Method::POST, Some("" | "/")) => "raft.add",
+        (&Method::POST, Some(rest)) if rest.ends_with("/promote") => "raft.promote",
+        (&Method::DELETE, Some(_)) => "raft.remove",
+        // Reading the cluster, and any other path (which is then not found, or not allowed).
+        _ => "raft.info",
+    })
+}
+
+/// `Basic base64(user:password)`.
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let encoded = value.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_owned(), password.to_owned()))
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"redraft\""));
+    response.into_response()
+}
