@@ -50,6 +50,17 @@ pub const EXPIRE_BATCH_KEYS_MAX: usize = 256;
 /// applied twice.
 pub const SESSION_COUNT_MAX: usize = 100_000;
 
+/// Largest reply a session keeps for a retry (by [`Reply::approx_bytes`](crate::Reply::approx_bytes)):
+/// a larger one (GETDEL of a big value, a transaction of GETs) is kept as an error that says the
+/// write was applied, so a session never holds a 512 MiB value, nor makes a snapshot record
+/// larger than a record may be.
+pub const SESSION_REPLY_BYTES_MAX: usize = 64 * 1024;
+
+/// Most bytes of replies all sessions keep together; past it, the sessions used least recently
+/// are dropped as when the table is full. 64 MiB, in memory and in every snapshot.
+pub const SESSION_REPLIES_BYTES_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(SESSION_REPLY_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX / 2);
+
 /// Largest glob pattern accepted by KEYS and SCAN MATCH. Redis's matcher recurses on `*`; ours is
 /// iterative, but a bound keeps a single match cheap whatever the pattern.
 pub const PATTERN_BYTES_MAX: usize = 4 * 1024;

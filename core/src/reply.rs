@@ -38,6 +38,16 @@ impl Reply {
         value.map_or(Reply::Nil, Reply::Bulk)
     }
 
+    /// About how many bytes the reply holds: its strings' lengths, plus a little per element.
+    pub fn approx_bytes(&self) -> usize {
+        16 + match self {
+            Reply::Status(text) | Reply::Error(text) => text.len(),
+            Reply::Bulk(bytes) => bytes.len(),
+            Reply::Array(items) => items.iter().map(Reply::approx_bytes).sum(),
+            Reply::Ok | Reply::Integer(_) | Reply::Nil | Reply::NilArray => 0,
+        }
+    }
+
     /// Whether this reply is an error.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::SessionRef;
-use crate::limits::SESSION_COUNT_MAX;
+use crate::limits::{SESSION_COUNT_MAX, SESSION_REPLIES_BYTES_MAX, SESSION_REPLY_BYTES_MAX};
 use crate::reply::{errors, Reply};
 
 /// What the table says about a request before it is applied.
@@ -48,7 +48,14 @@ pub struct SessionTable {
     /// same on every replica.
     by_log_index: BTreeSet<(u64, u64)>,
     capacity: usize,
+    /// Invariant: the sum of the sessions' replies' [`Reply::approx_bytes`], at most
+    /// [`SESSION_REPLIES_BYTES_MAX`].
+    reply_bytes: usize,
 }
+
+/// What a session keeps instead of a reply larger than [`SESSION_REPLY_BYTES_MAX`].
+pub const REPLY_NOT_KEPT: &str =
+    "ERR the write was applied, but its reply was too large to keep for a retry; read the keys it changed";
 
 impl Default for SessionTable {
     fn default() -> SessionTable {
@@ -59,7 +66,12 @@ impl Default for SessionTable {
 impl SessionTable {
     /// An empty table holding at most `capacity` sessions (at least one).
     pub fn with_capacity(capacity: usize) -> SessionTable {
-        SessionTable { sessions: BTreeMap::new(), by_log_index: BTreeSet::new(), capacity: capacity.max(1) }
+        SessionTable {
+            sessions: BTreeMap::new(),
+            by_log_index: BTreeSet::new(),
+            capacity: capacity.max(1),
+            reply_bytes: 0,
+        }
     }
 
     /// Decides what to do with a request.
@@ -77,9 +89,15 @@ impl SessionTable {
         }
     }
 
-    /// Remembers the reply to an applied request, evicting the least recently used session when
-    /// the table is full.
+    /// Remembers the reply to an applied request (an error saying so, for a reply larger than
+    /// [`SESSION_REPLY_BYTES_MAX`]), evicting the least recently used sessions while the table
+    /// is full or its replies too large together.
     pub fn record(&mut self, request: SessionRef, log_index: u64, reply: Reply) {
+        let reply = if reply.approx_bytes() > SESSION_REPLY_BYTES_MAX {
+            Reply::Error(REPLY_NOT_KEPT.to_owned())
+        } else {
+            reply
+        };
         let session = Session { sequence: request.sequence, log_index, reply };
         self.insert(request.client_id, session);
     }
@@ -88,12 +106,18 @@ impl SessionTable {
     pub fn insert(&mut self, client_id: u64, session: Session) {
         if let Some(old) = self.sessions.remove(&client_id) {
             self.by_log_index.remove(&(old.log_index, client_id));
+            self.reply_bytes -= old.reply.approx_bytes();
         }
-        while self.sessions.len() >= self.capacity {
+        let bytes = session.reply.approx_bytes();
+        while self.sessions.len() >= self.capacity
+            || (!self.sessions.is_empty() && self.reply_bytes + bytes > SESSION_REPLIES_BYTES_MAX)
+        {
             let (_, oldest) = self.by_log_index.pop_first().expect("index mirrors a non-empty table");
-            self.sessions.remove(&oldest);
+            let evicted = self.sessions.remove(&oldest).expect("index mirrors the table");
+            self.reply_bytes -= evicted.reply.approx_bytes();
         }
         self.by_log_index.insert((session.log_index, client_id));
+        self.reply_bytes += bytes;
         self.sessions.insert(client_id, session);
     }
 
@@ -162,5 +186,26 @@ mod tests {
             let kept: Vec<u64> = table.iter().map(|(id, _)| id).collect();
             assert_eq!(kept, [5, 9], "recorded in order {order:?}");
         }
+    }
+
+    /// A reply too large to keep is kept as an error saying the write was applied; replies
+    /// together past their bound evict the oldest sessions, as a full table does.
+    #[test]
+    fn large_replies_are_not_kept_and_their_total_is_bounded() {
+        let mut table = SessionTable::default();
+        let big = Reply::Bulk(bytes::Bytes::from(vec![b'x'; SESSION_REPLY_BYTES_MAX + 1]));
+        table.record(request(1, 1), 10, big);
+        match table.check(request(1, 1)) {
+            SessionCheck::Duplicate(Reply::Error(text)) => assert_eq!(text, REPLY_NOT_KEPT),
+            other => panic!("a retry gets the stand-in error, got {other:?}"),
+        }
+        let largest = Reply::Bulk(bytes::Bytes::from(vec![b'y'; SESSION_REPLY_BYTES_MAX - 64]));
+        let fit = SESSION_REPLIES_BYTES_MAX / largest.approx_bytes();
+        for client in 2..(2 + fit as u64 + 5) {
+            table.record(request(client, 1), 10 + client, largest.clone());
+        }
+        assert!(table.reply_bytes <= SESSION_REPLIES_BYTES_MAX);
+        assert!(table.len() <= fit, "{} sessions kept, {fit} fit", table.len());
+        assert!(matches!(table.check(request(1, 2)), SessionCheck::Refuse(_)), "the oldest was evicted");
     }
 }
