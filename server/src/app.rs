@@ -51,6 +51,7 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
         // `validate` has checked it already.
         cluster_secret: config.secret().unwrap_or_default(),
         requirepass: (!config.requirepass.is_empty()).then(|| config.requirepass.clone()),
+        maxmemory: config.maxmemory,
         // `validate` has parsed them already.
         peers: config.peers().unwrap_or_default(),
         join: config.join,

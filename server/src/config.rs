@@ -68,6 +68,11 @@ pub struct ServerConfig {
     pub requirepass: String,
     /// Refuse Redis clients from other hosts while the default user needs no password.
     pub protected_mode: bool,
+    /// Refuse commands that grow memory while the process has more than this many bytes
+    /// allocated (Redis's `maxmemory`); 0 for no limit.
+    pub maxmemory: u64,
+    /// What to do at `maxmemory`: only Redis's `noeviction` (refuse, with Redis's OOM error).
+    pub maxmemory_policy: String,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -106,6 +111,8 @@ impl Default for ServerConfig {
             proto_max_bulk_len: redraft_core::limits::VALUE_BYTES_MAX,
             requirepass: String::new(),
             protected_mode: true,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
@@ -336,6 +343,13 @@ impl ServerConfig {
             return Err(ConfigError::Invalid(format!(
                 "need heartbeat-ms < election-timeout-ms-min < election-timeout-ms-max, got {} / {} / {}",
                 self.heartbeat_ms, self.election_timeout_ms_min, self.election_timeout_ms_max
+            )));
+        }
+        if self.maxmemory_policy != "noeviction" {
+            return Err(ConfigError::Invalid(format!(
+                "maxmemory-policy {:?} is not supported: redraft refuses writes at maxmemory (noeviction) and \
+                 evicts nothing",
+                self.maxmemory_policy
             )));
         }
         if self.maxclients == 0 {

@@ -73,6 +73,8 @@ pub struct Node {
     snapshot_chunks: crate::peer::snapshot_chunks::SnapshotChunks,
     /// The users this node enforces.
     users: self::users::UsersCache,
+    /// The bytes allocated as of the node's last duty pass (`duties.rs`), for `maxmemory`.
+    used_memory: AtomicU64,
     /// Connections to the other nodes, for Raft and for forwarding.
     peers: Arc<PeerPool>,
     /// Client ids for the sessions of forwarded writes: a random base per start, then a counter.
@@ -222,6 +224,7 @@ impl Node {
             recovery,
             snapshot_chunks: Default::default(),
             users,
+            used_memory: AtomicU64::new(0),
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
         tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));
@@ -256,6 +259,23 @@ impl Node {
     /// What log recovery found at start-up.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
+    }
+
+    /// The bytes the process has allocated, as of the last duty pass (the allocator's count; the
+    /// map's own in the simulator, which keeps the system allocator).
+    pub fn used_memory(&self) -> u64 {
+        self.used_memory.load(Ordering::Relaxed)
+    }
+
+    /// Whether commands that grow memory are refused: `maxmemory` is set and exceeded.
+    pub fn out_of_memory(&self) -> bool {
+        self.options.maxmemory != 0 && self.used_memory() > self.options.maxmemory
+    }
+
+    pub(crate) fn refresh_used_memory(&self) {
+        let used =
+            crate::allocator::allocated_bytes().unwrap_or_else(|| self.state.map().allocated_bytes() as u64);
+        self.used_memory.store(used, Ordering::Relaxed);
     }
 
     /// The node's wall clock in milliseconds.

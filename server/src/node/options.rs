@@ -22,6 +22,9 @@ pub struct NodeOptions {
     /// The default user's password while the replicated users leave that user as a new server
     /// has it (`node/users.rs`); `None` for none.
     pub requirepass: Option<String>,
+    /// Commands that grow memory (Redis's `denyoom`) are refused while the process has more
+    /// than this many bytes allocated, as Redis's `maxmemory` with `noeviction`; 0 for no limit.
+    pub maxmemory: u64,
     /// The initial membership, set once when the log is pristine; empty for a cluster of one.
     pub peers: BTreeMap<u64, NodeAddr>,
     /// Start with an empty log and wait to be added by a cluster's leader instead of initialising
@@ -72,6 +75,7 @@ impl Default for NodeOptions {
             cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
             cluster_secret: None,
             requirepass: None,
+            maxmemory: 0,
             peers: BTreeMap::new(),
             join: false,
             fsync: FsyncPolicy::Always,

@@ -272,7 +272,7 @@ fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
                 field("used_memory_log_cache", &node.metrics().log_cache_bytes.get());
                 field("mem_fragmentation_ratio", &format!("{:.2}", resident as f64 / used.max(1) as f64));
                 field("mem_allocator", &if allocator.is_some() { "jemalloc" } else { "unknown" });
-                field("maxmemory", &0);
+                field("maxmemory", &node.options().maxmemory);
                 field("maxmemory_policy", &"noeviction");
             }
             "persistence" => {
@@ -448,7 +448,8 @@ fn node_config(connection: &ClientContext<'_>) -> Vec<(&'static str, String)> {
         ("databases", "1".to_owned()),
         ("dir", settings.data_dir.clone()),
         ("maxclients", settings.maxclients.load(Ordering::Relaxed).to_string()),
-        ("maxmemory", "0".to_owned()),
+        ("maxmemory", options.maxmemory.to_string()),
+        ("maxmemory-policy", "noeviction".to_owned()),
         ("port", port),
         ("proto-max-bulk-len", settings.proto_max_bulk_len.load(Ordering::Relaxed).to_string()),
         ("save", String::new()),

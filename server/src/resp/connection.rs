@@ -233,6 +233,16 @@ impl Connection {
                 other => other,
             });
         }
+        // Inside MULTI, queueing itself takes memory: Redis refuses every command there but
+        // those that end the transaction.
+        let queues = self.transaction.is_open() && !matches!(name, b"EXEC" | b"DISCARD" | b"QUIT" | b"RESET");
+        if self.server.node.out_of_memory() && (queues || grows_memory(name)) {
+            return Step::Now(if self.transaction.is_open() {
+                self.transaction.refuse(OOM)
+            } else {
+                Frame::Error(OOM.into())
+            });
+        }
         if self.transaction.is_open() {
             return self.step_in_transaction(name, args);
         }
@@ -446,6 +456,14 @@ impl Connection {
         self.server.clients.set_name(self.id, None);
         self.server.clients.set_protocol(self.id, Protocol::Resp2);
     }
+}
+
+/// Redis's refusal of a command that grows memory past `maxmemory` (policy `noeviction`).
+const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Whether a command may grow memory (Redis's `denyoom` flag).
+fn grows_memory(name: &[u8]) -> bool {
+    redraft_core::spec::find(name).is_some_and(|spec| spec.flags.contains(&redraft_core::spec::Flag::DenyOom))
 }
 
 /// Whether a request's name is one an HTTP request opens with (`POST`) or carries as a header
