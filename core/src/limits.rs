@@ -91,6 +91,12 @@ const _: () = assert!(EXPIRE_BATCH_KEYS_MAX * KEY_BYTES_MAX < RECORD_PAYLOAD_BYT
 pub const WRITE_WEIGHT_MAX: usize = RECORD_PAYLOAD_BYTES_MAX - 16 * 1024;
 const _: () = assert!(WRITE_WEIGHT_MAX > VALUE_BYTES_MAX + KEY_BYTES_MAX + 1024);
 
+/// The default of the most bytes of replies a client may have waiting (`client-output-buffer-
+/// limit`): twice the largest value, so any one reply fits, while a small request that asks for
+/// the same big value many times (`MGET k k k ...`) closes its connection instead of making the
+/// node buffer gigabytes. Redis has no limit for normal clients by default; redraft does.
+pub const CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT: usize = 2 * VALUE_BYTES_MAX;
+
 /// Largest frame between peers. An append-entries request carries up to openraft's
 /// `max_payload_entries` entries, each up to a record's size, and a snapshot chunk is
 /// `snapshot_max_chunk_size` (3 MiB); a frame is read as it arrives, never allocated from the

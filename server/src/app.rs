@@ -121,6 +121,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         proto_max_bulk_len: config.proto_max_bulk_len.into(),
         data_dir: dir.display().to_string(),
         protected_mode: config.protected_mode,
+        client_output_buffer_limit: usize::try_from(config.client_output_buffer_limit).unwrap_or(usize::MAX),
     };
     let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());

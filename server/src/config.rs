@@ -73,6 +73,9 @@ pub struct ServerConfig {
     pub maxmemory: u64,
     /// What to do at `maxmemory`: only Redis's `noeviction` (refuse, with Redis's OOM error).
     pub maxmemory_policy: String,
+    /// The most bytes of replies a Redis client may have waiting; a client past it is closed
+    /// (Redis's hard `client-output-buffer-limit` for normal clients); 0 for no limit.
+    pub client_output_buffer_limit: u64,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             protected_mode: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            client_output_buffer_limit: redraft_core::limits::CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT as u64,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,

@@ -144,14 +144,30 @@ impl Connection {
         self.flush().await;
         let seconds = started.elapsed().as_secs_f64() / count.max(1) as f64;
         let metrics = self.server.node.metrics();
+        let limit = self.server.settings.client_output_buffer_limit;
         for (reply, name) in self.replies.drain(..).zip(self.names.drain(..)) {
             let reply = reply.expect("every request in the pipeline has a reply");
             metrics.observe_command(name, !reply.is_error(), seconds);
             match reply {
-                Answer::Data(reply) => encode_reply(&reply, self.protocol, output),
+                Answer::Data(reply) => {
+                    // Sized before it is copied into the buffer: values are shared until then.
+                    if limit != 0 && output.len() + reply.approx_bytes() > limit {
+                        tracing::warn!(
+                            client = self.id,
+                            limit,
+                            "client closed for overcoming of output buffer limits"
+                        );
+                        self.closing = true;
+                        self.dropped_replies = true;
+                        break;
+                    }
+                    encode_reply(&reply, self.protocol, output)
+                }
                 Answer::Frame(frame) => frame.encode(self.protocol, output),
             }
         }
+        self.replies.clear();
+        self.names.clear();
         self.server.commands_processed.fetch_add(count as u64, Ordering::Relaxed);
         let in_multi = self.transaction.is_open();
         self.server.clients.touch(self.id, last_name.name(), self.server.node.now_ms(), in_multi);

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
-use redraft_core::limits::MAXCLIENTS_DEFAULT;
+use redraft_core::limits::{CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT, MAXCLIENTS_DEFAULT};
 use redraft_net::resp::RequestLimits;
 
 use redraft_core::acl::Users;
@@ -24,6 +24,10 @@ pub struct RespSettings {
     /// Refuse clients from other hosts while the default user needs no password, as Redis's
     /// protected mode does.
     pub protected_mode: bool,
+    /// The most bytes of replies a connection may have waiting at once (Redis's hard
+    /// `client-output-buffer-limit` for normal clients); a pipeline whose replies would pass it
+    /// closes the connection, before they are encoded. 0 for no limit.
+    pub client_output_buffer_limit: usize,
 }
 
 impl Default for RespSettings {
@@ -33,6 +37,7 @@ impl Default for RespSettings {
             proto_max_bulk_len: AtomicUsize::new(RequestLimits::default().bulk_bytes_max),
             data_dir: String::new(),
             protected_mode: true,
+            client_output_buffer_limit: CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT,
         }
     }
 }
