@@ -26,8 +26,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::addr::{is_host_port, NodeAddr};
 use crate::error::NodeError;
@@ -35,6 +33,9 @@ use crate::membership::MembershipChange;
 use crate::node::Node;
 
 mod auth;
+mod listener;
+
+pub use listener::{serve, serve_with, HttpLimits};
 
 /// The routes, over `node`.
 pub fn router(node: Arc<Node>) -> Router {
@@ -49,22 +50,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/cluster/members/:id/promote", post(promote_member))
         .layer(authorize)
         .with_state(node)
-}
-
-/// Serves the routes until `stop` turns true.
-///
-/// # Errors
-/// The listener failed.
-pub async fn serve(
-    listener: TcpListener,
-    node: Arc<Node>,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(async move {
-            let _ = stop.changed().await;
-        })
-        .await
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
