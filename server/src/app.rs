@@ -109,6 +109,25 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let resp = TcpListener::bind(&config.resp_addr)
         .await
         .map_err(|e| format!("cannot listen for Redis clients on {}: {e}", config.resp_addr))?;
+    let tls = match config.tls_port {
+        0 => None,
+        port => {
+            let files = crate::tls::TlsFiles {
+                cert: &config.tls_cert_file,
+                key: &config.tls_key_file,
+                ca: (!config.tls_ca_cert_file.as_os_str().is_empty())
+                    .then_some(config.tls_ca_cert_file.as_path()),
+                client_auth: config.tls_auth_clients,
+            };
+            let acceptor = crate::tls::acceptor(&files)?;
+            let host = crate::addr::split_host_port(&config.resp_addr).map_or("127.0.0.1", |(host, _)| host);
+            let addr = format!("{host}:{port}");
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|e| format!("cannot listen for Redis clients over TLS on {addr}: {e}"))?;
+            Some((listener, acceptor))
+        }
+    };
     let http = match config.http_addr.as_str() {
         "" => None,
         addr => Some(
@@ -127,7 +146,12 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let raft_addr = raft_listener.local_addr().map_or_else(|_| config.raft_addr.clone(), |a| a.to_string());
     let peer_task = tokio::spawn(node.serve_peers(raft_listener, stopped.clone()));
-    let resp_task = tokio::spawn(RespServer::new(node.clone(), settings).serve(resp, stopped.clone()));
+    let resp_server = RespServer::new(node.clone(), settings);
+    let tls_addr = tls.as_ref().and_then(|(listener, _)| listener.local_addr().ok()).map(|a| a.to_string());
+    let tls_task = tls.map(|(listener, acceptor)| {
+        tokio::spawn(resp_server.clone().serve_tls(listener, acceptor, stopped.clone()))
+    });
+    let resp_task = tokio::spawn(resp_server.serve(resp, stopped.clone()));
     let http_task =
         http.map(|listener| tokio::spawn(crate::http::serve(listener, node.clone(), stopped.clone())));
     let recovery = node.recovery();
@@ -137,8 +161,9 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         fsync = ?config.fsync,
         log_entries = recovery.entry_count,
         cluster_id = %config.cluster_id,
-        "redraft {} listening for Redis clients on {resp_addr}{}, peers on {raft_addr}",
+        "redraft {} listening for Redis clients on {resp_addr}{}{}, peers on {raft_addr}",
         env!("CARGO_PKG_VERSION"),
+        tls_addr.map(|a| format!(", TLS on {a}")).unwrap_or_default(),
         http_addr.map(|a| format!(", HTTP on {a}")).unwrap_or_default(),
     );
     let ready = node
@@ -170,6 +195,9 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     }
     let _ = stop.send(true);
     let _ = tokio::time::timeout(STOP_GRACE, resp_task).await;
+    if let Some(task) = tls_task {
+        let _ = tokio::time::timeout(STOP_GRACE, task).await;
+    }
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(STOP_GRACE, task).await;
     }

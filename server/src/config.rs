@@ -28,6 +28,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether clients must present a certificate (Redis's `tls-auth-clients`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A client certificate signed by the CA is required (Redis's default).
+    Yes,
+    /// No client certificate is asked for.
+    No,
+    /// A client certificate is checked if the client sends one.
+    Optional,
+}
+
 /// Every setting of a server process.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -76,6 +88,17 @@ pub struct ServerConfig {
     /// The most bytes of replies a Redis client may have waiting; a client past it is closed
     /// (Redis's hard `client-output-buffer-limit` for normal clients); 0 for no limit.
     pub client_output_buffer_limit: u64,
+    /// A port on `resp-addr`'s host that serves Redis clients over TLS (Redis's `tls-port`);
+    /// 0 for none.
+    pub tls_port: u16,
+    /// The server's certificate chain, PEM.
+    pub tls_cert_file: PathBuf,
+    /// The server's private key, PEM.
+    pub tls_key_file: PathBuf,
+    /// The CA that client certificates must be signed by, PEM; empty for none.
+    pub tls_ca_cert_file: PathBuf,
+    /// Whether Redis clients must present a certificate on the TLS port.
+    pub tls_auth_clients: ClientAuth,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -117,6 +140,11 @@ impl Default for ServerConfig {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             client_output_buffer_limit: redraft_core::limits::CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT as u64,
+            tls_port: 0,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            tls_ca_cert_file: PathBuf::new(),
+            tls_auth_clients: ClientAuth::Yes,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
@@ -180,6 +208,21 @@ pub struct Flags {
     /// password; no: accept them.
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
     pub protected_mode: Option<bool>,
+    /// Serve Redis clients over TLS on this port of resp-addr's host (Redis's tls-port).
+    #[arg(long, value_name = "PORT")]
+    pub tls_port: Option<u16>,
+    /// The server's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The CA client certificates are checked against (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Whether clients must present a certificate [default: yes].
+    #[arg(long, value_enum)]
+    pub tls_auth_clients: Option<ClientAuth>,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
     /// clock rates differ by at most 10 % (off by default).
     #[arg(long)]
@@ -326,6 +369,21 @@ impl ServerConfig {
         if let Some(v) = flags.protected_mode {
             self.protected_mode = v;
         }
+        if let Some(v) = flags.tls_port {
+            self.tls_port = v;
+        }
+        if let Some(v) = &flags.tls_cert_file {
+            self.tls_cert_file = v.clone();
+        }
+        if let Some(v) = &flags.tls_key_file {
+            self.tls_key_file = v.clone();
+        }
+        if let Some(v) = &flags.tls_ca_cert_file {
+            self.tls_ca_cert_file = v.clone();
+        }
+        if let Some(v) = flags.tls_auth_clients {
+            self.tls_auth_clients = v;
+        }
         if flags.read_lease {
             self.read_lease = true;
         }
@@ -348,6 +406,11 @@ impl ServerConfig {
                 "need heartbeat-ms < election-timeout-ms-min < election-timeout-ms-max, got {} / {} / {}",
                 self.heartbeat_ms, self.election_timeout_ms_min, self.election_timeout_ms_max
             )));
+        }
+        if self.tls_port != 0
+            && (self.tls_cert_file.as_os_str().is_empty() || self.tls_key_file.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid("tls-port needs tls-cert-file and tls-key-file".into()));
         }
         if self.maxmemory_policy != "noeviction" {
             return Err(ConfigError::Invalid(format!(

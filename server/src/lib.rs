@@ -4,7 +4,7 @@
 //!
 //! | floor | modules |
 //! | --- | --- |
-//! | the process | [`app`] (start-up, `dev-cluster`), [`config`], [`open_files`] |
+//! | the process | [`app`] (start-up, `dev-cluster`), [`config`], [`open_files`], [`tls`] (certificates for the RESP port; production only) |
 //! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
@@ -34,3 +34,5 @@ pub mod raft_types;
 pub mod resp;
 pub mod runtime;
 pub mod storage;
+#[cfg(not(madsim))]
+pub mod tls;

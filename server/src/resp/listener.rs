@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use redraft_core::limits::PIPELINE_REQUESTS_MAX;
 use redraft_net::resp::{Frame, ProtocolError, RequestDecoder, RequestLimits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -63,12 +63,23 @@ impl RespServer {
 /// limits and [`PIPELINE_REQUESTS_MAX`] replies.
 async fn run_connection(
     server: Arc<RespServer>,
-    mut stream: TcpStream,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    serve_client(server, stream, peer, local, stop).await;
+}
+
+/// [`run_connection`] on any byte stream: a plain socket, or one inside TLS.
+pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
+    server: Arc<RespServer>,
+    mut stream: S,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let metrics = server.node.metrics().clone();
     if server.clients.len() >= server.settings.maxclients.load(Ordering::Relaxed) {
         metrics.connections_rejected.inc();

@@ -1,7 +1,8 @@
 //! The RESP front end: a listener on the `tokio` alias's TCP (real sockets in production,
 //! madsim's in simulation) and one task per client connection.
 //!
-//! - [`listener`]: accepting clients, reading and framing their bytes, writing replies.
+//! - [`listener`]: accepting clients, reading and framing their bytes, writing replies;
+//!   [`tls_listener`]: the same inside TLS (production only).
 //! - [`connection`]: what each request is and in what order it runs (pipelining, batching of
 //!   reads and writes).
 //! - [`transaction`]: a connection's MULTI/EXEC/WATCH state.
@@ -25,6 +26,8 @@ mod command_info;
 mod connection;
 mod listener;
 mod server;
+#[cfg(not(madsim))]
+mod tls_listener;
 mod transaction;
 
 pub use server::{RespServer, RespSettings};
