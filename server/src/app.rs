@@ -109,23 +109,27 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let resp = TcpListener::bind(&config.resp_addr)
         .await
         .map_err(|e| format!("cannot listen for Redis clients on {}: {e}", config.resp_addr))?;
-    let tls = match config.tls_port {
-        0 => None,
-        port => {
-            let files = crate::tls::TlsFiles {
-                cert: &config.tls_cert_file,
-                key: &config.tls_key_file,
-                ca: (!config.tls_ca_cert_file.as_os_str().is_empty())
-                    .then_some(config.tls_ca_cert_file.as_path()),
-                client_auth: config.tls_auth_clients,
-            };
-            let acceptor = crate::tls::acceptor(&files)?;
+    let acceptor = if config.tls_port != 0 || config.http_tls {
+        let files = crate::tls::TlsFiles {
+            cert: &config.tls_cert_file,
+            key: &config.tls_key_file,
+            ca: (!config.tls_ca_cert_file.as_os_str().is_empty())
+                .then_some(config.tls_ca_cert_file.as_path()),
+            client_auth: config.tls_auth_clients,
+        };
+        Some(crate::tls::acceptor(&files)?)
+    } else {
+        None
+    };
+    let tls = match (config.tls_port, &acceptor) {
+        (0, _) | (_, None) => None,
+        (port, Some(acceptor)) => {
             let host = crate::addr::split_host_port(&config.resp_addr).map_or("127.0.0.1", |(host, _)| host);
             let addr = format!("{host}:{port}");
             let listener = TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen for Redis clients over TLS on {addr}: {e}"))?;
-            Some((listener, acceptor))
+            Some((listener, acceptor.clone()))
         }
     };
     let http = match config.http_addr.as_str() {
@@ -152,8 +156,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         tokio::spawn(resp_server.clone().serve_tls(listener, acceptor, stopped.clone()))
     });
     let resp_task = tokio::spawn(resp_server.serve(resp, stopped.clone()));
-    let http_task =
-        http.map(|listener| tokio::spawn(crate::http::serve(listener, node.clone(), stopped.clone())));
+    let http_task = http.map(|listener| {
+        let limits = crate::http::HttpLimits {
+            tls: acceptor.filter(|_| config.http_tls),
+            ..crate::http::HttpLimits::default()
+        };
+        tokio::spawn(crate::http::serve_with(listener, node.clone(), stopped.clone(), limits))
+    });
     let recovery = node.recovery();
     tracing::info!(
         node_id = config.node_id,

@@ -97,8 +97,11 @@ pub struct ServerConfig {
     pub tls_key_file: PathBuf,
     /// The CA that client certificates must be signed by, PEM; empty for none.
     pub tls_ca_cert_file: PathBuf,
-    /// Whether Redis clients must present a certificate on the TLS port.
+    /// Whether Redis clients must present a certificate on the TLS port (and HTTP clients, with
+    /// `http-tls`).
     pub tls_auth_clients: ClientAuth,
+    /// Serve HTTPS instead of HTTP on `http-addr`, with the same certificates as `tls-port`.
+    pub http_tls: bool,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -145,6 +148,7 @@ impl Default for ServerConfig {
             tls_key_file: PathBuf::new(),
             tls_ca_cert_file: PathBuf::new(),
             tls_auth_clients: ClientAuth::Yes,
+            http_tls: false,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
@@ -223,6 +227,9 @@ pub struct Flags {
     /// Whether clients must present a certificate [default: yes].
     #[arg(long, value_enum)]
     pub tls_auth_clients: Option<ClientAuth>,
+    /// Serve HTTPS on http-addr, with the tls-* certificates.
+    #[arg(long)]
+    pub http_tls: bool,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
     /// clock rates differ by at most 10 % (off by default).
     #[arg(long)]
@@ -384,6 +391,9 @@ impl ServerConfig {
         if let Some(v) = flags.tls_auth_clients {
             self.tls_auth_clients = v;
         }
+        if flags.http_tls {
+            self.http_tls = true;
+        }
         if flags.read_lease {
             self.read_lease = true;
         }
@@ -407,10 +417,12 @@ impl ServerConfig {
                 self.heartbeat_ms, self.election_timeout_ms_min, self.election_timeout_ms_max
             )));
         }
-        if self.tls_port != 0
+        if (self.tls_port != 0 || self.http_tls)
             && (self.tls_cert_file.as_os_str().is_empty() || self.tls_key_file.as_os_str().is_empty())
         {
-            return Err(ConfigError::Invalid("tls-port needs tls-cert-file and tls-key-file".into()));
+            return Err(ConfigError::Invalid(
+                "tls-port and http-tls need tls-cert-file and tls-key-file".into(),
+            ));
         }
         if self.maxmemory_policy != "noeviction" {
             return Err(ConfigError::Invalid(format!(

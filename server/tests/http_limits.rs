@@ -37,7 +37,7 @@ async fn slow_and_surplus_http_connections_are_closed() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("bound");
     let (_stop, stopped) = watch::channel(false);
-    let limits = HttpLimits { connections_max: 2, header_timeout: Duration::from_millis(500) };
+    let limits = HttpLimits { connections_max: 2, header_timeout: Duration::from_millis(500), tls: None };
     tokio::spawn(serve_with(listener, server.node.clone(), stopped, limits));
 
     // Two connections that send half a request and stop: they take both slots.

@@ -1,9 +1,10 @@
 //! Redis clients over TLS, on a real `redraft-server` process with certificates made here
 //! (rcgen): `redis-cli --tls` connects and runs commands; with `tls-auth-clients` at its default
 //! (yes), a client without a certificate signed by the CA is refused; with `no`, it is let in;
-//! a plain client on the TLS port gets nothing.
+//! a plain client on the TLS port gets nothing. HTTPS on the HTTP port with the same certificates
+//! answers curl.
 //!
-//! Needs `redis-cli` built with TLS (Debian's redis-tools is; ci/test installs it).
+//! Needs `redis-cli` built with TLS (Debian's redis-tools is; ci/test installs it) and `curl`.
 #![cfg(not(madsim))]
 
 mod common;
@@ -110,8 +111,22 @@ fn redis_cli_talks_to_the_tls_port_and_client_certificates_are_checked() {
     assert_eq!(server.client().call(&["GET", "k"]).expect("GET"), common::bulk("over tls"));
     drop(server);
 
-    let args = tls_args(&["--tls-auth-clients", "no"]);
+    let args = tls_args(&["--tls-auth-clients", "no", "--http-tls"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let _server = ServerProcess::start(&dir.path().join("node"), &args);
+    let server = ServerProcess::start(&dir.path().join("node"), &args);
     assert_eq!(redis_cli(port, &[&ca], &["PING"]), (true, "PONG".into()));
+
+    // HTTPS on the HTTP port, with the same certificates: curl checks the server against the CA.
+    let url = format!("https://{}/healthz", server.http_addr);
+    let output =
+        Command::new("curl").args(["-s", "--cacert"]).arg(&ca).arg(&url).output().expect("curl runs");
+    let body = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && body.contains("\"ok\""),
+        "{body} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plain = format!("http://{}/healthz", server.http_addr);
+    let output = Command::new("curl").args(["-s", "-m", "5", &plain]).output().expect("curl runs");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("\"ok\""), "plain HTTP on the HTTPS port");
 }

@@ -1,4 +1,4 @@
-//! Accepting HTTP connections with limits axum's own `serve` does not set: at most
+//! Accepting HTTP (or HTTPS) connections with limits axum's own `serve` does not set: at most
 //! [`HttpLimits::connections_max`] at once (more are closed as they come, with a log line), and
 //! a deadline for each request's headers (which is also how long an idle keep-alive connection
 //! may wait for its next request), so a client that opens connections and sends nothing, or a
@@ -11,21 +11,24 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::node::Node;
 
-/// Limits on HTTP connections.
-#[derive(Clone, Copy, Debug)]
+/// Limits on HTTP connections, and TLS when it is on.
+#[derive(Clone)]
 pub struct HttpLimits {
     pub connections_max: usize,
     /// How long a request's headers may take to arrive, the first request's from the connection
     /// on, each later one's from the end of the response before it.
     pub header_timeout: Duration,
+    /// Serve HTTPS with this acceptor; its handshake must finish within `header_timeout` too.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
-        HttpLimits { connections_max: 1024, header_timeout: Duration::from_secs(10) }
+        HttpLimits { connections_max: 1024, header_timeout: Duration::from_secs(10), tls: None }
     }
 }
 
@@ -72,22 +75,38 @@ pub async fn serve_with(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
-        let mut stop = stop.clone();
+        let (mut stop, timeout, tls) = (stop.clone(), limits.header_timeout, limits.tls.clone());
         tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
+            let serve = async {
+                match tls {
+                    None => serve_connection(stream, service, timeout).await,
+                    Some(tls) => match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, service, timeout).await,
+                        Ok(Err(error)) => tracing::info!(%peer, %error, "an HTTPS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "an HTTPS handshake took longer than {timeout:?}"),
+                    },
+                }
+            };
             tokio::select! {
                 biased;
                 _ = stop.changed() => {}
-                result = connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "an HTTP connection ended with an error");
-                    }
-                }
+                () = serve => {}
             }
             drop(slot);
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection, plain or inside TLS.
+async fn serve_connection<S>(stream: S, service: TowerToHyperService<axum::Router>, header_timeout: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "an HTTP connection ended with an error");
     }
 }
