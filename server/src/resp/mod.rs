@@ -1,16 +1,17 @@
 //! The RESP front end: a listener on the `tokio` alias's TCP (real sockets in production,
 //! madsim's in simulation) and one task per client connection.
 //!
-//! - [`listener`]: accepting clients, reading and framing their bytes, writing replies;
-//!   [`tls_listener`]: the same inside TLS (production only).
+//! - [`tls_listener`]: TLS connections, each handed to [`listener`] after its handshake
+//!   (production only).
+//! - [`listener`]: accepting clients, reading and framing their bytes, writing replies.
 //! - [`connection`]: what each request is and in what order it runs (pipelining, batching of
 //!   reads and writes).
 //! - [`transaction`]: a connection's MULTI/EXEC/WATCH state.
 //! - [`admin`], [`command_info`], [`cluster`], [`acl`]: the connection, server, RAFT and ACL
 //!   commands.
-//! - [`auth`]: who a connection runs as and whether it may run each request; [`acl_log`]: the
-//!   requests refused.
-//! - [`server`] and [`clients`]: what connections share, and the client registry.
+//! - [`auth`]: who a connection runs as and whether it may run each request.
+//! - [`server`]: what connections share.
+//! - [`acl_log`] and [`clients`]: the requests refused, and the client registry.
 //!
 //! Each module imports only from those after it in the list above, never from this one, so there
 //! are no cycles. The data commands' semantics, and every command's name, arity and flags
