@@ -78,9 +78,9 @@ pub struct ServerConfig {
     pub log_level: String,
     pub maxclients: usize,
     pub proto_max_bulk_len: usize,
-    /// The default user's password, as Redis's `requirepass`, for as long as `ACL SETUSER
-    /// default ...` has not set that user's rules (which then hold on every node); empty for
-    /// none. Prefer `REDRAFT_REQUIREPASS` to the flag, which other users can see in `ps`.
+    /// The default user's password, as Redis's `requirepass`, whenever the replicated rules give
+    /// that user none (`ACL SETUSER default >...` gives it one, on every node); empty for none.
+    /// Prefer `REDRAFT_REQUIREPASS` to the flag, which other users can see in `ps`.
     pub requirepass: String,
     /// Refuse Redis clients from other hosts while the default user needs no password.
     pub protected_mode: bool,

@@ -19,8 +19,8 @@ pub struct NodeOptions {
     /// When set, peers prove they hold it (`redraft_net::peer::auth`); one that does not is
     /// refused.
     pub cluster_secret: Option<ClusterSecret>,
-    /// The default user's password while the replicated users leave that user as a new server
-    /// has it (`node/users.rs`); `None` for none.
+    /// The default user's password whenever the replicated rules give that user none
+    /// (`node/users.rs`); `None` for none.
     pub requirepass: Option<String>,
     /// Commands that grow memory (Redis's `denyoom`) are refused while the process has more
     /// than this many bytes allocated, as Redis's `maxmemory` with `noeviction`; 0 for no limit.

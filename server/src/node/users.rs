@@ -5,16 +5,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redraft_core::acl::{User, Users, DEFAULT_USER};
+use redraft_core::acl::{Users, DEFAULT_USER};
 
 use super::Node;
 
-/// The users as this node enforces them: the replicated ones, with `requirepass` on a default
-/// user that the replicated rules never changed.
+/// The users as this node enforces them: the replicated ones, with `requirepass` as the default
+/// user's password whenever the replicated rules give that user none. So a rule that changes
+/// the default user's keys or commands keeps it locked, as Redis's `requirepass` does; only a
+/// rule that gives it a password of its own (`ACL SETUSER default resetpass >...`) replaces
+/// `requirepass`, on every node alike.
 pub fn effective_users(replicated: &Users, requirepass: Option<&str>) -> Users {
     let mut users = replicated.clone();
     if let Some(password) = requirepass.filter(|p| !p.is_empty()) {
-        if users.get(DEFAULT_USER) == Some(&User::default_user()) {
+        if users.get(DEFAULT_USER).is_some_and(|user| user.passwords.is_empty()) {
             let rules = [Bytes::from_static(b"resetpass"), Bytes::from(format!(">{password}"))];
             users.set_user(DEFAULT_USER.as_bytes(), &rules).expect("password rules always apply");
         }
