@@ -36,24 +36,32 @@ impl RespServer {
     pub async fn serve(self: Arc<RespServer>, listener: TcpListener, stop: watch::Receiver<bool>) {
         let local = listener.local_addr().ok();
         let mut stop_accepting = stop.clone();
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                _ = stop_accepting.changed() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: the listener itself is fine.
-                    tracing::warn!(%error, "accepting a RESP connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
+        while let Some((stream, peer)) = accept(&listener, &mut stop_accepting).await {
             let server = self.clone();
             let stop = stop.clone();
             tokio::spawn(async move { run_connection(server, stream, peer, local, stop).await });
+        }
+    }
+}
+
+/// The next connection, or `None` once `stop` turns true. A failed accept (out of file
+/// descriptors and the like) is logged and retried: the listener itself is fine.
+pub(super) async fn accept(
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.changed() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(accepted) => return Some(accepted),
+            Err(error) => {
+                tracing::warn!(%error, "accepting a Redis client's connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
     }
 }

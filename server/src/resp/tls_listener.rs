@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::listener::serve_client;
+use super::listener::{accept, serve_client};
 use super::server::RespServer;
 
 /// How long a client has to complete its TLS handshake.
@@ -27,20 +27,7 @@ impl RespServer {
     ) {
         let local = listener.local_addr().ok();
         let mut stop_accepting = stop.clone();
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                _ = stop_accepting.changed() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a TLS connection failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
+        while let Some((stream, peer)) = accept(&listener, &mut stop_accepting).await {
             let _ = stream.set_nodelay(true);
             let (server, tls, stop) = (self.clone(), tls.clone(), stop.clone());
             tokio::spawn(async move {
