@@ -24,6 +24,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::frame::{Frame, Route};
+use super::tls::PeerTls;
 
 /// Bytes of each end's handshake nonce.
 pub const NONCE_BYTES: usize = 32;
@@ -66,25 +67,30 @@ impl fmt::Debug for ClusterSecret {
 }
 
 /// What both ends of a peer connection must share: the cluster's name and, when set, its
-/// secret; and where the nonces of this end's handshakes come from (the operating system in
-/// production, the seeded generator in the simulator).
+/// secret and its CA (mutual TLS, [`PeerTls`]); and where the nonces of this end's handshakes
+/// come from (the operating system in production, the seeded generator in the simulator).
 #[derive(Clone)]
 pub struct PeerAuth {
     pub cluster: Arc<str>,
     pub secret: Option<ClusterSecret>,
+    pub tls: Option<Arc<PeerTls>>,
     pub nonce: fn() -> [u8; NONCE_BYTES],
 }
 
 impl PeerAuth {
-    /// A cluster without a secret: frames are checked for the cluster's name only.
+    /// A cluster without a secret or TLS: frames are checked for the cluster's name only.
     pub fn open(cluster: Arc<str>) -> PeerAuth {
-        PeerAuth { cluster, secret: None, nonce: || [0; NONCE_BYTES] }
+        PeerAuth { cluster, secret: None, tls: None, nonce: || [0; NONCE_BYTES] }
     }
 }
 
 impl fmt::Debug for PeerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeerAuth").field("cluster", &self.cluster).field("secret", &self.secret).finish()
+        f.debug_struct("PeerAuth")
+            .field("cluster", &self.cluster)
+            .field("secret", &self.secret)
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
