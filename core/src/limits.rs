@@ -169,3 +169,13 @@ const _: () = assert!(BATCH_BYTES_MAX < RECORD_PAYLOAD_BYTES_MAX);
 /// replicated and applied); older entries are read back from disk when needed. At least two
 /// batches of [`BATCH_BYTES_MAX`] in flight fit.
 pub const LOG_CACHE_BYTES_MAX: usize = 2 * BATCH_BYTES_MAX;
+
+/// Bytes of entries one AppendEntries carries, when there are several to send: openraft is told
+/// to send fewer (its `PayloadTooLarge` hint), so that each request arrives within moments. A
+/// single entry larger than this goes alone.
+pub const APPEND_BYTES_TARGET: usize = 16 * 1024 * 1024;
+
+/// AppendEntries of at least this many bytes are sent by a task of their own, with a deadline
+/// for their size, and kept in flight across openraft's per-request timeout (the heartbeat
+/// interval), which a large entry cannot meet (`server/src/peer/append.rs`).
+pub const APPEND_DETACHED_BYTES_MIN: usize = 1024 * 1024;

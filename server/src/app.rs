@@ -17,7 +17,7 @@ use crate::resp::{RespServer, RespSettings};
 use crate::storage::disk::FileDisk;
 
 /// How long a stopping server waits for its listeners to finish.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 const LOCK_FILE: &str = "LOCK";
 
 /// Sets up logging as configured: readable lines, or JSON with `--json-logs`.
@@ -103,24 +103,22 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen for peers on {}: {e}", config.raft_addr))?;
     let clock = crate::clock::process_clock()?;
-    let node = Node::start(node_options(&config), disk, clock, metrics)
-        .await
-        .map_err(|e| format!("cannot start: {e}"))?;
+    let files = crate::tls::TlsFiles {
+        cert: &config.tls_cert_file,
+        key: &config.tls_key_file,
+        ca: (!config.tls_ca_cert_file.as_os_str().is_empty()).then_some(config.tls_ca_cert_file.as_path()),
+        client_auth: config.tls_auth_clients,
+    };
+    let mut options = node_options(&config);
+    if config.tls_cluster {
+        options.peer_tls = Some(Arc::new(crate::tls::peer_tls(&files)?));
+    }
+    let node = Node::start(options, disk, clock, metrics).await.map_err(|e| format!("cannot start: {e}"))?;
     let resp = TcpListener::bind(&config.resp_addr)
         .await
         .map_err(|e| format!("cannot listen for Redis clients on {}: {e}", config.resp_addr))?;
-    let acceptor = if config.tls_port != 0 || config.http_tls {
-        let files = crate::tls::TlsFiles {
-            cert: &config.tls_cert_file,
-            key: &config.tls_key_file,
-            ca: (!config.tls_ca_cert_file.as_os_str().is_empty())
-                .then_some(config.tls_ca_cert_file.as_path()),
-            client_auth: config.tls_auth_clients,
-        };
-        Some(crate::tls::acceptor(&files)?)
-    } else {
-        None
-    };
+    let acceptor =
+        if config.tls_port != 0 || config.http_tls { Some(crate::tls::acceptor(&files)?) } else { None };
     let tls = match (config.tls_port, &acceptor) {
         (0, _) | (_, None) => None,
         (port, Some(acceptor)) => {
@@ -220,133 +218,11 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     }
 }
 
-/// Runs `nodes` server processes on loopback as one cluster until Ctrl-C or SIGTERM, prefixing
-/// each line they log with its node id. Ports and directories follow the `dev-cluster` flags.
-///
-/// # Errors
-/// A message when a port range does not fit or a process cannot be started.
-pub async fn dev_cluster(
-    config: &ServerConfig,
-    nodes: u64,
-    base_port: u16,
-    dir: &std::path::Path,
-) -> Result<(), String> {
-    use std::io::BufRead;
-
-    let port = |offset: u64, n: u64| -> Result<u16, String> {
-        u16::try_from(u64::from(base_port) + offset + n - 1)
-            .map_err(|_| format!("base port {base_port} leaves no room for {nodes} nodes"))
-    };
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let mut addrs = Vec::new();
-    for n in 1..=nodes {
-        addrs.push((
-            n,
-            format!("127.0.0.1:{}", port(0, n)?),
-            format!("127.0.0.1:{}", port(1000, n)?),
-            format!("127.0.0.1:{}", port(10_000, n)?),
-        ));
-    }
-    let peers: Vec<String> = addrs.iter().map(|(n, resp, _, raft)| format!("{n}={raft}/{resp}")).collect();
-    let peers = peers.join(",");
-    let mut children = Vec::new();
-    for (n, resp, http, raft) in &addrs {
-        let data_dir = dir.join(format!("node-{n}"));
-        let mut command = std::process::Command::new(&exe);
-        command
-            .args([
-                "--node-id",
-                &n.to_string(),
-                "--resp-addr",
-                resp,
-                "--http-addr",
-                http,
-                "--raft-addr",
-                raft,
-            ])
-            .args(["--peers", &peers, "--cluster-id", &config.cluster_id, "--log-level", &config.log_level])
-            .arg("--fsync")
-            .arg(format!("{:?}", config.fsync).to_lowercase())
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        if !config.cluster_secret.is_empty() {
-            // The environment, not a flag: other users can read a process's arguments.
-            command.env("REDRAFT_CLUSTER_SECRET", &config.cluster_secret);
-        }
-        let mut child = command.spawn().map_err(|e| format!("cannot start node {n}: {e}"))?;
-        if let Some(stderr) = child.stderr.take() {
-            let n = *n;
-            // Plain threads: this is the launcher, not a node, and never runs in simulation.
-            #[allow(clippy::disallowed_methods)]
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                    eprintln!("node {n} | {line}");
-                }
-            });
-        }
-        children.push((*n, child));
-    }
-    eprintln!("redraft dev cluster: {nodes} nodes on 127.0.0.1, data under {}/", dir.display());
-    for (n, resp, http, raft) in &addrs {
-        eprintln!("  node {n}: redis-cli -p {}    http://{http}/metrics    peers {raft}", self::port(resp));
-    }
-    eprintln!("Any node takes reads and writes (followers pass them to the leader).");
-    eprintln!("Try `redis-cli -p {} RAFT.INFO`. Ctrl-C stops every node.", self::port(&addrs[0].1));
-    let exited = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            for (n, child) in &mut children {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return (*n, status);
-                }
-            }
-        }
-    };
-    let early = tokio::select! {
-        biased;
-        () = wait_for_stop_signal() => None,
-        exited = exited => Some(exited),
-    };
-    if let Some((n, status)) = early {
-        eprintln!("node {n} exited ({status}); stopping the others");
-    }
-    for (_, child) in &children {
-        if let Ok(pid) = i32::try_from(child.id()) {
-            // SAFETY: kill(2) with a pid this process spawned and has not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-    }
-    let deadline = tokio::time::Instant::now() + STOP_GRACE * 2;
-    for (n, child) in &mut children {
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                _ => {
-                    eprintln!("node {n} did not stop in time; killing it");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-            }
-        }
-    }
-    match early {
-        Some((n, _)) => Err(format!("node {n} exited early; see its lines above")),
-        None => Ok(()),
-    }
-}
-
-fn port(addr: &str) -> &str {
+pub(crate) fn port(addr: &str) -> &str {
     addr.rsplit(':').next().unwrap_or(addr)
 }
 
-async fn wait_for_stop_signal() {
+pub(crate) async fn wait_for_stop_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         biased;

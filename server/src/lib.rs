@@ -4,7 +4,7 @@
 //!
 //! | floor | modules |
 //! | --- | --- |
-//! | the process | [`app`] (start-up, `dev-cluster`), [`config`], [`open_files`], [`tls`] (certificates for the RESP port; production only) |
+//! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`config`], [`open_files`], [`tls`] (certificates for every port; production only) |
 //! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
@@ -20,6 +20,10 @@ pub mod allocator;
 pub mod app;
 pub mod clock;
 pub mod config;
+#[cfg(not(madsim))]
+pub mod dev_certs;
+#[cfg(not(madsim))]
+pub mod dev_cluster;
 pub mod error;
 pub mod fault;
 #[cfg(not(madsim))]

@@ -30,8 +30,8 @@ fn main() -> std::process::ExitCode {
     };
     let run = async {
         match &flags.command {
-            Some(redraft_server::config::Subcommand::DevCluster { nodes, base_port, dir }) => {
-                redraft_server::app::dev_cluster(&config, *nodes, *base_port, dir).await
+            Some(redraft_server::config::Subcommand::DevCluster { nodes, base_port, dir, tls }) => {
+                redraft_server::dev_cluster::dev_cluster(&config, *nodes, *base_port, dir, *tls).await
             }
             None => redraft_server::app::run(config).await,
         }

@@ -1,11 +1,16 @@
 //! Redis clients over TLS, on a real `redraft-server` process with certificates made here
 //! (rcgen): `redis-cli --tls` connects and runs commands; with `tls-auth-clients` at its default
 //! (yes), a client without a certificate signed by the CA is refused; with `no`, it is let in;
-//! a plain client on the TLS port gets nothing. HTTPS on the HTTP port with the same certificates
+//! a plain client on the TLS port gets nothing; redis-py with `ssl=True` works. HTTPS on the HTTP port with the same certificates
 //! answers curl.
 //!
-//! Needs `redis-cli` built with TLS (Debian's redis-tools is; ci/test installs it) and `curl`.
+//! `dev-cluster --tls` starts three nodes with mutual TLS between them, and its printed commands
+//! work.
+//!
+//! Needs `redis-cli` built with TLS (Debian's redis-tools is), `curl`, and redis-py for python3;
+//! ci/test installs them.
 #![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)] // real processes on real time
 
 mod common;
 
@@ -13,48 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{free_port, ServerProcess};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
 
-/// Parameters with a subject of their own: with rcgen's default name on every certificate, a
-/// leaf's subject equals its issuer's and OpenSSL takes it for self-signed.
-fn params(names: &[&str], common_name: &str) -> CertificateParams {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).expect("params");
-    let mut subject = DistinguishedName::new();
-    subject.push(DnType::CommonName, common_name);
-    params.distinguished_name = subject;
-    params
-}
-
-/// Writes a CA, a server certificate for 127.0.0.1 and a client certificate, all PEM, and returns
-/// their paths: (ca, server cert, server key, client cert, client key).
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as `dev-cluster --tls`
+/// makes them: (ca, server cert, server key, client cert, client key).
 fn certificates(dir: &Path) -> [PathBuf; 5] {
-    let mut ca_params = params(&[], "redraft test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().expect("a key");
-    let ca = ca_params.self_signed(&ca_key).expect("the CA");
-    let mut server_params = params(&["127.0.0.1", "localhost"], "redraft test server");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_key = KeyPair::generate().expect("a key");
-    let server = server_params.signed_by(&server_key, &ca, &ca_key).expect("the server's certificate");
-    let mut client_params = params(&["client"], "redraft test client");
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_key = KeyPair::generate().expect("a key");
-    let client = client_params.signed_by(&client_key, &ca, &ca_key).expect("the client's certificate");
-    let files = [
-        ("ca.pem", ca.pem()),
-        ("server.pem", server.pem()),
-        ("server.key", server_key.serialize_pem()),
-        ("client.pem", client.pem()),
-        ("client.key", client_key.serialize_pem()),
-    ];
-    files.map(|(name, pem)| {
-        let path = dir.join(name);
-        std::fs::write(&path, pem).expect("write a PEM file");
-        path
-    })
+    let certs = redraft_server::dev_certs::write(dir, [1]).expect("certificates");
+    let (client_cert, client_key) = certs.client();
+    [certs.ca(), certs.node_cert(1), certs.node_key(1), client_cert, client_key]
 }
 
 fn redis_cli(port: u16, tls: &[&Path], args: &[&str]) -> (bool, String) {
@@ -109,6 +79,23 @@ fn redis_cli_talks_to_the_tls_port_and_client_certificates_are_checked() {
     assert!(!ok || text.is_empty(), "a plain client on the TLS port must get no reply: {text}");
     // The plain port still serves.
     assert_eq!(server.client().call(&["GET", "k"]).expect("GET"), common::bulk("over tls"));
+    // redis-py, with ssl=True and the client certificate.
+    let script = "import sys, redis\n\
+        r = redis.Redis(port=int(sys.argv[1]), ssl=True, ssl_ca_certs=sys.argv[2], ssl_certfile=sys.argv[3], \
+        ssl_keyfile=sys.argv[4])\n\
+        r.set('from-python', 'yes')\n\
+        print(r.get('k').decode(), r.get('from-python').decode())\n";
+    let output = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .args([&ca, &client_cert, &client_key])
+        .output()
+        .expect("python3 runs (ci/test installs redis-py)");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "over tls yes",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     drop(server);
 
     let args = tls_args(&["--tls-auth-clients", "no", "--http-tls"]);
@@ -129,4 +116,55 @@ fn redis_cli_talks_to_the_tls_port_and_client_certificates_are_checked() {
     let plain = format!("http://{}/healthz", server.http_addr);
     let output = Command::new("curl").args(["-s", "-m", "5", &plain]).output().expect("curl runs");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("\"ok\""), "plain HTTP on the HTTPS port");
+}
+
+/// `redraft-server dev-cluster --tls`: one command makes a CA and certificates and starts three
+/// nodes that talk mutual TLS; a write over TLS to node 1 is read over TLS from node 3, and the
+/// HTTPS port answers curl with the client certificate it made.
+#[test]
+fn dev_cluster_with_tls_takes_one_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Node N uses BASE+N-1, BASE+1000+N-1, BASE+2000+N-1 and BASE+10000+N-1.
+    let base = 20_000 + u16::try_from(std::process::id() % 9000).expect("small");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
+        .args(["dev-cluster", "--tls", "--base-port", &base.to_string(), "--dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("dev-cluster.log")).expect("a log file"))
+        .spawn()
+        .expect("redraft-server runs");
+    let tls = dir.path().join("tls");
+    let (ca, cert, key) = (tls.join("ca.pem"), tls.join("client.pem"), tls.join("client.key"));
+    let files: [&Path; 3] = [&ca, &cert, &key];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let set = loop {
+        let set = redis_cli(base + 2000, &files, &["SET", "k", "over mutual tls"]);
+        if set.0 || std::time::Instant::now() > deadline {
+            break set;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let log = || std::fs::read_to_string(dir.path().join("dev-cluster.log")).unwrap_or_default();
+    assert_eq!(set, (true, "OK".into()), "{}", log());
+    assert_eq!(redis_cli(base + 2002, &files, &["GET", "k"]), (true, "over mutual tls".into()), "{}", log());
+    assert!(log().contains("TLS: redis-cli --tls --cacert"), "dev-cluster prints how to connect:\n{}", log());
+
+    let url = format!("https://127.0.0.1:{}/v1/cluster", base + 1000);
+    let output = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&ca)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg(&url)
+        .output()
+        .expect("curl runs");
+    let body = String::from_utf8_lossy(&output.stdout);
+    assert!(body.contains("\"members\""), "{body} {}", String::from_utf8_lossy(&output.stderr));
+
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().expect("dev-cluster exits");
+    assert!(status.success(), "dev-cluster stops cleanly on SIGTERM: {status}\n{}", log());
 }

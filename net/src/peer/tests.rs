@@ -102,8 +102,7 @@ async fn only_peers_with_the_cluster_secret_are_answered() {
     };
     let text = refused(PeerClient::new(with_secret("c1", None), addr.clone())).await;
     assert!(text.contains("requires the cluster secret"), "{text}");
-    let text =
-        refused(PeerClient::new(with_secret("c1", Some(b"another secret, 16+")), addr.clone())).await;
+    let text = refused(PeerClient::new(with_secret("c1", Some(b"another secret, 16+")), addr.clone())).await;
     assert!(text.contains("does not verify"), "{text}");
 
     let (open_addr, _stop) = echo_server_with(with_secret("c1", None)).await;
@@ -139,10 +138,7 @@ async fn a_dead_address_backs_off_and_a_slow_peer_times_out() {
     let addr = listener.local_addr().expect("addr").to_string();
     drop(listener);
     let mut client = PeerClient::new(PeerAuth::open("c".into()), addr);
-    assert!(matches!(
-        client.call(ROUTE, b"x", Duration::from_secs(1)).await,
-        Err(PeerError::Connect { .. })
-    ));
+    assert!(matches!(client.call(ROUTE, b"x", Duration::from_secs(1)).await, Err(PeerError::Connect { .. })));
     assert!(matches!(
         client.call(ROUTE, b"x", Duration::from_secs(1)).await,
         Err(PeerError::BackingOff { .. })

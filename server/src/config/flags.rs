@@ -73,6 +73,10 @@ pub struct Flags {
     /// Serve HTTPS on http-addr, with the tls-* certificates.
     #[arg(long)]
     pub http_tls: bool,
+    /// Mutual TLS between peers: tls-cert-file names this node node-<id>.redraft, and peers
+    /// show certificates from tls-ca-cert-file (Redis's tls-cluster).
+    #[arg(long)]
+    pub tls_cluster: bool,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
     /// clock rates differ by at most 10 % (off by default).
     #[arg(long)]
@@ -103,6 +107,10 @@ pub enum Subcommand {
         /// Node N keeps its data in DIR/node-N.
         #[arg(long, value_name = "DIR", default_value = "redraft-dev")]
         dir: PathBuf,
+        /// Make a CA and node certificates under DIR/tls and use TLS everywhere: between the
+        /// nodes (mutual), on a TLS port for Redis clients (BASE+2000+N-1) and on HTTP.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -172,6 +180,9 @@ impl ServerConfig {
         }
         if flags.http_tls {
             self.http_tls = true;
+        }
+        if flags.tls_cluster {
+            self.tls_cluster = true;
         }
         if flags.read_lease {
             self.read_lease = true;

@@ -106,6 +106,10 @@ pub struct ServerConfig {
     pub tls_auth_clients: ClientAuth,
     /// Serve HTTPS instead of HTTP on `http-addr`, with the same certificates as `tls-port`.
     pub http_tls: bool,
+    /// Mutual TLS between peers (Redis's `tls-cluster`): the node's certificate (`tls-cert-file`)
+    /// must name it `node-<id>.redraft` and allow server and client use, and peers must show
+    /// certificates from `tls-ca-cert-file` (`redraft_net::peer::tls`).
+    pub tls_cluster: bool,
     pub heartbeat_ms: u64,
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
@@ -153,6 +157,7 @@ impl Default for ServerConfig {
             tls_ca_cert_file: PathBuf::new(),
             tls_auth_clients: ClientAuth::Yes,
             http_tls: false,
+            tls_cluster: false,
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,
@@ -251,6 +256,17 @@ impl ServerConfig {
                 "tls-port and http-tls need tls-cert-file and tls-key-file".into(),
             ));
         }
+        if self.tls_cluster
+            && [&self.tls_cert_file, &self.tls_key_file, &self.tls_ca_cert_file]
+                .iter()
+                .any(|file| file.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "tls-cluster needs tls-cert-file and tls-key-file (this node's certificate, naming it \
+                 node-<id>.redraft) and tls-ca-cert-file (the CA every node's certificate is signed by)"
+                    .into(),
+            ));
+        }
         if self.maxmemory_policy != "noeviction" {
             return Err(ConfigError::Invalid(format!(
                 "maxmemory-policy {:?} is not supported: redraft refuses writes at maxmemory (noeviction) and \
@@ -277,10 +293,11 @@ impl ServerConfig {
         }
         redraft_net::peer::check_cluster_id(&self.cluster_id).map_err(ConfigError::Invalid)?;
         self.secret()?;
-        if self.cluster_secret.is_empty() && !is_loopback(&self.raft_addr) {
+        if self.cluster_secret.is_empty() && !self.tls_cluster && !is_loopback(&self.raft_addr) {
             return Err(ConfigError::Invalid(format!(
                 "raft-addr {} is not a loopback address, and anyone who reaches it could act as a peer: \
-                 set cluster-secret (the same on every node; REDRAFT_CLUSTER_SECRET keeps it out of `ps`)",
+                 set cluster-secret (the same on every node; REDRAFT_CLUSTER_SECRET keeps it out of `ps`), \
+                 or tls-cluster with node certificates",
                 self.raft_addr
             )));
         }
@@ -489,6 +506,18 @@ mod tests {
         assert!(error.contains("16 to 1024 bytes"), "{error}");
         let config = ServerConfig::load(&Flags::default(), &BTreeMap::new()).expect("loopback needs none");
         assert!(config.secret().expect("valid").is_none());
+
+        // Mutual TLS instead of a secret, once its three files are named.
+        let tls = Flags { tls_cluster: true, ..flags.clone() };
+        let error = ServerConfig::load(&tls, &BTreeMap::new()).expect_err("no certificates").to_string();
+        assert!(error.contains("tls-cluster needs tls-cert-file"), "{error}");
+        let files = env(&[
+            ("REDRAFT_TLS_CERT_FILE", "node.pem"),
+            ("REDRAFT_TLS_KEY_FILE", "node.key"),
+            ("REDRAFT_TLS_CA_CERT_FILE", "ca.pem"),
+        ]);
+        let config = ServerConfig::load(&tls, &files).expect("mutual TLS");
+        assert!(config.tls_cluster && config.secret().expect("valid").is_none());
     }
 
     /// The read lease is off unless asked for (flag or environment), and then the node gets the

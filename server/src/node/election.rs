@@ -16,8 +16,15 @@ impl Node {
     /// How long since this node last heard from an established leader (or voted, or stood for
     /// election): the age of its vote's lease in openraft; zero while this node leads, `None`
     /// if it never did any of these.
+    /// An append from the leader that is being handled, or was lately, counts too
+    /// (`leader_contact.rs`).
     async fn leader_silence(&self) -> Option<Duration> {
-        self.raft
+        let contact = self.leader_contact.silence();
+        if contact == Some(Duration::ZERO) {
+            return contact;
+        }
+        let raft = self
+            .raft
             .with_raft_state(|state| {
                 if state.server_state == ServerState::Leader {
                     return Some(Duration::ZERO);
@@ -27,7 +34,11 @@ impl Node {
             })
             .await
             .ok()
-            .flatten()
+            .flatten();
+        match (raft, contact) {
+            (Some(raft), Some(contact)) => Some(raft.min(contact)),
+            (raft, contact) => raft.or(contact),
+        }
     }
 
     /// [`Node::leader_silence`] and the id of the last entry in this node's log.

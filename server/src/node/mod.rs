@@ -17,6 +17,7 @@ mod duties;
 mod election;
 mod forward;
 mod forward_batch;
+mod leader_contact;
 pub mod membership;
 pub mod options;
 mod peer_service;
@@ -90,6 +91,8 @@ pub struct Node {
     read_lease: Arc<ReadLease>,
     /// When the node started: it holds votes for a while after ([`Node::hold_votes_after_start`]).
     started: Instant,
+    /// Appends from the leader being handled, or handled lately, for the pre-vote.
+    leader_contact: self::leader_contact::LeaderContact,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
     /// On a follower: client writes waiting to be forwarded to the leader together.
@@ -213,6 +216,7 @@ impl Node {
             last_log,
             read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
             started: monotonic_now(),
+            leader_contact: Default::default(),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,

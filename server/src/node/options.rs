@@ -1,9 +1,10 @@
 //! How to run a node ([`NodeOptions`]) and why one did not start ([`StartError`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use redraft_net::peer::auth::NONCE_BYTES;
-use redraft_net::peer::{ClusterSecret, PeerAuth};
+use redraft_net::peer::{ClusterSecret, PeerAuth, PeerTls};
 
 use crate::addr::NodeAddr;
 use crate::storage::fsync::FsyncPolicy;
@@ -19,6 +20,9 @@ pub struct NodeOptions {
     /// When set, peers prove they hold it (`redraft_net::peer::auth`); one that does not is
     /// refused.
     pub cluster_secret: Option<ClusterSecret>,
+    /// Mutual TLS with peers (`tls-cluster`); then a peer is answered only as the node its
+    /// certificate names, and only while that node is a member (`peer/service.rs`).
+    pub peer_tls: Option<Arc<PeerTls>>,
     /// The default user's password whenever the replicated rules give that user none
     /// (`node/users.rs`); `None` for none.
     pub requirepass: Option<String>,
@@ -74,6 +78,7 @@ impl Default for NodeOptions {
             addr: NodeAddr::default(),
             cluster_id: CLUSTER_ID_DEFAULT.to_owned(),
             cluster_secret: None,
+            peer_tls: None,
             requirepass: None,
             maxmemory: 0,
             peers: BTreeMap::new(),
@@ -102,11 +107,13 @@ impl Default for NodeOptions {
 pub const CLUSTER_ID_DEFAULT: &str = "redraft";
 
 impl NodeOptions {
-    /// What this node's peer connections check: the cluster id and, when set, the secret.
+    /// What this node's peer connections check: the cluster id and, when set, the secret and
+    /// the peers' certificates.
     pub(crate) fn peer_auth(&self) -> PeerAuth {
         PeerAuth {
             cluster: self.cluster_id.as_str().into(),
             secret: self.cluster_secret.clone(),
+            tls: self.peer_tls.clone(),
             nonce: peer_nonce,
         }
     }

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use openraft::error::RaftError;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::{LogId, Raft};
 use redraft_core::{Reply, Write};
 use tokio::net::TcpListener;
@@ -31,6 +33,21 @@ impl PeerService for Node {
 
     fn membership_without(&self, id: u64) -> Option<u64> {
         Node::membership_without(self, id)
+    }
+
+    fn append_entries(
+        &self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> impl Future<Output = Result<AppendEntriesResponse<u64>, RaftError<u64>>> + Send {
+        Node::append_entries(self, rpc)
+    }
+
+    fn note_leader_busy(&self, leader: u64, term: u64) {
+        Node::note_leader_busy(self, leader, term);
+    }
+
+    fn peers_named_by_certificate(&self) -> bool {
+        self.options.peer_tls.is_some()
     }
 
     fn grant_pre_vote(&self, last_log_id: Option<LogId<u64>>) -> impl Future<Output = bool> + Send {

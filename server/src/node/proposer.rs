@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
-use redraft_core::limits::{BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX};
+use redraft_core::limits::{
+    APPEND_DETACHED_BYTES_MIN, BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX,
+};
 use redraft_core::{LogEntry, Payload, Reply, Write};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -137,13 +139,17 @@ pub(super) async fn propose(
         let Some(node) = node.upgrade() else { return };
         let (writes, replies) = unpack(batch);
         node.metrics.batch_writes.observe(writes.len() as f64);
+        let bytes: usize = writes.iter().map(Write::weight).sum();
+        // A large entry holds up openraft's heartbeats while it is written; the followers hear
+        // from this leader meanwhile (`leader_contact.rs`).
+        let busy = (bytes >= APPEND_DETACHED_BYTES_MIN).then(|| node.announce_busy(bytes));
         let entry = LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes } };
         let proposed = node.raft.client_write_ff(entry).await;
         drop(node);
         match proposed {
             Ok(receiver) => {
                 // Answering waits for the entry to apply; the next batch is cut meanwhile.
-                tokio::spawn(answer(receiver, replies, timeout, permit));
+                tokio::spawn(answer(receiver, replies, timeout, (permit, busy)));
             }
             Err(fatal) => {
                 let error = NodeError::Unavailable(format!("the node is stopping: {fatal}"));
@@ -158,12 +164,13 @@ pub(super) async fn propose(
 /// What openraft's responder for a client write hands back (with our runtime's oneshot).
 type Outcome = oneshot::Receiver<Result<ClientWriteResponse<TypeConfig>, ClientWriteError<u64, NodeAddr>>>;
 
-/// Waits for one batch entry to apply and sends each group its replies; frees the in-flight slot.
+/// Waits for one batch entry to apply and sends each group its replies; frees the in-flight slot
+/// (and ends the busy leader's announcements).
 async fn answer(
     receiver: Outcome,
     replies: Vec<(usize, GroupReply)>,
     timeout: Duration,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: (tokio::sync::OwnedSemaphorePermit, Option<oneshot::Sender<()>>),
 ) {
     match outcome(receiver, timeout).await {
         Ok(applied) => {

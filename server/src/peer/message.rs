@@ -7,7 +7,7 @@
 //! - what a follower forwards to the leader for its clients (DESIGN.md §4): writes carrying a
 //!   client session, so a retried forward applies at most once; a read-index request, after which
 //!   the follower serves a linearizable read from its own state machine; membership changes;
-//! - the pre-vote (Raft thesis §9.6).
+//! - the pre-vote (Raft thesis §9.6), and a busy leader's word that it is alive.
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -38,6 +38,11 @@ pub enum PeerRequest {
     PreVote {
         last_log_id: Option<LogId<u64>>,
     },
+    /// The leader of `term` is handling a large entry, which holds up its heartbeats; the
+    /// receiver counts this as hearing from it, for its pre-vote only (`node/leader_contact.rs`).
+    LeaderBusy {
+        term: u64,
+    },
 }
 
 /// The answer to a [`PeerRequest`], variant for variant.
@@ -66,6 +71,8 @@ pub enum PeerResponse {
     /// The request was refused without being handled, for the reason given (a snapshot chunk
     /// past what has arrived of its snapshot).
     Refused(String),
+    /// A [`PeerRequest::LeaderBusy`] was taken note of.
+    Noted,
 }
 
 impl PeerRequest {
@@ -77,6 +84,12 @@ impl PeerRequest {
             self,
             PeerRequest::Append(_) | PeerRequest::Vote(_) | PeerRequest::Snapshot(_) | PeerRequest::Write(_)
         )
+    }
+
+    /// Whether this is a (pre-)vote request, which a node that is not a member is answered with
+    /// [`PeerResponse::NotMember`], so that a removed node learns it.
+    pub fn asks_for_a_vote(&self) -> bool {
+        matches!(self, PeerRequest::Vote(_) | PeerRequest::PreVote { .. })
     }
 }
 

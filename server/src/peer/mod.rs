@@ -1,6 +1,7 @@
 //! The peer floor: how a node talks to the other members, over the transport of
 //! `redraft_net::peer` (frames that name the cluster and the route).
 //!
+//! - [`append`]: AppendEntries sized and timed for their bytes (large ones kept in flight);
 //! - [`message`]: what one node asks another and the answers (the frame's body);
 //! - [`pool`]: the outgoing half, the connections kept to each peer and their backoff;
 //! - [`raft_network`]: openraft's network over the pool;
@@ -10,6 +11,7 @@
 //!
 //! The node builds on this floor; nothing here names the node.
 
+pub mod append;
 pub mod message;
 pub mod pool;
 pub mod raft_network;

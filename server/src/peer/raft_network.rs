@@ -1,12 +1,14 @@
 //! openraft's network over the node's [`PeerPool`]: the factory openraft asks for a link to each
 //! peer, and the link that turns openraft's three RPCs into peer calls and the pool's errors into
-//! the ones openraft acts on (an unreachable peer is backed off; a timeout is retried).
+//! the ones openraft acts on (an unreachable peer is backed off; a timeout is retried). Appends
+//! are sized and timed for their bytes ([`super::append`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -16,6 +18,7 @@ use openraft::raft::{
 use openraft::RPCTypes;
 use redraft_net::peer::PeerError;
 
+use super::append::{self, InFlight, Plan};
 use super::message::{PeerRequest, PeerResponse};
 use super::pool::{CallError, PeerPool};
 use crate::addr::NodeAddr;
@@ -39,7 +42,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerLink {
-        PeerLink { pool: self.pool.clone(), target, addr: node.raft_addr.clone() }
+        PeerLink { pool: self.pool.clone(), target, addr: node.raft_addr.clone(), in_flight: None }
     }
 }
 
@@ -48,11 +51,47 @@ pub struct PeerLink {
     pool: Arc<PeerPool>,
     target: u64,
     addr: String,
+    /// A large append on its way, which openraft may have given up waiting for.
+    in_flight: Option<InFlight>,
 }
 
 impl PeerLink {
     async fn call(&mut self, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
         self.pool.call(self.target, &self.addr, request, timeout).await
+    }
+
+    async fn append_now(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        timeout: Duration,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        match self.call(PeerRequest::Append(rpc), timeout).await {
+            Ok(PeerResponse::Append(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Append(Err(error))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        }
+    }
+
+    /// The answer of the append in flight, for a request whose last entry is `asked_last`
+    /// (openraft stops waiting after its timeout; the append goes on).
+    async fn await_in_flight(
+        &mut self,
+        asked_last: Option<openraft::LogId<u64>>,
+        timeout: Duration,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
+        let in_flight = self.in_flight.as_ref().expect("an append in flight");
+        let outcome = in_flight.answer(&self.pool, self.target, &self.addr, asked_last, timeout).await;
+        self.in_flight = None;
+        match outcome {
+            Some(Ok(response)) => Ok(response),
+            Some(Err(error)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(error)))),
+            None => {
+                Err(RPCError::Network(NetworkError::new(&std::io::Error::other("the append's task ended"))))
+            }
+        }
     }
 
     fn rpc_error<E: std::error::Error>(
@@ -82,14 +121,22 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
         let timeout = option.hard_ttl();
-        match self.call(PeerRequest::Append(rpc), timeout).await {
-            Ok(PeerResponse::Append(Ok(response))) => Ok(response),
-            Ok(PeerResponse::Append(Err(error))) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
-            }
-            Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
-            Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        let asked_last = rpc.entries.last().map(|entry| entry.log_id);
+        if !self.in_flight.as_ref().is_some_and(|in_flight| in_flight.covers(&rpc)) {
+            let rpc = match append::plan(rpc) {
+                Plan::Now(rpc) => rpc,
+                Plan::Fewer(entries) => {
+                    return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries)))
+                }
+                Plan::Detached(rpc, bytes) => {
+                    let pool = self.pool.clone();
+                    self.in_flight = Some(InFlight::start(pool, self.target, self.addr.clone(), rpc, bytes));
+                    return self.await_in_flight(asked_last, timeout).await;
+                }
+            };
+            return self.append_now(rpc, timeout).await;
         }
+        self.await_in_flight(asked_last, timeout).await
     }
 
     async fn install_snapshot(

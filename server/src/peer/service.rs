@@ -9,6 +9,8 @@ use std::future::Future;
 use std::sync::Weak;
 use std::time::Duration;
 
+use openraft::error::RaftError;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::{LogId, Raft};
 use redraft_core::{Reply, Write};
 use redraft_net::peer::Route;
@@ -25,10 +27,19 @@ pub trait PeerService: Send + Sync + 'static {
     fn node_id(&self) -> u64;
     /// The Raft instance that answers openraft's RPCs.
     fn raft(&self) -> &Raft<TypeConfig>;
+    /// An append from a leader, handed to Raft.
+    fn append_entries(
+        &self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> impl Future<Output = Result<AppendEntriesResponse<u64>, RaftError<u64>>> + Send;
     /// The snapshot being received, which bounds where its next chunk may land.
     fn snapshot_chunks(&self) -> &SnapshotChunks;
     /// The index of this node's newest membership entry, if node `id` is not in it.
     fn membership_without(&self, id: u64) -> Option<u64>;
+    /// Node `leader` says it leads in `term` and is handling a large entry.
+    fn note_leader_busy(&self, leader: u64, term: u64);
+    /// Whether peers prove which node they are (mutual TLS): then only members are answered.
+    fn peers_named_by_certificate(&self) -> bool;
     /// Whether this node would take part in an election now, for a candidate whose log ends at
     /// `last_log_id` (the pre-vote).
     fn grant_pre_vote(&self, last_log_id: Option<LogId<u64>>) -> impl Future<Output = bool> + Send;
@@ -91,8 +102,27 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         );
         return PeerResponse::WrongNode { this_node: node.node_id() };
     }
+    if node.peers_named_by_certificate() && !request.asks_for_a_vote() {
+        // The transport checked that `from` is the node the peer's certificate names; a node
+        // with a good certificate is still answered only while it is a member (a node being
+        // added is one from the moment the leader adds it). A node with no membership yet
+        // answers whoever the CA vouches for: it is waiting to be added.
+        if let Some(membership_index) = node.membership_without(route.from) {
+            tracing::warn!(
+                from = route.from,
+                membership_index,
+                "refused a peer: its certificate names node {}, which is not a member",
+                route.from
+            );
+            return PeerResponse::Refused(format!(
+                "node {} is not a member of this cluster (membership at index {membership_index}); a \
+                 new node is answered once an administrator adds it",
+                route.from
+            ));
+        }
+    }
     match request {
-        PeerRequest::Append(rpc) => PeerResponse::Append(node.raft().append_entries(rpc).await),
+        PeerRequest::Append(rpc) => PeerResponse::Append(node.append_entries(rpc).await),
         // A removed node that never received its removal keeps standing for election; it is told
         // instead of being voted on, so its growing terms never reach this node's Raft.
         PeerRequest::Vote(rpc) => match node.membership_without(route.from) {
@@ -119,6 +149,10 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index_as_leader().await),
         PeerRequest::Membership(change) => {
             PeerResponse::Membership(node.change_membership_as_leader(change).await)
+        }
+        PeerRequest::LeaderBusy { term } => {
+            node.note_leader_busy(route.from, term);
+            PeerResponse::Noted
         }
     }
 }

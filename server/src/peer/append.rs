@@ -1,0 +1,159 @@
+//! AppendEntries sized and timed for their bytes. openraft 0.9 gives every AppendEntries the
+//! heartbeat interval (100 ms by default) and then starts it over, so an entry that takes longer
+//! to send, decode and sync (a 200 MiB value takes seconds) was sent again and again and never
+//! arrived, while its follower, hearing nothing else from the leader, called elections. Here:
+//!
+//! - an append of several entries is cut to those that fit in [`APPEND_BYTES_TARGET`] (at least
+//!   one), by answering openraft with its `PayloadTooLarge` hint, as its protocol provides;
+//! - an append of [`APPEND_DETACHED_BYTES_MIN`] or more is sent by a task of its own, with a
+//!   deadline for its size, and kept in flight across openraft's timeouts: a retry of it (the
+//!   same vote and previous entry, at least the same entries) waits for it instead of sending it
+//!   again, and gets its answer (a partial success if the retry asked for more). While a retry
+//!   waits, an empty append (a heartbeat) goes to the follower on another connection, so that it
+//!   keeps hearing from its leader; its answer is not used, so nothing is acknowledged on its
+//!   account.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
+use openraft::{LogId, Vote};
+use redraft_core::limits::{APPEND_BYTES_TARGET, APPEND_DETACHED_BYTES_MIN};
+use tokio::sync::watch;
+
+use super::message::{PeerRequest, PeerResponse};
+use super::pool::PeerPool;
+use crate::raft_types::TypeConfig;
+
+/// How an append is to be sent.
+pub(super) enum Plan {
+    /// As usual, within openraft's timeout.
+    Now(AppendEntriesRequest<TypeConfig>),
+    /// By a task of its own ([`InFlight::start`]); it has this many bytes.
+    Detached(AppendEntriesRequest<TypeConfig>, usize),
+    /// Only the first this many entries fit: openraft is to send those.
+    Fewer(u64),
+}
+
+/// Decides how to send `rpc` from the encoded size of its entries.
+pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>) -> Plan {
+    let mut bytes = 0usize;
+    for (n, entry) in rpc.entries.iter().enumerate() {
+        let size = usize::try_from(bincode::serialized_size(entry).unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
+        if n > 0 && bytes.saturating_add(size) > APPEND_BYTES_TARGET {
+            return Plan::Fewer(n as u64);
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    if bytes >= APPEND_DETACHED_BYTES_MIN {
+        Plan::Detached(rpc, bytes)
+    } else {
+        Plan::Now(rpc)
+    }
+}
+
+/// How long a detached append of `bytes` may take: ten seconds, and one more for every 8 MiB.
+pub fn large_append_deadline(bytes: usize) -> Duration {
+    Duration::from_secs(10 + (bytes / (8 << 20)) as u64)
+}
+
+/// What a detached append came to: the follower's answer, or why there was none.
+type Outcome = Result<AppendEntriesResponse<u64>, String>;
+
+/// An append sent by a task of its own, and where its outcome will be.
+pub(super) struct InFlight {
+    vote: Vote<u64>,
+    prev: Option<LogId<u64>>,
+    last: Option<LogId<u64>>,
+    leader_commit: Option<LogId<u64>>,
+    outcome: watch::Receiver<Option<Arc<Outcome>>>,
+}
+
+impl InFlight {
+    /// Sends `rpc` (of `bytes` bytes) to node `target` at `addr` from a task of its own.
+    pub(super) fn start(
+        pool: Arc<PeerPool>,
+        target: u64,
+        addr: String,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        bytes: usize,
+    ) -> InFlight {
+        let (tx, outcome) = watch::channel(None);
+        let in_flight = InFlight {
+            vote: rpc.vote,
+            prev: rpc.prev_log_id,
+            last: rpc.entries.last().map(|entry| entry.log_id),
+            leader_commit: rpc.leader_commit,
+            outcome,
+        };
+        tracing::debug!(target, bytes, last = ?in_flight.last, "sending a large append detached");
+        tokio::spawn(async move {
+            let outcome = match pool
+                .call(target, &addr, PeerRequest::Append(rpc), large_append_deadline(bytes))
+                .await
+            {
+                Ok(PeerResponse::Append(Ok(response))) => Ok(response),
+                Ok(PeerResponse::Append(Err(error))) => Err(error.to_string()),
+                Ok(other) => Err(format!("an answer of the wrong kind: {other:?}")),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = &outcome {
+                tracing::warn!(target, bytes, %error, "a large append to node {target} failed; it will be sent again");
+            }
+            let _ = tx.send(Some(Arc::new(outcome)));
+        });
+        in_flight
+    }
+
+    /// Whether `rpc` asks for what this append is sending, and more or nothing else: the same
+    /// leader and previous entry, and entries up to at least this one's last.
+    pub(super) fn covers(&self, rpc: &AppendEntriesRequest<TypeConfig>) -> bool {
+        let last = rpc.entries.last().map(|entry| entry.log_id);
+        rpc.vote == self.vote && rpc.prev_log_id == self.prev && last.is_some() && last >= self.last
+    }
+
+    /// Waits for the outcome, as the answer to a request whose last entry is `asked_last`;
+    /// `None` if the task ended without one. Meanwhile a heartbeat goes to the follower.
+    pub(super) async fn answer(
+        &self,
+        pool: &Arc<PeerPool>,
+        target: u64,
+        addr: &str,
+        asked_last: Option<LogId<u64>>,
+        heartbeat_timeout: Duration,
+    ) -> Option<Outcome> {
+        self.heartbeat(pool.clone(), target, addr.to_owned(), heartbeat_timeout);
+        let mut outcome = self.outcome.clone();
+        let outcome = outcome.wait_for(Option::is_some).await.ok()?.clone()?;
+        Some(match &*outcome {
+            Ok(AppendEntriesResponse::Success) if self.last < asked_last => {
+                Ok(AppendEntriesResponse::PartialSuccess(self.last))
+            }
+            Ok(response) => Ok(copy(response)),
+            Err(error) => Err(error.clone()),
+        })
+    }
+
+    /// An empty append from the same leader, answered by nobody: the follower hears from its
+    /// leader while the large one is on its way.
+    fn heartbeat(&self, pool: Arc<PeerPool>, target: u64, addr: String, timeout: Duration) {
+        let rpc = AppendEntriesRequest {
+            vote: self.vote,
+            prev_log_id: self.prev,
+            leader_commit: self.leader_commit,
+            entries: Vec::new(),
+        };
+        tokio::spawn(async move {
+            let _ = pool.call(target, &addr, PeerRequest::Append(rpc), timeout).await;
+        });
+    }
+}
+
+fn copy(response: &AppendEntriesResponse<u64>) -> AppendEntriesResponse<u64> {
+    match response {
+        AppendEntriesResponse::Success => AppendEntriesResponse::Success,
+        AppendEntriesResponse::PartialSuccess(matching) => AppendEntriesResponse::PartialSuccess(*matching),
+        AppendEntriesResponse::Conflict => AppendEntriesResponse::Conflict,
+        AppendEntriesResponse::HigherVote(vote) => AppendEntriesResponse::HigherVote(*vote),
+    }
+}
