@@ -148,6 +148,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let raft_addr = raft_listener.local_addr().map_or_else(|_| config.raft_addr.clone(), |a| a.to_string());
     let peer_task = tokio::spawn(node.serve_peers(raft_listener, stopped.clone()));
+    tokio::spawn(crate::disk_space::report(node.metrics().clone(), dir.clone(), stopped.clone()));
     let resp_server = RespServer::new(node.clone(), settings);
     let tls_addr = tls.as_ref().and_then(|(listener, _)| listener.local_addr().ok()).map(|a| a.to_string());
     let tls_task = tls.map(|(listener, acceptor)| {

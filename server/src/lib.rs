@@ -4,7 +4,7 @@
 //!
 //! | floor | modules |
 //! | --- | --- |
-//! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`config`], [`open_files`], [`tls`] (certificates for every port; production only) |
+//! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`config`], [`open_files`], [`disk_space`], [`tls`] (certificates for every port; production only) |
 //! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
@@ -24,6 +24,8 @@ pub mod config;
 pub mod dev_certs;
 #[cfg(not(madsim))]
 pub mod dev_cluster;
+#[cfg(not(madsim))]
+pub mod disk_space;
 pub mod error;
 pub mod fault;
 #[cfg(not(madsim))]

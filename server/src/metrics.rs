@@ -9,8 +9,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use redraft_core::spec::COMMANDS;
 
@@ -82,6 +82,14 @@ pub struct Metrics {
     pub raft_leader: IntGauge,
     /// 1 on the leader, 0 elsewhere.
     pub raft_is_leader: IntGauge,
+    /// On the leader, per follower: entries of the leader's log the follower has not matched.
+    pub raft_replication_lag: IntGaugeVec,
+    pub snapshot_seconds: Histogram,
+    /// `maxmemory` (0: no limit), beside the allocated bytes it is compared with.
+    pub maxmemory_bytes: IntGauge,
+    /// Free and total bytes of the file system holding the data directory (production only).
+    pub data_dir_free_bytes: IntGauge,
+    pub data_dir_size_bytes: IntGauge,
 }
 
 impl Default for Metrics {
@@ -145,6 +153,28 @@ impl Metrics {
             raft_applied_index: gauge("raft_applied_index", "The highest log index applied"),
             raft_leader: gauge("raft_leader", "The leader's node id, 0 when none is known"),
             raft_is_leader: gauge("raft_is_leader", "1 on the leader"),
+            raft_replication_lag: IntGaugeVec::new(
+                Opts::new(
+                    "raft_replication_lag_entries",
+                    "On the leader: entries of its log a follower has not matched, by follower",
+                ),
+                &["follower"],
+            )
+            .expect("valid metric"),
+            snapshot_seconds: Histogram::with_opts(
+                HistogramOpts::new("snapshot_duration_seconds", "Time to build a snapshot")
+                    .buckets(prometheus::exponential_buckets(0.001, 4.0, 10).expect("valid buckets")),
+            )
+            .expect("valid metric"),
+            maxmemory_bytes: gauge("maxmemory_bytes", "The maxmemory setting; 0 for no limit"),
+            data_dir_free_bytes: gauge(
+                "data_dir_free_bytes",
+                "Bytes free (to this user) on the file system of the data directory",
+            ),
+            data_dir_size_bytes: gauge(
+                "data_dir_size_bytes",
+                "Size of the file system of the data directory",
+            ),
             registry,
         };
         metrics.register_all();
@@ -174,6 +204,11 @@ impl Metrics {
             Box::new(self.raft_applied_index.clone()),
             Box::new(self.raft_leader.clone()),
             Box::new(self.raft_is_leader.clone()),
+            Box::new(self.raft_replication_lag.clone()),
+            Box::new(self.snapshot_seconds.clone()),
+            Box::new(self.maxmemory_bytes.clone()),
+            Box::new(self.data_dir_free_bytes.clone()),
+            Box::new(self.data_dir_size_bytes.clone()),
         ];
         for collector in collectors {
             self.registry.register(collector).expect("each metric is registered once");

@@ -90,6 +90,16 @@ impl Node {
         }
         m.raft_leader.set(raft.current_leader.unwrap_or(0) as i64);
         m.raft_is_leader.set(i64::from(raft.state == ServerState::Leader));
+        m.raft_replication_lag.reset();
+        if let Some(replication) = &raft.replication {
+            let last = raft.last_log_index.unwrap_or(0);
+            for (follower, matched) in replication {
+                if *follower != self.id() {
+                    let lag = last.saturating_sub(matched.map_or(0, |id| id.index));
+                    m.raft_replication_lag.with_label_values(&[&follower.to_string()]).set(lag as i64);
+                }
+            }
+        }
         m.keys.set(self.state.map().len() as i64);
     }
 

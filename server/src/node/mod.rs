@@ -204,6 +204,7 @@ impl Node {
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
         let write_timeout = Duration::from_millis(options.write_timeout_ms);
         let users = self::users::UsersCache::new(options.requirepass.clone());
+        metrics.maxmemory_bytes.set(i64::try_from(options.maxmemory).unwrap_or(i64::MAX));
         let node = Arc::new(Node {
             proposals,
             forwards: Arc::default(),

@@ -180,7 +180,10 @@ fn snapshot_id(last: Option<LogId<u64>>, count: u64) -> String {
 
 impl<D: Disk + Clone> RaftSnapshotBuilder<TypeConfig> for StateMachineStore<D> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        self.build().await
+        let started = crate::clock::monotonic_now();
+        let built = self.build().await;
+        self.metrics.snapshot_seconds.observe(started.elapsed().as_secs_f64());
+        built
     }
 }
 
