@@ -82,7 +82,11 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
 /// # Errors
 /// A message for the operator: the data directory is unusable or in use, the log is corrupt
 /// (naming the file and offset), or an address cannot be bound.
-pub async fn run(config: ServerConfig) -> Result<(), String> {
+pub async fn run(mut config: ServerConfig) -> Result<(), String> {
+    // A restored data directory belongs to the cluster it was restored for (`restore.rs`).
+    if let Some(recorded) = crate::restore::recorded_cluster_id(&config.data_dir, &config.cluster_id)? {
+        config.cluster_id = recorded;
+    }
     // Before anything opens a file: the limit decides how many clients fit.
     let maxclients = crate::open_files::fit_maxclients(config.maxclients)?;
     let dir = &config.data_dir;

@@ -4,7 +4,7 @@
 //!
 //! | floor | modules |
 //! | --- | --- |
-//! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`config`], [`open_files`], [`disk_space`], [`tls`] (certificates for every port; production only) |
+//! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`restore`] (a new cluster from a backup), [`config`], [`open_files`], [`disk_space`], [`tls`] (certificates for every port; production only) |
 //! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
@@ -38,6 +38,8 @@ pub mod open_files;
 pub mod peer;
 pub mod raft_types;
 pub mod resp;
+#[cfg(not(madsim))]
+pub mod restore;
 pub mod runtime;
 pub mod storage;
 #[cfg(not(madsim))]

@@ -33,6 +33,9 @@ fn main() -> std::process::ExitCode {
             Some(redraft_server::config::Subcommand::DevCluster { nodes, base_port, dir, tls }) => {
                 redraft_server::dev_cluster::dev_cluster(&config, *nodes, *base_port, dir, *tls).await
             }
+            Some(redraft_server::config::Subcommand::Restore { file }) => {
+                redraft_server::restore::restore(&config, file).await.map(|done| eprintln!("{done}"))
+            }
             None => redraft_server::app::run(config).await,
         }
     };

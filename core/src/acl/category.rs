@@ -183,6 +183,8 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     // redraft's own: reading the cluster's state is like INFO; changing its membership is
     // administration, as CONFIG SET is.
     c("raft.info", &[Slow, Dangerous]),
+    // A backup of the whole keyspace (`GET /v1/snapshot`), as Redis's SAVE is administration.
+    c("save", &[Admin, Slow, Dangerous]),
     c("raft.add", &[Admin, Slow, Dangerous]),
     c("raft.promote", &[Admin, Slow, Dangerous]),
     c("raft.remove", &[Admin, Slow, Dangerous]),

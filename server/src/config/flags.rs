@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use super::{ClientAuth, LogFormat, ServerConfig};
 use crate::storage::fsync::FsyncPolicy;
 
-/// The flags; each overrides the file and the environment.
+/// The flags; each overrides the file and the environment. They are global, so that they may
+/// follow a subcommand (`redraft-server restore FILE --data-dir D`).
 #[derive(Clone, Debug, Default, clap::Parser)]
 #[command(
     name = "redraft-server",
@@ -15,77 +16,77 @@ use crate::storage::fsync::FsyncPolicy;
 )]
 pub struct Flags {
     /// A TOML file of settings (also `REDRAFT_CONFIG`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(global = true, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub node_id: Option<u64>,
-    #[arg(long, value_name = "DIR")]
+    #[arg(global = true, long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Where Redis clients connect [default: 127.0.0.1:6379].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(global = true, long, value_name = "HOST:PORT")]
     pub resp_addr: Option<String>,
     /// Where /metrics, /healthz and /readyz are served [default: 127.0.0.1:7379].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(global = true, long, value_name = "HOST:PORT")]
     pub http_addr: Option<String>,
     /// Where this node listens for peers [default: 127.0.0.1:16379].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(global = true, long, value_name = "HOST:PORT")]
     pub raft_addr: Option<String>,
     /// The address peers reach this node at, when it differs from raft-addr (a proxy, NAT).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(global = true, long, value_name = "HOST:PORT")]
     pub raft_advertise_addr: Option<String>,
     /// The initial cluster, this node included: `1=host:port,2=host:port,3=host:port` (Raft
     /// addresses), each optionally followed by `/resp-host:port`.
-    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    #[arg(global = true, long, value_name = "ID=HOST:PORT,...")]
     pub peers: Option<String>,
     /// Start empty and wait to be added to a running cluster (`RAFT.ADD` on any member).
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub join: bool,
-    #[arg(long, value_name = "NAME")]
+    #[arg(global = true, long, value_name = "NAME")]
     pub cluster_id: Option<String>,
     /// The secret peers prove they hold (16 to 1024 bytes; the same on every node). Needed
     /// when raft-addr is not a loopback address. Better given as REDRAFT_CLUSTER_SECRET.
-    #[arg(long, value_name = "SECRET")]
+    #[arg(global = true, long, value_name = "SECRET")]
     pub cluster_secret: Option<String>,
-    #[arg(long, value_enum)]
+    #[arg(global = true, long, value_enum)]
     pub fsync: Option<FsyncPolicy>,
     /// The default user's password (Redis's requirepass); better given as REDRAFT_REQUIREPASS.
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(global = true, long, value_name = "PASSWORD")]
     pub requirepass: Option<String>,
     /// yes (the default): refuse Redis clients from other hosts while the default user has no
     /// password; no: accept them.
-    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    #[arg(global = true, long, value_name = "yes|no", value_parser = parse_yes_no)]
     pub protected_mode: Option<bool>,
     /// Serve Redis clients over TLS on this port of resp-addr's host (Redis's tls-port).
-    #[arg(long, value_name = "PORT")]
+    #[arg(global = true, long, value_name = "PORT")]
     pub tls_port: Option<u16>,
     /// The server's certificate chain (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(global = true, long, value_name = "FILE")]
     pub tls_cert_file: Option<PathBuf>,
     /// The server's private key (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(global = true, long, value_name = "FILE")]
     pub tls_key_file: Option<PathBuf>,
     /// The CA client certificates are checked against (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(global = true, long, value_name = "FILE")]
     pub tls_ca_cert_file: Option<PathBuf>,
     /// Whether clients must present a certificate [default: yes].
-    #[arg(long, value_enum)]
+    #[arg(global = true, long, value_enum)]
     pub tls_auth_clients: Option<ClientAuth>,
     /// Serve HTTPS on http-addr, with the tls-* certificates.
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub http_tls: bool,
     /// Mutual TLS between peers: tls-cert-file names this node node-<id>.redraft, and peers
     /// show certificates from tls-ca-cert-file (Redis's tls-cluster).
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub tls_cluster: bool,
     /// Serve leader reads under a lease instead of a quorum round per read batch; safe while
     /// clock rates differ by at most 10 % (off by default).
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub read_lease: bool,
     /// Log one JSON object per line.
-    #[arg(long)]
+    #[arg(global = true, long)]
     pub json_logs: bool,
     /// A tracing filter such as `info` or `openraft=warn,info`.
-    #[arg(long, value_name = "FILTER")]
+    #[arg(global = true, long, value_name = "FILTER")]
     pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Option<Subcommand>,
@@ -111,6 +112,14 @@ pub enum Subcommand {
         /// nodes (mutual), on a TLS port for Redis clients (BASE+2000+N-1) and on HTTP.
         #[arg(long)]
         tls: bool,
+    },
+    /// Makes --data-dir (empty or absent) the data directory of node --node-id of a new cluster
+    /// (--peers, or this node alone) from a backup FILE (`redraft-cli snapshot save`); the
+    /// new cluster gets a new --cluster-id unless one is given. Run once per node.
+    Restore {
+        /// The backup.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 

@@ -55,6 +55,9 @@ fn command_of(method: &Method, path: &str) -> Option<&'static str> {
     if matches!(path, "/metrics" | "/healthz" | "/readyz") {
         return None;
     }
+    if path == "/v1/snapshot" {
+        return Some("save");
+    }
     let members = path.strip_prefix("/v1/cluster/members");
     Some(match (method, members) {
         (&Method::POST, Some("" | "/")) => "raft.add",

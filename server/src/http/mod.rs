@@ -5,7 +5,9 @@
 //! - `POST /v1/cluster/members` with `{"id": 4, "raft_addr": "h:p", "resp_addr": "h:p",
 //!   "learner": false}`: add a node (it catches up as a learner, then becomes a voter unless
 //!   `learner` is true);
-//! - `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`.
+//! - `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`;
+//! - `GET /v1/snapshot`: a backup, a snapshot built now at one revision (the
+//!   `x-redraft-revision` header), as `application/octet-stream` (`node/backup.rs`).
 //!
 //! Every route but `/metrics`, `/healthz` and `/readyz` runs as a user, with that user's
 //! permissions ([`auth`]). Any node takes a change and passes it to the leader. Errors are JSON with a stable `code`:
@@ -48,6 +50,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/cluster/members", post(add_member))
         .route("/v1/cluster/members/:id", delete(remove_member))
         .route("/v1/cluster/members/:id/promote", post(promote_member))
+        .route("/v1/snapshot", get(snapshot))
         .layer(authorize)
         .with_state(node)
 }
@@ -159,6 +162,20 @@ async fn change(node: &Node, change: MembershipChange) -> Response {
             "outcome_unknown",
             &format!("the change's outcome is unknown ({why}); read GET /v1/cluster before retrying"),
         ),
+    }
+}
+
+async fn snapshot(State(node): State<Arc<Node>>) -> Response {
+    match node.backup().await {
+        Ok(backup) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::HeaderName::from_static("x-redraft-revision"), backup.revision.to_string()),
+            ],
+            backup.bytes,
+        )
+            .into_response(),
+        Err(error) => self::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &error.to_string()),
     }
 }
 

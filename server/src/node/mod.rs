@@ -13,6 +13,7 @@
 //! proposed certainly did not happen; a write whose reply was lost (the node stopped, a timeout)
 //! may have happened, and says so.
 
+pub mod backup;
 mod duties;
 mod election;
 mod forward;
@@ -93,6 +94,8 @@ pub struct Node {
     started: Instant,
     /// Appends from the leader being handled, or handled lately, for the pre-vote.
     leader_contact: self::leader_contact::LeaderContact,
+    /// Reads the snapshot file from the data directory, for a backup (`backup.rs`).
+    read_snapshot: Box<dyn Fn() -> std::io::Result<Vec<u8>> + Send + Sync>,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
     /// On a follower: client writes waiting to be forwarded to the leader together.
@@ -131,6 +134,9 @@ impl Node {
             hash_seed: options.hash_seed,
             ..StateMachineConfig::default()
         }));
+        let snapshot_disk = disk.clone();
+        let read_snapshot =
+            Box::new(move || snapshot_disk.read(crate::storage::state_machine_store::SNAPSHOT_FILE));
         let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone())
             .map_err(StartError::Snapshot)?;
         let (mut log, recovery) = LogStore::open(
@@ -218,6 +224,7 @@ impl Node {
             read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
             started: monotonic_now(),
             leader_contact: Default::default(),
+            read_snapshot,
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,

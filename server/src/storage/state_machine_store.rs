@@ -9,14 +9,15 @@
 // openraft's traits fix the error type, `StorageError`, whatever its size.
 #![allow(clippy::result_large_err)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Cursor};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    AnyError, Entry, EntryPayload, LogId, Membership, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
 };
 use redraft_core::codec;
 use redraft_core::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
@@ -48,7 +49,8 @@ pub struct StateMachineStore<D: Disk + Clone> {
     on_disk: Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
-const SNAPSHOT_FILE: &str = "snapshot";
+/// The snapshot's file in the data directory.
+pub const SNAPSHOT_FILE: &str = "snapshot";
 
 impl<D: Disk + Clone> StateMachineStore<D> {
     /// Restores the newest snapshot on `disk`, if there is one, into `state`.
@@ -273,4 +275,55 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             Err(error) => Err(StorageIOError::read_snapshot(None, AnyError::new(&error)).into()),
         }
     }
+}
+
+/// What a snapshot file holds, as `redraft-cli snapshot verify` and `restore` report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotSummary {
+    /// The log index of the last entry it holds: its revision.
+    pub revision: u64,
+    pub keys: u64,
+    pub sessions: u64,
+    pub bytes: u64,
+}
+
+/// Reads the whole snapshot in `bytes`, checking every record's checksum, the counts and the
+/// stream's checksum, and says what it holds.
+///
+/// # Errors
+/// Where the snapshot is damaged, naming the offset.
+pub fn verify_snapshot(bytes: &[u8]) -> Result<(SnapshotSummary, SnapshotHeader, Frozen), String> {
+    let (header, frozen) =
+        SnapshotReader::new(bytes).and_then(|r| r.read_all()).map_err(|e| e.to_string())?;
+    membership_of(&header)?;
+    let summary = SnapshotSummary {
+        revision: header.last_applied.map_or(0, |id| id.index),
+        keys: header.key_count,
+        sessions: header.session_count,
+        bytes: bytes.len() as u64,
+    };
+    Ok((summary, header, frozen))
+}
+
+/// The snapshot in `bytes` with its membership replaced by `members`, all voters, as of the
+/// snapshot's last entry: what a new cluster restored from a backup starts from.
+///
+/// # Errors
+/// The snapshot is damaged (naming the offset), or holds no entry to restore from.
+pub fn with_membership(
+    bytes: &[u8],
+    members: BTreeMap<u64, NodeAddr>,
+) -> Result<(SnapshotSummary, Vec<u8>), String> {
+    let (summary, header, frozen) = verify_snapshot(bytes)?;
+    let (last_applied, _old): SnapshotRaftState = membership_of(&header)?;
+    let Some(last) = last_applied else {
+        return Err("the snapshot is of an empty cluster: there is nothing to restore".into());
+    };
+    let voters = members.keys().copied().collect::<BTreeSet<u64>>();
+    let membership = StoredMembership::new(Some(last), Membership::new(vec![voters], members));
+    let extra = codec::encode_versioned(STORE_FORMAT_VERSION, &(last_applied, membership));
+    let core_id = header.last_applied;
+    let rewritten =
+        write_snapshot(Vec::new(), &frozen, core_id, Bytes::from(extra)).map_err(|e| e.to_string())?;
+    Ok((SnapshotSummary { bytes: rewritten.len() as u64, ..summary }, rewritten))
 }

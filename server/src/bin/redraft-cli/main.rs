@@ -6,13 +6,15 @@
 //! way redis-cli 7 prints them (`format.rs`): quoted and annotated on a terminal, raw when
 //! standard output is a pipe. The RESP codec itself lives in `redraft_net::resp`; this binary
 //! only moves bytes between it, a blocking socket and the terminal. `redraft-cli cluster
-//! status|add|promote|remove` manages membership (`cluster.rs`).
+//! status|add|promote|remove` manages membership (`cluster.rs`); `redraft-cli snapshot
+//! save|verify FILE` takes and checks backups (`snapshot.rs`).
 
 mod cluster;
 mod connection;
 mod format;
 mod hints;
 mod repl;
+mod snapshot;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
@@ -51,6 +53,9 @@ struct Args {
     /// Server port.
     #[arg(short = 'p', value_name = "port", default_value_t = 6379)]
     port: u16,
+    /// The node's HTTP address, for `snapshot save` [default: the host, port + 1000].
+    #[arg(long, value_name = "host:port")]
+    http_addr: Option<String>,
     /// Database number, selected after connecting.
     #[arg(short = 'n', value_name = "db", default_value_t = 0)]
     db: i64,
@@ -90,6 +95,8 @@ struct Args {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub endpoint: Endpoint,
+    /// The node's HTTP address (`snapshot save`).
+    pub http_addr: String,
     /// Logged in with on every (re)connection.
     pub auth: Option<Credentials>,
     /// The database to select on every (re)connection.
@@ -122,8 +129,11 @@ fn main() -> ExitCode {
     }
     let password = args.password.or_else(|| std::env::var("REDISCLI_AUTH").ok());
     let auth = password.map(|password| Credentials { user: args.user, password });
+    let http_addr =
+        args.http_addr.unwrap_or_else(|| format!("{}:{}", args.host, u32::from(args.port) + 1000));
     let settings = Settings {
         endpoint: Endpoint { host: args.host, port: args.port },
+        http_addr,
         auth,
         db: args.db,
         resp3: args.resp3,
@@ -142,6 +152,8 @@ fn main() -> ExitCode {
     }
     if command.is_empty() {
         repl::run(settings)
+    } else if let Some(snapshot_command) = snapshot::parse(&command) {
+        snapshot::run(&settings, snapshot_command)
     } else if let Some(cluster_command) = cluster::parse(&command) {
         cluster::run(&settings, cluster_command)
     } else {
