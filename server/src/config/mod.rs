@@ -325,7 +325,14 @@ impl ServerConfig {
                     self.advertised_raft_addr()
                 )));
             }
-            if !own.resp_addr.is_empty() && own.resp_addr != self.resp_addr {
+            // A node listening on every interface (0.0.0.0:6379, as in a container) is reached by
+            // its peers under a name of its own; the ports must still agree.
+            let listens_everywhere = crate::addr::split_host_port(&self.resp_addr)
+                .zip(crate::addr::split_host_port(&own.resp_addr))
+                .is_some_and(|((host, port), (_, own_port))| {
+                    matches!(host, "0.0.0.0" | "::" | "[::]") && port == own_port
+                });
+            if !own.resp_addr.is_empty() && own.resp_addr != self.resp_addr && !listens_everywhere {
                 return Err(ConfigError::Invalid(format!(
                     "peers give node {} the RESP address {}, but resp-addr is {}",
                     self.node_id, own.resp_addr, self.resp_addr
@@ -518,6 +525,26 @@ mod tests {
         ]);
         let config = ServerConfig::load(&tls, &files).expect("mutual TLS");
         assert!(config.tls_cluster && config.secret().expect("valid").is_none());
+    }
+
+    /// In a container a node listens on every interface and its peers name it by host name:
+    /// accepted when the ports agree; another port is still a mistake.
+    #[test]
+    fn a_node_listening_on_every_interface_is_named_by_its_peers() {
+        let peers = "1=redraft-1:16379/redraft-1:6379,2=redraft-2:16379/redraft-2:6379";
+        let flags = |resp: &str| Flags {
+            node_id: Some(1),
+            resp_addr: Some(resp.into()),
+            raft_addr: Some("127.0.0.1:16379".into()),
+            raft_advertise_addr: Some("redraft-1:16379".into()),
+            peers: Some(peers.into()),
+            ..Flags::default()
+        };
+        ServerConfig::load(&flags("0.0.0.0:6379"), &BTreeMap::new()).expect("the same port");
+        let error = ServerConfig::load(&flags("0.0.0.0:6380"), &BTreeMap::new()).expect_err("another port");
+        assert!(error.to_string().contains("the RESP address redraft-1:6379"), "{error}");
+        let error = ServerConfig::load(&flags("127.0.0.1:6379"), &BTreeMap::new()).expect_err("another host");
+        assert!(error.to_string().contains("but resp-addr is 127.0.0.1:6379"), "{error}");
     }
 
     /// The read lease is off unless asked for (flag or environment), and then the node gets the
