@@ -163,6 +163,14 @@ impl SyncClient {
         Ok(replies.pop().expect("one reply"))
     }
 
+    /// Sends a command of any bytes and reads its reply.
+    pub fn call_bytes(&mut self, args: &[Bytes]) -> std::io::Result<Frame> {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.stream.write_all(&out)?;
+        self.read_reply()
+    }
+
     /// Sends commands in one write and reads their replies, in order.
     pub fn pipeline(&mut self, commands: &[&[&str]]) -> std::io::Result<Vec<Frame>> {
         let mut out = BytesMut::new();

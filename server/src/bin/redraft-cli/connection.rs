@@ -194,6 +194,19 @@ impl Connection {
         self.read_reply()
     }
 
+    /// Sends `requests` in one write and reads their replies, in order.
+    ///
+    /// # Errors
+    /// [`RequestError`] when the connection fails before every reply has arrived.
+    pub fn pipeline(&mut self, requests: &[Vec<Bytes>]) -> Result<Vec<Frame>, RequestError> {
+        let mut bytes = BytesMut::new();
+        for request in requests {
+            encode_request(request, &mut bytes);
+        }
+        self.stream.write_all(&bytes).map_err(RequestError::Io)?;
+        requests.iter().map(|_| self.read_reply()).collect()
+    }
+
     fn read_reply(&mut self) -> Result<Frame, RequestError> {
         let mut chunk = vec![0u8; READ_CHUNK_BYTES];
         loop {

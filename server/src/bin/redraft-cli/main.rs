@@ -7,12 +7,14 @@
 //! standard output is a pipe. The RESP codec itself lives in `redraft_net::resp`; this binary
 //! only moves bytes between it, a blocking socket and the terminal. `redraft-cli cluster
 //! status|add|promote|remove` manages membership (`cluster.rs`); `redraft-cli snapshot
-//! save|verify FILE` takes and checks backups (`snapshot.rs`).
+//! save|verify FILE` takes and checks backups (`snapshot.rs`); `redraft-cli import --from
+//! redis://...` copies a Redis's keys in (`import.rs`).
 
 mod cluster;
 mod connection;
 mod format;
 mod hints;
+mod import;
 mod repl;
 mod snapshot;
 
@@ -152,6 +154,8 @@ fn main() -> ExitCode {
     }
     if command.is_empty() {
         repl::run(settings)
+    } else if let Some(import_command) = import::parse(&command) {
+        import::run(&settings, import_command)
     } else if let Some(snapshot_command) = snapshot::parse(&command) {
         snapshot::run(&settings, snapshot_command)
     } else if let Some(cluster_command) = cluster::parse(&command) {
