@@ -155,3 +155,47 @@ fn a_backup_taken_under_load_restores_into_a_new_three_node_cluster() {
     // The source goes on as it was, apart.
     assert_eq!(source.client().call(&["EXISTS", "new-cluster"]).expect("EXISTS"), Frame::Integer(0));
 }
+
+/// SAVE builds a snapshot and waits for it, BGSAVE answers at once as Redis does (its reply
+/// compared with a real redis-server's), and LASTSAVE moves to the time of the newest snapshot.
+#[test]
+fn save_bgsave_and_lastsave_answer_as_redis_does() {
+    let redis = common::redis_server::RedisServer::start();
+    let mut reference = SyncClient::connect(&redis.addr().to_string()).expect("connect to redis");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = ServerProcess::start(&dir.path().join("node"), &[]);
+    let mut client = node.client();
+    let Frame::Integer(started) = client.call(&["LASTSAVE"]).expect("LASTSAVE") else { panic!("an integer") };
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    assert!(started.abs_diff(now as i64) < 60, "LASTSAVE is the start time at first: {started} vs {now}");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(client.call(&["SET", "k", "v"]).expect("SET"), ok());
+    assert_eq!(client.call(&["SAVE"]).expect("SAVE"), ok());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let Frame::Integer(saved) = client.call(&["LASTSAVE"]).expect("LASTSAVE") else {
+            panic!("an integer")
+        };
+        if saved > started {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "LASTSAVE never moved past {started}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for command in [&["BGSAVE"][..], &["BGSAVE", "NOW"], &["LASTSAVE", "x"], &["SAVE", "x"]] {
+        let ours = client.call(command).expect("ours");
+        let theirs = reference.call(command).expect("redis's");
+        match (&ours, &theirs) {
+            (Frame::Error(_), Frame::Error(_)) => {}
+            _ => assert_eq!(ours, theirs, "{command:?}"),
+        }
+    }
+    // Right after a BGSAVE, another is refused while the first runs, or started once it is done.
+    let again = client.call(&["BGSAVE", "SCHEDULE"]).expect("BGSAVE");
+    assert!(
+        again == Frame::Simple("Background saving started".into())
+            || again == Frame::Error("ERR Background save already in progress".into()),
+        "{again:?}"
+    );
+}

@@ -183,8 +183,10 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     // redraft's own: reading the cluster's state is like INFO; changing its membership is
     // administration, as CONFIG SET is.
     c("raft.info", &[Slow, Dangerous]),
-    // A backup of the whole keyspace (`GET /v1/snapshot`), as Redis's SAVE is administration.
+    // Snapshots, and a backup of the whole keyspace (`GET /v1/snapshot` needs SAVE's permission).
     c("save", &[Admin, Slow, Dangerous]),
+    c("bgsave", &[Admin, Slow, Dangerous]),
+    c("lastsave", &[Admin, Fast, Dangerous]),
     c("raft.add", &[Admin, Slow, Dangerous]),
     c("raft.promote", &[Admin, Slow, Dangerous]),
     c("raft.remove", &[Admin, Slow, Dangerous]),

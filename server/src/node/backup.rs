@@ -21,11 +21,12 @@ pub struct Backup {
 }
 
 impl Node {
-    /// Builds a snapshot of everything applied so far and returns it.
+    /// Builds a snapshot of everything applied so far and waits until it is written (Redis's
+    /// SAVE).
     ///
     /// # Errors
-    /// The snapshot could not be built or read within [`BACKUP_TIMEOUT`].
-    pub async fn backup(&self) -> Result<Backup, NodeError> {
+    /// The snapshot could not be built within [`BACKUP_TIMEOUT`].
+    pub async fn save(&self) -> Result<(), NodeError> {
         let applied = self.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
         self.raft
             .trigger()
@@ -37,9 +38,42 @@ impl Node {
             .wait(Some(BACKUP_TIMEOUT))
             .metrics(|m| m.snapshot.is_some_and(|id| id.index >= applied), "a snapshot at the applied index")
             .await;
-        if let Err(error) = built {
-            return Err(NodeError::Unavailable(format!("the snapshot was not built: {error}")));
+        match built {
+            Ok(_) => Ok(()),
+            Err(error) => Err(NodeError::Unavailable(format!("the snapshot was not built: {error}"))),
         }
+    }
+
+    /// The Unix time, in seconds, of the last snapshot this node built or installed, or of its
+    /// start (Redis's LASTSAVE).
+    pub fn last_save_unix(&self) -> u64 {
+        self.last_save_unix.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes the time when the node's snapshot has moved (the node's duties look every pass).
+    pub(super) fn note_snapshot(&self, snapshot: Option<u64>) {
+        if self.last_snapshot_seen.swap(snapshot.unwrap_or(0), std::sync::atomic::Ordering::Relaxed)
+            != snapshot.unwrap_or(0)
+        {
+            self.last_save_unix.store(self.clock.now_ms() / 1000, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Marks a BGSAVE as running; false if one already is.
+    pub fn begin_background_save(&self) -> bool {
+        !self.background_save.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    pub fn end_background_save(&self) {
+        self.background_save.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Builds a snapshot of everything applied so far and returns it.
+    ///
+    /// # Errors
+    /// The snapshot could not be built or read within [`BACKUP_TIMEOUT`].
+    pub async fn backup(&self) -> Result<Backup, NodeError> {
+        self.save().await?;
         let bytes = (self.read_snapshot)()
             .map_err(|e| NodeError::Unavailable(format!("cannot read the snapshot file: {e}")))?;
         let revision = SnapshotReader::new(bytes.as_slice())

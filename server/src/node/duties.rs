@@ -46,6 +46,7 @@ pub(super) async fn duties(node: Weak<Node>, mut stopped: watch::Receiver<bool>)
         let metrics = node.raft.metrics().borrow().clone();
         node.update_metrics(&metrics).await;
         node.refresh_used_memory();
+        node.note_snapshot(metrics.snapshot.map(|id| id.index));
         // A removed node stands again once its own log makes it a member (the leader adds it
         // back and replicates to it); why it must not before is on `pre_vote_due`.
         let is_leader = metrics.state == ServerState::Leader;

@@ -94,6 +94,12 @@ pub struct Node {
     started: Instant,
     /// Appends from the leader being handled, or handled lately, for the pre-vote.
     leader_contact: self::leader_contact::LeaderContact,
+    /// When the last snapshot was built or installed (Unix seconds), and the index of the one
+    /// seen last, for LASTSAVE (`backup.rs`).
+    last_save_unix: AtomicU64,
+    last_snapshot_seen: AtomicU64,
+    /// Whether a BGSAVE is running.
+    background_save: std::sync::atomic::AtomicBool,
     /// Reads the snapshot file from the data directory, for a backup (`backup.rs`).
     read_snapshot: Box<dyn Fn() -> std::io::Result<Vec<u8>> + Send + Sync>,
     /// Client writes waiting for the proposer to pack them into a batch entry.
@@ -225,6 +231,9 @@ impl Node {
             started: monotonic_now(),
             leader_contact: Default::default(),
             read_snapshot,
+            last_save_unix: AtomicU64::new(now_ms / 1000),
+            last_snapshot_seen: AtomicU64::new(0),
+            background_save: Default::default(),
             last_stamp_ms: AtomicU64::new(state.time_ms()),
             last_proposal_ms: AtomicU64::new(now_ms),
             options,

@@ -22,6 +22,7 @@ use super::acl_log::{Reason, Refusal};
 use super::admin::{self, ClientContext};
 use super::auth::{Auth, Verdict, NOAUTH, WRONGPASS};
 use super::cluster;
+use super::persistence;
 use super::server::RespServer;
 use super::transaction::Transaction;
 use crate::metrics::CommandLabel;
@@ -301,6 +302,10 @@ impl Connection {
                 self.flush().await;
                 self.stale_reads = false;
                 Step::Now(Frame::simple("OK"))
+            }
+            b"SAVE" | b"BGSAVE" | b"LASTSAVE" => {
+                self.flush().await;
+                Step::Now(persistence::run(&self.server.node, name, args).await)
             }
             b"RAFT.INFO" | b"RAFT.ADD" | b"RAFT.PROMOTE" | b"RAFT.REMOVE" => {
                 self.flush().await;

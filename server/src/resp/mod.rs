@@ -7,8 +7,8 @@
 //! - [`connection`]: what each request is and in what order it runs (pipelining, batching of
 //!   reads and writes).
 //! - [`transaction`]: a connection's MULTI/EXEC/WATCH state.
-//! - [`admin`], [`command_info`], [`cluster`], [`acl`]: the connection, server, RAFT and ACL
-//!   commands.
+//! - [`admin`], [`command_info`], [`cluster`], [`persistence`], [`acl`]: the connection, server,
+//!   RAFT, SAVE/BGSAVE/LASTSAVE and ACL commands.
 //! - [`auth`]: who a connection runs as and whether it may run each request.
 //! - [`server`]: what connections share.
 //! - [`acl_log`] and [`clients`]: the requests refused, and the client registry.
@@ -26,6 +26,7 @@ mod cluster;
 mod command_info;
 mod connection;
 mod listener;
+mod persistence;
 mod server;
 #[cfg(not(madsim))]
 mod tls_listener;

@@ -26,6 +26,9 @@ impl RedisServer {
         let port = free_port();
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // A BGSAVE a test sends writes dump.rdb here, not into the checkout.
+            .arg("--dir")
+            .arg(std::env::temp_dir())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
