@@ -147,6 +147,7 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
         data_dir: dir.display().to_string(),
         protected_mode: config.protected_mode,
         client_output_buffer_limit: usize::try_from(config.client_output_buffer_limit).unwrap_or(usize::MAX),
+        aclfile: (!config.aclfile.as_os_str().is_empty()).then(|| config.aclfile.clone()),
     };
     let resp_addr = resp.local_addr().map_or_else(|_| config.resp_addr.clone(), |a| a.to_string());
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
@@ -158,6 +159,7 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
     let tls_task = tls.map(|(listener, acceptor)| {
         tokio::spawn(resp_server.clone().serve_tls(listener, acceptor, stopped.clone()))
     });
+    let bootstrap = resp_server.clone();
     let resp_task = tokio::spawn(resp_server.serve(resp, stopped.clone()));
     let http_task = http.map(|listener| {
         let limits = crate::http::HttpLimits {
@@ -192,6 +194,11 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
         ),
         Err(error) => tracing::warn!(%error, "no leader yet; requests wait for one"),
     }
+    tokio::spawn(async move {
+        if let Some(reply) = crate::resp::bootstrap_from_acl_file(&bootstrap).await {
+            tracing::info!(?reply, "a new cluster's users, from the ACL file");
+        }
+    });
     // A node whose Raft core stopped (a fatal error, a panic in the core or the apply path)
     // can serve nothing; it exits, non-zero, so that a supervisor restarts it, rather than stay
     // up answering TRYAGAIN.

@@ -249,3 +249,65 @@ async fn rule_changes_reach_open_connections() {
         assert_eq!(bob.read().await, None, "{name}: a deleted user's connection is closed");
     }
 }
+
+/// ACL SAVE and ACL LOAD with an ACL file, against Redis with the same file: without one both
+/// refuse with Redis's text; LOAD replaces the users (a file without the default user resets it),
+/// refuses a bad file naming its line and changes nothing; SAVE writes what ACL LIST shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_files_load_and_save_as_in_redis() {
+    let (redis, redraft) = pair(None, &[]).await;
+    same_replies(&redis, &redraft, 1, &[(0, "ACL SAVE"), (0, "ACL LOAD")]).await;
+
+    // Both servers read the same file, so that errors naming it are the same text.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("users.acl");
+    let write = |text: &str| std::fs::write(&file, text).expect("write");
+    write("user default on nopass ~* +@all\nuser app on >pw ~app:* +get\n");
+    let redis = RedisServer::start_with(&["--aclfile", file.to_str().expect("utf-8")]);
+    let settings = RespSettings { aclfile: Some(file.clone()), ..RespSettings::default() };
+    let redraft = TestServer::start_with(settings).await;
+    same_replies(&redis, &redraft, 1, &[(0, "ACL SETUSER extra on"), (0, "ACL LOAD"), (0, "ACL LIST")]).await;
+
+    write("user default on nopass ~* +@all\nuser bad on +nosuchcmd\n");
+    let mut ours = redraft.client().await;
+    let mut theirs = Client::connect(redis.addr()).await;
+    for client in [&mut ours, &mut theirs] {
+        let reply = client.call(&["ACL", "LOAD"]).await;
+        assert!(matches!(&reply, Frame::Error(e) if e.contains("users.acl:2")), "{reply:?}");
+    }
+    write("garbage\n");
+    same_replies(&redis, &redraft, 1, &[(0, "ACL LOAD"), (0, "ACL LIST")]).await;
+    write("user app on >pw ~app:* +get\n");
+    same_replies(&redis, &redraft, 1, &[(0, "ACL LOAD"), (0, "ACL LIST"), (0, "ACL SETUSER x on")]).await;
+    assert_eq!(theirs.call(&["ACL", "SAVE"]).await, Frame::simple("OK"));
+    let saved_by_redis = std::fs::read_to_string(&file).expect("saved");
+    assert_eq!(ours.call(&["ACL", "SAVE"]).await, Frame::simple("OK"));
+    assert_eq!(std::fs::read_to_string(&file).expect("saved"), saved_by_redis);
+}
+
+/// A new cluster's users come from its ACL file (`aclfile`); after a restart the replicated users
+/// stand, and the file is not applied over changes made since.
+#[test]
+fn a_new_cluster_starts_with_the_users_of_its_acl_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("users.acl");
+    std::fs::write(&file, "user default on nopass ~* +@all\nuser app on >pw ~app:* +get\n").expect("write");
+    let file = file.to_str().expect("utf-8");
+    let data = dir.path().join("node");
+    let node = common::ServerProcess::start(&data, &["--aclfile", file]);
+    let mut client = node.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.call(&["AUTH", "app", "pw"]).expect("AUTH") != Frame::simple("OK") {
+        assert!(std::time::Instant::now() < deadline, "the ACL file's user never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut admin = node.client();
+    assert_eq!(admin.call(&["ACL", "SETUSER", "later", "on", ">pw2"]).expect("SETUSER"), Frame::simple("OK"));
+    assert_eq!(node.stop(), Some(0));
+
+    let node = common::ServerProcess::start(&data, &["--aclfile", file]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut client = node.client();
+    assert_eq!(client.call(&["AUTH", "later", "pw2"]).expect("AUTH"), Frame::simple("OK"));
+    assert_eq!(client.call(&["AUTH", "app", "pw"]).expect("AUTH"), Frame::simple("OK"));
+}

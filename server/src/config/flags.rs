@@ -74,6 +74,9 @@ pub struct Flags {
     /// Serve HTTPS on http-addr, with the tls-* certificates.
     #[arg(global = true, long)]
     pub http_tls: bool,
+    /// The users file ACL SAVE writes and ACL LOAD reads; a new cluster starts with its users.
+    #[arg(global = true, long, value_name = "FILE")]
+    pub aclfile: Option<PathBuf>,
     /// Mutual TLS between peers: tls-cert-file names this node node-<id>.redraft, and peers
     /// show certificates from tls-ca-cert-file (Redis's tls-cluster).
     #[arg(global = true, long)]
@@ -192,6 +195,9 @@ impl ServerConfig {
         }
         if flags.tls_cluster {
             self.tls_cluster = true;
+        }
+        if let Some(v) = &flags.aclfile {
+            self.aclfile = v.clone();
         }
         if flags.read_lease {
             self.read_lease = true;

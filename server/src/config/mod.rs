@@ -106,6 +106,9 @@ pub struct ServerConfig {
     pub tls_auth_clients: ClientAuth,
     /// Serve HTTPS instead of HTTP on `http-addr`, with the same certificates as `tls-port`.
     pub http_tls: bool,
+    /// Redis's `aclfile`: where ACL SAVE writes the users and ACL LOAD reads them; a new cluster
+    /// starts with its users. Empty for none.
+    pub aclfile: PathBuf,
     /// Mutual TLS between peers (Redis's `tls-cluster`): the node's certificate (`tls-cert-file`)
     /// must name it `node-<id>.redraft` and allow server and client use, and peers must show
     /// certificates from `tls-ca-cert-file` (`redraft_net::peer::tls`).
@@ -158,6 +161,7 @@ impl Default for ServerConfig {
             tls_auth_clients: ClientAuth::Yes,
             http_tls: false,
             tls_cluster: false,
+            aclfile: PathBuf::new(),
             heartbeat_ms: node.heartbeat_ms,
             election_timeout_ms_min: node.election_timeout_ms_min,
             election_timeout_ms_max: node.election_timeout_ms_max,

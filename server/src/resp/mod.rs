@@ -32,4 +32,5 @@ mod server;
 mod tls_listener;
 mod transaction;
 
+pub use acl::bootstrap_from_acl_file;
 pub use server::{RespServer, RespSettings};

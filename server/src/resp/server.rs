@@ -28,6 +28,9 @@ pub struct RespSettings {
     /// `client-output-buffer-limit` for normal clients); a pipeline whose replies would pass it
     /// closes the connection, before they are encoded. 0 for no limit.
     pub client_output_buffer_limit: usize,
+    /// Redis's `aclfile`: where ACL SAVE writes the users and ACL LOAD reads them, and what a new
+    /// cluster's users come from.
+    pub aclfile: Option<std::path::PathBuf>,
 }
 
 impl Default for RespSettings {
@@ -38,6 +41,7 @@ impl Default for RespSettings {
             data_dir: String::new(),
             protected_mode: true,
             client_output_buffer_limit: CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT,
+            aclfile: None,
         }
     }
 }
