@@ -5,6 +5,7 @@
 //!
 //! Needs `redis-server` (Debian's redis-server; ci/test installs it).
 #![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)] // a process test on real time
 
 mod common;
 
