@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use crate::addr::NodeAddr;
 use crate::config::ServerConfig;
 use crate::node::options::CLUSTER_ID_DEFAULT;
 use crate::storage::disk::{Disk, FileDisk};
@@ -33,7 +34,11 @@ pub async fn restore(config: &ServerConfig, file: &Path) -> Result<String, Strin
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut members = config.peers().map_err(|e| e.to_string())?;
     if members.is_empty() {
-        members.insert(config.node_id, crate::app::node_options(config).addr);
+        let addr = NodeAddr {
+            raft_addr: config.advertised_raft_addr().to_owned(),
+            resp_addr: config.resp_addr.clone(),
+        };
+        members.insert(config.node_id, addr);
     }
     let (summary, snapshot) =
         with_membership(&bytes, members.clone()).map_err(|e| format!("{}: {e}", file.display()))?;
