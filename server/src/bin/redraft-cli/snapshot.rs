@@ -4,7 +4,7 @@
 //! revision, keys and bytes, or where it is damaged. `redraft-server restore FILE` makes a new
 //! cluster from it. Redis has no `SNAPSHOT` command, so the word never shadows one.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -92,8 +92,8 @@ fn http_get(addr: &str, path: &str, settings: &Settings) -> Result<Vec<u8>, Stri
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send to {addr}: {e}"))?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(|e| format!("cannot read from {addr}: {e}"))?;
+    let mut response =
+        read_with_progress(&mut stream).map_err(|e| format!("cannot read from {addr}: {e}"))?;
     let head_end = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -114,6 +114,56 @@ fn http_get(addr: &str, path: &str, settings: &Settings) -> Result<Vec<u8>, Stri
         return Err(format!("{addr} answered {status}: {}", String::from_utf8_lossy(&body)));
     }
     Ok(body)
+}
+
+/// Reads the whole response; on a terminal, shows how much has arrived (of the length the
+/// headers give, once they have come).
+// A terminal's progress display, on wall time: not code that runs in simulation.
+#[allow(clippy::disallowed_methods)]
+fn read_with_progress(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut response = Vec::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut shown = std::time::Instant::now();
+    loop {
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..read]);
+        if terminal && shown.elapsed() >= Duration::from_millis(200) {
+            shown = std::time::Instant::now();
+            match content_length(&response) {
+                Some(total) if total > 0 => {
+                    let have = response.len().min(total);
+                    let width = 30 * have / total;
+                    eprint!(
+                        "\r[{}{}] {:.1} of {:.1} MB",
+                        "#".repeat(width),
+                        " ".repeat(30 - width),
+                        have as f64 / 1e6,
+                        total as f64 / 1e6
+                    );
+                }
+                _ => eprint!("\r{:.1} MB", response.len() as f64 / 1e6),
+            }
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+    Ok(response)
+}
+
+/// The body's length from a response's headers, once they have arrived.
+fn content_length(response: &[u8]) -> Option<usize> {
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&response[..head_end]).ok()?;
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok()).flatten()
+    })?;
+    Some(head_end + 4 + length)
 }
 
 /// The body of a chunked transfer.
