@@ -48,10 +48,10 @@ async fn start(dir: &Path) -> Node {
     let raft = Raft::new(
         1,
         config,
-        PeerNetwork::new(std::sync::Arc::new(PeerPool::new(
-            redraft_net::peer::PeerAuth::open("test".into()),
-            1,
-        ))),
+        PeerNetwork::new(
+            std::sync::Arc::new(PeerPool::new(redraft_net::peer::PeerAuth::open("test".into()), 1)),
+            redraft_core::limits::APPEND_DETACHED_BYTES_MIN,
+        ),
         log,
         machine,
     )

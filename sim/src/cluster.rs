@@ -85,6 +85,7 @@ fn node_options(id: u64, config: &SimConfig) -> NodeOptions {
         // Peers prove themselves with a secret, as on a network: the handshake and every frame's
         // tag run under every fault.
         cluster_secret: Some(ClusterSecret::new(b"the simulated cluster's secret").expect("long enough")),
+        large_append_bytes: config.large_append_bytes,
         ..NodeOptions::default()
     }
 }

@@ -185,6 +185,12 @@ pub struct SimConfig {
     /// Every node's read lease (`NodeOptions::read_lease_ms`); 0 confirms every read with a
     /// quorum.
     pub read_lease_ms: u64,
+    /// Appends and entries of at least this many bytes take the large-value paths
+    /// (`NodeOptions::large_append_bytes`). Random runs lower it to a few hundred bytes, so that
+    /// appends kept in flight across openraft's timeouts and a busy leader's word that it is alive
+    /// run under every fault; the lease scenario keeps the node's default, whose timing its
+    /// check of an unsafe lease is tuned to.
+    pub large_append_bytes: usize,
 }
 
 impl SimConfig {
@@ -200,6 +206,7 @@ impl SimConfig {
             recovery_bound: Duration::from_secs(20),
             scenario: None,
             read_lease_ms: 0,
+            large_append_bytes: 256,
         }
     }
 
@@ -217,11 +224,16 @@ impl SimConfig {
             Scenario::LeaseReadsUnderDrift => (safe_read_lease_ms(ELECTION_TIMEOUT_MS_MAX), nodes),
             _ => (0, 0),
         };
+        let large_append_bytes = match scenario {
+            Scenario::LeaseReadsUnderDrift => redraft_core::limits::APPEND_DETACHED_BYTES_MIN,
+            _ => 256,
+        };
         SimConfig {
             scenario: Some(scenario),
             duration,
             read_lease_ms,
             readers,
+            large_append_bytes,
             ..SimConfig::new(workload, nodes)
         }
     }

@@ -18,7 +18,6 @@ use std::time::Duration;
 use openraft::error::RaftError;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Node;
@@ -27,11 +26,13 @@ use crate::peer::append::large_append_deadline;
 use crate::peer::message::PeerRequest;
 use crate::raft_types::TypeConfig;
 
-/// Appends from the leader in progress, and when the last one finished.
+/// Appends from the leader in progress, and when the last one finished; and, on a leader, the
+/// large entries it is handling.
 #[derive(Default)]
 pub(super) struct LeaderContact {
     in_progress: AtomicUsize,
     last_done: Mutex<Option<Instant>>,
+    announcing: Mutex<Announcing>,
 }
 
 /// One append in progress; finished when dropped.
@@ -90,36 +91,71 @@ impl Node {
     }
 
     /// While this leader handles an entry of `bytes` bytes (until the returned guard is
-    /// dropped, or the entry's append could take no longer), tells every other member each
-    /// heartbeat interval that it is alive.
-    pub(super) fn announce_busy(self: &Arc<Node>, bytes: usize) -> oneshot::Sender<()> {
-        let (guard, mut done) = oneshot::channel::<()>();
-        let node = Arc::downgrade(self);
+    /// dropped), tells every other member each heartbeat interval that it is alive, from one task
+    /// for all the large entries in progress, for no longer than the largest one's append could
+    /// take.
+    pub(super) fn announce_busy(self: &Arc<Node>, bytes: usize) -> BusyGuard {
         let until = monotonic_now() + large_append_deadline(bytes);
-        let every = Duration::from_millis(self.options.heartbeat_ms);
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut done => return,
-                    () = tokio::time::sleep(every) => {}
-                }
-                let Some(node) = node.upgrade() else { return };
-                let metrics = node.raft.metrics().borrow().clone();
-                if monotonic_now() > until || metrics.current_leader != Some(node.id()) {
-                    return;
-                }
-                let term = metrics.current_term;
-                for (id, addr) in metrics.membership_config.membership().nodes() {
-                    if *id == node.id() {
-                        continue;
-                    }
-                    let (peers, id, addr) = (node.peers.clone(), *id, addr.raft_addr.clone());
-                    tokio::spawn(async move {
-                        let _ = peers.call(id, &addr, PeerRequest::LeaderBusy { term }, every).await;
-                    });
-                }
+        let mut announcing = self.leader_contact.announcing.lock();
+        announcing.entries += 1;
+        announcing.until = announcing.until.max(Some(until));
+        if !announcing.task_running {
+            announcing.task_running = true;
+            tokio::spawn(announce(Arc::downgrade(self), Duration::from_millis(self.options.heartbeat_ms)));
+        }
+        BusyGuard(Arc::downgrade(self))
+    }
+}
+
+/// The large entries a leader is handling, and its announcing task.
+#[derive(Default)]
+pub(super) struct Announcing {
+    entries: usize,
+    until: Option<Instant>,
+    task_running: bool,
+}
+
+/// One large entry in progress; finished when dropped.
+pub(super) struct BusyGuard(std::sync::Weak<Node>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.upgrade() {
+            let mut announcing = node.leader_contact.announcing.lock();
+            announcing.entries = announcing.entries.saturating_sub(1);
+            if announcing.entries == 0 {
+                announcing.until = None;
             }
-        });
-        guard
+        }
+    }
+}
+
+/// Every `every`, while the node leads and has a large entry in progress, a `LeaderBusy` to each
+/// other member; ends when there is none (or the node is gone).
+async fn announce(node: std::sync::Weak<Node>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(node) = node.upgrade() else { return };
+        {
+            let mut announcing = node.leader_contact.announcing.lock();
+            if announcing.entries == 0 || announcing.until.is_none_or(|until| monotonic_now() > until) {
+                announcing.task_running = false;
+                return;
+            }
+        }
+        let metrics = node.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(node.id()) {
+            continue;
+        }
+        let term = metrics.current_term;
+        for (id, addr) in metrics.membership_config.membership().nodes() {
+            if *id == node.id() {
+                continue;
+            }
+            let (peers, id, addr) = (node.peers.clone(), *id, addr.raft_addr.clone());
+            tokio::spawn(async move {
+                let _ = peers.call(id, &addr, PeerRequest::LeaderBusy { term }, every).await;
+            });
+        }
     }
 }

@@ -159,7 +159,7 @@ impl Node {
         }
         redraft_net::peer::check_cluster_id(&options.cluster_id).map_err(StartError::Config)?;
         let peers = Arc::new(PeerPool::new(options.peer_auth(), options.node_id));
-        let network = PeerNetwork::new(peers.clone());
+        let network = PeerNetwork::new(peers.clone(), options.large_append_bytes);
         // openraft 0.9 restarts a node whose stored vote is its own committed leadership as the
         // leader of that same term, without an election. Such a leader answers ReadIndex with
         // the larger of its commit index (only what its state machine had applied before the

@@ -67,6 +67,11 @@ pub struct NodeOptions {
     /// How long a request waits for a leader to be elected before it is refused.
     pub leader_wait_ms: u64,
     pub shard_bits: u32,
+    /// Appends and entries of at least this many bytes are "large": sent by a task of their own
+    /// and kept in flight across openraft's timeouts (`peer/append.rs`), and the leader says it
+    /// is alive while it writes one (`leader_contact.rs`). The simulator lowers it so that these
+    /// paths run under its faults.
+    pub large_append_bytes: usize,
     /// Keys the map's hash; random per process in production, fixed in simulation.
     pub hash_seed: u64,
 }
@@ -98,6 +103,7 @@ impl Default for NodeOptions {
             membership_timeout_ms: 60_000,
             leader_wait_ms: 3_000,
             shard_bits: redraft_core::limits::SHARD_BITS_DEFAULT,
+            large_append_bytes: redraft_core::limits::APPEND_DETACHED_BYTES_MIN,
             hash_seed: 0,
         }
     }

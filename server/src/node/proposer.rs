@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
-use redraft_core::limits::{
-    APPEND_DETACHED_BYTES_MIN, BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX,
-};
+use redraft_core::limits::{BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX};
 use redraft_core::{LogEntry, Payload, Reply, Write};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -142,7 +140,7 @@ pub(super) async fn propose(
         let bytes: usize = writes.iter().map(Write::weight).sum();
         // A large entry holds up openraft's heartbeats while it is written; the followers hear
         // from this leader meanwhile (`leader_contact.rs`).
-        let busy = (bytes >= APPEND_DETACHED_BYTES_MIN).then(|| node.announce_busy(bytes));
+        let busy = (bytes >= node.options.large_append_bytes).then(|| node.announce_busy(bytes));
         let entry = LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes } };
         let proposed = node.raft.client_write_ff(entry).await;
         drop(node);
@@ -170,7 +168,7 @@ async fn answer(
     receiver: Outcome,
     replies: Vec<(usize, GroupReply)>,
     timeout: Duration,
-    _slot: (tokio::sync::OwnedSemaphorePermit, Option<oneshot::Sender<()>>),
+    _slot: (tokio::sync::OwnedSemaphorePermit, Option<super::leader_contact::BusyGuard>),
 ) {
     match outcome(receiver, timeout).await {
         Ok(applied) => {

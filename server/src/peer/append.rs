@@ -5,7 +5,8 @@
 //!
 //! - an append of several entries is cut to those that fit in [`APPEND_BYTES_TARGET`] (at least
 //!   one), by answering openraft with its `PayloadTooLarge` hint, as its protocol provides;
-//! - an append of [`APPEND_DETACHED_BYTES_MIN`] or more is sent by a task of its own, with a
+//! - an append of [`APPEND_DETACHED_BYTES_MIN`](redraft_core::limits::APPEND_DETACHED_BYTES_MIN)
+//!   or more (the node's `large_append_bytes`) is sent by a task of its own, with a
 //!   deadline for its size, and kept in flight across openraft's timeouts: a retry of it (the
 //!   same vote and previous entry, at least the same entries) waits for it instead of sending it
 //!   again, and gets its answer (a partial success if the retry asked for more). While a retry
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::{LogId, Vote};
-use redraft_core::limits::{APPEND_BYTES_TARGET, APPEND_DETACHED_BYTES_MIN};
+use redraft_core::limits::APPEND_BYTES_TARGET;
 use tokio::sync::watch;
 
 use super::message::{PeerRequest, PeerResponse};
@@ -35,8 +36,9 @@ pub(super) enum Plan {
     Fewer(u64),
 }
 
-/// Decides how to send `rpc` from the encoded size of its entries.
-pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>) -> Plan {
+/// Decides how to send `rpc` from the encoded size of its entries: detached from
+/// `large_bytes` (`APPEND_DETACHED_BYTES_MIN` but in the simulator).
+pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>, large_bytes: usize) -> Plan {
     let mut bytes = 0usize;
     for (n, entry) in rpc.entries.iter().enumerate() {
         let size = usize::try_from(bincode::serialized_size(entry).unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
@@ -45,7 +47,7 @@ pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>) -> Plan {
         }
         bytes = bytes.saturating_add(size);
     }
-    if bytes >= APPEND_DETACHED_BYTES_MIN {
+    if bytes >= large_bytes {
         Plan::Detached(rpc, bytes)
     } else {
         Plan::Now(rpc)
@@ -58,7 +60,16 @@ pub fn large_append_deadline(bytes: usize) -> Duration {
 }
 
 /// What a detached append came to: the follower's answer, or why there was none.
-type Outcome = Result<AppendEntriesResponse<u64>, String>;
+pub(super) type Outcome = Result<AppendEntriesResponse<u64>, Failed>;
+
+/// Why a detached append got no answer.
+#[derive(Clone, Debug)]
+pub(super) struct Failed {
+    pub reason: String,
+    /// The request certainly did not reach the follower (openraft then backs off before it
+    /// tries again, as it does for any unreachable peer; retrying at once would spin).
+    pub not_sent: bool,
+}
 
 /// An append sent by a task of its own, and where its outcome will be.
 pub(super) struct InFlight {
@@ -89,16 +100,21 @@ impl InFlight {
         tracing::debug!(target, bytes, last = ?in_flight.last, "sending a large append detached");
         tokio::spawn(async move {
             let outcome = match pool
-                .call(target, &addr, PeerRequest::Append(rpc), large_append_deadline(bytes))
+                .call_outside_backoff(target, &addr, PeerRequest::Append(rpc), large_append_deadline(bytes))
                 .await
             {
                 Ok(PeerResponse::Append(Ok(response))) => Ok(response),
-                Ok(PeerResponse::Append(Err(error))) => Err(error.to_string()),
-                Ok(other) => Err(format!("an answer of the wrong kind: {other:?}")),
-                Err(error) => Err(error.to_string()),
+                Ok(PeerResponse::Append(Err(error))) => {
+                    Err(Failed { reason: error.to_string(), not_sent: false })
+                }
+                Ok(other) => {
+                    Err(Failed { reason: format!("an answer of the wrong kind: {other:?}"), not_sent: false })
+                }
+                Err(error) => Err(Failed { reason: error.to_string(), not_sent: error.certainly_not_sent() }),
             };
-            if let Err(error) = &outcome {
-                tracing::warn!(target, bytes, %error, "a large append to node {target} failed; it will be sent again");
+            if let Err(failed) = &outcome {
+                let error = &failed.reason;
+                tracing::debug!(target, bytes, %error, "a large append to node {target} failed; it will be sent again");
             }
             let _ = tx.send(Some(Arc::new(outcome)));
         });

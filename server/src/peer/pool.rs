@@ -90,19 +90,42 @@ impl PeerPool {
         if let Some(retry_in) = lock(&self.backoff).get(addr).and_then(|b| b.wait_left(monotonic_now())) {
             return Err(CallError::Peer(PeerError::BackingOff { addr: addr.to_owned(), retry_in }));
         }
+        let result = self.call_once(to, addr, request, timeout).await;
+        match &result {
+            Err(CallError::Peer(_)) => {
+                lock(&self.backoff).entry(addr.to_owned()).or_default().failed(monotonic_now())
+            }
+            _ => {
+                lock(&self.backoff).remove(addr);
+            }
+        }
+        result
+    }
+
+    /// [`PeerPool::call`] outside the address's backoff: neither held back by it nor counted in
+    /// it. For a large append that takes its own long deadline (`append.rs`), which heartbeats
+    /// timing out against a follower busy with it must not keep from being sent.
+    pub async fn call_outside_backoff(
+        &self,
+        to: u64,
+        addr: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        self.call_once(to, addr, request, timeout).await
+    }
+
+    async fn call_once(
+        &self,
+        to: u64,
+        addr: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
         let pooled = lock(&self.idle).get_mut(addr).and_then(Vec::pop);
         let mut client = pooled.unwrap_or_else(|| PeerClient::new(self.auth.clone(), addr.to_owned()));
         let route = Route { from: self.from, to };
-        let response = match client.call(route, &encode(&request), timeout).await {
-            Ok(response) => {
-                lock(&self.backoff).remove(addr);
-                response
-            }
-            Err(error) => {
-                lock(&self.backoff).entry(addr.to_owned()).or_default().failed(monotonic_now());
-                return Err(error.into());
-            }
-        };
+        let response = client.call(route, &encode(&request), timeout).await?;
         let mut idle = lock(&self.idle);
         let kept = idle.entry(addr.to_owned()).or_default();
         if kept.len() < PEER_IDLE_CONNECTIONS_MAX {

@@ -30,11 +30,13 @@ use crate::raft_types::TypeConfig;
 #[derive(Clone)]
 pub struct PeerNetwork {
     pool: Arc<PeerPool>,
+    /// Appends of at least this many bytes are sent detached ([`super::append`]).
+    large_append_bytes: usize,
 }
 
 impl PeerNetwork {
-    pub fn new(pool: Arc<PeerPool>) -> PeerNetwork {
-        PeerNetwork { pool }
+    pub fn new(pool: Arc<PeerPool>, large_append_bytes: usize) -> PeerNetwork {
+        PeerNetwork { pool, large_append_bytes }
     }
 }
 
@@ -42,7 +44,13 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> PeerLink {
-        PeerLink { pool: self.pool.clone(), target, addr: node.raft_addr.clone(), in_flight: None }
+        PeerLink {
+            pool: self.pool.clone(),
+            target,
+            addr: node.raft_addr.clone(),
+            large_append_bytes: self.large_append_bytes,
+            in_flight: None,
+        }
     }
 }
 
@@ -51,6 +59,7 @@ pub struct PeerLink {
     pool: Arc<PeerPool>,
     target: u64,
     addr: String,
+    large_append_bytes: usize,
     /// A large append on its way, which openraft may have given up waiting for.
     in_flight: Option<InFlight>,
 }
@@ -87,7 +96,12 @@ impl PeerLink {
         self.in_flight = None;
         match outcome {
             Some(Ok(response)) => Ok(response),
-            Some(Err(error)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(error)))),
+            Some(Err(failed)) if failed.not_sent => {
+                Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(failed.reason))))
+            }
+            Some(Err(failed)) => {
+                Err(RPCError::Network(NetworkError::new(&std::io::Error::other(failed.reason))))
+            }
             None => {
                 Err(RPCError::Network(NetworkError::new(&std::io::Error::other("the append's task ended"))))
             }
@@ -123,7 +137,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let timeout = option.hard_ttl();
         let asked_last = rpc.entries.last().map(|entry| entry.log_id);
         if !self.in_flight.as_ref().is_some_and(|in_flight| in_flight.covers(&rpc)) {
-            let rpc = match append::plan(rpc) {
+            let rpc = match append::plan(rpc, self.large_append_bytes) {
                 Plan::Now(rpc) => rpc,
                 Plan::Fewer(entries) => {
                     return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries)))

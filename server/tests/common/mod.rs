@@ -2,6 +2,7 @@
 //! process (on port 0), a `redraft-server` child process, and small RESP clients.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod redis_server;
 
 /// A loopback port nothing listens on: bind port 0, read the port back, release it. Another

@@ -1,0 +1,58 @@
+//! Large values in a cluster of three real processes. In a test binary of its own, so that no
+//! other test's processes share the machine's cores with these nodes while each copies 200 MiB
+//! several times (cargo runs a binary's tests in parallel, and binaries one after another).
+#![cfg(not(madsim))]
+// Real processes on real time: the determinism lint is for code that runs in simulation.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::ok;
+use redraft_net::resp::Frame;
+
+/// A 200 MiB value, set through a follower, reaches every node of three, with no election on
+/// the way: openraft gives each AppendEntries the heartbeat interval (50 ms here), which such an
+/// entry cannot meet, and it once was sent over and over while the followers, hearing nothing
+/// else, deposed the leader (the term climbed and the client got no answer). Then a follower
+/// paused through 20 writes of 8 MiB, more than one append may carry, catches up.
+#[test]
+fn a_large_value_replicates_without_an_election() {
+    // A node's own timings (the defaults), not the quick ones of the other tests: the three
+    // nodes share this machine's cores while each copies the value several times.
+    let timings = "heartbeat-ms = 100\nelection-timeout-ms-min = 300\nelection-timeout-ms-max = 600\n";
+    let cluster = Cluster::start_with(3, &format!("{timings}write-timeout-ms = 60000\n"));
+    let leader = cluster.leader();
+    let term = cluster.info(leader)["term"].clone();
+    let value = "v".repeat(200 << 20);
+    let mut client = cluster.client(cluster.follower(leader));
+    assert_eq!(client.call(&["SET", "big", &value]).expect("SET"), ok());
+    drop(value);
+    for id in cluster.nodes.keys() {
+        let strlen = cluster.client(*id).call(&["STRLEN", "big"]).expect("STRLEN");
+        assert_eq!(strlen, Frame::Integer(200 << 20), "node {id}");
+    }
+    assert_eq!(cluster.info(leader)["term"], term, "no election while the value was replicated");
+
+    let paused = *cluster.nodes.keys().rev().find(|id| **id != leader).expect("a follower");
+    let pid = cluster.nodes[&paused].child.id().to_string();
+    let signal = |name: &str| {
+        std::process::Command::new("kill").args([name, &pid]).status().expect("kill runs");
+    };
+    signal("-STOP");
+    let burst = "b".repeat(8 << 20);
+    let mut client = cluster.client(leader);
+    for i in 0..20 {
+        assert_eq!(client.call(&["SET", &format!("burst{i}"), &burst]).expect("SET"), ok());
+    }
+    signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut client = cluster.client(paused);
+    while client.call(&["STRLEN", "burst19"]).expect("STRLEN") != Frame::Integer(8 << 20) {
+        assert!(Instant::now() < deadline, "node {paused} did not catch up: {:?}", cluster.info(paused));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cluster.leader(), leader, "the leader kept its place");
+}
