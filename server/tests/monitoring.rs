@@ -120,7 +120,8 @@ fn every_dashboard_query_and_alert_expression_returns_data_from_a_live_cluster()
     // Node N: Redis on BASE+N-1, HTTP on BASE+1000+N-1. maxmemory and frequent snapshots come
     // from the environment the nodes inherit, so that the memory alert and the snapshot panel
     // have data.
-    let base = 40_000 + u16::try_from(std::process::id() % 5000).expect("small");
+    let base =
+        common::free_dev_cluster_base(40_000 + u16::try_from(std::process::id() % 5000).expect("small"));
     let _cluster = Running(
         Command::new(env!("CARGO_BIN_EXE_redraft-server"))
             .args(["dev-cluster", "--base-port", &base.to_string(), "--dir"])
@@ -136,7 +137,8 @@ fn every_dashboard_query_and_alert_expression_returns_data_from_a_live_cluster()
     let port = base.to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     while run("redis-cli", &["-p", &port, "SET", "ready", "1"], None).1.trim() != "OK" {
-        assert!(Instant::now() < deadline, "the cluster never took a write");
+        let log = || std::fs::read_to_string(dir.path().join("cluster.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "the cluster never took a write:\n{}", log());
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut load = String::new();

@@ -125,7 +125,8 @@ fn redis_cli_talks_to_the_tls_port_and_client_certificates_are_checked() {
 fn dev_cluster_with_tls_takes_one_command() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Node N uses BASE+N-1, BASE+1000+N-1, BASE+2000+N-1 and BASE+10000+N-1.
-    let base = 20_000 + u16::try_from(std::process::id() % 9000).expect("small");
+    let base =
+        common::free_dev_cluster_base(20_000 + u16::try_from(std::process::id() % 9000).expect("small"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
         .args(["dev-cluster", "--tls", "--base-port", &base.to_string(), "--dir"])
         .arg(dir.path())

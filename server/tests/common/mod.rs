@@ -13,6 +13,24 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("a bound listener has an address").port()
 }
 
+/// A base port for `redraft-server dev-cluster --base-port` with every port it will use for
+/// three nodes free right now (BASE+N-1, +1000, +2000 and +10000 each), starting the search at
+/// `start`: a fixed base collides, now and then, with a port another process holds.
+pub fn free_dev_cluster_base(start: u16) -> u16 {
+    let mut base = start;
+    loop {
+        let ports =
+            [0u16, 1000, 2000, 10_000].iter().flat_map(|offset| (0..3).map(move |n| base + offset + n));
+        let held: Vec<std::net::TcpListener> =
+            ports.filter_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok()).collect();
+        if held.len() == 12 {
+            return base;
+        }
+        base += 7;
+        assert!(base < start + 5000, "no free dev-cluster ports from {start}");
+    }
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
