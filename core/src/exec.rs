@@ -104,7 +104,9 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             }
         }
         Command::GetDel { key } => match exec.view.live(key, now_ms).is_some() {
-            true => Reply::Bulk(exec.view.remove(key, log_index).expect("live just above").value_bytes()),
+            true => Reply::Bulk(
+                exec.view.remove_with(key, log_index, |s| s.value_bytes()).expect("live just above"),
+            ),
             false => Reply::Nil,
         },
         Command::GetEx { key, expiry } => exec.getex(key, *expiry),
@@ -127,8 +129,8 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             let mut removed = 0;
             for key in keys {
                 // An expired key still stored is removed too, but does not count, as in Redis.
-                if let Some(stored) = exec.view.remove(key, log_index) {
-                    removed += i64::from(stored.is_live(now_ms));
+                if let Some(live) = exec.view.remove_with(key, log_index, |s| s.is_live(now_ms)) {
+                    removed += i64::from(live);
                 }
             }
             Reply::Integer(removed)

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod map;
 pub mod number;
 pub mod parse;
+pub mod pin;
 pub mod record;
 pub mod reply;
 pub mod session;

@@ -27,7 +27,7 @@
 
 use std::collections::BinaryHeap;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -36,7 +36,7 @@ use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
 use crate::shard::table_hash;
 pub use crate::shard::Shard;
 pub use crate::stored_key::Entry;
-use crate::stored_key::StoredKey;
+use crate::stored_key::{PinnedRecord, StoredKey};
 
 /// Most keys [`Locked::load`] makes room for before they arrive.
 const LOAD_PREALLOCATED_KEYS_MAX: usize = 1 << 22;
@@ -52,6 +52,11 @@ pub struct ShardedMap {
     /// fixed hash (crc32c), not the seeded one, so that every replica computes the same marks.
     /// Written only by the apply path, under the write lock of the deleted key's shard.
     deletion_marks: Box<[AtomicU64]>,
+    /// Whether the shards are pinned for a snapshot (`pin.rs`); one pin at a time.
+    pinned: AtomicBool,
+    /// Set when the whole map was replaced (a snapshot installed) while pinned: what the pin
+    /// would read is then a mix of the two states.
+    pin_broken: AtomicBool,
 }
 
 impl ShardedMap {
@@ -72,6 +77,8 @@ impl ShardedMap {
             hasher,
             expire_cursor: AtomicUsize::new(0),
             deletion_marks: (0..DELETION_MARK_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            pinned: AtomicBool::new(false),
+            pin_broken: AtomicBool::new(false),
         }
     }
 
@@ -203,6 +210,40 @@ impl ShardedMap {
             self.expire_cursor.store(index + 1, Ordering::Relaxed);
         }
         keys
+    }
+
+    /// Pins every shard at log index `at` (see `Shard::pinned_at`); `false` when a pin is
+    /// already held. The caller holds the apply lock, so no write runs while the shards are
+    /// pinned one by one.
+    pub(crate) fn pin(&self, at: u64) -> bool {
+        if self.pinned.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.pin_broken.store(false, Ordering::Release);
+        for shard in self.shards.iter() {
+            shard.write().pin(at);
+        }
+        true
+    }
+
+    /// Adds the pinned records of shard `index` to `out`, holding its read lock only meanwhile.
+    pub(crate) fn pinned_records(&self, index: usize, out: &mut Vec<PinnedRecord>) {
+        self.shards[index].read().pinned_records(out);
+    }
+
+    /// Whether the map was replaced whole since it was pinned.
+    pub(crate) fn pin_broken(&self) -> bool {
+        self.pin_broken.load(Ordering::Acquire)
+    }
+
+    /// Ends the pin, freeing the records kept for it outside the shards' locks. The caller holds
+    /// no [`PinnedRecord`] any more.
+    pub(crate) fn unpin(&self) {
+        for shard in self.shards.iter() {
+            let kept = shard.write().unpin();
+            drop(kept);
+        }
+        self.pinned.store(false, Ordering::Release);
     }
 
     fn shard_ids<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<usize> {
@@ -359,10 +400,20 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     }
 
     /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see
-    /// [`ShardedMap::deletion_mark`]).
-    pub fn remove(&mut self, key: &[u8], log_index: u64) -> Option<StoredKey> {
+    /// [`ShardedMap::deletion_mark`]). Returns whether it was there.
+    pub fn remove(&mut self, key: &[u8], log_index: u64) -> bool {
+        self.remove_with(key, log_index, |_| ()).is_some()
+    }
+
+    /// Removes `key` as [`Locked::remove`] does, returning what `f` makes of its record.
+    pub fn remove_with<R>(
+        &mut self,
+        key: &[u8],
+        log_index: u64,
+        f: impl FnOnce(&StoredKey) -> R,
+    ) -> Option<R> {
         let hash = self.map.hash(key);
-        let removed = self.shard_mut(hash).remove(hash, key);
+        let removed = self.shard_mut(hash).remove_with(hash, key, f);
         if removed.is_some() {
             self.map.mark_deletion(key, log_index);
         }
@@ -379,6 +430,9 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// # Panics
     /// If not every shard is locked.
     pub fn load(&mut self, keys: impl IntoIterator<Item = (Bytes, Entry)>, expected: usize, log_index: u64) {
+        if self.map.pinned.load(Ordering::Acquire) {
+            self.map.pin_broken.store(true, Ordering::Release);
+        }
         self.clear(log_index);
         let keys = keys.into_iter();
         // An even share each, and an eighth more for the unevenness of hashing; `expected` may

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use bytes::Bytes;
 use hashbrown::HashTable;
 
-use crate::stored_key::{Entry, StoredKey};
+use crate::stored_key::{Entry, PinnedRecord, StoredKey};
 
 /// One shard: a hash table of [`StoredKey`]s for point operations, the hashes in order for
 /// SCAN, and a TTL heap. What each key costs is in `stored_key.rs`.
@@ -26,6 +26,14 @@ pub struct Shard {
     ttl_key_count: usize,
     /// Invariant: the sum of the `allocation_bytes` of the records in `table`.
     record_bytes: usize,
+    /// While a snapshot is pinned at this log index (`pin.rs`): a record whose `mod_index` is at
+    /// most it is never changed in place or freed, but moved to `retained` when the shard
+    /// replaces or removes it, so that the snapshot can still read it.
+    pinned_at: Option<u64>,
+    /// The records kept for a pinned snapshot, freed when it is unpinned.
+    retained: Vec<StoredKey>,
+    /// Invariant: the sum of the `allocation_bytes` of the records in `retained`.
+    retained_bytes: usize,
 }
 
 /// What a shard being filled by [`Shard::load_one`] indexes when it is finished.
@@ -46,6 +54,9 @@ impl Shard {
             ttl_heap: BinaryHeap::new(),
             ttl_key_count: 0,
             record_bytes: 0,
+            pinned_at: None,
+            retained: Vec::new(),
+            retained_bytes: 0,
         }
     }
 
@@ -75,12 +86,47 @@ impl Shard {
     }
 
     /// The bytes this shard has asked the allocator for: its keys' records (not counting shared
-    /// values' own buffers), the table, the TTL heap, and an estimate of the SCAN index (B-tree
-    /// nodes are not visible; two thirds full is their usual fill).
+    /// values' own buffers) and those kept for a pinned snapshot, the table, the TTL heap, and an
+    /// estimate of the SCAN index (B-tree nodes are not visible; two thirds full is their usual
+    /// fill).
     pub fn allocated_bytes(&self) -> usize {
         let by_hash = self.by_hash.len() * size_of::<u64>() * 3 / 2;
         let heap = self.ttl_heap.capacity() * size_of::<Reverse<(u64, u64)>>();
-        self.record_bytes + self.table.allocation_size() + by_hash + heap
+        let retained = self.retained_bytes + self.retained.capacity() * size_of::<StoredKey>();
+        self.record_bytes + retained + self.table.allocation_size() + by_hash + heap
+    }
+
+    /// Pins the shard's records as of log index `at` (see `pinned_at`).
+    pub(crate) fn pin(&mut self, at: u64) {
+        debug_assert!(self.pinned_at.is_none() && self.retained.is_empty());
+        self.pinned_at = Some(at);
+    }
+
+    /// Ends the pin, handing back the records kept for it (the caller frees them outside the
+    /// shard's lock).
+    pub(crate) fn unpin(&mut self) -> Vec<StoredKey> {
+        self.pinned_at = None;
+        self.retained_bytes = 0;
+        std::mem::take(&mut self.retained)
+    }
+
+    /// Every record the pinned snapshot holds: those in the table not changed since the pin, and
+    /// those kept. A record is in one or the other: once kept, its key's record in the table (if
+    /// any) was written after the pin.
+    pub(crate) fn pinned_records(&self, out: &mut Vec<PinnedRecord>) {
+        let Some(at) = self.pinned_at else { return };
+        let in_table = self.table.iter().filter(|s| s.mod_index() <= at);
+        // SAFETY (of what `PinnedRecord::new` asks): every record named here is one the shard
+        // neither changes in place nor frees before `unpin` (see `pinned_at`).
+        out.extend(in_table.chain(&self.retained).map(|stored| unsafe { PinnedRecord::new(stored) }));
+    }
+
+    /// Frees a record the shard let go of, or keeps it for a pinned snapshot.
+    fn discard(&mut self, stored: StoredKey) {
+        if self.pinned_at.is_some_and(|at| stored.mod_index() <= at) {
+            self.retained_bytes += stored.allocation_bytes();
+            self.retained.push(stored);
+        }
     }
 
     pub(crate) fn hash_of(&self, key: &[u8]) -> u64 {
@@ -113,7 +159,14 @@ impl Shard {
         old
     }
 
-    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<StoredKey> {
+    /// Removes `key`, handing its record to `f` before the record is freed (or kept for a
+    /// pinned snapshot).
+    pub(crate) fn remove_with<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        f: impl FnOnce(&StoredKey) -> R,
+    ) -> Option<R> {
         let stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
         self.record_bytes -= stored.allocation_bytes();
         if self.with_hash(hash).next().is_none() {
@@ -122,7 +175,9 @@ impl Shard {
         if stored.expire_at_ms().is_some() {
             self.ttl_key_count -= 1;
         }
-        Some(stored)
+        let seen = f(&stored);
+        self.discard(stored);
+        Some(seen)
     }
 
     /// Starts filling an empty shard with about `expected` keys, given one by one to
@@ -160,7 +215,16 @@ impl Shard {
         match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
             Some(stored) => {
                 self.record_bytes -= stored.allocation_bytes();
-                let old = stored.replace(entry);
+                let old = if self.pinned_at.is_some_and(|at| stored.mod_index() <= at) {
+                    // A pinned record is read by the snapshot: replaced by a new one, not changed.
+                    let expiry = stored.expire_at_ms();
+                    let pinned = std::mem::replace(stored, StoredKey::new(key, entry));
+                    self.retained_bytes += pinned.allocation_bytes();
+                    self.retained.push(pinned);
+                    expiry
+                } else {
+                    stored.replace(entry)
+                };
                 self.record_bytes += stored.allocation_bytes();
                 Some(old)
             }
@@ -175,7 +239,9 @@ impl Shard {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.table = HashTable::new();
+        for stored in std::mem::take(&mut self.table) {
+            self.discard(stored);
+        }
         self.by_hash.clear();
         self.ttl_heap = BinaryHeap::new();
         self.ttl_key_count = 0;

@@ -211,11 +211,27 @@ pub fn write_snapshot<W: Write>(
     last_applied: Option<LogId>,
     membership: Bytes,
 ) -> io::Result<W> {
-    let header = SnapshotHeader {
+    let header = header_of(frozen, frozen.keys.len() as u64, last_applied, membership);
+    let mut writer = SnapshotWriter::new(out, &header)?;
+    for (key, entry) in &frozen.keys {
+        writer.write_key(key, entry)?;
+    }
+    write_rest(writer, frozen)
+}
+
+/// The header of a snapshot of `frozen` with `key_count` keys (its own `keys` may be empty,
+/// when they are written from elsewhere).
+pub(crate) fn header_of(
+    frozen: &Frozen,
+    key_count: u64,
+    last_applied: Option<LogId>,
+    membership: Bytes,
+) -> SnapshotHeader {
+    SnapshotHeader {
         last_applied,
         membership,
         time_ms: frozen.time_ms,
-        key_count: frozen.keys.len() as u64,
+        key_count,
         session_count: frozen.sessions.len() as u64,
         deletion_marks: frozen
             .deletion_marks
@@ -224,11 +240,11 @@ pub fn write_snapshot<W: Write>(
             .filter(|(_, mark)| **mark != 0)
             .map(|(bucket, mark)| (bucket as u32, *mark))
             .collect(),
-    };
-    let mut writer = SnapshotWriter::new(out, &header)?;
-    for (key, entry) in &frozen.keys {
-        writer.write_key(key, entry)?;
     }
+}
+
+/// Writes what follows the keys (sessions and users) and the trailer.
+pub(crate) fn write_rest<W: Write>(mut writer: SnapshotWriter<W>, frozen: &Frozen) -> io::Result<W> {
     for (client_id, session) in &frozen.sessions {
         writer.write_session(*client_id, session)?;
     }

@@ -228,11 +228,24 @@ impl StateMachine {
             keys.extend(shard.iter().map(|s| (Bytes::copy_from_slice(s.key()), s.to_entry())));
         }
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Frozen { keys, ..self.frozen_rest(&sessions) }
+    }
+
+    /// Pins the keyspace at the applied index for a snapshot that reads it in place
+    /// (`pin.rs`), and copies the rest of the state (its `keys` left empty); `None` when a pin
+    /// is held already. Applying waits only while each shard is marked, not for the keys.
+    pub(crate) fn pin(&self) -> Option<Frozen> {
+        let sessions = self.applying.lock();
+        self.map.pin(self.applied_index()).then(|| self.frozen_rest(&sessions))
+    }
+
+    /// Everything of the state but its keys, read under the apply lock.
+    fn frozen_rest(&self, sessions: &SessionTable) -> Frozen {
         let users = self.users();
         Frozen {
             applied_index: self.applied_index(),
             time_ms: self.time_ms(),
-            keys,
+            keys: Vec::new(),
             sessions: sessions.iter().map(|(id, s)| (id, s.clone())).collect(),
             deletion_marks: self.map.deletion_marks(),
             // A store whose users were never changed writes none.

@@ -22,6 +22,7 @@
 
 use std::alloc::{self, Layout};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
 use bytes::Bytes;
@@ -220,6 +221,27 @@ impl StoredKey {
     /// The bytes of this record's allocation (not counting a shared value's own buffer).
     pub fn allocation_bytes(&self) -> usize {
         layout_for(self.value_area(), self.key().len()).size()
+    }
+}
+
+/// A record that a pinned snapshot reads after its shard's lock is released (`pin.rs`): it names a
+/// [`StoredKey`] without owning it, and never frees it.
+pub(crate) struct PinnedRecord(ManuallyDrop<StoredKey>);
+
+impl PinnedRecord {
+    /// Names `stored` beyond the borrow.
+    ///
+    /// # Safety
+    /// The record must be neither changed nor freed while the returned value is used: its shard
+    /// is pinned (`Shard::pinned_at`) at an index no older than the record's `mod_index`, and the
+    /// value is dropped before the shard is unpinned.
+    pub(crate) unsafe fn new(stored: &StoredKey) -> PinnedRecord {
+        PinnedRecord(ManuallyDrop::new(StoredKey { ptr: stored.ptr }))
+    }
+
+    /// The record.
+    pub(crate) fn get(&self) -> &StoredKey {
+        &self.0
     }
 }
 

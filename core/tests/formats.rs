@@ -248,7 +248,7 @@ fn garbage_tail_is_torn_unless_a_valid_record_follows() {
     assert!(streaming.finish().is_err());
 }
 
-fn populated_state() -> StateMachine {
+fn populated_state() -> std::sync::Arc<StateMachine> {
     populated_state_node().sm
 }
 

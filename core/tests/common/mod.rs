@@ -4,12 +4,14 @@
 // Each test file uses a different part of this driver.
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use redraft_core::reply::unknown_command;
 use redraft_core::{Command, LogEntry, ParseError, Payload, Reply, StateMachine, StateMachineConfig, Write};
 
 pub struct Node {
-    pub sm: StateMachine,
+    pub sm: Arc<StateMachine>,
     pub log_index: u64,
     pub clock_ms: u64,
 }
@@ -21,7 +23,7 @@ impl Node {
 
     pub fn with_seed(hash_seed: u64) -> Node {
         let config = StateMachineConfig { hash_seed, shard_bits: 4, ..StateMachineConfig::default() };
-        Node { sm: StateMachine::new(config), log_index: 0, clock_ms: 1_000_000 }
+        Node { sm: Arc::new(StateMachine::new(config)), log_index: 0, clock_ms: 1_000_000 }
     }
 
     /// Moves the leader's clock and replicates a time advance, as the leader does when idle.

@@ -1,0 +1,89 @@
+//! Snapshots read from the live keyspace instead of a copy of it.
+//!
+//! [`pin`] marks every shard with the applied index S, under the apply lock: applying waits for
+//! that (O(shards)), not for the keys. From then on a shard never changes in place, nor frees, a
+//! record whose modification index is at most S: a write that replaces or removes one moves it
+//! aside (`Shard::discard`) and keeps it until the pin ends. The records of the state at S are
+//! therefore, shard by shard, the table's records not written since S plus those moved aside,
+//! and they stay where they are. [`PinnedState::write`] gathers their addresses one shard at a
+//! time (each shard's read lock held only meanwhile), sorts them by key and writes the snapshot,
+//! while writes go on. What it costs beside the keyspace is 8 bytes per key for the addresses
+//! and the records written over during the snapshot, as a fork's copy-on-write costs pages.
+//!
+//! Every write carries its entry's log index as the new record's modification index, so "written
+//! since S" is exactly "modification index above S". The one write that breaks this, replacing
+//! the whole map with an installed snapshot, breaks the pin (`ShardedMap::pin_broken`), and the
+//! write fails with [`PinBroken`] rather than mixing two states.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::snapshot::{header_of, write_rest, LogId, SnapshotWriter};
+use crate::state::{Frozen, StateMachine};
+use crate::stored_key::PinnedRecord;
+
+/// The state at one applied index, pinned in place for a snapshot; unpinned when dropped.
+pub struct PinnedState {
+    state: Arc<StateMachine>,
+    /// The state but its keys, copied when pinned.
+    rest: Frozen,
+    /// Invariant: empty, or the records of the pin, gathered by `write`; emptied before the pin
+    /// ends.
+    records: Vec<PinnedRecord>,
+}
+
+/// Why a pinned snapshot was not written: a snapshot was installed while it was being read.
+#[derive(Debug, thiserror::Error)]
+#[error("a snapshot was installed while this one was read: it would mix two states")]
+pub struct PinBroken;
+
+/// Pins `state` at its applied index; `None` when a pin is held already (one at a time).
+pub fn pin(state: &Arc<StateMachine>) -> Option<PinnedState> {
+    let rest = state.pin()?;
+    Some(PinnedState { state: state.clone(), rest, records: Vec::new() })
+}
+
+impl PinnedState {
+    /// The applied index the state is pinned at.
+    pub fn applied_index(&self) -> u64 {
+        self.rest.applied_index
+    }
+
+    /// Writes the pinned state as a snapshot (the same bytes [`crate::snapshot::write_snapshot`]
+    /// writes for the state frozen at the same index), then ends the pin.
+    ///
+    /// # Errors
+    /// Any error of the writer, or [`PinBroken`] (as an `io::Error` of kind `Other`).
+    pub fn write<W: Write>(
+        mut self,
+        out: W,
+        last_applied: Option<LogId>,
+        membership: Bytes,
+    ) -> io::Result<W> {
+        let map = self.state.map();
+        for shard in 0..map.shard_count() {
+            map.pinned_records(shard, &mut self.records);
+        }
+        if map.pin_broken() {
+            return Err(io::Error::other(PinBroken));
+        }
+        self.records.sort_unstable_by(|a, b| a.get().key().cmp(b.get().key()));
+        let header = header_of(&self.rest, self.records.len() as u64, last_applied, membership);
+        let mut writer = SnapshotWriter::new(out, &header)?;
+        for record in &self.records {
+            let stored = record.get();
+            writer.write_key(&Bytes::copy_from_slice(stored.key()), &stored.to_entry())?;
+        }
+        write_rest(writer, &self.rest)
+    }
+}
+
+impl Drop for PinnedState {
+    fn drop(&mut self) {
+        // No record may be named once the shards free what they kept.
+        self.records = Vec::new();
+        self.state.map().unpin();
+    }
+}
