@@ -41,6 +41,7 @@ pub mod resp;
 #[cfg(not(madsim))]
 pub mod restore;
 pub mod runtime;
+pub mod snapshot_data;
 pub mod storage;
 #[cfg(not(madsim))]
 pub mod tls;

@@ -38,8 +38,9 @@ fn open(disk: &FileDisk) -> StateMachineStore<FileDisk> {
     StateMachineStore::open(state, disk.clone(), Arc::new(Metrics::new())).expect("the snapshot loads")
 }
 
-/// Two builders frozen at index 3 and 6 finish in the wrong order: the file keeps index 6, and a
-/// restart loads it. Before the guard the older build overwrote it.
+/// Two builders taken at index 3 and 6 (the first pins the state, the second, finding the pin
+/// held, copies it) finish in the wrong order: the file keeps index 6, and a restart loads it.
+/// Before the guard the older build overwrote it.
 #[tokio::test]
 async fn an_older_snapshot_never_replaces_a_newer_one_on_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -59,6 +60,9 @@ async fn an_older_snapshot_never_replaces_a_newer_one_on_disk() {
     assert_eq!(current.meta.last_log_id.map(|id| id.index), Some(6), "the newer snapshot stays on disk");
     assert_eq!(open(&disk).snapshot_index(), Some(6), "a restart loads the newer snapshot");
 
+    // The older build is read from its temporary file while openraft holds it, then removed.
+    assert!(std::fs::read_dir(dir.path()).expect("lists").count() == 2, "the snapshot and the older build");
+    drop((built, stale, current));
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .expect("lists")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -99,4 +103,45 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
         .expect("a damaged snapshot is refused");
     assert!(error.starts_with("snapshot: "), "{error}");
     assert_eq!(state.freeze().keys.len(), 0, "nothing of a refused snapshot stays installed");
+}
+
+/// A snapshot received from a leader lands in a temporary file and is checked whole before the
+/// state is touched: one damaged near its end is refused and the follower keeps its keys and its
+/// snapshot file; the same snapshot intact is installed and becomes the file.
+#[tokio::test]
+async fn a_received_snapshot_is_checked_whole_before_it_replaces_anything() {
+    use tokio::io::AsyncWriteExt;
+
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let mut leader = open(&FileDisk::new(leader_dir.path()).expect("dir"));
+    let keys = 2 * redraft_core::snapshot::KEY_CHUNK as u64;
+    leader.apply((1..=keys).map(|i| set_key(i, &format!("key:{i}")))).await.expect("applies");
+    let built = leader.get_snapshot_builder().await.build_snapshot().await.expect("builds");
+    let bytes = std::fs::read(leader_dir.path().join("snapshot")).expect("reads");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = FileDisk::new(dir.path()).expect("dir");
+    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let mut follower =
+        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new())).expect("opens");
+    follower.apply((1..=2).map(set)).await.expect("applies");
+    follower.get_snapshot_builder().await.build_snapshot().await.expect("builds");
+    let before = state.freeze();
+
+    let mut damaged = bytes.clone();
+    let near_end = damaged.len() - 40;
+    damaged[near_end] ^= 0x20;
+    let mut receiving = follower.begin_receiving_snapshot().await.expect("begins");
+    receiving.write_all(&damaged).await.expect("writes");
+    follower.install_snapshot(&built.meta, receiving).await.expect_err("a damaged snapshot is refused");
+    assert_eq!(state.freeze(), before, "the state is untouched");
+    assert_eq!(follower.snapshot_index(), Some(2));
+
+    let mut receiving = follower.begin_receiving_snapshot().await.expect("begins");
+    receiving.write_all(&bytes).await.expect("writes");
+    follower.install_snapshot(&built.meta, receiving).await.expect("installs");
+    assert_eq!(state.freeze().keys.len() as u64, keys);
+    assert_eq!(std::fs::read(dir.path().join("snapshot")).expect("reads"), bytes, "kept as the file");
+    let names = std::fs::read_dir(dir.path()).expect("lists").count();
+    assert_eq!(names, 1, "no temporary file is left");
 }

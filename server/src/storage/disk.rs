@@ -7,10 +7,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crate::snapshot_data::SnapshotData;
 
 /// A directory of files.
 pub trait Disk: Send + Sync + 'static {
@@ -57,6 +59,43 @@ pub trait Disk: Send + Sync + 'static {
     /// Replaces a small file atomically and durably: after a crash it holds either the old or the
     /// new bytes, never a mix.
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// A new, empty snapshot to be written (built here or received from a leader) and then kept
+    /// as the file `name` ([`Disk::keep_snapshot`]), or dropped. By default its bytes are in
+    /// memory.
+    ///
+    /// # Errors
+    /// Its file cannot be created.
+    fn new_snapshot(&self, name: &str) -> io::Result<SnapshotData> {
+        let _ = name;
+        Ok(SnapshotData::memory(Vec::new()))
+    }
+
+    /// The snapshot in the file `name`, to be read from its start.
+    ///
+    /// # Errors
+    /// The file cannot be opened (`NotFound` when there is none).
+    fn open_snapshot(&self, name: &str) -> io::Result<SnapshotData> {
+        Ok(SnapshotData::memory(self.read(name)?))
+    }
+
+    /// Makes a snapshot from [`Disk::new_snapshot`], written, the file `name`, atomically and
+    /// durably as [`Disk::replace`] does; returns it, to be read from its start.
+    fn keep_snapshot(
+        &self,
+        data: SnapshotData,
+        name: &str,
+    ) -> impl Future<Output = io::Result<SnapshotData>> + Send {
+        async move {
+            let Some(bytes) = data.as_memory() else {
+                return Err(io::Error::other("this disk keeps snapshots in memory, not in files"));
+            };
+            self.replace(name, bytes).await?;
+            let mut data = data.kept();
+            data.rewind()?;
+            Ok(data)
+        }
+    }
 }
 
 /// A file written at its end.
@@ -167,6 +206,36 @@ impl Disk for FileDisk {
         blocking(move || File::open(dir)?.sync_all())
     }
 
+    fn new_snapshot(&self, name: &str) -> io::Result<SnapshotData> {
+        let number = self.temporary_next.fetch_add(1, Ordering::Relaxed);
+        let temporary = self.dir.join(format!("{name}.{number}.tmp"));
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&temporary)?;
+        Ok(SnapshotData::file(file, Some(temporary)))
+    }
+
+    fn open_snapshot(&self, name: &str) -> io::Result<SnapshotData> {
+        Ok(SnapshotData::file(File::open(self.dir.join(name))?, None))
+    }
+
+    fn keep_snapshot(
+        &self,
+        data: SnapshotData,
+        name: &str,
+    ) -> impl Future<Output = io::Result<SnapshotData>> + Send {
+        let (dir, name) = (self.dir.clone(), name.to_owned());
+        blocking(move || {
+            let (Some(file), Some(temporary)) = (data.as_file(), data.temporary()) else {
+                return Err(io::Error::other("a snapshot kept on a real disk is written to a file first"));
+            };
+            file.sync_all()?;
+            fs::rename(temporary, dir.join(&name))?;
+            File::open(&dir)?.sync_all()?;
+            let mut data = data.kept();
+            data.rewind()?;
+            Ok(data)
+        })
+    }
+
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
         let (dir, name, bytes) = (self.dir.clone(), name.to_owned(), bytes.to_vec());
         let number = self.temporary_next.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +283,7 @@ impl LogFile for DiskFile {
 }
 
 /// Runs blocking file work off the async workers, so an fsync does not stall other tasks.
-async fn blocking(work: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
     // madsim marks spawn_blocking deprecated (no blocking in simulation); the simulator never
     // uses the real disk, so this only has to compile there.
     #[allow(deprecated)]

@@ -1,16 +1,18 @@
 //! openraft's state machine over core's [`StateMachine`] (which the node's readers share), and
-//! its snapshots: built from a frozen copy of the map taken between two applies, written to the
-//! disk whole, and installed from a leader's chunks.
-//!
-//! Not written yet: snapshots are built and installed as one buffer in memory rather than
-//! streamed (the operations issue). The node asks for a snapshot when the log passes its size
-//! threshold (`node/duties.rs`); openraft's own policy covers the entry-count threshold.
+//! its snapshots, which stream: one is built from the state pinned in place between two applies
+//! (core's `pin.rs`: applying waits O(shards), not O(keys)) and written record by record to a
+//! temporary file, which becomes the snapshot file once synced; a leader sends it from that file
+//! chunk by chunk; a follower writes the chunks to a temporary file, reads it through once to
+//! check every checksum, then installs it record by record (`snapshot_load.rs`) and keeps the
+//! file. No step holds the whole snapshot in memory ([`SnapshotData`]). The node asks for a
+//! snapshot when the log passes its size threshold (`node/duties.rs`); openraft's own policy
+//! covers the entry-count threshold.
 
 // openraft's traits fix the error type, `StorageError`, whatever its size.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Cursor};
+use std::io::{self, BufReader, BufWriter, Seek};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +22,7 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership,
 };
 use redraft_core::codec;
+use redraft_core::pin::{pin, PinBroken, PinnedState};
 use redraft_core::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
 use redraft_core::{Frozen, Reply, StateMachine};
 
@@ -29,6 +32,7 @@ use super::snapshot_load::read_and_install;
 use crate::addr::NodeAddr;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
+use crate::snapshot_data::SnapshotData;
 
 /// openraft's state machine over core's [`StateMachine`], which readers share.
 pub struct StateMachineStore<D: Disk + Clone> {
@@ -38,9 +42,10 @@ pub struct StateMachineStore<D: Disk + Clone> {
     membership: StoredMembership<u64, NodeAddr>,
     snapshot_count: u64,
     metrics: Arc<Metrics>,
-    /// The state as of `last_applied`, frozen when openraft asked for a snapshot builder (between
-    /// two applies); the builder serializes it later, in its own task, while applying goes on.
-    frozen: Option<Frozen>,
+    /// The state as of `last_applied`, pinned (or, when a pin is held already, frozen) when
+    /// openraft asked for a snapshot builder, between two applies; the builder writes it later,
+    /// in its own task, while applying goes on.
+    source: Option<Source>,
     /// The last log index the snapshot file covers, shared by the store and its builders. Held
     /// while the file is replaced, so a build (in its own task) and an install never write it at
     /// once, and a build that finishes after a newer snapshot was installed (and the log purged
@@ -51,6 +56,33 @@ pub struct StateMachineStore<D: Disk + Clone> {
 
 /// The snapshot's file in the data directory.
 pub const SNAPSHOT_FILE: &str = "snapshot";
+
+/// Buffered between a snapshot being written or read and its file.
+const SNAPSHOT_BUFFER_BYTES: usize = 1 << 20;
+
+/// What a snapshot is written from.
+enum Source {
+    Pinned(PinnedState),
+    Frozen(Frozen),
+}
+
+impl Source {
+    /// The state as of now: pinned in place, or copied when a pin is held already (a second
+    /// build while one is being written, which openraft does not start, or a backup).
+    fn capture(state: &Arc<StateMachine>) -> Source {
+        match pin(state) {
+            Some(pinned) => Source::Pinned(pinned),
+            None => Source::Frozen(state.freeze()),
+        }
+    }
+
+    fn applied_index(&self) -> u64 {
+        match self {
+            Source::Pinned(pinned) => pinned.applied_index(),
+            Source::Frozen(frozen) => frozen.applied_index,
+        }
+    }
+}
 
 impl<D: Disk + Clone> StateMachineStore<D> {
     /// Restores the newest snapshot on `disk`, if there is one, into `state`.
@@ -69,13 +101,14 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             membership: StoredMembership::default(),
             snapshot_count: 0,
             metrics,
-            frozen: None,
+            source: None,
             on_disk: Arc::default(),
         };
-        match store.disk.read(SNAPSHOT_FILE) {
-            Ok(bytes) => {
+        match store.disk.open_snapshot(SNAPSHOT_FILE) {
+            Ok(data) => {
+                let input = BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, data);
                 let header =
-                    read_and_install(&store.state, &bytes).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                    read_and_install(&store.state, input).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
                 let (last_applied, membership) =
                     membership_of(&header).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
                 store.adopt(last_applied, membership);
@@ -90,14 +123,6 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     /// The last index the loaded snapshot covers, if one was loaded.
     pub fn snapshot_index(&self) -> Option<u64> {
         self.last_applied.map(|id| id.index)
-    }
-
-    fn load(&mut self, bytes: &[u8]) -> Result<SnapshotMeta<u64, NodeAddr>, String> {
-        let (header, frozen) =
-            SnapshotReader::new(bytes).and_then(|r| r.read_all()).map_err(|e| e.to_string())?;
-        let (last_applied, membership) = membership_of(&header)?;
-        self.state.install(frozen);
-        Ok(self.adopt(last_applied, membership))
     }
 
     /// Takes the log id and membership of the snapshot just installed.
@@ -116,15 +141,16 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     }
 
     async fn build(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        // Freezing now would capture entries applied after `last_applied`; a snapshot whose
+        // Capturing now would capture entries applied after `last_applied`; a snapshot whose
         // state is ahead of its log id makes a restart apply those entries twice (found by the
         // simulator, seed 844535930, counter workload).
-        let frozen = self.frozen.take().unwrap_or_else(|| self.state.freeze());
+        let source = self.source.take().unwrap_or_else(|| Source::capture(&self.state));
         // Blank and membership entries advance `last_applied` without touching the state.
         assert!(
-            frozen.applied_index <= self.last_applied.map_or(0, |id| id.index),
+            source.applied_index() <= self.last_applied.map_or(0, |id| id.index),
             "a snapshot's state is ahead of its log id"
         );
+        let write_error = |e: io::Error| StorageIOError::write_snapshot(None, AnyError::new(&e));
         let extra =
             codec::encode_versioned(STORE_FORMAT_VERSION, &(self.last_applied, self.membership.clone()));
         let core_id = self.last_applied.map(|id| redraft_core::snapshot::LogId {
@@ -132,28 +158,44 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             node_id: id.leader_id.node_id,
             index: id.index,
         });
-        let bytes = write_snapshot(Vec::new(), &frozen, core_id, Bytes::from(extra))
-            .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+        let mut data = self.disk.new_snapshot(SNAPSHOT_FILE).map_err(write_error)?;
+        let out = BufWriter::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data);
+        let written = match source {
+            Source::Pinned(pinned) => pinned.write(out, core_id, Bytes::from(extra)),
+            Source::Frozen(frozen) => write_snapshot(out, &frozen, core_id, Bytes::from(extra)),
+        };
+        match written.and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error)) {
+            Ok(_) => {}
+            Err(error) if error.get_ref().is_some_and(|e| e.is::<PinBroken>()) => {
+                // A snapshot was installed meanwhile: it is newer, and on disk.
+                tracing::info!("a snapshot build gave way to the snapshot installed while it ran");
+                return match self.get_current_snapshot().await? {
+                    Some(snapshot) => Ok(snapshot),
+                    None => Err(write_error(error).into()),
+                };
+            }
+            Err(error) => return Err(write_error(error).into()),
+        }
         let index = self.snapshot_index().unwrap_or(0);
-        {
+        let data = {
             let mut on_disk = self.on_disk.lock().await;
             match *on_disk {
                 Some(newer) if newer >= index => {
                     tracing::info!(
                         index,
                         newer,
-                        "a snapshot built at {index} is not written: one at {newer} is on disk"
-                    )
+                        "a snapshot built at {index} is not kept: one at {newer} is on disk"
+                    );
+                    data.rewind().map_err(write_error)?;
+                    data
                 }
                 _ => {
-                    self.disk
-                        .replace(SNAPSHOT_FILE, &bytes)
-                        .await
-                        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+                    let kept = self.disk.keep_snapshot(data, SNAPSHOT_FILE).await.map_err(write_error)?;
                     *on_disk = Some(index);
+                    kept
                 }
             }
-        }
+        };
         self.snapshot_count += 1;
         self.metrics.snapshots.inc();
         let meta = SnapshotMeta {
@@ -161,7 +203,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             last_membership: self.membership.clone(),
             snapshot_id: snapshot_id(self.last_applied, self.snapshot_count),
         };
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+        Ok(Snapshot { meta, snapshot: Box::new(data) })
     }
 }
 
@@ -227,26 +269,36 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             membership: self.membership.clone(),
             snapshot_count: self.snapshot_count,
             metrics: self.metrics.clone(),
-            frozen: Some(self.state.freeze()),
+            source: Some(Source::capture(&self.state)),
             on_disk: self.on_disk.clone(),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError<u64>> {
+        let data = self.disk.new_snapshot(SNAPSHOT_FILE);
+        Ok(Box::new(data.map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, NodeAddr>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError<u64>> {
-        let bytes = snapshot.into_inner();
+        let mut data = *snapshot;
         let error = |e: String| StorageIOError::read_snapshot(None, AnyError::error(e));
-        self.load(&bytes).map_err(error)?;
+        // Checked whole before the state is touched: a damaged snapshot found halfway through
+        // installing would leave the state empty.
+        data.rewind().map_err(|e| error(e.to_string()))?;
+        let reader = SnapshotReader::new(BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data));
+        let (header, _) = reader.and_then(|r| r.read_in_chunks(drop)).map_err(|e| error(e.to_string()))?;
+        let (last_applied, membership) = membership_of(&header).map_err(error)?;
+        data.rewind().map_err(|e| error(e.to_string()))?;
+        let input = BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data);
+        read_and_install(&self.state, input).map_err(|e| error(e.to_string()))?;
+        self.adopt(last_applied, membership);
         let mut on_disk = self.on_disk.lock().await;
         self.disk
-            .replace(SNAPSHOT_FILE, &bytes)
+            .keep_snapshot(data, SNAPSHOT_FILE)
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
         *on_disk = meta.last_log_id.map(|id| id.index);
@@ -257,23 +309,22 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
-        match self.disk.read(SNAPSHOT_FILE) {
-            Ok(bytes) => {
-                let reader = SnapshotReader::new(&bytes[..])
-                    .map_err(|e| StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))?;
-                let (last_applied, membership): (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>) =
-                    codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &reader.header().membership)
-                        .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
-                let meta = SnapshotMeta {
-                    last_log_id: last_applied,
-                    last_membership: membership,
-                    snapshot_id: snapshot_id(last_applied, self.snapshot_count),
-                };
-                Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(StorageIOError::read_snapshot(None, AnyError::new(&error)).into()),
-        }
+        let error = |e: String| StorageIOError::read_snapshot(None, AnyError::error(e));
+        let mut data = match self.disk.open_snapshot(SNAPSHOT_FILE) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(error(e.to_string()).into()),
+        };
+        let reader = SnapshotReader::new(BufReader::new(&mut data)).map_err(|e| error(e.to_string()))?;
+        let (last_applied, membership) = membership_of(reader.header()).map_err(error)?;
+        drop(reader);
+        data.rewind().map_err(|e| error(e.to_string()))?;
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id: snapshot_id(last_applied, self.snapshot_count),
+        };
+        Ok(Some(Snapshot { meta, snapshot: Box::new(data) }))
     }
 }
 
