@@ -77,6 +77,8 @@ fn node_options(id: u64, config: &SimConfig) -> NodeOptions {
         snapshot_entry_count,
         snapshot_log_keep_count,
         write_timeout_ms: 1_500,
+        // A lost chunk is sent again after this; the simulated snapshots install in moments.
+        snapshot_install_timeout_ms: 1_000,
         // Short, so that a membership change whose client gave up cannot land long after (the
         // final heal waits this long for the membership to settle).
         membership_timeout_ms: MEMBERSHIP_SETTLE.as_millis() as u64,

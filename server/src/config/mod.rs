@@ -125,6 +125,9 @@ pub struct ServerConfig {
     /// Entries kept in the log behind a snapshot, for followers that lag a little; one further
     /// behind is sent the snapshot.
     pub snapshot_log_keep_count: u64,
+    /// How long a leader waits for each chunk of a snapshot it sends; the last waits while the
+    /// follower checks and installs the whole snapshot.
+    pub snapshot_install_timeout_ms: u64,
     pub segment_bytes_max: u64,
     pub time_advance_idle_ms: u64,
     pub write_timeout_ms: u64,
@@ -169,6 +172,7 @@ impl Default for ServerConfig {
             snapshot_entry_count: node.snapshot_entry_count,
             snapshot_log_bytes: node.snapshot_log_bytes,
             snapshot_log_keep_count: node.snapshot_log_keep_count,
+            snapshot_install_timeout_ms: node.snapshot_install_timeout_ms,
             segment_bytes_max: node.segment_bytes_max,
             time_advance_idle_ms: node.time_advance_idle_ms,
             write_timeout_ms: node.write_timeout_ms,

@@ -49,9 +49,19 @@ impl Node {
     /// Answers a pre-vote ([`pre_vote_granted`]) for a candidate whose log ends at
     /// `candidate_last_log`.
     pub async fn grant_pre_vote(&self, candidate_last_log: Option<LogId<u64>>) -> bool {
+        if !self.may_vote() {
+            return false;
+        }
         let lease = Duration::from_millis(self.options.election_timeout_ms_min);
         let (silence, last_log) = self.silence_and_last_log().await;
         pre_vote_granted(silence, lease, candidate_last_log, last_log)
+    }
+
+    /// Whether this node may vote at all: not while it catches up after joining with an empty
+    /// log (`catch_up.rs`).
+    pub fn may_vote(&self) -> bool {
+        let applied = self.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
+        self.catch_up.may_vote(applied)
     }
 
     /// Waits until `election_timeout_ms_max` has passed since this node started, before it

@@ -75,7 +75,10 @@ impl Node {
         rpc: AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendEntriesResponse<u64>, RaftError<u64>> {
         let current = self.raft.metrics().borrow().vote;
-        let _contact = (rpc.vote >= current).then(|| self.leader_contact.begin());
+        let _contact = (rpc.vote >= current).then(|| {
+            self.catch_up.note_leader_commit(rpc.leader_commit.map_or(0, |id| id.index));
+            self.leader_contact.begin()
+        });
         self.raft.append_entries(rpc).await
     }
 }

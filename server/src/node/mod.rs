@@ -14,6 +14,7 @@
 //! may have happened, and says so.
 
 pub mod backup;
+mod catch_up;
 mod duties;
 mod election;
 mod forward;
@@ -94,6 +95,8 @@ pub struct Node {
     started: Instant,
     /// Appends from the leader being handled, or handled lately, for the pre-vote.
     leader_contact: self::leader_contact::LeaderContact,
+    /// Whether a node that joined with an empty log has caught up enough to vote.
+    catch_up: self::catch_up::CatchUp,
     /// When the last snapshot was built or installed (Unix seconds), and the index of the one
     /// seen last, for LASTSAVE (`backup.rs`).
     last_save_unix: AtomicU64,
@@ -130,6 +133,7 @@ impl Node {
             election_timeout_max: options.election_timeout_ms_max,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_entry_count),
             max_in_snapshot_log_to_keep: options.snapshot_log_keep_count,
+            install_snapshot_timeout: options.snapshot_install_timeout_ms,
             // Elections start from the node's duties, after a pre-vote ([`Node::stand_for_election`]).
             enable_elect: false,
             ..Config::default()
@@ -187,6 +191,8 @@ impl Node {
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        let pristine_join =
+            options.join && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
         if options.join {
             tracing::info!(node_id = options.node_id, "waiting to be added to a cluster by its leader");
         } else if raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
@@ -230,6 +236,7 @@ impl Node {
             read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
             started: monotonic_now(),
             leader_contact: Default::default(),
+            catch_up: self::catch_up::CatchUp::new(pristine_join),
             read_snapshot,
             last_save_unix: AtomicU64::new(now_ms / 1000),
             last_snapshot_seen: AtomicU64::new(0),

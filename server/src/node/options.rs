@@ -52,6 +52,11 @@ pub struct NodeOptions {
     /// batch of up to `BATCH_WRITES_MAX` writes, so a few hundred cover a long lag; every entry
     /// kept is also replayed after a restart.
     pub snapshot_log_keep_count: u64,
+    /// How long a leader waits for the answer to each chunk of a snapshot it sends. The answer to
+    /// the last one comes once the follower has checked and installed the whole snapshot, which
+    /// for millions of keys takes seconds (openraft's default is 200 ms, after which the leader
+    /// started the transfer over, for ever).
+    pub snapshot_install_timeout_ms: u64,
     /// While keys with a TTL exist and nothing was proposed for this long, the leader proposes a
     /// time-advance entry, so that TTLs keep expiring at state-machine time (DESIGN.md §3).
     pub time_advance_idle_ms: u64,
@@ -97,6 +102,7 @@ impl Default for NodeOptions {
             snapshot_entry_count: 100_000,
             snapshot_log_bytes: 256 * 1024 * 1024,
             snapshot_log_keep_count: 100,
+            snapshot_install_timeout_ms: 60_000,
             time_advance_idle_ms: 100,
             duty_interval_ms: 50,
             write_timeout_ms: 10_000,

@@ -58,6 +58,10 @@ impl PeerService for Node {
         Node::hold_votes_after_start(self)
     }
 
+    fn may_vote(&self) -> bool {
+        Node::may_vote(self)
+    }
+
     fn write_as_leader(
         &self,
         writes: Vec<Write>,

@@ -46,6 +46,8 @@ pub trait PeerService: Send + Sync + 'static {
     /// Returns once this node may answer a vote request (for a while after it starts it may
     /// not: it has forgotten when it last heard from the leader).
     fn hold_votes_after_start(&self) -> impl Future<Output = ()> + Send;
+    /// Whether this node may vote at all (not while it catches up after joining with nothing).
+    fn may_vote(&self) -> bool;
     /// Client writes a follower forwarded: applied if this node leads, refused otherwise.
     fn write_as_leader(
         &self,
@@ -127,6 +129,10 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         // instead of being voted on, so its growing terms never reach this node's Raft.
         PeerRequest::Vote(rpc) => match node.membership_without(route.from) {
             Some(membership_index) => PeerResponse::NotMember { membership_index },
+            None if !node.may_vote() => PeerResponse::Refused(format!(
+                "node {} joined with an empty log and votes once it has caught up",
+                node.node_id()
+            )),
             None => {
                 node.hold_votes_after_start().await;
                 PeerResponse::Vote(node.raft().vote(rpc).await)

@@ -115,6 +115,14 @@ impl Cluster {
         self.nodes.insert(id, process);
     }
 
+    /// The last `lines` lines node `id` logged after it was ready, for a failure's message.
+    pub fn log_tail(&self, id: u64, lines: usize) -> String {
+        let path = self.dir.path().join(format!("node-{id}.log"));
+        let log = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     pub fn client(&self, id: u64) -> SyncClient {
         SyncClient::connect(&self.addrs[&id].0).expect("connect")
     }
