@@ -64,6 +64,25 @@ impl SnapshotData {
         self.temporary.as_ref()
     }
 
+    /// Its length in bytes.
+    ///
+    /// # Errors
+    /// The file's length cannot be read.
+    pub fn len(&self) -> io::Result<u64> {
+        match &self.inner {
+            Inner::Memory(cursor) => Ok(cursor.get_ref().len() as u64),
+            Inner::File(file) => Ok(file.metadata()?.len()),
+        }
+    }
+
+    /// Whether it holds no byte.
+    ///
+    /// # Errors
+    /// The file's length cannot be read.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
     /// The same bytes, no longer temporary: the file was moved to its name.
     pub fn kept(mut self) -> SnapshotData {
         self.temporary = None;

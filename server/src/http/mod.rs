@@ -166,18 +166,46 @@ async fn change(node: &Node, change: MembershipChange) -> Response {
 }
 
 async fn snapshot(State(node): State<Arc<Node>>) -> Response {
-    match node.backup().await {
-        Ok(backup) => (
+    let backup = node.backup().await.and_then(|backup| {
+        let length =
+            backup.data.len().map_err(|e| NodeError::Unavailable(format!("the snapshot file: {e}")))?;
+        Ok((backup, length))
+    });
+    match backup {
+        Ok((backup, length)) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::CONTENT_LENGTH, length.to_string()),
                 (header::HeaderName::from_static("x-redraft-revision"), backup.revision.to_string()),
             ],
-            backup.bytes,
+            axum::body::Body::from_stream(chunks(backup.data)),
         )
             .into_response(),
         Err(error) => self::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &error.to_string()),
     }
 }
+
+/// The bytes of `data` from where it stands, in pieces of [`BODY_CHUNK_BYTES`], ending after the
+/// first error.
+fn chunks(
+    data: crate::snapshot_data::SnapshotData,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    futures::stream::unfold(Some(data), |data| async move {
+        let mut data = data?;
+        let mut piece = vec![0; BODY_CHUNK_BYTES];
+        match std::io::Read::read(&mut data, &mut piece) {
+            Ok(0) => None,
+            Ok(read) => {
+                piece.truncate(read);
+                Some((Ok(bytes::Bytes::from(piece)), Some(data)))
+            }
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+}
+
+/// The pieces a snapshot is sent in.
+const BODY_CHUNK_BYTES: usize = 256 * 1024;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "code": code, "error": message }))).into_response()

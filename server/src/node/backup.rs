@@ -1,23 +1,25 @@
 //! A backup of a live node: a snapshot built now, at one revision (its last applied entry),
 //! while the node keeps serving, and read back from the data directory. What `GET /v1/snapshot`
 //! serves and `redraft-cli snapshot save` writes; `redraft-server restore` makes a new cluster's
-//! data directory from it (`restore.rs`). The snapshot is held in memory whole, as openraft's
-//! snapshots are today (the operations issue's streaming is not done).
+//! data directory from it (`restore.rs`). It is served from the snapshot file as it is read, never
+//! whole in memory.
 
+use std::io::{BufReader, Seek};
 use std::time::Duration;
 
 use redraft_core::snapshot::SnapshotReader;
 
 use super::Node;
 use crate::error::NodeError;
+use crate::snapshot_data::SnapshotData;
 
 /// How long a backup waits for its snapshot to be built.
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A snapshot's bytes and the log index it was taken at.
+/// A snapshot, to be read from its start, and the log index it was taken at.
 pub struct Backup {
     pub revision: u64,
-    pub bytes: Vec<u8>,
+    pub data: SnapshotData,
 }
 
 impl Node {
@@ -74,13 +76,15 @@ impl Node {
     /// The snapshot could not be built or read within [`BACKUP_TIMEOUT`].
     pub async fn backup(&self) -> Result<Backup, NodeError> {
         self.save().await?;
-        let bytes = (self.read_snapshot)()
-            .map_err(|e| NodeError::Unavailable(format!("cannot read the snapshot file: {e}")))?;
-        let revision = SnapshotReader::new(bytes.as_slice())
+        let unreadable =
+            |e: std::io::Error| NodeError::Unavailable(format!("cannot read the snapshot file: {e}"));
+        let mut data = (self.read_snapshot)().map_err(unreadable)?;
+        let revision = SnapshotReader::new(BufReader::new(&mut data))
             .map_err(|e| NodeError::Unavailable(format!("the snapshot file is damaged: {e}")))?
             .header()
             .last_applied
             .map_or(0, |id| id.index);
-        Ok(Backup { revision, bytes })
+        data.rewind().map_err(unreadable)?;
+        Ok(Backup { revision, data })
     }
 }

@@ -104,7 +104,7 @@ pub struct Node {
     /// Whether a BGSAVE is running.
     background_save: std::sync::atomic::AtomicBool,
     /// Reads the snapshot file from the data directory, for a backup (`backup.rs`).
-    read_snapshot: Box<dyn Fn() -> std::io::Result<Vec<u8>> + Send + Sync>,
+    read_snapshot: Box<dyn Fn() -> std::io::Result<crate::snapshot_data::SnapshotData> + Send + Sync>,
     /// Client writes waiting for the proposer to pack them into a batch entry.
     proposals: ProposalQueue,
     /// On a follower: client writes waiting to be forwarded to the leader together.
@@ -146,7 +146,7 @@ impl Node {
         }));
         let snapshot_disk = disk.clone();
         let read_snapshot =
-            Box::new(move || snapshot_disk.read(crate::storage::state_machine_store::SNAPSHOT_FILE));
+            Box::new(move || snapshot_disk.open_snapshot(crate::storage::state_machine_store::SNAPSHOT_FILE));
         let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone())
             .map_err(StartError::Snapshot)?;
         let (mut log, recovery) = LogStore::open(
