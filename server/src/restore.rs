@@ -9,13 +9,15 @@
 //! directory (`cluster-id`): a restored node refuses to start under another, so it cannot be
 //! mixed with the cluster it was backed up from by mistake.
 
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use crate::addr::NodeAddr;
 use crate::config::ServerConfig;
 use crate::node::options::CLUSTER_ID_DEFAULT;
 use crate::storage::disk::{Disk, FileDisk};
-use crate::storage::state_machine_store::{with_membership, SNAPSHOT_FILE};
+use crate::storage::snapshot_file::with_membership;
+use crate::storage::state_machine_store::SNAPSHOT_FILE;
 
 /// The file in a data directory that names the cluster it belongs to.
 pub const CLUSTER_ID_FILE: &str = "cluster-id";
@@ -31,7 +33,7 @@ pub async fn restore(config: &ServerConfig, file: &Path) -> Result<String, Strin
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(format!("the data directory {} is not empty; restore makes a new one", dir.display()));
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let input = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut members = config.peers().map_err(|e| e.to_string())?;
     if members.is_empty() {
         let addr = NodeAddr {
@@ -40,8 +42,6 @@ pub async fn restore(config: &ServerConfig, file: &Path) -> Result<String, Strin
         };
         members.insert(config.node_id, addr);
     }
-    let (summary, snapshot) =
-        with_membership(&bytes, members.clone()).map_err(|e| format!("{}: {e}", file.display()))?;
     let cluster_id = if config.cluster_id == CLUSTER_ID_DEFAULT {
         format!("redraft-{:016x}", rand::random::<u64>())
     } else {
@@ -49,7 +49,15 @@ pub async fn restore(config: &ServerConfig, file: &Path) -> Result<String, Strin
     };
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let disk = FileDisk::new(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
-    disk.replace(SNAPSHOT_FILE, &snapshot).await.map_err(|e| format!("cannot write the snapshot: {e}"))?;
+    // Record by record into a temporary file, which becomes the snapshot once written whole.
+    let written = |e: std::io::Error| format!("cannot write the snapshot: {e}");
+    let mut snapshot = disk.new_snapshot(SNAPSHOT_FILE).map_err(written)?;
+    let output = BufWriter::with_capacity(1 << 20, &mut snapshot);
+    let (summary, output) =
+        with_membership(BufReader::with_capacity(1 << 20, input), output, members.clone())
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    output.into_inner().map_err(|e| written(e.into_error()))?;
+    disk.keep_snapshot(snapshot, SNAPSHOT_FILE).await.map_err(written)?;
     disk.replace(CLUSTER_ID_FILE, cluster_id.as_bytes())
         .await
         .map_err(|e| format!("cannot write {CLUSTER_ID_FILE}: {e}"))?;

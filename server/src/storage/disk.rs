@@ -283,9 +283,11 @@ impl LogFile for DiskFile {
 }
 
 /// Runs blocking file work off the async workers, so an fsync does not stall other tasks.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    // madsim marks spawn_blocking deprecated (no blocking in simulation); the simulator never
-    // uses the real disk, so this only has to compile there.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    // madsim marks spawn_blocking deprecated (no blocking in simulation) and runs the work as a
+    // task: the simulator's snapshots are built and installed in place, in order.
     #[allow(deprecated)]
     let task = tokio::task::spawn_blocking(work);
     task.await.unwrap_or_else(|error| Err(io::Error::other(format!("disk task failed: {error}"))))

@@ -7,7 +7,8 @@
 //!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
 //!   (`decoded_tail.rs`);
 //! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots, loaded at
-//!   start on two threads (`snapshot_load.rs`);
+//!   start on two threads (`snapshot_load.rs`); [`snapshot_file`]: snapshot files checked or
+//!   rewritten for a restore;
 //! - [`format`]: the version of every storage byte format.
 //!
 //! Nothing here knows the node, the peers or the front ends.
@@ -20,5 +21,6 @@ pub mod fsync;
 mod log_inner;
 pub mod log_store;
 pub mod segment_log;
+pub mod snapshot_file;
 mod snapshot_load;
 pub mod state_machine_store;

@@ -11,22 +11,21 @@
 // openraft's traits fix the error type, `StorageError`, whatever its size.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, BufWriter, Seek};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, Entry, EntryPayload, LogId, Membership, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
 };
 use redraft_core::codec;
 use redraft_core::pin::{pin, PinBroken, PinnedState};
-use redraft_core::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
+use redraft_core::snapshot::{write_snapshot, SnapshotError, SnapshotHeader, SnapshotReader};
 use redraft_core::{Frozen, Reply, StateMachine};
 
-use super::disk::Disk;
+use super::disk::{blocking, Disk};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::snapshot_load::read_and_install;
 use crate::addr::NodeAddr;
@@ -158,14 +157,22 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             node_id: id.leader_id.node_id,
             index: id.index,
         });
-        let mut data = self.disk.new_snapshot(SNAPSHOT_FILE).map_err(write_error)?;
-        let out = BufWriter::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data);
-        let written = match source {
-            Source::Pinned(pinned) => pinned.write(out, core_id, Bytes::from(extra)),
-            Source::Frozen(frozen) => write_snapshot(out, &frozen, core_id, Bytes::from(extra)),
-        };
-        match written.and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error)) {
-            Ok(_) => {}
+        let data = self.disk.new_snapshot(SNAPSHOT_FILE).map_err(write_error)?;
+        // Seconds of work for millions of keys: off the async workers, which serve clients
+        // meanwhile (with one CPU, the only worker).
+        let written = blocking(move || {
+            let mut data = data;
+            let out = BufWriter::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data);
+            let written = match source {
+                Source::Pinned(pinned) => pinned.write(out, core_id, Bytes::from(extra)),
+                Source::Frozen(frozen) => write_snapshot(out, &frozen, core_id, Bytes::from(extra)),
+            };
+            written.and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error))?;
+            Ok(data)
+        })
+        .await;
+        let mut data = match written {
+            Ok(data) => data,
             Err(error) if error.get_ref().is_some_and(|e| e.is::<PinBroken>()) => {
                 // A snapshot was installed meanwhile: it is newer, and on disk.
                 tracing::info!("a snapshot build gave way to the snapshot installed while it ran");
@@ -175,7 +182,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
                 };
             }
             Err(error) => return Err(write_error(error).into()),
-        }
+        };
         let index = self.snapshot_index().unwrap_or(0);
         let data = {
             let mut on_disk = self.on_disk.lock().await;
@@ -208,10 +215,10 @@ impl<D: Disk + Clone> StateMachineStore<D> {
 }
 
 /// What a snapshot's header records of Raft: the last applied log id and the membership.
-type SnapshotRaftState = (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>);
+pub(super) type SnapshotRaftState = (Option<LogId<u64>>, StoredMembership<u64, NodeAddr>);
 
 /// The last applied log id and the membership a snapshot's header records.
-fn membership_of(header: &SnapshotHeader) -> Result<SnapshotRaftState, String> {
+pub(super) fn membership_of(header: &SnapshotHeader) -> Result<SnapshotRaftState, String> {
     codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &header.membership).map_err(|e| e.to_string())
 }
 
@@ -284,17 +291,24 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         meta: &SnapshotMeta<u64, NodeAddr>,
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError<u64>> {
-        let mut data = *snapshot;
         let error = |e: String| StorageIOError::read_snapshot(None, AnyError::error(e));
-        // Checked whole before the state is touched: a damaged snapshot found halfway through
-        // installing would leave the state empty.
-        data.rewind().map_err(|e| error(e.to_string()))?;
-        let reader = SnapshotReader::new(BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data));
-        let (header, _) = reader.and_then(|r| r.read_in_chunks(drop)).map_err(|e| error(e.to_string()))?;
-        let (last_applied, membership) = membership_of(&header).map_err(error)?;
-        data.rewind().map_err(|e| error(e.to_string()))?;
-        let input = BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data);
-        read_and_install(&self.state, input).map_err(|e| error(e.to_string()))?;
+        let state = self.state.clone();
+        // Off the async workers, as a build is.
+        let installed = blocking(move || {
+            let mut data = *snapshot;
+            let damaged = |e: SnapshotError| io::Error::new(io::ErrorKind::InvalidData, e);
+            // Checked whole before the state is touched: a damaged snapshot found halfway
+            // through installing would leave the state empty.
+            data.rewind()?;
+            let reader = SnapshotReader::new(BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data));
+            let (header, _) = reader.and_then(|r| r.read_in_chunks(drop)).map_err(damaged)?;
+            let raft = membership_of(&header).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            data.rewind()?;
+            read_and_install(&state, BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, &mut data))
+                .map_err(damaged)?;
+            Ok((raft, data))
+        });
+        let ((last_applied, membership), data) = installed.await.map_err(|e| error(e.to_string()))?;
         self.adopt(last_applied, membership);
         let mut on_disk = self.on_disk.lock().await;
         self.disk
@@ -326,55 +340,4 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         };
         Ok(Some(Snapshot { meta, snapshot: Box::new(data) }))
     }
-}
-
-/// What a snapshot file holds, as `redraft-cli snapshot verify` and `restore` report it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnapshotSummary {
-    /// The log index of the last entry it holds: its revision.
-    pub revision: u64,
-    pub keys: u64,
-    pub sessions: u64,
-    pub bytes: u64,
-}
-
-/// Reads the whole snapshot in `bytes`, checking every record's checksum, the counts and the
-/// stream's checksum, and says what it holds.
-///
-/// # Errors
-/// Where the snapshot is damaged, naming the offset.
-pub fn verify_snapshot(bytes: &[u8]) -> Result<(SnapshotSummary, SnapshotHeader, Frozen), String> {
-    let (header, frozen) =
-        SnapshotReader::new(bytes).and_then(|r| r.read_all()).map_err(|e| e.to_string())?;
-    membership_of(&header)?;
-    let summary = SnapshotSummary {
-        revision: header.last_applied.map_or(0, |id| id.index),
-        keys: header.key_count,
-        sessions: header.session_count,
-        bytes: bytes.len() as u64,
-    };
-    Ok((summary, header, frozen))
-}
-
-/// The snapshot in `bytes` with its membership replaced by `members`, all voters, as of the
-/// snapshot's last entry: what a new cluster restored from a backup starts from.
-///
-/// # Errors
-/// The snapshot is damaged (naming the offset), or holds no entry to restore from.
-pub fn with_membership(
-    bytes: &[u8],
-    members: BTreeMap<u64, NodeAddr>,
-) -> Result<(SnapshotSummary, Vec<u8>), String> {
-    let (summary, header, frozen) = verify_snapshot(bytes)?;
-    let (last_applied, _old): SnapshotRaftState = membership_of(&header)?;
-    let Some(last) = last_applied else {
-        return Err("the snapshot is of an empty cluster: there is nothing to restore".into());
-    };
-    let voters = members.keys().copied().collect::<BTreeSet<u64>>();
-    let membership = StoredMembership::new(Some(last), Membership::new(vec![voters], members));
-    let extra = codec::encode_versioned(STORE_FORMAT_VERSION, &(last_applied, membership));
-    let core_id = header.last_applied;
-    let rewritten =
-        write_snapshot(Vec::new(), &frozen, core_id, Bytes::from(extra)).map_err(|e| e.to_string())?;
-    Ok((SnapshotSummary { bytes: rewritten.len() as u64, ..summary }, rewritten))
 }

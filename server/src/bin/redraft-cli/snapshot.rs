@@ -4,7 +4,8 @@
 //! revision, keys and bytes, or where it is damaged. `redraft-server restore FILE` makes a new
 //! cluster from it. Redis has no `SNAPSHOT` command, so the word never shadows one.
 
-use std::io::{IsTerminal, Read, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use redraft_server::storage::state_machine_store::{verify_snapshot, SnapshotSummary};
+use redraft_server::storage::snapshot_file::{verify_snapshot, SnapshotSummary};
 
 use crate::Settings;
 
@@ -62,26 +63,43 @@ pub fn run(settings: &Settings, command: SnapshotCommand) -> ExitCode {
 }
 
 fn verify(file: &Path) -> Result<SnapshotSummary, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    verify_snapshot(&bytes).map(|(summary, _, _)| summary).map_err(|e| format!("{}: {e}", file.display()))
+    let input = File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    verify_snapshot(BufReader::with_capacity(BUFFER_BYTES, input))
+        .map(|(summary, _)| summary)
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
-/// Fetches a snapshot, checks it, and writes it to `file` (through a temporary file, so a
-/// failed save leaves no partial backup under the name).
+/// Buffered between a snapshot and its file or connection.
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Fetches a snapshot into a temporary file beside `file`, checks it there, and then gives it
+/// the name, so a failed save leaves no partial backup under the name; the snapshot is never
+/// whole in memory.
 fn save(settings: &Settings, file: &Path) -> Result<SnapshotSummary, String> {
     let addr = &settings.http_addr;
     eprintln!("fetching a snapshot from http://{addr}/v1/snapshot ...");
-    let bytes = http_get(addr, "/v1/snapshot", settings)?;
-    let (summary, _, _) =
-        verify_snapshot(&bytes).map_err(|e| format!("the snapshot received is damaged: {e}"))?;
     let partial = file.with_extension("partial");
-    std::fs::write(&partial, &bytes).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-    std::fs::rename(&partial, file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    Ok(summary)
+    let outcome = (|| {
+        let out = File::create(&partial).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        let mut out = BufWriter::with_capacity(BUFFER_BYTES, out);
+        http_get_into(addr, "/v1/snapshot", settings, &mut out)?;
+        let out = out.into_inner().map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        out.sync_all().map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        let input = File::open(&partial).map_err(|e| format!("cannot read {}: {e}", partial.display()))?;
+        let (summary, _) = verify_snapshot(BufReader::with_capacity(BUFFER_BYTES, input))
+            .map_err(|e| format!("the snapshot received is damaged: {e}"))?;
+        std::fs::rename(&partial, file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        Ok(summary)
+    })();
+    if outcome.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    outcome
 }
 
-/// A plain HTTP/1.1 GET, with the session's user as Basic auth; the body of a 200 answer.
-fn http_get(addr: &str, path: &str, settings: &Settings) -> Result<Vec<u8>, String> {
+/// A plain HTTP/1.1 GET, with the session's user as Basic auth: the body of a 200 answer goes
+/// to `out` as it arrives (with a progress bar on a terminal), any other answer is the error.
+fn http_get_into(addr: &str, path: &str, settings: &Settings, out: &mut impl Write) -> Result<(), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -92,51 +110,75 @@ fn http_get(addr: &str, path: &str, settings: &Settings) -> Result<Vec<u8>, Stri
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send to {addr}: {e}"))?;
-    let mut response =
-        read_with_progress(&mut stream).map_err(|e| format!("cannot read from {addr}: {e}"))?;
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{addr} did not answer HTTP"))?;
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let body = response.split_off(head_end + 4);
-    let status = head.split(' ').nth(1).unwrap_or_default();
-    let chunked = head.lines().any(|line| {
-        let line = line.to_ascii_lowercase();
-        line.starts_with("transfer-encoding:") && line.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(&body).ok_or_else(|| format!("{addr} sent a broken chunked body"))?
-    } else {
-        body
-    };
-    if status != "200" {
-        return Err(format!("{addr} answered {status}: {}", String::from_utf8_lossy(&body)));
+    let failed = |e: std::io::Error| format!("cannot read from {addr}: {e}");
+    let mut input = BufReader::with_capacity(BUFFER_BYTES, stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if input.read_line(&mut line).map_err(failed)? == 0 || head.len() > HEAD_BYTES_MAX {
+            return Err(format!("{addr} did not answer HTTP"));
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
     }
-    Ok(body)
+    let status = head.split(' ').nth(1).unwrap_or_default().to_owned();
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim().to_ascii_lowercase())
+        })
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) || status != "200" {
+        // Error answers are short; a chunked body comes only from a server older than this CLI.
+        let mut body = Vec::new();
+        input.take(ERROR_BYTES_MAX).read_to_end(&mut body).map_err(failed)?;
+        let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+        let body = if chunked {
+            dechunk(&body).ok_or_else(|| format!("{addr} sent a broken chunked body"))?
+        } else {
+            body
+        };
+        if status != "200" {
+            return Err(format!("{addr} answered {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        return out.write_all(&body).map_err(|e| format!("cannot write the snapshot: {e}"));
+    }
+    let total = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    copy_with_progress(&mut input, out, total).map_err(failed)?;
+    Ok(())
 }
 
-/// Reads the whole response; on a terminal, shows how much has arrived (of the length the
-/// headers give, once they have come).
+/// Longest response head read, and error body.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+const ERROR_BYTES_MAX: u64 = 1 << 20;
+
+/// Copies `input` to `out` until it ends (or `total` bytes when given); on a terminal, shows how
+/// much has arrived.
 // A terminal's progress display, on wall time: not code that runs in simulation.
 #[allow(clippy::disallowed_methods)]
-fn read_with_progress(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+fn copy_with_progress(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    total: Option<u64>,
+) -> std::io::Result<u64> {
     let terminal = std::io::stderr().is_terminal();
-    let mut response = Vec::new();
-    let mut chunk = vec![0u8; 256 * 1024];
-    let mut shown = std::time::Instant::now();
+    let mut input = input.take(total.unwrap_or(u64::MAX));
+    let mut piece = vec![0u8; BUFFER_BYTES];
+    let (mut have, mut shown) = (0u64, std::time::Instant::now());
     loop {
-        let read = stream.read(&mut chunk)?;
+        let read = input.read(&mut piece)?;
         if read == 0 {
             break;
         }
-        response.extend_from_slice(&chunk[..read]);
+        out.write_all(&piece[..read])?;
+        have += read as u64;
         if terminal && shown.elapsed() >= Duration::from_millis(200) {
             shown = std::time::Instant::now();
-            match content_length(&response) {
+            match total {
                 Some(total) if total > 0 => {
-                    let have = response.len().min(total);
-                    let width = 30 * have / total;
+                    let width = (30 * have.min(total) / total) as usize;
                     eprint!(
                         "\r[{}{}] {:.1} of {:.1} MB",
                         "#".repeat(width),
@@ -145,25 +187,17 @@ fn read_with_progress(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
                         total as f64 / 1e6
                     );
                 }
-                _ => eprint!("\r{:.1} MB", response.len() as f64 / 1e6),
+                _ => eprint!("\r{:.1} MB", have as f64 / 1e6),
             }
         }
     }
     if terminal {
         eprintln!();
     }
-    Ok(response)
-}
-
-/// The body's length from a response's headers, once they have arrived.
-fn content_length(response: &[u8]) -> Option<usize> {
-    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&response[..head_end]).ok()?;
-    let length = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok()).flatten()
-    })?;
-    Some(head_end + 4 + length)
+    if total.is_some_and(|total| have < total) {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the snapshot ended early"));
+    }
+    Ok(have)
 }
 
 /// The body of a chunked transfer.
