@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
+use crate::txn::Txn;
 
 /// One replicated entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +67,8 @@ pub enum Write {
     },
     /// A change to the users (store format version 3).
     Acl { session: Option<SessionRef>, change: AclChange },
+    /// An etcd-style transaction from the HTTP API (store format version 4).
+    Txn { session: Option<SessionRef>, txn: Txn },
 }
 
 /// A change to the replicated users ([`crate::acl::Users`]).
@@ -83,7 +86,8 @@ impl Write {
         match self {
             Write::Command { session, .. }
             | Write::Transaction { session, .. }
-            | Write::Acl { session, .. } => *session,
+            | Write::Acl { session, .. }
+            | Write::Txn { session, .. } => *session,
         }
     }
 
@@ -104,6 +108,10 @@ impl Write {
                 commands.iter().all(|command| command.for_each_key(|key| keys.push(key)))
             }
             Write::Acl { .. } => true,
+            Write::Txn { txn, .. } => {
+                keys.extend(txn.keys());
+                true
+            }
         }
     }
 
@@ -122,6 +130,7 @@ impl Write {
             Write::Acl { change: AclChange::DelUser { names }, .. } => {
                 names.iter().map(|n| n.len() + 16).sum()
             }
+            Write::Txn { txn, .. } => txn.weight(),
         }
     }
 }

@@ -227,8 +227,8 @@ impl Exec<'_, '_> {
     }
 
     fn put(&mut self, key: &[u8], value: Bytes, expire_at_ms: Option<u64>) {
-        let entry = Entry { value, expire_at_ms, mod_index: self.log_index };
-        self.view.insert(key, entry);
+        let entry = Entry { value, expire_at_ms, mod_index: self.log_index, create_index: self.log_index };
+        self.view.insert(key, entry, self.now_ms);
     }
 
     /// SET with every option (Redis's `setGenericCommand`, plus Valkey's IFEQ).

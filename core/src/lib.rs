@@ -9,12 +9,14 @@
 //! in `redraft-server`; wire formats in `redraft-net`.
 
 pub mod acl;
+pub mod change;
 pub mod codec;
 pub mod command;
 pub mod command_name;
 pub mod entry;
 pub mod exec;
 pub mod glob;
+pub mod key_range;
 pub mod limits;
 pub mod map;
 pub mod number;
@@ -28,7 +30,9 @@ pub mod snapshot;
 pub mod spec;
 pub mod state;
 pub mod stored_key;
+pub mod txn;
 
+pub use change::{Change, ChangeKind, DeleteReason};
 pub use command::{Command, CommandName, ParseError};
 pub use entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 pub use reply::Reply;

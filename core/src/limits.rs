@@ -31,6 +31,13 @@ pub const PROTO_MAX_BULK_LEN_RANGE: std::ops::RangeInclusive<usize> =
 /// (1024 * 1024). It bounds MSET, DEL and MGET, whose replies are arrays of the same length.
 pub const ARRAY_LEN_MAX: usize = 1024 * 1024;
 
+/// Keys a range page of the HTTP API holds when the request names no `limit`.
+pub const RANGE_LIMIT_DEFAULT: usize = 100;
+
+/// Most keys a range page of the HTTP API holds: a page is listed under every shard's read lock
+/// (one consistent revision), and its keys and values are answered in one JSON body.
+pub const RANGE_LIMIT_MAX: usize = 10_000;
+
 /// Most commands in one MULTI/EXEC transaction. A transaction is one log entry applied while all
 /// its shards are locked, so its length is the longest pause it can cause for readers.
 pub const TRANSACTION_COMMANDS_MAX: usize = 10_000;

@@ -17,7 +17,7 @@
 //! The hash index is touched only when a key is created or removed; overwriting a key, the
 //! common write, touches the table alone (and, for a value of the same length, no allocator).
 //! There is no index in key order: it would cost about as much memory again as everything else
-//! (see `stored_key.rs` for what a key costs), so listing in key order ([`Locked::list_prefix`],
+//! (see `stored_key.rs` for what a key costs), so listing in key order ([`Locked::list_range`],
 //! KEYS, snapshots) visits every key and sorts, O(N) as Redis's KEYS is.
 //!
 //! # Locking
@@ -32,6 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::change::{Change, ChangeKind, DeleteReason};
+use crate::key_range::KeyRange;
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
 use crate::shard::table_hash;
 pub use crate::shard::Shard;
@@ -145,8 +147,8 @@ impl ShardedMap {
     pub fn set(&self, key: &[u8], value: Bytes, mod_index: u64) -> bool {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].write();
-        let entry = Entry { value, expire_at_ms: None, mod_index };
-        shard.insert(hash, key, entry).is_none()
+        let entry = Entry { value, expire_at_ms: None, mod_index, create_index: mod_index };
+        shard.insert(hash, key, entry, 0).0.is_none()
     }
 
     /// The number of keys stored, including expired keys that active expiry has not removed yet
@@ -174,23 +176,23 @@ impl ShardedMap {
     /// Read-locks the shards that hold `keys`, in shard order.
     pub fn read_keys<'a, K: AsRef<[u8]>>(&'a self, keys: impl IntoIterator<Item = K>) -> ReadSet<'a> {
         let ids = self.shard_ids(keys);
-        Locked { map: self, guards: ids.into_iter().map(|i| (i, self.shards[i].read())).collect() }
+        Locked::new(self, ids.into_iter().map(|i| (i, self.shards[i].read())).collect())
     }
 
     /// Write-locks the shards that hold `keys`, in shard order.
     pub fn write_keys<'a, K: AsRef<[u8]>>(&'a self, keys: impl IntoIterator<Item = K>) -> WriteSet<'a> {
         let ids = self.shard_ids(keys);
-        Locked { map: self, guards: ids.into_iter().map(|i| (i, self.shards[i].write())).collect() }
+        Locked::new(self, ids.into_iter().map(|i| (i, self.shards[i].write())).collect())
     }
 
     /// Read-locks every shard, in order.
     pub fn read_all(&self) -> ReadSet<'_> {
-        Locked { map: self, guards: self.shards.iter().map(|s| s.read()).enumerate().collect() }
+        Locked::new(self, self.shards.iter().map(|s| s.read()).enumerate().collect())
     }
 
     /// Write-locks every shard, in order.
     pub fn write_all(&self) -> WriteSet<'_> {
-        Locked { map: self, guards: self.shards.iter().map(|s| s.write()).enumerate().collect() }
+        Locked::new(self, self.shards.iter().map(|s| s.write()).enumerate().collect())
     }
 
     /// Up to `max` keys whose TTL has passed at `now_ms`, for the leader to propose as an expiry
@@ -277,6 +279,33 @@ pub struct Locked<'a, G> {
     map: &'a ShardedMap,
     /// Invariant: sorted by shard index, no duplicates.
     guards: Vec<(usize, G)>,
+    /// The changes made through this set, when they are recorded ([`Locked::record_changes`]).
+    changes: Option<Vec<Change>>,
+    /// The reason recorded for removals.
+    delete_reason: DeleteReason,
+}
+
+impl<'a, G> Locked<'a, G> {
+    fn new(map: &'a ShardedMap, guards: Vec<(usize, G)>) -> Locked<'a, G> {
+        Locked { map, guards, changes: None, delete_reason: DeleteReason::Client }
+    }
+
+    /// From now on, records every change made through this set, each removal with `reason`.
+    pub fn record_changes(&mut self, reason: DeleteReason) {
+        self.changes.get_or_insert_with(Vec::new);
+        self.delete_reason = reason;
+    }
+
+    /// The changes recorded so far, in the order they were made.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.changes.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn record(&mut self, revision: u64, kind: impl FnOnce() -> ChangeKind) {
+        if let Some(changes) = &mut self.changes {
+            changes.push(Change { revision, kind: kind() });
+        }
+    }
 }
 
 impl<G: Deref<Target = Shard>> Locked<'_, G> {
@@ -339,21 +368,21 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         (0, keys)
     }
 
-    /// Live keys starting with `prefix`, in key order, strictly after `after` when given, at most
-    /// `limit` of them; the flag says whether more follow. It visits every key (see the module
-    /// comment) and keeps at most `limit + 1` of them.
+    /// Live keys in `range`, in key order, strictly after `after` when given, at most `limit` of
+    /// them; the flag says whether more follow. It visits every key (see the module comment) and
+    /// keeps at most `limit + 1` of them.
     ///
     /// # Panics
     /// If not every shard is locked.
-    pub fn list_prefix(
+    pub fn list_range(
         &self,
-        prefix: &[u8],
+        range: &KeyRange,
         after: Option<&[u8]>,
         limit: usize,
         now_ms: u64,
     ) -> (Vec<(Bytes, Entry)>, bool) {
-        assert!(self.is_whole(), "prefix listing needs every shard locked");
-        let wanted = |key: &[u8]| key.starts_with(prefix) && after.is_none_or(|after| key > after);
+        assert!(self.is_whole(), "listing a range needs every shard locked");
+        let wanted = |key: &[u8]| range.contains(key) && after.is_none_or(|after| key > after);
         // The `limit + 1` smallest wanted keys: a max-heap by key whose top is the largest kept.
         let mut kept: BinaryHeap<ByKey<'_>> = BinaryHeap::new();
         let bound = limit.saturating_add(1);
@@ -380,6 +409,20 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         (found, more)
     }
 
+    /// The number of live keys in `range` strictly after `after` when given.
+    ///
+    /// # Panics
+    /// If not every shard is locked.
+    pub fn count_range(&self, range: &KeyRange, after: Option<&[u8]>, now_ms: u64) -> usize {
+        assert!(self.is_whole(), "counting a range needs every shard locked");
+        self.shards()
+            .flat_map(|shard| shard.iter())
+            .filter(|s| {
+                range.contains(s.key()) && after.is_none_or(|after| s.key() > after) && s.is_live(now_ms)
+            })
+            .count()
+    }
+
     fn shard(&self, hash: u64) -> &Shard {
         let id = self.map.shard_of(hash);
         let position = if self.is_whole() {
@@ -394,9 +437,21 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
 
 impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// Stores `entry` under `key`, replacing any previous entry; returns whether there was one.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> bool {
+    /// A key live at `now_ms` keeps its create index; otherwise it takes `entry.create_index`.
+    pub fn insert(&mut self, key: &[u8], entry: Entry, now_ms: u64) -> bool {
         let hash = self.map.hash(key);
-        self.shard_mut(hash).insert(hash, key, entry).is_some()
+        let recorded =
+            self.changes.is_some().then(|| (entry.mod_index, entry.value.clone(), entry.expire_at_ms));
+        let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
+        if let Some((revision, value, expire_at_ms)) = recorded {
+            self.record(revision, || ChangeKind::Put {
+                key: Bytes::copy_from_slice(key),
+                value,
+                create_revision,
+                expire_at_ms,
+            });
+        }
+        old.is_some()
     }
 
     /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see
@@ -416,6 +471,8 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         let removed = self.shard_mut(hash).remove_with(hash, key, f);
         if removed.is_some() {
             self.map.mark_deletion(key, log_index);
+            let reason = self.delete_reason;
+            self.record(log_index, || ChangeKind::Delete { key: Bytes::copy_from_slice(key), reason });
         }
         removed
     }
@@ -464,6 +521,7 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         for mark in self.map.deletion_marks.iter() {
             mark.store(log_index, Ordering::Release);
         }
+        self.record(log_index, || ChangeKind::Flush);
     }
 
     fn shard_mut(&mut self, hash: u64) -> &mut Shard {
@@ -477,7 +535,7 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     }
 }
 
-/// Orders stored keys by key, for [`Locked::list_prefix`]'s heap.
+/// Orders stored keys by key, for [`Locked::list_range`]'s heap.
 struct ByKey<'a>(&'a StoredKey);
 
 impl PartialEq for ByKey<'_> {

@@ -142,10 +142,18 @@ impl Shard {
         self.table.iter_hash(table_hash(hash)).filter(move |s| self.hash_of(s.key()) == hash)
     }
 
-    /// Stores `entry` under `key`; returns `Some(the old expiry)` when the key was there.
-    pub(crate) fn insert(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Option<u64>> {
+    /// Stores `entry` under `key`; returns `Some(the old expiry)` when the key was there, and
+    /// the create index the key has now: a key live at `now_ms` keeps its own, any other takes
+    /// `entry.create_index`.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        entry: Entry,
+        now_ms: u64,
+    ) -> (Option<Option<u64>>, u64) {
         let new_expiry = entry.expire_at_ms;
-        let old = self.insert_untracked(hash, key, entry);
+        let (old, create_index) = self.insert_untracked(hash, key, entry, Some(now_ms));
         if old.is_none() {
             self.by_hash.insert(hash);
         }
@@ -156,7 +164,7 @@ impl Shard {
             self.ttl_heap.push(Reverse((at, hash)));
             self.compact_ttl_heap();
         }
-        old
+        (old, create_index)
     }
 
     /// Removes `key`, handing its record to `f` before the record is freed (or kept for a
@@ -196,7 +204,7 @@ impl Shard {
         if let Some(at) = entry.expire_at_ms {
             loading.expiries.push(Reverse((at, hash)));
         }
-        if let Some(old_expiry) = self.insert_untracked(hash, key, entry) {
+        if let Some(old_expiry) = self.insert_untracked(hash, key, entry, None).0 {
             self.ttl_key_count -= usize::from(old_expiry.is_some());
         }
     }
@@ -210,10 +218,21 @@ impl Shard {
     }
 
     /// Inserts or replaces a key in the table alone (and the record count); the caller keeps
-    /// `by_hash` and the TTL bookkeeping. Returns `Some(the old expiry)` when the key was there.
-    pub(crate) fn insert_untracked(&mut self, hash: u64, key: &[u8], entry: Entry) -> Option<Option<u64>> {
+    /// `by_hash` and the TTL bookkeeping. Returns `Some(the old expiry)` when the key was there,
+    /// and the key's create index: its old one when it was live at `keep_create_at` (ms).
+    pub(crate) fn insert_untracked(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        mut entry: Entry,
+        keep_create_at: Option<u64>,
+    ) -> (Option<Option<u64>>, u64) {
         match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
             Some(stored) => {
+                if keep_create_at.is_some_and(|now_ms| stored.is_live(now_ms)) {
+                    entry.create_index = stored.create_index();
+                }
+                let create_index = entry.create_index;
                 self.record_bytes -= stored.allocation_bytes();
                 let old = if self.pinned_at.is_some_and(|at| stored.mod_index() <= at) {
                     // A pinned record is read by the snapshot: replaced by a new one, not changed.
@@ -226,14 +245,15 @@ impl Shard {
                     stored.replace(entry)
                 };
                 self.record_bytes += stored.allocation_bytes();
-                Some(old)
+                (Some(old), create_index)
             }
             None => {
+                let create_index = entry.create_index;
                 let stored = StoredKey::new(key, entry);
                 self.record_bytes += stored.allocation_bytes();
                 let hasher = &self.hasher;
                 self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
-                None
+                (None, create_index)
             }
         }
     }

@@ -3,7 +3,8 @@
 //! Layout: the 8-byte magic `RDRFSNAP`, then records framed as in the log
 //! (`[len][crc32c][payload]`, see [`crate::record`]):
 //! 1. a header: a format-version byte and [`SnapshotHeader`];
-//! 2. one record per key ([`SnapshotItem::Key`], with its TTL and modification index) in key
+//! 2. one record per key ([`SnapshotItem::KeyCreated`], with its TTL, modification and create
+//!    indexes; [`SnapshotItem::Key`] before format version 3) in key
 //!    order, then one per client session ([`SnapshotItem::Session`]) in client-id order, then
 //!    one per user ([`SnapshotItem::User`], format version 2) by name, when the users were
 //!    ever changed;
@@ -30,8 +31,10 @@ use crate::state::Frozen;
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
 
-/// The version of the header and item encoding: 2 added [`SnapshotItem::User`].
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+/// The version of the header and item encoding: 2 added [`SnapshotItem::User`], 3
+/// [`SnapshotItem::KeyCreated`] (keys with their create index), which it writes instead of
+/// [`SnapshotItem::Key`].
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
 
 /// The versions this build reads: each newer one only adds an item kind.
 pub const SNAPSHOT_FORMAT_VERSIONS_READ: std::ops::RangeInclusive<u8> = 1..=SNAPSHOT_FORMAT_VERSION;
@@ -84,6 +87,30 @@ pub enum SnapshotItem {
         name: String,
         rules: String,
     },
+    /// A key with its create index (format version 3); a version-1 or -2 [`SnapshotItem::Key`]
+    /// reads as created where it was last modified, the oldest index known for it.
+    KeyCreated {
+        key: Bytes,
+        value: Bytes,
+        expire_at_ms: Option<u64>,
+        mod_index: u64,
+        create_index: u64,
+    },
+}
+
+impl SnapshotItem {
+    /// The key and entry of a key item, of either version; `None` for any other item.
+    pub fn into_key(self) -> Option<(Bytes, Entry)> {
+        match self {
+            SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
+                Some((key, Entry { value, expire_at_ms, mod_index, create_index: mod_index }))
+            }
+            SnapshotItem::KeyCreated { key, value, expire_at_ms, mod_index, create_index } => {
+                Some((key, Entry { value, expire_at_ms, mod_index, create_index }))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why a snapshot could not be read.
@@ -139,11 +166,12 @@ impl<W: Write> SnapshotWriter<W> {
     /// # Errors
     /// Any error of the underlying writer.
     pub fn write_key(&mut self, key: &Bytes, entry: &Entry) -> io::Result<()> {
-        self.write_item(&SnapshotItem::Key {
+        self.write_item(&SnapshotItem::KeyCreated {
             key: key.clone(),
             value: entry.value.clone(),
             expire_at_ms: entry.expire_at_ms,
             mod_index: entry.mod_index,
+            create_index: entry.create_index,
         })
     }
 
@@ -391,8 +419,8 @@ impl<R: Read> SnapshotReader<R> {
         let mut chunk = Vec::with_capacity(KEY_CHUNK);
         while let Some(item) = self.next_item()? {
             match item {
-                SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
-                    chunk.push((key, Entry { value, expire_at_ms, mod_index }));
+                SnapshotItem::Key { .. } | SnapshotItem::KeyCreated { .. } => {
+                    chunk.push(item.into_key().expect("a key item"));
                     if chunk.len() == KEY_CHUNK {
                         keys(std::mem::replace(&mut chunk, Vec::with_capacity(KEY_CHUNK)));
                     }

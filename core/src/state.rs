@@ -13,12 +13,15 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::acl::Users;
+use crate::change::{Change, DeleteReason};
 use crate::command::Command;
 use crate::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
+use crate::key_range::KeyRange;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
 use crate::session::{Session, SessionCheck, SessionTable};
+use crate::txn::KeyValue;
 
 /// How to build a state machine.
 #[derive(Clone, Copy, Debug)]
@@ -128,6 +131,20 @@ impl StateMachine {
     /// If `log_index` is not above the last applied index: applying out of order would corrupt
     /// the replicated state.
     pub fn apply(&self, log_index: u64, entry: &LogEntry) -> Vec<Reply> {
+        self.apply_recording(log_index, entry, None)
+    }
+
+    /// Applies an entry as [`StateMachine::apply`] does and, when `changes` is given, appends to
+    /// it every change the entry made to the keyspace, in order (the stream watch reads).
+    ///
+    /// # Panics
+    /// As [`StateMachine::apply`].
+    pub fn apply_recording(
+        &self,
+        log_index: u64,
+        entry: &LogEntry,
+        changes: Option<&mut Vec<Change>>,
+    ) -> Vec<Reply> {
         let mut sessions = self.applying.lock();
         let applied = self.applied_index.load(Ordering::Acquire);
         assert!(log_index > applied, "entry {log_index} applied after entry {applied}");
@@ -137,8 +154,8 @@ impl StateMachine {
             Payload::Command { session, command } => self.apply_writes(
                 &mut sessions,
                 &[Write::Command { session: *session, command: command.clone() }],
-                now_ms,
-                log_index,
+                (now_ms, log_index),
+                changes,
             ),
             Payload::Transaction { session, watches, commands } => self.apply_writes(
                 &mut sessions,
@@ -147,10 +164,12 @@ impl StateMachine {
                     watches: watches.clone(),
                     commands: commands.clone(),
                 }],
-                now_ms,
-                log_index,
+                (now_ms, log_index),
+                changes,
             ),
-            Payload::Batch { writes } => self.apply_writes(&mut sessions, writes, now_ms, log_index),
+            Payload::Batch { writes } => {
+                self.apply_writes(&mut sessions, writes, (now_ms, log_index), changes)
+            }
             Payload::TimeAdvance => {
                 // No shard changes, so a reader sees the same keys at the old or the new time.
                 self.time_ms.store(now_ms, Ordering::Release);
@@ -158,6 +177,9 @@ impl StateMachine {
             }
             Payload::ExpireBatch { keys } => {
                 let mut view = self.map.write_keys(keys);
+                if changes.is_some() {
+                    view.record_changes(DeleteReason::Expiry);
+                }
                 self.time_ms.store(now_ms, Ordering::Release);
                 let mut removed = 0;
                 for key in keys {
@@ -167,6 +189,10 @@ impl StateMachine {
                         removed += 1;
                     }
                 }
+                if let Some(changes) = changes {
+                    changes.extend(view.take_changes());
+                }
+                self.applied_index.store(log_index, Ordering::Release);
                 vec![Reply::Integer(removed)]
             }
         };
@@ -200,16 +226,35 @@ impl StateMachine {
         token(&self.map, &view, key, self.time_ms())
     }
 
-    /// Live keys starting with `prefix`, in key order, strictly after `after`, at most `limit`;
-    /// the flag says whether more follow. The page is one consistent view of the keyspace.
-    pub fn list_prefix(
+    /// A live key with its revisions and TTL left, and the revision the answer holds at (the
+    /// key did not change between the two).
+    pub fn get_kv(&self, key: &[u8]) -> (Option<KeyValue>, u64) {
+        let view = self.map.read_keys([key]);
+        let now_ms = self.time_ms();
+        let found = view.live(key, now_ms).map(|stored| KeyValue::of(&stored.to_entry(), now_ms));
+        (found, self.applied_index())
+    }
+
+    /// Live keys in `range`, in key order, strictly after `after`, at most `limit`, at `now_ms`
+    /// of the state; the flag says whether more follow. The page is one consistent view of the
+    /// keyspace, at the revision returned last.
+    pub fn list_range(
         &self,
-        prefix: &[u8],
+        range: &KeyRange,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> (Vec<(Bytes, Entry)>, bool) {
+    ) -> (Vec<(Bytes, KeyValue)>, bool, u64) {
         let view = self.map.read_all();
-        view.list_prefix(prefix, after, limit, self.time_ms())
+        let now_ms = self.time_ms();
+        let (found, more) = view.list_range(range, after, limit, now_ms);
+        let found = found.into_iter().map(|(key, entry)| (key, KeyValue::of(&entry, now_ms))).collect();
+        (found, more, self.applied_index())
+    }
+
+    /// The number of live keys in `range` strictly after `after`, and the revision it holds at.
+    pub fn count_range(&self, range: &KeyRange, after: Option<&[u8]>) -> (usize, u64) {
+        let view = self.map.read_all();
+        (view.count_range(range, after, self.time_ms()), self.applied_index())
     }
 
     /// Up to `max` keys expired at `now_ms`, for the leader's next expiry batch.
@@ -299,18 +344,24 @@ impl StateMachine {
 
     /// Applies client writes in order under one set of locks, the union of what they touch, with
     /// one reply each.
+    /// The applied index is set before the locks are released, so that a reader holding the
+    /// locks of its keys never sees their state with an older index (the revision the HTTP API
+    /// labels a read with).
     fn apply_writes(
         &self,
         sessions: &mut SessionTable,
         writes: &[Write],
-        now_ms: u64,
-        log_index: u64,
+        (now_ms, log_index): (u64, u64),
+        changes: Option<&mut Vec<Change>>,
     ) -> Vec<Reply> {
         let mut keys = Vec::new();
         let some_keys = writes.iter().all(|write| write.push_keys(&mut keys));
         let mut view = lock_for_write(&self.map, some_keys.then_some(keys));
+        if changes.is_some() {
+            view.record_changes(DeleteReason::Client);
+        }
         self.time_ms.store(now_ms, Ordering::Release);
-        writes
+        let replies = writes
             .iter()
             .map(|write| {
                 with_session(sessions, write.session(), log_index, || match write {
@@ -319,9 +370,15 @@ impl StateMachine {
                         self.transaction(&mut view, watches, commands, now_ms, log_index)
                     }
                     Write::Acl { change, .. } => self.apply_acl(change),
+                    Write::Txn { txn, .. } => txn.apply(&mut view, now_ms, log_index),
                 })
             })
-            .collect()
+            .collect();
+        if let Some(changes) = changes {
+            changes.extend(view.take_changes());
+        }
+        self.applied_index.store(log_index, Ordering::Release);
+        replies
     }
 
     /// Runs a MULTI/EXEC block on shards already locked for it (its commands' keys and its
@@ -369,6 +426,7 @@ impl Frozen {
             hash.write(&entry.value);
             hash.write(&entry.expire_at_ms.map_or(u64::MAX, |at| at).to_le_bytes());
             hash.write(&entry.mod_index.to_le_bytes());
+            hash.write(&entry.create_index.to_le_bytes());
         }
         for mark in &self.deletion_marks {
             hash.write(&mark.to_le_bytes());

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! ```text
-//! [mod_index: u64][expire_at_ms: u64][key_len: u32][value_len: u32][value area][key bytes]
+//! [mod_index: u64][create_index: u64][expire_at_ms: u64][key_len: u32][value_len: u32][value area][key bytes]
 //! ```
 //! - `key_len`'s top bit says whether `expire_at_ms` holds an expiry;
 //! - a value of at most [`INLINE_VALUE_BYTES_MAX`] bytes is the value area itself (copied out by
@@ -13,12 +13,13 @@
 //!
 //! # What a key costs
 //! For a 12-byte key and a 16-byte value (the figures of `benches/compare/redis.sh`): the record
-//! is 24 + 16 + 12 = 52 bytes, which an allocator with 8-byte size classes (mimalloc, jemalloc)
-//! serves from its 56-byte class and glibc from a 64-byte chunk. The shard's hash table adds 9
+//! is 32 + 16 + 12 = 60 bytes, which an allocator with 8-byte size classes (mimalloc, jemalloc)
+//! serves from its 64-byte class and glibc from a 64-byte chunk. The shard's hash table adds 9
 //! bytes per bucket (the pointer and hashbrown's control byte) at a load of 44 % to 87 %, and the
-//! SCAN index 8 bytes per key in B-tree nodes about two thirds full: about 56 + 14 + 13 = 83
+//! SCAN index 8 bytes per key in B-tree nodes about two thirds full: about 64 + 14 + 13 = 91
 //! bytes in all, against about 100 for Redis 7 (a 24-byte dictEntry, an 8-byte bucket, the key's
-//! sds, and an embedded-string object).
+//! sds, and an embedded-string object). Eight of them are the create revision the HTTP API
+//! reports (etcd's `create_revision`).
 
 use std::alloc::{self, Layout};
 use std::fmt;
@@ -38,6 +39,9 @@ pub struct Entry {
     /// Log index of the entry that last changed this key (value or TTL), like etcd's
     /// `mod_revision`. WATCH and compare-and-set rely on it being exact.
     pub mod_index: u64,
+    /// Log index of the entry that created the key (etcd's `create_revision`): a write that finds
+    /// the key live keeps it, a write that finds it absent or expired sets it to its own index.
+    pub create_index: u64,
 }
 
 impl Entry {
@@ -58,6 +62,7 @@ const HAS_EXPIRY: u32 = 1 << 31;
 #[repr(C)]
 struct Header {
     mod_index: u64,
+    create_index: u64,
     expire_at_ms: u64,
     key_len: u32,
     value_len: u32,
@@ -65,7 +70,7 @@ struct Header {
 
 const HEADER_BYTES: usize = size_of::<Header>();
 const SHARED_BYTES: usize = size_of::<Bytes>();
-const _: () = assert!(HEADER_BYTES == 24 && HEADER_BYTES.is_multiple_of(align_of::<Bytes>()));
+const _: () = assert!(HEADER_BYTES == 32 && HEADER_BYTES.is_multiple_of(align_of::<Bytes>()));
 
 /// A key with its value and metadata, owned, in one allocation.
 pub struct StoredKey {
@@ -87,10 +92,7 @@ impl StoredKey {
     /// # Panics
     /// If the key is longer than 2^31 - 1 bytes (the parser allows [`crate::limits::KEY_BYTES_MAX`]).
     pub fn new(key: &[u8], entry: Entry) -> StoredKey {
-        Self::build(key, entry.value, entry.expire_at_ms, entry.mod_index)
-    }
-
-    fn build(key: &[u8], value: Bytes, expire_at_ms: Option<u64>, mod_index: u64) -> StoredKey {
+        let Entry { value, expire_at_ms, mod_index, create_index } = entry;
         let key_len = u32::try_from(key.len()).ok().filter(|len| len & HAS_EXPIRY == 0);
         let key_len = key_len.unwrap_or_else(|| panic!("a key of {} bytes cannot be stored", key.len()));
         let shared = value.len() > INLINE_VALUE_BYTES_MAX;
@@ -101,6 +103,7 @@ impl StoredKey {
         let Some(ptr) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
         let header = Header {
             mod_index,
+            create_index,
             expire_at_ms: expire_at_ms.unwrap_or(0),
             key_len: key_len | if expire_at_ms.is_some() { HAS_EXPIRY } else { 0 },
             value_len: if shared { SHARED } else { value.len() as u32 },
@@ -185,6 +188,11 @@ impl StoredKey {
         self.header().mod_index
     }
 
+    /// The log index of the entry that created the key.
+    pub fn create_index(&self) -> u64 {
+        self.header().create_index
+    }
+
     /// Whether the key still exists at `now_ms` (see [`Entry::is_live`]).
     pub fn is_live(&self, now_ms: u64) -> bool {
         self.expire_at_ms().is_none_or(|at| at > now_ms)
@@ -192,7 +200,12 @@ impl StoredKey {
 
     /// An owned copy of the value and metadata.
     pub fn to_entry(&self) -> Entry {
-        Entry { value: self.value_bytes(), expire_at_ms: self.expire_at_ms(), mod_index: self.mod_index() }
+        Entry {
+            value: self.value_bytes(),
+            expire_at_ms: self.expire_at_ms(),
+            mod_index: self.mod_index(),
+            create_index: self.create_index(),
+        }
     }
 
     /// Replaces the value and metadata, keeping the key; returns the old expiry (the old value
@@ -208,6 +221,7 @@ impl StoredKey {
             unsafe {
                 let header = self.ptr.as_mut();
                 header.mod_index = entry.mod_index;
+                header.create_index = entry.create_index;
                 header.expire_at_ms = entry.expire_at_ms.unwrap_or(0);
                 header.key_len = key_len | if entry.expire_at_ms.is_some() { HAS_EXPIRY } else { 0 };
                 ptr::copy_nonoverlapping(entry.value.as_ptr(), self.area(), entry.value.len());
@@ -277,6 +291,7 @@ impl fmt::Debug for StoredKey {
             .field("value_len", &self.value().len())
             .field("expire_at_ms", &self.expire_at_ms())
             .field("mod_index", &self.mod_index())
+            .field("create_index", &self.create_index())
             .finish()
     }
 }
@@ -286,7 +301,7 @@ mod tests {
     use super::*;
 
     fn entry(value: &[u8], expire_at_ms: Option<u64>, mod_index: u64) -> Entry {
-        Entry { value: Bytes::copy_from_slice(value), expire_at_ms, mod_index }
+        Entry { value: Bytes::copy_from_slice(value), expire_at_ms, mod_index, create_index: mod_index / 2 }
     }
 
     fn check(stored: &StoredKey, key: &[u8], expected: &Entry) {
@@ -320,7 +335,10 @@ mod tests {
     #[test]
     fn long_values_are_shared() {
         let value = Bytes::from(vec![1u8; 4096]);
-        let stored = StoredKey::new(b"k", Entry { value: value.clone(), expire_at_ms: None, mod_index: 1 });
+        let stored = StoredKey::new(
+            b"k",
+            Entry { value: value.clone(), expire_at_ms: None, mod_index: 1, create_index: 1 },
+        );
         assert_eq!(stored.value_bytes().as_ptr(), value.as_ptr());
         assert_eq!(stored.allocation_bytes(), HEADER_BYTES + SHARED_BYTES + 1);
     }

@@ -11,6 +11,7 @@ use common::{bulk, Node};
 use proptest::prelude::*;
 use redraft_core::command::Command;
 use redraft_core::entry::{Payload, SessionRef, Watch};
+use redraft_core::key_range::KeyRange;
 use redraft_core::reply::errors;
 use redraft_core::Reply;
 
@@ -228,7 +229,7 @@ fn prefix_listing_pages_in_key_order() {
     let mut got = Vec::new();
     let mut after: Option<Bytes> = None;
     loop {
-        let (page, more) = n.sm.list_prefix(b"p/", after.as_deref(), 7);
+        let (page, more, _) = n.sm.list_range(&KeyRange::prefix(b"p/"), after.as_deref(), 7);
         assert!(page.len() <= 7);
         got.extend(page.iter().map(|(k, _)| String::from_utf8(k.to_vec()).expect("utf8")));
         after = page.last().map(|(k, _)| k.clone());

@@ -5,11 +5,11 @@
 //! | floor | modules |
 //! | --- | --- |
 //! | the process | [`app`] (start-up), [`dev_cluster`] and [`dev_certs`] (a local cluster to try), [`restore`] (a new cluster from a backup), [`config`], [`open_files`], [`disk_space`], [`tls`] (certificates for every port; production only) |
-//! | front ends | [`resp`] (the Redis protocol), [`http`] (`/metrics`, `/healthz`, `/readyz`, `/v1/cluster`; production only) |
+//! | front ends | [`resp`] (the Redis protocol), [`http`] (keys, ranges, transactions and watch under `/v1`, the cluster, `/metrics`, health; production only) |
 //! | the node | [`node`]: writes through Raft, linearizable reads, membership, elections, duties |
 //! | peers | [`peer`]: messages, the outgoing pool, openraft's network, the incoming service |
 //! | storage | [`storage`]: the disk seam, the segment log, openraft's log and state-machine stores |
-//! | shared types and seams | [`addr`], [`allocator`], [`error`], [`membership`], [`raft_types`], [`clock`], [`runtime`], [`fault`], [`metrics`] |
+//! | shared types and seams | [`addr`], [`allocator`], [`change_feed`] (applied changes, for watchers), [`error`], [`membership`], [`raft_types`], [`clock`], [`runtime`], [`fault`], [`metrics`] |
 //!
 //! The simulator (`sim`) runs this very library, so everything it does with time, tasks, the
 //! network or the disk goes through a seam that madsim can replace (DESIGN.md §5).
@@ -18,6 +18,7 @@ pub mod addr;
 pub mod allocator;
 #[cfg(not(madsim))]
 pub mod app;
+pub mod change_feed;
 pub mod clock;
 pub mod config;
 #[cfg(not(madsim))]

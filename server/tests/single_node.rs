@@ -44,7 +44,8 @@ async fn start(dir: &Path) -> Node {
         LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, metrics.clone(), None, state.clone())
             .await
             .expect("log opens");
-    let machine = StateMachineStore::open(state.clone(), disk, metrics.clone()).expect("snapshot loads");
+    let machine = StateMachineStore::open(state.clone(), disk, metrics.clone(), Default::default())
+        .expect("snapshot loads");
     let raft = Raft::new(
         1,
         config,

@@ -35,7 +35,8 @@ fn set_key(index: u64, key: &str) -> Entry<TypeConfig> {
 
 fn open(disk: &FileDisk) -> StateMachineStore<FileDisk> {
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-    StateMachineStore::open(state, disk.clone(), Arc::new(Metrics::new())).expect("the snapshot loads")
+    StateMachineStore::open(state, disk.clone(), Arc::new(Metrics::new()), Default::default())
+        .expect("the snapshot loads")
 }
 
 /// Two builders taken at index 3 and 6 (the first pins the state, the second, finding the pin
@@ -79,7 +80,8 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
     let disk = FileDisk::new(dir.path()).expect("dir");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let mut store =
-        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new())).expect("opens");
+        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new()), Default::default())
+            .expect("opens");
     let keys = 3 * redraft_core::snapshot::KEY_CHUNK as u64 + 7;
     store.apply((1..=keys).map(|i| set_key(i, &format!("key:{i}")))).await.expect("applies");
     store.get_snapshot_builder().await.build_snapshot().await.expect("builds");
@@ -87,7 +89,8 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
 
     let loaded = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let reopened =
-        StateMachineStore::open(loaded.clone(), disk.clone(), Arc::new(Metrics::new())).expect("loads");
+        StateMachineStore::open(loaded.clone(), disk.clone(), Arc::new(Metrics::new()), Default::default())
+            .expect("loads");
     assert_eq!(reopened.snapshot_index(), Some(keys));
     assert_eq!(loaded.freeze().keys.len() as u64, keys);
     assert_eq!(loaded.freeze().digest(), digest, "the loaded state is the one snapshotted");
@@ -98,7 +101,7 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
     bytes[near_end] ^= 0x20;
     std::fs::write(&path, &bytes).expect("writes");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-    let error = StateMachineStore::open(state.clone(), disk, Arc::new(Metrics::new()))
+    let error = StateMachineStore::open(state.clone(), disk, Arc::new(Metrics::new()), Default::default())
         .err()
         .expect("a damaged snapshot is refused");
     assert!(error.starts_with("snapshot: "), "{error}");
@@ -123,7 +126,8 @@ async fn a_received_snapshot_is_checked_whole_before_it_replaces_anything() {
     let disk = FileDisk::new(dir.path()).expect("dir");
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
     let mut follower =
-        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new())).expect("opens");
+        StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new()), Default::default())
+            .expect("opens");
     follower.apply((1..=2).map(set)).await.expect("applies");
     follower.get_snapshot_builder().await.build_snapshot().await.expect("builds");
     let before = state.freeze();

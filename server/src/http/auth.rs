@@ -13,13 +13,54 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use redraft_core::acl::category::position;
-use redraft_core::acl::{User, DEFAULT_USER};
+use redraft_core::acl::{KeyAccess, User, Users, DEFAULT_USER};
 
-use super::error;
+use super::{error, Refusal};
 use crate::node::Node;
 
+/// Who a request runs as, for the routes that check keys too (`/v1/kv`, `/v1/txn`, `/v1/watch`).
+#[derive(Clone)]
+pub struct Caller {
+    users: Arc<Users>,
+    name: String,
+}
+
+impl Caller {
+    fn user(&self) -> Option<&User> {
+        self.users.get(&self.name)
+    }
+
+    /// Whether the user may run the RESP command `command` (lower case).
+    pub fn may_run(&self, command: &str) -> Result<(), Refusal> {
+        let index = position(command.as_bytes()).expect("the command is in the ACL table");
+        if self.user().is_some_and(|user| user.may_run(index)) {
+            Ok(())
+        } else {
+            Err(Box::new(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &format!("NOPERM this user has no permissions to run the '{command}' command"),
+            )))
+        }
+    }
+
+    /// Whether the user may touch `key` as `access` asks.
+    pub fn may_touch(&self, key: &[u8], access: KeyAccess) -> bool {
+        self.user().is_some_and(|user| user.may_touch(key, access))
+    }
+
+    /// As [`Caller::may_touch`], with the 403 Redis's text names.
+    pub fn check_key(&self, key: &[u8], access: KeyAccess) -> Result<(), Refusal> {
+        if self.may_touch(key, access) {
+            Ok(())
+        } else {
+            Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden", "NOPERM No permissions to access a key")))
+        }
+    }
+}
+
 /// The layer every route passes through.
-pub async fn authorize(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+pub async fn authorize(State(node): State<Arc<Node>>, mut request: Request, next: Next) -> Response {
     let Some(command) = command_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
@@ -39,24 +80,35 @@ pub async fn authorize(State(node): State<Arc<Node>>, request: Request, next: Ne
     let Some(user) = user else {
         return unauthorized("invalid username-password pair or user is disabled");
     };
-    let index = position(command.as_bytes()).expect("every route's command is in the ACL table");
-    if !user.may_run(index) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            &format!("NOPERM this user has no permissions to run the '{command}' command"),
-        );
+    let caller = Caller { name: user.name.clone(), users: users.clone() };
+    if let Err(refused) = caller.may_run(command) {
+        return *refused;
     }
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
 /// The RESP command whose permission a route needs, or `None` for one open to all.
 fn command_of(method: &Method, path: &str) -> Option<&'static str> {
-    if matches!(path, "/metrics" | "/healthz" | "/readyz") {
+    if matches!(path, "/metrics" | "/healthz" | "/readyz" | "/v1/openapi.json") {
         return None;
     }
     if path == "/v1/snapshot" {
         return Some("save");
+    }
+    // Key routes check each operation's own command and keys as well (`Caller`).
+    if path == "/v1/kv" || path.starts_with("/v1/kv/") {
+        return Some(match *method {
+            Method::PUT => "set",
+            Method::DELETE => "del",
+            _ => "get",
+        });
+    }
+    if matches!(path, "/v1/txn" | "/v1/batch") {
+        return Some("exec");
+    }
+    if path == "/v1/watch" {
+        return Some("get");
     }
     let members = path.strip_prefix("/v1/cluster/members");
     Some(match (method, members) {

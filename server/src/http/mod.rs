@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +36,11 @@ use crate::membership::MembershipChange;
 use crate::node::Node;
 
 mod auth;
+mod json_bytes;
+mod kv;
 mod listener;
+mod txn;
+mod watch;
 
 pub use listener::{serve, serve_with, HttpLimits};
 
@@ -51,6 +56,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/cluster/members/:id", delete(remove_member))
         .route("/v1/cluster/members/:id/promote", post(promote_member))
         .route("/v1/snapshot", get(snapshot))
+        .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
+        .route("/v1/kv/*key", get(kv::get_key).put(kv::put_key).delete(kv::delete_key))
+        .route("/v1/txn", post(txn::txn))
+        .route("/v1/batch", post(txn::batch))
+        .route("/v1/watch", get(watch::watch))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(authorize)
         .with_state(node)
 }
@@ -149,18 +160,42 @@ fn bad_member_id(text: &str) -> Response {
 async fn change(node: &Node, change: MembershipChange) -> Response {
     match node.change_membership(change).await {
         Ok(result) => Json(json!({ "result": result, "cluster": node.cluster_status() })).into_response(),
-        Err(NodeError::Invalid(why)) => error(StatusCode::BAD_REQUEST, "invalid", &why),
-        Err(NodeError::NotLeader { .. }) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "no_leader", "no leader is elected yet; retry shortly")
-        }
-        Err(NodeError::Unavailable(why)) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &why),
-        Err(removed @ NodeError::Removed { .. }) => {
-            error(StatusCode::CONFLICT, "removed", &removed.reply_text())
-        }
         Err(NodeError::Unknown(why)) => error(
             StatusCode::GATEWAY_TIMEOUT,
             "outcome_unknown",
             &format!("the change's outcome is unknown ({why}); read GET /v1/cluster before retrying"),
+        ),
+        Err(other) => node_error(other),
+    }
+}
+
+/// A response that ends a request early (boxed: a `Response` is large for an `Err`).
+type Refusal = Box<Response>;
+
+/// A JSON request body, whatever its `Content-Type` says (`curl -d` sends a form type).
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, Refusal> {
+    let body =
+        body.map_err(|rejection| Box::new(error(rejection.status(), "bad_request", &rejection.body_text())))?;
+    serde_json::from_slice(&body).map_err(|e| {
+        Box::new(error(StatusCode::BAD_REQUEST, "bad_request", &format!("the body is not valid: {e}")))
+    })
+}
+
+/// The response to a request the node refused or could not finish.
+fn node_error(failure: NodeError) -> Response {
+    match failure {
+        NodeError::Invalid(why) => error(StatusCode::BAD_REQUEST, "invalid", &why),
+        NodeError::NotLeader { .. } => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "no_leader", "no leader is elected yet; retry shortly")
+        }
+        NodeError::Unavailable(why) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &why),
+        removed @ NodeError::Removed { .. } => error(StatusCode::CONFLICT, "removed", &removed.reply_text()),
+        NodeError::Unknown(why) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "outcome_unknown",
+            &format!("the outcome is unknown ({why}); read before retrying"),
         ),
     }
 }
@@ -203,6 +238,11 @@ fn chunks(
         }
     })
 }
+
+/// The largest request body the key routes take: a value of up to this size, or a transaction
+/// or batch of up to this much JSON. Larger values go through RESP (up to its
+/// `proto-max-bulk-len`).
+pub const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// The pieces a snapshot is sent in.
 const BODY_CHUNK_BYTES: usize = 256 * 1024;

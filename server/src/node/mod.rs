@@ -49,6 +49,7 @@ use self::read_lease::ReadLease;
 pub use self::read_lease::{safe_read_lease_ms, READ_LEASE_DRIFT_PPM};
 use self::read_rounds::ReadRounds;
 use crate::addr::NodeAddr;
+use crate::change_feed::ChangeFeed;
 use crate::clock::{monotonic_now, Clock};
 use crate::metrics::Metrics;
 use crate::peer::pool::PeerPool;
@@ -111,6 +112,8 @@ pub struct Node {
     forwards: Arc<ForwardBatches>,
     /// Held by a membership change on the leader, so changes never interleave.
     membership_lock: tokio::sync::Mutex<()>,
+    /// The changes this node applied, for watchers.
+    feed: Arc<ChangeFeed>,
 }
 
 impl Node {
@@ -147,7 +150,8 @@ impl Node {
         let snapshot_disk = disk.clone();
         let read_snapshot =
             Box::new(move || snapshot_disk.open_snapshot(crate::storage::state_machine_store::SNAPSHOT_FILE));
-        let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone())
+        let feed = Arc::new(ChangeFeed::new(0));
+        let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), feed.clone())
             .map_err(StartError::Snapshot)?;
         let (mut log, recovery) = LogStore::open(
             disk,
@@ -253,10 +257,16 @@ impl Node {
             snapshot_chunks: Default::default(),
             users,
             used_memory: AtomicU64::new(0),
+            feed,
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
         tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));
         Ok(node)
+    }
+
+    /// The changes this node has applied, for watchers.
+    pub fn changes(&self) -> &Arc<ChangeFeed> {
+        &self.feed
     }
 
     /// The node's id.

@@ -139,6 +139,7 @@ impl Node {
                 Write::Transaction { session: Some(fresh()), watches, commands }
             }
             Write::Acl { session: None, change } => Write::Acl { session: Some(fresh()), change },
+            Write::Txn { session: None, txn } => Write::Txn { session: Some(fresh()), txn },
             other => other,
         }
     }

@@ -10,11 +10,13 @@
 //!   version-2 data with an error naming both versions, rather than misreading it.
 //! - Version 3: a batch's writes may change the users (`Write::Acl`), again a variant added at
 //!   the end, so versions 1 and 2 are still read.
+//! - Version 4: a batch's writes may be etcd-style transactions from the HTTP API (`Write::Txn`),
+//!   a variant added at the end; versions 1 to 3 are still read.
 
 use std::ops::RangeInclusive;
 
 /// The format version this build writes.
-pub const STORE_FORMAT_VERSION: u8 = 3;
+pub const STORE_FORMAT_VERSION: u8 = 4;
 
 /// The format versions this build reads.
 pub const STORE_FORMAT_VERSIONS_READ: RangeInclusive<u8> = 1..=STORE_FORMAT_VERSION;

@@ -69,8 +69,9 @@ pub fn with_membership<W: Write>(
     let mut writer = SnapshotWriter::new(&mut output, &rewritten).map_err(|e| e.to_string())?;
     while let Some(item) = reader.next_item().map_err(|e| e.to_string())? {
         let written = match item {
-            SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
-                writer.write_key(&key, &redraft_core::map::Entry { value, expire_at_ms, mod_index })
+            key @ (SnapshotItem::Key { .. } | SnapshotItem::KeyCreated { .. }) => {
+                let (key, entry) = key.into_key().expect("a key item");
+                writer.write_key(&key, &entry)
             }
             SnapshotItem::Session { client_id, sequence, log_index, reply } => {
                 writer.write_session(client_id, &Session { sequence, log_index, reply })

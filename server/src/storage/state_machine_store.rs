@@ -29,6 +29,7 @@ use super::disk::{blocking, Disk};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::snapshot_load::read_and_install;
 use crate::addr::NodeAddr;
+use crate::change_feed::ChangeFeed;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 use crate::snapshot_data::SnapshotData;
@@ -51,6 +52,8 @@ pub struct StateMachineStore<D: Disk + Clone> {
     /// behind it) does not put its older state back on disk, where a restart would miss the
     /// entries between the two.
     on_disk: Arc<tokio::sync::Mutex<Option<u64>>>,
+    /// Where applied changes go, for watchers.
+    feed: Arc<ChangeFeed>,
 }
 
 /// The snapshot's file in the data directory.
@@ -92,6 +95,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         state: Arc<StateMachine>,
         disk: D,
         metrics: Arc<Metrics>,
+        feed: Arc<ChangeFeed>,
     ) -> Result<StateMachineStore<D>, String> {
         let mut store = StateMachineStore {
             state,
@@ -102,6 +106,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             metrics,
             source: None,
             on_disk: Arc::default(),
+            feed,
         };
         match store.disk.open_snapshot(SNAPSHOT_FILE) {
             Ok(data) => {
@@ -112,6 +117,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
                     membership_of(&header).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
                 store.adopt(last_applied, membership);
                 store.on_disk = Arc::new(tokio::sync::Mutex::new(store.snapshot_index()));
+                store.feed.restart_after(store.state.applied_index());
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(format!("{SNAPSHOT_FILE}: {error}")),
@@ -253,16 +259,22 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         I::IntoIter: OptionalSend,
     {
         let mut replies = Vec::new();
+        let mut changes = Vec::new();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             replies.push(match entry.payload {
                 EntryPayload::Blank => vec![Reply::Ok],
-                EntryPayload::Normal(request) => self.state.apply(entry.log_id.index, &request),
+                EntryPayload::Normal(request) => {
+                    self.state.apply_recording(entry.log_id.index, &request, Some(&mut changes))
+                }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
                     vec![Reply::Ok]
                 }
             });
+        }
+        if let Some(last) = self.last_applied {
+            self.feed.publish(changes, last.index);
         }
         Ok(replies)
     }
@@ -278,6 +290,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             metrics: self.metrics.clone(),
             source: Some(Source::capture(&self.state)),
             on_disk: self.on_disk.clone(),
+            feed: self.feed.clone(),
         }
     }
 
@@ -319,6 +332,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         drop(on_disk);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.feed.restart_after(self.state.applied_index());
         Ok(())
     }
 

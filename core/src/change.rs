@@ -1,0 +1,60 @@
+//! What applying an entry changed, key by key: the stream that watch (`/v1/watch`) and keyspace
+//! notifications read (DESIGN.md §9). Every change carries its revision, the log index of the
+//! entry that made it, so the stream is in revision order and one entry's changes share one.
+
+use bytes::Bytes;
+
+/// One change to the keyspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The log index of the entry that made the change.
+    pub revision: u64,
+    pub kind: ChangeKind,
+}
+
+/// What changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A key was written (created or replaced); the key now holds `value`.
+    Put {
+        key: Bytes,
+        value: Bytes,
+        /// The revision that created the key (equal to the change's own for a new key).
+        create_revision: u64,
+        /// When the key expires, in state-machine milliseconds.
+        expire_at_ms: Option<u64>,
+    },
+    /// A key was removed.
+    Delete { key: Bytes, reason: DeleteReason },
+    /// Every key was removed (FLUSHALL, FLUSHDB): one change, not one per key.
+    Flush,
+}
+
+/// Why a key was removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// A client command removed it (DEL, GETDEL, RENAME's source, a transaction's delete).
+    Client,
+    /// Active expiry removed it after its deadline.
+    Expiry,
+}
+
+impl ChangeKind {
+    /// The key changed; `None` for a flush.
+    pub fn key(&self) -> Option<&Bytes> {
+        match self {
+            ChangeKind::Put { key, .. } | ChangeKind::Delete { key, .. } => Some(key),
+            ChangeKind::Flush => None,
+        }
+    }
+
+    /// About how many bytes the change holds, for bounding a history of changes.
+    pub fn weight(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        match self {
+            ChangeKind::Put { key, value, .. } => OVERHEAD + key.len() + value.len(),
+            ChangeKind::Delete { key, .. } => OVERHEAD + key.len(),
+            ChangeKind::Flush => OVERHEAD,
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The changes this node has applied, in revision order, for watchers (DESIGN.md §9): the apply
+//! path publishes each entry's changes ([`ChangeFeed::publish`]); a watcher reads from the
+//! revision it wants ([`ChangeFeed::read`]) and waits for more ([`ChangeFeed::wait_past`]).
+//!
+//! The feed keeps a bounded window of recent changes, by count and bytes
+//! ([`WATCH_HISTORY_CHANGES_MAX`], [`WATCH_HISTORY_BYTES_MAX`]), and never a part of a revision:
+//! when the oldest changes leave the window, the whole revision they belong to goes with them,
+//! and the window is complete from [`Compacted::oldest`] on. A watcher never has changes of its
+//! own queued here: it reads the shared window at its own pace, so a slow watcher costs no
+//! memory; when the window moves past it, its next read fails with [`Compacted`] and it is cut
+//! off, never handed a gap.
+//!
+//! A snapshot installed from the leader skips revisions this node never applied one by one: the
+//! window is emptied and starts after the snapshot ([`ChangeFeed::restart_after`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use redraft_core::key_range::KeyRange;
+use redraft_core::Change;
+use tokio::sync::watch;
+
+/// Most changes the window holds.
+pub const WATCH_HISTORY_CHANGES_MAX: usize = 100_000;
+
+/// Most bytes (keys and values, about) the window holds. Values are shared with the state
+/// machine while the key still holds them, so this mostly counts values overwritten since.
+pub const WATCH_HISTORY_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The applied changes of one node.
+pub struct ChangeFeed {
+    window: Mutex<Window>,
+    /// The applied index, for waiting watchers.
+    applied: watch::Sender<u64>,
+    changes_max: usize,
+    bytes_max: usize,
+}
+
+struct Window {
+    /// Invariant: in revision order; every change of each revision from `oldest` on.
+    changes: VecDeque<Arc<Change>>,
+    bytes: usize,
+    /// The first revision the window is complete from.
+    oldest: u64,
+    /// The newest applied revision (the window is complete up to it).
+    applied: u64,
+}
+
+/// A read from a revision that has left the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("revision {wanted} has been compacted: the oldest revision available is {oldest}")]
+pub struct Compacted {
+    pub wanted: u64,
+    pub oldest: u64,
+}
+
+/// What a watcher wants: one key, or a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interest {
+    Key(bytes::Bytes),
+    Range(KeyRange),
+}
+
+impl Interest {
+    /// Whether the change concerns this interest (a flush concerns every one).
+    pub fn wants(&self, change: &Change) -> bool {
+        match (self, change.kind.key()) {
+            (_, None) => true,
+            (Interest::Key(wanted), Some(key)) => wanted == key,
+            (Interest::Range(range), Some(key)) => range.contains(key),
+        }
+    }
+}
+
+/// Changes read from the feed.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// The wanted changes, whole revisions only, in order.
+    pub changes: Vec<Arc<Change>>,
+    /// Where the next read starts: everything before it was looked at.
+    pub next: u64,
+    /// The applied index when read: when `next` is past it, the reader is complete up to it.
+    pub applied: u64,
+}
+
+impl Default for ChangeFeed {
+    fn default() -> ChangeFeed {
+        ChangeFeed::new(0)
+    }
+}
+
+impl ChangeFeed {
+    /// A feed whose window starts after `applied` (what a restart loaded from its snapshot).
+    pub fn new(applied: u64) -> ChangeFeed {
+        ChangeFeed::with_bounds(applied, WATCH_HISTORY_CHANGES_MAX, WATCH_HISTORY_BYTES_MAX)
+    }
+
+    /// A feed with its own window bounds (tests use small ones).
+    pub fn with_bounds(applied: u64, changes_max: usize, bytes_max: usize) -> ChangeFeed {
+        ChangeFeed {
+            window: Mutex::new(Window { changes: VecDeque::new(), bytes: 0, oldest: applied + 1, applied }),
+            applied: watch::channel(applied).0,
+            changes_max,
+            bytes_max,
+        }
+    }
+
+    /// Adds the changes of entries applied up to `applied` (in order, all above the last
+    /// published), and wakes the watchers.
+    pub fn publish(&self, changes: Vec<Change>, applied: u64) {
+        let mut window = self.window.lock();
+        for change in changes {
+            debug_assert!(change.revision > window.applied && change.revision <= applied);
+            window.bytes += change.kind.weight();
+            window.changes.push_back(Arc::new(change));
+        }
+        window.applied = window.applied.max(applied);
+        while window.changes.len() > self.changes_max || window.bytes > self.bytes_max {
+            window.drop_oldest_revision();
+        }
+        let applied = window.applied;
+        drop(window);
+        self.applied.send_replace(applied);
+    }
+
+    /// Empties the window after a snapshot installed at `applied`: the revisions up to it were
+    /// not applied one by one here.
+    pub fn restart_after(&self, applied: u64) {
+        let mut window = self.window.lock();
+        window.changes.clear();
+        window.bytes = 0;
+        window.oldest = applied + 1;
+        window.applied = applied;
+        drop(window);
+        self.applied.send_replace(applied);
+    }
+
+    /// The newest applied revision and the oldest the window holds.
+    pub fn bounds(&self) -> (u64, u64) {
+        let window = self.window.lock();
+        (window.applied, window.oldest)
+    }
+
+    /// Reads the changes `interest` wants from revision `from` on: whole revisions, stopping
+    /// after the revision that brings the count to `max` or more.
+    ///
+    /// # Errors
+    /// [`Compacted`] when `from` is older than the window (and not after everything applied).
+    pub fn read(&self, from: u64, interest: &Interest, max: usize) -> Result<Read, Compacted> {
+        let window = self.window.lock();
+        if from < window.oldest {
+            return Err(Compacted { wanted: from, oldest: window.oldest });
+        }
+        let start = window.changes.partition_point(|c| c.revision < from);
+        let mut read =
+            Read { changes: Vec::new(), next: window.applied.max(from - 1) + 1, applied: window.applied };
+        let mut last = None;
+        for change in window.changes.range(start..) {
+            if read.changes.len() >= max && last != Some(change.revision) {
+                read.next = change.revision;
+                break;
+            }
+            if interest.wants(change) {
+                read.changes.push(change.clone());
+                last = Some(change.revision);
+            }
+        }
+        Ok(read)
+    }
+
+    /// Waits until something past `revision` is applied, or the feed is dropped.
+    pub async fn wait_past(&self, revision: u64) {
+        let mut applied = self.applied.subscribe();
+        let _ = applied.wait_for(|applied| *applied > revision).await;
+    }
+
+    /// The number of changes in the window and their bytes, for metrics.
+    pub fn size(&self) -> (usize, usize) {
+        let window = self.window.lock();
+        (window.changes.len(), window.bytes)
+    }
+}
+
+impl Window {
+    fn drop_oldest_revision(&mut self) {
+        let Some(revision) = self.changes.front().map(|c| c.revision) else { return };
+        while self.changes.front().is_some_and(|c| c.revision == revision) {
+            let change = self.changes.pop_front().expect("a front change");
+            self.bytes -= change.kind.weight();
+        }
+        self.oldest = self.oldest.max(revision + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use redraft_core::DeleteReason;
+
+    use redraft_core::ChangeKind;
+
+    use super::*;
+
+    fn put(revision: u64, key: &str) -> Change {
+        Change {
+            revision,
+            kind: ChangeKind::Put {
+                key: Bytes::copy_from_slice(key.as_bytes()),
+                value: Bytes::from_static(b"v"),
+                create_revision: revision,
+                expire_at_ms: None,
+            },
+        }
+    }
+
+    fn revisions(read: &Read) -> Vec<u64> {
+        read.changes.iter().map(|c| c.revision).collect()
+    }
+
+    const ALL: Interest = Interest::Range(KeyRange { start: Bytes::new(), end: None });
+
+    /// Reads resume exactly where the last stopped, whole revisions at a time, filtered by key
+    /// or range; an entry without changes still moves `next` and `applied`.
+    #[test]
+    fn reads_resume_without_gaps_or_repeats() {
+        let feed = ChangeFeed::new(0);
+        feed.publish(vec![put(1, "a"), put(1, "b"), put(1, "c")], 1);
+        feed.publish(vec![], 2);
+        feed.publish(vec![put(3, "b")], 3);
+        let first = feed.read(1, &ALL, 2).expect("in the window");
+        assert_eq!((revisions(&first), first.next), (vec![1, 1, 1], 2), "a revision is never split");
+        let rest = feed.read(first.next, &ALL, 2).expect("in the window");
+        assert_eq!((revisions(&rest), rest.next, rest.applied), (vec![3], 4, 3));
+        let only_b = feed.read(1, &Interest::Key(Bytes::from_static(b"b")), 10).expect("in the window");
+        assert_eq!(revisions(&only_b), [1, 3]);
+        let range = Interest::Range(KeyRange::prefix(b"c"));
+        assert_eq!(revisions(&feed.read(1, &range, 10).expect("in the window")), [1]);
+        // Reading past the end waits for nothing and repeats nothing.
+        let nothing = feed.read(4, &ALL, 10).expect("the future is not compacted");
+        assert_eq!((nothing.changes.len(), nothing.next), (0, 4));
+    }
+
+    /// The window drops whole revisions, oldest first, and a read of a dropped revision says
+    /// which is the oldest left; a flush concerns every interest.
+    #[test]
+    fn the_window_is_bounded_and_says_what_it_dropped() {
+        let feed = ChangeFeed::with_bounds(0, 3, usize::MAX);
+        feed.publish(vec![put(1, "a"), put(1, "b")], 1);
+        feed.publish(vec![put(2, "a"), put(2, "b")], 2);
+        assert_eq!(feed.bounds(), (2, 2));
+        assert_eq!(feed.read(1, &ALL, 10).unwrap_err(), Compacted { wanted: 1, oldest: 2 });
+        feed.publish(vec![Change { revision: 3, kind: ChangeKind::Flush }], 3);
+        let key = Interest::Key(Bytes::from_static(b"zzz"));
+        assert_eq!(revisions(&feed.read(2, &key, 10).expect("in the window")), [3]);
+        let delete = Change {
+            revision: 4,
+            kind: ChangeKind::Delete { key: Bytes::from_static(b"a"), reason: DeleteReason::Expiry },
+        };
+        feed.publish(vec![delete], 4);
+        assert_eq!(
+            revisions(&feed.read(3, &Interest::Key(Bytes::from_static(b"a")), 10).expect("kept")),
+            [3, 4]
+        );
+        let by_bytes = ChangeFeed::with_bounds(0, usize::MAX, 100);
+        by_bytes.publish(vec![put(1, "a")], 1);
+        by_bytes.publish(vec![put(2, "b")], 2);
+        assert_eq!(by_bytes.bounds(), (2, 2), "two changes of about 66 bytes do not fit 100");
+        by_bytes.restart_after(10);
+        assert_eq!(by_bytes.read(5, &ALL, 1).unwrap_err().oldest, 11);
+        assert_eq!(by_bytes.read(11, &ALL, 1).expect("after the snapshot").next, 11);
+    }
+}

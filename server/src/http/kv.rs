@@ -1,0 +1,409 @@
+//! Keys over HTTP (DESIGN.md §9): `GET`, `PUT` and `DELETE /v1/kv/{key}` (the rest of the path,
+//! percent-decoded; `/v1/kv?key_base64=` for keys that are not UTF-8), and ranges with
+//! `GET /v1/kv?prefix=` or `?start=&end=`.
+//!
+//! Every answer carries `revision`, the log index the state it shows was at. Reads are
+//! linearizable unless `consistency=stale` asks for this node's applied state, which any node
+//! answers at once (labelled so). A put or delete is a transaction of one operation (core's
+//! `txn.rs`) with its conditions as compares, so a failed condition changes nothing and answers
+//! 412 with the key as it is.
+
+use std::sync::Arc;
+
+use axum::body::Bytes as Body;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use redraft_core::acl::KeyAccess;
+use redraft_core::key_range::KeyRange;
+use redraft_core::limits::{KEY_BYTES_MAX, RANGE_LIMIT_DEFAULT, RANGE_LIMIT_MAX};
+use redraft_core::txn::{Compare, CompareOp, CompareTarget, KeyValue, OpResult, Txn, TxnOp};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::json_bytes;
+use super::txn::{commit, ttl_checked};
+use super::{error, node_error, Refusal};
+use crate::node::Node;
+
+/// The query of every `/v1/kv` route; each route reads the fields it knows and refuses the
+/// fields of other routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvQuery {
+    key_base64: Option<String>,
+    consistency: Option<String>,
+    // Ranges.
+    prefix: Option<String>,
+    prefix_base64: Option<String>,
+    start: Option<String>,
+    start_base64: Option<String>,
+    end: Option<String>,
+    end_base64: Option<String>,
+    limit: Option<usize>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+    keys_only: Option<bool>,
+    count_only: Option<bool>,
+    // Puts and deletes (a raw put's options come only here).
+    ttl_ms: Option<u64>,
+    keep_ttl: Option<bool>,
+    if_revision: Option<u64>,
+    if_value: Option<String>,
+    if_value_base64: Option<String>,
+    if_absent: Option<bool>,
+    if_present: Option<bool>,
+}
+
+impl KvQuery {
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            ttl_ms: self.ttl_ms,
+            keep_ttl: self.keep_ttl,
+            if_revision: self.if_revision,
+            if_value: self.if_value.clone(),
+            if_value_base64: self.if_value_base64.clone(),
+            if_absent: self.if_absent,
+            if_present: self.if_present,
+        }
+    }
+}
+
+/// What a put or delete may ask, in the query or (for a JSON put) the body.
+#[derive(Debug, Default)]
+struct WriteOptions {
+    ttl_ms: Option<u64>,
+    keep_ttl: Option<bool>,
+    if_revision: Option<u64>,
+    if_value: Option<String>,
+    if_value_base64: Option<String>,
+    if_absent: Option<bool>,
+    if_present: Option<bool>,
+}
+
+/// The JSON body of a put.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    value: Option<String>,
+    value_base64: Option<String>,
+    ttl_ms: Option<u64>,
+    keep_ttl: Option<bool>,
+    if_revision: Option<u64>,
+    if_value: Option<String>,
+    if_value_base64: Option<String>,
+    if_absent: Option<bool>,
+    if_present: Option<bool>,
+}
+
+fn bad(message: impl AsRef<str>) -> Refusal {
+    Box::new(error(StatusCode::BAD_REQUEST, "bad_request", message.as_ref()))
+}
+
+fn query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery, Refusal> {
+    query.map(|Query(q)| q).map_err(|rejection| bad(rejection.body_text()))
+}
+
+/// The key of a route: the path's, or `key_base64` for `/v1/kv` itself.
+fn key_of(path: Option<String>, q: &KvQuery) -> Result<Bytes, Refusal> {
+    let key = match (path, &q.key_base64) {
+        (Some(_), Some(_)) => return Err(bad("give the key in the path or in key_base64, not both")),
+        (Some(path), None) => Bytes::from(path),
+        (None, Some(encoded)) => json_bytes::required("key", None, Some(encoded.clone())).map_err(bad)?,
+        (None, None) => return Err(bad("no key: use /v1/kv/{key} or key_base64")),
+    };
+    if key.len() > KEY_BYTES_MAX {
+        return Err(bad(format!("the key is {} bytes; the limit is {KEY_BYTES_MAX}", key.len())));
+    }
+    Ok(key)
+}
+
+/// Whether the read is linearizable (the default) or stale.
+fn linearizable(q: &KvQuery) -> Result<bool, Refusal> {
+    match q.consistency.as_deref() {
+        None | Some("linearizable") => Ok(true),
+        Some("stale") => Ok(false),
+        Some(other) => Err(bad(format!("consistency is linearizable or stale, not {other:?}"))),
+    }
+}
+
+async fn read_barrier(node: &Node, linearizable: bool) -> Result<&'static str, Refusal> {
+    if linearizable {
+        node.linearize().await.map_err(|e| Box::new(node_error(e)))?;
+        Ok("linearizable")
+    } else {
+        Ok("stale")
+    }
+}
+
+/// A key as JSON: `key`, `value`, `create_revision`, `mod_revision`, `ttl_ms` (absent without a
+/// TTL); `value` left out with `keys_only`.
+pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool) -> Value {
+    let mut out = json!({ "create_revision": kv.create_revision, "mod_revision": kv.mod_revision });
+    json_bytes::insert(&mut out, "key", key);
+    if !keys_only {
+        json_bytes::insert(&mut out, "value", &kv.value);
+    }
+    if kv.ttl_ms >= 0 {
+        out["ttl_ms"] = json!(kv.ttl_ms);
+    }
+    out
+}
+
+fn respond(result: Result<Response, Refusal>) -> Response {
+    result.unwrap_or_else(|refusal| *refusal)
+}
+
+pub async fn get_key(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Response {
+    respond(get(&node, &caller, Some(key), q).await)
+}
+
+pub async fn get_root(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Response {
+    respond(get(&node, &caller, None, q).await)
+}
+
+async fn get(
+    node: &Node,
+    caller: &Caller,
+    path: Option<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Result<Response, Refusal> {
+    let q = query(q)?;
+    if path.is_none() && q.key_base64.is_none() {
+        return range(node, caller, q).await;
+    }
+    let key = key_of(path, &q)?;
+    caller.check_key(&key, KeyAccess::READ)?;
+    let consistency = read_barrier(node, linearizable(&q)?).await?;
+    let (found, revision) = node.state().get_kv(&key);
+    Ok(match found {
+        Some(kv) => {
+            let mut body = key_json(&key, &kv, false);
+            body["revision"] = json!(revision);
+            body["consistency"] = json!(consistency);
+            Json(body).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "code": "not_found", "error": "no such key", "revision": revision, "consistency": consistency })),
+        )
+            .into_response(),
+    })
+}
+
+async fn range(node: &Node, caller: &Caller, q: KvQuery) -> Result<Response, Refusal> {
+    caller.may_run("scan")?;
+    let prefix = json_bytes::either("prefix", q.prefix.clone(), q.prefix_base64.clone()).map_err(bad)?;
+    let start = json_bytes::either("start", q.start.clone(), q.start_base64.clone()).map_err(bad)?;
+    let end = json_bytes::either("end", q.end.clone(), q.end_base64.clone()).map_err(bad)?;
+    let range = match (prefix, start, end) {
+        (Some(prefix), None, None) => KeyRange::prefix(&prefix),
+        (None, Some(start), end) => KeyRange { start, end },
+        (None, None, Some(end)) => KeyRange { start: Bytes::new(), end: Some(end) },
+        (Some(_), _, _) => return Err(bad("give prefix, or start and end, not both")),
+        (None, None, None) => {
+            return Err(bad("GET /v1/kv needs a key (key_base64), a prefix, or start and end"))
+        }
+    };
+    let limit = q.limit.unwrap_or(RANGE_LIMIT_DEFAULT);
+    if !(1..=RANGE_LIMIT_MAX).contains(&limit) {
+        return Err(bad(format!("limit must be 1 to {RANGE_LIMIT_MAX}")));
+    }
+    let after = q.continue_token.as_deref().map(json_bytes::from_token).transpose().map_err(bad)?;
+    let consistency = read_barrier(node, linearizable(&q)?).await?;
+    let state = node.state().clone();
+    if q.count_only == Some(true) {
+        let (count, revision) = off_the_workers(move || state.count_range(&range, after.as_deref())).await?;
+        return Ok(
+            Json(json!({ "count": count, "revision": revision, "consistency": consistency })).into_response()
+        );
+    }
+    let (page, more, revision) =
+        off_the_workers(move || state.list_range(&range, after.as_deref(), limit)).await?;
+    if let Some((key, _)) = page.iter().find(|(key, _)| !caller.may_touch(key, KeyAccess::READ)) {
+        let text = format!("NOPERM No permissions to access a key (the range holds {key:?})");
+        return Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden", &text)));
+    }
+    let keys_only = q.keys_only == Some(true);
+    let kvs: Vec<Value> = page.iter().map(|(key, kv)| key_json(key, kv, keys_only)).collect();
+    let mut body = json!({ "kvs": kvs, "count": kvs.len(), "more": more, "revision": revision, "consistency": consistency });
+    if more {
+        let last = &page.last().expect("more follow a full page").0;
+        body["continue"] = json!(json_bytes::token(last));
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Runs a scan of the whole keyspace (O(keys), see core's `map.rs`) off the async workers.
+async fn off_the_workers<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 'static) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(scan).await.map_err(|e| {
+        Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("the scan failed: {e}")))
+    })
+}
+
+pub async fn put_key(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Body, BytesRejection>,
+) -> Response {
+    respond(put(&node, &caller, Some(key), q, &headers, body).await)
+}
+
+pub async fn put_root(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Body, BytesRejection>,
+) -> Response {
+    respond(put(&node, &caller, None, q, &headers, body).await)
+}
+
+async fn put(
+    node: &Node,
+    caller: &Caller,
+    path: Option<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Body, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let q = query(q)?;
+    let key = key_of(path, &q)?;
+    caller.check_key(&key, KeyAccess::WRITE)?;
+    let body =
+        body.map_err(|rejection| Box::new(error(rejection.status(), "bad_request", &rejection.body_text())))?;
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let from_query = q.write_options();
+    let (value, options) = if raw {
+        (body, from_query)
+    } else {
+        let put: PutBody = serde_json::from_slice(&body).map_err(|e| {
+            bad(format!("the body is not a JSON put ({e}); send application/octet-stream for a raw value"))
+        })?;
+        let value = json_bytes::required("value", put.value, put.value_base64).map_err(bad)?;
+        let options = WriteOptions {
+            ttl_ms: put.ttl_ms.or(from_query.ttl_ms),
+            keep_ttl: put.keep_ttl.or(from_query.keep_ttl),
+            if_revision: put.if_revision.or(from_query.if_revision),
+            if_value: put.if_value.or(from_query.if_value),
+            if_value_base64: put.if_value_base64.or(from_query.if_value_base64),
+            if_absent: put.if_absent.or(from_query.if_absent),
+            if_present: put.if_present.or(from_query.if_present),
+        };
+        (value, options)
+    };
+    let ttl_ms = ttl_checked(options.ttl_ms).map_err(bad)?;
+    let keep_ttl = options.keep_ttl == Some(true);
+    if keep_ttl && ttl_ms.is_some() {
+        return Err(bad("give ttl_ms or keep_ttl, not both"));
+    }
+    let compares = conditions(&key, &options)?;
+    let op = TxnOp::Put { key: key.clone(), value, ttl_ms, keep_ttl };
+    conditional(node, key, compares, op).await
+}
+
+pub async fn delete_key(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Response {
+    respond(delete(&node, &caller, Some(key), q).await)
+}
+
+pub async fn delete_root(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Response {
+    respond(delete(&node, &caller, None, q).await)
+}
+
+async fn delete(
+    node: &Node,
+    caller: &Caller,
+    path: Option<String>,
+    q: Result<Query<KvQuery>, QueryRejection>,
+) -> Result<Response, Refusal> {
+    let q = query(q)?;
+    let key = key_of(path, &q)?;
+    caller.check_key(&key, KeyAccess::WRITE)?;
+    if q.ttl_ms.is_some() || q.keep_ttl.is_some() {
+        return Err(bad("a delete takes no ttl_ms or keep_ttl"));
+    }
+    let compares = conditions(&key, &q.write_options())?;
+    conditional(node, key.clone(), compares, TxnOp::Delete { key }).await
+}
+
+/// The compares a put's or delete's conditions ask for.
+fn conditions(key: &Bytes, options: &WriteOptions) -> Result<Vec<Compare>, Refusal> {
+    let compare = |target| Compare { key: key.clone(), op: CompareOp::Equal, target };
+    let mut compares = Vec::new();
+    if let Some(revision) = options.if_revision {
+        compares.push(compare(CompareTarget::ModRevision(revision)));
+    }
+    let if_value = json_bytes::either("if_value", options.if_value.clone(), options.if_value_base64.clone())
+        .map_err(bad)?;
+    if let Some(value) = if_value {
+        compares.push(compare(CompareTarget::Value(value)));
+    }
+    match (options.if_absent, options.if_present) {
+        (Some(true), Some(true)) => return Err(bad("if_absent and if_present cannot both hold")),
+        (Some(true), _) => compares.push(compare(CompareTarget::Exists(false))),
+        (_, Some(true)) => compares.push(compare(CompareTarget::Exists(true))),
+        _ => {}
+    }
+    Ok(compares)
+}
+
+/// Runs `op` if every compare holds; answers with its revision, or 412 with the key as it is.
+async fn conditional(
+    node: &Node,
+    key: Bytes,
+    compares: Vec<Compare>,
+    op: TxnOp,
+) -> Result<Response, Refusal> {
+    let conditional = !compares.is_empty();
+    let txn = Txn { compares, success: vec![op], failure: vec![TxnOp::Get { key: key.clone() }] };
+    let outcome = commit(node, txn).await?;
+    let revision = outcome.revision;
+    Ok(match outcome.results.first() {
+        Some(OpResult::Put { created }) if outcome.succeeded => {
+            let status = if *created { StatusCode::CREATED } else { StatusCode::OK };
+            (status, Json(json!({ "revision": revision, "created": created }))).into_response()
+        }
+        Some(OpResult::Delete { deleted }) if outcome.succeeded => {
+            Json(json!({ "revision": revision, "deleted": deleted })).into_response()
+        }
+        Some(OpResult::Get(current)) if conditional => {
+            let current = current.as_ref().map(|kv| key_json(&key, kv, false));
+            let body = json!({
+                "code": "condition_failed",
+                "error": "a condition did not hold; nothing was changed",
+                "revision": revision,
+                "current": current,
+            });
+            (StatusCode::PRECONDITION_FAILED, Json(body)).into_response()
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the transaction answered out of shape"),
+    })
+}

@@ -1,0 +1,227 @@
+//! Watch over HTTP (DESIGN.md §9): `GET /v1/watch?key=|prefix=|start=&end=` (or their `_base64`
+//! forms) `&start_revision=N&progress_ms=M`, as Server-Sent Events.
+//!
+//! The stream sends every change to the watched keys in revision order, exactly once, from
+//! `start_revision` (default: the next revision this node applies; a browser's `EventSource`
+//! resumes from its `Last-Event-ID`), from what this node has applied (any node serves it):
+//! - `event: put` / `delete` / `flush`, `id:` the revision, `data:` the change as JSON
+//!   (`{"type", "key", "value", "revision", "create_revision", "expire_at_ms", "reason"}`;
+//!   a delete's `reason` is `client` or `expiry`; a flush deletes every key);
+//! - `event: progress`, `data: {"revision": R}`: the stream is complete up to R (every change up
+//!   to it was sent), every `progress_ms` (default 10 s) while nothing else is sent;
+//! - `event: error`, `data: {"code": "compacted", ...}`, then the end: the watcher fell so far
+//!   behind that the changes it needed left the node's history window. It is cut off rather than
+//!   allowed to grow memory, and may resume from a fresh read.
+//!
+//! A `start_revision` older than the window is refused at once with 410 and code `compacted`,
+//! naming the oldest revision available. Changes to keys the user may not read are left out.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures::Stream;
+use redraft_core::acl::KeyAccess;
+use redraft_core::key_range::KeyRange;
+use redraft_core::{Change, ChangeKind, DeleteReason};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::{error, json_bytes};
+use crate::change_feed::{ChangeFeed, Compacted, Interest};
+use crate::node::Node;
+
+/// Changes read from the feed at a time.
+const READ_BATCH: usize = 1024;
+
+/// How often a quiet stream says how far it is complete, by default.
+const PROGRESS_MS_DEFAULT: u64 = 10_000;
+
+/// The query of `/v1/watch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchQuery {
+    key: Option<String>,
+    key_base64: Option<String>,
+    prefix: Option<String>,
+    prefix_base64: Option<String>,
+    start: Option<String>,
+    start_base64: Option<String>,
+    end: Option<String>,
+    end_base64: Option<String>,
+    start_revision: Option<u64>,
+    progress_ms: Option<u64>,
+}
+
+impl WatchQuery {
+    fn interest(self) -> Result<Interest, String> {
+        let key = json_bytes::either("key", self.key, self.key_base64)?;
+        let prefix = json_bytes::either("prefix", self.prefix, self.prefix_base64)?;
+        let start = json_bytes::either("start", self.start, self.start_base64)?;
+        let end = json_bytes::either("end", self.end, self.end_base64)?;
+        match (key, prefix, start, end) {
+            (Some(key), None, None, None) => Ok(Interest::Key(key)),
+            (None, Some(prefix), None, None) => Ok(Interest::Range(KeyRange::prefix(&prefix))),
+            (None, None, start, end) if start.is_some() || end.is_some() => {
+                Ok(Interest::Range(KeyRange { start: start.unwrap_or_default(), end }))
+            }
+            _ => {
+                Err("watch one of: key, prefix, or start and end (an empty prefix watches every key)".into())
+            }
+        }
+    }
+}
+
+/// The JSON of a change.
+pub fn change_json(change: &Change) -> Value {
+    let mut out = match &change.kind {
+        ChangeKind::Put { key, value, create_revision, expire_at_ms } => {
+            let mut out = json!({ "type": "put", "create_revision": create_revision });
+            if let Some(at) = expire_at_ms {
+                out["expire_at_ms"] = json!(at);
+            }
+            json_bytes::insert(&mut out, "key", key);
+            json_bytes::insert(&mut out, "value", value);
+            out
+        }
+        ChangeKind::Delete { key, reason } => {
+            let reason = match reason {
+                DeleteReason::Client => "client",
+                DeleteReason::Expiry => "expiry",
+            };
+            let mut out = json!({ "type": "delete", "reason": reason });
+            json_bytes::insert(&mut out, "key", key);
+            out
+        }
+        ChangeKind::Flush => json!({ "type": "flush", "reason": "flush" }),
+    };
+    out["revision"] = json!(change.revision);
+    out
+}
+
+fn compacted_json(compacted: Compacted, behind: bool) -> Value {
+    let message = if behind {
+        format!(
+            "this watcher fell behind: revision {} left the history window (the oldest available is {}); \
+             read the keys again and watch from the revision of that read",
+            compacted.wanted, compacted.oldest
+        )
+    } else {
+        compacted.to_string()
+    };
+    json!({ "code": "compacted", "error": message, "oldest_revision": compacted.oldest })
+}
+
+pub async fn watch(
+    State(node): State<Arc<Node>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    query: Result<Query<WatchQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, "bad_request", &rejection.body_text()),
+    };
+    let progress = Duration::from_millis(query.progress_ms.unwrap_or(PROGRESS_MS_DEFAULT).max(10));
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|last| last + 1);
+    let start = query.start_revision.or(resume);
+    let interest = match query.interest() {
+        Ok(interest) => interest,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "bad_request", &why),
+    };
+    if let Interest::Key(key) = &interest {
+        if let Err(refused) = caller.check_key(key, KeyAccess::READ) {
+            return *refused;
+        }
+    }
+    let feed = node.changes().clone();
+    let from = match start {
+        Some(0) => return error(StatusCode::BAD_REQUEST, "bad_request", "start_revision starts at 1"),
+        Some(from) => from,
+        None => feed.bounds().0 + 1,
+    };
+    if let Err(compacted) = feed.read(from, &interest, 0) {
+        return (StatusCode::GONE, Json(compacted_json(compacted, false))).into_response();
+    }
+    let watcher =
+        Watcher { feed, interest, caller, next: from, queued: VecDeque::new(), progress, done: false };
+    Sse::new(events(watcher)).keep_alive(KeepAlive::default()).into_response()
+}
+
+struct Watcher {
+    feed: Arc<ChangeFeed>,
+    interest: Interest,
+    caller: Caller,
+    /// The next revision to look at.
+    next: u64,
+    queued: VecDeque<Event>,
+    progress: Duration,
+    done: bool,
+}
+
+fn events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(watcher, |mut watcher| async move {
+        loop {
+            if let Some(event) = watcher.queued.pop_front() {
+                return Some((Ok(event), watcher));
+            }
+            if watcher.done {
+                return None;
+            }
+            match watcher.feed.read(watcher.next, &watcher.interest, READ_BATCH) {
+                Err(compacted) => {
+                    watcher.done = true;
+                    let data = compacted_json(compacted, true).to_string();
+                    return Some((Ok(Event::default().event("error").data(data)), watcher));
+                }
+                Ok(read) => {
+                    for change in &read.changes {
+                        let readable = change
+                            .kind
+                            .key()
+                            .is_none_or(|key| watcher.caller.may_touch(key, KeyAccess::READ));
+                        if readable {
+                            let (kind, data) = (kind_name(&change.kind), change_json(change).to_string());
+                            watcher.queued.push_back(
+                                Event::default().event(kind).id(change.revision.to_string()).data(data),
+                            );
+                        }
+                    }
+                    watcher.next = read.next;
+                    if !watcher.queued.is_empty() || read.next <= read.applied {
+                        continue;
+                    }
+                    // Caught up: wait for more, or say how far the stream is complete.
+                    let complete = watcher.next - 1;
+                    let waited =
+                        tokio::time::timeout(watcher.progress, watcher.feed.wait_past(complete)).await;
+                    if waited.is_err() {
+                        let data = json!({ "revision": complete }).to_string();
+                        let event = Event::default().event("progress").id(complete.to_string()).data(data);
+                        return Some((Ok(event), watcher));
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn kind_name(kind: &ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Put { .. } => "put",
+        ChangeKind::Delete { .. } => "delete",
+        ChangeKind::Flush => "flush",
+    }
+}
