@@ -1,0 +1,367 @@
+//! The HTTP/JSON key API on real `redraft-server` processes (DESIGN.md §9): keys with revisions
+//! and conditions, ranges that page, transactions and batches, and watch as Server-Sent Events,
+//! checked against what RESP clients see of the same keys.
+#![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::time::{Duration, Instant};
+
+use common::{bulk, http_request, ok, ServerProcess};
+use redraft_net::resp::Frame;
+use serde_json::{json, Value};
+
+fn call(http: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let (status, body) = http_request(http, method, path, text.as_deref());
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
+    (status, value)
+}
+
+fn revision(body: &Value) -> u64 {
+    body["revision"].as_u64().unwrap_or_else(|| panic!("no revision in {body}"))
+}
+
+/// Puts, gets and deletes with revisions and conditions; RESP sees every HTTP write and HTTP
+/// every RESP write; bad requests change nothing.
+#[test]
+fn keys_carry_revisions_and_conditions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("node"), &[]);
+    let http = server.http_addr.clone();
+    let mut resp = server.client();
+
+    let (status, put) =
+        call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "ada", "ttl_ms": 60_000 })));
+    assert_eq!((status, &put["created"]), (201, &json!(true)), "{put}");
+    let first = revision(&put);
+    assert_eq!(resp.call(&["GET", "user/1"]).expect("GET"), bulk("ada"));
+    let ttl = resp.call(&["PTTL", "user/1"]).expect("PTTL");
+    assert!(matches!(ttl, Frame::Integer(ms) if ms > 59_000 && ms <= 60_000), "{ttl:?}");
+
+    // A RESP write moves the key's modify revision past the HTTP one; create stays.
+    assert_eq!(resp.call(&["SET", "user/1", "grace"]).expect("SET"), ok());
+    let (status, got) = call(&http, "GET", "/v1/kv/user/1", None);
+    assert_eq!(status, 200);
+    assert_eq!((got["value"].as_str(), got["create_revision"].as_u64()), (Some("grace"), Some(first)));
+    let modified = got["mod_revision"].as_u64().expect("mod_revision");
+    assert!(modified > first && revision(&got) >= modified, "{got}");
+    assert!(got.get("ttl_ms").is_none(), "SET cleared the TTL: {got}");
+    assert_eq!(got["consistency"], "linearizable");
+    let (_, stale) = call(&http, "GET", "/v1/kv/user/1?consistency=stale", None);
+    assert_eq!((stale["value"].as_str(), stale["consistency"].as_str()), (Some("grace"), Some("stale")));
+
+    // Conditions: a stale revision, a wrong value and if_absent all fail with the key as it is.
+    for (path, body) in [
+        ("/v1/kv/user/1", json!({ "value": "x", "if_revision": first })),
+        ("/v1/kv/user/1", json!({ "value": "x", "if_value": "ada" })),
+        ("/v1/kv/user/1", json!({ "value": "x", "if_absent": true })),
+        ("/v1/kv/nobody", json!({ "value": "x", "if_present": true })),
+    ] {
+        let (status, failed) = call(&http, "PUT", path, Some(body.clone()));
+        assert_eq!((status, failed["code"].as_str()), (412, Some("condition_failed")), "{body}: {failed}");
+    }
+    assert_eq!(resp.call(&["GET", "user/1"]).expect("GET"), bulk("grace"));
+    assert_eq!(resp.call(&["EXISTS", "nobody"]).expect("EXISTS"), Frame::Integer(0));
+    let (_, failed) =
+        call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "x", "if_revision": first })));
+    assert_eq!(failed["current"]["mod_revision"].as_u64(), Some(modified));
+    let (status, swapped) =
+        call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "hopper", "if_revision": modified })));
+    assert_eq!((status, swapped["created"].as_bool()), (200, Some(false)), "{swapped}");
+
+    // Binary keys and values, raw bodies, percent-decoded paths.
+    let (status, _) =
+        call(&http, "PUT", "/v1/kv?key_base64=%2F%2F8A", Some(json!({ "value_base64": "AP8=" })));
+    assert_eq!(status, 201);
+    let (_, binary) = call(&http, "GET", "/v1/kv?key_base64=%2F%2F8A", None);
+    assert_eq!(
+        (binary["key_base64"].as_str(), binary["value_base64"].as_str()),
+        (Some("//8A"), Some("AP8="))
+    );
+    let raw = http_raw_put(&http, "/v1/kv/with%20space?ttl_ms=5000", b"raw \xff bytes");
+    assert!(raw.starts_with("HTTP/1.1 201"), "{raw}");
+    let got = resp.call_bytes(&[bytes::Bytes::from_static(b"GET"), bytes::Bytes::from_static(b"with space")]);
+    assert_eq!(got.expect("GET"), Frame::Bulk(bytes::Bytes::from_static(b"raw \xff bytes")));
+
+    // Bad requests: a clear error, nothing changed.
+    for (method, path, body) in [
+        ("PUT", "/v1/kv/user/1", Some(json!({ "value": "x", "value_base64": "eA==" }))),
+        ("PUT", "/v1/kv/user/1", Some(json!({ "valu": "x" }))),
+        ("PUT", "/v1/kv/user/1", Some(json!({ "value": "x", "ttl_ms": 0 }))),
+        ("PUT", "/v1/kv/user/1", Some(json!({ "value": "x", "if_absent": true, "if_present": true }))),
+        ("GET", "/v1/kv/user/1?consistency=sometimes", None),
+        ("GET", "/v1/kv?prefix=a&start=b", None),
+        ("GET", "/v1/kv?prefix=a&limit=0", None),
+        ("GET", "/v1/kv?prefix=a&continue=%21%21", None),
+        ("DELETE", "/v1/kv/user/1?ttl_ms=5", None),
+    ] {
+        let (status, refused) = call(&http, method, path, body);
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (400, Some("bad_request")),
+            "{method} {path}: {refused}"
+        );
+    }
+    let (status, _) = call(&http, "GET", "/v1/kv/user/1", None);
+    assert_eq!(status, 200);
+    assert_eq!(resp.call(&["GET", "user/1"]).expect("GET"), bulk("hopper"));
+
+    // Deletes, conditional and not.
+    let (status, kept) = call(&http, "DELETE", "/v1/kv/user/1?if_value=grace", None);
+    assert_eq!(status, 412, "{kept}");
+    let (status, deleted) = call(&http, "DELETE", "/v1/kv/user/1?if_value=hopper", None);
+    assert_eq!((status, deleted["deleted"].as_u64()), (200, Some(1)), "{deleted}");
+    let (status, missing) = call(&http, "GET", "/v1/kv/user/1", None);
+    assert_eq!((status, missing["code"].as_str()), (404, Some("not_found")));
+    assert!(revision(&missing) >= revision(&deleted));
+    assert_eq!(call(&http, "DELETE", "/v1/kv/user/1", None).1["deleted"].as_u64(), Some(0));
+}
+
+/// A PUT with an `application/octet-stream` body; returns the raw response.
+fn http_raw_put(addr: &str, path: &str, value: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        value.len()
+    );
+    stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(value)).expect("write");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).expect("read");
+    response
+}
+
+/// Ranges list live keys in key order, page by page at one revision each, with every key once;
+/// counts agree; transactions pick a branch atomically and batches apply all their operations.
+#[test]
+fn ranges_transactions_and_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("node"), &[]);
+    let http = server.http_addr.clone();
+    let mut resp = server.client();
+    let mut expected = Vec::new();
+    for i in 0..57 {
+        let key = format!("item/{i:03}");
+        assert_eq!(resp.call(&["SET", &key, &i.to_string()]).expect("SET"), ok());
+        expected.push(key);
+    }
+    for other in ["item", "itemz", "other/1"] {
+        assert_eq!(resp.call(&["SET", other, "x"]).expect("SET"), ok());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/kv?prefix=item/&limit=10".to_owned();
+    loop {
+        let (status, page) = call(&http, "GET", &path, None);
+        assert_eq!(status, 200, "{page}");
+        let kvs = page["kvs"].as_array().expect("kvs");
+        assert!(kvs.len() <= 10);
+        seen.extend(kvs.iter().map(|kv| kv["key"].as_str().expect("key").to_owned()));
+        match page["continue"].as_str() {
+            Some(token) => path = format!("/v1/kv?prefix=item/&limit=10&continue={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    let (_, count) = call(&http, "GET", "/v1/kv?prefix=item/&count_only=true", None);
+    assert_eq!(count["count"].as_u64(), Some(57));
+    let (_, between) = call(&http, "GET", "/v1/kv?start=item/050&end=item/053&keys_only=true", None);
+    let keys: Vec<&str> =
+        between["kvs"].as_array().expect("kvs").iter().filter_map(|kv| kv["key"].as_str()).collect();
+    assert_eq!(keys, ["item/050", "item/051", "item/052"]);
+    assert!(between["kvs"][0].get("value").is_none(), "keys_only: {between}");
+
+    // A transfer: both keys change, or neither.
+    assert_eq!(resp.call(&["MSET", "acct/a", "100", "acct/b", "0"]).expect("MSET"), ok());
+    let (_, a) = call(&http, "GET", "/v1/kv/acct/a", None);
+    let transfer = |rev: u64| {
+        json!({
+            "compare": [{ "key": "acct/a", "target": "mod_revision", "op": "eq", "revision": rev }],
+            "success": [
+                { "put": { "key": "acct/a", "value": "60" } },
+                { "put": { "key": "acct/b", "value": "40" } },
+                { "get": { "key": "acct/b" } }
+            ],
+            "failure": [{ "get": { "key": "acct/a" } }]
+        })
+    };
+    let rev = a["mod_revision"].as_u64().expect("mod_revision");
+    let (status, done) = call(&http, "POST", "/v1/txn", Some(transfer(rev)));
+    assert_eq!((status, done["succeeded"].as_bool()), (200, Some(true)), "{done}");
+    assert_eq!(done["results"][2]["get"]["value"], "40");
+    assert_eq!(done["results"][2]["get"]["mod_revision"].as_u64(), Some(revision(&done)));
+    let (_, again) = call(&http, "POST", "/v1/txn", Some(transfer(rev)));
+    assert_eq!(again["succeeded"].as_bool(), Some(false), "{again}");
+    assert_eq!(again["results"][0]["get"]["value"], "60");
+    assert_eq!(
+        resp.call(&["MGET", "acct/a", "acct/b"]).expect("MGET"),
+        Frame::Array(vec![bulk("60"), bulk("40")])
+    );
+
+    let (status, batch) = call(
+        &http,
+        "POST",
+        "/v1/batch",
+        Some(json!({ "ops": [
+            { "put": { "key": "b/1", "value": "one", "ttl_ms": 30000 } },
+            { "delete": { "key": "acct/a" } },
+            { "put": { "key": "b/2", "value": "two" } }
+        ] })),
+    );
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(
+        batch["results"],
+        json!([{ "put": { "created": true } }, { "delete": { "deleted": 1 } }, { "put": { "created": true } }])
+    );
+    let (_, one) = call(&http, "GET", "/v1/kv/b/1", None);
+    let (_, two) = call(&http, "GET", "/v1/kv/b/2", None);
+    assert_eq!(one["mod_revision"], two["mod_revision"], "one entry, one revision");
+    // A batch with a bad operation is refused whole.
+    let (status, refused) = call(
+        &http,
+        "POST",
+        "/v1/batch",
+        Some(json!({ "ops": [{ "put": { "key": "b/3", "value": "x" } }, { "put": { "key": "b/4" } }] })),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(resp.call(&["EXISTS", "b/3"]).expect("EXISTS"), Frame::Integer(0));
+    let (status, _) = call(
+        &http,
+        "POST",
+        "/v1/txn",
+        Some(json!({ "compare": [{ "key": "k", "target": "exists", "op": "gt", "exists": true }] })),
+    );
+    assert_eq!(status, 400);
+}
+
+/// Reads Server-Sent Events from a watch until `until` says stop or the deadline passes.
+fn watch_events(
+    addr: &str,
+    path: &str,
+    headers: &str,
+    until: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    // HTTP/1.0: the body is not chunked, and ends when the connection closes.
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").expect("write");
+    let mut reader = BufReader::new(stream);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut events, mut kind, mut line) = (Vec::new(), String::new(), String::new());
+    while Instant::now() < deadline && !until(&events) {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                continue
+            }
+            Err(e) => panic!("reading the watch: {e}"),
+        }
+        if let Some(name) = line.trim_end().strip_prefix("event: ") {
+            kind = name.to_owned();
+        } else if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            events.push((kind.clone(), serde_json::from_str(data).expect("JSON data")));
+        } else if line.starts_with("HTTP/1.") && !line.contains(" 200 ") {
+            panic!("the watch was refused: {line}");
+        }
+    }
+    events
+}
+
+fn summary(events: &[(String, Value)]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(kind, _)| kind != "progress")
+        .map(|(kind, e)| match kind.as_str() {
+            "put" => format!(
+                "put {}={} @{}",
+                e["key"].as_str().unwrap_or("?"),
+                e["value"].as_str().unwrap_or("?"),
+                e["revision"]
+            ),
+            "delete" => format!(
+                "delete {} {} @{}",
+                e["key"].as_str().unwrap_or("?"),
+                e["reason"].as_str().unwrap_or("?"),
+                e["revision"]
+            ),
+            other => format!("{other} @{}", e["revision"]),
+        })
+        .collect()
+}
+
+/// A watch sends every change to its keys in revision order, exactly once, from the revision it
+/// asks for, puts and deletes with their reason (client, expiry, flush) and progress while quiet;
+/// a resume from the last revision seen repeats nothing; a revision older than what the node
+/// holds is refused as compacted, naming the oldest available.
+#[test]
+fn watch_streams_changes_from_a_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("node");
+    let server = ServerProcess::start(&data_dir, &[]);
+    let http = server.http_addr.clone();
+    let mut resp = server.client();
+    assert_eq!(resp.call(&["SET", "w/a", "1"]).expect("SET"), ok());
+    let (_, a) = call(&http, "GET", "/v1/kv/w/a", None);
+    let start = revision(&a);
+    assert_eq!(resp.call(&["SET", "elsewhere", "1"]).expect("SET"), ok());
+    assert_eq!(resp.call(&["SET", "w/b", "2", "PX", "100"]).expect("SET"), ok());
+    assert_eq!(resp.call(&["DEL", "w/a"]).expect("DEL"), Frame::Integer(1));
+    // w/b expires, and active expiry removes it (DBSIZE counts expired keys still stored).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resp.call(&["DBSIZE"]).expect("DBSIZE") != Frame::Integer(1) {
+        assert!(Instant::now() < deadline, "active expiry did not remove w/b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(resp.call(&["FLUSHALL"]).expect("FLUSHALL"), ok());
+    assert_eq!(resp.call(&["SET", "w/c", "3"]).expect("SET"), ok());
+
+    let done = |events: &[(String, Value)]| events.iter().any(|(_, e)| e["key"] == "w/c");
+    let events = watch_events(&http, &format!("/v1/watch?prefix=w/&start_revision={start}"), "", done);
+    let seen = summary(&events);
+    let kinds: Vec<&str> = seen.iter().map(|s| s.split(" @").next().unwrap_or("")).collect();
+    assert_eq!(
+        kinds,
+        ["put w/a=1", "put w/b=2", "delete w/a client", "delete w/b expiry", "flush", "put w/c=3"],
+        "{seen:?}"
+    );
+    let revisions: Vec<u64> = events
+        .iter()
+        .filter(|(k, _)| k != "progress")
+        .map(|(_, e)| e["revision"].as_u64().expect("revision"))
+        .collect();
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]) && revisions[0] == start, "{revisions:?}");
+
+    // Resuming after the delete of w/a (as EventSource does with Last-Event-ID) repeats nothing.
+    let last = format!("Last-Event-ID: {}\r\n", revisions[2]);
+    let resumed = watch_events(&http, "/v1/watch?prefix=w/", &last, done);
+    assert_eq!(summary(&resumed).len(), 3, "{:?}", summary(&resumed));
+
+    // Live: a quiet watch says how far it is complete, then sees a new write once.
+    let (_, now) = call(&http, "GET", "/v1/kv/w/c", None);
+    let live_from = revision(&now) + 1;
+    let writer_addr = server.port();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let mut client = common::SyncClient::connect(&format!("127.0.0.1:{writer_addr}")).expect("connect");
+        client.call(&["SET", "w/live", "now"]).expect("SET")
+    });
+    let live = watch_events(&http, "/v1/watch?key=w/live&progress_ms=200", "", |events| {
+        events.iter().any(|(kind, _)| kind == "put")
+    });
+    assert_eq!(writer.join().expect("writer"), ok());
+    let progress: Vec<u64> = live.iter().filter(|(k, _)| k == "progress").map(|(_, e)| revision(e)).collect();
+    assert!(!progress.is_empty() && progress.iter().all(|r| *r + 1 >= live_from), "{live:?}");
+    assert_eq!(summary(&live).len(), 1, "{live:?}");
+
+    // After a snapshot and a restart the node holds no history before the snapshot.
+    assert_eq!(resp.call(&["SAVE"]).expect("SAVE"), ok());
+    drop(resp);
+    server.stop();
+    let server = ServerProcess::start(&data_dir, &[]);
+    let (status, refused) = call(&server.http_addr, "GET", "/v1/watch?prefix=w/&start_revision=1", None);
+    assert_eq!((status, refused["code"].as_str()), (410, Some("compacted")), "{refused}");
+    assert!(refused["oldest_revision"].as_u64().expect("oldest_revision") > start, "{refused}");
+}
