@@ -365,3 +365,46 @@ fn watch_streams_changes_from_a_revision() {
     assert_eq!((status, refused["code"].as_str()), (410, Some("compacted")), "{refused}");
     assert!(refused["oldest_revision"].as_u64().expect("oldest_revision") > start, "{refused}");
 }
+
+/// The watch over a WebSocket: the same changes as JSON messages, and a progress answer as soon
+/// as the client asks for one, saying every change up to it was sent.
+#[test]
+fn watch_over_a_websocket_answers_progress_requests() {
+    use tungstenite::Message;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("node"), &[]);
+    let mut resp = server.client();
+    assert_eq!(resp.call(&["SET", "ws/before", "1"]).expect("SET"), ok());
+    let url = format!("ws://{}/v1/watch?prefix=ws/&progress_ms=600000", server.http_addr);
+    let (mut socket, _) = tungstenite::connect(url).expect("the WebSocket upgrade");
+    let next = |socket: &mut tungstenite::WebSocket<_>| -> Value {
+        loop {
+            match socket.read().expect("a message") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    socket.send(Message::Text(json!({ "progress": true }).to_string())).expect("send");
+    let progress = next(&mut socket);
+    assert_eq!(progress["type"], "progress", "{progress}");
+    let (_, before) = call(&server.http_addr, "GET", "/v1/kv/ws/before", None);
+    assert!(revision(&progress) >= before["mod_revision"].as_u64().expect("mod_revision"), "{progress}");
+
+    assert_eq!(resp.call(&["SET", "ws/k", "v"]).expect("SET"), ok());
+    let put = next(&mut socket);
+    assert_eq!(
+        (put["type"].as_str(), put["key"].as_str(), put["value"].as_str()),
+        (Some("put"), Some("ws/k"), Some("v"))
+    );
+    socket.send(Message::Text("hello".into())).expect("send");
+    assert_eq!(next(&mut socket)["code"], "bad_request");
+    socket.send(Message::Text(json!({ "progress": true }).to_string())).expect("send");
+    let after = next(&mut socket);
+    assert_eq!(
+        (after["type"].as_str(), after["revision"].as_u64()),
+        (Some("progress"), put["revision"].as_u64())
+    );
+    socket.close(None).expect("close");
+}

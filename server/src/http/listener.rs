@@ -105,7 +105,9 @@ where
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(stream), service)
+        // A watch may become a WebSocket (`watch.rs`); it then leaves this connection's slot.
+        .with_upgrades();
     if let Err(error) = connection.await {
         tracing::debug!(%error, "an HTTP connection ended with an error");
     }

@@ -13,6 +13,10 @@
 //!   behind that the changes it needed left the node's history window. It is cut off rather than
 //!   allowed to grow memory, and may resume from a fresh read.
 //!
+//! The same route upgraded to a WebSocket sends the same items as JSON text messages, each with
+//! its `"type"` (`put`, `delete`, `flush`, `progress`, `error`), and answers a client message
+//! `{"progress": true}` with a progress message at once (as etcd's progress request).
+//!
 //! A `start_revision` older than the window is refused at once with 410 and code `compacted`,
 //! naming the oldest revision available. Changes to keys the user may not read are left out.
 
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -125,6 +130,7 @@ pub async fn watch(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     query: Result<Query<WatchQuery>, QueryRejection>,
+    socket: Option<WebSocketUpgrade>,
 ) -> Response {
     let Query(query) = match query {
         Ok(query) => query,
@@ -157,65 +163,133 @@ pub async fn watch(
     }
     let watcher =
         Watcher { feed, interest, caller, next: from, queued: VecDeque::new(), progress, done: false };
-    Sse::new(events(watcher)).keep_alive(KeepAlive::default()).into_response()
+    match socket {
+        Some(socket) => socket.on_upgrade(move |socket| over_websocket(socket, watcher)),
+        None => Sse::new(server_sent_events(watcher)).keep_alive(KeepAlive::default()).into_response(),
+    }
+}
+
+/// What a watch sends next.
+enum Item {
+    Change(Arc<Change>),
+    /// Every change up to this revision was sent.
+    Progress(u64),
+    /// The watcher fell behind the window; the stream ends after this.
+    Compacted(Compacted),
 }
 
 struct Watcher {
     feed: Arc<ChangeFeed>,
     interest: Interest,
     caller: Caller,
-    /// The next revision to look at.
+    /// The next revision to read from the feed.
     next: u64,
-    queued: VecDeque<Event>,
+    /// Changes read but not sent yet.
+    queued: VecDeque<Arc<Change>>,
     progress: Duration,
     done: bool,
 }
 
-fn events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(watcher, |mut watcher| async move {
+impl Watcher {
+    /// The next item, waiting for one; `None` once the stream is over. Cancel-safe: waiting is
+    /// its only await, and nothing is taken from the feed or the queue across it.
+    async fn next_item(&mut self) -> Option<Item> {
         loop {
-            if let Some(event) = watcher.queued.pop_front() {
-                return Some((Ok(event), watcher));
+            if let Some(change) = self.queued.pop_front() {
+                return Some(Item::Change(change));
             }
-            if watcher.done {
+            if self.done {
                 return None;
             }
-            match watcher.feed.read(watcher.next, &watcher.interest, READ_BATCH) {
+            match self.feed.read(self.next, &self.interest, READ_BATCH) {
                 Err(compacted) => {
-                    watcher.done = true;
-                    let data = compacted_json(compacted, true).to_string();
-                    return Some((Ok(Event::default().event("error").data(data)), watcher));
+                    self.done = true;
+                    return Some(Item::Compacted(compacted));
                 }
                 Ok(read) => {
-                    for change in &read.changes {
-                        let readable = change
-                            .kind
-                            .key()
-                            .is_none_or(|key| watcher.caller.may_touch(key, KeyAccess::READ));
-                        if readable {
-                            let (kind, data) = (kind_name(&change.kind), change_json(change).to_string());
-                            watcher.queued.push_back(
-                                Event::default().event(kind).id(change.revision.to_string()).data(data),
-                            );
-                        }
-                    }
-                    watcher.next = read.next;
-                    if !watcher.queued.is_empty() || read.next <= read.applied {
+                    let readable = |change: &Arc<Change>| {
+                        change.kind.key().is_none_or(|key| self.caller.may_touch(key, KeyAccess::READ))
+                    };
+                    let changes: Vec<_> = read.changes.into_iter().filter(readable).collect();
+                    self.queued.extend(changes);
+                    self.next = read.next;
+                    if !self.queued.is_empty() || read.next <= read.applied {
                         continue;
                     }
                     // Caught up: wait for more, or say how far the stream is complete.
-                    let complete = watcher.next - 1;
                     let waited =
-                        tokio::time::timeout(watcher.progress, watcher.feed.wait_past(complete)).await;
+                        tokio::time::timeout(self.progress, self.feed.wait_past(self.next - 1)).await;
                     if waited.is_err() {
-                        let data = json!({ "revision": complete }).to_string();
-                        let event = Event::default().event("progress").id(complete.to_string()).data(data);
-                        return Some((Ok(event), watcher));
+                        return Some(Item::Progress(self.complete()));
                     }
                 }
             }
         }
+    }
+
+    /// The revision every change up to which was sent.
+    fn complete(&self) -> u64 {
+        self.queued.front().map_or(self.next, |change| change.revision) - 1
+    }
+}
+
+fn item_json(item: &Item) -> Value {
+    match item {
+        Item::Change(change) => change_json(change),
+        Item::Progress(revision) => json!({ "type": "progress", "revision": revision }),
+        Item::Compacted(compacted) => {
+            let mut out = compacted_json(*compacted, true);
+            out["type"] = json!("error");
+            out
+        }
+    }
+}
+
+fn server_sent_events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(watcher, |mut watcher| async move {
+        let item = watcher.next_item().await?;
+        let data = item_json(&item).to_string();
+        let event = match &item {
+            Item::Change(change) => {
+                Event::default().event(kind_name(&change.kind)).id(change.revision.to_string())
+            }
+            Item::Progress(revision) => Event::default().event("progress").id(revision.to_string()),
+            Item::Compacted(_) => Event::default().event("error"),
+        };
+        Some((Ok(event.data(data)), watcher))
     })
+}
+
+/// The same stream over a WebSocket, one JSON text message per item (`"type"` says which); the
+/// client may send `{"progress": true}` at any time, and is answered with a progress message
+/// as soon as every change before it was sent.
+async fn over_websocket(mut socket: WebSocket, mut watcher: Watcher) {
+    loop {
+        let item = tokio::select! {
+            item = watcher.next_item() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Value>(&text) {
+                    Ok(request) if request["progress"] == json!(true) => Item::Progress(watcher.complete()),
+                    _ => {
+                        let refusal = json!({ "type": "error", "code": "bad_request", "error": "send {\"progress\": true}" });
+                        if socket.send(Message::Text(refusal.to_string())).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            },
+        };
+        if socket.send(Message::Text(item_json(&item).to_string())).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.close().await;
 }
 
 fn kind_name(kind: &ChangeKind) -> &'static str {
