@@ -71,6 +71,20 @@ fn keys_carry_revisions_and_conditions() {
     let (status, swapped) =
         call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "hopper", "if_revision": modified })));
     assert_eq!((status, swapped["created"].as_bool()), (200, Some(false)), "{swapped}");
+    assert_eq!(
+        (swapped["prev"]["value"].as_str(), swapped["prev"]["mod_revision"].as_u64()),
+        (Some("grace"), Some(modified))
+    );
+
+    // `encoding=base64`: keys and values in base64 both ways, in their plain fields.
+    let (status, _) = call(&http, "PUT", "/v1/kv/YjY0?encoding=base64", Some(json!({ "value": "AAE=" })));
+    assert_eq!(status, 201);
+    let b64 = resp.call(&["STRLEN", "b64"]).expect("STRLEN");
+    assert_eq!(b64, Frame::Integer(2));
+    let (status, refused) = call(&http, "GET", "/v1/kv/b64?encoding=base64", None);
+    assert_eq!(status, 400, "the path is base64 too: {refused}");
+    let (_, got) = call(&http, "GET", "/v1/kv/YjY0?encoding=base64", None);
+    assert_eq!((got["key"].as_str(), got["value"].as_str()), (Some("YjY0"), Some("AAE=")), "{got}");
 
     // Binary keys and values, raw bodies, percent-decoded paths.
     let (status, _) =
@@ -95,7 +109,8 @@ fn keys_carry_revisions_and_conditions() {
         ("GET", "/v1/kv/user/1?consistency=sometimes", None),
         ("GET", "/v1/kv?prefix=a&start=b", None),
         ("GET", "/v1/kv?prefix=a&limit=0", None),
-        ("GET", "/v1/kv?prefix=a&continue=%21%21", None),
+        ("GET", "/v1/kv?prefix=a&after=%21%21", None),
+        ("GET", "/v1/kv?prefix=a&encoding=hex", None),
         ("DELETE", "/v1/kv/user/1?ttl_ms=5", None),
     ] {
         let (status, refused) = call(&http, method, path, body);
@@ -158,8 +173,8 @@ fn ranges_transactions_and_batches() {
         let kvs = page["kvs"].as_array().expect("kvs");
         assert!(kvs.len() <= 10);
         seen.extend(kvs.iter().map(|kv| kv["key"].as_str().expect("key").to_owned()));
-        match page["continue"].as_str() {
-            Some(token) => path = format!("/v1/kv?prefix=item/&limit=10&continue={token}"),
+        match page["next"].as_str() {
+            Some(token) => path = format!("/v1/kv?prefix=item/&limit=10&after={token}"),
             None => break,
         }
     }
@@ -177,7 +192,7 @@ fn ranges_transactions_and_batches() {
     let (_, a) = call(&http, "GET", "/v1/kv/acct/a", None);
     let transfer = |rev: u64| {
         json!({
-            "compare": [{ "key": "acct/a", "target": "mod_revision", "op": "eq", "revision": rev }],
+            "compare": [{ "key": "acct/a", "target": "mod_revision", "op": "==", "value": rev }],
             "success": [
                 { "put": { "key": "acct/a", "value": "60" } },
                 { "put": { "key": "acct/b", "value": "40" } },

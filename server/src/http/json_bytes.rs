@@ -1,32 +1,68 @@
-//! Keys and values in JSON: bytes that are UTF-8 travel as text (`"key": "a/b"`), any other bytes
-//! as base64 in a field of the same name with `_base64` after it (`"key_base64": "/w=="`).
-//! Requests may use either form for any key or value.
+//! Keys and values in JSON. By default bytes that are UTF-8 travel as text (`"key": "a/b"`), any
+//! other bytes as base64 in a field of the same name with `_base64` after it (`"key_base64":
+//! "/w=="`), and requests may use either form for any key or value. With `encoding: "base64"`
+//! (a query parameter, or a field of a JSON body) every key and value is base64 in its plain
+//! field, both ways, as etcd's JSON gateway has them.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-/// Sets `field` (text) or `field_base64` on `out`, which must be an object.
-pub fn insert(out: &mut Value, field: &str, bytes: &Bytes) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => out[field] = json!(text),
-        Err(_) => out[format!("{field}_base64")] = json!(STANDARD.encode(bytes)),
+/// How keys and values are written in a request's and its response's plain fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 text, with `_base64` fields for other bytes.
+    #[default]
+    Text,
+    /// base64 (standard alphabet, padded) always.
+    Base64,
+}
+
+impl Encoding {
+    /// The encoding named by an `encoding` parameter (`text`, the default, or `base64`).
+    ///
+    /// # Errors
+    /// Another name.
+    pub fn named(name: Option<&str>) -> Result<Encoding, String> {
+        match name {
+            None | Some("text" | "utf-8" | "utf8") => Ok(Encoding::Text),
+            Some("base64") => Ok(Encoding::Base64),
+            Some(other) => Err(format!("encoding is text or base64, not {other:?}")),
+        }
     }
 }
 
-/// The bytes given as `text` or as `base64` (at most one of them) for the field `name`.
+/// Sets `field` on `out` (an object) as `encoding` writes it: text, or `field_base64` for bytes
+/// that are not UTF-8; or base64 in `field`.
+pub fn insert(out: &mut Value, field: &str, bytes: &Bytes, encoding: Encoding) {
+    match (encoding, std::str::from_utf8(bytes)) {
+        (Encoding::Text, Ok(text)) => out[field] = json!(text),
+        (Encoding::Text, Err(_)) => out[format!("{field}_base64")] = json!(STANDARD.encode(bytes)),
+        (Encoding::Base64, _) => out[field] = json!(STANDARD.encode(bytes)),
+    }
+}
+
+fn decode(name: &str, encoded: &str) -> Result<Bytes, String> {
+    STANDARD.decode(encoded.as_bytes()).map(Bytes::from).map_err(|e| format!("{name} is not base64: {e}"))
+}
+
+/// The bytes given as `text` (in `encoding`) or as `base64` (at most one of them) for the field
+/// `name`.
 ///
 /// # Errors
 /// Both given, or base64 that does not decode; the text names the field.
-pub fn either(name: &str, text: Option<String>, base64: Option<String>) -> Result<Option<Bytes>, String> {
+pub fn either(
+    name: &str,
+    text: Option<String>,
+    base64: Option<String>,
+    encoding: Encoding,
+) -> Result<Option<Bytes>, String> {
     match (text, base64) {
         (Some(_), Some(_)) => Err(format!("give {name} or {name}_base64, not both")),
+        (Some(text), None) if encoding == Encoding::Base64 => decode(name, &text).map(Some),
         (Some(text), None) => Ok(Some(Bytes::from(text))),
-        (None, Some(encoded)) => STANDARD
-            .decode(encoded.as_bytes())
-            .map(|bytes| Some(Bytes::from(bytes)))
-            .map_err(|e| format!("{name}_base64 is not base64: {e}")),
+        (None, Some(encoded)) => decode(&format!("{name}_base64"), &encoded).map(Some),
         (None, None) => Ok(None),
     }
 }
@@ -35,8 +71,13 @@ pub fn either(name: &str, text: Option<String>, base64: Option<String>) -> Resul
 ///
 /// # Errors
 /// As [`either`], or neither given.
-pub fn required(name: &str, text: Option<String>, base64: Option<String>) -> Result<Bytes, String> {
-    either(name, text, base64)?.ok_or_else(|| format!("{name} (or {name}_base64) is required"))
+pub fn required(
+    name: &str,
+    text: Option<String>,
+    base64: Option<String>,
+    encoding: Encoding,
+) -> Result<Bytes, String> {
+    either(name, text, base64, encoding)?.ok_or_else(|| format!("{name} (or {name}_base64) is required"))
 }
 
 /// An opaque continuation token for a key (URL-safe base64, no padding).
@@ -61,13 +102,20 @@ mod tests {
 
     #[test]
     fn text_and_base64_round_trip() {
+        let (text, base64) = (Encoding::Text, Encoding::Base64);
         let mut out = json!({});
-        insert(&mut out, "key", &Bytes::from_static(b"a/b"));
-        insert(&mut out, "value", &Bytes::from_static(b"\xff\x00"));
+        insert(&mut out, "key", &Bytes::from_static(b"a/b"), text);
+        insert(&mut out, "value", &Bytes::from_static(b"\xff\x00"), text);
         assert_eq!(out, json!({ "key": "a/b", "value_base64": "/wA=" }));
-        assert_eq!(either("v", None, Some("/wA=".into())), Ok(Some(Bytes::from_static(b"\xff\x00"))));
-        assert!(either("v", Some("x".into()), Some("eA==".into())).unwrap_err().contains("not both"));
-        assert!(either("v", None, Some("!!".into())).unwrap_err().contains("v_base64"));
+        let mut out = json!({});
+        insert(&mut out, "key", &Bytes::from_static(b"a/b"), base64);
+        assert_eq!(out, json!({ "key": "YS9i" }));
+        assert_eq!(either("v", Some("YS9i".into()), None, base64), Ok(Some(Bytes::from_static(b"a/b"))));
+        assert_eq!(either("v", Some("YS9i".into()), None, text), Ok(Some(Bytes::from_static(b"YS9i"))));
+        assert_eq!(either("v", None, Some("/wA=".into()), text), Ok(Some(Bytes::from_static(b"\xff\x00"))));
+        assert!(either("v", Some("x".into()), Some("eA==".into()), text).unwrap_err().contains("not both"));
+        assert!(either("v", None, Some("!!".into()), text).unwrap_err().contains("v_base64"));
+        assert_eq!(Encoding::named(Some("hex")).unwrap_err(), "encoding is text or base64, not \"hex\"");
         assert_eq!(from_token(&token(b"\x00\xffk")), Ok(Bytes::from_static(b"\x00\xffk")));
     }
 }

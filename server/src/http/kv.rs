@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::json_bytes;
+use super::json_bytes::{self, Encoding};
 use super::txn::{commit, ttl_checked};
 use super::{error, node_error, Refusal};
 use crate::node::Node;
@@ -45,8 +45,9 @@ pub struct KvQuery {
     end: Option<String>,
     end_base64: Option<String>,
     limit: Option<usize>,
-    #[serde(rename = "continue")]
-    continue_token: Option<String>,
+    /// The `next` token of the page before.
+    after: Option<String>,
+    encoding: Option<String>,
     keys_only: Option<bool>,
     count_only: Option<bool>,
     // Puts and deletes (a raw put's options come only here).
@@ -60,8 +61,9 @@ pub struct KvQuery {
 }
 
 impl KvQuery {
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
+    fn write_options(&self) -> Result<WriteOptions, Refusal> {
+        Ok(WriteOptions {
+            encoding: encoding(self.encoding.as_deref())?,
             ttl_ms: self.ttl_ms,
             keep_ttl: self.keep_ttl,
             if_revision: self.if_revision,
@@ -69,13 +71,14 @@ impl KvQuery {
             if_value_base64: self.if_value_base64.clone(),
             if_absent: self.if_absent,
             if_present: self.if_present,
-        }
+        })
     }
 }
 
 /// What a put or delete may ask, in the query or (for a JSON put) the body.
 #[derive(Debug, Default)]
 struct WriteOptions {
+    encoding: Encoding,
     ttl_ms: Option<u64>,
     keep_ttl: Option<bool>,
     if_revision: Option<u64>,
@@ -89,6 +92,9 @@ struct WriteOptions {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
+    /// How `value` and `if_value` are written (`text` or `base64`); the key in the path follows
+    /// the query's `encoding`.
+    encoding: Option<String>,
     value: Option<String>,
     value_base64: Option<String>,
     ttl_ms: Option<u64>,
@@ -108,12 +114,20 @@ fn query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery, Refus
     query.map(|Query(q)| q).map_err(|rejection| bad(rejection.body_text()))
 }
 
-/// The key of a route: the path's, or `key_base64` for `/v1/kv` itself.
+fn encoding(name: Option<&str>) -> Result<Encoding, Refusal> {
+    Encoding::named(name).map_err(bad)
+}
+
+/// The key of a route: the path's (base64 itself with `encoding=base64`), or `key_base64` for
+/// `/v1/kv` itself.
 fn key_of(path: Option<String>, q: &KvQuery) -> Result<Bytes, Refusal> {
+    let encoding = encoding(q.encoding.as_deref())?;
     let key = match (path, &q.key_base64) {
         (Some(_), Some(_)) => return Err(bad("give the key in the path or in key_base64, not both")),
-        (Some(path), None) => Bytes::from(path),
-        (None, Some(encoded)) => json_bytes::required("key", None, Some(encoded.clone())).map_err(bad)?,
+        (Some(path), None) => json_bytes::required("key", Some(path), None, encoding).map_err(bad)?,
+        (None, Some(encoded)) => {
+            json_bytes::required("key", None, Some(encoded.clone()), encoding).map_err(bad)?
+        }
         (None, None) => return Err(bad("no key: use /v1/kv/{key} or key_base64")),
     };
     if key.len() > KEY_BYTES_MAX {
@@ -142,11 +156,11 @@ async fn read_barrier(node: &Node, linearizable: bool) -> Result<&'static str, R
 
 /// A key as JSON: `key`, `value`, `create_revision`, `mod_revision`, `ttl_ms` (absent without a
 /// TTL); `value` left out with `keys_only`.
-pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool) -> Value {
+pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool, encoding: Encoding) -> Value {
     let mut out = json!({ "create_revision": kv.create_revision, "mod_revision": kv.mod_revision });
-    json_bytes::insert(&mut out, "key", key);
+    json_bytes::insert(&mut out, "key", key, encoding);
     if !keys_only {
-        json_bytes::insert(&mut out, "value", &kv.value);
+        json_bytes::insert(&mut out, "value", &kv.value, encoding);
     }
     if kv.ttl_ms >= 0 {
         out["ttl_ms"] = json!(kv.ttl_ms);
@@ -186,12 +200,13 @@ async fn get(
         return range(node, caller, q).await;
     }
     let key = key_of(path, &q)?;
+    let encoding = encoding(q.encoding.as_deref())?;
     caller.check_key(&key, KeyAccess::READ)?;
     let consistency = read_barrier(node, linearizable(&q)?).await?;
     let (found, revision) = node.state().get_kv(&key);
     Ok(match found {
         Some(kv) => {
-            let mut body = key_json(&key, &kv, false);
+            let mut body = key_json(&key, &kv, false, encoding);
             body["revision"] = json!(revision);
             body["consistency"] = json!(consistency);
             Json(body).into_response()
@@ -206,9 +221,12 @@ async fn get(
 
 async fn range(node: &Node, caller: &Caller, q: KvQuery) -> Result<Response, Refusal> {
     caller.may_run("scan")?;
-    let prefix = json_bytes::either("prefix", q.prefix.clone(), q.prefix_base64.clone()).map_err(bad)?;
-    let start = json_bytes::either("start", q.start.clone(), q.start_base64.clone()).map_err(bad)?;
-    let end = json_bytes::either("end", q.end.clone(), q.end_base64.clone()).map_err(bad)?;
+    let encoding = encoding(q.encoding.as_deref())?;
+    let prefix =
+        json_bytes::either("prefix", q.prefix.clone(), q.prefix_base64.clone(), encoding).map_err(bad)?;
+    let start =
+        json_bytes::either("start", q.start.clone(), q.start_base64.clone(), encoding).map_err(bad)?;
+    let end = json_bytes::either("end", q.end.clone(), q.end_base64.clone(), encoding).map_err(bad)?;
     let range = match (prefix, start, end) {
         (Some(prefix), None, None) => KeyRange::prefix(&prefix),
         (None, Some(start), end) => KeyRange { start, end },
@@ -222,7 +240,7 @@ async fn range(node: &Node, caller: &Caller, q: KvQuery) -> Result<Response, Ref
     if !(1..=RANGE_LIMIT_MAX).contains(&limit) {
         return Err(bad(format!("limit must be 1 to {RANGE_LIMIT_MAX}")));
     }
-    let after = q.continue_token.as_deref().map(json_bytes::from_token).transpose().map_err(bad)?;
+    let after = q.after.as_deref().map(json_bytes::from_token).transpose().map_err(bad)?;
     let consistency = read_barrier(node, linearizable(&q)?).await?;
     let state = node.state().clone();
     if q.count_only == Some(true) {
@@ -238,11 +256,11 @@ async fn range(node: &Node, caller: &Caller, q: KvQuery) -> Result<Response, Ref
         return Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden", &text)));
     }
     let keys_only = q.keys_only == Some(true);
-    let kvs: Vec<Value> = page.iter().map(|(key, kv)| key_json(key, kv, keys_only)).collect();
+    let kvs: Vec<Value> = page.iter().map(|(key, kv)| key_json(key, kv, keys_only, encoding)).collect();
     let mut body = json!({ "kvs": kvs, "count": kvs.len(), "more": more, "revision": revision, "consistency": consistency });
     if more {
         let last = &page.last().expect("more follow a full page").0;
-        body["continue"] = json!(json_bytes::token(last));
+        body["next"] = json!(json_bytes::token(last));
     }
     Ok(Json(body).into_response())
 }
@@ -292,15 +310,20 @@ async fn put(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
-    let from_query = q.write_options();
+    let from_query = q.write_options()?;
     let (value, options) = if raw {
         (body, from_query)
     } else {
         let put: PutBody = serde_json::from_slice(&body).map_err(|e| {
             bad(format!("the body is not a JSON put ({e}); send application/octet-stream for a raw value"))
         })?;
-        let value = json_bytes::required("value", put.value, put.value_base64).map_err(bad)?;
+        let body_encoding = match put.encoding {
+            Some(name) => encoding(Some(&name))?,
+            None => from_query.encoding,
+        };
+        let value = json_bytes::required("value", put.value, put.value_base64, body_encoding).map_err(bad)?;
         let options = WriteOptions {
+            encoding: body_encoding,
             ttl_ms: put.ttl_ms.or(from_query.ttl_ms),
             keep_ttl: put.keep_ttl.or(from_query.keep_ttl),
             if_revision: put.if_revision.or(from_query.if_revision),
@@ -318,7 +341,7 @@ async fn put(
     }
     let compares = conditions(&key, &options)?;
     let op = TxnOp::Put { key: key.clone(), value, ttl_ms, keep_ttl };
-    conditional(node, key, compares, op).await
+    conditional(node, key, compares, op, options.encoding).await
 }
 
 pub async fn delete_key(
@@ -350,8 +373,9 @@ async fn delete(
     if q.ttl_ms.is_some() || q.keep_ttl.is_some() {
         return Err(bad("a delete takes no ttl_ms or keep_ttl"));
     }
-    let compares = conditions(&key, &q.write_options())?;
-    conditional(node, key.clone(), compares, TxnOp::Delete { key }).await
+    let options = q.write_options()?;
+    let compares = conditions(&key, &options)?;
+    conditional(node, key.clone(), compares, TxnOp::Delete { key }, options.encoding).await
 }
 
 /// The compares a put's or delete's conditions ask for.
@@ -361,8 +385,8 @@ fn conditions(key: &Bytes, options: &WriteOptions) -> Result<Vec<Compare>, Refus
     if let Some(revision) = options.if_revision {
         compares.push(compare(CompareTarget::ModRevision(revision)));
     }
-    let if_value = json_bytes::either("if_value", options.if_value.clone(), options.if_value_base64.clone())
-        .map_err(bad)?;
+    let (text, base64) = (options.if_value.clone(), options.if_value_base64.clone());
+    let if_value = json_bytes::either("if_value", text, base64, options.encoding).map_err(bad)?;
     if let Some(value) = if_value {
         compares.push(compare(CompareTarget::Value(value)));
     }
@@ -376,26 +400,35 @@ fn conditions(key: &Bytes, options: &WriteOptions) -> Result<Vec<Compare>, Refus
 }
 
 /// Runs `op` if every compare holds; answers with its revision, or 412 with the key as it is.
+/// The key as it was before the operation (`prev`) is read in the same transaction.
 async fn conditional(
     node: &Node,
     key: Bytes,
     compares: Vec<Compare>,
     op: TxnOp,
+    encoding: Encoding,
 ) -> Result<Response, Refusal> {
     let conditional = !compares.is_empty();
-    let txn = Txn { compares, success: vec![op], failure: vec![TxnOp::Get { key: key.clone() }] };
+    let get = TxnOp::Get { key: key.clone() };
+    let txn = Txn { compares, success: vec![get.clone(), op], failure: vec![get] };
     let outcome = commit(node, txn).await?;
     let revision = outcome.revision;
-    Ok(match outcome.results.first() {
-        Some(OpResult::Put { created }) if outcome.succeeded => {
+    let with_prev = |mut body: Value| {
+        if let Some(OpResult::Get(Some(prev))) = outcome.results.first() {
+            body["prev"] = key_json(&key, prev, false, encoding);
+        }
+        body
+    };
+    Ok(match outcome.results.as_slice() {
+        [_, OpResult::Put { created }] if outcome.succeeded => {
             let status = if *created { StatusCode::CREATED } else { StatusCode::OK };
-            (status, Json(json!({ "revision": revision, "created": created }))).into_response()
+            (status, Json(with_prev(json!({ "revision": revision, "created": created })))).into_response()
         }
-        Some(OpResult::Delete { deleted }) if outcome.succeeded => {
-            Json(json!({ "revision": revision, "deleted": deleted })).into_response()
+        [_, OpResult::Delete { deleted }] if outcome.succeeded => {
+            Json(with_prev(json!({ "revision": revision, "deleted": deleted }))).into_response()
         }
-        Some(OpResult::Get(current)) if conditional => {
-            let current = current.as_ref().map(|kv| key_json(&key, kv, false));
+        [OpResult::Get(current)] if conditional => {
+            let current = current.as_ref().map(|kv| key_json(&key, kv, false, encoding));
             let body = json!({
                 "code": "condition_failed",
                 "error": "a condition did not hold; nothing was changed",

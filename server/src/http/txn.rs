@@ -35,8 +35,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
+use super::json_bytes::{self, Encoding};
 use super::kv::key_json;
-use super::{error, json_bytes, node_error, parse_json, Refusal};
+use super::{error, node_error, parse_json, Refusal};
 use crate::node::Node;
 
 /// The longest TTL a put may ask for: 100 years.
@@ -87,6 +88,8 @@ pub async fn commit(node: &Node, txn: Txn) -> Result<TxnOutcome, Refusal> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TxnBody {
+    /// How keys and values are written, both ways (`text` or `base64`).
+    encoding: Option<String>,
     #[serde(default)]
     compare: Vec<CompareBody>,
     #[serde(default)]
@@ -99,6 +102,7 @@ pub struct TxnBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
+    encoding: Option<String>,
     ops: Vec<OpBody>,
 }
 
@@ -110,7 +114,9 @@ pub struct CompareBody {
     key_base64: Option<String>,
     target: String,
     op: Option<String>,
-    value: Option<String>,
+    /// What the target is compared with: a string for `value`, a number for the revisions and
+    /// `ttl_ms`, a boolean for `exists` (or the field named after the target).
+    value: Option<Value>,
     value_base64: Option<String>,
     revision: Option<u64>,
     ttl_ms: Option<i64>,
@@ -145,8 +151,8 @@ pub struct KeyOp {
     key_base64: Option<String>,
 }
 
-fn key(text: Option<String>, base64: Option<String>) -> Result<Bytes, String> {
-    let key = json_bytes::required("key", text, base64)?;
+fn key(text: Option<String>, base64: Option<String>, encoding: Encoding) -> Result<Bytes, String> {
+    let key = json_bytes::required("key", text, base64, encoding)?;
     if key.len() > KEY_BYTES_MAX {
         return Err(format!("a key of {} bytes is over the limit of {KEY_BYTES_MAX}", key.len()));
     }
@@ -154,28 +160,36 @@ fn key(text: Option<String>, base64: Option<String>) -> Result<Bytes, String> {
 }
 
 impl CompareBody {
-    fn into_compare(self) -> Result<Compare, String> {
-        let key = key(self.key, self.key_base64)?;
+    fn into_compare(self, encoding: Encoding) -> Result<Compare, String> {
+        let key = key(self.key, self.key_base64, encoding)?;
         let op = match self.op.as_deref() {
-            None | Some("eq") => CompareOp::Equal,
-            Some("ne") => CompareOp::NotEqual,
-            Some("gt") => CompareOp::Greater,
-            Some("lt") => CompareOp::Less,
-            Some(other) => return Err(format!("op is eq, ne, gt or lt, not {other:?}")),
+            None | Some("eq" | "==" | "=") => CompareOp::Equal,
+            Some("ne" | "!=") => CompareOp::NotEqual,
+            Some("gt" | ">") => CompareOp::Greater,
+            Some("lt" | "<") => CompareOp::Less,
+            Some(other) => return Err(format!("op is ==, !=, > or < (or eq, ne, gt, lt), not {other:?}")),
         };
         let needs = |what: &str| format!("a compare on {} needs {what}", self.target);
+        let number = self.value.as_ref().and_then(Value::as_i64);
+        let revision = self.revision.or(number.and_then(|n| u64::try_from(n).ok()));
         let target = match self.target.as_str() {
-            "value" => CompareTarget::Value(json_bytes::required("value", self.value, self.value_base64)?),
-            "mod_revision" => CompareTarget::ModRevision(self.revision.ok_or_else(|| needs("revision"))?),
-            "create_revision" => {
-                CompareTarget::CreateRevision(self.revision.ok_or_else(|| needs("revision"))?)
+            "value" => {
+                let text = match self.value {
+                    Some(Value::String(text)) => Some(text),
+                    None => None,
+                    Some(_) => return Err("a compare on value takes a string value".into()),
+                };
+                CompareTarget::Value(json_bytes::required("value", text, self.value_base64, encoding)?)
             }
-            "ttl_ms" => CompareTarget::TtlMs(self.ttl_ms.ok_or_else(|| needs("ttl_ms"))?),
+            "mod_revision" => CompareTarget::ModRevision(revision.ok_or_else(|| needs("a revision"))?),
+            "create_revision" => CompareTarget::CreateRevision(revision.ok_or_else(|| needs("a revision"))?),
+            "ttl_ms" => CompareTarget::TtlMs(self.ttl_ms.or(number).ok_or_else(|| needs("a number of ms"))?),
             "exists" => {
                 if !matches!(op, CompareOp::Equal | CompareOp::NotEqual) {
-                    return Err("a compare on exists takes op eq or ne".into());
+                    return Err("a compare on exists takes op == or !=".into());
                 }
-                CompareTarget::Exists(self.exists.ok_or_else(|| needs("exists"))?)
+                let exists = self.exists.or(self.value.as_ref().and_then(Value::as_bool));
+                CompareTarget::Exists(exists.ok_or_else(|| needs("true or false"))?)
             }
             other => {
                 return Err(format!(
@@ -188,7 +202,7 @@ impl CompareBody {
 }
 
 impl OpBody {
-    fn into_op(self) -> Result<TxnOp, String> {
+    fn into_op(self, encoding: Encoding) -> Result<TxnOp, String> {
         match (self.put, self.delete, self.get) {
             (Some(put), None, None) => {
                 let ttl_ms = ttl_checked(put.ttl_ms)?;
@@ -196,14 +210,16 @@ impl OpBody {
                     return Err("give ttl_ms or keep_ttl, not both".into());
                 }
                 Ok(TxnOp::Put {
-                    key: key(put.key, put.key_base64)?,
-                    value: json_bytes::required("value", put.value, put.value_base64)?,
+                    key: key(put.key, put.key_base64, encoding)?,
+                    value: json_bytes::required("value", put.value, put.value_base64, encoding)?,
                     ttl_ms,
                     keep_ttl: put.keep_ttl,
                 })
             }
-            (None, Some(delete), None) => Ok(TxnOp::Delete { key: key(delete.key, delete.key_base64)? }),
-            (None, None, Some(get)) => Ok(TxnOp::Get { key: key(get.key, get.key_base64)? }),
+            (None, Some(delete), None) => {
+                Ok(TxnOp::Delete { key: key(delete.key, delete.key_base64, encoding)? })
+            }
+            (None, None, Some(get)) => Ok(TxnOp::Get { key: key(get.key, get.key_base64, encoding)? }),
             _ => Err("each operation is an object with exactly one of put, delete or get".into()),
         }
     }
@@ -240,14 +256,16 @@ fn checked_len(txn: &Txn) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn results_json(txn: &Txn, outcome: &TxnOutcome) -> Vec<Value> {
+fn results_json(txn: &Txn, outcome: &TxnOutcome, encoding: Encoding) -> Vec<Value> {
     let ops = if outcome.succeeded { &txn.success } else { &txn.failure };
     ops.iter()
         .zip(&outcome.results)
         .map(|(op, result)| match result {
             OpResult::Put { created } => json!({ "put": { "created": created } }),
             OpResult::Delete { deleted } => json!({ "delete": { "deleted": deleted } }),
-            OpResult::Get(found) => json!({ "get": found.as_ref().map(|kv| key_json(op.key(), kv, false)) }),
+            OpResult::Get(found) => {
+                json!({ "get": found.as_ref().map(|kv| key_json(op.key(), kv, false, encoding)) })
+            }
         })
         .collect()
 }
@@ -261,14 +279,14 @@ pub async fn txn(
         Ok(body) => body,
         Err(refused) => return *refused,
     };
-    let parsed = (|| -> Result<Txn, String> {
-        Ok(Txn {
-            compares: body.compare.into_iter().map(CompareBody::into_compare).collect::<Result<_, _>>()?,
-            success: body.success.into_iter().map(OpBody::into_op).collect::<Result<_, _>>()?,
-            failure: body.failure.into_iter().map(OpBody::into_op).collect::<Result<_, _>>()?,
-        })
+    let parsed = (|| -> Result<(Txn, Encoding), String> {
+        let encoding = Encoding::named(body.encoding.as_deref())?;
+        let ops = |ops: Vec<OpBody>| ops.into_iter().map(|op| op.into_op(encoding)).collect::<Result<_, _>>();
+        let compares =
+            body.compare.into_iter().map(|c| c.into_compare(encoding)).collect::<Result<_, _>>()?;
+        Ok((Txn { compares, success: ops(body.success)?, failure: ops(body.failure)? }, encoding))
     })();
-    let txn = match parsed {
+    let (txn, encoding) = match parsed {
         Ok(txn) => txn,
         Err(why) => return bad(&why),
     };
@@ -279,7 +297,7 @@ pub async fn txn(
         Ok(outcome) => Json(json!({
             "succeeded": outcome.succeeded,
             "revision": outcome.revision,
-            "results": results_json(&txn, &outcome),
+            "results": results_json(&txn, &outcome, encoding),
         }))
         .into_response(),
         Err(refused) => *refused,
@@ -295,8 +313,12 @@ pub async fn batch(
         Ok(body) => body,
         Err(refused) => return *refused,
     };
-    let ops = match body.ops.into_iter().map(OpBody::into_op).collect::<Result<Vec<_>, _>>() {
-        Ok(ops) => ops,
+    let parsed = Encoding::named(body.encoding.as_deref()).and_then(|encoding| {
+        let ops = body.ops.into_iter().map(|op| op.into_op(encoding)).collect::<Result<Vec<_>, _>>()?;
+        Ok((ops, encoding))
+    });
+    let (ops, encoding) = match parsed {
+        Ok(parsed) => parsed,
         Err(why) => return bad(&why),
     };
     if ops.iter().any(|op| matches!(op, TxnOp::Get { .. })) {
@@ -307,8 +329,10 @@ pub async fn batch(
         return *refused;
     }
     match commit(&node, txn.clone()).await {
-        Ok(outcome) => Json(json!({ "revision": outcome.revision, "results": results_json(&txn, &outcome) }))
-            .into_response(),
+        Ok(outcome) => {
+            Json(json!({ "revision": outcome.revision, "results": results_json(&txn, &outcome, encoding) }))
+                .into_response()
+        }
         Err(refused) => *refused,
     }
 }

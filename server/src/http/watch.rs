@@ -40,7 +40,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::{error, json_bytes};
+use super::error;
+use super::json_bytes::{self, Encoding};
 use crate::change_feed::{ChangeFeed, Compacted, Interest};
 use crate::node::Node;
 
@@ -64,14 +65,15 @@ pub struct WatchQuery {
     end_base64: Option<String>,
     start_revision: Option<u64>,
     progress_ms: Option<u64>,
+    encoding: Option<String>,
 }
 
 impl WatchQuery {
-    fn interest(self) -> Result<Interest, String> {
-        let key = json_bytes::either("key", self.key, self.key_base64)?;
-        let prefix = json_bytes::either("prefix", self.prefix, self.prefix_base64)?;
-        let start = json_bytes::either("start", self.start, self.start_base64)?;
-        let end = json_bytes::either("end", self.end, self.end_base64)?;
+    fn interest(self, encoding: Encoding) -> Result<Interest, String> {
+        let key = json_bytes::either("key", self.key, self.key_base64, encoding)?;
+        let prefix = json_bytes::either("prefix", self.prefix, self.prefix_base64, encoding)?;
+        let start = json_bytes::either("start", self.start, self.start_base64, encoding)?;
+        let end = json_bytes::either("end", self.end, self.end_base64, encoding)?;
         match (key, prefix, start, end) {
             (Some(key), None, None, None) => Ok(Interest::Key(key)),
             (None, Some(prefix), None, None) => Ok(Interest::Range(KeyRange::prefix(&prefix))),
@@ -86,15 +88,15 @@ impl WatchQuery {
 }
 
 /// The JSON of a change.
-pub fn change_json(change: &Change) -> Value {
+pub fn change_json(change: &Change, encoding: Encoding) -> Value {
     let mut out = match &change.kind {
         ChangeKind::Put { key, value, create_revision, expire_at_ms } => {
             let mut out = json!({ "type": "put", "create_revision": create_revision });
             if let Some(at) = expire_at_ms {
                 out["expire_at_ms"] = json!(at);
             }
-            json_bytes::insert(&mut out, "key", key);
-            json_bytes::insert(&mut out, "value", value);
+            json_bytes::insert(&mut out, "key", key, encoding);
+            json_bytes::insert(&mut out, "value", value, encoding);
             out
         }
         ChangeKind::Delete { key, reason } => {
@@ -103,7 +105,7 @@ pub fn change_json(change: &Change) -> Value {
                 DeleteReason::Expiry => "expiry",
             };
             let mut out = json!({ "type": "delete", "reason": reason });
-            json_bytes::insert(&mut out, "key", key);
+            json_bytes::insert(&mut out, "key", key, encoding);
             out
         }
         ChangeKind::Flush => json!({ "type": "flush", "reason": "flush" }),
@@ -143,10 +145,11 @@ pub async fn watch(
         .and_then(|v| v.parse::<u64>().ok())
         .map(|last| last + 1);
     let start = query.start_revision.or(resume);
-    let interest = match query.interest() {
-        Ok(interest) => interest,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "bad_request", &why),
-    };
+    let (interest, encoding) =
+        match Encoding::named(query.encoding.as_deref()).and_then(|e| Ok((query.interest(e)?, e))) {
+            Ok(parsed) => parsed,
+            Err(why) => return error(StatusCode::BAD_REQUEST, "bad_request", &why),
+        };
     if let Interest::Key(key) = &interest {
         if let Err(refused) = caller.check_key(key, KeyAccess::READ) {
             return *refused;
@@ -161,8 +164,16 @@ pub async fn watch(
     if let Err(compacted) = feed.read(from, &interest, 0) {
         return (StatusCode::GONE, Json(compacted_json(compacted, false))).into_response();
     }
-    let watcher =
-        Watcher { feed, interest, caller, next: from, queued: VecDeque::new(), progress, done: false };
+    let watcher = Watcher {
+        feed,
+        interest,
+        caller,
+        next: from,
+        queued: VecDeque::new(),
+        progress,
+        done: false,
+        encoding,
+    };
     match socket {
         Some(socket) => socket.on_upgrade(move |socket| over_websocket(socket, watcher)),
         None => Sse::new(server_sent_events(watcher)).keep_alive(KeepAlive::default()).into_response(),
@@ -188,6 +199,7 @@ struct Watcher {
     queued: VecDeque<Arc<Change>>,
     progress: Duration,
     done: bool,
+    encoding: Encoding,
 }
 
 impl Watcher {
@@ -233,9 +245,9 @@ impl Watcher {
     }
 }
 
-fn item_json(item: &Item) -> Value {
+fn item_json(item: &Item, encoding: Encoding) -> Value {
     match item {
-        Item::Change(change) => change_json(change),
+        Item::Change(change) => change_json(change, encoding),
         Item::Progress(revision) => json!({ "type": "progress", "revision": revision }),
         Item::Compacted(compacted) => {
             let mut out = compacted_json(*compacted, true);
@@ -248,7 +260,7 @@ fn item_json(item: &Item) -> Value {
 fn server_sent_events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(watcher, |mut watcher| async move {
         let item = watcher.next_item().await?;
-        let data = item_json(&item).to_string();
+        let data = item_json(&item, watcher.encoding).to_string();
         let event = match &item {
             Item::Change(change) => {
                 Event::default().event(kind_name(&change.kind)).id(change.revision.to_string())
@@ -285,7 +297,7 @@ async fn over_websocket(mut socket: WebSocket, mut watcher: Watcher) {
                 Some(Ok(_)) => continue,
             },
         };
-        if socket.send(Message::Text(item_json(&item).to_string())).await.is_err() {
+        if socket.send(Message::Text(item_json(&item, watcher.encoding).to_string())).await.is_err() {
             break;
         }
     }
