@@ -244,3 +244,85 @@ fn ranges_list_and_count_live_keys_in_order() {
     let between = KeyRange { start: b("a"), end: Some(b("b/2")) };
     assert_eq!(names(&node.sm.list_range(&between, None, 10).0), ["a", "b/1"]);
 }
+
+/// One write of the mixed-path property test: a put (with a TTL or not) or a delete of a key.
+#[derive(Clone, Debug)]
+enum Op {
+    Put { key: u8, value: u8, ttl_ms: Option<u64> },
+    Delete { key: u8 },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u8..6, any::<u8>(), proptest::option::of(1u64..50)).prop_map(|(key, value, ttl_ms)| Op::Put {
+            key,
+            value,
+            ttl_ms
+        }),
+        (0u8..6).prop_map(|key| Op::Delete { key }),
+    ]
+}
+
+/// Applies `op` as a RESP command (SET / SET PX / DEL) or as a one-operation transaction (the
+/// HTTP API's), and returns the changes it made.
+fn apply_op(node: &mut Node, op: &Op, as_txn: bool) -> Vec<Change> {
+    let write = match (op, as_txn) {
+        (Op::Put { key, value, ttl_ms }, true) => Write::Txn {
+            session: None,
+            txn: Txn {
+                compares: vec![],
+                success: vec![TxnOp::Put {
+                    key: b(&format!("k{key}")),
+                    value: b(&value.to_string()),
+                    ttl_ms: *ttl_ms,
+                    keep_ttl: false,
+                }],
+                failure: vec![],
+            },
+        },
+        (Op::Delete { key }, true) => Write::Txn {
+            session: None,
+            txn: Txn {
+                compares: vec![],
+                success: vec![TxnOp::Delete { key: b(&format!("k{key}")) }],
+                failure: vec![],
+            },
+        },
+        (Op::Put { key, value, ttl_ms: Some(ttl) }, false) => node
+            .parse_write(&["SET", &format!("k{key}"), &value.to_string(), "PX", &ttl.to_string()])
+            .expect("a write"),
+        (Op::Put { key, value, ttl_ms: None }, false) => {
+            node.parse_write(&["SET", &format!("k{key}"), &value.to_string()]).expect("a write")
+        }
+        (Op::Delete { key }, false) => node.parse_write(&["DEL", &format!("k{key}")]).expect("a write"),
+    };
+    node.log_index += 1;
+    let mut changes = Vec::new();
+    let entry = LogEntry { stamp_ms: node.clock_ms, payload: Payload::Batch { writes: vec![write] } };
+    node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
+    changes
+}
+
+proptest::proptest! {
+    /// A random mix of writes gives the same keys, revisions, TTLs and change stream whether each
+    /// came as a RESP command or as an HTTP transaction, with time passing between them.
+    #[test]
+    fn resp_and_transactions_make_the_same_state_and_revisions(
+        ops in proptest::collection::vec((op(), proptest::bool::ANY, 0u64..20), 1..60),
+    ) {
+        let (mut mixed, mut resp) = (Node::new(), Node::new());
+        for (op, as_txn, wait_ms) in &ops {
+            mixed.clock_ms += wait_ms;
+            resp.clock_ms += wait_ms;
+            let left = apply_op(&mut mixed, op, *as_txn);
+            let right = apply_op(&mut resp, op, false);
+            proptest::prop_assert_eq!(left, right, "{:?}", op);
+        }
+        for key in 0..6 {
+            let key = format!("k{key}");
+            proptest::prop_assert_eq!(mixed.sm.get_kv(key.as_bytes()), resp.sm.get_kv(key.as_bytes()), "{}", key);
+        }
+        proptest::prop_assert_eq!(mixed.sm.freeze().digest(), resp.sm.freeze().digest());
+    }
+}

@@ -110,6 +110,7 @@ fn command_of(method: &Method, path: &str) -> Option<&'static str> {
     if path == "/v1/watch" {
         return Some("get");
     }
+    // The dashboard, and anything else: reading the cluster.
     let members = path.strip_prefix("/v1/cluster/members");
     Some(match (method, members) {
         (&Method::POST, Some("" | "/")) => "raft.add",

@@ -1,19 +1,24 @@
-//! The HTTP side of a node (production only): `/metrics` in Prometheus's text format, `/healthz`
-//! (the process and Raft are running), `/readyz` (this node can serve linearizable requests), and
-//! the cluster under `/v1/cluster`:
-//! - `GET /v1/cluster`: this node's view (role, leader, term, indexes, members and their lag);
+//! The HTTP side of a node (production only):
+//! - the keys (DESIGN.md §9): `/v1/kv` (keys and ranges, `kv.rs`), `/v1/txn` and `/v1/batch`
+//!   (`txn.rs`), `/v1/watch` (Server-Sent Events or a WebSocket, `watch.rs`); keys and values in
+//!   JSON as `json_bytes.rs` writes them;
+//! - `/` the live dashboard (`dashboard.html`);
+//! - `/metrics` in Prometheus's text format, `/healthz` (the process and Raft are running),
+//!   `/readyz` (this node can serve linearizable requests);
+//! - `GET /v1/cluster`: this node's view (role, leader, term, indexes, members, their lag and,
+//!   on the leader, whether each answers);
 //! - `POST /v1/cluster/members` with `{"id": 4, "raft_addr": "h:p", "resp_addr": "h:p",
 //!   "learner": false}`: add a node (it catches up as a learner, then becomes a voter unless
-//!   `learner` is true);
-//! - `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`;
+//!   `learner` is true); `POST /v1/cluster/members/{id}/promote`; `DELETE /v1/cluster/members/{id}`;
 //! - `GET /v1/snapshot`: a backup, a snapshot built now at one revision (the
 //!   `x-redraft-revision` header), as `application/octet-stream` (`node/backup.rs`).
 //!
 //! Every route but `/metrics`, `/healthz` and `/readyz` runs as a user, with that user's
-//! permissions ([`auth`]). Any node takes a change and passes it to the leader. Errors are JSON with a stable `code`:
-//! `bad_request` and `invalid` (400, nothing changed), `no_leader` and `unavailable` (503, nothing
-//! changed, retry), `outcome_unknown` (504, the change may or may not have been made).
-//! `removed` (409): this node is no longer a member.
+//! permissions ([`auth`]). Any node takes a change and passes it to the leader. Errors are JSON
+//! with a stable `code`: `bad_request` and `invalid` (400, nothing changed), `not_found` (404),
+//! `condition_failed` (412, nothing changed), `compacted` (410), `no_leader` and `unavailable`
+//! (503, nothing changed, retry), `outcome_unknown` (504, the change may or may not have been
+//! made), `removed` (409): this node is no longer a member.
 //!
 //! axum and hyper call real tokio inside, so this module is compiled out under madsim
 //! (DESIGN.md §5); it calls the same [`Node`] the RESP front end calls.
@@ -48,6 +53,7 @@ pub use listener::{serve, serve_with, HttpLimits};
 pub fn router(node: Arc<Node>) -> Router {
     let authorize = axum::middleware::from_fn_with_state(node.clone(), auth::authorize);
     Router::new()
+        .route("/", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -64,6 +70,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(authorize)
         .with_state(node)
+}
+
+/// The live dashboard (`dashboard.html`, built into the binary): the cluster, throughput and
+/// latency from `/metrics`, a feed from `/v1/watch`, and a key browser over `/v1/kv`. It needs
+/// the permission to read the cluster, so that a browser asks for the user before it loads.
+async fn dashboard() -> impl IntoResponse {
+    axum::response::Html(include_str!("dashboard.html"))
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {

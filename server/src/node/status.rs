@@ -40,6 +40,10 @@ pub struct MemberStatus {
     /// leader's log that is.
     pub matched_index: Option<u64>,
     pub lag: Option<u64>,
+    /// On the leader: whether the member answered its last call (a member that did not is shown
+    /// as down); this node is always reachable; `None` elsewhere, where the node does not call
+    /// the others.
+    pub reachable: Option<bool>,
 }
 
 impl Node {
@@ -85,6 +89,13 @@ impl Node {
                     voter: voters.contains(id),
                     matched_index,
                     lag: matched_index.map(|m| last_log_index.saturating_sub(m)),
+                    reachable: if *id == self.id() {
+                        Some(true)
+                    } else if metrics.state == ServerState::Leader {
+                        Some(!self.peers.failing(&addr.raft_addr))
+                    } else {
+                        None
+                    },
                 }
             })
             .collect();

@@ -76,6 +76,11 @@ impl PeerPool {
         self.from
     }
 
+    /// Whether the last call to `addr` got no answer (it is backing off), for the cluster view.
+    pub fn failing(&self, addr: &str) -> bool {
+        lock(&self.backoff).contains_key(addr)
+    }
+
     /// Sends `request` to node `to` at `addr` and waits up to `timeout` for the answer.
     ///
     /// # Errors
