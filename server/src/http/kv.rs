@@ -26,13 +26,15 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::json_bytes::{self, Encoding};
+use super::openapi::{ErrorBody, KeyResponse, RootResponse, WriteResponse};
 use super::txn::{commit, ttl_checked};
 use super::{error, node_error, Refusal};
 use crate::node::Node;
 
 /// The query of every `/v1/kv` route; each route reads the fields it knows and refuses the
 /// fields of other routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KvQuery {
     key_base64: Option<String>,
@@ -89,7 +91,7 @@ struct WriteOptions {
 }
 
 /// The JSON body of a put.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
     /// How `value` and `if_value` are written (`text` or `base64`); the key in the path follows
@@ -172,6 +174,12 @@ fn respond(result: Result<Response, Refusal>) -> Response {
     result.unwrap_or_else(|refusal| *refusal)
 }
 
+#[utoipa::path(get, path = "/v1/kv/{key}", tag = "keys",
+    params(("key" = String, Path, description = "the key, percent-decoded (base64 with encoding=base64)"), KvQuery),
+    responses((status = 200, description = "the key", body = KeyResponse),
+        (status = 404, description = "no such key", body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody)))]
 pub async fn get_key(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -181,6 +189,12 @@ pub async fn get_key(
     respond(get(&node, &caller, Some(key), q).await)
 }
 
+#[utoipa::path(get, path = "/v1/kv", tag = "keys", params(KvQuery),
+    description = "A range (`prefix`, or `start` and `end`) as a page in key order at one revision, or one key given as `key_base64`.",
+    responses((status = 200, description = "a page of keys (or, with count_only, their number), or the key", body = RootResponse),
+        (status = 404, description = "no such key (key_base64)", body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody)))]
 pub async fn get_root(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -272,6 +286,14 @@ async fn off_the_workers<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 's
     })
 }
 
+#[utoipa::path(put, path = "/v1/kv/{key}", tag = "keys",
+    params(("key" = String, Path, description = "the key"), KvQuery),
+    request_body(content = PutBody, description = "JSON, or the raw value as application/octet-stream with its options in the query"),
+    responses((status = 201, description = "created", body = WriteResponse), (status = 200, description = "replaced", body = WriteResponse),
+        (status = 412, description = "a condition did not hold; nothing changed", body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody),
+        (status = 504, description = "the outcome is unknown", body = ErrorBody)))]
 pub async fn put_key(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -283,6 +305,11 @@ pub async fn put_key(
     respond(put(&node, &caller, Some(key), q, &headers, body).await)
 }
 
+#[utoipa::path(put, path = "/v1/kv", tag = "keys", params(KvQuery), request_body = PutBody,
+    description = "A put of the key given as `key_base64`.",
+    responses((status = 201, body = WriteResponse), (status = 200, body = WriteResponse), (status = 412, body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody)))]
 pub async fn put_root(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -344,6 +371,12 @@ async fn put(
     conditional(node, key, compares, op, options.encoding).await
 }
 
+#[utoipa::path(delete, path = "/v1/kv/{key}", tag = "keys",
+    params(("key" = String, Path, description = "the key"), KvQuery),
+    responses((status = 200, description = "deleted (or absent)", body = WriteResponse),
+        (status = 412, description = "a condition did not hold; nothing changed", body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody)))]
 pub async fn delete_key(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -353,6 +386,11 @@ pub async fn delete_key(
     respond(delete(&node, &caller, Some(key), q).await)
 }
 
+#[utoipa::path(delete, path = "/v1/kv", tag = "keys", params(KvQuery),
+    description = "A delete of the key given as `key_base64`.",
+    responses((status = 200, body = WriteResponse), (status = 412, body = ErrorBody), (status = 400, description = "a bad request; nothing changed", body = ErrorBody),
+        (status = 403, description = "the user may not", body = ErrorBody),
+        (status = 503, description = "no leader, or unavailable; nothing changed", body = ErrorBody)))]
 pub async fn delete_root(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,

@@ -2,7 +2,8 @@
 //! - the keys (DESIGN.md §9): `/v1/kv` (keys and ranges, `kv.rs`), `/v1/txn` and `/v1/batch`
 //!   (`txn.rs`), `/v1/watch` (Server-Sent Events or a WebSocket, `watch.rs`); keys and values in
 //!   JSON as `json_bytes.rs` writes them;
-//! - `/` the live dashboard (`dashboard.html`);
+//! - `/` the live dashboard (`dashboard.html`); `/v1/openapi.json` the key API's OpenAPI
+//!   description (`openapi.rs`);
 //! - `/metrics` in Prometheus's text format, `/healthz` (the process and Raft are running),
 //!   `/readyz` (this node can serve linearizable requests);
 //! - `GET /v1/cluster`: this node's view (role, leader, term, indexes, members, their lag and,
@@ -44,6 +45,7 @@ mod auth;
 mod json_bytes;
 mod kv;
 mod listener;
+mod openapi;
 mod txn;
 mod watch;
 
@@ -67,6 +69,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/txn", post(txn::txn))
         .route("/v1/batch", post(txn::batch))
         .route("/v1/watch", get(watch::watch))
+        .route("/v1/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(authorize)
         .with_state(node)
@@ -77,6 +80,11 @@ pub fn router(node: Arc<Node>) -> Router {
 /// the permission to read the cluster, so that a browser asks for the user before it loads.
 async fn dashboard() -> impl IntoResponse {
     axum::response::Html(include_str!("dashboard.html"))
+}
+
+/// The OpenAPI description of the key API (`openapi.rs`).
+async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi::document())
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {

@@ -37,6 +37,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::json_bytes::{self, Encoding};
 use super::kv::key_json;
+use super::openapi::{BatchResponse, ErrorBody, TxnResponse};
 use super::{error, node_error, parse_json, Refusal};
 use crate::node::Node;
 
@@ -85,7 +86,7 @@ pub async fn commit(node: &Node, txn: Txn) -> Result<TxnOutcome, Refusal> {
 }
 
 /// The body of `POST /v1/txn`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxnBody {
     /// How keys and values are written, both ways (`text` or `base64`).
@@ -99,7 +100,7 @@ pub struct TxnBody {
 }
 
 /// The body of `POST /v1/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
     encoding: Option<String>,
@@ -107,7 +108,7 @@ pub struct BatchBody {
 }
 
 /// One compare.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareBody {
     key: Option<String>,
@@ -116,6 +117,7 @@ pub struct CompareBody {
     op: Option<String>,
     /// What the target is compared with: a string for `value`, a number for the revisions and
     /// `ttl_ms`, a boolean for `exists` (or the field named after the target).
+    #[schema(value_type = Option<Object>)]
     value: Option<Value>,
     value_base64: Option<String>,
     revision: Option<u64>,
@@ -124,7 +126,7 @@ pub struct CompareBody {
 }
 
 /// One operation: exactly one of its fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpBody {
     put: Option<PutOp>,
@@ -132,7 +134,7 @@ pub struct OpBody {
     get: Option<KeyOp>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutOp {
     key: Option<String>,
@@ -144,7 +146,7 @@ pub struct PutOp {
     keep_ttl: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyOp {
     key: Option<String>,
@@ -270,6 +272,10 @@ fn results_json(txn: &Txn, outcome: &TxnOutcome, encoding: Encoding) -> Vec<Valu
         .collect()
 }
 
+#[utoipa::path(post, path = "/v1/txn", tag = "transactions", request_body = TxnBody,
+    responses((status = 200, description = "applied, one branch or the other", body = TxnResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 504, description = "the outcome is unknown", body = ErrorBody)))]
 pub async fn txn(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
@@ -304,6 +310,10 @@ pub async fn txn(
     }
 }
 
+#[utoipa::path(post, path = "/v1/batch", tag = "transactions", request_body = BatchBody,
+    responses((status = 200, description = "every operation applied, in one log entry", body = BatchResponse),
+        (status = 400, description = "refused whole; nothing changed", body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub async fn batch(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,

@@ -42,6 +42,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error;
 use super::json_bytes::{self, Encoding};
+use super::openapi::{ErrorBody, WatchEvent};
 use crate::change_feed::{ChangeFeed, Compacted, Interest};
 use crate::node::Node;
 
@@ -52,7 +53,8 @@ const READ_BATCH: usize = 1024;
 const PROGRESS_MS_DEFAULT: u64 = 10_000;
 
 /// The query of `/v1/watch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WatchQuery {
     key: Option<String>,
@@ -127,6 +129,11 @@ fn compacted_json(compacted: Compacted, behind: bool) -> Value {
     json!({ "code": "compacted", "error": message, "oldest_revision": compacted.oldest })
 }
 
+#[utoipa::path(get, path = "/v1/watch", tag = "watch", params(WatchQuery),
+    description = "Server-Sent Events (`put`, `delete`, `flush`, `progress`, `error`), or a WebSocket when upgraded; each event's data is a WatchEvent.",
+    responses((status = 200, description = "the event stream", content_type = "text/event-stream", body = WatchEvent),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 410, description = "start_revision is older than the history window", body = ErrorBody)))]
 pub async fn watch(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
