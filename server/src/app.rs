@@ -69,6 +69,7 @@ pub fn node_options(config: &ServerConfig) -> NodeOptions {
         snapshot_log_bytes: config.snapshot_log_bytes,
         snapshot_log_keep_count: config.snapshot_log_keep_count,
         snapshot_install_timeout_ms: config.snapshot_install_timeout_ms,
+        watch_history_changes: config.watch_history_changes,
         time_advance_idle_ms: config.time_advance_idle_ms,
         write_timeout_ms: config.write_timeout_ms,
         // SCAN's order is the only thing the seed shows; a per-process seed keeps hash flooding

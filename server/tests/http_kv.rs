@@ -423,3 +423,64 @@ fn watch_over_a_websocket_answers_progress_requests() {
     );
     socket.close(None).expect("close");
 }
+
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server's status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// A watcher that stops reading is cut off with `compacted` once the changes it has not taken
+/// leave the history window, and costs the server no more memory than the window: 100 MB of
+/// changes go by while it sleeps, and the server's resident memory grows by far less.
+#[test]
+fn a_watcher_that_stops_reading_is_cut_off_with_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("redraft.toml");
+    std::fs::write(&config, "watch-history-changes = 50\nfsync = \"no\"\n").expect("config");
+    let server =
+        ServerProcess::start(&dir.path().join("node"), &["--config", config.to_str().expect("utf-8")]);
+    let mut resp = server.client();
+    let mut stream = std::net::TcpStream::connect(&server.http_addr).expect("connect");
+    write!(stream, "GET /v1/watch?prefix=slow/ HTTP/1.0\r\nHost: x\r\n\r\n").expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = resident_bytes(server.child.id());
+    let value = "x".repeat(64 * 1024);
+    for round in 0..40 {
+        let commands: Vec<Vec<String>> = (0..40)
+            .map(|i| vec!["SET".into(), format!("slow/{}", i % 10), format!("{round}{value}")])
+            .collect();
+        let commands: Vec<Vec<&str>> =
+            commands.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+        let replies = resp.pipeline(&commands).expect("SET");
+        assert!(replies.iter().all(|r| *r == ok()), "{replies:?}");
+    }
+    let after = resident_bytes(server.child.id());
+    assert!(
+        after < before + 40 * 1024 * 1024,
+        "RSS grew from {before} to {after} bytes for one stalled watcher"
+    );
+
+    // Now it reads: some changes, then the reason it was cut off, then the end.
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut events = Vec::new();
+    let mut kind = String::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.expect("the stream ends rather than stalls");
+        if let Some(name) = line.strip_prefix("event: ") {
+            kind = name.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            events.push((kind.clone(), serde_json::from_str::<Value>(data).expect("JSON")));
+        }
+    }
+    let (last_kind, last) = events.last().expect("events");
+    assert_eq!((last_kind.as_str(), last["code"].as_str()), ("error", Some("compacted")), "{last}");
+    assert!(last["error"].as_str().is_some_and(|e| e.contains("fell behind")), "{last}");
+    let puts = events.iter().filter(|(k, _)| k == "put").count();
+    assert!(puts < 1600, "it was cut off before the end: {puts} puts");
+}

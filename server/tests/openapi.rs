@@ -83,6 +83,23 @@ fn undescribed(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<Stri
     missing
 }
 
+/// The value with what depends on the clock (`ttl_ms`, `expire_at_ms`) replaced by a marker.
+fn redacted(value: Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| match k.as_str() {
+                    "ttl_ms" | "expire_at_ms" => (k, json!("[time]")),
+                    _ => (k, redacted(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        other => other,
+    }
+}
+
 fn response_schema<'a>(doc: &'a Value, path: &str, method: &str, status: u16) -> &'a Value {
     let response = &doc["paths"][path][method]["responses"][status.to_string()];
     assert!(response.is_object(), "{method} {path} does not describe status {status}");
@@ -100,11 +117,14 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
     let doc: Value = serde_json::from_str(&text).expect("JSON");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc["openapi"]);
 
+    let bodies = std::cell::RefCell::new(String::new());
     let check = |method: &str, route: &str, path: &str, body: Option<Value>, expect: u16| {
         let text = body.map(|b| b.to_string());
         let (status, response) = http_request(&http, &method.to_uppercase(), path, text.as_deref());
         assert_eq!(status, expect, "{method} {path}: {response}");
         let value: Value = serde_json::from_str(&response).expect("a JSON body");
+        let shown = serde_json::to_string_pretty(&redacted(value.clone())).expect("JSON");
+        bodies.borrow_mut().push_str(&format!("{} {path} -> {status}\n{shown}\n\n", method.to_uppercase()));
         let missing = undescribed(&doc, response_schema(&doc, route, method, status), &value, "body");
         assert!(
             missing.is_empty(),
@@ -135,6 +155,9 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
     );
     check("delete", key, "/v1/kv/c", None, 200);
     check("delete", "/v1/kv", "/v1/kv?key_base64=%2Fw%3D%3D&if_value=x", None, 412);
+
+    // Every body, pinned (times redacted; revisions are those of a fresh node).
+    insta::assert_snapshot!("http_bodies", bodies.into_inner());
 
     // Watch: each event's data is a WatchEvent.
     let mut stream = std::net::TcpStream::connect(&http).expect("connect");

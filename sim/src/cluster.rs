@@ -79,6 +79,7 @@ fn node_options(id: u64, config: &SimConfig) -> NodeOptions {
         write_timeout_ms: 1_500,
         // A lost chunk is sent again after this; the simulated snapshots install in moments.
         snapshot_install_timeout_ms: 1_000,
+        watch_history_changes: redraft_server::change_feed::WATCH_HISTORY_CHANGES_MAX,
         // Short, so that a membership change whose client gave up cannot land long after (the
         // final heal waits this long for the membership to settle).
         membership_timeout_ms: MEMBERSHIP_SETTLE.as_millis() as u64,

@@ -128,6 +128,9 @@ pub struct ServerConfig {
     /// How long a leader waits for each chunk of a snapshot it sends; the last waits while the
     /// follower checks and installs the whole snapshot.
     pub snapshot_install_timeout_ms: u64,
+    /// Most changes a node keeps for watchers to resume from (and most bytes: 64 MiB); a
+    /// watcher that falls further behind is cut off with `compacted`.
+    pub watch_history_changes: usize,
     pub segment_bytes_max: u64,
     pub time_advance_idle_ms: u64,
     pub write_timeout_ms: u64,
@@ -173,6 +176,7 @@ impl Default for ServerConfig {
             snapshot_log_bytes: node.snapshot_log_bytes,
             snapshot_log_keep_count: node.snapshot_log_keep_count,
             snapshot_install_timeout_ms: node.snapshot_install_timeout_ms,
+            watch_history_changes: node.watch_history_changes,
             segment_bytes_max: node.segment_bytes_max,
             time_advance_idle_ms: node.time_advance_idle_ms,
             write_timeout_ms: node.write_timeout_ms,
@@ -248,6 +252,9 @@ impl ServerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.node_id == 0 {
             return Err(ConfigError::Invalid("node-id must be at least 1".into()));
+        }
+        if self.watch_history_changes == 0 {
+            return Err(ConfigError::Invalid("watch-history-changes must be at least 1".into()));
         }
         if self.election_timeout_ms_min <= self.heartbeat_ms
             || self.election_timeout_ms_max <= self.election_timeout_ms_min

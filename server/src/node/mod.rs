@@ -150,7 +150,11 @@ impl Node {
         let snapshot_disk = disk.clone();
         let read_snapshot =
             Box::new(move || snapshot_disk.open_snapshot(crate::storage::state_machine_store::SNAPSHOT_FILE));
-        let feed = Arc::new(ChangeFeed::new(0));
+        let feed = Arc::new(ChangeFeed::with_bounds(
+            0,
+            options.watch_history_changes,
+            crate::change_feed::WATCH_HISTORY_BYTES_MAX,
+        ));
         let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), feed.clone())
             .map_err(StartError::Snapshot)?;
         let (mut log, recovery) = LogStore::open(

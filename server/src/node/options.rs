@@ -57,6 +57,8 @@ pub struct NodeOptions {
     /// for millions of keys takes seconds (openraft's default is 200 ms, after which the leader
     /// started the transfer over, for ever).
     pub snapshot_install_timeout_ms: u64,
+    /// Most changes the watch history window holds (`change_feed.rs`).
+    pub watch_history_changes: usize,
     /// While keys with a TTL exist and nothing was proposed for this long, the leader proposes a
     /// time-advance entry, so that TTLs keep expiring at state-machine time (DESIGN.md §3).
     pub time_advance_idle_ms: u64,
@@ -103,6 +105,7 @@ impl Default for NodeOptions {
             snapshot_log_bytes: 256 * 1024 * 1024,
             snapshot_log_keep_count: 100,
             snapshot_install_timeout_ms: 60_000,
+            watch_history_changes: crate::change_feed::WATCH_HISTORY_CHANGES_MAX,
             time_advance_idle_ms: 100,
             duty_interval_ms: 50,
             write_timeout_ms: 10_000,
