@@ -7,6 +7,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
+use redraft_core::txn::KeyValue;
 use serde_json::{json, Value};
 
 /// How keys and values are written in a request's and its response's plain fields.
@@ -94,6 +95,20 @@ pub fn from_token(token: &str) -> Result<Bytes, String> {
         .decode(token.as_bytes())
         .map(Bytes::from)
         .map_err(|_| "continue is not a continuation token from a previous page".to_owned())
+}
+
+/// A key as JSON: `key`, `value`, `create_revision`, `mod_revision`, `ttl_ms` (absent without a
+/// TTL); `value` left out with `keys_only`.
+pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool, encoding: Encoding) -> Value {
+    let mut out = json!({ "create_revision": kv.create_revision, "mod_revision": kv.mod_revision });
+    insert(&mut out, "key", key, encoding);
+    if !keys_only {
+        insert(&mut out, "value", &kv.value, encoding);
+    }
+    if kv.ttl_ms >= 0 {
+        out["ttl_ms"] = json!(kv.ttl_ms);
+    }
+    out
 }
 
 #[cfg(test)]

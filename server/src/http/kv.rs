@@ -20,13 +20,13 @@ use bytes::Bytes;
 use redraft_core::acl::KeyAccess;
 use redraft_core::key_range::KeyRange;
 use redraft_core::limits::{KEY_BYTES_MAX, RANGE_LIMIT_DEFAULT, RANGE_LIMIT_MAX};
-use redraft_core::txn::{Compare, CompareOp, CompareTarget, KeyValue, OpResult, Txn, TxnOp};
+use redraft_core::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::json_bytes::{self, Encoding};
-use super::openapi::{ErrorBody, KeyResponse, RootResponse, WriteResponse};
+use super::json_bytes::{self, key_json, Encoding};
+use super::schema::{ErrorBody, KeyResponse, RootResponse, WriteResponse};
 use super::txn::{commit, ttl_checked};
 use super::{error, node_error, Refusal};
 use crate::node::Node;
@@ -154,20 +154,6 @@ async fn read_barrier(node: &Node, linearizable: bool) -> Result<&'static str, R
     } else {
         Ok("stale")
     }
-}
-
-/// A key as JSON: `key`, `value`, `create_revision`, `mod_revision`, `ttl_ms` (absent without a
-/// TTL); `value` left out with `keys_only`.
-pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool, encoding: Encoding) -> Value {
-    let mut out = json!({ "create_revision": kv.create_revision, "mod_revision": kv.mod_revision });
-    json_bytes::insert(&mut out, "key", key, encoding);
-    if !keys_only {
-        json_bytes::insert(&mut out, "value", &kv.value, encoding);
-    }
-    if kv.ttl_ms >= 0 {
-        out["ttl_ms"] = json!(kv.ttl_ms);
-    }
-    out
 }
 
 fn respond(result: Result<Response, Refusal>) -> Response {

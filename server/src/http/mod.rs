@@ -46,6 +46,7 @@ mod json_bytes;
 mod kv;
 mod listener;
 mod openapi;
+mod schema;
 mod txn;
 mod watch;
 

@@ -35,9 +35,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::json_bytes::{self, Encoding};
-use super::kv::key_json;
-use super::openapi::{BatchResponse, ErrorBody, TxnResponse};
+use super::json_bytes::{self, key_json, Encoding};
+use super::schema::{BatchResponse, ErrorBody, TxnResponse};
 use super::{error, node_error, parse_json, Refusal};
 use crate::node::Node;
 

@@ -42,7 +42,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error;
 use super::json_bytes::{self, Encoding};
-use super::openapi::{ErrorBody, WatchEvent};
+use super::schema::{ErrorBody, WatchEvent};
 use crate::change_feed::{ChangeFeed, Compacted, Interest};
 use crate::node::Node;
 

@@ -1,6 +1,7 @@
 //! The invariants every run must keep, checked after the heal: on the history (one file each:
 //! linearizability per key, balances that always sum to the same total, expiry that never
-//! reverts) and on the replicas (the same state everywhere, and after a restart).
+//! reverts) and on the replicas (the same state everywhere, and after a restart, and change feeds
+//! that agree with it and with each other).
 
 use jepsen::history::{Event, Op};
 use jepsen::model::ModelKind;
@@ -8,6 +9,7 @@ use jepsen::model::ModelKind;
 use crate::config::Workload;
 
 mod balance;
+mod changes;
 mod expiry;
 mod linearizable;
 mod replicas;

@@ -21,6 +21,7 @@ pub async fn check_replicas_and_restart(
     clients: &NodeHandle,
 ) -> Result<(), String> {
     let before = quiet_states(servers).await?;
+    super::changes::check_changes(servers, &before)?;
     let first = &before[0];
     for (server, state) in servers.iter().zip(&before).skip(1) {
         if state.digest() != first.digest() {
@@ -69,6 +70,7 @@ pub async fn check_replicas_and_restart(
         .map_err(|e| format!("the restart probe failed: {e}"))?
         .map_err(|e| format!("{e}; the nodes: {}", describe_nodes(servers)))?;
     let after = quiet_states(servers).await?;
+    super::changes::check_changes(servers, &after).map_err(|e| format!("after the final restart: {e}"))?;
     for (server, state) in servers.iter().zip(&after) {
         if state.digest() != first.digest() {
             return Err(format!(
