@@ -440,8 +440,18 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// A key live at `now_ms` keeps its create index; otherwise it takes `entry.create_index`.
     pub fn insert(&mut self, key: &[u8], entry: Entry, now_ms: u64) -> bool {
         let hash = self.map.hash(key);
+        // A short value is copied, as its record copies it: sharing it would keep alive the whole
+        // buffer it was decoded from for as long as the change is kept. A long one is shared, as
+        // its record shares it.
+        let value = |v: &Bytes| {
+            if v.len() <= crate::stored_key::INLINE_VALUE_BYTES_MAX {
+                Bytes::copy_from_slice(v)
+            } else {
+                v.clone()
+            }
+        };
         let recorded =
-            self.changes.is_some().then(|| (entry.mod_index, entry.value.clone(), entry.expire_at_ms));
+            self.changes.is_some().then(|| (entry.mod_index, value(&entry.value), entry.expire_at_ms));
         let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
         if let Some((revision, value, expire_at_ms)) = recorded {
             self.record(revision, || ChangeKind::Put {
