@@ -229,7 +229,8 @@ mod tests {
         feed.publish(vec![], 2);
         feed.publish(vec![put(3, "b")], 3);
         let first = feed.read(1, &ALL, 2).expect("in the window");
-        assert_eq!((revisions(&first), first.next), (vec![1, 1, 1], 2), "a revision is never split");
+        // Revision 2 changed nothing, so the next read may start at 3.
+        assert_eq!((revisions(&first), first.next), (vec![1, 1, 1], 3), "a revision is never split");
         let rest = feed.read(first.next, &ALL, 2).expect("in the window");
         assert_eq!((revisions(&rest), rest.next, rest.applied), (vec![3], 4, 3));
         let only_b = feed.read(1, &Interest::Key(Bytes::from_static(b"b")), 10).expect("in the window");
