@@ -16,6 +16,7 @@ use openraft::raft::VoteRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
 use redraft_core::command::{Command, CommandName};
 use redraft_core::entry::{AclChange, LogEntry, Payload, SessionRef, Write};
+use redraft_core::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
 use redraft_core::Reply;
 use redraft_net::peer::{encode_frame, Route, KIND_MESSAGE};
 use redraft_server::addr::NodeAddr;
@@ -93,12 +94,35 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             }],
         },
     };
+    let txn = LogEntry {
+        stamp_ms: 1_700_000_000_003,
+        payload: Payload::Batch {
+            writes: vec![Write::Txn {
+                session: Some(SessionRef { client_id: 44, sequence: 1 }),
+                txn: Txn {
+                    compares: vec![Compare {
+                        key: Bytes::from_static(b"k"),
+                        op: CompareOp::Equal,
+                        target: CompareTarget::ModRevision(3),
+                    }],
+                    success: vec![TxnOp::Put {
+                        key: Bytes::from_static(b"k"),
+                        value: Bytes::from_static(b"v"),
+                        ttl_ms: Some(1_000),
+                        keep_ttl: false,
+                    }],
+                    failure: vec![TxnOp::Get { key: Bytes::from_static(b"k") }],
+                },
+            }],
+        },
+    };
     vec![
         Entry { log_id: log_id(1, 1), payload: EntryPayload::Membership(membership) },
         Entry { log_id: log_id(1, 2), payload: EntryPayload::Blank },
         Entry { log_id: log_id(1, 3), payload: EntryPayload::Normal(incr) },
         Entry { log_id: log_id(1, 4), payload: EntryPayload::Normal(batch) },
         Entry { log_id: log_id(1, 5), payload: EntryPayload::Normal(acl) },
+        Entry { log_id: log_id(1, 6), payload: EntryPayload::Normal(txn) },
     ]
 }
 
@@ -114,7 +138,7 @@ fn unhex(text: &str) -> Vec<u8> {
 /// A data directory written by a version-1 build still opens: its entries decode as they did.
 /// A version this build does not know is refused with both versions named, never misread.
 #[test]
-fn entries_of_version_1_are_still_read_and_unknown_versions_refused() {
+fn entries_of_older_versions_are_still_read_and_unknown_versions_refused() {
     let old = unhex(VERSION_1_INCRBY);
     let decoded = decode_entry(&old).expect("a version-1 entry decodes");
     assert_eq!(decoded.log_id, sample_entries()[2].log_id);
@@ -124,10 +148,15 @@ fn entries_of_version_1_are_still_read_and_unknown_versions_refused() {
     version_2[0] = 2;
     let decoded = decode_entry(&version_2).expect("a version-2 entry decodes");
     assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[3].payload));
+    // And a version-3 build wrote an ACL change so (version 4 added transactions at the end).
+    let mut version_3 = encode_entry(&sample_entries()[4]);
+    version_3[0] = 3;
+    let decoded = decode_entry(&version_3).expect("a version-3 entry decodes");
+    assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[4].payload));
     let mut newer = old.clone();
-    newer[0] = 4;
-    let error = decode_entry(&newer).expect_err("version 4 is unknown").to_string();
-    assert_eq!(error, "format version 4 is not supported (this build reads versions 1 to 3)");
+    newer[0] = 5;
+    let error = decode_entry(&newer).expect_err("version 5 is unknown").to_string();
+    assert_eq!(error, "format version 5 is not supported (this build reads versions 1 to 4)");
 }
 
 /// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes;
