@@ -13,6 +13,10 @@ use common::cluster::{write_keys, Cluster};
 use common::http_request;
 use serde_json::{json, Value};
 
+/// One cluster at a time in this file: two starting at once have collided on a port that
+/// `free_port` chose and an outgoing connection took before the node bound it.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn call(http: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let text = body.map(|b| b.to_string());
     let (status, body) = http_request(http, method, path, text.as_deref());
@@ -23,6 +27,7 @@ fn call(http: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Valu
 /// round after round: exactly one wins each round, and the key holds the winner's value.
 #[test]
 fn conditional_writes_race_and_one_wins() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cluster = Cluster::start(3);
     cluster.leader();
     let nodes: Vec<String> = cluster.nodes.values().map(|n| n.http_addr.clone()).collect();
@@ -103,6 +108,7 @@ fn watch_until(http: &str, start: u64, last: u64) -> Vec<(u64, String, String)> 
 /// write once, in revision order, and a watch from any revision of it gives exactly its suffix.
 #[test]
 fn watch_replays_the_history_across_a_leader_kill_and_a_follower_restart() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // No snapshot during the run, so that every node holds the whole history (a snapshot's
     // revisions are not replayed one by one; a watch from before one is refused as compacted).
     let mut cluster = Cluster::start_with(3, "snapshot-entry-count = 100000\n");
