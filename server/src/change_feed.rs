@@ -65,10 +65,14 @@ pub enum Interest {
 impl Interest {
     /// Whether the change concerns this interest (a flush concerns every one).
     pub fn wants(&self, change: &Change) -> bool {
-        match (self, change.kind.key()) {
-            (_, None) => true,
-            (Interest::Key(wanted), Some(key)) => wanted == key,
-            (Interest::Range(range), Some(key)) => range.contains(key),
+        change.kind.key().is_none_or(|key| self.wants_key(key))
+    }
+
+    /// Whether a change of `key` concerns this interest.
+    pub fn wants_key(&self, key: &[u8]) -> bool {
+        match self {
+            Interest::Key(wanted) => wanted == key,
+            Interest::Range(range) => range.contains(key),
         }
     }
 }

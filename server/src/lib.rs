@@ -46,3 +46,4 @@ pub mod snapshot_data;
 pub mod storage;
 #[cfg(not(madsim))]
 pub mod tls;
+pub mod watch_stream;

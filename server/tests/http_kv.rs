@@ -250,7 +250,8 @@ fn ranges_transactions_and_batches() {
     assert_eq!(status, 400);
 }
 
-/// Reads Server-Sent Events from a watch until `until` says stop or the deadline passes.
+/// Reads Server-Sent Events from a watch until `until` says stop or the deadline passes; each
+/// event's SSE `id:` is put into its data as `"sse_id"`.
 fn watch_events(
     addr: &str,
     path: &str,
@@ -263,7 +264,7 @@ fn watch_events(
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").expect("write");
     let mut reader = BufReader::new(stream);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (mut events, mut kind, mut line) = (Vec::new(), String::new(), String::new());
+    let (mut events, mut kind, mut line, mut id) = (Vec::new(), String::new(), String::new(), None);
     while Instant::now() < deadline && !until(&events) {
         line.clear();
         match reader.read_line(&mut line) {
@@ -276,8 +277,12 @@ fn watch_events(
         }
         if let Some(name) = line.trim_end().strip_prefix("event: ") {
             kind = name.to_owned();
+        } else if let Some(value) = line.trim_end().strip_prefix("id: ") {
+            id = Some(value.to_owned());
         } else if let Some(data) = line.trim_end().strip_prefix("data: ") {
-            events.push((kind.clone(), serde_json::from_str(data).expect("JSON data")));
+            let mut event: Value = serde_json::from_str(data).expect("JSON data");
+            event["sse_id"] = json!(id.take());
+            events.push((kind.clone(), event));
         } else if line.starts_with("HTTP/1.") && !line.contains(" 200 ") {
             panic!("the watch was refused: {line}");
         }
@@ -379,6 +384,37 @@ fn watch_streams_changes_from_a_revision() {
     let (status, refused) = call(&server.http_addr, "GET", "/v1/watch?prefix=w/&start_revision=1", None);
     assert_eq!((status, refused["code"].as_str()), (410, Some("compacted")), "{refused}");
     assert!(refused["oldest_revision"].as_u64().expect("oldest_revision") > start, "{refused}");
+}
+
+/// A transaction's changes share one revision. A stream cut off between two of them resumes, as
+/// a browser's EventSource does (the same URL, with `Last-Event-ID`), with the rest of that
+/// revision: nothing twice, nothing lost.
+#[test]
+fn a_watch_cut_off_inside_a_revision_resumes_with_the_rest_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("node"), &[]);
+    let http = server.http_addr.clone();
+    let put = |key: &str, value: &str| json!({ "put": { "key": key, "value": value } });
+    let body = json!({ "compare": [], "success": [put("t/a", "1"), put("t/b", "2"), put("t/c", "3")] });
+    let (status, done) = call(&http, "POST", "/v1/txn", Some(body));
+    assert_eq!((status, done["succeeded"].as_bool()), (200, Some(true)), "{done}");
+    let at = revision(&done);
+    let path = format!("/v1/watch?prefix=t/&start_revision={at}");
+    let changes = |events: &[(String, Value)]| events.iter().filter(|(k, _)| k != "progress").count();
+    let first = watch_events(&http, &path, "", |events| changes(events) == 2);
+    let ids: Vec<String> =
+        first.iter().map(|(_, e)| e["sse_id"].as_str().unwrap_or("none").to_owned()).collect();
+    assert_eq!(ids, [format!("{at}.1"), format!("{at}.2")], "{first:?}");
+
+    let header = format!("Last-Event-ID: {}\r\n", ids[1]);
+    let rest = watch_events(&http, &path, &header, |events| changes(events) == 1);
+    assert_eq!(summary(&rest), [format!("put t/c=3 @{at}")], "{rest:?}");
+    assert_eq!(rest[0].1["sse_id"], json!(at.to_string()), "the revision is whole after its last change");
+    // Resuming after the whole revision (or after a progress event) starts past it.
+    let header = format!("Last-Event-ID: {at}\r\n");
+    let (_, more) = call(&http, "PUT", "/v1/kv/t/d", Some(json!({ "value": "4" })));
+    let after = watch_events(&http, &path, &header, |events| changes(events) == 1);
+    assert_eq!(summary(&after), [format!("put t/d=4 @{}", revision(&more))], "{after:?}");
 }
 
 /// The watch over a WebSocket: the same changes as JSON messages, and a progress answer as soon

@@ -3,8 +3,11 @@
 //!
 //! The stream sends every change to the watched keys in revision order, exactly once, from
 //! `start_revision` (default: the next revision this node applies; a browser's `EventSource`
-//! resumes from its `Last-Event-ID`), from what this node has applied (any node serves it):
-//! - `event: put` / `delete` / `flush`, `id:` the revision, `data:` the change as JSON
+//! resumes from its `Last-Event-ID`, which wins over `start_revision`, with the rest of a
+//! revision it was cut off in), from what this node has applied (any node serves it):
+//! - `event: put` / `delete` / `flush`, `id:` the revision (`revision.count` while more changes
+//!   of the same revision follow: a transaction or a batch is one revision), `data:` the change
+//!   as JSON
 //!   (`{"type", "key", "value", "revision", "create_revision", "expire_at_ms", "reason"}`;
 //!   a delete's `reason` is `client` or `expiry`; a flush deletes every key);
 //! - `event: progress`, `data: {"revision": R}`: the stream is complete up to R (every change up
@@ -20,7 +23,6 @@
 //! A `start_revision` older than the window is refused at once with 410 and code `compacted`,
 //! naming the oldest revision available. Changes to keys the user may not read are left out.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,11 +45,9 @@ use super::auth::Caller;
 use super::error;
 use super::json_bytes::{self, Encoding};
 use super::schema::{ErrorBody, WatchEvent};
-use crate::change_feed::{ChangeFeed, Compacted, Interest};
+use crate::change_feed::{Compacted, Interest};
 use crate::node::Node;
-
-/// Changes read from the feed at a time.
-const READ_BATCH: usize = 1024;
+use crate::watch_stream::{Readable, Resume, WatchItem, WatchStream};
 
 /// How often a quiet stream says how far it is complete, by default.
 const PROGRESS_MS_DEFAULT: u64 = 10_000;
@@ -146,12 +146,10 @@ pub async fn watch(
         Err(rejection) => return error(StatusCode::BAD_REQUEST, "bad_request", &rejection.body_text()),
     };
     let progress = Duration::from_millis(query.progress_ms.unwrap_or(PROGRESS_MS_DEFAULT).max(10));
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|last| last + 1);
-    let start = query.start_revision.or(resume);
+    // A browser's EventSource reconnects to the same URL with the id of the last event it got:
+    // that id, where present, says where to go on from.
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(parse_event_id);
+    let start = resume.or(query.start_revision.map(Resume::at));
     let (interest, encoding) =
         match Encoding::named(query.encoding.as_deref()).and_then(|e| Ok((query.interest(e)?, e))) {
             Ok(parsed) => parsed,
@@ -164,99 +162,34 @@ pub async fn watch(
     }
     let feed = node.changes().clone();
     let from = match start {
-        Some(0) => return error(StatusCode::BAD_REQUEST, "bad_request", "start_revision starts at 1"),
+        Some(Resume { revision: 0, .. }) => {
+            return error(StatusCode::BAD_REQUEST, "bad_request", "start_revision starts at 1")
+        }
         Some(from) => from,
-        None => feed.bounds().0 + 1,
+        None => Resume::at(feed.bounds().0 + 1),
     };
-    if let Err(compacted) = feed.read(from, &interest, 0) {
+    if let Err(compacted) = feed.read(from.revision, &interest, 0) {
         return (StatusCode::GONE, Json(compacted_json(compacted, false))).into_response();
     }
-    let watcher = Watcher {
-        feed,
-        interest,
-        caller,
-        next: from,
-        queued: VecDeque::new(),
-        progress,
-        done: false,
-        encoding,
-    };
+    let readable: Readable = Box::new(move |key| caller.may_touch(key, KeyAccess::READ));
+    let watcher = Watcher { stream: WatchStream::new(feed, interest, from, progress, readable), encoding };
     match socket {
         Some(socket) => socket.on_upgrade(move |socket| over_websocket(socket, watcher)),
         None => Sse::new(server_sent_events(watcher)).keep_alive(KeepAlive::default()).into_response(),
     }
 }
 
-/// What a watch sends next.
-enum Item {
-    Change(Arc<Change>),
-    /// Every change up to this revision was sent.
-    Progress(u64),
-    /// The watcher fell behind the window; the stream ends after this.
-    Compacted(Compacted),
-}
-
+/// A watch and how its changes are written.
 struct Watcher {
-    feed: Arc<ChangeFeed>,
-    interest: Interest,
-    caller: Caller,
-    /// The next revision to read from the feed.
-    next: u64,
-    /// Changes read but not sent yet.
-    queued: VecDeque<Arc<Change>>,
-    progress: Duration,
-    done: bool,
+    stream: WatchStream,
     encoding: Encoding,
 }
 
-impl Watcher {
-    /// The next item, waiting for one; `None` once the stream is over. Cancel-safe: waiting is
-    /// its only await, and nothing is taken from the feed or the queue across it.
-    async fn next_item(&mut self) -> Option<Item> {
-        loop {
-            if let Some(change) = self.queued.pop_front() {
-                return Some(Item::Change(change));
-            }
-            if self.done {
-                return None;
-            }
-            match self.feed.read(self.next, &self.interest, READ_BATCH) {
-                Err(compacted) => {
-                    self.done = true;
-                    return Some(Item::Compacted(compacted));
-                }
-                Ok(read) => {
-                    let readable = |change: &Arc<Change>| {
-                        change.kind.key().is_none_or(|key| self.caller.may_touch(key, KeyAccess::READ))
-                    };
-                    let changes: Vec<_> = read.changes.into_iter().filter(readable).collect();
-                    self.queued.extend(changes);
-                    self.next = read.next;
-                    if !self.queued.is_empty() || read.next <= read.applied {
-                        continue;
-                    }
-                    // Caught up: wait for more, or say how far the stream is complete.
-                    let waited =
-                        tokio::time::timeout(self.progress, self.feed.wait_past(self.next - 1)).await;
-                    if waited.is_err() {
-                        return Some(Item::Progress(self.complete()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The revision every change up to which was sent.
-    fn complete(&self) -> u64 {
-        self.queued.front().map_or(self.next, |change| change.revision) - 1
-    }
-}
-
-fn item_json(item: &Item, encoding: Encoding) -> Value {
+fn item_json(item: &WatchItem, encoding: Encoding) -> Value {
     match item {
-        Item::Change(change) => change_json(change, encoding),
-        Item::Progress(revision) => json!({ "type": "progress", "revision": revision }),
-        Item::Compacted(compacted) => {
+        WatchItem::Change(change) => change_json(change, encoding),
+        WatchItem::Progress(revision) => json!({ "type": "progress", "revision": revision }),
+        WatchItem::Compacted(compacted) => {
             let mut out = compacted_json(*compacted, true);
             out["type"] = json!("error");
             out
@@ -266,14 +199,14 @@ fn item_json(item: &Item, encoding: Encoding) -> Value {
 
 fn server_sent_events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(watcher, |mut watcher| async move {
-        let item = watcher.next_item().await?;
+        let item = watcher.stream.next_item().await?;
         let data = item_json(&item, watcher.encoding).to_string();
         let event = match &item {
-            Item::Change(change) => {
-                Event::default().event(kind_name(&change.kind)).id(change.revision.to_string())
+            WatchItem::Change(change) => {
+                Event::default().event(kind_name(&change.kind)).id(event_id(watcher.stream.resume()))
             }
-            Item::Progress(revision) => Event::default().event("progress").id(revision.to_string()),
-            Item::Compacted(_) => Event::default().event("error"),
+            WatchItem::Progress(revision) => Event::default().event("progress").id(revision.to_string()),
+            WatchItem::Compacted(_) => Event::default().event("error"),
         };
         Some((Ok(event.data(data)), watcher))
     })
@@ -285,13 +218,13 @@ fn server_sent_events(watcher: Watcher) -> impl Stream<Item = Result<Event, Infa
 async fn over_websocket(mut socket: WebSocket, mut watcher: Watcher) {
     loop {
         let item = tokio::select! {
-            item = watcher.next_item() => match item {
+            item = watcher.stream.next_item() => match item {
                 Some(item) => item,
                 None => break,
             },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<Value>(&text) {
-                    Ok(request) if request["progress"] == json!(true) => Item::Progress(watcher.complete()),
+                    Ok(request) if request["progress"] == json!(true) => WatchItem::Progress(watcher.stream.complete()),
                     _ => {
                         let refusal = json!({ "type": "error", "code": "bad_request", "error": "send {\"progress\": true}" });
                         if socket.send(Message::Text(refusal.to_string())).await.is_err() {
@@ -309,6 +242,23 @@ async fn over_websocket(mut socket: WebSocket, mut watcher: Watcher) {
         }
     }
     let _ = socket.close().await;
+}
+
+/// The SSE id after a change: its revision once every change of that revision was sent, or
+/// `revision.count` in the middle of one (a revision may hold many changes).
+fn event_id(resume: Resume) -> String {
+    match resume.skip {
+        0 => (resume.revision - 1).to_string(),
+        skip => format!("{}.{skip}", resume.revision),
+    }
+}
+
+/// Where a `Last-Event-ID` says to go on from (see [`event_id`]).
+fn parse_event_id(id: &str) -> Option<Resume> {
+    match id.split_once('.') {
+        None => Some(Resume::at(id.parse::<u64>().ok()?.checked_add(1)?)),
+        Some((revision, skip)) => Some(Resume { revision: revision.parse().ok()?, skip: skip.parse().ok()? }),
+    }
 }
 
 fn kind_name(kind: &ChangeKind) -> &'static str {
