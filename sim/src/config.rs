@@ -176,6 +176,10 @@ pub struct SimConfig {
     pub clients: usize,
     /// Clients that only read (`workload::reader_loop`), spread over the nodes like the others.
     pub readers: usize,
+    /// Watchers following every change through the nodes' watch streams
+    /// (`workload::watch`): the even ones watch every key from the first revision, the odd ones
+    /// the keys starting with `r` from a third of the way into the run.
+    pub watchers: usize,
     /// Server nodes: 1, 3 or 5.
     pub nodes: usize,
     /// After healing, the node must serve again within this much virtual time.
@@ -202,6 +206,7 @@ impl SimConfig {
             duration: Duration::from_secs(15),
             clients: 5,
             readers: 0,
+            watchers: 2,
             nodes,
             recovery_bound: Duration::from_secs(20),
             scenario: None,

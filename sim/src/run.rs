@@ -9,21 +9,27 @@
 //! clients spread over the nodes (followers forward to the leader). The nemesis crashes nodes
 //! with disk loss, pauses them, skews and drifts their clocks, slows fsync and the network,
 //! partitions the nodes (random halves, an isolated leader, a bridge), cuts clients from a node,
-//! and turns on the BUGGIFY fault points in the production code.
+//! and turns on the BUGGIFY fault points in the production code. Watchers follow the changes
+//! through the nodes' watch streams all along.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use jepsen::harness::Recorder;
 use jepsen::history::{Event, OpType};
 use madsim::runtime::Handle;
+use redraft_core::key_range::KeyRange;
 use redraft_net::resp::Frame;
+use redraft_server::change_feed::Interest;
 
 use crate::client::{Outcome, SimClient, REQUEST_TIMEOUT};
 use crate::cluster::{start_server_node, SimNode};
 use crate::config::{Fault, SimConfig, Workload};
-use crate::invariants::{check_history, check_replicas_and_restart};
+use crate::invariants::{check_history, check_replicas_and_restart, check_watchers};
 use crate::nemesis::{heal, nemesis, Chaos};
+use crate::workload::watch::{catch_up, watch_loop, WatchLog, WatchStart};
 use crate::workload::{client_loop, final_reads, reader_loop, transfer};
 
 /// The first process number of the readers (`SimConfig::readers`), far past the writers'.
@@ -37,6 +43,9 @@ pub struct RunReport {
     pub infos: usize,
     pub faults: usize,
     pub virtual_secs: f64,
+    /// Changes the watchers were handed, and how often they went on from another node.
+    pub watched: usize,
+    pub watch_moves: usize,
 }
 
 /// Why a run failed: the invariant, and the history so far.
@@ -103,6 +112,23 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
             reader_loop(workload, READER_PROCESS_FIRST + reader, stride, addr, recorder, deadline).await
         }));
     }
+    let (stop_watchers, watchers_stop) = tokio::sync::watch::channel(false);
+    let mut watch_logs = Vec::new();
+    let mut watchers = Vec::new();
+    for watcher in 0..config.watchers {
+        let (interest, from) = if watcher % 2 == 0 {
+            (Interest::Range(KeyRange { start: Bytes::new(), end: None }), WatchStart::Beginning)
+        } else {
+            (Interest::Range(KeyRange::prefix(b"r")), WatchStart::After(config.duration / 3))
+        };
+        let name = format!("w{watcher}");
+        let log = WatchLog { name, interest, segments: Vec::new(), resume: None, complete: 0, moves: 0 };
+        let log = Arc::new(parking_lot::Mutex::new(log));
+        watch_logs.push(log.clone());
+        let nodes = servers.iter().map(|s| (s.name.clone(), s.live.clone())).collect();
+        let stop = watchers_stop.clone();
+        watchers.push(clients.spawn(watch_loop(nodes, watcher, from, start, log, stop)));
+    }
     let chaos = Chaos { handle: &handle, servers: &servers, clients: &clients, recorder: &recorder };
     let faults = nemesis(&chaos, &config.faults, config.scenario, deadline).await;
     for task in tasks {
@@ -129,8 +155,24 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
         .await
         .map_err(|e| fail(format!("the final-read task failed: {e}")))?
         .map_err(fail)?;
+    // The watchers catch up with everything applied, and stop.
+    let target =
+        servers.iter().filter_map(|s| s.live.lock().as_ref().map(|n| n.state().applied_index())).max();
+    let logs = watch_logs.clone();
+    clients
+        .spawn(async move { catch_up(&logs, target.unwrap_or(0), bound).await })
+        .await
+        .map_err(|e| fail(format!("the watchers' catch-up task failed: {e}")))?
+        .map_err(fail)?;
+    let _ = stop_watchers.send(true);
+    for watcher in watchers {
+        watcher.await.map_err(|e| fail(format!("a watcher task failed: {e}")))?;
+    }
     let history = recorder.events();
     check_history(config.workload, &history)
+        .map_err(|reason| RunFailure { reason, history: history.clone() })?;
+    let logs: Vec<WatchLog> = watch_logs.iter().map(|log| log.lock().clone()).collect();
+    check_watchers(&servers, &logs, config.workload, &history)
         .map_err(|reason| RunFailure { reason, history: history.clone() })?;
     check_replicas_and_restart(&handle, &servers, &clients)
         .await
@@ -139,7 +181,10 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let operations =
         history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind != OpType::Invoke)).count();
     let infos = history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind == OpType::Info)).count();
-    Ok(RunReport { operations, infos, faults, virtual_secs: start.elapsed().as_secs_f64(), history })
+    let watched = logs.iter().flat_map(|log| &log.segments).map(|s| s.changes.len()).sum();
+    let watch_moves = logs.iter().map(|log| log.moves).sum();
+    let virtual_secs = start.elapsed().as_secs_f64();
+    Ok(RunReport { operations, infos, faults, virtual_secs, history, watched, watch_moves })
 }
 
 /// Pings until the node answers (with anything but an error), within `bound`.

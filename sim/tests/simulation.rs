@@ -94,6 +94,9 @@ struct Summary {
     infos: usize,
     faults: usize,
     virtual_secs: f64,
+    /// Changes the watchers were handed, and how often they went on from another node.
+    watched: usize,
+    watch_moves: usize,
 }
 
 /// Runs one workload on one seed and returns its summary; panics with the seed and the replay
@@ -108,14 +111,21 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
     if replay_seed().is_some() {
         let report = run_in_process(test, seed, config);
         println!(
-            "SIM-SUMMARY ops={} info={} faults={} virtual={:.3}",
-            report.operations, report.infos, report.faults, report.virtual_secs
+            "SIM-SUMMARY ops={} info={} faults={} virtual={:.3} watched={} moves={}",
+            report.operations,
+            report.infos,
+            report.faults,
+            report.virtual_secs,
+            report.watched,
+            report.watch_moves
         );
         return Summary {
             operations: report.operations,
             infos: report.infos,
             faults: report.faults,
             virtual_secs: report.virtual_secs,
+            watched: report.watched,
+            watch_moves: report.watch_moves,
         };
     }
     let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
@@ -143,6 +153,8 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
                 infos: field("info") as usize,
                 faults: field("faults") as usize,
                 virtual_secs: field("virtual"),
+                watched: field("watched") as usize,
+                watch_moves: field("moves") as usize,
             }
         }
         None => {
@@ -276,12 +288,14 @@ fn named_scenarios() {
 
 fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &Summary) {
     println!(
-        "{test}: seed {seed} {:9} {nodes} nodes ops {:5} info {:4} faults {:3} virtual {:.1}s",
+        "{test}: seed {seed} {:9} {nodes} nodes ops {:5} info {:4} faults {:3} virtual {:.1}s watched {:5} moves {}",
         workload.name(),
         report.operations,
         report.infos,
         report.faults,
-        report.virtual_secs
+        report.virtual_secs,
+        report.watched,
+        report.watch_moves
     );
 }
 

@@ -17,13 +17,13 @@ use redraft_server::change_feed::Interest;
 use crate::cluster::SimNode;
 
 /// A node's window of changes and the oldest revision it holds them from.
-struct Window {
-    name: String,
-    oldest: u64,
-    changes: Vec<Change>,
+pub(super) struct Window {
+    pub(super) name: String,
+    pub(super) oldest: u64,
+    pub(super) changes: Vec<Change>,
 }
 
-fn window(server: &SimNode) -> Result<Window, String> {
+pub(super) fn window(server: &SimNode) -> Result<Window, String> {
     let live = server.live.lock();
     let node = live.as_ref().ok_or(format!("{} is not running", server.name))?;
     let feed = node.changes();

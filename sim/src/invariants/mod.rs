@@ -1,18 +1,21 @@
 //! The invariants every run must keep, checked after the heal: on the history (one file each:
 //! linearizability per key, balances that always sum to the same total, expiry that never
 //! reverts) and on the replicas (the same state everywhere, and after a restart, and change feeds
-//! that agree with it and with each other).
+//! that agree with it and with each other), and what the watchers saw (against both).
 
 use jepsen::history::{Event, Op};
 use jepsen::model::ModelKind;
 
+use crate::cluster::SimNode;
 use crate::config::Workload;
+use crate::workload::watch::WatchLog;
 
 mod balance;
 mod changes;
 mod expiry;
 mod linearizable;
 mod replicas;
+mod watch;
 
 pub use self::replicas::check_replicas_and_restart;
 
@@ -28,4 +31,18 @@ pub fn check_history(workload: Workload, history: &[Event]) -> Result<(), String
         Workload::Ttl => expiry::check_expiry_is_monotonic(&ops),
         Workload::Transfer => balance::check_balances(&ops),
     }
+}
+
+/// What the watchers saw against the nodes' change feeds and, in register runs, the history.
+pub fn check_watchers(
+    servers: &[SimNode],
+    logs: &[WatchLog],
+    workload: Workload,
+    history: &[Event],
+) -> Result<(), String> {
+    let windows = servers.iter().map(changes::window).collect::<Result<Vec<_>, _>>()?;
+    let reference = windows.iter().min_by_key(|w| w.oldest).ok_or("no nodes")?;
+    let ops: Vec<Op> =
+        history.iter().filter_map(|e| if let Event::Op(op) = e { Some(op.clone()) } else { None }).collect();
+    watch::check_watches(logs, reference, &ops, workload == Workload::Register)
 }

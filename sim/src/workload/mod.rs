@@ -1,7 +1,8 @@
 //! What the clients do, and how they record it (DESIGN.md §6): each client is one process of the
 //! history at a time and runs its workload until the deadline; at the end one more client reads
 //! every key so the checker sees the final state. One file per workload:
-//! [`register`], [`counter`], [`ttl`], [`transfer`], [`pipeline`].
+//! [`register`], [`counter`], [`ttl`], [`transfer`], [`pipeline`]; beside them, whatever the
+//! workload, [`watch`]ers follow every change through the nodes' watch streams.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod register;
 pub mod transfer;
 pub mod ttl;
+pub mod watch;
 
 /// One client: operations of `workload` until `deadline`, as process `first_process` and, after
 /// each operation whose outcome is unknown, as the next process `stride` further on.
