@@ -187,3 +187,70 @@ fn check_against_history(log: &WatchLog, writes: &Writes) -> Result<(), String> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use redraft_core::key_range::KeyRange;
+    use redraft_server::change_feed::Interest;
+    use serde_json::json;
+
+    use super::*;
+
+    fn op(time: u64, process: u64, kind: OpType, value: i64) -> Op {
+        let f = OpFunction::Write;
+        Op { index: time, time, process, kind, f, key: Some("r0".into()), value: json!(value) }
+    }
+
+    fn put(revision: u64, value: i64) -> Change {
+        let kind = ChangeKind::Put {
+            key: Bytes::from_static(b"r0"),
+            value: Bytes::from(value.to_string()),
+            create_revision: 1,
+            expire_at_ms: None,
+        };
+        Change { revision, kind }
+    }
+
+    fn log(changes: Vec<Change>) -> WatchLog {
+        WatchLog {
+            name: "w".into(),
+            interest: Interest::Range(KeyRange { start: Bytes::new(), end: None }),
+            segments: vec![Segment { from: 1, started_ns: 0, changes, closed: None }],
+            resume: None,
+            complete: 10,
+            moves: 0,
+        }
+    }
+
+    /// Two acknowledged writes, the second begun after the first finished; one refused write.
+    fn history() -> Vec<Op> {
+        vec![
+            op(1, 1, OpType::Invoke, 11),
+            op(2, 1, OpType::Ok, 11),
+            op(3, 2, OpType::Invoke, 22),
+            op(4, 2, OpType::Ok, 22),
+            op(5, 3, OpType::Invoke, 33),
+            op(6, 3, OpType::Fail, 33),
+        ]
+    }
+
+    fn check(changes: Vec<Change>) -> Result<(), String> {
+        check_against_history(&log(changes), &Writes::of(&history()))
+    }
+
+    #[test]
+    fn the_history_checks_catch_phantoms_gaps_repeats_and_reordering() {
+        assert_eq!(check(vec![put(2, 11), put(3, 22)]), Ok(()));
+        let phantom = check(vec![put(2, 11), put(3, 22), put(4, 44)]).unwrap_err();
+        assert!(phantom.contains("phantom"), "{phantom}");
+        let refused = check(vec![put(2, 11), put(3, 22), put(4, 33)]).unwrap_err();
+        assert!(refused.contains("phantom"), "{refused}");
+        let missing = check(vec![put(2, 11)]).unwrap_err();
+        assert!(missing.contains("never reached"), "{missing}");
+        let twice = check(vec![put(2, 11), put(3, 22), put(4, 11)]).unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let reordered = check(vec![put(3, 22), put(4, 11)]).unwrap_err();
+        assert!(reordered.contains("began after"), "{reordered}");
+    }
+}
