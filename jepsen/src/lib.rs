@@ -23,6 +23,7 @@
 //! ```
 
 pub mod checker;
+pub mod elle;
 pub mod generate;
 // Built in both worlds: the simulator records and plans with it too.
 pub mod harness;
