@@ -24,11 +24,20 @@ pub enum Workload {
     /// from many connections share batch entries, and every client's replies must arrive in
     /// its own order across them.
     Pipeline,
+    /// Transactions of APPENDs and GETs over a few keys (MULTI/EXEC, pipelined or not), checked
+    /// as Elle checks list-append histories: cycles of dependencies, real-time order included.
+    Append,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] =
-        [Workload::Register, Workload::Counter, Workload::Ttl, Workload::Transfer, Workload::Pipeline];
+    pub const ALL: [Workload; 6] = [
+        Workload::Register,
+        Workload::Counter,
+        Workload::Ttl,
+        Workload::Transfer,
+        Workload::Pipeline,
+        Workload::Append,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -37,6 +46,7 @@ impl Workload {
             Workload::Ttl => "ttl",
             Workload::Transfer => "transfer",
             Workload::Pipeline => "pipeline",
+            Workload::Append => "append",
         }
     }
 }

@@ -27,8 +27,9 @@ use redraft_server::change_feed::Interest;
 use crate::client::{Outcome, SimClient, REQUEST_TIMEOUT};
 use crate::cluster::{start_server_node, SimNode};
 use crate::config::{Fault, SimConfig, Workload};
-use crate::invariants::{check_history, check_replicas_and_restart, check_watchers};
+use crate::invariants::{check_history, check_replicas_and_restart, check_transactions, check_watchers};
 use crate::nemesis::{heal, nemesis, Chaos};
+use crate::workload::append::AppendLog;
 use crate::workload::watch::{catch_up, watch_loop, WatchLog, WatchStart};
 use crate::workload::{client_loop, final_reads, reader_loop, transfer};
 
@@ -53,6 +54,8 @@ pub struct RunReport {
 pub struct RunFailure {
     pub reason: String,
     pub history: Vec<Event>,
+    /// Files that show the failure beside the history: a name's ending, and the contents.
+    pub artefacts: Vec<(&'static str, String)>,
 }
 
 /// Runs one simulation in the current madsim runtime.
@@ -63,12 +66,13 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let handle = Handle::current();
     let start = crate::now();
     let recorder = Recorder::new(move || start.elapsed().as_nanos() as u64);
+    let appends = AppendLog::default();
     recorder.begin();
     let servers: Vec<SimNode> =
         (1..=config.nodes as u64).map(|id| start_server_node(&handle, id, &config)).collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
-    let fail = |reason: String| RunFailure { reason, history: recorder.events() };
+    let fail = |reason: String| RunFailure { reason, history: recorder.events(), artefacts: Vec::new() };
 
     // Wait for the node to elect itself and serve. Client traffic always starts on the clients'
     // node, so that it crosses the simulated network (and its partitions).
@@ -97,12 +101,10 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
         let recorder = recorder.clone();
         // Clients spread over the nodes; those on followers are forwarded to the leader.
         let addr = addrs[process as usize % addrs.len()];
-        let workload = config.workload;
-        let stride = config.clients as u64;
-        tasks
-            .push(clients.spawn(async move {
-                client_loop(workload, process, stride, addr, recorder, deadline).await
-            }));
+        let (workload, stride, appends) = (config.workload, config.clients as u64, appends.clone());
+        tasks.push(clients.spawn(async move {
+            client_loop(workload, process, stride, addr, recorder, appends, deadline).await
+        }));
     }
     for reader in 0..config.readers as u64 {
         let recorder = recorder.clone();
@@ -140,7 +142,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     chaos.restore_membership(bound).await.map_err(fail)?;
 
     // After healing every node serves again within the bound, and final reads go in the history.
-    let final_recorder = recorder.clone();
+    let (final_recorder, final_appends) = (recorder.clone(), appends.clone());
     let final_process = config.clients as u64 * 1_000;
     let all = addrs.clone();
     clients
@@ -150,7 +152,7 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
                 serve_within(&mut client, bound).await.map_err(|e| format!("{addr} after healing: {e}"))?;
             }
             let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
-            final_reads(workload, &mut client, &final_recorder, final_process, bound).await
+            final_reads(workload, &mut client, &final_recorder, &final_appends, final_process, bound).await
         })
         .await
         .map_err(|e| fail(format!("the final-read task failed: {e}")))?
@@ -169,18 +171,34 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
         watcher.await.map_err(|e| fail(format!("a watcher task failed: {e}")))?;
     }
     let history = recorder.events();
-    check_history(config.workload, &history)
-        .map_err(|reason| RunFailure { reason, history: history.clone() })?;
+    check_history(config.workload, &history).map_err(|reason| RunFailure {
+        reason,
+        history: history.clone(),
+        artefacts: Vec::new(),
+    })?;
+    check_transactions(&appends.lock()).map_err(|(reason, artefacts)| RunFailure {
+        reason,
+        history: history.clone(),
+        artefacts,
+    })?;
     let logs: Vec<WatchLog> = watch_logs.iter().map(|log| log.lock().clone()).collect();
-    check_watchers(&servers, &logs, config.workload, &history)
-        .map_err(|reason| RunFailure { reason, history: history.clone() })?;
-    check_replicas_and_restart(&handle, &servers, &clients)
-        .await
-        .map_err(|reason| RunFailure { reason, history: history.clone() })?;
+    check_watchers(&servers, &logs, config.workload, &history).map_err(|reason| RunFailure {
+        reason,
+        history: history.clone(),
+        artefacts: Vec::new(),
+    })?;
+    check_replicas_and_restart(&handle, &servers, &clients).await.map_err(|reason| RunFailure {
+        reason,
+        history: history.clone(),
+        artefacts: Vec::new(),
+    })?;
 
-    let operations =
-        history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind != OpType::Invoke)).count();
-    let infos = history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind == OpType::Info)).count();
+    let transactions = appends.lock();
+    let operations = transactions.len()
+        + history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind != OpType::Invoke)).count();
+    let infos = transactions.iter().filter(|t| t.outcome == jepsen::elle::Outcome::Info).count()
+        + history.iter().filter(|e| matches!(e, Event::Op(op) if op.kind == OpType::Info)).count();
+    drop(transactions);
     let watched = logs.iter().flat_map(|log| &log.segments).map(|s| s.changes.len()).sum();
     let watch_moves = logs.iter().map(|log| log.moves).sum();
     let virtual_secs = start.elapsed().as_secs_f64();

@@ -207,6 +207,10 @@ fn run_in_process(test: &str, seed: u64, config: SimConfig) -> RunReport {
             if let Ok(file) = std::fs::File::create(&path) {
                 let _ = jepsen::history::write_events(std::io::BufWriter::new(file), &failure.history);
             }
+            for (ending, contents) in &failure.artefacts {
+                let _ =
+                    std::fs::write(dir.join(format!("{test}-{workload}-{nodes}n-{seed}.{ending}")), contents);
+            }
             panic!(
                 "simulation failed: workload {workload}, {nodes} nodes, seed {seed}: {}\nhistory: {}\nreplay: {replay}",
                 failure.reason,

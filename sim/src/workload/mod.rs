@@ -1,7 +1,7 @@
 //! What the clients do, and how they record it (DESIGN.md §6): each client is one process of the
 //! history at a time and runs its workload until the deadline; at the end one more client reads
 //! every key so the checker sees the final state. One file per workload:
-//! [`register`], [`counter`], [`ttl`], [`transfer`], [`pipeline`]; beside them, whatever the
+//! [`register`], [`counter`], [`ttl`], [`transfer`], [`pipeline`], [`append`]; beside them, whatever the
 //! workload, [`watch`]ers follow every change through the nodes' watch streams.
 
 use std::net::SocketAddr;
@@ -12,9 +12,11 @@ use jepsen::harness::Recorder;
 use rand::Rng;
 use tokio::time::Instant;
 
+use self::append::AppendLog;
 use crate::client::{SimClient, REQUEST_TIMEOUT};
 use crate::config::Workload;
 
+pub mod append;
 pub mod counter;
 pub mod pipeline;
 pub mod register;
@@ -30,11 +32,13 @@ pub async fn client_loop(
     stride: u64,
     addr: SocketAddr,
     recorder: Arc<Recorder>,
+    appends: AppendLog,
     deadline: Instant,
 ) {
     let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
     let mut process = first_process;
     let mut sequence = 0i64;
+    let mut appended = 0u64;
     let mut ttl_keys: Vec<String> = Vec::new();
     let mut own_last = 0i64;
     while crate::now() < deadline {
@@ -49,6 +53,10 @@ pub async fn client_loop(
             Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
             Workload::Pipeline => {
                 pipeline::step(&mut client, &recorder, process, first_process, &mut own_last, roll).await
+            }
+            Workload::Append => {
+                append::step(&mut client, &recorder, &appends, process, first_process, &mut appended, roll)
+                    .await
             }
         };
         if !known {
@@ -80,7 +88,7 @@ pub async fn reader_loop(
                 register::read(&mut client, &recorder, process, key).await
             }
             Workload::Counter | Workload::Pipeline => counter::read(&mut client, &recorder, process).await,
-            Workload::Ttl | Workload::Transfer => return,
+            Workload::Ttl | Workload::Transfer | Workload::Append => return,
         };
         if !known {
             process += stride;
@@ -100,6 +108,7 @@ pub async fn final_reads(
     workload: Workload,
     client: &mut SimClient,
     recorder: &Recorder,
+    appends: &AppendLog,
     process: u64,
     bound: Duration,
 ) -> Result<(), String> {
@@ -108,6 +117,7 @@ pub async fn final_reads(
         Workload::Register => &register::KEYS,
         Workload::Counter | Workload::Pipeline => &[counter::KEY],
         Workload::Transfer => &[transfer::KEY],
+        Workload::Append => &["every key"],
         Workload::Ttl => &[],
     };
     for key in keys {
@@ -116,6 +126,7 @@ pub async fn final_reads(
                 Workload::Register => register::read(client, recorder, process, key).await,
                 Workload::Counter | Workload::Pipeline => counter::read(client, recorder, process).await,
                 Workload::Transfer => transfer::step(client, recorder, process, 1.0).await,
+                Workload::Append => append::final_read(client, recorder, appends, process).await,
                 Workload::Ttl => true,
             };
             if done {
