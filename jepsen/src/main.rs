@@ -1,10 +1,11 @@
 //! The `jepsen` command: `jepsen check history.jsonl` checks a recorded history for
 //! linearizability, and with `--report DIR` also writes an HTML report with plots into `DIR`;
-//! `jepsen run` runs real server processes under faults, records their history, checks it and
+//! `jepsen run` runs real server processes under faults, records their history, checks it (for
+//! linearizability, or with `--workload append` its transactions for isolation anomalies) and
 //! writes the report into the store directory (see `jepsen::runner`). The checking, drawing and
 //! running live in the library; this file parses arguments, reads the file and prints.
 //!
-//! Exit status: 0 valid, 1 invalid, 2 unknown (the budget ran out), 3 when the history cannot be
+//! Exit status: 0 valid, 1 invalid (for `--workload append`: any anomaly), 2 unknown (the budget ran out), 3 when the history cannot be
 //! read or is malformed, 64 (`EX_USAGE`) for bad arguments, kept apart from 2 so a script
 //! cannot mistake a typo for an inconclusive check, and 74 (`EX_IOERR`) when the verdict was
 //! printed but the report could not be written. `jepsen run` adds 4 when the history is valid
@@ -47,7 +48,8 @@ enum Command {
     Check(CheckArgs),
     /// Run real redraft-server processes under faults, record the history, check it, and write
     /// history.jsonl, results.json, report.html, the plots and the node logs into
-    /// STORE/<test>/<time>/.
+    /// STORE/<test>/<time>/ (with --workload append also transactions.jsonl and a cycle-N.svg
+    /// per dependency cycle found).
     Run(RunArgs),
 }
 
@@ -59,7 +61,9 @@ struct RunArgs {
     /// Seconds the clients run, faults included.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     time_limit: u64,
-    /// What the clients do: GET/SET/SET IFEQ on registers, or INCR/GET on counters.
+    /// What the clients do: GET/SET/SET IFEQ on registers, INCR/GET on counters, or
+    /// transactions of APPENDs and GETs in MULTI/EXEC on lists (append), checked for
+    /// serializability and real-time order as Elle's list-append does.
     #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
     workload: WorkloadArg,
     /// Faults, comma-separated: partition (cut peer links at the runner's proxies), kill
@@ -99,6 +103,7 @@ struct RunArgs {
 enum WorkloadArg {
     Register,
     Counter,
+    Append,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -198,6 +203,7 @@ fn run_run(args: &RunArgs) -> ExitCode {
         workload: match args.workload {
             WorkloadArg::Register => Workload::Register,
             WorkloadArg::Counter => Workload::Counter,
+            WorkloadArg::Append => Workload::Append,
         },
         faults,
         nemesis_interval: Duration::from_secs_f64(args.nemesis_interval),

@@ -167,7 +167,7 @@ impl<'a> Report<'a> {
         out.push_str("</figure>\n<h2>Throughput</h2>\n<figure>\n");
         out.push_str(&self.throughput_svg());
         out.push_str("</figure>\n");
-        self.nemesis_table(&mut out);
+        nemesis_table(&mut out, &self.nemesis);
         out.push_str("</body>\n</html>\n");
         out
     }
@@ -373,36 +373,39 @@ impl<'a> Report<'a> {
             );
         }
     }
+}
 
-    fn nemesis_table(&self, out: &mut String) {
-        out.push_str("<h2 id=\"nemesis\">Nemesis</h2>\n");
-        if self.nemesis.is_empty() {
-            out.push_str("<p class=\"note\">The history records no nemesis events.</p>\n");
-            return;
-        }
-        out.push_str("<table class=\"nemesis\">\n<tr><th>fault or action</th><th>from</th><th>to</th><th>for</th></tr>\n");
-        for interval in &self.nemesis.intervals {
-            let (to, length) = match interval.stop_time {
-                Some(stop) => (svg::duration(stop), svg::duration(stop - interval.start_time)),
-                None => ("end of history".to_owned(), "-".to_owned()),
-            };
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{to}</td><td>{length}</td></tr>",
-                escape(&interval.fault),
-                svg::duration(interval.start_time)
-            );
-        }
-        for mark in &self.nemesis.marks {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>-</td><td>-</td></tr>",
-                escape(&mark.f),
-                svg::duration(mark.time)
-            );
-        }
-        out.push_str("</table>\n");
+/// The section listing the nemesis's faults and other actions, with its `nemesis` anchor.
+pub(crate) fn nemesis_table(out: &mut String, nemesis: &NemesisTimeline) {
+    out.push_str("<h2 id=\"nemesis\">Nemesis</h2>\n");
+    if nemesis.is_empty() {
+        out.push_str("<p class=\"note\">The history records no nemesis events.</p>\n");
+        return;
     }
+    out.push_str(
+        "<table class=\"nemesis\">\n<tr><th>fault or action</th><th>from</th><th>to</th><th>for</th></tr>\n",
+    );
+    for interval in &nemesis.intervals {
+        let (to, length) = match interval.stop_time {
+            Some(stop) => (svg::duration(stop), svg::duration(stop - interval.start_time)),
+            None => ("end of history".to_owned(), "-".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{to}</td><td>{length}</td></tr>",
+            escape(&interval.fault),
+            svg::duration(interval.start_time)
+        );
+    }
+    for mark in &nemesis.marks {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>-</td><td>-</td></tr>",
+            escape(&mark.f),
+            svg::duration(mark.time)
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 /// The result as `jepsen check --json` prints it: pretty JSON and a final newline.
@@ -433,7 +436,7 @@ impl Counts {
 }
 
 /// An `<svg>` element as a file of its own.
-fn standalone(svg: &str) -> String {
+pub(crate) fn standalone(svg: &str) -> String {
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{svg}")
 }
 
@@ -489,7 +492,8 @@ fn describe(operation: &Operation) -> String {
     )
 }
 
-const STYLE: &str = "
+/// The pages' style sheet, shared with the append workload's report.
+pub(crate) const STYLE: &str = "
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.4em; word-break: break-all; }
 .verdict { display: inline-block; font-size: 1.6em; font-weight: bold; padding: 0.2em 0.8em; border-radius: 0.3em; }

@@ -1,6 +1,7 @@
 //! `jepsen run` against real `redraft-server` processes, run as the built command: a short run
 //! of three nodes under partitions and kills comes out valid and leaves its history, results,
-//! report, plots and node logs; and an interrupted run stops every process it started.
+//! report, plots and node logs; so does a short run of list-append transactions, whose checker
+//! finds no anomaly; and an interrupted run stops every process it started.
 //!
 //! The server is the workspace's debug binary, which `cargo test --workspace` builds for the
 //! server's own tests (`target/debug/redraft-server`); `REDRAFT_SERVER_BIN` names another. When
@@ -145,6 +146,79 @@ fn a_short_run_under_partitions_and_kills_is_valid_and_leaves_its_report() {
         assert!(!listening(resp), "{node} still listens at {resp} after the run");
     }
     assert!(restarts >= 1, "a killed node was started again");
+}
+
+#[test]
+fn a_short_append_run_under_partitions_and_kills_finds_no_anomaly() {
+    // Fifteen seconds of list-append transactions (MULTI/EXEC, pipelined or not, and single
+    // commands) on three nodes with a fault every four seconds.
+    let store = store("append");
+    let output = jepsen_run(
+        &store,
+        &[
+            "--workload",
+            "append",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "15",
+            "--nemesis",
+            "partition,kill",
+            "--nemesis-interval",
+            "4",
+            "--rate",
+            "100",
+            "--concurrency",
+            "6",
+            "--seed",
+            "11",
+        ],
+    )
+    .output()
+    .expect("jepsen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.starts_with("valid: "), "{stdout}");
+
+    let dir = store.join("latest").canonicalize().expect("store/latest points at the run");
+    assert!(dir.starts_with(store.join("append-partition+kill").canonicalize().expect("the test's dir")));
+    for file in
+        ["history.jsonl", "transactions.jsonl", "results.json", "report.html", "latency.svg", "run.log"]
+    {
+        assert!(dir.join(file).is_file(), "{file} is missing from {}", dir.display());
+    }
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("results.json"))
+            .expect("results.json is JSON");
+    assert_eq!(results["verdict"], "valid", "{}", results["anomaly_counts"]);
+    assert_eq!(results["anomalies"], serde_json::json!([]));
+    // About 1,500 transactions are sent; most end ok, and about half of them read.
+    assert!(results["ok_with_reads"].as_u64().expect("a count") >= 100, "{results}");
+    assert!(results["ok_appends"].as_u64().expect("a count") >= 100, "{results}");
+    let run = &results["run"];
+    assert_eq!(run["workload"], "append");
+    assert_eq!(run["recovered"], true, "{run}");
+    assert!(run["operations"]["ok"].as_u64().expect("a count") >= 300, "{run}");
+    assert!(run["faults_applied"]["partition"].as_u64().unwrap_or(0) >= 1, "{run}");
+    assert!(run["faults_applied"]["kill"].as_u64().unwrap_or(0) >= 1, "{run}");
+
+    // The transactions read back, their reads saw the appends, and they check the same again.
+    let text = std::fs::read_to_string(dir.join("transactions.jsonl")).expect("transactions.jsonl");
+    let transactions: Vec<jepsen::elle::Transaction> =
+        text.lines().map(|line| serde_json::from_str(line).expect("a transaction")).collect();
+    assert_eq!(Some(transactions.len() as u64), results["transaction_count"].as_u64());
+    let longest = transactions
+        .iter()
+        .filter(|transaction| transaction.is_ok())
+        .flat_map(|transaction| &transaction.ops)
+        .filter_map(|op| match op {
+            jepsen::elle::MicroOp::Read(_, Some(list)) => Some(list.len()),
+            _ => None,
+        })
+        .max();
+    assert!(longest.is_some_and(|length| length >= 10), "reads saw the lists grow: {longest:?}");
+    assert!(jepsen::elle::check(&transactions).expect("checkable").valid);
 }
 
 #[test]

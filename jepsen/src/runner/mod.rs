@@ -5,14 +5,17 @@
 //!     --nemesis partition,kill,pause,clock --rate 200 --concurrency 10
 //! ```
 //!
+//! (`--workload counter` for INCR and GET, `--workload append` for list-append transactions in
+//! MULTI/EXEC checked for serializability: see [`append`].)
+//!
 //! A run starts a cluster of server processes on loopback addresses 127.0.0.(10 + id), each with
 //! its own data directory and log under the run's store directory, and a fault-injecting proxy in
 //! front of each node's peer port ([`proxy`]). Clients drive a workload at a fixed rate and record
 //! every operation ([`workload`]); the nemesis kills and restarts nodes, pauses and continues
 //! them, cuts links between them and shifts their clocks, one fault at a time ([`faults`]). At the
 //! time limit the clients stop, every fault is healed, the runner waits until every node serves
-//! again, reads every key once more, stops the nodes, checks the history for linearizability and
-//! writes the report:
+//! again, reads every key once more, stops the nodes, checks the history for linearizability (or,
+//! for the append workload, its transactions for isolation anomalies) and writes the report:
 //!
 //! ```text
 //! store/<test>/<time>/
@@ -21,6 +24,7 @@
 //!                   settings, operation counts, faults applied and recovery times
 //!   report.html     the verdict, the run's figures, plots, violations, the nemesis's faults
 //!   latency.svg, throughput.svg, timeline-N.svg
+//!   transactions.jsonl, cycle-N.svg, cycle-N.dot   (append: every transaction, each cycle found)
 //!   run.log         what the runner printed, stamped with the wall-clock time
 //!   redraft.toml    the settings every node ran with
 //!   nodes/nN/       server.log (every start, with the runner's notes) and data/
@@ -42,6 +46,7 @@
 //! default seed. Everything it chooses comes from the seed, which it prints; the timing of real
 //! processes does not, so a run is repeatable in its schedule, not in its history.
 
+pub mod append;
 pub mod cluster;
 mod config;
 pub mod faults;
@@ -65,6 +70,7 @@ pub use config::RunConfig;
 pub use faults::Fault;
 pub use workload::Workload;
 
+use self::append::AppendState;
 use self::cluster::{Cluster, StartError};
 use self::faults::{NemesisLog, NemesisPlan};
 use self::progress::Progress;
@@ -72,8 +78,8 @@ use self::results::{results_json, Finish, NodeAddresses, RunResults};
 use self::stamp::utc_stamp;
 use self::workload::{ClientPlan, KeySpace};
 use crate::harness::Recorder;
-use crate::history::{Event, HistoryWriter};
-use crate::{check_operations, pair_operations, Budget, Report, Verdict};
+use crate::history::{Event, HistoryWriter, NemesisEvent};
+use crate::{check_operations, pair_operations, Budget, ModelKind, Report, Verdict};
 
 /// Why a run could not be carried out, or did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +101,10 @@ pub enum RunError {
     /// The recorded history does not pair up: a bug in the runner, not in the server.
     #[error("the runner recorded a malformed history (a bug in the runner): {0}")]
     History(#[from] crate::HistoryError),
+    /// The recorded transactions cannot be checked (an element appended twice): a bug in the
+    /// runner, not in the server.
+    #[error("the runner recorded a malformed append history (a bug in the runner): {0}")]
+    AppendHistory(#[from] crate::elle::HistoryError),
     /// The report could not be written; the history is in the run directory.
     #[error(transparent)]
     Report(#[from] crate::ReportError),
@@ -198,11 +208,12 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
         dir.display()
     ));
     let recorder = Recorder::new(monotonic_ns());
-    let keys = KeySpace::new(config.workload);
+    let keys = KeySpace::new();
+    let appends = Arc::new(AppendState::default());
     let log = faults::shared_log();
     tokio::pin!(interrupt);
     let executed = {
-        let execution = execute(config, &dir, &recorder, &keys, &log, &progress);
+        let execution = execute(config, &dir, &recorder, &keys, &appends, &log, &progress);
         tokio::select! {
             biased;
             () = &mut interrupt => None,
@@ -218,47 +229,90 @@ pub async fn run(config: &RunConfig, interrupt: impl Future<Output = ()>) -> Res
         None => return Err(RunError::Interrupted { dir }),
         Some(finish) => finish?,
     };
+    let nemesis: Vec<NemesisEvent> = events
+        .iter()
+        .filter_map(|event| if let Event::Nemesis(nemesis) = event { Some(nemesis.clone()) } else { None })
+        .collect();
+    let nemesis_log = std::mem::take(&mut *log.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let ran = Ran { config, test, stamp, dir, recorder, progress, nemesis, nemesis_log, finish };
+    match config.workload.model() {
+        Some(model) => check_linearizable(ran, model, &events, interrupt.as_mut()).await,
+        None => append::conclude(ran, &appends, interrupt.as_mut()).await,
+    }
+}
 
+/// A run that went to the end, for its checker to conclude.
+struct Ran<'a> {
+    config: &'a RunConfig,
+    test: String,
+    stamp: String,
+    dir: PathBuf,
+    recorder: Arc<Recorder>,
+    progress: Arc<Progress>,
+    /// The nemesis's events, from the history.
+    nemesis: Vec<NemesisEvent>,
+    nemesis_log: NemesisLog,
+    finish: Finish,
+}
+
+impl Ran<'_> {
+    /// Whether every node served again after the final heal, and every key was read.
+    fn recovered(&self) -> bool {
+        self.finish.recovered.is_some() && self.finish.unread.is_empty()
+    }
+
+    /// The run's figures, from its operations (an append run's transactions, as operations).
+    /// Takes the nemesis's log: call once.
+    fn results(&mut self, operations: &[crate::Operation]) -> RunResults {
+        let log = std::mem::take(&mut self.nemesis_log);
+        RunResults::new(self.config, &self.test, &self.stamp, operations, &self.recorder, log, &self.finish)
+    }
+
+    /// Writes `results.json`.
+    fn write_results(&self, json: &str) -> Result<(), RunError> {
+        let path = self.dir.join("results.json");
+        std::fs::write(&path, json).map_err(|source| RunError::Store { path, source })
+    }
+}
+
+/// Checks a register or counter history for linearizability, key by key, and writes the report.
+async fn check_linearizable(
+    mut ran: Ran<'_>,
+    model: ModelKind,
+    events: &[Event],
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<RunSummary, RunError> {
     let ops: Vec<crate::Op> = events
         .iter()
         .filter_map(|event| if let Event::Op(op) = event { Some(op.clone()) } else { None })
         .collect();
-    let nemesis: Vec<crate::NemesisEvent> = events
-        .iter()
-        .filter_map(|event| if let Event::Nemesis(nemesis) = event { Some(nemesis.clone()) } else { None })
-        .collect();
     let operations = pair_operations(&ops)?;
-    progress.line(&format!("jepsen run: checking {} operations", operations.len()));
+    ran.progress.line(&format!("jepsen run: checking {} operations", operations.len()));
     let checked_at = Instant::now();
     // On a thread of its own, so that Ctrl-C still ends a long check: the runtime's signal
     // handler, not the default one, receives it from now on.
-    let model = config.workload.model();
     let checking = tokio::task::spawn_blocking(move || {
         let result = check_operations(&operations, model, &Budget::default());
         (operations, result)
     });
     let (operations, result) = tokio::select! {
         biased;
-        () = &mut interrupt => return Err(RunError::Interrupted { dir }),
+        () = &mut interrupt => return Err(RunError::Interrupted { dir: ran.dir }),
         checked = checking => checked.expect("the checker does not panic"),
     };
     let result = result?;
     let check_elapsed = checked_at.elapsed();
 
-    let nemesis_log = std::mem::take(&mut *log.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    let results = RunResults::new(config, &test, &stamp, &operations, &recorder, nemesis_log, &finish);
-    let title = format!("{test} {stamp}");
-    Report::new(&title, &operations, &nemesis, &result)
+    let results = ran.results(&operations);
+    let title = format!("{} {}", ran.test, ran.stamp);
+    Report::new(&title, &operations, &ran.nemesis, &result)
         .with_check_elapsed(check_elapsed)
-        .with_run_summary(results.rows(config))
-        .write_to(&dir)?;
-    let results_path = dir.join("results.json");
-    std::fs::write(&results_path, results_json(&result, &results))
-        .map_err(|source| RunError::Store { path: results_path, source })?;
-    let recovered = finish.recovered.is_some() && finish.unread.is_empty();
-    let text = results.text(&result, &dir);
-    progress.log_only(&text);
-    Ok(RunSummary { text, dir, verdict: result.verdict, recovered })
+        .with_run_summary(results.rows(ran.config))
+        .write_to(&ran.dir)?;
+    ran.write_results(&results_json(&result, &results))?;
+    let text = results.text(&result, &ran.dir);
+    ran.progress.log_only(&text);
+    Ok(RunSummary { text, recovered: ran.recovered(), dir: ran.dir, verdict: result.verdict })
 }
 
 /// The history's clock: real monotonic nanoseconds since this call.
@@ -274,6 +328,7 @@ async fn execute(
     dir: &Path,
     recorder: &Arc<Recorder>,
     keys: &Arc<KeySpace>,
+    appends: &Arc<AppendState>,
     log: &Mutex<NemesisLog>,
     progress: &Arc<Progress>,
 ) -> Result<Finish, RunError> {
@@ -304,6 +359,7 @@ async fn execute(
         seed: config.seed,
         deadline,
         placement: workload::Placement::new(config.concurrency, config.nodes),
+        appends: appends.clone(),
     };
     // Tasks in a JoinSet are aborted when it is dropped, so an interrupted run leaves none.
     let mut clients = JoinSet::new();
@@ -313,11 +369,12 @@ async fn execute(
     let mut ticker = JoinSet::new();
     {
         let (recorder, progress, placement) = (recorder.clone(), progress.clone(), plan.placement.clone());
+        let (appends, append) = (appends.clone(), config.workload == Workload::Append);
         ticker.spawn(async move {
             loop {
                 progress.tick(
                     Duration::from_nanos(recorder.now_ns()),
-                    recorder.counts(),
+                    if append { appends.log.counts() } else { recorder.counts() },
                     &placement.per_node(),
                 );
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -351,17 +408,18 @@ async fn execute(
             ),
         ),
     }
-    let used = keys.used();
-    progress.set_fault(Some(format!("reading {} keys", used.len())));
-    let unread = workload::final_reads(
-        config.workload,
-        &used,
-        &addrs,
-        recorder,
-        config.client_timeout,
-        config.recovery_bound,
-    )
-    .await;
+    let (timeout, bound) = (config.client_timeout, config.recovery_bound);
+    let unread = match config.workload.model() {
+        Some(model) => {
+            let used = keys.used();
+            progress.set_fault(Some(format!("reading {} keys", used.len())));
+            workload::final_reads(model, &used, &addrs, recorder, timeout, bound).await
+        }
+        None => {
+            progress.set_fault(Some(format!("reading {} keys", appends.keys.used().len())));
+            append::final_reads(appends, &addrs, recorder, timeout, bound).await
+        }
+    };
     if !unread.is_empty() {
         progress.line(&format!("jepsen run: no final read succeeded for {} keys: {unread:?}", unread.len()));
     }

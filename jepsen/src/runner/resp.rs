@@ -1,5 +1,6 @@
-//! A small RESP2 client for the runner's clients and probes: one connection, one request at a
-//! time, a deadline on every call, and errors sorted by what they mean for the history.
+//! A small RESP2 client for the runner's clients and probes: one connection, one request (or one
+//! pipelined batch of requests) at a time, a deadline on every call, and errors sorted by what
+//! they mean for the history.
 //!
 //! It is written here rather than taken from `redraft-net` so that the runner sees the server
 //! only through its wire protocol, as any Redis client would (STYLE.md §1), and rather than taken
@@ -13,10 +14,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The largest bulk string or array the client accepts. The runner's values are short integers
-/// and `RAFT.INFO` text; anything bigger is a broken reply, refused before it is buffered.
+/// The largest bulk string or array the client accepts. The runner's values are short integers,
+/// `RAFT.INFO` text and the append workload's lists (a few KB at most, as its keys rotate);
+/// anything bigger is a broken reply, refused before it is buffered.
 const REPLY_BYTES_MAX: usize = 1024 * 1024;
-/// The deepest nesting of arrays accepted in a reply; the runner reads no nested arrays at all.
+/// The deepest nesting of arrays accepted in a reply; the runner reads no nested arrays beyond
+/// EXEC's array of replies.
 const REPLY_DEPTH_MAX: usize = 4;
 
 /// A reply, as RESP2 (and the RESP3 null) writes it.
@@ -100,19 +103,31 @@ impl RespClient {
     /// [`CallError::Connect`] when the request was certainly not sent, [`CallError::Lost`] when
     /// it may have been. Either way the connection is dropped.
     pub async fn call(&mut self, args: &[&[u8]]) -> Result<Reply, CallError> {
+        let replies = self.pipeline(&[args]).await?;
+        let addr = self.addr;
+        replies.into_iter().next().ok_or_else(|| CallError::Lost { addr, reason: "no reply".to_owned() })
+    }
+
+    /// Sends several commands in one write and waits for all their replies, in order; the
+    /// deadline covers the whole batch.
+    ///
+    /// # Errors
+    /// As [`RespClient::call`]: [`CallError::Lost`] when any reply is missing, as any of the
+    /// requests may have been acted on.
+    pub async fn pipeline(&mut self, requests: &[&[&[u8]]]) -> Result<Vec<Reply>, CallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let result = self.call_before(args, deadline).await;
+        let result = self.exchange_before(requests, deadline).await;
         if result.is_err() {
             self.disconnect();
         }
         result
     }
 
-    async fn call_before(
+    async fn exchange_before(
         &mut self,
-        args: &[&[u8]],
+        requests: &[&[&[u8]]],
         deadline: tokio::time::Instant,
-    ) -> Result<Reply, CallError> {
+    ) -> Result<Vec<Reply>, CallError> {
         let addr = self.addr;
         if self.stream.is_none() {
             let connected = tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await;
@@ -129,16 +144,18 @@ impl RespClient {
             self.buffer.clear();
         }
         let lost = |reason: String| CallError::Lost { addr, reason };
-        let request = encode_request(args);
+        let request: Vec<u8> = requests.iter().flat_map(|args| encode_request(args)).collect();
         let exchange = async {
             let stream = self.stream.as_mut().expect("connected above");
             stream.write_all(&request).await.map_err(|e| lost(format!("writing failed: {e}")))?;
+            let mut replies = Vec::with_capacity(requests.len());
             let mut chunk = [0u8; 4096];
-            loop {
+            while replies.len() < requests.len() {
                 match parse_reply(&self.buffer, 0) {
                     Ok(Some((reply, used))) => {
                         self.buffer.drain(..used);
-                        return Ok(reply);
+                        replies.push(reply);
+                        continue;
                     }
                     Ok(None) => {}
                     Err(reason) => return Err(lost(format!("not a RESP reply: {reason}"))),
@@ -149,6 +166,7 @@ impl RespClient {
                 }
                 self.buffer.extend_from_slice(&chunk[..read]);
             }
+            Ok(replies)
         };
         match tokio::time::timeout_at(deadline, exchange).await {
             Ok(result) => result,

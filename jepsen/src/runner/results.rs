@@ -34,10 +34,10 @@ pub struct Finish {
     pub proxies: Vec<(String, ProxyStats)>,
 }
 
-/// The checker's result with the run's figures under `"run"`: still readable as a
-/// [`CheckResult`], which ignores the extra field.
-pub fn results_json(result: &CheckResult, run: &impl Serialize) -> String {
-    let mut value = serde_json::to_value(result).expect("a CheckResult always serializes");
+/// The checker's result with the run's figures under `"run"`: still readable as the checker's
+/// result type ([`CheckResult`], or the list-append checker's), which ignores the extra field.
+pub fn results_json(result: &impl Serialize, run: &impl Serialize) -> String {
+    let mut value = serde_json::to_value(result).expect("a checker's result always serializes");
     value["run"] = serde_json::to_value(run).expect("the run's results always serialize");
     let mut text = serde_json::to_string_pretty(&value).expect("a JSON value always serializes");
     text.push('\n');
@@ -116,7 +116,9 @@ pub struct RunResults {
     operations: OperationCounts,
     /// Why operations did not end `ok`: the first word of the server's error, `connect`,
     /// `timeout` or `connection`, or `cas-not-equal` for a compare-and-set that found another
-    /// value.
+    /// value; for append transactions also the reply that did not fit (`exec-aborted`,
+    /// `exec-malformed`, `multi-refused`, `not-queued`, `read-malformed`, ...: see
+    /// `append::exchange`).
     errors: BTreeMap<String, u64>,
     faults_applied: BTreeMap<&'static str, usize>,
     faults: Vec<FaultRecord>,
@@ -306,6 +308,13 @@ impl RunResults {
                 .collect();
             let _ = writeln!(out, "  invalid keys: {}", keys.join(", "));
         }
+        out.push_str(&self.figures_text(dir));
+        out
+    }
+
+    /// The lines under the verdict: what the run did, and where the report is.
+    pub fn figures_text(&self, dir: &Path) -> String {
+        let mut out = String::new();
         let counts = &self.operations;
         let _ = writeln!(
             out,

@@ -1,7 +1,8 @@
 //! The clients of a run and the history they record (DESIGN.md §6), with the [`Recorder`] and the
 //! outcome rules ([`Completion`]) the simulator uses too: registers read with GET, written with
 //! SET and compared-and-set with `SET key value IFEQ expected`, or counters incremented with INCR
-//! and read with GET.
+//! and read with GET. The append workload's transactions are [`super::append`]'s; its clients run
+//! in the same loop.
 //!
 //! Each client is one process of the history at a time, talks to one node over one connection,
 //! and issues its operations at its share of the run's rate. An operation whose outcome is
@@ -27,9 +28,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::append::{self, AppendState};
 use super::resp::{CallError, Reply, RespClient};
 use crate::harness::{Answer, Completion, Recorder};
 use crate::history::{OpFunction, OpType};
+use crate::ModelKind;
 
 /// Register keys in use at once.
 const REGISTER_KEYS_ACTIVE: u64 = 3;
@@ -43,7 +46,7 @@ const COUNTER_OPS_PER_KEY: u64 = 5_000;
 /// enough for a killed node to restart or an election to finish, short against a run.
 const AWAY_FROM_HOME: Duration = Duration::from_secs(3);
 /// The first process number of the final reads, above any client's.
-const FINAL_READ_PROCESS: u64 = 1 << 32;
+pub(super) const FINAL_READ_PROCESS: u64 = 1 << 32;
 
 /// What the clients do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub enum Workload {
     Register,
     /// INCR and GET on one key at a time: a counter per key.
     Counter,
+    /// Transactions of APPENDs and GETs on a few keys at a time, checked as list-append
+    /// histories ([`crate::elle`]).
+    Append,
 }
 
 impl Workload {
@@ -60,14 +66,17 @@ impl Workload {
         match self {
             Workload::Register => "register",
             Workload::Counter => "counter",
+            Workload::Append => "append",
         }
     }
 
-    /// The model every key of the history is checked against.
-    pub fn model(self) -> crate::ModelKind {
+    /// The model every key of the history is checked against for linearizability; `None` for
+    /// the append workload, whose transactions the list-append checker takes instead.
+    pub fn model(self) -> Option<ModelKind> {
         match self {
-            Workload::Register => crate::ModelKind::Register,
-            Workload::Counter => crate::ModelKind::Counter,
+            Workload::Register => Some(ModelKind::Register),
+            Workload::Counter => Some(ModelKind::Counter),
+            Workload::Append => None,
         }
     }
 }
@@ -76,7 +85,7 @@ impl Workload {
 /// word (`UNKNOWN` is `info`, any other error `fail`), a lost reply `info`, a connection never
 /// made `fail`, as the request certainly did not take effect. A reply that is no error comes back
 /// as `Ok`; every other result is tallied by why.
-fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Completion> {
+pub(super) fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Completion> {
     match result {
         Ok(Reply::Error(text)) => {
             let word = text.split_whitespace().next().unwrap_or("error");
@@ -101,10 +110,10 @@ fn bulk_value(bytes: &[u8]) -> Value {
     text.parse::<i64>().map_or_else(|_| Value::String(text.into_owned()), Value::from)
 }
 
-/// The keys of a run: which are in use now, and every key used, for the final reads.
-#[derive(Debug)]
+/// The keys of a register or counter run: which are in use now, and every key used, for the
+/// final reads.
+#[derive(Debug, Default)]
 pub struct KeySpace {
-    workload: Workload,
     state: Mutex<KeyState>,
 }
 
@@ -118,26 +127,33 @@ struct KeyState {
 
 impl KeySpace {
     /// No key used yet.
-    pub fn new(workload: Workload) -> Arc<KeySpace> {
-        Arc::new(KeySpace { workload, state: Mutex::default() })
+    pub fn new() -> Arc<KeySpace> {
+        Arc::default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, KeyState> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The key for the next operation.
-    fn pick(&self, rng: &mut StdRng) -> String {
+    /// The register for the next operation.
+    fn pick_register(&self, rng: &mut StdRng) -> String {
+        self.pick(|invocation| {
+            let group = invocation / (REGISTER_OPS_PER_KEY * REGISTER_KEYS_ACTIVE);
+            format!("r{}", group * REGISTER_KEYS_ACTIVE + rng.gen_range(0..REGISTER_KEYS_ACTIVE))
+        })
+    }
+
+    /// The counter for the next operation.
+    fn pick_counter(&self) -> String {
+        self.pick(|invocation| format!("c{}", invocation / COUNTER_OPS_PER_KEY))
+    }
+
+    /// The key `rule` gives the next invocation, remembered as used.
+    fn pick(&self, rule: impl FnOnce(u64) -> String) -> String {
         let mut state = self.lock();
         let invocation = state.invocations;
         state.invocations += 1;
-        let key = match self.workload {
-            Workload::Register => {
-                let group = invocation / (REGISTER_OPS_PER_KEY * REGISTER_KEYS_ACTIVE);
-                format!("r{}", group * REGISTER_KEYS_ACTIVE + rng.gen_range(0..REGISTER_KEYS_ACTIVE))
-            }
-            Workload::Counter => format!("c{}", invocation / COUNTER_OPS_PER_KEY),
-        };
+        let key = rule(invocation);
         state.used.insert(key.clone());
         key
     }
@@ -207,6 +223,8 @@ pub struct ClientPlan {
     pub deadline: Instant,
     /// Where the clients are.
     pub placement: Arc<Placement>,
+    /// The append workload's keys and transactions (unused by the other workloads).
+    pub appends: Arc<AppendState>,
 }
 
 /// One client: invokes operations at its share of the rate until the deadline, then returns.
@@ -238,12 +256,16 @@ pub async fn client_loop(index: usize, plan: ClientPlan, recorder: Arc<Recorder>
             client = RespClient::new(plan.addrs[node], plan.timeout);
             plan.placement.set(index, node);
         }
-        let key = keys.pick(&mut rng);
         let (completion, connection_lost) = match plan.workload {
             Workload::Register => {
+                let key = keys.pick_register(&mut rng);
                 register_step(&mut client, &recorder, &keys, &mut rng, &mut seen, process, &key).await
             }
-            Workload::Counter => counter_step(&mut client, &recorder, &mut rng, process, &key).await,
+            Workload::Counter => {
+                let key = keys.pick_counter();
+                counter_step(&mut client, &recorder, &mut rng, process, &key).await
+            }
+            Workload::Append => append::step(&mut client, &recorder, &plan.appends, &mut rng, process).await,
         };
         if !completion.is_known() {
             process += plan.concurrency as u64;
@@ -377,7 +399,7 @@ async fn read(
 /// that does not end `ok` is tried again, on the next node, until `bound` has passed. Returns the
 /// keys that could not be read.
 pub async fn final_reads(
-    workload: Workload,
+    model: ModelKind,
     keys: &[String],
     addrs: &[SocketAddr],
     recorder: &Recorder,
@@ -385,9 +407,9 @@ pub async fn final_reads(
     bound: Duration,
 ) -> Vec<String> {
     let deadline = Instant::now() + bound;
-    let absent = match workload {
-        Workload::Register => Value::Null,
-        Workload::Counter => json!(0),
+    let absent = match model {
+        ModelKind::Register => Value::Null,
+        ModelKind::Counter => json!(0),
     };
     let mut process = FINAL_READ_PROCESS;
     let mut node = 0;
@@ -423,12 +445,12 @@ mod tests {
     #[test]
     fn register_keys_rotate_and_every_key_is_remembered() {
         // The first group of operations uses the first three keys, the next group the next three.
-        let keys = KeySpace::new(Workload::Register);
+        let keys = KeySpace::new();
         let mut rng = StdRng::seed_from_u64(1);
         let group = (REGISTER_OPS_PER_KEY * REGISTER_KEYS_ACTIVE) as usize;
-        let first: BTreeSet<String> = (0..group).map(|_| keys.pick(&mut rng)).collect();
+        let first: BTreeSet<String> = (0..group).map(|_| keys.pick_register(&mut rng)).collect();
         assert_eq!(first, BTreeSet::from(["r0".to_owned(), "r1".to_owned(), "r2".to_owned()]));
-        let second: BTreeSet<String> = (0..group).map(|_| keys.pick(&mut rng)).collect();
+        let second: BTreeSet<String> = (0..group).map(|_| keys.pick_register(&mut rng)).collect();
         assert_eq!(second, BTreeSet::from(["r3".to_owned(), "r4".to_owned(), "r5".to_owned()]));
         assert_eq!(keys.used(), vec!["r0", "r1", "r2", "r3", "r4", "r5"]);
         assert_eq!((keys.fresh_value(), keys.fresh_value()), (1, 2));
