@@ -37,6 +37,14 @@ impl Backoff {
         self.retry_at = Some(now + wait);
     }
 
+    /// An attempt was answered too slowly at `now`: the peer is there but behind (busy, or
+    /// sharing a loaded machine). The next attempt waits the first interval, without doubling,
+    /// so a slow peer still hears from us about every timeout; one that has stopped answering
+    /// gets at most one attempt per timeout plus that interval.
+    pub fn timed_out(&mut self, now: Instant) {
+        self.retry_at = Some(now + BACKOFF_FIRST);
+    }
+
     /// An attempt succeeded: the next failure waits the first interval again.
     pub fn succeeded(&mut self) {
         *self = Backoff::default();
@@ -63,5 +71,15 @@ mod tests {
         backoff.succeeded();
         backoff.failed(now);
         assert_eq!(backoff.wait_left(now), Some(BACKOFF_FIRST));
+        // Timeouts in a row do not double the wait; failures after them double it from the start.
+        backoff.succeeded();
+        for _ in 0..5 {
+            backoff.timed_out(now);
+            assert_eq!(backoff.wait_left(now), Some(BACKOFF_FIRST));
+        }
+        backoff.failed(now);
+        assert_eq!(backoff.wait_left(now), Some(BACKOFF_FIRST));
+        backoff.failed(now);
+        assert_eq!(backoff.wait_left(now), Some(BACKOFF_FIRST * 2));
     }
 }

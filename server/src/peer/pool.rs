@@ -29,7 +29,8 @@ pub struct PeerPool {
     /// Per address, when calls may be tried again after one failed. Without it, a peer that
     /// stopped answering (paused, partitioned, its accept queue behind) would get a new
     /// connection for every heartbeat openraft sends, each abandoned at its timeout, and the pile
-    /// of dead connections would keep it behind after it recovers.
+    /// of dead connections would keep it behind after it recovers. A call that timed out waits
+    /// only the first interval ([`Backoff::timed_out`]): the timeout itself spaces the attempts.
     backoff: Mutex<BTreeMap<String, Backoff>>,
 }
 
@@ -97,6 +98,12 @@ impl PeerPool {
         }
         let result = self.call_once(to, addr, request, timeout).await;
         match &result {
+            // A slow answer is not a dead peer: the next call waits only the first interval (a
+            // doubled wait on top of openraft's own backoff kept a leader silent toward a busy
+            // follower past its election timeout).
+            Err(CallError::Peer(PeerError::Timeout { .. })) => {
+                lock(&self.backoff).entry(addr.to_owned()).or_default().timed_out(monotonic_now())
+            }
             Err(CallError::Peer(_)) => {
                 lock(&self.backoff).entry(addr.to_owned()).or_default().failed(monotonic_now())
             }

@@ -196,8 +196,12 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     }
 
     fn backoff(&self) -> openraft::network::Backoff {
-        // After an unreachable peer, openraft waits this long before replicating to it again; a
-        // healed partition is noticed within one heartbeat or two.
-        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+        // After an unreachable peer, openraft waits this long before replicating to it again
+        // (and drops the heartbeats due meanwhile). The pool's own backoff already keeps calls
+        // to a dead address apart (answering at once while it waits), so this one is short: a
+        // follower that was only slow to answer hears from the leader again within a heartbeat,
+        // where 200 ms on top of the timeout and the pool's wait silenced the leader past the
+        // election timeout on a loaded machine.
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(20)))
     }
 }
