@@ -173,6 +173,12 @@ impl ShardedMap {
         self.shards.iter().map(|s| s.read().ttl_key_count()).sum()
     }
 
+    /// The earliest deadline of any key with a TTL (or, from stale bookkeeping, earlier than
+    /// every such key's): no key expires before it.
+    pub fn earliest_deadline(&self) -> Option<u64> {
+        self.shards.iter().filter_map(|s| s.read().earliest_deadline()).min()
+    }
+
     /// Read-locks the shards that hold `keys`, in shard order.
     pub fn read_keys<'a, K: AsRef<[u8]>>(&'a self, keys: impl IntoIterator<Item = K>) -> ReadSet<'a> {
         let ids = self.shard_ids(keys);

@@ -71,6 +71,12 @@ impl Shard {
     }
 
     /// The number of keys with a TTL, expired ones not yet removed included.
+    /// The earliest deadline of a key with a TTL here, or one that has changed since (the heap
+    /// may hold stale pairs): no live key's deadline is earlier.
+    pub fn earliest_deadline(&self) -> Option<u64> {
+        self.ttl_heap.peek().map(|Reverse((at, _))| *at)
+    }
+
     pub fn ttl_key_count(&self) -> usize {
         self.ttl_key_count
     }

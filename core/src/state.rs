@@ -257,6 +257,41 @@ impl StateMachine {
         (view.count_range(range, after, self.time_ms()), self.applied_index())
     }
 
+    /// Whether a read of `command` at `now_ms`, by the serving node's clock, could see a key
+    /// whose deadline has passed by that clock but not by the state's time, which moves only
+    /// with entries (DESIGN.md §3): such a read first commits a time advance, so that the key
+    /// reads as absent. A command that sees the whole keyspace asks about every key.
+    pub fn read_outlives_deadline(&self, command: &Command, now_ms: u64) -> bool {
+        let time = self.time_ms();
+        if now_ms <= time {
+            return false;
+        }
+        let mut passed = false;
+        let keyed = command.for_each_key(|key| {
+            passed = passed || self.key_outlives_deadline(key, now_ms);
+        });
+        if keyed {
+            passed
+        } else {
+            self.range_outlives_deadline(now_ms)
+        }
+    }
+
+    /// [`StateMachine::read_outlives_deadline`] for a read of one key.
+    pub fn key_outlives_deadline(&self, key: &[u8], now_ms: u64) -> bool {
+        let time = self.time_ms();
+        let view = self.map.read_keys([key]);
+        let deadline = view.entry(key).and_then(|stored| stored.expire_at_ms());
+        deadline.is_some_and(|at| at > time && at <= now_ms)
+    }
+
+    /// [`StateMachine::read_outlives_deadline`] for a read of many keys: whether any key may
+    /// have a deadline between the state's time and `now_ms` (expired keys not yet removed by
+    /// active expiry count too, for a moment: the advance is then not needed, and harmless).
+    pub fn range_outlives_deadline(&self, now_ms: u64) -> bool {
+        now_ms > self.time_ms() && self.map.earliest_deadline().is_some_and(|at| at <= now_ms)
+    }
+
     /// Up to `max` keys expired at `now_ms`, for the leader's next expiry batch.
     pub fn collect_expired(&self, now_ms: u64, max: usize) -> Vec<Bytes> {
         self.map.collect_expired(now_ms, max)

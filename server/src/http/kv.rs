@@ -21,6 +21,7 @@ use redraft_core::acl::KeyAccess;
 use redraft_core::key_range::KeyRange;
 use redraft_core::limits::{KEY_BYTES_MAX, RANGE_LIMIT_DEFAULT, RANGE_LIMIT_MAX};
 use redraft_core::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp};
+use redraft_core::StateMachine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -147,9 +148,15 @@ fn linearizable(q: &KvQuery) -> Result<bool, Refusal> {
     }
 }
 
-async fn read_barrier(node: &Node, linearizable: bool) -> Result<&'static str, Refusal> {
+/// Confirms a linearizable read (at this node's time: a key past its deadline by this node's
+/// clock reads as absent, see [`Node::linearize_at_now`]); a stale read is served as it is.
+async fn read_barrier(
+    node: &Node,
+    linearizable: bool,
+    outlives: impl Fn(&StateMachine, u64) -> bool,
+) -> Result<&'static str, Refusal> {
     if linearizable {
-        node.linearize().await.map_err(|e| Box::new(node_error(e)))?;
+        node.linearize_at_now(outlives).await.map_err(|e| Box::new(node_error(e)))?;
         Ok("linearizable")
     } else {
         Ok("stale")
@@ -202,7 +209,8 @@ async fn get(
     let key = key_of(path, &q)?;
     let encoding = encoding(q.encoding.as_deref())?;
     caller.check_key(&key, KeyAccess::READ)?;
-    let consistency = read_barrier(node, linearizable(&q)?).await?;
+    let outlives = |state: &StateMachine, now| state.key_outlives_deadline(&key, now);
+    let consistency = read_barrier(node, linearizable(&q)?, outlives).await?;
     let (found, revision) = node.state().get_kv(&key);
     Ok(match found {
         Some(kv) => {
@@ -241,7 +249,8 @@ async fn range(node: &Node, caller: &Caller, q: KvQuery) -> Result<Response, Ref
         return Err(bad(format!("limit must be 1 to {RANGE_LIMIT_MAX}")));
     }
     let after = q.after.as_deref().map(json_bytes::from_token).transpose().map_err(bad)?;
-    let consistency = read_barrier(node, linearizable(&q)?).await?;
+    let outlives = |state: &StateMachine, now| state.range_outlives_deadline(now);
+    let consistency = read_barrier(node, linearizable(&q)?, outlives).await?;
     let state = node.state().clone();
     if q.count_only == Some(true) {
         let (count, revision) = off_the_workers(move || state.count_range(&range, after.as_deref())).await?;

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use openraft::{Raft, ServerState};
-use redraft_core::{Command, Reply};
+use redraft_core::{Command, Reply, StateMachine, Write};
 
 use super::forward::call_leader;
 use super::forward::FORWARD_RETRY;
@@ -151,12 +151,34 @@ impl Node {
         Some(index)
     }
 
-    /// Answers a read-only command linearizably.
+    /// [`Node::linearize`] for a read that must not see a key past its deadline by this
+    /// node's clock (DESIGN.md §3). The state's time moves only with entries, so after the
+    /// confirmation, when `outlives(state, now)` says the read could see such a key, an empty
+    /// transaction is committed first (through the leader, in a batch with other writes): its
+    /// entry carries the leader's time, and a second confirmation makes sure this node applied
+    /// it. Only reads of keys whose deadlines have just passed pay for it. A key is then seen
+    /// past its deadline only by as much as the leader's clock is behind this node's.
     ///
     /// # Errors
-    /// As [`Node::linearize`].
-    pub async fn read(&self, command: &Command) -> Result<Reply, NodeError> {
+    /// As [`Node::linearize`] and [`Node::write`].
+    pub async fn linearize_at_now(
+        &self,
+        outlives: impl Fn(&StateMachine, u64) -> bool,
+    ) -> Result<(), NodeError> {
         self.linearize().await?;
+        if !outlives(&self.state, self.clock.now_ms()) {
+            return Ok(());
+        }
+        self.write(Write::Transaction { session: None, watches: Vec::new(), commands: Vec::new() }).await?;
+        self.linearize().await
+    }
+
+    /// Answers a read-only command linearizably, at this node's time.
+    ///
+    /// # Errors
+    /// As [`Node::linearize_at_now`].
+    pub async fn read(&self, command: &Command) -> Result<Reply, NodeError> {
+        self.linearize_at_now(|state, now| state.read_outlives_deadline(command, now)).await?;
         Ok(self.state.read(command))
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
-use redraft_core::{Command, ParseError, Reply, Write};
+use redraft_core::{Command, ParseError, Reply, StateMachine, Write};
 use redraft_net::resp::{encode_reply, Frame, Protocol};
 
 use super::acl;
@@ -187,7 +187,9 @@ impl Connection {
         let confirmed = if self.stale_reads {
             self.server.node.check_member()
         } else {
-            self.server.node.linearize().await
+            let outlives =
+                |state: &StateMachine, now| reads.iter().any(|(_, c)| state.read_outlives_deadline(c, now));
+            self.server.node.linearize_at_now(outlives).await
         };
         match confirmed {
             Ok(()) => {
