@@ -286,10 +286,14 @@ impl StateMachine {
     }
 
     /// [`StateMachine::read_outlives_deadline`] for a read of many keys: whether any key may
-    /// have a deadline between the state's time and `now_ms` (expired keys not yet removed by
-    /// active expiry count too, for a moment: the advance is then not needed, and harmless).
+    /// have a deadline between the state's time and `now_ms`. Expired keys not yet removed by
+    /// active expiry, and stale bookkeeping of keys whose TTL went away, count too while any
+    /// key has a TTL (the advance is then not needed, and harmless); with none, a read of the
+    /// whole keyspace never writes.
     pub fn range_outlives_deadline(&self, now_ms: u64) -> bool {
-        now_ms > self.time_ms() && self.map.earliest_deadline().is_some_and(|at| at <= now_ms)
+        now_ms > self.time_ms()
+            && self.map.ttl_key_count() > 0
+            && self.map.earliest_deadline().is_some_and(|at| at <= now_ms)
     }
 
     /// Up to `max` keys expired at `now_ms`, for the leader's next expiry batch.
