@@ -3,7 +3,7 @@
 //! Raft's timers stay on madsim's virtual time. Its monotonic reading, which times the leader's
 //! read lease, runs at the same drift clamped to the bound the lease assumes, and never jumps.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use redraft_server::clock::Clock;
@@ -22,6 +22,10 @@ pub struct SimClock {
     drift_ppm: AtomicI64,
     /// The monotonic reading: (virtual ms elapsed, reading then, drift in ppm since then).
     monotonic: Mutex<(i64, i64, i64)>,
+    /// The highest wall reading before the last skew (between skews the reading only grows).
+    highest_before_skew: AtomicU64,
+    /// How many times the clock was skewed.
+    skews: AtomicU64,
 }
 
 impl SimClock {
@@ -32,6 +36,8 @@ impl SimClock {
             offset_ms: AtomicI64::new(0),
             drift_ppm: AtomicI64::new(0),
             monotonic: Mutex::new((0, 0, 0)),
+            highest_before_skew: AtomicU64::new(0),
+            skews: AtomicU64::new(0),
         }
     }
 
@@ -39,11 +45,24 @@ impl SimClock {
     /// new drift, clamped to the lease's bound.
     pub fn skew(&self, offset_ms: i64, drift_ppm: i64) {
         let mut monotonic = self.monotonic.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.highest_before_skew.fetch_max(self.now_ms(), Ordering::Relaxed);
+        self.skews.fetch_add(1, Ordering::Relaxed);
         let elapsed = self.elapsed_ms();
         let bound = READ_LEASE_DRIFT_PPM as i64;
         *monotonic = (elapsed, reading(*monotonic, elapsed), drift_ppm.clamp(-bound, bound));
         self.offset_ms.store(offset_ms, Ordering::Relaxed);
         self.drift_ppm.store(drift_ppm, Ordering::Relaxed);
+    }
+
+    /// The highest wall reading the clock ever gave, now included: no stamp a leader took
+    /// from it is later.
+    pub fn highest_ms(&self) -> u64 {
+        self.highest_before_skew.load(Ordering::Relaxed).max(self.now_ms())
+    }
+
+    /// How many times the clock was skewed so far: between two equal counts it only ran forward.
+    pub fn skews(&self) -> u64 {
+        self.skews.load(Ordering::Relaxed)
     }
 
     fn elapsed_ms(&self) -> i64 {

@@ -27,11 +27,14 @@ use redraft_server::change_feed::Interest;
 use crate::client::{Outcome, SimClient, REQUEST_TIMEOUT};
 use crate::cluster::{start_server_node, SimNode};
 use crate::config::{Fault, SimConfig, Workload};
-use crate::invariants::{check_history, check_replicas_and_restart, check_transactions, check_watchers};
+use crate::invariants::{
+    check_expiry_against_time, check_history, check_replicas_and_restart, check_transactions, check_watchers,
+};
 use crate::nemesis::{heal, nemesis, Chaos};
 use crate::workload::append::AppendLog;
+use crate::workload::clocks::{ClockWitness, Watched};
 use crate::workload::watch::{catch_up, watch_loop, WatchLog, WatchStart};
-use crate::workload::{client_loop, final_reads, reader_loop, transfer};
+use crate::workload::{client_loop, final_reads, reader_loop, transfer, SideLogs};
 
 /// The first process number of the readers (`SimConfig::readers`), far past the writers'.
 const READER_PROCESS_FIRST: u64 = 1_000_000;
@@ -71,6 +74,9 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     let servers: Vec<SimNode> =
         (1..=config.nodes as u64).map(|id| start_server_node(&handle, id, &config)).collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let watched =
+        servers.iter().map(|s| Watched { addr: s.addr, clock: s.clock.clone(), live: s.live.clone() });
+    let side = SideLogs { appends: appends.clone(), clocks: Arc::new(ClockWitness::new(watched.collect())) };
     let clients = handle.create_node().name("clients").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build();
     let fail = |reason: String| RunFailure { reason, history: recorder.events(), artefacts: Vec::new() };
 
@@ -101,9 +107,9 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
         let recorder = recorder.clone();
         // Clients spread over the nodes; those on followers are forwarded to the leader.
         let addr = addrs[process as usize % addrs.len()];
-        let (workload, stride, appends) = (config.workload, config.clients as u64, appends.clone());
+        let (workload, stride, side) = (config.workload, config.clients as u64, side.clone());
         tasks.push(clients.spawn(async move {
-            client_loop(workload, process, stride, addr, recorder, appends, deadline).await
+            client_loop(workload, process, stride, addr, recorder, side, deadline).await
         }));
     }
     for reader in 0..config.readers as u64 {
@@ -183,6 +189,12 @@ pub async fn run(config: SimConfig) -> Result<RunReport, RunFailure> {
     })?;
     let logs: Vec<WatchLog> = watch_logs.iter().map(|log| log.lock().clone()).collect();
     check_watchers(&servers, &logs, config.workload, &history).map_err(|reason| RunFailure {
+        reason,
+        history: history.clone(),
+        artefacts: Vec::new(),
+    })?;
+    let timed_reads = side.clocks.reads.lock().clone();
+    check_expiry_against_time(&servers, &timed_reads, &history).map_err(|reason| RunFailure {
         reason,
         history: history.clone(),
         artefacts: Vec::new(),

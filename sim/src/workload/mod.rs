@@ -13,16 +13,26 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use self::append::AppendLog;
+use self::clocks::ClockWitness;
 use crate::client::{SimClient, REQUEST_TIMEOUT};
 use crate::config::Workload;
 
 pub mod append;
+pub mod clocks;
 pub mod counter;
 pub mod pipeline;
 pub mod register;
 pub mod transfer;
 pub mod ttl;
 pub mod watch;
+
+/// What workloads record beside the history: the append workload's transactions, and the clocks
+/// around the TTL workload's reads.
+#[derive(Clone)]
+pub struct SideLogs {
+    pub appends: AppendLog,
+    pub clocks: Arc<ClockWitness>,
+}
 
 /// One client: operations of `workload` until `deadline`, as process `first_process` and, after
 /// each operation whose outcome is unknown, as the next process `stride` further on.
@@ -32,9 +42,10 @@ pub async fn client_loop(
     stride: u64,
     addr: SocketAddr,
     recorder: Arc<Recorder>,
-    appends: AppendLog,
+    side: SideLogs,
     deadline: Instant,
 ) {
+    let SideLogs { appends, clocks } = side;
     let mut client = SimClient::new(addr, REQUEST_TIMEOUT);
     let mut process = first_process;
     let mut sequence = 0i64;
@@ -49,7 +60,9 @@ pub async fn client_loop(
                 register::step(&mut client, &recorder, process, first_process, sequence, roll).await
             }
             Workload::Counter => counter::step(&mut client, &recorder, process, roll).await,
-            Workload::Ttl => ttl::step(&mut client, &recorder, process, &mut ttl_keys, sequence, roll).await,
+            Workload::Ttl => {
+                ttl::step(&mut client, &recorder, &clocks, addr, process, &mut ttl_keys, sequence, roll).await
+            }
             Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
             Workload::Pipeline => {
                 pipeline::step(&mut client, &recorder, process, first_process, &mut own_last, roll).await

@@ -56,6 +56,17 @@ pub async fn step(
 
 /// A GET of `key`, recorded as a read (`null` when absent). Returns whether its outcome is known.
 pub async fn read(client: &mut SimClient, recorder: &Recorder, process: u64, key: &str) -> bool {
+    read_value(client, recorder, process, key).await.0
+}
+
+/// [`read`], also returning how it completed and the value read (`null` when absent or
+/// unknown).
+pub async fn read_value(
+    client: &mut SimClient,
+    recorder: &Recorder,
+    process: u64,
+    key: &str,
+) -> (bool, Completion, Value) {
     recorder.op(process, OpType::Invoke, OpFunction::Read, key, Value::Null);
     let outcome = client.call(&[b"GET", key.as_bytes()]).await;
     let (value, completion) = match &outcome {
@@ -65,5 +76,6 @@ pub async fn read(client: &mut SimClient, recorder: &Recorder, process: u64, key
         }
         other => (Value::Null, other.completion().failed_unless_unknown()),
     };
-    recorder.finish(process, OpFunction::Read, key, value, completion).is_known()
+    let known = recorder.finish(process, OpFunction::Read, key, value.clone(), completion).is_known();
+    (known, completion, value)
 }
