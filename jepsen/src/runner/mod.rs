@@ -49,6 +49,7 @@
 pub mod append;
 pub mod cluster;
 mod config;
+mod ending;
 pub mod faults;
 pub mod progress;
 pub mod proxy;
@@ -417,7 +418,7 @@ async fn execute(
         }
         None => {
             progress.set_fault(Some(format!("reading {} keys", appends.keys.used().len())));
-            append::final_reads(appends, &addrs, recorder, timeout, bound).await
+            append::final_reads(appends, &addrs, recorder, workload::FINAL_READ_PROCESS, timeout, bound).await
         }
     };
     if !unread.is_empty() {

@@ -29,8 +29,9 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::append::{self, AppendState};
-use super::resp::{CallError, Reply, RespClient};
-use crate::harness::{Answer, Completion, Recorder};
+use super::ending::ending_of;
+use super::resp::{Reply, RespClient};
+use crate::harness::{Completion, Recorder};
 use crate::history::{OpFunction, OpType};
 use crate::ModelKind;
 
@@ -77,28 +78,6 @@ impl Workload {
             Workload::Register => Some(ModelKind::Register),
             Workload::Counter => Some(ModelKind::Counter),
             Workload::Append => None,
-        }
-    }
-}
-
-/// Sorts a call's result by the harness's rules ([`Completion::of`]): an error reply by its code
-/// word (`UNKNOWN` is `info`, any other error `fail`), a lost reply `info`, a connection never
-/// made `fail`, as the request certainly did not take effect. A reply that is no error comes back
-/// as `Ok`; every other result is tallied by why.
-pub(super) fn ending_of(result: &Result<Reply, CallError>, recorder: &Recorder) -> Result<Reply, Completion> {
-    match result {
-        Ok(Reply::Error(text)) => {
-            let word = text.split_whitespace().next().unwrap_or("error");
-            recorder.tally(word.to_owned());
-            Err(Completion::of(Answer::Error(text)))
-        }
-        Ok(reply) => Ok(reply.clone()),
-        Err(error) => {
-            recorder.tally(error.label().to_owned());
-            Err(Completion::of(match error {
-                CallError::Connect { .. } => Answer::NotSent,
-                CallError::Lost { .. } => Answer::Lost,
-            }))
         }
     }
 }
@@ -442,6 +421,13 @@ pub async fn final_reads(
 mod tests {
     use super::*;
 
+    /// Integers come back as numbers; anything else as text, for the checker to report.
+    #[test]
+    fn bulk_values_are_integers_or_kept_as_text() {
+        assert_eq!(bulk_value(b"42"), json!(42));
+        assert_eq!(bulk_value(b"x"), json!("x"));
+    }
+
     #[test]
     fn register_keys_rotate_and_every_key_is_remembered() {
         // The first group of operations uses the first three keys, the next group the next three.
@@ -466,31 +452,5 @@ mod tests {
             assert_eq!(chosen, others);
         }
         assert_eq!(other_node(&mut rng, 0, 1), 0);
-    }
-
-    #[test]
-    fn errors_sort_into_fail_and_info() {
-        // UNKNOWN and a lost reply may have taken effect; other errors and a refused connection
-        // did not.
-        let recorder = Recorder::new(|| 0);
-        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        let error = |text: &str| Ok(Reply::Error(text.to_owned()));
-        assert_eq!(
-            ending_of(&error("UNKNOWN the write's outcome is unknown"), &recorder),
-            Err(Completion::Info)
-        );
-        assert_eq!(ending_of(&error("TRYAGAIN no quorum"), &recorder), Err(Completion::Fail));
-        assert_eq!(ending_of(&error("CLUSTERDOWN no leader"), &recorder), Err(Completion::Fail));
-        let lost = Err(CallError::Lost { addr, reason: "timed out after 1s".into() });
-        assert_eq!(ending_of(&lost, &recorder), Err(Completion::Info));
-        let refused = Err(CallError::Connect { addr, source: std::io::ErrorKind::ConnectionRefused.into() });
-        assert_eq!(ending_of(&refused, &recorder), Err(Completion::Fail));
-        assert_eq!(ending_of(&Ok(Reply::Simple("OK".into())), &recorder), Ok(Reply::Simple("OK".into())));
-        let errors = recorder.errors();
-        assert_eq!(errors.get("UNKNOWN"), Some(&1));
-        assert_eq!(errors.get("timeout"), Some(&1));
-        assert_eq!(errors.get("connect"), Some(&1));
-        assert_eq!(bulk_value(b"42"), json!(42));
-        assert_eq!(bulk_value(b"x"), json!("x"));
     }
 }

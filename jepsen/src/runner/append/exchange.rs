@@ -22,8 +22,8 @@
 use super::keys::key_name;
 use crate::elle::{Element, MicroOp};
 use crate::harness::{Answer, Completion, Recorder};
+use crate::runner::ending::ending_of;
 use crate::runner::resp::{CallError, Reply, RespClient};
-use crate::runner::workload::ending_of;
 
 /// How a transaction is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

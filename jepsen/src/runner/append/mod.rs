@@ -30,7 +30,6 @@ use self::exchange::Shape;
 pub use self::keys::{key_name, AppendKeys};
 pub use self::log::TransactionLog;
 use super::resp::RespClient;
-use super::workload::FINAL_READ_PROCESS;
 use crate::elle::{MicroOp, Outcome, Transaction};
 use crate::harness::{Completion, Recorder};
 
@@ -99,18 +98,20 @@ async fn run(
     (ended.completion, ended.connection_lost)
 }
 
-/// Reads every key used once more, after the heal, so the checker sees each list's final state:
+/// Reads every key used once more, after the heal, so the checker sees each list's final state
+/// (as processes from `first_process` on):
 /// a few keys per transaction, each transaction tried again, on the next node, until it ends
 /// `ok` or `bound` has passed. Returns the keys that could not be read.
 pub async fn final_reads(
     state: &AppendState,
     addrs: &[SocketAddr],
     recorder: &Recorder,
+    first_process: u64,
     timeout: Duration,
     bound: Duration,
 ) -> Vec<String> {
     let deadline = Instant::now() + bound;
-    let mut process = FINAL_READ_PROCESS;
+    let mut process = first_process;
     let mut node = 0;
     let mut client = RespClient::new(addrs[node], timeout);
     let mut unread = Vec::new();
