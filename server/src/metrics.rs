@@ -53,6 +53,8 @@ pub struct Metrics {
     pub keys: IntGauge,
     /// Keys removed by active expiry batches this node applied.
     pub expired_keys: IntCounter,
+    /// Starts that found the log damaged and cut it back to its intact prefix.
+    pub log_damage_recoveries: IntCounter,
     /// Resident memory of the process, in bytes (0 where it cannot be read).
     pub memory_bytes: IntGauge,
     pub memory_allocated_bytes: IntGauge,
@@ -118,6 +120,10 @@ impl Metrics {
             command_series: CommandMetrics((0..=COMMANDS.len()).map(|_| OnceLock::new()).collect()),
             keys: gauge("keys", "Keys in the keyspace, expired ones not yet removed included"),
             expired_keys: counter("expired_keys_total", "Keys removed by active expiry"),
+            log_damage_recoveries: counter(
+                "log_damage_recoveries_total",
+                "Starts that found the log damaged, kept its intact prefix and fetched the rest from the leader",
+            ),
             memory_bytes: gauge("memory_resident_bytes", "Resident memory of the process"),
             memory_allocated_bytes: gauge(
                 "memory_allocated_bytes",
@@ -187,6 +193,7 @@ impl Metrics {
             Box::new(self.command_seconds.clone()),
             Box::new(self.keys.clone()),
             Box::new(self.expired_keys.clone()),
+            Box::new(self.log_damage_recoveries.clone()),
             Box::new(self.memory_bytes.clone()),
             Box::new(self.memory_allocated_bytes.clone()),
             Box::new(self.connections.clone()),

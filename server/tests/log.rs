@@ -81,28 +81,49 @@ async fn torn_tail_at_every_offset_is_truncated_and_reported() {
     }
 }
 
-/// A flipped byte in an earlier segment refuses to open, naming that file and the offset of the
-/// damaged record.
+/// A flipped byte in an earlier segment is damage: the log opens with the entries before the
+/// damaged record, drops that record, everything after it and every later segment (durably),
+/// names the file and the record's offset, and takes appends after the kept prefix.
 #[tokio::test]
-async fn corruption_before_the_tail_refuses_with_file_and_offset() {
+async fn corruption_before_the_tail_keeps_the_intact_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = filled(dir.path(), 40).await;
-    let victim = log.segment_names()[1].clone();
+    let names = log.segment_names();
+    assert!(names.len() >= 3, "{names:?}");
+    let victim = names[1].clone();
+    let first_in_victim: u64 = victim.trim_end_matches(".log").parse().expect("named by first index");
     drop(log);
+    let first_after: u64 = names[2].trim_end_matches(".log").parse().expect("named by first index");
     let path = dir.path().join(&victim);
     let mut bytes = std::fs::read(&path).expect("read");
-    bytes[30] ^= 0x01;
+    let flipped = bytes.len() / 2;
+    bytes[flipped] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write");
-    match open(dir.path()).await {
-        Err(LogError::Corrupt { file, offset, .. }) => {
-            assert_eq!(file, victim);
-            assert!(offset <= 30, "the record holding byte 30 starts at or before it: {offset}");
-            let error = open(dir.path()).await.err().expect("still refused").to_string();
-            assert!(error.contains(&victim) && error.contains(&format!("offset {offset}")), "{error}");
-        }
-        Err(other) => panic!("wrong error: {other}"),
-        Ok((_, report)) => panic!("corruption went unnoticed: {report:?}"),
-    }
+
+    let (mut log, report) = open(dir.path()).await.expect("a damaged log opens");
+    let damage = report.damage.expect("the damage is reported");
+    assert_eq!(damage.file, victim);
+    assert!(
+        damage.offset > 0 && damage.offset <= flipped as u64,
+        "the damaged record holds the byte: {damage:?}"
+    );
+    assert_eq!(damage.segments_removed, names.len() - 2, "{damage:?}");
+    let kept = entries_from(&log, 1..=log.bounds().expect("entries kept").1);
+    let last = kept.last().expect("kept").0;
+    assert_eq!(damage.kept_through, Some(last));
+    assert!(
+        last >= first_in_victim && last + 1 < first_after,
+        "the damaged record and all after it went: {last}"
+    );
+    assert_eq!(kept, (1..=last).map(|i| (i, payload(i))).collect::<Vec<_>>(), "the prefix is intact");
+    assert_eq!(log.segment_names(), names[..2].to_vec());
+    log.append(last + 1, b"fetched again").await.expect("append");
+    log.sync().await.expect("sync");
+    drop(log);
+
+    let (log, report) = open(dir.path()).await.expect("reopens");
+    assert_eq!((report.damage, report.torn_tail), (None, None), "the repair was durable");
+    assert_eq!(log.bounds(), Some((1, last + 1)));
 }
 
 /// Conflict truncation removes later entries and segments durably; new entries follow.
@@ -150,7 +171,8 @@ async fn purge_removes_old_segments() {
 
 /// A follower that installed a snapshot resumes appending after it: the next entry starts a new
 /// segment, and a reopen drops the entries before the gap when a snapshot covers it (even if the
-/// node crashed before the purge was recorded), and refuses the gap when nothing covers it.
+/// node crashed before the purge was recorded), and treats the gap as damage when nothing covers
+/// it (keeping only what comes before it).
 #[tokio::test]
 async fn appends_resume_after_a_snapshot_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -167,11 +189,13 @@ async fn appends_resume_after_a_snapshot_gap() {
         .expect("a gap a snapshot covers");
     assert_eq!(entries(&log), (40..=42).map(|i| (i, payload(i))).collect::<Vec<_>>());
     drop(log);
-    let error = SegmentLog::open(FileDisk::new(dir.path()).expect("dir"), SEGMENT_BYTES, Some(20))
+    let (log, report) = SegmentLog::open(FileDisk::new(dir.path()).expect("dir"), SEGMENT_BYTES, Some(20))
         .await
-        .err()
-        .expect("a gap nothing covers is corruption");
-    assert!(error.to_string().contains("entry 40 follows entry 5"), "{error}");
+        .expect("a gap nothing covers is damage, and the log opens");
+    let damage = report.damage.expect("reported");
+    assert!(damage.problem.contains("entry 40 follows entry 5"), "{damage:?}");
+    assert_eq!(log.bounds().map(|b| b.1), damage.kept_through, "nothing after the gap is kept");
+    assert!(damage.kept_through.is_none_or(|last| last <= 5), "{damage:?}");
 }
 
 /// A disk that loses, in a crash, the second half of every file's unsynced bytes (a write cut

@@ -5,8 +5,18 @@
 //! none, so it could help elect a candidate that lacks entries committed with its own help, and
 //! those entries would be lost (openraft's FAQ, "Can I wipe out the data of ONE node"). Until it
 //! has caught up it grants neither pre-votes nor votes; Raft only needs the others' answers.
+//!
+//! A node whose log was found damaged at start (`storage/segment_log.rs`: a record whose
+//! checksum fails, cut back to the intact prefix) is in the same place: it may have
+//! acknowledged the entries it dropped, so it waits the same way ("Protocol-Aware Recovery for
+//! Consensus-Based Storage", FAST '18: a node never votes with a log it does not have).
 
 use parking_lot::Mutex;
+
+/// The file whose presence says a node must still catch up before it votes: written (durably)
+/// when it starts with a damaged or empty log, removed once it caught up, so that a restart in
+/// between does not let it vote with a log it does not have.
+pub const CATCH_UP_MARKER: &str = "catching-up";
 
 /// Where a joining node stands.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,22 +30,26 @@ enum Stage {
 }
 
 /// Whether this node may vote yet.
-#[derive(Debug)]
-pub(super) struct CatchUp(Mutex<Stage>);
+pub(super) struct CatchUp {
+    stage: Mutex<Stage>,
+    /// Called once, when the node has caught up (it removes [`CATCH_UP_MARKER`]).
+    on_done: Box<dyn Fn() + Send + Sync>,
+}
 
 impl CatchUp {
-    /// For a node that joins with an empty log (`pristine_join`), or one that votes at once.
-    pub(super) fn new(pristine_join: bool) -> CatchUp {
-        CatchUp(Mutex::new(if pristine_join { Stage::Waiting } else { Stage::Done }))
+    /// For a node that must catch up first (`waiting`: it joined with an empty log, found its
+    /// log damaged, or restarted before it had caught up), or one that votes at once.
+    pub(super) fn new(waiting: bool, on_done: Box<dyn Fn() + Send + Sync>) -> CatchUp {
+        CatchUp { stage: Mutex::new(if waiting { Stage::Waiting } else { Stage::Done }), on_done }
     }
 
     /// An append from a leader whose commit index is `leader_commit`.
     pub(super) fn note_leader_commit(&self, leader_commit: u64) {
-        let mut stage = self.0.lock();
+        let mut stage = self.stage.lock();
         if *stage == Stage::Waiting {
             tracing::info!(
                 leader_commit,
-                "joined with an empty log: votes once entry {leader_commit} is applied"
+                "joined with an empty or damaged log: votes once entry {leader_commit} is applied"
             );
             *stage = Stage::Until(leader_commit);
         }
@@ -43,13 +57,14 @@ impl CatchUp {
 
     /// Whether the node may vote, having applied up to `applied`.
     pub(super) fn may_vote(&self, applied: u64) -> bool {
-        let mut stage = self.0.lock();
+        let mut stage = self.stage.lock();
         match *stage {
             Stage::Done => true,
             Stage::Waiting => false,
             Stage::Until(index) if applied >= index => {
                 tracing::info!(applied, "caught up with the cluster: votes again");
                 *stage = Stage::Done;
+                (self.on_done)();
                 true
             }
             Stage::Until(_) => false,
@@ -63,13 +78,19 @@ mod tests {
 
     #[test]
     fn a_pristine_joiner_votes_only_once_it_applied_the_commit_index_it_first_heard() {
-        let catch_up = CatchUp::new(true);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = done.clone();
+        let on_done = Box::new(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let catch_up = CatchUp::new(true, on_done);
         assert!(!catch_up.may_vote(0), "not reached by a leader yet");
         catch_up.note_leader_commit(500);
         catch_up.note_leader_commit(900);
         assert!(!catch_up.may_vote(499));
         assert!(catch_up.may_vote(500), "the first commit index heard is the bar");
         assert!(catch_up.may_vote(0), "and once caught up it stays so");
-        assert!(CatchUp::new(false).may_vote(0), "a node with its log votes as Raft says");
+        assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 1, "the marker goes once");
+        assert!(CatchUp::new(false, Box::new(|| {})).may_vote(0), "a node with its log votes as Raft says");
     }
 }

@@ -147,6 +147,7 @@ impl Node {
             hash_seed: options.hash_seed,
             ..StateMachineConfig::default()
         }));
+        let marker_disk = disk.clone();
         let snapshot_disk = disk.clone();
         let read_snapshot =
             Box::new(move || snapshot_disk.open_snapshot(crate::storage::state_machine_store::SNAPSHOT_FILE));
@@ -168,6 +169,18 @@ impl Node {
         .await?;
         if let Some((file, offset, dropped)) = &recovery.torn_tail {
             tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
+        }
+        if let Some(damage) = &recovery.damage {
+            tracing::error!(
+                file = damage.file,
+                offset = damage.offset,
+                problem = damage.problem,
+                kept_through = damage.kept_through,
+                segments_removed = damage.segments_removed,
+                "the log is damaged: kept the entries before the damage and dropped the rest; this node \
+                 does not vote until it has them again from the leader"
+            );
+            metrics.log_damage_recoveries.inc();
         }
         redraft_net::peer::check_cluster_id(&options.cluster_id).map_err(StartError::Config)?;
         let peers = Arc::new(PeerPool::new(options.peer_auth(), options.node_id));
@@ -201,6 +214,25 @@ impl Node {
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let pristine_join =
             options.join && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+        // A damaged log, or a restart before an earlier catch-up finished, waits as a pristine
+        // joiner does; the marker keeps that across restarts until it has caught up.
+        let catching_up = pristine_join
+            || recovery.damage.is_some()
+            || marker_disk.read(self::catch_up::CATCH_UP_MARKER).is_ok();
+        if catching_up {
+            marker_disk
+                .replace(
+                    self::catch_up::CATCH_UP_MARKER,
+                    b"this node votes once it has caught up with the leader\n",
+                )
+                .await
+                .map_err(|e| StartError::Raft(format!("writing {}: {e}", self::catch_up::CATCH_UP_MARKER)))?;
+        }
+        let clear_marker: Box<dyn Fn() + Send + Sync> = Box::new(move || {
+            if let Err(error) = marker_disk.remove(self::catch_up::CATCH_UP_MARKER) {
+                tracing::warn!(%error, "could not remove the catch-up marker; the node will catch up again after a restart");
+            }
+        });
         if options.join {
             tracing::info!(node_id = options.node_id, "waiting to be added to a cluster by its leader");
         } else if raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
@@ -244,7 +276,7 @@ impl Node {
             read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
             started: monotonic_now(),
             leader_contact: Default::default(),
-            catch_up: self::catch_up::CatchUp::new(pristine_join),
+            catch_up: self::catch_up::CatchUp::new(catching_up, clear_marker),
             read_snapshot,
             last_save_unix: AtomicU64::new(now_ms / 1000),
             last_snapshot_seen: AtomicU64::new(0),

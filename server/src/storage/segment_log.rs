@@ -6,10 +6,12 @@
 //! payload is the entry's log index (8 bytes, little endian) followed by the caller's bytes.
 //!
 //! Recovery reads the segments in order. A torn tail in the last segment (a write cut short by a
-//! crash) is truncated, synced, and reported; anything else wrong (corruption before the end, a
-//! torn record in a segment that has successors, a gap or overlap in indexes) stops recovery with
-//! an error naming the file and the offset, because going on would drop or reorder durable,
-//! possibly acknowledged, entries.
+//! crash) is truncated, synced, and reported. Anything else wrong (a record whose checksum fails
+//! before the end, a torn record in a segment that has successors, a gap or overlap in indexes)
+//! is damage: the log keeps the intact prefix before it, drops the rest (truncating that segment,
+//! removing later ones), and reports it ([`Damage`]). The entries dropped may have been
+//! acknowledged, so the node does not vote until it has them again from the leader
+//! (`node/catch_up.rs`); it never reorders or skips an entry.
 //!
 //! The newest entries, up to [`LOG_CACHE_BYTES_MAX`], are also kept in memory, which covers the
 //! entries being replicated and applied; an older one (a lagging follower's catch-up, a restart's
@@ -50,6 +52,22 @@ pub struct RecoveryReport {
     pub entry_count: usize,
     /// A torn tail that was truncated: the file, where valid data ended, and the bytes dropped.
     pub torn_tail: Option<(String, u64, u64)>,
+    /// Damage found before the end of the log: the log was cut back to the intact prefix.
+    pub damage: Option<Damage>,
+}
+
+/// Damage in the log (a record whose checksum fails, a torn record before the last segment's
+/// end, entries out of order): the log keeps the records before it and drops the rest, and the
+/// node fetches them again from the leader (`node/catch_up.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub file: String,
+    pub offset: u64,
+    pub problem: String,
+    /// The last entry kept, if any.
+    pub kept_through: Option<u64>,
+    /// Segments removed: every later one, and the damaged one when none of it was kept.
+    pub segments_removed: usize,
 }
 
 struct Segment {
@@ -135,20 +153,36 @@ impl<D: Disk> SegmentLog<D> {
         let count = names.len();
         for (position, (first_index, name)) in names.into_iter().enumerate() {
             let io_error = |source| LogError::Io { file: name.clone(), source };
+            if report.damage.is_some() {
+                // Everything after damage goes: the log is the intact prefix.
+                log.disk.remove(&name).map_err(io_error)?;
+                log.dir_dirty = true;
+                if let Some(damage) = &mut report.damage {
+                    damage.segments_removed += 1;
+                }
+                continue;
+            }
             let bytes = log.disk.read(&name).map_err(io_error)?;
-            let corrupt = |offset, problem: String| LogError::Corrupt { file: name.clone(), offset, problem };
-            let (records, tail) = decode_all(&bytes, 0)
-                .map_err(|CorruptRecord { offset, problem }| corrupt(offset, problem.to_string()))?;
+            let (records, tail, mut problem) = match decode_all(&bytes, 0) {
+                Ok((records, tail)) => (records, tail, None),
+                Err(CorruptRecord { offset, problem }) => {
+                    // The records before the damaged one are whole and checked.
+                    let prefix = bytes.get(..offset as usize).unwrap_or_default();
+                    let (records, tail) =
+                        decode_all(prefix, 0).unwrap_or((Vec::new(), Tail::Clean { end_offset: 0 }));
+                    (records, tail, Some((offset, problem.to_string())))
+                }
+            };
+            let mut kept_here = 0;
             for (expected, record) in (first_index..).zip(&records) {
                 let Some(index_bytes) = record.payload.get(..INDEX_BYTES) else {
-                    return Err(corrupt(record.offset, "record too short to hold a log index".into()));
+                    problem = Some((record.offset, "record too short to hold a log index".into()));
+                    break;
                 };
                 let index = u64::from_le_bytes(index_bytes.try_into().expect("eight bytes"));
                 if index != expected {
-                    return Err(corrupt(
-                        record.offset,
-                        format!("entry {index} where entry {expected} belongs"),
-                    ));
+                    problem = Some((record.offset, format!("entry {index} where entry {expected} belongs")));
+                    break;
                 }
                 if let Some(&previous) = log.positions.keys().next_back() {
                     let skipped_covered = index > previous + 1 && covered.is_some_and(|c| index <= c + 1);
@@ -164,10 +198,8 @@ impl<D: Disk> SegmentLog<D> {
                         log.cached_bytes = 0;
                         log.held_bytes = 0;
                     } else if index != previous + 1 {
-                        return Err(corrupt(
-                            record.offset,
-                            format!("entry {index} follows entry {previous}"),
-                        ));
+                        problem = Some((record.offset, format!("entry {index} follows entry {previous}")));
+                        break;
                     }
                 }
                 log.last_written = Some(index);
@@ -176,23 +208,47 @@ impl<D: Disk> SegmentLog<D> {
                 log.held_bytes += record_bytes(payload.len());
                 log.positions.insert(index, position);
                 log.cache_insert(index, payload);
+                kept_here += 1;
             }
             let mut file = log.disk.open(&name).map_err(io_error)?;
             if let Tail::Torn { valid_end_offset, discarded_bytes, .. } = tail {
-                if position + 1 < count {
-                    return Err(corrupt(
-                        valid_end_offset,
-                        "torn record in a segment that has successors".into(),
-                    ));
+                if problem.is_none() && position + 1 < count {
+                    problem = Some((valid_end_offset, "torn record in a segment that has successors".into()));
+                } else if problem.is_none() {
+                    file.truncate(valid_end_offset).map_err(io_error)?;
+                    file.sync().await.map_err(io_error)?;
+                    report.torn_tail = Some((name.clone(), valid_end_offset, discarded_bytes));
                 }
-                file.truncate(valid_end_offset).map_err(io_error)?;
+            }
+            if let Some((offset, problem)) = problem {
+                report.damage = Some(Damage {
+                    file: name.clone(),
+                    offset,
+                    problem,
+                    kept_through: log.positions.keys().next_back().copied(),
+                    segments_removed: 0,
+                });
+                if kept_here == 0 {
+                    // Nothing of it is kept: it goes too, and appends go on in the one before.
+                    if let Some(damage) = &mut report.damage {
+                        damage.segments_removed += 1;
+                    }
+                    drop(file);
+                    log.disk.remove(&name).map_err(io_error)?;
+                    log.dir_dirty = true;
+                    continue;
+                }
+                file.truncate(offset).map_err(io_error)?;
                 file.sync().await.map_err(io_error)?;
-                report.torn_tail = Some((name.clone(), valid_end_offset, discarded_bytes));
             }
             log.segments.push(Segment { first_index, name });
             if let Some(previous) = log.active.replace(file) {
                 drop(previous);
             }
+        }
+        if log.dir_dirty {
+            log.dir_dirty = false;
+            log.disk.sync_dir().await.map_err(|source| LogError::Io { file: ".".into(), source })?;
         }
         // The cached payloads are slices of whole segment files read above; copying the few kept
         // lets those buffers go.
