@@ -61,7 +61,9 @@ pub async fn step(
     } else {
         let reply = client.call(&request(&ops[0]).iter().map(Vec::as_slice).collect::<Vec<_>>()).await;
         match reply {
-            Sent::Reply(Frame::Error(_)) | Sent::Lost(_) => (outcome_of(&reply), Vec::new()),
+            Sent::Reply(Frame::Error(_)) | Sent::Lost(_) | Sent::NotSent(_) => {
+                (outcome_of(&reply), Vec::new())
+            }
             Sent::Reply(frame) => (Outcome::Ok, vec![frame]),
         }
     };
@@ -104,7 +106,7 @@ async fn run_multi(client: &mut SimClient, ops: &[MicroOp], pipelined: bool) -> 
         for (i, request) in args.iter().enumerate() {
             last = client.call(request).await;
             // Lost before EXEC: the connection, and the transaction queued on it, is gone.
-            if matches!(last, Sent::Lost(_)) && i + 1 < args.len() {
+            if last.is_unanswered() && i + 1 < args.len() {
                 return (Outcome::Fail, Vec::new());
             }
         }

@@ -77,8 +77,14 @@ pub async fn client_loop(
             // new process so that its later operations are not ordered after it.
             process += stride;
         }
+        if client.take_refused() {
+            tokio::time::sleep(REFUSED_PAUSE).await;
+        }
     }
 }
+
+/// How long a client whose node refused the connection (it is down) waits before trying again.
+const REFUSED_PAUSE: Duration = Duration::from_millis(50);
 
 /// A reader: only reads of `workload`'s keys until `deadline`, one every [`READER_PAUSE`], as
 /// process `first_process` and after each read with no answer the next process `stride` on.

@@ -50,7 +50,7 @@ pub async fn step(client: &mut SimClient, recorder: &Recorder, process: u64, rol
         let mut last = Outcome::Lost("not sent".into());
         for step in steps {
             last = client.call(step).await;
-            if let Outcome::Lost(_) = last {
+            if last.is_unanswered() {
                 break;
             }
         }
