@@ -74,6 +74,9 @@ pub enum Fault {
     /// backoff that doubles from 1 ms up to 10 s, so streams stall and reorder against each
     /// other, and a lost connection attempt fails the connect.
     LossyNetwork,
+    /// Kill a node and, while it is down, flip a bit in one of its log segments; at most a
+    /// minority of the nodes over a run (their disks only), so a majority's disks stay intact.
+    DiskCorruption,
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
     Buggify,
@@ -93,12 +96,13 @@ impl Fault {
             Fault::Partition => "partition",
             Fault::SlowNetwork => "slow-network",
             Fault::LossyNetwork => "lossy-network",
+            Fault::DiskCorruption => "disk-corruption",
             Fault::Buggify => "buggify",
             Fault::Membership => "membership",
         }
     }
 
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Crash,
         Fault::Pause,
         Fault::ClockSkew,
@@ -107,6 +111,7 @@ impl Fault {
         Fault::Partition,
         Fault::SlowNetwork,
         Fault::LossyNetwork,
+        Fault::DiskCorruption,
         Fault::Buggify,
         Fault::Membership,
     ];

@@ -75,6 +75,26 @@ impl SimDisk {
         }
         lost
     }
+
+    /// Flips one bit of what a log segment holds on disk (`*.log`, chosen at random among those
+    /// holding anything), as a disk that rots a sector at rest: the file, the byte and the bit;
+    /// `None` when there is no segment. For a node that is down.
+    pub fn flip_bit_in_log(&self, rng: &mut impl Rng) -> Option<(String, u64, u8)> {
+        let mut state = self.state.lock();
+        let names: Vec<String> = state
+            .files
+            .iter()
+            .filter(|(name, file)| name.ends_with(".log") && !file.durable.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let name = names.get(rng.gen_range(0..names.len().max(1)))?.clone();
+        let file = state.files.get_mut(&name)?;
+        let offset = rng.gen_range(0..file.durable.len());
+        let bit = rng.gen_range(0..8u8);
+        file.durable[offset] ^= 1 << bit;
+        file.data = file.durable.clone();
+        Some((name, offset as u64, bit))
+    }
 }
 
 impl Disk for SimDisk {

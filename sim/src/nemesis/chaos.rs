@@ -51,6 +51,25 @@ impl Chaos<'_> {
         }
     }
 
+    /// Kills `node` as [`Chaos::crash`] does and, while it is down, flips a bit in one of its log
+    /// segments (a disk that rotted at rest); restarts it after `hold`. The node must find the
+    /// damage, keep the intact prefix and fetch the rest from the leader, without voting meanwhile.
+    pub async fn crash_corrupting(&self, node: usize, hold: Duration) {
+        let server = &self.servers[node];
+        self.handle.kill(server.handle.id());
+        *server.live.lock() = None;
+        let lost = server.disk.crash(&mut madsim::rand::thread_rng(), true);
+        let flipped = server.disk.flip_bit_in_log(&mut madsim::rand::thread_rng());
+        let (file, offset, bit) = flipped.unwrap_or_default();
+        self.recorder.nemesis(
+            "kill-corrupt",
+            json!({ "node": server.name, "unsynced_bytes_lost": lost, "file": file, "offset": offset, "bit": bit }),
+        );
+        tokio::time::sleep(hold).await;
+        self.recorder.nemesis("start", json!(server.name));
+        self.handle.restart(server.handle.id());
+    }
+
     pub async fn pause(&self, node: usize, hold: Duration) {
         let server = &self.servers[node];
         self.recorder.nemesis("pause", json!(server.name));

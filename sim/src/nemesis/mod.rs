@@ -45,6 +45,7 @@ pub async fn nemesis(
         })
         .collect();
     let mut applied = 0;
+    let mut corrupted = std::collections::BTreeSet::new();
     if schedulable.is_empty() {
         tokio::time::sleep_until(deadline).await;
         return 0;
@@ -63,6 +64,14 @@ pub async fn nemesis(
         applied += 1;
         match fault {
             Fault::Crash => chaos.crash(&[index], hold).await,
+            // A minority of the nodes, over the whole run, so a majority's disks stay intact.
+            Fault::DiskCorruption
+                if corrupted.len() < (servers.len() - 1) / 2 || corrupted.contains(&index) =>
+            {
+                corrupted.insert(index);
+                chaos.crash_corrupting(index, hold).await
+            }
+            Fault::DiskCorruption => chaos.crash(&[index], hold).await,
             Fault::Pause => chaos.pause(index, hold).await,
             Fault::ClockSkew => {
                 let mut rng = madsim::rand::thread_rng();
