@@ -260,7 +260,7 @@ impl StateMachine {
     /// Whether a read of `command` at `now_ms`, by the serving node's clock, could see a key
     /// whose deadline has passed by that clock but not by the state's time, which moves only
     /// with entries (DESIGN.md §3): such a read first commits a time advance, so that the key
-    /// reads as absent. A command that sees the whole keyspace asks about every key.
+    /// reads as absent. A command that lists the keyspace (KEYS, SCAN) asks about every key.
     pub fn read_outlives_deadline(&self, command: &Command, now_ms: u64) -> bool {
         let time = self.time_ms();
         if now_ms <= time {
@@ -270,10 +270,12 @@ impl StateMachine {
         let keyed = command.for_each_key(|key| {
             passed = passed || self.key_outlives_deadline(key, now_ms);
         });
-        if keyed {
-            passed
-        } else {
-            self.range_outlives_deadline(now_ms)
+        match command {
+            _ if keyed => passed,
+            // DBSIZE counts the keys stored, expired ones not yet removed included, as Redis's
+            // does: no time advance makes it more exact.
+            Command::DbSize => false,
+            _ => self.range_outlives_deadline(now_ms),
         }
     }
 
