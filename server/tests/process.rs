@@ -308,8 +308,9 @@ fn torn_tails_at_random_offsets_are_truncated_and_reported() {
     }
 }
 
-/// A flipped byte inside a record in the middle of the log stops start-up with a message that
-/// names the segment file and the record's offset.
+/// A flipped byte inside a record in the middle of the log of a node with no peers (no one to
+/// fetch the rest from) stops start-up with a message that names the segment file and the
+/// record's offset, and changes nothing (`damaged_follower.rs` has a node with peers).
 #[test]
 fn corruption_in_the_middle_refuses_to_start_naming_file_and_offset() {
     let mut rng = seeded_rng("corruption_in_the_middle_refuses_to_start_naming_file_and_offset");

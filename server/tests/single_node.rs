@@ -18,6 +18,7 @@ use redraft_server::raft_types::TypeConfig;
 use redraft_server::storage::disk::FileDisk;
 use redraft_server::storage::fsync::FsyncPolicy;
 use redraft_server::storage::log_store::LogStore;
+use redraft_server::storage::segment_log::OnDamage;
 use redraft_server::storage::state_machine_store::StateMachineStore;
 
 struct Node {
@@ -40,10 +41,17 @@ async fn start(dir: &Path) -> Node {
     let disk = FileDisk::new(dir).expect("data dir");
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-    let (log, _) =
-        LogStore::open(disk.clone(), FsyncPolicy::Always, 1 << 20, metrics.clone(), None, state.clone())
-            .await
-            .expect("log opens");
+    let (log, _) = LogStore::open(
+        disk.clone(),
+        FsyncPolicy::Always,
+        1 << 20,
+        metrics.clone(),
+        None,
+        state.clone(),
+        OnDamage::Refuse,
+    )
+    .await
+    .expect("log opens");
     let machine = StateMachineStore::open(state.clone(), disk, metrics.clone(), Default::default())
         .expect("snapshot loads");
     let raft = Raft::new(

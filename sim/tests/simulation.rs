@@ -40,7 +40,13 @@ use sim::run::{run, RunReport};
 ///   empty segment file and tore the old one's unsynced tail; the node refused to start ("torn
 ///   record in a segment that has successors"). A segment now starts only once the previous one
 ///   is synced.
-const REGRESSION_SEEDS: &[u64] = &[1, 2, 3, 4, 5, 844_535_930, 370_833_348, 71_993_694, 195_186_956];
+/// - 81023226 (register, 3 nodes): a node whose log segment had a flipped bit kept the intact
+///   prefix and, waiting to catch up, refused to vote for others, but stood for election itself
+///   with its own vote; with one peer's it won, lacking committed entries, and overwrote them
+///   (openraft's assertion `Some(log_id) <= self.committed()` fired on a node that had them). A
+///   node that may not vote now does not stand either.
+const REGRESSION_SEEDS: &[u64] =
+    &[1, 2, 3, 4, 5, 844_535_930, 370_833_348, 71_993_694, 195_186_956, 81_023_226];
 
 /// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
 fn workload_override() -> Option<Workload> {

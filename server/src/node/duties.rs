@@ -50,7 +50,11 @@ pub(super) async fn duties(node: Weak<Node>, mut stopped: watch::Receiver<bool>)
         // A removed node stands again once its own log makes it a member (the leader adds it
         // back and replicates to it); why it must not before is on `pre_vote_due`.
         let is_leader = metrics.state == ServerState::Leader;
-        if pre_vote_due(is_leader, monotonic_now(), next_pre_vote, || node.check_member().is_ok())
+        // A node that may not vote yet (its log is empty or was damaged, and it has not caught
+        // up) does not stand either: its own vote would count for a log it does not have (a
+        // damaged node elected itself and overwrote committed entries: seed 81023226).
+        let may_stand = || node.check_member().is_ok() && node.may_vote();
+        if pre_vote_due(is_leader, monotonic_now(), next_pre_vote, may_stand)
             && node.stand_for_election(election_timeout).await
         {
             election_timeout = random_election_timeout(&node.options);
@@ -127,14 +131,15 @@ impl Node {
 /// Whether to ask the voters for a pre-vote now: never on the leader, not before the election
 /// timeout drawn after the last one, and not while a newer membership leaves this node out (it
 /// hears no heartbeats, and its ever higher terms would reach members that have not yet applied
-/// its removal, and depose every leader through them: seed 71993694). `is_member` is asked last.
+/// its removal, and depose every leader through them: seed 71993694), nor while it may not vote
+/// (`catch_up.rs`). `may_stand` (membership and catch-up) is asked last.
 fn pre_vote_due(
     is_leader: bool,
     now: Instant,
     next_pre_vote: Instant,
-    is_member: impl FnOnce() -> bool,
+    may_stand: impl FnOnce() -> bool,
 ) -> bool {
-    !is_leader && now >= next_pre_vote && is_member()
+    !is_leader && now >= next_pre_vote && may_stand()
 }
 
 /// Where the log and the snapshots stand, for the size threshold.

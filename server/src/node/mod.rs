@@ -57,7 +57,7 @@ use crate::peer::raft_network::PeerNetwork;
 use crate::raft_types::TypeConfig;
 use crate::storage::disk::Disk;
 use crate::storage::log_store::{LastLogId, LogStore};
-use crate::storage::segment_log::RecoveryReport;
+use crate::storage::segment_log::{OnDamage, RecoveryReport};
 use crate::storage::state_machine_store::StateMachineStore;
 
 /// A running node.
@@ -165,6 +165,9 @@ impl Node {
             metrics.clone(),
             machine.snapshot_index(),
             state.clone(),
+            // A node with peers fetches what damage cost it from the leader; one alone has no one
+            // to ask, and refuses to start as before, changing nothing, for an operator.
+            if options.peers.is_empty() && !options.join { OnDamage::Refuse } else { OnDamage::KeepPrefix },
         )
         .await?;
         if let Some((file, offset, dropped)) = &recovery.torn_tail {

@@ -32,7 +32,7 @@ use super::flush::{sync_each_batch, sync_every_second};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::fsync::FsyncPolicy;
 use super::log_inner::{LogInner, Meta};
-use super::segment_log::{LogError, RecoveryReport, SegmentLog};
+use super::segment_log::{LogError, OnDamage, RecoveryReport, SegmentLog};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
@@ -113,6 +113,7 @@ impl<D: Disk + Clone> LogStore<D> {
         metrics: Arc<Metrics>,
         snapshot_index: Option<u64>,
         applied_by: Arc<StateMachine>,
+        on_damage: OnDamage,
     ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
         let meta: Meta = match disk.read(META_FILE) {
             Ok(bytes) => codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &bytes)
@@ -121,7 +122,8 @@ impl<D: Disk + Clone> LogStore<D> {
             Err(error) => return Err(OpenError::Meta(format!("{META_FILE}: {error}"))),
         };
         let covered = meta.last_purged.map(|id| id.index).max(snapshot_index);
-        let (mut log, report) = SegmentLog::open(disk.clone(), segment_bytes_max, covered).await?;
+        let (mut log, report) =
+            SegmentLog::open_with(disk.clone(), segment_bytes_max, covered, on_damage).await?;
         if let Some(purged) = meta.last_purged {
             log.purge(purged.index).await?;
         }

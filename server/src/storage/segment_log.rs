@@ -56,6 +56,15 @@ pub struct RecoveryReport {
     pub damage: Option<Damage>,
 }
 
+/// What [`SegmentLog::open_with`] does about damage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Keep the intact prefix and drop the rest: the node fetches it from the leader.
+    KeepPrefix,
+    /// Refuse to open, changing nothing: a node with no peers has no one to fetch it from.
+    Refuse,
+}
+
 /// Damage in the log (a record whose checksum fails, a torn record before the last segment's
 /// end, entries out of order): the log keeps the records before it and drops the rest, and the
 /// node fetches them again from the leader (`node/catch_up.rs`).
@@ -127,6 +136,20 @@ impl<D: Disk> SegmentLog<D> {
         disk: D,
         segment_bytes_max: u64,
         covered: Option<u64>,
+    ) -> Result<(SegmentLog<D>, RecoveryReport), LogError> {
+        SegmentLog::open_with(disk, segment_bytes_max, covered, OnDamage::KeepPrefix).await
+    }
+
+    /// [`SegmentLog::open`], with what to do about damage: keep the intact prefix, or refuse
+    /// ([`LogError::Corrupt`], changing nothing) where no peer could give the rest back.
+    ///
+    /// # Errors
+    /// As [`SegmentLog::open`].
+    pub async fn open_with(
+        disk: D,
+        segment_bytes_max: u64,
+        covered: Option<u64>,
+        on_damage: OnDamage,
     ) -> Result<(SegmentLog<D>, RecoveryReport), LogError> {
         let names = disk.list().map_err(|source| LogError::Io { file: ".".into(), source })?;
         let mut names: Vec<(u64, String)> = names
@@ -221,6 +244,9 @@ impl<D: Disk> SegmentLog<D> {
                 }
             }
             if let Some((offset, problem)) = problem {
+                if on_damage == OnDamage::Refuse {
+                    return Err(LogError::Corrupt { file: name.clone(), offset, problem });
+                }
                 report.damage = Some(Damage {
                     file: name.clone(),
                     offset,
