@@ -60,7 +60,11 @@ pub(super) async fn duties(node: Weak<Node>, mut stopped: watch::Receiver<bool>)
             election_timeout = random_election_timeout(&node.options);
             next_pre_vote = monotonic_now() + election_timeout;
         }
-        if is_leader {
+        // A new leader's state may lag its log (a restarted node applies what it holds only
+        // once its term's first entry commits): expiry collected from it would name keys the
+        // entries before deleted, and its stamp would move time for nothing (a restart that
+        // replayed the log right then differed from the state before it: seed 688320085).
+        if is_leader && applied_own_term(&metrics) {
             node.expire_or_advance_time().await;
         }
         let applied = metrics.last_applied.map_or(0, |id| id.index);
@@ -126,6 +130,12 @@ impl Node {
             Err(error) => tracing::debug!(%error, "a background proposal did not apply"),
         }
     }
+}
+
+/// Whether this node has applied an entry of its own term: as leader, its term's first entry,
+/// and so everything committed before it.
+fn applied_own_term(metrics: &openraft::RaftMetrics<u64, NodeAddr>) -> bool {
+    metrics.last_applied.is_some_and(|id| id.leader_id.term == metrics.current_term)
 }
 
 /// Whether to ask the voters for a pre-vote now: never on the leader, not before the election
