@@ -55,6 +55,10 @@ pub struct Metrics {
     pub expired_keys: IntCounter,
     /// Starts that found the log damaged and cut it back to its intact prefix.
     pub log_damage_recoveries: IntCounter,
+    /// Starts that found one copy of the log's metadata damaged and used the other.
+    pub meta_damage_recoveries: IntCounter,
+    /// Starts that found the snapshot damaged and fetched the state again from the leader.
+    pub snapshot_damage_recoveries: IntCounter,
     /// Resident memory of the process, in bytes (0 where it cannot be read).
     pub memory_bytes: IntGauge,
     pub memory_allocated_bytes: IntGauge,
@@ -123,6 +127,14 @@ impl Metrics {
             log_damage_recoveries: counter(
                 "log_damage_recoveries_total",
                 "Starts that found the log damaged, kept its intact prefix and fetched the rest from the leader",
+            ),
+            snapshot_damage_recoveries: counter(
+                "snapshot_damage_recoveries_total",
+                "Starts that found the snapshot damaged, removed it and fetched the state again from the leader",
+            ),
+            meta_damage_recoveries: counter(
+                "meta_damage_recoveries_total",
+                "Starts that found one copy of the log's metadata (the vote) damaged and used the other",
             ),
             memory_bytes: gauge("memory_resident_bytes", "Resident memory of the process"),
             memory_allocated_bytes: gauge(
@@ -194,6 +206,8 @@ impl Metrics {
             Box::new(self.keys.clone()),
             Box::new(self.expired_keys.clone()),
             Box::new(self.log_damage_recoveries.clone()),
+            Box::new(self.meta_damage_recoveries.clone()),
+            Box::new(self.snapshot_damage_recoveries.clone()),
             Box::new(self.memory_bytes.clone()),
             Box::new(self.memory_allocated_bytes.clone()),
             Box::new(self.connections.clone()),

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use redraft_server::storage::catch_up_marker::CATCH_UP_MARKER;
 use redraft_server::storage::disk::FileDisk;
 use redraft_server::storage::segment_log::{LogError, RecoveryReport, SegmentLog};
 
@@ -100,8 +101,11 @@ async fn corruption_before_the_tail_keeps_the_intact_prefix() {
     bytes[flipped] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write");
 
+    let marker = dir.path().join(CATCH_UP_MARKER);
+    assert!(!marker.exists(), "an intact log asks for no catch-up");
     let (mut log, report) = open(dir.path()).await.expect("a damaged log opens");
     let damage = report.damage.expect("the damage is reported");
+    assert!(marker.exists(), "the node must catch up before it votes, across a restart too");
     assert_eq!(damage.file, victim);
     assert!(
         damage.offset > 0 && damage.offset <= flipped as u64,

@@ -41,19 +41,20 @@ async fn start(dir: &Path) -> Node {
     let disk = FileDisk::new(dir).expect("data dir");
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    // The snapshot first, as a node opens them: the log needs to know what it covers.
+    let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), Default::default())
+        .expect("snapshot loads");
     let (log, _) = LogStore::open(
-        disk.clone(),
+        disk,
         FsyncPolicy::Always,
         1 << 20,
         metrics.clone(),
-        None,
+        machine.snapshot_index(),
         state.clone(),
         OnDamage::Refuse,
     )
     .await
     .expect("log opens");
-    let machine = StateMachineStore::open(state.clone(), disk, metrics.clone(), Default::default())
-        .expect("snapshot loads");
     let raft = Raft::new(
         1,
         config,

@@ -14,7 +14,7 @@ use redraft_core::{Command, LogEntry, Payload, StateMachine, StateMachineConfig}
 use redraft_server::metrics::Metrics;
 use redraft_server::raft_types::TypeConfig;
 use redraft_server::storage::disk::FileDisk;
-use redraft_server::storage::state_machine_store::StateMachineStore;
+use redraft_server::storage::state_machine_store::{SnapshotOpenError, StateMachineStore};
 
 fn set(index: u64) -> Entry<TypeConfig> {
     set_key(index, "k")
@@ -104,7 +104,10 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
     let error = StateMachineStore::open(state.clone(), disk, Arc::new(Metrics::new()), Default::default())
         .err()
         .expect("a damaged snapshot is refused");
-    assert!(error.starts_with("snapshot: "), "{error}");
+    match error {
+        SnapshotOpenError::Damaged(problem) => assert!(problem.starts_with("snapshot: "), "{problem}"),
+        other => panic!("a damaged snapshot is reported as damaged: {other}"),
+    }
     assert_eq!(state.freeze().keys.len(), 0, "nothing of a refused snapshot stays installed");
 }
 

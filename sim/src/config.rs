@@ -74,8 +74,10 @@ pub enum Fault {
     /// backoff that doubles from 1 ms up to 10 s, so streams stall and reorder against each
     /// other, and a lost connection attempt fails the connect.
     LossyNetwork,
-    /// Kill a node and, while it is down, flip a bit in one of its log segments; at most a
-    /// minority of the nodes over a run (their disks only), so a majority's disks stay intact.
+    /// Kill a node and, while it is down, damage one of its files at rest (a flipped bit, or a
+    /// file every read of fails with EIO) in a log segment, a copy of the log's metadata or the
+    /// snapshot; at most a minority of the nodes over a run (their disks only), so a majority's
+    /// disks stay intact.
     DiskCorruption,
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
@@ -141,10 +143,15 @@ pub enum Scenario {
     /// bound) and they are isolated from their peers or paused; a lease must run out before
     /// another leader can take writes, or a read at the old leader comes back stale.
     LeaseReadsUnderDrift,
+    /// A majority with a follower commits while the other nodes are cut off; then that majority
+    /// goes down, the follower's disk loses its whole log and snapshot (unreadable), and it
+    /// comes back first, with the nodes that never had the entries. It must not vote until it
+    /// has them again: with its vote one of those nodes would lead and lose acknowledged writes.
+    DamagedVoter,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::StaleReadAfterLeaderChange,
         Scenario::DeposedLeaderAfterPause,
         Scenario::MajorityCrash,
@@ -152,6 +159,7 @@ impl Scenario {
         Scenario::MembershipChangeDuringPartition,
         Scenario::TtlUnderClockSkew,
         Scenario::LeaseReadsUnderDrift,
+        Scenario::DamagedVoter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -163,6 +171,7 @@ impl Scenario {
             Scenario::MembershipChangeDuringPartition => "membership-change-during-partition",
             Scenario::TtlUnderClockSkew => "ttl-under-clock-skew",
             Scenario::LeaseReadsUnderDrift => "lease-reads-under-drift",
+            Scenario::DamagedVoter => "damaged-voter",
         }
     }
 
@@ -171,7 +180,8 @@ impl Scenario {
         match self {
             Scenario::StaleReadAfterLeaderChange
             | Scenario::DeposedLeaderAfterPause
-            | Scenario::LeaseReadsUnderDrift => &[Workload::Register, Workload::Counter],
+            | Scenario::LeaseReadsUnderDrift
+            | Scenario::DamagedVoter => &[Workload::Register, Workload::Counter],
             Scenario::MajorityCrash | Scenario::CrashDuringSnapshot => {
                 &[Workload::Counter, Workload::Transfer]
             }

@@ -7,7 +7,7 @@
 //! and `replace` are durable at once (the log syncs the directory after them anyway), and a
 //! truncation is durable once the file is next synced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rand::Rng;
-use redraft_server::storage::disk::{Disk, LogFile};
+use redraft_server::storage::disk::{Disk, LogFile, EIO};
 
 /// One node's data directory, owned by the harness so that it outlives the node's crashes.
 #[derive(Clone, Default)]
@@ -29,6 +29,10 @@ struct DiskState {
     /// Longest extra delay of a sync, in virtual milliseconds; 0 for none.
     sync_delay_ms_max: u64,
     syncs: u64,
+    /// Files damaged at rest since they were last written anew ([`SimDisk::damage_at_rest`]).
+    damaged: BTreeSet<String>,
+    /// Of those, the ones every read fails on.
+    unreadable: BTreeSet<String>,
 }
 
 #[derive(Clone, Default)]
@@ -76,24 +80,68 @@ impl SimDisk {
         lost
     }
 
-    /// Flips one bit of what a log segment holds on disk (`*.log`, chosen at random among those
-    /// holding anything), as a disk that rots a sector at rest: the file, the byte and the bit;
-    /// `None` when there is no segment. For a node that is down.
-    pub fn flip_bit_in_log(&self, rng: &mut impl Rng) -> Option<(String, u64, u8)> {
+    /// Damages one file at rest, as a disk that rots a sector while the node is down: a log
+    /// segment (`*.log`), a copy of the log's metadata (`meta.1`, `meta.2`) or the snapshot,
+    /// chosen at random among those holding anything; either one bit flips, or the file becomes
+    /// unreadable (every read fails with EIO until the file is written anew). A metadata copy is
+    /// damaged only while the other one is intact, written since it was last damaged: both bad
+    /// is two faults on one node's vote, beyond the fault model. Returns the file and what was
+    /// done; `None` when nothing can be damaged. For a node that is down.
+    pub fn damage_at_rest(&self, rng: &mut impl Rng) -> Option<(String, String)> {
         let mut state = self.state.lock();
+        let damaged = &state.damaged;
         let names: Vec<String> = state
             .files
             .iter()
-            .filter(|(name, file)| name.ends_with(".log") && !file.durable.is_empty())
+            .filter(|(name, file)| {
+                let copy_ok = match name.as_str() {
+                    "meta.1" => !damaged.contains("meta.2"),
+                    "meta.2" => !damaged.contains("meta.1"),
+                    _ => false,
+                };
+                !file.durable.is_empty() && (name.ends_with(".log") || name.as_str() == "snapshot" || copy_ok)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         let name = names.get(rng.gen_range(0..names.len().max(1)))?.clone();
+        state.damaged.insert(name.clone());
+        if rng.gen_bool(0.25) {
+            state.unreadable.insert(name.clone());
+            return Some((name, "unreadable".into()));
+        }
         let file = state.files.get_mut(&name)?;
         let offset = rng.gen_range(0..file.durable.len());
         let bit = rng.gen_range(0..8u8);
         file.durable[offset] ^= 1 << bit;
         file.data = file.durable.clone();
-        Some((name, offset as u64, bit))
+        Some((name, format!("bit {bit} of byte {offset} flipped")))
+    }
+
+    /// Makes every log segment and the snapshot unreadable (a disk that lost them at rest);
+    /// returns their names.
+    pub fn lose_log_and_snapshot(&self) -> Vec<String> {
+        let mut state = self.state.lock();
+        let names: Vec<String> =
+            state.files.keys().filter(|n| n.ends_with(".log") || n.as_str() == "snapshot").cloned().collect();
+        for name in &names {
+            state.damaged.insert(name.clone());
+            state.unreadable.insert(name.clone());
+        }
+        names
+    }
+
+    /// The error a read of `name` fails with, if the file is unreadable.
+    fn read_error(state: &DiskState, name: &str) -> io::Result<()> {
+        if state.unreadable.contains(name) {
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        Ok(())
+    }
+
+    /// `name` was written anew or removed: whatever damage it had is gone.
+    fn renewed(state: &mut DiskState, name: &str) {
+        state.damaged.remove(name);
+        state.unreadable.remove(name);
     }
 }
 
@@ -110,14 +158,18 @@ impl Disk for SimDisk {
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
-        match self.state.lock().files.get(name) {
+        let state = self.state.lock();
+        SimDisk::read_error(&state, name)?;
+        match state.files.get(name) {
             Some(file) => Ok(file.data.clone()),
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
 
     fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        match self.state.lock().files.get(name) {
+        let state = self.state.lock();
+        SimDisk::read_error(&state, name)?;
+        match state.files.get(name) {
             Some(file) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
                 Ok(file.data[start..file.data.len().min(start.saturating_add(len))].to_vec())
@@ -127,7 +179,9 @@ impl Disk for SimDisk {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        self.state.lock().files.remove(name);
+        let mut state = self.state.lock();
+        state.files.remove(name);
+        SimDisk::renewed(&mut state, name);
         Ok(())
     }
 
@@ -137,7 +191,9 @@ impl Disk for SimDisk {
 
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
         let file = FileState { data: bytes.to_vec(), durable: bytes.to_vec() };
-        self.state.lock().files.insert(name.to_owned(), file);
+        let mut state = self.state.lock();
+        state.files.insert(name.to_owned(), file);
+        SimDisk::renewed(&mut state, name);
         std::future::ready(Ok(()))
     }
 }

@@ -13,10 +13,17 @@
 
 use parking_lot::Mutex;
 
-/// The file whose presence says a node must still catch up before it votes: written (durably)
-/// when it starts with a damaged or empty log, removed once it caught up, so that a restart in
-/// between does not let it vote with a log it does not have.
-pub const CATCH_UP_MARKER: &str = "catching-up";
+use super::options::StartError;
+use crate::storage::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
+use crate::storage::disk::Disk;
+
+/// Writes the catch-up marker, durably, before anything the node held is dropped.
+///
+/// # Errors
+/// The marker cannot be written: the node must not start.
+pub(super) async fn write_marker<D: Disk>(disk: &D) -> Result<(), StartError> {
+    write_catch_up_marker(disk).await.map_err(|e| StartError::Raft(format!("writing {CATCH_UP_MARKER}: {e}")))
+}
 
 /// Where a joining node stands.
 #[derive(Debug, PartialEq, Eq)]

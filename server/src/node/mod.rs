@@ -58,7 +58,7 @@ use crate::raft_types::TypeConfig;
 use crate::storage::disk::Disk;
 use crate::storage::log_store::{LastLogId, LogStore};
 use crate::storage::segment_log::{OnDamage, RecoveryReport};
-use crate::storage::state_machine_store::StateMachineStore;
+use crate::storage::state_machine_store::{SnapshotOpenError, StateMachineStore};
 
 /// A running node.
 pub struct Node {
@@ -156,8 +156,30 @@ impl Node {
             options.watch_history_changes,
             crate::change_feed::WATCH_HISTORY_BYTES_MAX,
         ));
-        let machine = StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), feed.clone())
-            .map_err(StartError::Snapshot)?;
+        // A node with peers fetches what damage cost it from the leader; one alone has no one
+        // to ask, and refuses to start as before, changing nothing, for an operator.
+        let on_damage =
+            if options.peers.is_empty() && !options.join { OnDamage::Refuse } else { OnDamage::KeepPrefix };
+        let open_machine =
+            || StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), feed.clone());
+        let machine = match open_machine() {
+            Ok(machine) => machine,
+            Err(SnapshotOpenError::Damaged(problem)) if on_damage == OnDamage::KeepPrefix => {
+                tracing::error!(
+                    problem,
+                    "the snapshot is damaged: removed it (and the log resting on it); this node does not \
+                     vote until it has the state again from the leader"
+                );
+                metrics.snapshot_damage_recoveries.inc();
+                // The marker first: a crash after the removal must not let the node vote.
+                self::catch_up::write_marker(&marker_disk).await?;
+                let snapshot = crate::storage::state_machine_store::SNAPSHOT_FILE;
+                disk.remove(snapshot)
+                    .map_err(|e| StartError::Snapshot(format!("removing {snapshot}: {e}")))?;
+                open_machine().map_err(|e| StartError::Snapshot(e.to_string()))?
+            }
+            Err(error) => return Err(StartError::Snapshot(error.to_string())),
+        };
         let (mut log, recovery) = LogStore::open(
             disk,
             options.fsync,
@@ -165,11 +187,18 @@ impl Node {
             metrics.clone(),
             machine.snapshot_index(),
             state.clone(),
-            // A node with peers fetches what damage cost it from the leader; one alone has no one
-            // to ask, and refuses to start as before, changing nothing, for an operator.
-            if options.peers.is_empty() && !options.join { OnDamage::Refuse } else { OnDamage::KeepPrefix },
+            on_damage,
         )
         .await?;
+        if let Some(damage) = &recovery.meta_damage {
+            tracing::error!(
+                damage,
+                "a copy of the log's metadata (the vote) is damaged; the other copy was used, and the next \
+                 save rewrites both"
+            );
+            metrics.meta_damage_recoveries.inc();
+        }
+        let recovery = recovery.segments;
         if let Some((file, offset, dropped)) = &recovery.torn_tail {
             tracing::warn!(file, offset, dropped_bytes = dropped, "truncated a torn write at the log's tail");
         }
@@ -221,18 +250,12 @@ impl Node {
         // joiner does; the marker keeps that across restarts until it has caught up.
         let catching_up = pristine_join
             || recovery.damage.is_some()
-            || marker_disk.read(self::catch_up::CATCH_UP_MARKER).is_ok();
+            || crate::storage::catch_up_marker::catching_up(&marker_disk);
         if catching_up {
-            marker_disk
-                .replace(
-                    self::catch_up::CATCH_UP_MARKER,
-                    b"this node votes once it has caught up with the leader\n",
-                )
-                .await
-                .map_err(|e| StartError::Raft(format!("writing {}: {e}", self::catch_up::CATCH_UP_MARKER)))?;
+            self::catch_up::write_marker(&marker_disk).await?;
         }
         let clear_marker: Box<dyn Fn() + Send + Sync> = Box::new(move || {
-            if let Err(error) = marker_disk.remove(self::catch_up::CATCH_UP_MARKER) {
+            if let Err(error) = marker_disk.remove(crate::storage::catch_up_marker::CATCH_UP_MARKER) {
                 tracing::warn!(%error, "could not remove the catch-up marker; the node will catch up again after a restart");
             }
         });

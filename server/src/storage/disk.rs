@@ -14,6 +14,15 @@ use std::sync::Arc;
 
 use crate::snapshot_data::SnapshotData;
 
+/// EIO, as Linux reports a sector it cannot read back.
+pub const EIO: i32 = 5;
+
+/// Whether `error` is the disk saying the bytes are lost (EIO), so recovery treats them as
+/// damaged, rather than a reason an operator can fix (permissions, no descriptors left).
+pub fn is_media_error(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(EIO)
+}
+
 /// A directory of files.
 pub trait Disk: Send + Sync + 'static {
     type File: LogFile;

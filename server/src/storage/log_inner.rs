@@ -20,6 +20,8 @@ pub(super) struct LogInner<D: Disk> {
     pub(super) log: SegmentLog<D>,
     pub(super) decoded: DecodedTail,
     pub(super) meta: Meta,
+    /// The sequence of the metadata copies on disk (`meta_file.rs`).
+    pub(super) meta_sequence: u64,
     /// Why a sync of the log failed, once one has. After a failed fsync the kernel may have
     /// dropped the dirty pages and a later fsync can succeed without them ("fsyncgate"), so no
     /// later sync can be trusted: the log takes no more appends, which stops Raft, and the

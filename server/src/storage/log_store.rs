@@ -26,17 +26,18 @@ use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
 use tokio::sync::{mpsc, Mutex};
 
+use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
 use super::flush::{sync_each_batch, sync_every_second};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::fsync::FsyncPolicy;
-use super::log_inner::{LogInner, Meta};
-use super::segment_log::{LogError, OnDamage, RecoveryReport, SegmentLog};
+use super::log_inner::LogInner;
+use super::meta_file::{open_meta, save_meta};
+use super::segment_log::{Damage, LogError, OnDamage, RecoveryReport, SegmentLog};
+use super::state_machine_store::SNAPSHOT_FILE;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
-
-const META_FILE: &str = "meta";
 
 /// openraft's log store. Clones share one log; the clone handed out as the log reader reads the
 /// same in-memory entries.
@@ -90,13 +91,25 @@ impl<D: Disk + Clone> LastLogId for LogStore<D> {
     }
 }
 
+/// What opening the log store found and repaired.
+#[derive(Debug, Default)]
+pub struct StoreRecovery {
+    /// The segments' recovery: a torn tail truncated, damage cut back to the intact prefix.
+    pub segments: RecoveryReport,
+    /// What was wrong with one copy of the metadata, if anything; the other one was used
+    /// (`meta_file.rs`), and the next save rewrites both.
+    pub meta_damage: Option<String>,
+}
+
 /// Why the log store could not open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
     Log(#[from] LogError),
-    #[error("the log's metadata file cannot be read: {0}")]
+    #[error("the log's metadata cannot be read: {0}")]
     Meta(String),
+    #[error("the snapshot that entries up to {0} were purged behind is missing or damaged")]
+    SnapshotLost(u64),
 }
 
 impl<D: Disk + Clone> LogStore<D> {
@@ -114,23 +127,52 @@ impl<D: Disk + Clone> LogStore<D> {
         snapshot_index: Option<u64>,
         applied_by: Arc<StateMachine>,
         on_damage: OnDamage,
-    ) -> Result<(LogStore<D>, RecoveryReport), OpenError> {
-        let meta: Meta = match disk.read(META_FILE) {
-            Ok(bytes) => codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, &bytes)
-                .map_err(|e| OpenError::Meta(format!("{META_FILE}: {e}")))?,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Meta::default(),
-            Err(error) => return Err(OpenError::Meta(format!("{META_FILE}: {error}"))),
-        };
+    ) -> Result<(LogStore<D>, StoreRecovery), OpenError> {
+        let opened = open_meta(&disk).map_err(OpenError::Meta)?;
+        let mut meta = opened.meta;
+        let mut meta_sequence = opened.sequence;
         let covered = meta.last_purged.map(|id| id.index).max(snapshot_index);
-        let (mut log, report) =
+        let (mut log, mut report) =
             SegmentLog::open_with(disk.clone(), segment_bytes_max, covered, on_damage).await?;
-        if let Some(purged) = meta.last_purged {
-            log.purge(purged.index).await?;
+        // The entries up to the purge point live only in a snapshot; without it (it was damaged
+        // and removed, `node/mod.rs`) the entries after it cannot be applied either.
+        let snapshot_lost = meta.last_purged.filter(|p| snapshot_index.is_none_or(|s| s < p.index));
+        match (snapshot_lost, on_damage) {
+            (Some(purged), OnDamage::Refuse) => return Err(OpenError::SnapshotLost(purged.index)),
+            (Some(purged), OnDamage::KeepPrefix) => {
+                write_catch_up_marker(&disk)
+                    .await
+                    .map_err(|source| LogError::Io { file: CATCH_UP_MARKER.into(), source })?;
+                let segments_removed = log.remove_all().await?;
+                meta.last_purged = None;
+                meta_sequence += 1;
+                save_meta(&disk, &meta, meta_sequence).await.map_err(|e| OpenError::Meta(e.to_string()))?;
+                report.damage = Some(Damage {
+                    file: SNAPSHOT_FILE.into(),
+                    offset: 0,
+                    problem: format!(
+                        "the snapshot that entries up to {} were purged behind is gone",
+                        purged.index
+                    ),
+                    kept_through: None,
+                    segments_removed,
+                });
+            }
+            (None, _) => {
+                if let Some(purged) = meta.last_purged {
+                    log.purge(purged.index).await?;
+                }
+            }
         }
         metrics.log_bytes.set(log.held_bytes() as i64);
         metrics.log_cache_bytes.set(log.cached().1 as i64);
-        let inner =
-            Arc::new(Mutex::new(LogInner { log, decoded: DecodedTail::default(), meta, sync_failed: None }));
+        let inner = Arc::new(Mutex::new(LogInner {
+            log,
+            decoded: DecodedTail::default(),
+            meta,
+            meta_sequence,
+            sync_failed: None,
+        }));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
             FsyncPolicy::Always => {
@@ -141,7 +183,8 @@ impl<D: Disk + Clone> LogStore<D> {
             }
             FsyncPolicy::No => {}
         }
-        Ok((LogStore { inner, disk, policy, metrics, flush, applied_by }, report))
+        let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
+        Ok((LogStore { inner, disk, policy, metrics, flush, applied_by }, recovery))
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -150,8 +193,8 @@ impl<D: Disk + Clone> LogStore<D> {
         if let Err(error) = inner.log.sync().await {
             return Err(io::Error::other(error.to_string()));
         }
-        let bytes = codec::encode_versioned(STORE_FORMAT_VERSION, &inner.meta);
-        self.disk.replace(META_FILE, &bytes).await
+        inner.meta_sequence += 1;
+        save_meta(&self.disk, &inner.meta, inner.meta_sequence).await
     }
 }
 

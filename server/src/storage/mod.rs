@@ -5,14 +5,17 @@
 //! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
 //!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
-//!   (`decoded_tail.rs`);
+//!   (`decoded_tail.rs`), and its metadata stored twice (`meta_file.rs`);
 //! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots, loaded at
 //!   start on two threads (`snapshot_load.rs`); [`snapshot_file`]: snapshot files checked or
 //!   rewritten for a restore;
-//! - [`format`]: the version of every storage byte format.
+//! - [`format`]: the version of every storage byte format;
+//! - [`catch_up_marker`]: the file that keeps a node from voting until it has caught up, written
+//!   before anything it may have acknowledged is dropped.
 //!
 //! Nothing here knows the node, the peers or the front ends.
 
+pub mod catch_up_marker;
 mod decoded_tail;
 pub mod disk;
 mod flush;
@@ -20,6 +23,7 @@ pub mod format;
 pub mod fsync;
 mod log_inner;
 pub mod log_store;
+mod meta_file;
 pub mod segment_log;
 pub mod snapshot_file;
 mod snapshot_load;

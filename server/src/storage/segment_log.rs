@@ -28,7 +28,8 @@ use bytes::Bytes;
 use redraft_core::limits::LOG_CACHE_BYTES_MAX;
 use redraft_core::record::{decode_all, encode_record, CorruptRecord, Tail, RECORD_HEADER_BYTES};
 
-use super::disk::{Disk, LogFile};
+use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
+use super::disk::{is_media_error, Disk, LogFile};
 
 /// Default size at which a segment is closed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
@@ -185,8 +186,16 @@ impl<D: Disk> SegmentLog<D> {
                 }
                 continue;
             }
-            let bytes = log.disk.read(&name).map_err(io_error)?;
+            let (bytes, unreadable) = match log.disk.read(&name) {
+                Ok(bytes) => (bytes, None),
+                // Lost sectors: none of the segment is trusted.
+                Err(source) if is_media_error(&source) => {
+                    (Vec::new(), Some((0, format!("unreadable: {source}"))))
+                }
+                Err(source) => return Err(io_error(source)),
+            };
             let (records, tail, mut problem) = match decode_all(&bytes, 0) {
+                Ok((records, tail)) if unreadable.is_some() => (records, tail, unreadable),
                 Ok((records, tail)) => (records, tail, None),
                 Err(CorruptRecord { offset, problem }) => {
                     // The records before the damaged one are whole and checked.
@@ -247,6 +256,11 @@ impl<D: Disk> SegmentLog<D> {
                 if on_damage == OnDamage::Refuse {
                     return Err(LogError::Corrupt { file: name.clone(), offset, problem });
                 }
+                // Before anything is dropped: a crash during the repair must not let the node
+                // vote with a log it no longer has.
+                write_catch_up_marker(&log.disk)
+                    .await
+                    .map_err(|source| LogError::Io { file: CATCH_UP_MARKER.into(), source })?;
                 report.damage = Some(Damage {
                     file: name.clone(),
                     offset,
@@ -434,6 +448,28 @@ impl<D: Disk> SegmentLog<D> {
         active.sync().await.map_err(io_error)?;
         self.disk.sync_dir().await.map_err(io_error)?;
         Ok(())
+    }
+
+    /// Removes every entry and every segment file, durably (the snapshot the log rests on is
+    /// gone, so none of its entries can be applied); returns how many segments were removed.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] when a segment cannot be removed.
+    pub async fn remove_all(&mut self) -> Result<usize, LogError> {
+        self.active = None;
+        let segments = std::mem::take(&mut self.segments);
+        for segment in &segments {
+            self.disk
+                .remove(&segment.name)
+                .map_err(|source| LogError::Io { file: segment.name.clone(), source })?;
+        }
+        self.positions.clear();
+        self.cache.clear();
+        self.cached_bytes = 0;
+        self.held_bytes = 0;
+        self.last_written = None;
+        self.disk.sync_dir().await.map_err(|source| LogError::Io { file: ".".into(), source })?;
+        Ok(segments.len())
     }
 
     /// Drops every entry up to and including `index` from memory, and removes the segments that

@@ -25,7 +25,7 @@ use redraft_core::pin::{pin, PinBroken, PinnedState};
 use redraft_core::snapshot::{write_snapshot, SnapshotError, SnapshotHeader, SnapshotReader};
 use redraft_core::{Frozen, Reply, StateMachine};
 
-use super::disk::{blocking, Disk};
+use super::disk::{blocking, is_media_error, Disk};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use super::snapshot_load::read_and_install;
 use crate::addr::NodeAddr;
@@ -90,13 +90,13 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     /// Restores the newest snapshot on `disk`, if there is one, into `state`.
     ///
     /// # Errors
-    /// The snapshot exists but cannot be read or is damaged.
+    /// The snapshot exists but is damaged (the state is left empty), or cannot be read.
     pub fn open(
         state: Arc<StateMachine>,
         disk: D,
         metrics: Arc<Metrics>,
         feed: Arc<ChangeFeed>,
-    ) -> Result<StateMachineStore<D>, String> {
+    ) -> Result<StateMachineStore<D>, SnapshotOpenError> {
         let mut store = StateMachineStore {
             state,
             disk,
@@ -111,16 +111,23 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         match store.disk.open_snapshot(SNAPSHOT_FILE) {
             Ok(data) => {
                 let input = BufReader::with_capacity(SNAPSHOT_BUFFER_BYTES, data);
-                let header =
-                    read_and_install(&store.state, input).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
-                let (last_applied, membership) =
-                    membership_of(&header).map_err(|e| format!("{SNAPSHOT_FILE}: {e}"))?;
+                let header = read_and_install(&store.state, input).map_err(|e| match e {
+                    SnapshotError::Io(error) if !is_media_error(&error) => {
+                        SnapshotOpenError::Unreadable(format!("{SNAPSHOT_FILE}: {error}"))
+                    }
+                    damage => SnapshotOpenError::Damaged(format!("{SNAPSHOT_FILE}: {damage}")),
+                })?;
+                let (last_applied, membership) = membership_of(&header)
+                    .map_err(|e| SnapshotOpenError::Damaged(format!("{SNAPSHOT_FILE}: {e}")))?;
                 store.adopt(last_applied, membership);
                 store.on_disk = Arc::new(tokio::sync::Mutex::new(store.snapshot_index()));
                 store.feed.restart_after(store.state.applied_index());
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(format!("{SNAPSHOT_FILE}: {error}")),
+            Err(error) if is_media_error(&error) => {
+                return Err(SnapshotOpenError::Damaged(format!("{SNAPSHOT_FILE}: {error}")))
+            }
+            Err(error) => return Err(SnapshotOpenError::Unreadable(format!("{SNAPSHOT_FILE}: {error}"))),
         }
         Ok(store)
     }
@@ -218,6 +225,19 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         };
         Ok(Snapshot { meta, snapshot: Box::new(data) })
     }
+}
+
+/// Why the snapshot on disk could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotOpenError {
+    /// Its bytes are wrong (a checksum, a length, a record that does not decode) or the disk
+    /// reports them lost (EIO): a node with peers fetches the state again from the leader.
+    #[error("the snapshot is damaged: {0}")]
+    Damaged(String),
+    /// It cannot be opened or read for another reason (permissions, no descriptors left): an
+    /// operator's matter, and nothing is removed.
+    #[error("the snapshot cannot be read: {0}")]
+    Unreadable(String),
 }
 
 /// What a snapshot's header records of Raft: the last applied log id and the membership.

@@ -29,7 +29,13 @@ impl Chaos<'_> {
         self.servers.iter().position(|s| s.live.lock().as_ref().is_some_and(|node| node.is_leader()))
     }
 
-    fn names(&self, nodes: &[usize]) -> String {
+    /// Whether a node leads and every node runs and may vote (none is catching up).
+    pub fn all_caught_up(&self) -> bool {
+        self.leader().is_some()
+            && self.servers.iter().all(|s| s.live.lock().as_ref().is_some_and(|node| node.may_vote()))
+    }
+
+    pub fn names(&self, nodes: &[usize]) -> String {
         nodes.iter().map(|i| self.servers[*i].name.clone()).collect::<Vec<_>>().join(",")
     }
 
@@ -51,23 +57,53 @@ impl Chaos<'_> {
         }
     }
 
-    /// Kills `node` as [`Chaos::crash`] does and, while it is down, flips a bit in one of its log
-    /// segments (a disk that rotted at rest); restarts it after `hold`. The node must find the
-    /// damage, keep the intact prefix and fetch the rest from the leader, without voting meanwhile.
+    /// Kills `node` as [`Chaos::crash`] does and, while it is down, damages one of its files (a
+    /// bit flips or the file becomes unreadable, in a log segment, a metadata copy or the
+    /// snapshot: a disk that rotted at rest); restarts it after `hold`. The node must find the
+    /// damage, keep what is intact and fetch the rest from the leader, without voting meanwhile.
     pub async fn crash_corrupting(&self, node: usize, hold: Duration) {
         let server = &self.servers[node];
         self.handle.kill(server.handle.id());
         *server.live.lock() = None;
         let lost = server.disk.crash(&mut madsim::rand::thread_rng(), true);
-        let flipped = server.disk.flip_bit_in_log(&mut madsim::rand::thread_rng());
-        let (file, offset, bit) = flipped.unwrap_or_default();
+        let damaged = server.disk.damage_at_rest(&mut madsim::rand::thread_rng());
+        let (file, damage) = damaged.unwrap_or_default();
         self.recorder.nemesis(
             "kill-corrupt",
-            json!({ "node": server.name, "unsynced_bytes_lost": lost, "file": file, "offset": offset, "bit": bit }),
+            json!({ "node": server.name, "unsynced_bytes_lost": lost, "file": file, "damage": damage }),
         );
         tokio::time::sleep(hold).await;
         self.recorder.nemesis("start", json!(server.name));
         self.handle.restart(server.handle.id());
+    }
+
+    /// Kills `nodes`; `damaged`, one of them, loses its whole log and snapshot (every read of
+    /// them fails) and restarts at once; `cut` is mended; the others restart after `hold`.
+    pub async fn crash_losing_one(
+        &self,
+        nodes: &[usize],
+        damaged: usize,
+        cut: &[(usize, usize)],
+        hold: Duration,
+    ) {
+        for &i in nodes {
+            self.handle.kill(self.servers[i].handle.id());
+            *self.servers[i].live.lock() = None;
+            self.servers[i].disk.crash(&mut madsim::rand::thread_rng(), true);
+        }
+        let lost = self.servers[damaged].disk.lose_log_and_snapshot();
+        self.recorder.nemesis(
+            "kill-lose-log",
+            json!({ "nodes": self.names(nodes), "damaged": self.servers[damaged].name, "unreadable": lost }),
+        );
+        self.handle.restart(self.servers[damaged].handle.id());
+        self.mend(cut);
+        tokio::time::sleep(hold).await;
+        let rest: Vec<usize> = nodes.iter().copied().filter(|&i| i != damaged).collect();
+        self.recorder.nemesis("start", json!(self.names(&rest)));
+        for i in rest {
+            self.handle.restart(self.servers[i].handle.id());
+        }
     }
 
     pub async fn pause(&self, node: usize, hold: Duration) {

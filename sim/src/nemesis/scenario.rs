@@ -97,6 +97,27 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
                 servers[node].disk.set_sync_delay_ms_max(0);
                 chaos.crash(&[node], between(100, 800)).await;
             }
+            // The nodes outside a majority (leader, a follower to damage, the rest) are cut off
+            // while it commits; the majority goes down, the follower comes back first with its
+            // log and snapshot lost, the nodes that lack the entries are let back, and the rest
+            // of the majority returns later.
+            // One damaged node at a time: the next round waits for a leader and every node back
+            // and caught up (two nodes of three without their logs is beyond the fault model).
+            Scenario::DamagedVoter if !chaos.all_caught_up() => {}
+            Scenario::DamagedVoter => {
+                let mut others: Vec<usize> = (0..n).filter(|&o| o != leader).collect();
+                others.shuffle(&mut madsim::rand::thread_rng());
+                let damaged = others[0];
+                let behind: Vec<usize> = others.split_off(others.len() - n / 2);
+                let majority: Vec<usize> = (0..n).filter(|i| !behind.contains(i)).collect();
+                let cut: Vec<(usize, usize)> = behind
+                    .iter()
+                    .flat_map(|&b| majority.iter().flat_map(move |&m| [(b, m), (m, b)]))
+                    .collect();
+                chaos.cut(&format!("behind {}", chaos.names(&behind)), &cut);
+                tokio::time::sleep(between(500, 1_500)).await;
+                chaos.crash_losing_one(&majority, damaged, &cut, between(1_000, 2_500)).await;
+            }
             // A node is removed and added back while the cluster is partitioned.
             Scenario::MembershipChangeDuringPartition => {
                 let (shape, cut) = chaos.plan_partition();
