@@ -90,6 +90,7 @@ fn restart_and_catch_up(cluster: &mut Cluster, damaged: u64, more: Range<usize>)
     let restarted = Instant::now();
     cluster.start_node(damaged, false);
     let startup = cluster.nodes[&damaged].log.join("\n");
+    assert!(cluster.info(damaged).contains_key("catching_up"), "{:?}", cluster.info(damaged));
     // It fetches what it dropped, and what it missed, from the leader.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut follower = cluster.client(damaged);
@@ -106,6 +107,11 @@ fn restart_and_catch_up(cluster: &mut Cluster, damaged: u64, more: Range<usize>)
     }
     // What recovery from peers cost, for the record (not a bound).
     eprintln!("recovered: started and every key read back {:?} after the restart", restarted.elapsed());
+    // It says when it votes again.
+    while cluster.info(damaged).get("catching_up").map(String::as_str) != Some("0") {
+        assert!(Instant::now() < deadline, "still catching up: {:?}", cluster.info(damaged));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     startup
 }
 

@@ -41,6 +41,9 @@ impl Disk for FailingDisk {
     fn open(&self, name: &str) -> io::Result<FailingFile> {
         Ok(FailingFile { file: self.disk.open(name)?, fail: self.fail.clone() })
     }
+    fn open_in_place(&self, name: &str) -> io::Result<FailingFile> {
+        Ok(FailingFile { file: self.disk.open_in_place(name)?, fail: self.fail.clone() })
+    }
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         self.disk.read(name)
     }
@@ -58,6 +61,9 @@ impl Disk for FailingDisk {
 impl LogFile for FailingFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.append(bytes)
+    }
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_at(offset, bytes)
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.truncate(len)

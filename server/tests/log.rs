@@ -273,6 +273,17 @@ impl redraft_server::storage::disk::LogFile for PowerLossFile {
         Ok(())
     }
 
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.disk.with(&self.name, |file| {
+            let end = offset as usize + bytes.len();
+            if file.0.len() < end {
+                file.0.resize(end, 0);
+            }
+            file.0[offset as usize..end].copy_from_slice(bytes);
+        });
+        Ok(())
+    }
+
     fn truncate(&mut self, len: u64) -> std::io::Result<()> {
         self.disk.with(&self.name, |file| file.0.truncate(len as usize));
         Ok(())

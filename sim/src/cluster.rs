@@ -139,8 +139,9 @@ pub fn describe_nodes(servers: &[SimNode]) -> String {
             None => format!("{} down", s.name),
             Some(node) => {
                 let m = node.raft().metrics().borrow().clone();
+                let catching_up = if node.may_vote() { "" } else { " (catching up: votes for no one)" };
                 format!(
-                    "{} {:?} term {} last_log {:?} applied {:?} snapshot {:?} purged {:?} membership {:?} {:?}",
+                    "{} {:?}{catching_up} term {} last_log {:?} applied {:?} snapshot {:?} purged {:?} membership {:?} {:?}",
                     s.name,
                     m.state,
                     m.current_term,

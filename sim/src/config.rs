@@ -79,6 +79,9 @@ pub enum Fault {
     /// snapshot; at most a minority of the nodes over a run (their disks only), so a majority's
     /// disks stay intact.
     DiskCorruption,
+    /// Kill a node and lose the last sync of its newest log segment: a write the disk said was
+    /// durable and then lost. Shares the minority budget of [`Fault::DiskCorruption`].
+    LostSyncedWrite,
     /// Turn on the fault points in production code (dropped replies, connections failing
     /// mid-frame, delayed syncs).
     Buggify,
@@ -99,12 +102,13 @@ impl Fault {
             Fault::SlowNetwork => "slow-network",
             Fault::LossyNetwork => "lossy-network",
             Fault::DiskCorruption => "disk-corruption",
+            Fault::LostSyncedWrite => "lost-synced-write",
             Fault::Buggify => "buggify",
             Fault::Membership => "membership",
         }
     }
 
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::Crash,
         Fault::Pause,
         Fault::ClockSkew,
@@ -114,6 +118,7 @@ impl Fault {
         Fault::SlowNetwork,
         Fault::LossyNetwork,
         Fault::DiskCorruption,
+        Fault::LostSyncedWrite,
         Fault::Buggify,
         Fault::Membership,
     ];
@@ -148,6 +153,11 @@ pub enum Scenario {
     /// comes back first, with the nodes that never had the entries. It must not vote until it
     /// has them again: with its vote one of those nodes would lead and lose acknowledged writes.
     DamagedVoter,
+    /// Beyond the fault model, never in [`Scenario::ALL`]: a majority loses its logs and
+    /// snapshots at once. Writes only the lost nodes had acknowledged may be gone, so redraft
+    /// must stop rather than serve without them, and say so: the damaged nodes wait to catch up
+    /// and no leader can be elected until an operator steps in.
+    DamagedMajority,
 }
 
 impl Scenario {
@@ -172,6 +182,7 @@ impl Scenario {
             Scenario::TtlUnderClockSkew => "ttl-under-clock-skew",
             Scenario::LeaseReadsUnderDrift => "lease-reads-under-drift",
             Scenario::DamagedVoter => "damaged-voter",
+            Scenario::DamagedMajority => "damaged-majority",
         }
     }
 
@@ -181,7 +192,8 @@ impl Scenario {
             Scenario::StaleReadAfterLeaderChange
             | Scenario::DeposedLeaderAfterPause
             | Scenario::LeaseReadsUnderDrift
-            | Scenario::DamagedVoter => &[Workload::Register, Workload::Counter],
+            | Scenario::DamagedVoter
+            | Scenario::DamagedMajority => &[Workload::Register, Workload::Counter],
             Scenario::MajorityCrash | Scenario::CrashDuringSnapshot => {
                 &[Workload::Counter, Workload::Transfer]
             }

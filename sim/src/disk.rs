@@ -33,6 +33,8 @@ struct DiskState {
     damaged: BTreeSet<String>,
     /// Of those, the ones every read fails on.
     unreadable: BTreeSet<String>,
+    /// Durable lengths of the log segments ([`SimDisk::remember_durable_log`]).
+    remembered: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Default)]
@@ -41,6 +43,8 @@ struct FileState {
     data: Vec<u8>,
     /// What survives a crash.
     durable: Vec<u8>,
+    /// The durable length before the last sync that grew it (for [`SimDisk::lose_last_sync`]).
+    durable_before_sync: usize,
 }
 
 impl SimDisk {
@@ -117,6 +121,57 @@ impl SimDisk {
         Some((name, format!("bit {bit} of byte {offset} flipped")))
     }
 
+    /// A write the disk acknowledged and then lost: the newest log segment whose last sync grew
+    /// it falls back to its length before that sync (call after [`SimDisk::crash`], for a node
+    /// that is down). Returns the file and the bytes lost.
+    pub fn lose_last_sync(&self) -> Option<(String, u64)> {
+        let mut state = self.state.lock();
+        let (name, file) =
+            state.files.iter_mut().rev().find(|(name, file)| {
+                name.ends_with(".log") && file.durable.len() > file.durable_before_sync
+            })?;
+        let lost = (file.durable.len() - file.durable_before_sync) as u64;
+        file.durable.truncate(file.durable_before_sync);
+        file.data = file.durable.clone();
+        Some((name.clone(), lost))
+    }
+
+    /// Remembers how much of every log segment is durable now, for
+    /// [`SimDisk::lose_syncs_since_remembered`].
+    pub fn remember_durable_log(&self) {
+        let mut state = self.state.lock();
+        let lengths = state
+            .files
+            .iter()
+            .filter(|(name, _)| name.ends_with(".log"))
+            .map(|(name, file)| (name.clone(), file.durable.len()))
+            .collect();
+        state.remembered = lengths;
+    }
+
+    /// Writes the disk acknowledged and then lost, many of them: every log segment falls back to
+    /// what was durable when [`SimDisk::remember_durable_log`] was called, and segments created
+    /// since are lost whole. For a node that is down. Returns the bytes lost.
+    pub fn lose_syncs_since_remembered(&self) -> u64 {
+        let mut state = self.state.lock();
+        let remembered = std::mem::take(&mut state.remembered);
+        let mut lost = 0;
+        let mut gone = Vec::new();
+        for (name, file) in state.files.iter_mut().filter(|(name, _)| name.ends_with(".log")) {
+            let keep = remembered.get(name).copied().unwrap_or(0).min(file.durable.len());
+            lost += (file.durable.len() - keep) as u64;
+            file.durable.truncate(keep);
+            file.data = file.durable.clone();
+            if !remembered.contains_key(name) {
+                gone.push(name.clone());
+            }
+        }
+        for name in gone {
+            state.files.remove(&name);
+        }
+        lost
+    }
+
     /// Makes every log segment and the snapshot unreadable (a disk that lost them at rest);
     /// returns their names.
     pub fn lose_log_and_snapshot(&self) -> Vec<String> {
@@ -190,7 +245,8 @@ impl Disk for SimDisk {
     }
 
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
-        let file = FileState { data: bytes.to_vec(), durable: bytes.to_vec() };
+        let file =
+            FileState { data: bytes.to_vec(), durable: bytes.to_vec(), durable_before_sync: bytes.len() };
         let mut state = self.state.lock();
         state.files.insert(name.to_owned(), file);
         SimDisk::renewed(&mut state, name);
@@ -219,6 +275,16 @@ impl LogFile for SimFile {
         self.with(|file| file.data.extend_from_slice(bytes))
     }
 
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.with(|file| {
+            let start = offset as usize;
+            if file.data.len() < start + bytes.len() {
+                file.data.resize(start + bytes.len(), 0);
+            }
+            file.data[start..start + bytes.len()].copy_from_slice(bytes);
+        })
+    }
+
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.with(|file| file.data.truncate(len as usize))
     }
@@ -244,6 +310,9 @@ impl LogFile for SimFile {
                 // sync already made durable stays so; a truncation since then is made durable
                 // too (the log syncs right after truncating).
                 let end = written.max(file.durable.len()).min(file.data.len());
+                if end > file.durable.len() {
+                    file.durable_before_sync = file.durable.len();
+                }
                 file.durable = file.data[..end].to_vec();
             }
             Ok(())

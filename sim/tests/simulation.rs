@@ -320,6 +320,42 @@ fn named_scenarios() {
     }
 }
 
+/// Beyond the fault model (`Scenario::DamagedMajority`): a majority loses its logs at once.
+/// Acknowledged writes may be gone, and redraft must not serve as if they were not: every run
+/// must fail, and its report must say why (nodes catching up that vote for no one), never pass.
+#[test]
+fn beyond_the_fault_model_is_reported() {
+    let scenario = Scenario::DamagedMajority;
+    if let Some(seed) = replay_seed() {
+        let workload = workload_override().unwrap_or(Workload::Register);
+        let nodes = nodes_override().unwrap_or(3);
+        run_seed("beyond_the_fault_model_is_reported", seed, SimConfig::scenario(scenario, workload, nodes));
+        return;
+    }
+    for seed in SCENARIO_SEEDS {
+        for nodes in [3, 5] {
+            let config = SimConfig::scenario(scenario, Workload::Register, nodes);
+            let run =
+                std::panic::catch_unwind(|| run_seed("beyond_the_fault_model_is_reported", *seed, config));
+            let Err(failure) = run else {
+                panic!(
+                    "seed {seed}, {nodes} nodes: a majority without its logs passed as if nothing was lost"
+                );
+            };
+            let message = failure
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| failure.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            assert!(
+                message.contains("catching up: votes for no one"),
+                "seed {seed}, {nodes} nodes: {message}"
+            );
+            println!("beyond_the_fault_model_is_reported: seed {seed}, {nodes} nodes, reported as expected");
+        }
+    }
+}
+
 fn summary(test: &str, seed: u64, workload: Workload, nodes: usize, report: &Summary) {
     println!(
         "{test}: seed {seed} {:9} {nodes} nodes ops {:5} info {:4} faults {:3} virtual {:.1}s watched {:5} moves {}",

@@ -58,7 +58,7 @@ impl Node {
     }
 
     /// Whether this node may vote at all: not while it catches up after joining with an empty
-    /// log (`catch_up.rs`).
+    /// log or finding its disk damaged (`catch_up.rs`).
     pub fn may_vote(&self) -> bool {
         let applied = self.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
         self.catch_up.may_vote(applied)

@@ -26,6 +26,10 @@ pub struct ClusterStatus {
     /// The newest index removed from the log (compacted into a snapshot); a node further
     /// behind catches up by snapshot.
     pub purged_index: u64,
+    /// Whether this node waits to catch up with a leader before it votes again: it joined with
+    /// nothing, or found its disk damaged (`catch_up.rs`). A majority of such nodes elects no
+    /// leader until one that still has the log is back.
+    pub catching_up: bool,
     pub members: Vec<MemberStatus>,
 }
 
@@ -113,6 +117,7 @@ impl Node {
             applied_index,
             snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
             purged_index: metrics.purged.map_or(0, |id| id.index),
+            catching_up: !self.may_vote(),
             members,
         }
     }

@@ -78,6 +78,7 @@ pub(crate) fn info_text(status: &ClusterStatus) -> String {
     field("applied_index", status.applied_index.to_string());
     field("snapshot_index", status.snapshot_index.to_string());
     field("purged_index", status.purged_index.to_string());
+    field("catching_up", u8::from(status.catching_up).to_string());
     field("members", status.members.len().to_string());
     for member in &status.members {
         let mut line = format!(

@@ -39,6 +39,14 @@ pub trait Disk: Send + Sync + 'static {
     /// The file cannot be opened or created.
     fn open(&self, name: &str) -> io::Result<Self::File>;
 
+    /// Opens a file to be written in place ([`LogFile::write_at`]), creating it empty if missing.
+    ///
+    /// # Errors
+    /// The file cannot be opened or created.
+    fn open_in_place(&self, name: &str) -> io::Result<Self::File> {
+        self.open(name)
+    }
+
     /// Reads a whole file.
     ///
     /// # Errors
@@ -115,6 +123,13 @@ pub trait LogFile: Send + 'static {
     /// The write failed.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
 
+    /// Writes bytes at `offset`, over what is there (a file from [`Disk::open_in_place`]);
+    /// durable only after [`LogFile::sync`].
+    ///
+    /// # Errors
+    /// The write failed.
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+
     /// Cuts the file to `len` bytes; durable only after [`LogFile::sync`].
     ///
     /// # Errors
@@ -184,6 +199,17 @@ impl Disk for FileDisk {
 
     fn open(&self, name: &str) -> io::Result<DiskFile> {
         let file = OpenOptions::new().create(true).append(true).read(true).open(self.dir.join(name))?;
+        let len = file.metadata()?.len();
+        Ok(DiskFile { file: Arc::new(file), len })
+    }
+
+    fn open_in_place(&self, name: &str) -> io::Result<DiskFile> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(self.dir.join(name))?;
         let len = file.metadata()?.len();
         Ok(DiskFile { file: Arc::new(file), len })
     }
@@ -259,7 +285,8 @@ impl Disk for FileDisk {
     }
 }
 
-/// A real file opened for appending.
+/// A real file opened for appending ([`Disk::open`]) or for writing in place
+/// ([`Disk::open_in_place`]).
 #[derive(Debug)]
 pub struct DiskFile {
     /// Shared with the sync running off the async workers, so a sync needs no `dup` of the
@@ -272,6 +299,12 @@ impl LogFile for DiskFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         (&*self.file).write_all(bytes)?;
         self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&*self.file, bytes, offset)?;
+        self.len = self.len.max(offset + bytes.len() as u64);
         Ok(())
     }
 

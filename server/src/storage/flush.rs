@@ -1,5 +1,6 @@
 //! The log's sync loops, one per policy that syncs: `always` syncs once for every batch of
-//! appends waiting and only then reports them durable (group commit); `everysec` syncs once a
+//! appends waiting, raises the synced mark (`synced_mark.rs`), and only then reports them
+//! durable (group commit); `everysec` syncs once a
 //! second, its appends already reported durable when written (a documented loss window). `no`
 //! has no loop: the operating system decides.
 
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::disk::Disk;
 use super::log_inner::LogInner;
+use super::synced_mark::SyncedMark;
 use crate::clock::monotonic_now;
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
@@ -20,6 +22,7 @@ use crate::raft_types::TypeConfig;
 /// when every log store handle is gone.
 pub(super) async fn sync_each_batch<D: Disk>(
     inner: Arc<Mutex<LogInner<D>>>,
+    mark: Arc<Mutex<SyncedMark<D>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
     metrics: Arc<Metrics>,
 ) {
@@ -37,8 +40,16 @@ pub(super) async fn sync_each_batch<D: Disk>(
         let started = monotonic_now();
         // The fsync runs without the lock, so openraft keeps appending meanwhile and the next
         // batch gathers while this one syncs.
-        let sync = inner.lock().await.log.start_sync();
-        let result = sync.await.map_err(|e| io::Error::other(e.to_string()));
+        let (sync, through, cuts) = {
+            let mut inner = inner.lock().await;
+            let sync = inner.log.start_sync();
+            (sync, inner.log.bounds().map(|(_, last)| last), mark.lock().await.cuts())
+        };
+        let mut result = sync.await.map_err(|e| io::Error::other(e.to_string()));
+        if let (Ok(()), Some(through)) = (&result, through) {
+            // Before the appends are reported durable (`synced_mark.rs`).
+            result = mark.lock().await.raise(through, cuts).await;
+        }
         match &result {
             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), batch.len()),
             Err(error) => {

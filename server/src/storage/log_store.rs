@@ -36,6 +36,7 @@ use super::log_inner::LogInner;
 use super::meta_file::{open_meta, save_meta};
 use super::segment_log::{Damage, LogError, OnDamage, RecoveryReport, SegmentLog};
 use super::state_machine_store::SNAPSHOT_FILE;
+use super::synced_mark::{SyncedMark, SYNCED_MARK_FILE};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
@@ -43,6 +44,8 @@ use crate::raft_types::TypeConfig;
 /// same in-memory entries.
 pub struct LogStore<D: Disk + Clone> {
     inner: Arc<Mutex<LogInner<D>>>,
+    /// The last index reported durable (`synced_mark.rs`); lock order: `inner`, then this.
+    mark: Arc<Mutex<SyncedMark<D>>>,
     disk: D,
     policy: FsyncPolicy,
     metrics: Arc<Metrics>,
@@ -56,6 +59,7 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
     fn clone(&self) -> Self {
         LogStore {
             inner: self.inner.clone(),
+            mark: self.mark.clone(),
             disk: self.disk.clone(),
             policy: self.policy,
             metrics: self.metrics.clone(),
@@ -164,6 +168,39 @@ impl<D: Disk + Clone> LogStore<D> {
                 }
             }
         }
+        let mark_error = |source| LogError::Io { file: SYNCED_MARK_FILE.into(), source };
+        let mut mark = SyncedMark::open(&disk).map_err(mark_error)?;
+        let covered = meta.last_purged.map(|id| id.index).max(snapshot_index).unwrap_or(0);
+        let log_end = log.bounds().map_or(covered, |(_, last)| last.max(covered));
+        if policy == FsyncPolicy::Always && mark.index() > log_end && report.damage.is_none() {
+            // Entries this node reported durable are gone: a write the disk acknowledged and lost.
+            let problem = format!(
+                "entries through {} were reported durable, but the log ends at {log_end}",
+                mark.index()
+            );
+            if on_damage == OnDamage::Refuse {
+                let problem = format!("{problem} (to start without them, remove {SYNCED_MARK_FILE})");
+                return Err(OpenError::Log(LogError::Corrupt {
+                    file: SYNCED_MARK_FILE.into(),
+                    offset: 0,
+                    problem,
+                }));
+            }
+            write_catch_up_marker(&disk)
+                .await
+                .map_err(|source| LogError::Io { file: CATCH_UP_MARKER.into(), source })?;
+            report.damage = Some(Damage {
+                file: SYNCED_MARK_FILE.into(),
+                offset: 0,
+                problem,
+                kept_through: log.bounds().map(|(_, last)| last),
+                segments_removed: 0,
+            });
+        }
+        // Only `always` keeps the mark; under the other policies acknowledged appends may be
+        // unsynced by design, and a stale mark would raise a false alarm if `always` came back.
+        let keep = if policy == FsyncPolicy::Always { log_end } else { 0 };
+        mark.lower(keep).await.map_err(mark_error)?;
         metrics.log_bytes.set(log.held_bytes() as i64);
         metrics.log_cache_bytes.set(log.cached().1 as i64);
         let inner = Arc::new(Mutex::new(LogInner {
@@ -173,10 +210,11 @@ impl<D: Disk + Clone> LogStore<D> {
             meta_sequence,
             sync_failed: None,
         }));
+        let mark = Arc::new(Mutex::new(mark));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
         match policy {
             FsyncPolicy::Always => {
-                tokio::spawn(sync_each_batch(inner.clone(), pending, metrics.clone()));
+                tokio::spawn(sync_each_batch(inner.clone(), mark.clone(), pending, metrics.clone()));
             }
             FsyncPolicy::Everysec => {
                 tokio::spawn(sync_every_second(Arc::downgrade(&inner), metrics.clone()));
@@ -184,7 +222,7 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::No => {}
         }
         let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
-        Ok((LogStore { inner, disk, policy, metrics, flush, applied_by }, recovery))
+        Ok((LogStore { inner, mark, disk, policy, metrics, flush, applied_by }, recovery))
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -311,6 +349,13 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         let mut inner = self.inner.lock().await;
+        // The mark first: it must never claim entries the log dropped on purpose.
+        self.mark
+            .lock()
+            .await
+            .lower(log_id.index.saturating_sub(1))
+            .await
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.log.truncate(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.decoded.truncate(log_id.index);
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);

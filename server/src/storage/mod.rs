@@ -10,6 +10,8 @@
 //!   start on two threads (`snapshot_load.rs`); [`snapshot_file`]: snapshot files checked or
 //!   rewritten for a restore;
 //! - [`format`]: the version of every storage byte format;
+//! - [`synced_mark`]: the last index reported durable, kept apart from the log, so that a synced
+//!   tail the disk lost is found at start;
 //! - [`catch_up_marker`]: the file that keeps a node from voting until it has caught up, written
 //!   before anything it may have acknowledged is dropped.
 //!
@@ -28,3 +30,4 @@ pub mod segment_log;
 pub mod snapshot_file;
 mod snapshot_load;
 pub mod state_machine_store;
+pub mod synced_mark;

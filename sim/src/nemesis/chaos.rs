@@ -77,12 +77,33 @@ impl Chaos<'_> {
         self.handle.restart(server.handle.id());
     }
 
+    /// Kills `node` as [`Chaos::crash`] does and loses the last sync of its newest log segment
+    /// (a write the disk acknowledged and lost); restarts it after `hold`. The node must find
+    /// that entries it reported durable are gone, and not vote until it has them again.
+    pub async fn crash_losing_sync(&self, node: usize, hold: Duration) {
+        let server = &self.servers[node];
+        self.handle.kill(server.handle.id());
+        *server.live.lock() = None;
+        let unsynced = server.disk.crash(&mut madsim::rand::thread_rng(), true);
+        let (file, synced_lost) = server.disk.lose_last_sync().unwrap_or_default();
+        self.recorder.nemesis(
+            "kill-lose-sync",
+            json!({ "node": server.name, "unsynced_bytes_lost": unsynced, "file": file, "synced_bytes_lost": synced_lost }),
+        );
+        tokio::time::sleep(hold).await;
+        self.recorder.nemesis("start", json!(server.name));
+        self.handle.restart(server.handle.id());
+    }
+
     /// Kills `nodes`; `damaged`, one of them, loses its whole log and snapshot (every read of
-    /// them fails) and restarts at once; `cut` is mended; the others restart after `hold`.
+    /// them fails) or, with `lose_syncs`, what it synced since its disk remembered its log
+    /// ([`crate::disk::SimDisk::remember_durable_log`]), and restarts at once; `cut` is mended;
+    /// the others restart after `hold`.
     pub async fn crash_losing_one(
         &self,
         nodes: &[usize],
         damaged: usize,
+        lose_syncs: bool,
         cut: &[(usize, usize)],
         hold: Duration,
     ) {
@@ -91,10 +112,15 @@ impl Chaos<'_> {
             *self.servers[i].live.lock() = None;
             self.servers[i].disk.crash(&mut madsim::rand::thread_rng(), true);
         }
-        let lost = self.servers[damaged].disk.lose_log_and_snapshot();
+        let disk = &self.servers[damaged].disk;
+        let lost = if lose_syncs {
+            json!({ "synced_bytes_lost": disk.lose_syncs_since_remembered() })
+        } else {
+            json!({ "unreadable": disk.lose_log_and_snapshot() })
+        };
         self.recorder.nemesis(
             "kill-lose-log",
-            json!({ "nodes": self.names(nodes), "damaged": self.servers[damaged].name, "unreadable": lost }),
+            json!({ "nodes": self.names(nodes), "damaged": self.servers[damaged].name, "lost": lost }),
         );
         self.handle.restart(self.servers[damaged].handle.id());
         self.mend(cut);
@@ -102,6 +128,23 @@ impl Chaos<'_> {
         let rest: Vec<usize> = nodes.iter().copied().filter(|&i| i != damaged).collect();
         self.recorder.nemesis("start", json!(self.names(&rest)));
         for i in rest {
+            self.handle.restart(self.servers[i].handle.id());
+        }
+    }
+
+    /// Kills `nodes`, makes every log segment and snapshot of theirs unreadable, and restarts
+    /// them after `hold`.
+    pub async fn crash_losing_logs(&self, nodes: &[usize], hold: Duration) {
+        for &i in nodes {
+            self.handle.kill(self.servers[i].handle.id());
+            *self.servers[i].live.lock() = None;
+            self.servers[i].disk.crash(&mut madsim::rand::thread_rng(), true);
+            self.servers[i].disk.lose_log_and_snapshot();
+        }
+        self.recorder.nemesis("kill-lose-logs", json!(self.names(nodes)));
+        tokio::time::sleep(hold).await;
+        self.recorder.nemesis("start", json!(self.names(nodes)));
+        for &i in nodes {
             self.handle.restart(self.servers[i].handle.id());
         }
     }

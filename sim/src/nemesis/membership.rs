@@ -117,7 +117,8 @@ impl Chaos<'_> {
                     })
                     .collect();
                 return Err(format!(
-                    "the membership did not settle with every node a voter within {bound:?} after healing: {states:?}"
+                    "the membership did not settle with every node a voter within {bound:?} after healing: {states:?}; the nodes: {}",
+                    crate::cluster::describe_nodes(self.servers)
                 ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -71,7 +71,13 @@ pub async fn nemesis(
                 corrupted.insert(index);
                 chaos.crash_corrupting(index, hold).await
             }
-            Fault::DiskCorruption => chaos.crash(&[index], hold).await,
+            Fault::LostSyncedWrite
+                if corrupted.len() < (servers.len() - 1) / 2 || corrupted.contains(&index) =>
+            {
+                corrupted.insert(index);
+                chaos.crash_losing_sync(index, hold).await
+            }
+            Fault::DiskCorruption | Fault::LostSyncedWrite => chaos.crash(&[index], hold).await,
             Fault::Pause => chaos.pause(index, hold).await,
             Fault::ClockSkew => {
                 let mut rng = madsim::rand::thread_rng();

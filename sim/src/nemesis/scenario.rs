@@ -99,7 +99,7 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
             }
             // The nodes outside a majority (leader, a follower to damage, the rest) are cut off
             // while it commits; the majority goes down, the follower comes back first with its
-            // log and snapshot lost, the nodes that lack the entries are let back, and the rest
+            // log and snapshot lost (or what it synced meanwhile), the nodes that lack the entries are let back, and the rest
             // of the majority returns later.
             // One damaged node at a time: the next round waits for a leader and every node back
             // and caught up (two nodes of three without their logs is beyond the fault model).
@@ -114,9 +114,26 @@ pub async fn scenario_nemesis(chaos: &Chaos<'_>, scenario: Scenario, deadline: I
                     .iter()
                     .flat_map(|&b| majority.iter().flat_map(move |&m| [(b, m), (m, b)]))
                     .collect();
+                // Half the time the follower loses only what it synced while the others were cut
+                // off (writes the disk acknowledged and lost), so its log still looks whole and
+                // no longer than theirs.
+                let lose_syncs = madsim::rand::thread_rng().gen_bool(0.5);
+                if lose_syncs {
+                    servers[damaged].disk.remember_durable_log();
+                }
                 chaos.cut(&format!("behind {}", chaos.names(&behind)), &cut);
-                tokio::time::sleep(between(500, 1_500)).await;
-                chaos.crash_losing_one(&majority, damaged, &cut, between(1_000, 2_500)).await;
+                tokio::time::sleep(between(200, 1_500)).await;
+                chaos.crash_losing_one(&majority, damaged, lose_syncs, &cut, between(1_000, 2_500)).await;
+            }
+            // A majority, the leader among it, goes down and its disks lose every log segment
+            // and snapshot; they restart together.
+            Scenario::DamagedMajority if !chaos.all_caught_up() => {}
+            Scenario::DamagedMajority => {
+                let mut order: Vec<usize> = (0..n).filter(|&o| o != leader).collect();
+                order.shuffle(&mut madsim::rand::thread_rng());
+                order.truncate(n / 2);
+                order.push(leader);
+                chaos.crash_losing_logs(&order, between(200, 1_000)).await;
             }
             // A node is removed and added back while the cluster is partitioned.
             Scenario::MembershipChangeDuringPartition => {
