@@ -68,7 +68,8 @@ struct RunArgs {
     workload: WorkloadArg,
     /// Faults, comma-separated: partition (cut peer links at the runner's proxies), kill
     /// (SIGKILL and restart), pause (SIGSTOP and SIGCONT), clock (shift node clocks; needs a
-    /// fault-injection build of the server); or none.
+    /// fault-injection build of the server), corrupt (SIGKILL, flip a bit in a log segment, the
+    /// snapshot or a copy of the vote, restart; a minority of nodes, 3 or more); or none.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "partition,kill,pause,clock")]
     nemesis: Vec<NemesisArg>,
     /// Seconds between the starts of faults; each is held for 30% to 70% of it.
@@ -112,6 +113,7 @@ enum NemesisArg {
     Kill,
     Pause,
     Clock,
+    Corrupt,
     None,
 }
 
@@ -185,6 +187,7 @@ fn run_run(args: &RunArgs) -> ExitCode {
             NemesisArg::Kill => Some(Fault::Kill),
             NemesisArg::Pause => Some(Fault::Pause),
             NemesisArg::Clock => Some(Fault::Clock),
+            NemesisArg::Corrupt => Some(Fault::Corrupt),
             NemesisArg::None => None,
         })
         .collect();

@@ -149,9 +149,10 @@ fn a_short_run_under_partitions_and_kills_is_valid_and_leaves_its_report() {
 }
 
 #[test]
-fn a_short_append_run_under_partitions_and_kills_finds_no_anomaly() {
+fn a_short_append_run_under_partitions_kills_and_disk_rot_finds_no_anomaly() {
     // Fifteen seconds of list-append transactions (MULTI/EXEC, pipelined or not, and single
-    // commands) on three nodes with a fault every four seconds.
+    // commands) on three nodes with a fault every four seconds: a partition, a kill, and a kill
+    // with a bit flipped in the node's files at rest, each once.
     let store = store("append");
     let output = jepsen_run(
         &store,
@@ -163,7 +164,7 @@ fn a_short_append_run_under_partitions_and_kills_finds_no_anomaly() {
             "--time-limit",
             "15",
             "--nemesis",
-            "partition,kill",
+            "partition,kill,corrupt",
             "--nemesis-interval",
             "4",
             "--rate",
@@ -182,7 +183,9 @@ fn a_short_append_run_under_partitions_and_kills_finds_no_anomaly() {
     assert!(stdout.starts_with("valid: "), "{stdout}");
 
     let dir = store.join("latest").canonicalize().expect("store/latest points at the run");
-    assert!(dir.starts_with(store.join("append-partition+kill").canonicalize().expect("the test's dir")));
+    assert!(
+        dir.starts_with(store.join("append-partition+kill+corrupt").canonicalize().expect("the test's dir"))
+    );
     for file in
         ["history.jsonl", "transactions.jsonl", "results.json", "report.html", "latency.svg", "run.log"]
     {
@@ -202,6 +205,7 @@ fn a_short_append_run_under_partitions_and_kills_finds_no_anomaly() {
     assert!(run["operations"]["ok"].as_u64().expect("a count") >= 300, "{run}");
     assert!(run["faults_applied"]["partition"].as_u64().unwrap_or(0) >= 1, "{run}");
     assert!(run["faults_applied"]["kill"].as_u64().unwrap_or(0) >= 1, "{run}");
+    assert!(run["faults_applied"]["corrupt"].as_u64().unwrap_or(0) >= 1, "{run}");
 
     // The transactions read back, their reads saw the appends, and they check the same again.
     let text = std::fs::read_to_string(dir.join("transactions.jsonl")).expect("transactions.jsonl");

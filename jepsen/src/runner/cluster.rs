@@ -67,7 +67,8 @@ impl NodeSpec {
         self.dir.join("server.log")
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// Its data directory.
+    pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
 

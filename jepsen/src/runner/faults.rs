@@ -3,7 +3,8 @@
 //! to serve again.
 //!
 //! Every action goes into the history as a nemesis event, named as [`crate::nemesis`] pairs them
-//! (so reports shade the intervals): `start-partition`/`stop-partition`, `kill`/`start`,
+//! (so reports shade the intervals): `start-partition`/`stop-partition`, `kill`/`start` (a
+//! `corrupt` fault is a kill whose detail names the file damaged),
 //! `pause`/`resume`, `start-clock`/`stop-clock`. A node that exits on its own is recorded as
 //! `exit` and started again.
 //!
@@ -12,7 +13,7 @@
 //! fault hits depends on the seed and, for half of the kills, pauses and isolations, on which
 //! node leads at that moment, which the seed does not decide.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,6 +43,10 @@ pub enum Fault {
     Pause,
     /// Shift the clocks of some nodes by up to ten seconds either way.
     Clock,
+    /// SIGKILL a node, flip one bit in one of its files at rest (a log segment, the snapshot,
+    /// one copy of its vote: `disk_rot.rs`), and start it again after the hold; only ever on a
+    /// minority of the nodes over a run, so a majority's disks stay intact.
+    Corrupt,
 }
 
 impl Fault {
@@ -52,6 +57,7 @@ impl Fault {
             Fault::Kill => "kill",
             Fault::Pause => "pause",
             Fault::Clock => "clock",
+            Fault::Corrupt => "corrupt",
         }
     }
 }
@@ -114,7 +120,10 @@ pub async fn run_nemesis(
         .copied()
         .filter(|fault| *fault != Fault::Partition || cluster.specs().len() > 1)
         .filter(|fault| *fault != Fault::Clock || cluster.has_clock_offsets())
+        // A node alone refuses a damaged disk (no one to fetch from): only with peers.
+        .filter(|fault| *fault != Fault::Corrupt || cluster.specs().len() >= 3)
         .collect();
+    let mut corrupted = BTreeSet::new();
     let mut round: Vec<Fault> = Vec::new();
     let mut quiet = plan.interval.mul_f64(rng.gen_range(0.3..0.7));
     let mut healed: Option<usize> = None;
@@ -138,7 +147,7 @@ pub async fn run_nemesis(
         }
         let fault = round.pop().expect("refilled above");
         let leader = leader(cluster).await;
-        let applied = apply(cluster, recorder, &mut rng, fault, leader);
+        let applied = apply(cluster, recorder, &mut rng, fault, leader, &mut corrupted);
         progress.event(recorder.now_ns(), &format!("{} {}", fault.name(), applied.detail_text()));
         progress.set_fault(Some(format!("{} {}", fault.name(), applied.detail_text())));
         let index = {
@@ -227,6 +236,7 @@ fn apply(
     rng: &mut StdRng,
     fault: Fault,
     leader: Option<usize>,
+    corrupted: &mut BTreeSet<usize>,
 ) -> Applied {
     let count = cluster.specs().len();
     let names: Vec<String> = cluster.specs().iter().map(|spec| spec.name.clone()).collect();
@@ -248,6 +258,28 @@ fn apply(
         Fault::Kill => {
             cluster.kill(target);
             let detail = json!(name(target));
+            let start_ns = recorder.nemesis("kill", detail.clone());
+            Applied { fault, start_ns, detail, node: Some(target) }
+        }
+        Fault::Corrupt => {
+            // Within the minority budget: a node damaged before, or a new one while it lasts.
+            let budget = (count - 1) / 2;
+            let target = if corrupted.len() < budget || corrupted.contains(&target) {
+                target
+            } else {
+                *corrupted.iter().next().expect("a budget of at least one")
+            };
+            corrupted.insert(target);
+            cluster.kill(target);
+            let data_dir = cluster.specs()[target].data_dir();
+            let damage = super::disk_rot::flip_a_bit_at_rest(&data_dir, rng);
+            let detail = match damage {
+                Some((file, offset, bit)) => {
+                    json!({ "node": name(target), "file": file, "offset": offset, "bit": bit })
+                }
+                None => json!({ "node": name(target), "file": Value::Null }),
+            };
+            // Named as a kill, so reports pair it with its `start`.
             let start_ns = recorder.nemesis("kill", detail.clone());
             Applied { fault, start_ns, detail, node: Some(target) }
         }
@@ -286,7 +318,7 @@ fn heal(cluster: &mut Cluster, recorder: &Recorder, applied: &Applied) -> u64 {
             cluster.cuts().heal();
             recorder.nemesis("stop-partition", applied.detail.clone())
         }
-        (Fault::Kill, Some(node)) => {
+        (Fault::Kill | Fault::Corrupt, Some(node)) => {
             let restarted = cluster.restart(node, "restarted after SIGKILL");
             let mut detail = json!({ "node": applied.detail });
             if let Err(error) = restarted {
@@ -304,7 +336,9 @@ fn heal(cluster: &mut Cluster, recorder: &Recorder, applied: &Applied) -> u64 {
             }
             recorder.nemesis("stop-clock", Value::Null)
         }
-        (Fault::Kill | Fault::Pause, None) => unreachable!("kills and pauses always name their node"),
+        (Fault::Kill | Fault::Corrupt | Fault::Pause, None) => {
+            unreachable!("kills and pauses always name their node")
+        }
     }
 }
 

@@ -49,6 +49,7 @@
 pub mod append;
 pub mod cluster;
 mod config;
+mod disk_rot;
 mod ending;
 pub mod faults;
 pub mod progress;
