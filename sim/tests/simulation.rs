@@ -131,6 +131,12 @@ struct Summary {
 /// already ran others would not replay. With `MADSIM_TEST_SEED` set (a replay, or such a child)
 /// the run happens in this process.
 fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
+    try_run_seed(test, seed, config).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// [`run_seed`], with a failed run in a child process as an error rather than a panic (a run in
+/// this process still panics).
+fn try_run_seed(test: &str, seed: u64, config: SimConfig) -> Result<Summary, String> {
     if replay_seed().is_some() {
         let report = run_in_process(test, seed, config);
         println!(
@@ -142,14 +148,14 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
             report.watched,
             report.watch_moves
         );
-        return Summary {
+        return Ok(Summary {
             operations: report.operations,
             infos: report.infos,
             faults: report.faults,
             virtual_secs: report.virtual_secs,
             watched: report.watched,
             watch_moves: report.watch_moves,
-        };
+        });
     }
     let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
     command
@@ -172,14 +178,14 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
                     .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
                     .unwrap_or(0.0)
             };
-            Summary {
+            Ok(Summary {
                 operations: field("ops") as usize,
                 infos: field("info") as usize,
                 faults: field("faults") as usize,
                 virtual_secs: field("virtual"),
                 watched: field("watched") as usize,
                 watch_moves: field("moves") as usize,
-            }
+            })
         }
         None => {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -191,7 +197,7 @@ fn run_seed(test: &str, seed: u64, config: SimConfig) -> Summary {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            panic!("{test}: the run of seed {seed} failed ({}):\n{reason}", output.status);
+            Err(format!("{test}: the run of seed {seed} failed ({}):\n{reason}", output.status))
         }
     }
 }
@@ -335,18 +341,11 @@ fn beyond_the_fault_model_is_reported() {
     for seed in SCENARIO_SEEDS {
         for nodes in [3, 5] {
             let config = SimConfig::scenario(scenario, Workload::Register, nodes);
-            let run =
-                std::panic::catch_unwind(|| run_seed("beyond_the_fault_model_is_reported", *seed, config));
-            let Err(failure) = run else {
+            let Err(message) = try_run_seed("beyond_the_fault_model_is_reported", *seed, config) else {
                 panic!(
                     "seed {seed}, {nodes} nodes: a majority without its logs passed as if nothing was lost"
                 );
             };
-            let message = failure
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| failure.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
             assert!(
                 message.contains("catching up: votes for no one"),
                 "seed {seed}, {nodes} nodes: {message}"
