@@ -276,6 +276,9 @@ impl Exec<'_, '_> {
         let Some(entry) = self.live(key) else { return Reply::Nil };
         match expiry {
             None => {}
+            Some(Expiry::InMs(ms) | Expiry::AtMs(ms)) if ms <= 0 => {
+                return Reply::Error(errors::invalid_expire(CommandName::GetEx.as_str()))
+            }
             Some(Expiry::Persist) if entry.expire_at_ms.is_some() => self.put(key, entry.value.clone(), None),
             Some(Expiry::Persist) => {}
             Some(at) => match self.absolute(at, CommandName::GetEx) {

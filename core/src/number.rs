@@ -59,15 +59,54 @@ pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
     Some(value)
 }
 
-/// Parses a Redis float for INCRBYFLOAT: no leading space, nothing after the number, not NaN.
-/// Infinities parse, and the caller refuses a non-finite result with Redis's error.
+/// Parses a Redis float for INCRBYFLOAT as Redis's `string2ld` does with `strtold`: no leading
+/// space, nothing after the number, not NaN, hexadecimal floats (`0x10`, `0x1.8p3`) too, and a
+/// finite number too large to hold is refused (`ERANGE`). Infinities spelled out parse, and the
+/// caller refuses a non-finite result with Redis's error.
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.is_empty() || text.len() > 5000 || text.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
-    let value: f64 = text.parse().ok()?;
-    (!value.is_nan()).then_some(value)
+    let value: f64 = match text.parse() {
+        Ok(value) => value,
+        Err(_) => parse_hex_f64(text)?,
+    };
+    let spelled_infinite = text.trim_start_matches(['+', '-']).to_ascii_lowercase().starts_with("inf");
+    (!value.is_nan() && (value.is_finite() || spelled_infinite)).then_some(value)
+}
+
+/// A C hexadecimal float: `[+-]0x` hex digits with an optional point, then an optional binary
+/// exponent `p[+-]digits`.
+fn parse_hex_f64(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let (mantissa, exponent) = match rest.find(['p', 'P']) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for digit in whole.chars().chain(fraction.chars()) {
+        value = value * 16.0 + f64::from(digit.to_digit(16)?);
+    }
+    let exponent: i32 = match exponent {
+        Some(text) if text.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit()) => {
+            text.parse().ok()?
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    let fraction_bits = i32::try_from(fraction.len()).ok()?.checked_mul(4)?;
+    let value = value * 2f64.powi(exponent.checked_sub(fraction_bits)?);
+    Some(if negative { -value } else { value })
 }
 
 /// Formats an integer as Redis stores the result of INCR.
@@ -135,6 +174,14 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1x"), None);
         assert_eq!(parse_f64(b""), None);
+        // strtold's hexadecimal floats, and its ERANGE for a number too large.
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0x1.8p3"), Some(-12.0));
+        assert_eq!(parse_f64(b"0X.8"), Some(0.5));
+        assert_eq!(parse_f64(b"0x"), None);
+        assert_eq!(parse_f64(b"0x1p"), None);
+        assert_eq!(parse_f64(b"0xg"), None);
+        assert_eq!(parse_f64(b"1e5000"), None);
     }
 
     /// Results print without exponent or trailing zeros, as Redis's human format does.

@@ -243,7 +243,11 @@ impl Parser<'_> {
             } else if (is("ex") || is("px") || is("exat") || is("pxat")) && expiry.is_none() {
                 let amount = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
                 let amount = self.integer(amount)?;
-                let ms = self.positive_expiry(amount, is("ex") || is("exat"))?;
+                // Redis looks the key up before it judges the amount: a missing key answers nil
+                // whatever the amount, so an amount that is not positive is refused by the
+                // execution (`exec.rs`), after the lookup, not here.
+                let ms =
+                    if amount > 0 { self.positive_expiry(amount, is("ex") || is("exat"))? } else { amount };
                 expiry = Some(if is("ex") || is("px") { Expiry::InMs(ms) } else { Expiry::AtMs(ms) });
             } else {
                 return Err(invalid(errors::SYNTAX));
