@@ -35,17 +35,19 @@ fn words(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|part| (*part).to_owned()).collect()
 }
 
+/// `words` followed by the words of `options`.
+fn with_options(mut words: Vec<String>, options: &str) -> Vec<String> {
+    words.extend(options.split_whitespace().map(str::to_owned));
+    words
+}
+
 /// One command, as its arguments.
 fn command() -> impl Strategy<Value = Vec<String>> {
     let set_option =
         prop::sample::select(&["", "NX", "XX", "GET", "KEEPTTL", "EX 100", "PX 0", "NX GET"][..]);
     let expire_option = prop::sample::select(&["", "NX", "XX", "GT", "LT"][..]);
     prop_oneof![
-        (key(), value(), set_option).prop_map(|(k, v, option)| {
-            let mut words = words(&["SET", &k, &v]);
-            words.extend(option.split_whitespace().map(str::to_owned));
-            words
-        }),
+        (key(), value(), set_option).prop_map(|(k, v, option)| with_options(words(&["SET", &k, &v]), option)),
         key().prop_map(|k| words(&["GET", &k])),
         (key(), key()).prop_map(|(a, b)| words(&["DEL", &a, &b])),
         (key(), key()).prop_map(|(a, b)| words(&["EXISTS", &a, &b])),
@@ -74,21 +76,13 @@ fn command() -> impl Strategy<Value = Vec<String>> {
             }
             words
         }),
-        (key(), prop::sample::select(&["100", "200", "0", "-1", "x"][..]), expire_option).prop_map(
-            |(k, seconds, option)| {
-                let mut words = words(&["EXPIRE", &k, seconds]);
-                words.extend(option.split_whitespace().map(str::to_owned));
-                words
-            }
-        ),
+        (key(), prop::sample::select(&["100", "200", "0", "-1", "x"][..]), expire_option)
+            .prop_map(|(k, seconds, option)| with_options(words(&["EXPIRE", &k, seconds]), option)),
         key().prop_map(|k| words(&["PERSIST", &k])),
         (key(), prop::sample::select(&["1.5", "-0.25", "abc", "1e3", "0", "3"][..]))
             .prop_map(|(k, by)| words(&["INCRBYFLOAT", &k, by])),
-        (key(), prop::sample::select(&["PERSIST", "EX 100", "PX 0", ""][..])).prop_map(|(k, option)| {
-            let mut words = words(&["GETEX", &k]);
-            words.extend(option.split_whitespace().map(str::to_owned));
-            words
-        }),
+        (key(), prop::sample::select(&["PERSIST", "EX 100", "PX 0", ""][..]))
+            .prop_map(|(k, option)| with_options(words(&["GETEX", &k]), option)),
         (key(), prop::sample::select(&["100", "0", "-5"][..]), value())
             .prop_map(|(k, seconds, v)| words(&["SETEX", &k, seconds, &v])),
         (key(), key()).prop_map(|(a, b)| words(&["UNLINK", &a, &b])),
