@@ -9,6 +9,7 @@ use madsim::runtime::{Handle, NodeHandle};
 use serde_json::{json, Value};
 
 use crate::cluster::SimNode;
+use crate::disk::SimDisk;
 
 /// What the nemesis acts on: the nodes, the network, the clients' node (membership changes are
 /// RESP commands, sent from it like any client's), and the history.
@@ -62,34 +63,41 @@ impl Chaos<'_> {
     /// snapshot: a disk that rotted at rest); restarts it after `hold`. The node must find the
     /// damage, keep what is intact and fetch the rest from the leader, without voting meanwhile.
     pub async fn crash_corrupting(&self, node: usize, hold: Duration) {
-        let server = &self.servers[node];
-        self.handle.kill(server.handle.id());
-        *server.live.lock() = None;
-        let lost = server.disk.crash(&mut madsim::rand::thread_rng(), true);
-        let damaged = server.disk.damage_at_rest(&mut madsim::rand::thread_rng());
-        let (file, damage) = damaged.unwrap_or_default();
-        self.recorder.nemesis(
-            "kill-corrupt",
-            json!({ "node": server.name, "unsynced_bytes_lost": lost, "file": file, "damage": damage }),
-        );
-        tokio::time::sleep(hold).await;
-        self.recorder.nemesis("start", json!(server.name));
-        self.handle.restart(server.handle.id());
+        self.crash_damaging(node, hold, "kill-corrupt", |disk| {
+            let (file, damage) = disk.damage_at_rest(&mut madsim::rand::thread_rng()).unwrap_or_default();
+            json!({ "file": file, "damage": damage })
+        })
+        .await;
     }
 
     /// Kills `node` as [`Chaos::crash`] does and loses the last sync of its newest log segment
     /// (a write the disk acknowledged and lost); restarts it after `hold`. The node must find
     /// that entries it reported durable are gone, and not vote until it has them again.
     pub async fn crash_losing_sync(&self, node: usize, hold: Duration) {
+        self.crash_damaging(node, hold, "kill-lose-sync", |disk| {
+            let (file, synced_lost) = disk.lose_last_sync().unwrap_or_default();
+            json!({ "file": file, "synced_bytes_lost": synced_lost })
+        })
+        .await;
+    }
+
+    /// Kills `node` as [`Chaos::crash`] does, applies `damage` to its disk while it is down,
+    /// records `event` with what the damage returns, and restarts the node after `hold`.
+    async fn crash_damaging(
+        &self,
+        node: usize,
+        hold: Duration,
+        event: &str,
+        damage: impl FnOnce(&SimDisk) -> Value,
+    ) {
         let server = &self.servers[node];
         self.handle.kill(server.handle.id());
         *server.live.lock() = None;
         let unsynced = server.disk.crash(&mut madsim::rand::thread_rng(), true);
-        let (file, synced_lost) = server.disk.lose_last_sync().unwrap_or_default();
-        self.recorder.nemesis(
-            "kill-lose-sync",
-            json!({ "node": server.name, "unsynced_bytes_lost": unsynced, "file": file, "synced_bytes_lost": synced_lost }),
-        );
+        let mut detail = damage(&server.disk);
+        detail["node"] = json!(server.name);
+        detail["unsynced_bytes_lost"] = json!(unsynced);
+        self.recorder.nemesis(event, detail);
         tokio::time::sleep(hold).await;
         self.recorder.nemesis("start", json!(server.name));
         self.handle.restart(server.handle.id());
