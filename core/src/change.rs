@@ -4,6 +4,8 @@
 
 use bytes::Bytes;
 
+use crate::types::Kind;
+
 /// One change to the keyspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -20,6 +22,16 @@ pub enum ChangeKind {
         key: Bytes,
         value: Bytes,
         /// The revision that created the key (equal to the change's own for a new key).
+        create_revision: u64,
+        /// When the key expires, in state-machine milliseconds.
+        expire_at_ms: Option<u64>,
+    },
+    /// A hash, list or set was created or changed (its elements are not carried: a watcher
+    /// reads them if it wants them).
+    Update {
+        key: Bytes,
+        kind: Kind,
+        /// The revision that created the key.
         create_revision: u64,
         /// When the key expires, in state-machine milliseconds.
         expire_at_ms: Option<u64>,
@@ -43,7 +55,9 @@ impl ChangeKind {
     /// The key changed; `None` for a flush.
     pub fn key(&self) -> Option<&Bytes> {
         match self {
-            ChangeKind::Put { key, .. } | ChangeKind::Delete { key, .. } => Some(key),
+            ChangeKind::Put { key, .. } | ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => {
+                Some(key)
+            }
             ChangeKind::Flush => None,
         }
     }
@@ -53,7 +67,7 @@ impl ChangeKind {
         const OVERHEAD: usize = 64;
         match self {
             ChangeKind::Put { key, value, .. } => OVERHEAD + key.len() + value.len(),
-            ChangeKind::Delete { key, .. } => OVERHEAD + key.len(),
+            ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => OVERHEAD + key.len(),
             ChangeKind::Flush => OVERHEAD,
         }
     }

@@ -15,6 +15,7 @@ use crate::map::{Entry, Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
+use crate::types::Value;
 
 /// Runs a read-only command.
 ///
@@ -22,20 +23,33 @@ use crate::stored_key::StoredKey;
 /// If `command` is a write, or the shards it needs are not locked: both are caller bugs.
 pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, now_ms: u64) -> Reply {
     match command {
-        Command::Get { key } => Reply::bulk_or_nil(value_of(view, key, now_ms)),
-        Command::MGet { keys } => {
-            Reply::Array(keys.iter().map(|k| Reply::bulk_or_nil(value_of(view, k, now_ms))).collect())
-        }
+        Command::Get { key } => match string(view.live(key, now_ms)) {
+            Ok(stored) => Reply::bulk_or_nil(stored.map(StoredKey::value_bytes)),
+            Err(wrong_type) => wrong_type,
+        },
+        Command::MGet { keys } => Reply::Array(
+            keys.iter()
+                .map(|k| {
+                    // MGET answers nil for a key of another type, as Redis does.
+                    let stored = view.live(k, now_ms).filter(|s| s.aggregate().is_none());
+                    Reply::bulk_or_nil(stored.map(StoredKey::value_bytes))
+                })
+                .collect(),
+        ),
         Command::Exists { keys } => {
             Reply::Integer(keys.iter().filter(|k| view.live(k, now_ms).is_some()).count() as i64)
         }
-        Command::StrLen { key } => {
-            Reply::Integer(view.live(key, now_ms).map_or(0, |e| e.value().len() as i64))
-        }
-        Command::GetRange { key, start, end } => {
-            let value = value_of(view, key, now_ms).unwrap_or_default();
-            Reply::Bulk(get_range(&value, *start, *end))
-        }
+        Command::StrLen { key } => match string(view.live(key, now_ms)) {
+            Ok(stored) => Reply::Integer(stored.map_or(0, |e| e.value().len() as i64)),
+            Err(wrong_type) => wrong_type,
+        },
+        Command::GetRange { key, start, end } => match string(view.live(key, now_ms)) {
+            Ok(stored) => {
+                let value = stored.map(StoredKey::value_bytes).unwrap_or_default();
+                Reply::Bulk(get_range(&value, *start, *end))
+            }
+            Err(wrong_type) => wrong_type,
+        },
         Command::Ttl { name, key } => {
             Reply::Integer(match view.live(key, now_ms).map(|e| e.expire_at_ms()) {
                 None => -2,
@@ -60,7 +74,7 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             })
         }
         Command::Type { key } => {
-            Reply::Status(if view.live(key, now_ms).is_some() { "string" } else { "none" }.to_owned())
+            Reply::Status(view.live(key, now_ms).map_or("none", |s| s.kind().as_str()).to_owned())
         }
         Command::Keys { pattern } => {
             let mut keys: Vec<Bytes> = view
@@ -75,9 +89,9 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
         }
         Command::Scan { cursor, pattern, count, type_filter } => {
-            let strings = type_filter.as_deref().is_none_or(|t| t == "string");
-            let (next, keys) = view.scan(*cursor, *count, now_ms, |key| {
-                strings && pattern.as_ref().is_none_or(|p| glob::matches(p, key))
+            let (next, keys) = view.scan(*cursor, *count, now_ms, |stored| {
+                type_filter.as_deref().is_none_or(|t| t == stored.kind().as_str())
+                    && pattern.as_ref().is_none_or(|p| glob::matches(p, stored.key()))
             });
             Reply::Array(vec![
                 Reply::Bulk(Bytes::from(next.to_string())),
@@ -103,11 +117,12 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 Reply::Integer(1)
             }
         }
-        Command::GetDel { key } => match exec.view.live(key, now_ms).is_some() {
-            true => Reply::Bulk(
+        Command::GetDel { key } => match string(exec.view.live(key, now_ms)) {
+            Ok(Some(_)) => Reply::Bulk(
                 exec.view.remove_with(key, log_index, |s| s.value_bytes()).expect("live just above"),
             ),
-            false => Reply::Nil,
+            Ok(None) => Reply::Nil,
+            Err(wrong_type) => wrong_type,
         },
         Command::GetEx { key, expiry } => exec.getex(key, *expiry),
         Command::MSet { pairs } => {
@@ -138,7 +153,10 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::IncrBy { key, delta, .. } => exec.incr_by(key, *delta),
         Command::IncrByFloat { key, delta } => exec.incr_by_float(key, *delta),
         Command::Append { key, value } => {
-            let current = exec.view.live(key, now_ms);
+            let current = match string(exec.view.live(key, now_ms)) {
+                Ok(current) => current,
+                Err(wrong_type) => return wrong_type,
+            };
             let old = current.map_or(&b""[..], |e| e.value());
             if old.len() + value.len() > VALUE_BYTES_MAX {
                 return Reply::Error(errors::STRING_TOO_LONG.to_owned());
@@ -157,8 +175,10 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 Ok(when) => when,
                 Err(reply) => return reply,
             };
-            let Some(entry) = exec.live(key) else { return Reply::Integer(0) };
-            let current = entry.expire_at_ms.map(to_i64);
+            let Some(current) = exec.view.live(key, now_ms).map(StoredKey::expire_at_ms) else {
+                return Reply::Integer(0);
+            };
+            let current = current.map(to_i64);
             let refused = (condition.no_ttl && current.is_some())
                 || (condition.has_ttl && current.is_none())
                 || (condition.later && current.is_none_or(|c| when <= c))
@@ -166,28 +186,28 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             if refused {
                 return Reply::Integer(0);
             }
-            exec.set_expiry(key, entry, when);
+            exec.set_expiry(key, when);
             Reply::Integer(1)
         }
-        Command::Persist { key } => match exec.live(key) {
-            Some(entry) if entry.expire_at_ms.is_some() => {
-                exec.put(key, entry.value, None);
+        Command::Persist { key } => match exec.view.live(key, now_ms).map(StoredKey::expire_at_ms) {
+            Some(Some(_)) => {
+                exec.view.set_expiry(key, None, log_index);
                 Reply::Integer(1)
             }
             _ => Reply::Integer(0),
         },
         Command::Rename { name, from, to } => {
             let only_if_absent = *name == CommandName::RenameNx;
-            let Some(entry) = exec.live(from) else {
+            if exec.view.live(from, now_ms).is_none() {
                 return Reply::Error(errors::NO_SUCH_KEY.to_owned());
-            };
+            }
             if from == to {
                 return if only_if_absent { Reply::Integer(0) } else { Reply::Ok };
             }
-            if only_if_absent && exec.live(to).is_some() {
+            if only_if_absent && exec.view.live(to, now_ms).is_some() {
                 return Reply::Integer(0);
             }
-            exec.view.remove(from, log_index);
+            let entry = exec.view.take(from, log_index).expect("live just above");
             exec.put(to, entry.value, entry.expire_at_ms);
             if only_if_absent {
                 Reply::Integer(1)
@@ -199,10 +219,10 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             if from == to {
                 return Reply::Error(errors::SAME_OBJECT.to_owned());
             }
-            let Some(entry) = exec.live(from) else { return Reply::Integer(0) };
-            if !replace && exec.live(to).is_some() {
+            if !replace && exec.view.live(to, now_ms).is_some() {
                 return Reply::Integer(0);
             }
+            let Some(entry) = exec.live(from) else { return Reply::Integer(0) };
             exec.put(to, entry.value, entry.expire_at_ms);
             Reply::Integer(1)
         }
@@ -221,13 +241,21 @@ struct Exec<'v, 'a> {
 }
 
 impl Exec<'_, '_> {
-    /// An owned copy of a live key's entry, for commands that go on to change the map.
+    /// An owned copy of a live key's entry (an aggregate copied whole), for commands that go
+    /// on to change the map.
     fn live(&self, key: &[u8]) -> Option<Entry> {
         self.view.live(key, self.now_ms).map(StoredKey::to_entry)
     }
 
-    fn put(&mut self, key: &[u8], value: Bytes, expire_at_ms: Option<u64>) {
-        let entry = Entry { value, expire_at_ms, mod_index: self.log_index, create_index: self.log_index };
+    /// A live key's string value and expiry; Redis's WRONGTYPE error for an aggregate.
+    fn live_string(&self, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Reply> {
+        let stored = string(self.view.live(key, self.now_ms))?;
+        Ok(stored.map(|s| (s.value_bytes(), s.expire_at_ms())))
+    }
+
+    fn put(&mut self, key: &[u8], value: impl Into<Value>, expire_at_ms: Option<u64>) {
+        let (mod_index, create_index) = (self.log_index, self.log_index);
+        let entry = Entry { value: value.into(), expire_at_ms, mod_index, create_index };
         self.view.insert(key, entry, self.now_ms);
     }
 
@@ -240,6 +268,12 @@ impl Exec<'_, '_> {
             (SetCondition::Always, SetExpiry::Clear | SetExpiry::Set(_))
         );
         let stored = if plain && !set.get { None } else { self.view.live(&set.key, self.now_ms) };
+        // SET ... GET and IFEQ read the old value, which must be a string; SET alone overwrites
+        // any type, as in Redis.
+        let reads_old = set.get || matches!(set.condition, SetCondition::IfEqual(_));
+        if reads_old && stored.is_some_and(|s| s.aggregate().is_some()) {
+            return Reply::Error(errors::WRONG_TYPE.to_owned());
+        }
         let exists = stored.is_some();
         let current_expiry = stored.and_then(|e| e.expire_at_ms());
         let old_value = if set.get { stored.map(StoredKey::value_bytes) } else { None };
@@ -273,27 +307,36 @@ impl Exec<'_, '_> {
     }
 
     fn getex(&mut self, key: &Bytes, expiry: Option<Expiry>) -> Reply {
-        let Some(entry) = self.live(key) else { return Reply::Nil };
+        let (value, expire_at_ms) = match self.live_string(key) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Reply::Nil,
+            Err(wrong_type) => return wrong_type,
+        };
         match expiry {
             None => {}
             Some(Expiry::InMs(ms) | Expiry::AtMs(ms)) if ms <= 0 => {
                 return Reply::Error(errors::invalid_expire(CommandName::GetEx.as_str()))
             }
-            Some(Expiry::Persist) if entry.expire_at_ms.is_some() => self.put(key, entry.value.clone(), None),
+            Some(Expiry::Persist) if expire_at_ms.is_some() => {
+                self.view.set_expiry(key, None, self.log_index);
+            }
             Some(Expiry::Persist) => {}
             Some(at) => match self.absolute(at, CommandName::GetEx) {
-                Ok(when) => self.set_expiry(key, entry.clone(), when),
+                Ok(when) => self.set_expiry(key, when),
                 Err(reply) => return reply,
             },
         }
-        Reply::Bulk(entry.value)
+        Reply::Bulk(value)
     }
 
     fn incr_by(&mut self, key: &Bytes, delta: i64) -> Reply {
-        let current = self.live(key);
+        let current = match self.live_string(key) {
+            Ok(current) => current,
+            Err(wrong_type) => return wrong_type,
+        };
         let old = match &current {
             None => 0,
-            Some(entry) => match parse_i64(&entry.value) {
+            Some((value, _)) => match parse_i64(value) {
                 Some(old) => old,
                 None => return Reply::Error(errors::NOT_INTEGER.to_owned()),
             },
@@ -301,15 +344,18 @@ impl Exec<'_, '_> {
         let Some(new) = old.checked_add(delta) else {
             return Reply::Error(errors::OVERFLOW.to_owned());
         };
-        self.put(key, format_i64(new), current.and_then(|e| e.expire_at_ms));
+        self.put(key, format_i64(new), current.and_then(|(_, at)| at));
         Reply::Integer(new)
     }
 
     fn incr_by_float(&mut self, key: &Bytes, delta: f64) -> Reply {
-        let current = self.live(key);
+        let current = match self.live_string(key) {
+            Ok(current) => current,
+            Err(wrong_type) => return wrong_type,
+        };
         let old = match &current {
             None => 0.0,
-            Some(entry) => match parse_f64(&entry.value) {
+            Some((value, _)) => match parse_f64(value) {
                 Some(old) => old,
                 None => return Reply::Error(errors::NOT_FLOAT.to_owned()),
             },
@@ -319,14 +365,17 @@ impl Exec<'_, '_> {
             return Reply::Error(errors::NAN_OR_INFINITY.to_owned());
         }
         let text = format_f64(new);
-        self.put(key, text.clone(), current.and_then(|e| e.expire_at_ms));
+        self.put(key, text.clone(), current.and_then(|(_, at)| at));
         Reply::Bulk(text)
     }
 
     /// SETRANGE, following Redis's `setrangeCommand` check by check.
     fn set_range(&mut self, key: &Bytes, offset: u64, value: &Bytes) -> Reply {
-        let current = self.live(key);
-        let old_len = current.as_ref().map_or(0, |e| e.value.len());
+        let current = match self.live_string(key) {
+            Ok(current) => current,
+            Err(wrong_type) => return wrong_type,
+        };
+        let old_len = current.as_ref().map_or(0, |(value, _)| value.len());
         if value.is_empty() {
             return Reply::Integer(old_len as i64);
         }
@@ -335,23 +384,23 @@ impl Exec<'_, '_> {
             return Reply::Error(errors::STRING_TOO_LONG.to_owned());
         };
         let (offset, end) = (offset as usize, end as usize);
-        let mut bytes = BytesMut::from(current.as_ref().map_or(&b""[..], |e| &e.value[..]));
+        let mut bytes = BytesMut::from(current.as_ref().map_or(&b""[..], |(value, _)| &value[..]));
         if bytes.len() < end {
             bytes.resize(end, 0);
         }
         bytes[offset..end].copy_from_slice(value);
         let length = bytes.len() as i64;
-        self.put(key, bytes.freeze(), current.and_then(|e| e.expire_at_ms));
+        self.put(key, bytes.freeze(), current.and_then(|(_, at)| at));
         Reply::Integer(length)
     }
 
     /// Sets a key's expiry to `when`, deleting the key when that time has already come, as
     /// EXPIRE and GETEX do (Redis's `checkAlreadyExpired`).
-    fn set_expiry(&mut self, key: &Bytes, entry: Entry, when: i64) {
+    fn set_expiry(&mut self, key: &Bytes, when: i64) {
         if when <= to_i64(self.now_ms) {
             self.view.remove(key, self.log_index);
         } else {
-            self.put(key, entry.value, Some(when as u64));
+            self.view.set_expiry(key, Some(when as u64), self.log_index);
         }
     }
 
@@ -369,8 +418,12 @@ impl Exec<'_, '_> {
     }
 }
 
-fn value_of<G: Deref<Target = Shard>>(view: &Locked<'_, G>, key: &[u8], now_ms: u64) -> Option<Bytes> {
-    view.live(key, now_ms).map(StoredKey::value_bytes)
+/// A live key's record if it holds a string; Redis's WRONGTYPE error if it holds an aggregate.
+fn string(stored: Option<&StoredKey>) -> Result<Option<&StoredKey>, Reply> {
+    match stored {
+        Some(stored) if stored.aggregate().is_some() => Err(Reply::Error(errors::WRONG_TYPE.to_owned())),
+        other => Ok(other),
+    }
 }
 
 /// GETRANGE's index rules (Redis 7 `getrangeCommand`): negative indexes count from the end, both

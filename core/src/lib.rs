@@ -31,6 +31,7 @@ pub mod spec;
 pub mod state;
 pub mod stored_key;
 pub mod txn;
+pub mod types;
 
 pub use change::{Change, ChangeKind, DeleteReason};
 pub use command::{Command, CommandName, ParseError};

@@ -1,4 +1,5 @@
-//! The sharded map: keys to string values with TTLs and modification indexes.
+//! The sharded map: keys to values (strings, hashes, lists, sets) with TTLs and modification
+//! indexes.
 //!
 //! # Layout
 //! A key's 64-bit hash is keyed by a seed the caller passes in: fixed in simulation, random per
@@ -39,6 +40,18 @@ use crate::shard::table_hash;
 pub use crate::shard::Shard;
 pub use crate::stored_key::Entry;
 use crate::stored_key::{PinnedRecord, StoredKey};
+use crate::types::{Aggregate, Kind, Value};
+
+/// The change a record's write makes, as watch sees it: a string's new value, or an aggregate's
+/// kind.
+fn change_of(stored: &StoredKey) -> ChangeKind {
+    let key = Bytes::copy_from_slice(stored.key());
+    let (create_revision, expire_at_ms) = (stored.create_index(), stored.expire_at_ms());
+    match stored.aggregate() {
+        Some(aggregate) => ChangeKind::Update { key, kind: aggregate.kind(), create_revision, expire_at_ms },
+        None => ChangeKind::Put { key, value: stored.value_bytes(), create_revision, expire_at_ms },
+    }
+}
 
 /// Most keys [`Locked::load`] makes room for before they arrive.
 const LOAD_PREALLOCATED_KEYS_MAX: usize = 1 << 22;
@@ -127,19 +140,19 @@ impl ShardedMap {
         }
     }
 
-    /// The value of a live key at `now_ms`.
+    /// The string value of a live key at `now_ms` (`None` for a key that holds an aggregate).
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<Bytes> {
-        let hash = self.hash(key);
-        let shard = self.shards[self.shard_of(hash)].read();
-        shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(StoredKey::value_bytes)
+        self.get_with(key, now_ms, Bytes::copy_from_slice)
     }
 
-    /// Calls `f` with the value of a live key at `now_ms`, under the shard's read lock, without
-    /// copying it (as a reply writer copies it once, into its buffer).
+    /// Calls `f` with the string value of a live key at `now_ms`, under the shard's read lock,
+    /// without copying it (as a reply writer copies it once, into its buffer); `None` for a key
+    /// that holds an aggregate.
     pub fn get_with<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let hash = self.hash(key);
         let shard = self.shards[self.shard_of(hash)].read();
-        shard.get(hash, key).filter(|e| e.is_live(now_ms)).map(|e| f(e.value()))
+        let stored = shard.get(hash, key).filter(|e| e.is_live(now_ms) && e.aggregate().is_none());
+        stored.map(|e| f(e.value()))
     }
 
     /// Stores a value without TTL, as a plain `SET` does; returns whether the key was new. The
@@ -147,7 +160,7 @@ impl ShardedMap {
     pub fn set(&self, key: &[u8], value: Bytes, mod_index: u64) -> bool {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].write();
-        let entry = Entry { value, expire_at_ms: None, mod_index, create_index: mod_index };
+        let entry = Entry { value: value.into(), expire_at_ms: None, mod_index, create_index: mod_index };
         shard.insert(hash, key, entry, 0).0.is_none()
     }
 
@@ -349,7 +362,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         cursor: u64,
         count: usize,
         now_ms: u64,
-        mut keep: impl FnMut(&[u8]) -> bool,
+        mut keep: impl FnMut(&StoredKey) -> bool,
     ) -> (u64, Vec<Bytes>) {
         assert!(self.is_whole(), "SCAN needs every shard locked");
         let mut keys = Vec::new();
@@ -365,7 +378,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
                 last_hash = Some(hash);
                 for stored in shard.with_hash(hash) {
                     visited += 1;
-                    if stored.is_live(now_ms) && keep(stored.key()) {
+                    if stored.is_live(now_ms) && keep(stored) {
                         keys.push(Bytes::copy_from_slice(stored.key()));
                     }
                 }
@@ -376,17 +389,18 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
 
     /// Live keys in `range`, in key order, strictly after `after` when given, at most `limit` of
     /// them; the flag says whether more follow. It visits every key (see the module comment) and
-    /// keeps at most `limit + 1` of them.
+    /// keeps at most `limit + 1` of them, each read by `read`.
     ///
     /// # Panics
     /// If not every shard is locked.
-    pub fn list_range(
+    pub fn list_range<T>(
         &self,
         range: &KeyRange,
         after: Option<&[u8]>,
         limit: usize,
         now_ms: u64,
-    ) -> (Vec<(Bytes, Entry)>, bool) {
+        read: impl Fn(&StoredKey) -> T,
+    ) -> (Vec<(Bytes, T)>, bool) {
         assert!(self.is_whole(), "listing a range needs every shard locked");
         let wanted = |key: &[u8]| range.contains(key) && after.is_none_or(|after| key > after);
         // The `limit + 1` smallest wanted keys: a max-heap by key whose top is the largest kept.
@@ -405,10 +419,10 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
                 }
             }
         }
-        let mut found: Vec<(Bytes, Entry)> = kept
+        let mut found: Vec<(Bytes, T)> = kept
             .into_sorted_vec()
             .into_iter()
-            .map(|k| (Bytes::copy_from_slice(k.0.key()), k.0.to_entry()))
+            .map(|k| (Bytes::copy_from_slice(k.0.key()), read(k.0)))
             .collect();
         let more = found.len() > limit;
         found.truncate(limit);
@@ -456,18 +470,96 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
                 v.clone()
             }
         };
-        let recorded =
-            self.changes.is_some().then(|| (entry.mod_index, value(&entry.value), entry.expire_at_ms));
+        let recorded = self.changes.is_some().then(|| {
+            let value = match &entry.value {
+                Value::String(bytes) => Ok(value(bytes)),
+                Value::Aggregate(aggregate) => Err(aggregate.kind()),
+            };
+            (entry.mod_index, value, entry.expire_at_ms)
+        });
         let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
         if let Some((revision, value, expire_at_ms)) = recorded {
-            self.record(revision, || ChangeKind::Put {
-                key: Bytes::copy_from_slice(key),
-                value,
-                create_revision,
-                expire_at_ms,
+            let key = Bytes::copy_from_slice(key);
+            self.record(revision, || match value {
+                Ok(value) => ChangeKind::Put { key, value, create_revision, expire_at_ms },
+                Err(kind) => ChangeKind::Update { key, kind, create_revision, expire_at_ms },
             });
         }
         old.is_some()
+    }
+
+    /// Changes the aggregate under `key` with `f`, as the entry at `log_index` does; the caller
+    /// has checked that the key holds one of `kind` or (when it is not live at `now_ms`) that
+    /// it may be created. A key not live starts from an empty aggregate of `kind`, stored only if
+    /// `f` leaves something in it; an aggregate `f` leaves empty is removed with its key, as in
+    /// Redis. The key's TTL stays.
+    ///
+    /// # Panics
+    /// If the key holds a string or an aggregate of another kind, or `kind` is the string kind:
+    /// the caller's type check is missing, which is a bug.
+    pub fn update_aggregate<R>(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        (now_ms, log_index): (u64, u64),
+        f: impl FnOnce(&mut Aggregate) -> R,
+    ) -> R {
+        let hash = self.map.hash(key);
+        let live = self.shard(hash).get(hash, key).is_some_and(|s| s.is_live(now_ms));
+        if !live {
+            let mut aggregate = Aggregate::empty(kind).expect("an aggregate kind");
+            let result = f(&mut aggregate);
+            if !aggregate.is_empty() {
+                let value = Value::Aggregate(Box::new(aggregate));
+                let entry =
+                    Entry { value, expire_at_ms: None, mod_index: log_index, create_index: log_index };
+                self.insert(key, entry, now_ms);
+            }
+            return result;
+        }
+        let recording = self.changes.is_some();
+        let (result, empty, change) = self
+            .shard_mut(hash)
+            .update(hash, key, log_index, |stored| {
+                let aggregate = stored.aggregate_mut().filter(|a| a.kind() == kind);
+                let aggregate = aggregate.expect("the caller checked the key's type");
+                let result = f(aggregate);
+                let empty = aggregate.is_empty();
+                (result, empty, (recording && !empty).then(|| change_of(stored)))
+            })
+            .expect("live just above");
+        if empty {
+            self.remove(key, log_index);
+        } else if let Some(change) = change {
+            self.record(log_index, || change);
+        }
+        result
+    }
+
+    /// Sets or clears the expiry of `key` in place (a hash, list or set is not copied), as the
+    /// entry at `log_index` does; returns whether the key was stored.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>, log_index: u64) -> bool {
+        let hash = self.map.hash(key);
+        let recording = self.changes.is_some();
+        let change = self
+            .shard_mut(hash)
+            .set_expiry(hash, key, expire_at_ms, log_index, |s| recording.then(|| change_of(s)));
+        let stored = change.is_some();
+        if let Some(Some(change)) = change {
+            self.record(log_index, || change);
+        }
+        stored
+    }
+
+    /// Removes `key` as [`Locked::remove`] does, and returns its entry (a hash, list or set is
+    /// moved out, not copied).
+    pub fn take(&mut self, key: &[u8], log_index: u64) -> Option<Entry> {
+        let hash = self.map.hash(key);
+        let taken = self.shard_mut(hash).take(hash, key);
+        if taken.is_some() {
+            self.removed(key, log_index);
+        }
+        taken
     }
 
     /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see
@@ -484,13 +576,18 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         f: impl FnOnce(&StoredKey) -> R,
     ) -> Option<R> {
         let hash = self.map.hash(key);
-        let removed = self.shard_mut(hash).remove_with(hash, key, f);
+        let removed = self.shard_mut(hash).remove_with(hash, key, |stored| f(stored));
         if removed.is_some() {
-            self.map.mark_deletion(key, log_index);
-            let reason = self.delete_reason;
-            self.record(log_index, || ChangeKind::Delete { key: Bytes::copy_from_slice(key), reason });
+            self.removed(key, log_index);
         }
         removed
+    }
+
+    /// Marks and records the removal of `key` by the entry at `log_index`.
+    fn removed(&mut self, key: &[u8], log_index: u64) {
+        self.map.mark_deletion(key, log_index);
+        let reason = self.delete_reason;
+        self.record(log_index, || ChangeKind::Delete { key: Bytes::copy_from_slice(key), reason });
     }
 
     /// Replaces every key with `keys` (installing a snapshot; about `expected` of them), and sets

@@ -73,8 +73,7 @@ impl PinnedState {
         let header = header_of(&self.rest, self.records.len() as u64, last_applied, membership);
         let mut writer = SnapshotWriter::new(out, &header)?;
         for record in &self.records {
-            let stored = record.get();
-            writer.write_key(&Bytes::copy_from_slice(stored.key()), &stored.to_entry())?;
+            writer.write_record(record.get())?;
         }
         write_rest(writer, &self.rest)
     }

@@ -70,6 +70,8 @@ impl Reply {
 pub mod errors {
     /// `-ERR syntax error`.
     pub const SYNTAX: &str = "ERR syntax error";
+    /// A command of one type used on a key that holds another.
+    pub const WRONG_TYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     /// An argument or a stored value that is not a 64-bit integer.
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
     /// INCR and friends past `i64` bounds.

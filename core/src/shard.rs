@@ -179,9 +179,9 @@ impl Shard {
         &mut self,
         hash: u64,
         key: &[u8],
-        f: impl FnOnce(&StoredKey) -> R,
+        f: impl FnOnce(&mut StoredKey) -> R,
     ) -> Option<R> {
-        let stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
+        let mut stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
         self.record_bytes -= stored.allocation_bytes();
         if self.with_hash(hash).next().is_none() {
             self.by_hash.remove(&hash);
@@ -189,9 +189,43 @@ impl Shard {
         if stored.expire_at_ms().is_some() {
             self.ttl_key_count -= 1;
         }
-        let seen = f(&stored);
+        let seen = f(&mut stored);
         self.discard(stored);
         Some(seen)
+    }
+
+    /// Removes `key` and returns its entry: an aggregate is moved out, unless a pinned snapshot
+    /// still reads the record, which then keeps it and a copy is returned.
+    pub(crate) fn take(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
+        let pinned_at = self.pinned_at;
+        self.remove_with(hash, key, |stored| match pinned_at {
+            Some(at) if stored.mod_index() <= at => stored.to_entry(),
+            _ => stored.take_entry(),
+        })
+    }
+
+    /// Sets or clears the expiry of `key` in place, stamping it with `log_index`; returns what
+    /// `seen` makes of the changed record, or `None` when the key is not stored.
+    pub(crate) fn set_expiry<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        expire_at_ms: Option<u64>,
+        log_index: u64,
+        seen: impl FnOnce(&StoredKey) -> R,
+    ) -> Option<R> {
+        let (old, result) = self.update(hash, key, log_index, |stored| {
+            let old = stored.expire_at_ms();
+            stored.set_expire_at_ms(expire_at_ms);
+            (old, seen(stored))
+        })?;
+        self.ttl_key_count =
+            self.ttl_key_count + usize::from(expire_at_ms.is_some()) - usize::from(old.is_some());
+        if let Some(at) = expire_at_ms.filter(|at| Some(*at) != old) {
+            self.ttl_heap.push(Reverse((at, hash)));
+            self.compact_ttl_heap();
+        }
+        Some(result)
     }
 
     /// Starts filling an empty shard with about `expected` keys, given one by one to
@@ -262,6 +296,31 @@ impl Shard {
                 (None, create_index)
             }
         }
+    }
+
+    /// Changes the record of `key` in place with `f`, stamping it with `log_index`; `None` when
+    /// the key is not stored. A record a pinned snapshot reads is copied first and the copy
+    /// changed, as [`Shard::insert_untracked`] replaces one. `f` changes neither the key nor the
+    /// expiry.
+    pub(crate) fn update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        log_index: u64,
+        f: impl FnOnce(&mut StoredKey) -> R,
+    ) -> Option<R> {
+        let stored = self.table.find_mut(table_hash(hash), |s| s.key() == key)?;
+        self.record_bytes -= stored.allocation_bytes();
+        if self.pinned_at.is_some_and(|at| stored.mod_index() <= at) {
+            let copy = stored.clone();
+            let pinned = std::mem::replace(stored, copy);
+            self.retained_bytes += pinned.allocation_bytes();
+            self.retained.push(pinned);
+        }
+        stored.set_mod_index(log_index);
+        let result = f(stored);
+        self.record_bytes += stored.allocation_bytes();
+        Some(result)
     }
 
     pub(crate) fn clear(&mut self) {

@@ -5,7 +5,8 @@
 //! 1. a header: a format-version byte and [`SnapshotHeader`];
 //! 2. one record per key ([`SnapshotItem::KeyCreated`], with its TTL, modification and create
 //!    indexes; [`SnapshotItem::Key`] before format version 3) in key
-//!    order, then one per client session ([`SnapshotItem::Session`]) in client-id order, then
+//!    order, a hash, list or set as [`SnapshotItem::AggregateStart`] followed by its elements in
+//!    [`SnapshotItem::Parts`] records of about [`PARTS_BYTES`] each (format version 4), then one per client session ([`SnapshotItem::Session`]) in client-id order, then
 //!    one per user ([`SnapshotItem::User`], format version 2) by name, when the users were
 //!    ever changed;
 //! 3. a trailer ([`SnapshotItem::End`]) with the number of items and a crc32c of every byte
@@ -27,14 +28,21 @@ use crate::record::{encode_record, RECORD_HEADER_BYTES};
 use crate::reply::Reply;
 use crate::session::Session;
 use crate::state::Frozen;
+use crate::stored_key::StoredKey;
+use crate::types::{Aggregate, Kind, Value};
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
 
 /// The version of the header and item encoding: 2 added [`SnapshotItem::User`], 3
 /// [`SnapshotItem::KeyCreated`] (keys with their create index), which it writes instead of
-/// [`SnapshotItem::Key`].
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// [`SnapshotItem::Key`], 4 [`SnapshotItem::AggregateStart`] and [`SnapshotItem::Parts`]
+/// (hashes, lists and sets).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
+
+/// About how many bytes of elements one [`SnapshotItem::Parts`] record holds (one element
+/// longer than this gets a record of its own).
+pub const PARTS_BYTES: usize = 64 * 1024;
 
 /// The versions this build reads: each newer one only adds an item kind.
 pub const SNAPSHOT_FORMAT_VERSIONS_READ: std::ops::RangeInclusive<u8> = 1..=SNAPSHOT_FORMAT_VERSION;
@@ -96,21 +104,53 @@ pub enum SnapshotItem {
         mod_index: u64,
         create_index: u64,
     },
+    /// A hash, list or set (format version 4): its key and metadata, with `part_count` parts
+    /// (`Aggregate::parts`) in the [`SnapshotItem::Parts`] records right after it.
+    AggregateStart {
+        key: Bytes,
+        kind: Kind,
+        part_count: u64,
+        expire_at_ms: Option<u64>,
+        mod_index: u64,
+        create_index: u64,
+    },
+    /// The next parts of the aggregate started last (format version 4).
+    Parts {
+        parts: Vec<Bytes>,
+    },
 }
 
 impl SnapshotItem {
-    /// The key and entry of a key item, of either version; `None` for any other item.
-    pub fn into_key(self) -> Option<(Bytes, Entry)> {
+    /// The key and entry of a string key item, of either version; the item itself for any
+    /// other item (aggregates come whole from [`SnapshotReader::next_key_or_item`]).
+    pub fn into_key(self) -> Result<(Bytes, Entry), SnapshotItem> {
         match self {
             SnapshotItem::Key { key, value, expire_at_ms, mod_index } => {
-                Some((key, Entry { value, expire_at_ms, mod_index, create_index: mod_index }))
+                Ok((key, Entry { value: value.into(), expire_at_ms, mod_index, create_index: mod_index }))
             }
             SnapshotItem::KeyCreated { key, value, expire_at_ms, mod_index, create_index } => {
-                Some((key, Entry { value, expire_at_ms, mod_index, create_index }))
+                Ok((key, Entry { value: value.into(), expire_at_ms, mod_index, create_index }))
             }
-            _ => None,
+            other => Err(other),
         }
     }
+}
+
+/// A key read whole, or any other item.
+#[derive(Debug)]
+pub enum KeyOrItem {
+    Key((Bytes, Entry)),
+    Item(SnapshotItem),
+}
+
+/// The key and entry an aggregate's start item and parts make; `None` when the parts cannot make
+/// one of its kind.
+fn aggregate_entry(start: SnapshotItem, parts: Vec<Bytes>) -> Option<(Bytes, Entry)> {
+    let SnapshotItem::AggregateStart { key, kind, expire_at_ms, mod_index, create_index, .. } = start else {
+        return None;
+    };
+    let aggregate = Aggregate::from_parts(kind, parts).filter(|a| !a.is_empty())?;
+    Some((key, Entry { value: Value::Aggregate(Box::new(aggregate)), expire_at_ms, mod_index, create_index }))
 }
 
 /// Why a snapshot could not be read.
@@ -138,6 +178,8 @@ pub enum SnapshotError {
     BadDeletionBucket { bucket: u32 },
     #[error("snapshot has bytes after its trailer at offset {offset}")]
     TrailingBytes { offset: u64 },
+    #[error("snapshot aggregate at offset {offset} does not hold the {expected} parts it declares")]
+    BadAggregate { offset: u64, expected: u64 },
 }
 
 /// Writes a snapshot record by record.
@@ -166,13 +208,66 @@ impl<W: Write> SnapshotWriter<W> {
     /// # Errors
     /// Any error of the underlying writer.
     pub fn write_key(&mut self, key: &Bytes, entry: &Entry) -> io::Result<()> {
+        let meta = (entry.expire_at_ms, entry.mod_index, entry.create_index);
+        match &entry.value {
+            Value::String(value) => self.write_string(key, value, meta),
+            Value::Aggregate(aggregate) => self.write_aggregate(key, aggregate, meta),
+        }
+    }
+
+    /// Writes one key from its record (an aggregate is read in place, not copied).
+    ///
+    /// # Errors
+    /// Any error of the underlying writer.
+    pub fn write_record(&mut self, stored: &StoredKey) -> io::Result<()> {
+        let key = Bytes::copy_from_slice(stored.key());
+        let meta = (stored.expire_at_ms(), stored.mod_index(), stored.create_index());
+        match stored.aggregate() {
+            Some(aggregate) => self.write_aggregate(&key, aggregate, meta),
+            None => self.write_string(&key, &stored.value_bytes(), meta),
+        }
+    }
+
+    fn write_string(&mut self, key: &Bytes, value: &Bytes, meta: (Option<u64>, u64, u64)) -> io::Result<()> {
+        let (expire_at_ms, mod_index, create_index) = meta;
+        let value = value.clone();
         self.write_item(&SnapshotItem::KeyCreated {
             key: key.clone(),
-            value: entry.value.clone(),
-            expire_at_ms: entry.expire_at_ms,
-            mod_index: entry.mod_index,
-            create_index: entry.create_index,
+            value,
+            expire_at_ms,
+            mod_index,
+            create_index,
         })
+    }
+
+    fn write_aggregate(
+        &mut self,
+        key: &Bytes,
+        aggregate: &Aggregate,
+        (expire_at_ms, mod_index, create_index): (Option<u64>, u64, u64),
+    ) -> io::Result<()> {
+        self.write_item(&SnapshotItem::AggregateStart {
+            key: key.clone(),
+            kind: aggregate.kind(),
+            part_count: aggregate.part_count() as u64,
+            expire_at_ms,
+            mod_index,
+            create_index,
+        })?;
+        let mut parts = Vec::new();
+        let mut bytes = 0;
+        for part in aggregate.parts() {
+            bytes += part.len();
+            parts.push(Bytes::copy_from_slice(part));
+            if bytes >= PARTS_BYTES {
+                self.write_item(&SnapshotItem::Parts { parts: std::mem::take(&mut parts) })?;
+                bytes = 0;
+            }
+        }
+        if !parts.is_empty() {
+            self.write_item(&SnapshotItem::Parts { parts })?;
+        }
+        Ok(())
     }
 
     /// Writes one client session.
@@ -298,8 +393,11 @@ pub struct SnapshotReader<R: Read> {
     checksum: u32,
     offset: u64,
     item_count: u64,
-    /// Of `item_count`, the users: the header counts only keys and sessions.
-    user_count: u64,
+    /// Of `item_count`, the users and the parts of aggregates: the header counts only keys and
+    /// sessions.
+    uncounted: u64,
+    /// The aggregate being read: its start item and the parts read so far.
+    aggregate: Option<(u64, SnapshotItem, Vec<Bytes>)>,
     finished: bool,
 }
 
@@ -322,7 +420,8 @@ impl<R: Read> SnapshotReader<R> {
             checksum: 0,
             offset: 0,
             item_count: 0,
-            user_count: 0,
+            uncounted: 0,
+            aggregate: None,
             finished: false,
         };
         let mut magic = [0u8; 8];
@@ -357,10 +456,10 @@ impl<R: Read> SnapshotReader<R> {
                 return Err(SnapshotError::CountMismatch { expected: item_count, found: self.item_count });
             }
             let declared = self.header.key_count + self.header.session_count;
-            if declared != self.item_count - self.user_count {
+            if declared != self.item_count - self.uncounted {
                 return Err(SnapshotError::HeaderCountMismatch {
                     expected: declared,
-                    found: self.item_count - self.user_count,
+                    found: self.item_count - self.uncounted,
                 });
             }
             if checksum != checksum_before {
@@ -374,10 +473,54 @@ impl<R: Read> SnapshotReader<R> {
             return Ok(None);
         }
         self.item_count += 1;
-        if matches!(item, SnapshotItem::User { .. }) {
-            self.user_count += 1;
+        if matches!(item, SnapshotItem::User { .. } | SnapshotItem::Parts { .. }) {
+            self.uncounted += 1;
         }
         Ok(Some(item))
+    }
+
+    /// The next item as [`SnapshotReader::next_item`] gives it, except that an aggregate comes
+    /// whole: its start item and its parts make one key item.
+    ///
+    /// # Errors
+    /// See [`SnapshotError`]; an aggregate whose parts do not match its start is
+    /// [`SnapshotError::BadAggregate`].
+    pub fn next_key_or_item(&mut self) -> Result<Option<KeyOrItem>, SnapshotError> {
+        loop {
+            let offset = self.offset;
+            let item = self.next_item()?;
+            if let Some((start_offset, start, parts)) = &mut self.aggregate {
+                let SnapshotItem::AggregateStart { part_count, .. } = start else { unreachable!("a start") };
+                let expected = *part_count;
+                let bad = SnapshotError::BadAggregate { offset: *start_offset, expected };
+                if let Some(SnapshotItem::Parts { parts: more }) = item {
+                    if parts.len() as u64 + more.len() as u64 > expected {
+                        return Err(bad);
+                    }
+                    parts.extend(more);
+                    if parts.len() as u64 == expected {
+                        let (_, start, parts) = self.aggregate.take().expect("an aggregate");
+                        return Ok(Some(KeyOrItem::Key(aggregate_entry(start, parts).ok_or(bad)?)));
+                    }
+                    continue;
+                }
+                return Err(bad);
+            }
+            match item {
+                Some(SnapshotItem::AggregateStart { part_count: 0, .. })
+                | Some(SnapshotItem::Parts { .. }) => {
+                    return Err(SnapshotError::BadAggregate { offset, expected: 0 })
+                }
+                Some(start @ SnapshotItem::AggregateStart { .. }) => {
+                    self.aggregate = Some((offset, start, Vec::new()));
+                }
+                Some(item) => match item.into_key() {
+                    Ok(key) => return Ok(Some(KeyOrItem::Key(key))),
+                    Err(item) => return Ok(Some(KeyOrItem::Item(item))),
+                },
+                None => return Ok(None),
+            }
+        }
     }
 
     /// Reads the whole snapshot into a [`Frozen`] state, with the header.
@@ -417,19 +560,19 @@ impl<R: Read> SnapshotReader<R> {
             *slot.ok_or(SnapshotError::BadDeletionBucket { bucket })? = mark;
         }
         let mut chunk = Vec::with_capacity(KEY_CHUNK);
-        while let Some(item) = self.next_item()? {
+        while let Some(item) = self.next_key_or_item()? {
             match item {
-                SnapshotItem::Key { .. } | SnapshotItem::KeyCreated { .. } => {
-                    chunk.push(item.into_key().expect("a key item"));
+                KeyOrItem::Key(key) => {
+                    chunk.push(key);
                     if chunk.len() == KEY_CHUNK {
                         keys(std::mem::replace(&mut chunk, Vec::with_capacity(KEY_CHUNK)));
                     }
                 }
-                SnapshotItem::Session { client_id, sequence, log_index, reply } => {
+                KeyOrItem::Item(SnapshotItem::Session { client_id, sequence, log_index, reply }) => {
                     frozen.sessions.push((client_id, Session { sequence, log_index, reply }));
                 }
-                SnapshotItem::User { name, rules } => frozen.users.push((name, rules)),
-                SnapshotItem::End { .. } => unreachable!("next_item consumes the trailer"),
+                KeyOrItem::Item(SnapshotItem::User { name, rules }) => frozen.users.push((name, rules)),
+                KeyOrItem::Item(_) => unreachable!("keys and aggregates come whole, the trailer is consumed"),
             }
         }
         if !chunk.is_empty() {

@@ -22,6 +22,7 @@ use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
 use crate::session::{Session, SessionCheck, SessionTable};
 use crate::txn::KeyValue;
+use crate::types::Value;
 
 /// How to build a state machine.
 #[derive(Clone, Copy, Debug)]
@@ -231,7 +232,7 @@ impl StateMachine {
     pub fn get_kv(&self, key: &[u8]) -> (Option<KeyValue>, u64) {
         let view = self.map.read_keys([key]);
         let now_ms = self.time_ms();
-        let found = view.live(key, now_ms).map(|stored| KeyValue::of(&stored.to_entry(), now_ms));
+        let found = view.live(key, now_ms).map(|stored| KeyValue::of(stored, now_ms));
         (found, self.applied_index())
     }
 
@@ -246,8 +247,8 @@ impl StateMachine {
     ) -> (Vec<(Bytes, KeyValue)>, bool, u64) {
         let view = self.map.read_all();
         let now_ms = self.time_ms();
-        let (found, more) = view.list_range(range, after, limit, now_ms);
-        let found = found.into_iter().map(|(key, entry)| (key, KeyValue::of(&entry, now_ms))).collect();
+        let (found, more) =
+            view.list_range(range, after, limit, now_ms, |stored| KeyValue::of(stored, now_ms));
         (found, more, self.applied_index())
     }
 
@@ -463,8 +464,20 @@ impl Frozen {
         for (key, entry) in &self.keys {
             hash.write(&(key.len() as u64).to_le_bytes());
             hash.write(key);
-            hash.write(&(entry.value.len() as u64).to_le_bytes());
-            hash.write(&entry.value);
+            match &entry.value {
+                Value::String(value) => {
+                    hash.write(&(value.len() as u64).to_le_bytes());
+                    hash.write(value);
+                }
+                Value::Aggregate(aggregate) => {
+                    hash.write(aggregate.kind().as_str().as_bytes());
+                    hash.write(&(aggregate.part_count() as u64).to_le_bytes());
+                    for part in aggregate.parts() {
+                        hash.write(&(part.len() as u64).to_le_bytes());
+                        hash.write(part);
+                    }
+                }
+            }
             hash.write(&entry.expire_at_ms.map_or(u64::MAX, |at| at).to_le_bytes());
             hash.write(&entry.mod_index.to_le_bytes());
             hash.write(&entry.create_index.to_le_bytes());

@@ -9,7 +9,9 @@
 //! - a value of at most [`INLINE_VALUE_BYTES_MAX`] bytes is the value area itself (copied out by
 //!   a read, as Redis copies a value into its reply buffer); a longer value is kept as a [`Bytes`]
 //!   handle in the value area (`value_len` is then [`SHARED`]), so that reads share it without a
-//!   copy and applying it moves the buffer decoded from the log instead of copying it.
+//!   copy and applying it moves the buffer decoded from the log instead of copying it;
+//! - a hash, list or set is a `Box<Aggregate>` in the value area (`value_len` is then
+//!   [`AGGREGATE`]), changed in place by the commands of its type.
 //!
 //! # What a key costs
 //! For a 12-byte key and a 16-byte value (the figures of `benches/compare/redis.sh`): the record
@@ -28,12 +30,14 @@ use std::ptr::{self, NonNull};
 
 use bytes::Bytes;
 
+use crate::types::{Aggregate, Kind, Value};
+
 /// A value with its metadata, owned: what is stored under a key (as a [`StoredKey`]) and what
 /// snapshots carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The string value; binary safe.
-    pub value: Bytes,
+    /// The string or aggregate.
+    pub value: Value,
     /// When the key expires, in state-machine milliseconds; `None` for no TTL.
     pub expire_at_ms: Option<u64>,
     /// Log index of the entry that last changed this key (value or TTL), like etcd's
@@ -56,6 +60,8 @@ pub const INLINE_VALUE_BYTES_MAX: usize = 256;
 
 /// `value_len` of a record whose value area holds a [`Bytes`] handle.
 const SHARED: u32 = u32::MAX;
+/// `value_len` of a record whose value area holds a `Box<Aggregate>`.
+const AGGREGATE: u32 = u32::MAX - 1;
 /// `key_len`'s flag for "has an expiry".
 const HAS_EXPIRY: u32 = 1 << 31;
 
@@ -70,18 +76,20 @@ struct Header {
 
 const HEADER_BYTES: usize = size_of::<Header>();
 const SHARED_BYTES: usize = size_of::<Bytes>();
+const AGGREGATE_BYTES: usize = size_of::<Box<Aggregate>>();
 const _: () = assert!(HEADER_BYTES == 32 && HEADER_BYTES.is_multiple_of(align_of::<Bytes>()));
 
 /// A key with its value and metadata, owned, in one allocation.
 pub struct StoredKey {
     /// Invariant: points to a live allocation of `Self::layout_for(key_len, value area)`, whose
-    /// header is initialised, whose value area holds `value_len` bytes or (when `SHARED`) an
-    /// initialised `Bytes`, followed by `key_len` initialised bytes. Owned by this value alone.
+    /// header is initialised, whose value area holds `value_len` bytes, or (when `SHARED`) an
+    /// initialised `Bytes`, or (when `AGGREGATE`) an initialised `Box<Aggregate>`, followed by
+    /// `key_len` initialised bytes. Owned by this value alone.
     ptr: NonNull<Header>,
 }
 
 // SAFETY: a StoredKey owns its allocation exclusively, like a Box, and the only non-plain data in
-// it is a `Bytes`, which is Send and Sync.
+// it is a `Bytes` or a `Box<Aggregate>`, which are Send and Sync.
 unsafe impl Send for StoredKey {}
 // SAFETY: shared access only reads, as with a Box; see above.
 unsafe impl Sync for StoredKey {}
@@ -95,8 +103,11 @@ impl StoredKey {
         let Entry { value, expire_at_ms, mod_index, create_index } = entry;
         let key_len = u32::try_from(key.len()).ok().filter(|len| len & HAS_EXPIRY == 0);
         let key_len = key_len.unwrap_or_else(|| panic!("a key of {} bytes cannot be stored", key.len()));
-        let shared = value.len() > INLINE_VALUE_BYTES_MAX;
-        let value_area = if shared { SHARED_BYTES } else { value.len() };
+        let (value_len, value_area) = match &value {
+            Value::String(bytes) if bytes.len() > INLINE_VALUE_BYTES_MAX => (SHARED, SHARED_BYTES),
+            Value::String(bytes) => (bytes.len() as u32, bytes.len()),
+            Value::Aggregate(_) => (AGGREGATE, AGGREGATE_BYTES),
+        };
         let layout = layout_for(value_area, key.len());
         // SAFETY: the layout is never zero-sized (it holds the header).
         let raw = unsafe { alloc::alloc(layout) }.cast::<Header>();
@@ -106,17 +117,18 @@ impl StoredKey {
             create_index,
             expire_at_ms: expire_at_ms.unwrap_or(0),
             key_len: key_len | if expire_at_ms.is_some() { HAS_EXPIRY } else { 0 },
-            value_len: if shared { SHARED } else { value.len() as u32 },
+            value_len,
         };
-        // SAFETY: the allocation holds a header, then `value_area` bytes (aligned for `Bytes`
-        // because the header's size is a multiple of its alignment), then the key's bytes.
+        // SAFETY: the allocation holds a header, then `value_area` bytes (aligned for `Bytes` and
+        // for a box because the header's size is a multiple of their alignment), then the key's
+        // bytes.
         unsafe {
             ptr.as_ptr().write(header);
             let area = ptr.as_ptr().cast::<u8>().add(HEADER_BYTES);
-            if shared {
-                area.cast::<Bytes>().write(value);
-            } else {
-                ptr::copy_nonoverlapping(value.as_ptr(), area, value.len());
+            match value {
+                Value::String(bytes) if value_len == SHARED => area.cast::<Bytes>().write(bytes),
+                Value::String(bytes) => ptr::copy_nonoverlapping(bytes.as_ptr(), area, bytes.len()),
+                Value::Aggregate(aggregate) => area.cast::<Box<Aggregate>>().write(aggregate),
             }
             ptr::copy_nonoverlapping(key.as_ptr(), area.add(value_area), key.len());
         }
@@ -132,11 +144,15 @@ impl StoredKey {
         self.header().value_len == SHARED
     }
 
+    fn is_aggregate(&self) -> bool {
+        self.header().value_len == AGGREGATE
+    }
+
     fn value_area(&self) -> usize {
-        if self.is_shared() {
-            SHARED_BYTES
-        } else {
-            self.header().value_len as usize
+        match self.header().value_len {
+            SHARED => SHARED_BYTES,
+            AGGREGATE => AGGREGATE_BYTES,
+            inline => inline as usize,
         }
     }
 
@@ -152,10 +168,14 @@ impl StoredKey {
         unsafe { std::slice::from_raw_parts(self.area().add(self.value_area()), len) }
     }
 
-    /// The value.
+    /// The string value; empty for a key that holds an aggregate (a caller that may meet one
+    /// checks [`StoredKey::kind`] first, as every string command does for WRONGTYPE).
     pub fn value(&self) -> &[u8] {
         if self.is_shared() {
             self.shared()
+        } else if self.is_aggregate() {
+            debug_assert!(false, "the string value of a {} asked for", self.kind().as_str());
+            &[]
         } else {
             // SAFETY: an inline value area holds `value_len` initialised bytes (the invariant).
             unsafe { std::slice::from_raw_parts(self.area(), self.header().value_len as usize) }
@@ -168,13 +188,72 @@ impl StoredKey {
         unsafe { &*self.area().cast::<Bytes>() }
     }
 
-    /// The value as [`Bytes`]: a copy of an inline value, a shared handle to a long one.
+    /// The string value as [`Bytes`]: a copy of an inline value, a shared handle to a long one
+    /// (empty for an aggregate, as [`StoredKey::value`]).
     pub fn value_bytes(&self) -> Bytes {
         if self.is_shared() {
             self.shared().clone()
         } else {
             Bytes::copy_from_slice(self.value())
         }
+    }
+
+    /// Which type the key holds.
+    pub fn kind(&self) -> Kind {
+        self.aggregate().map_or(Kind::String, Aggregate::kind)
+    }
+
+    /// The hash, list or set the key holds, if it holds one.
+    pub fn aggregate(&self) -> Option<&Aggregate> {
+        // SAFETY: an aggregate value area holds an initialised, aligned box (the invariant).
+        self.is_aggregate().then(|| unsafe { &**self.area().cast::<Box<Aggregate>>() })
+    }
+
+    /// The hash, list or set the key holds, to change in place. The caller keeps the map's
+    /// accounting (`Shard::update`) and never leaves it empty in the map.
+    pub(crate) fn aggregate_mut(&mut self) -> Option<&mut Aggregate> {
+        // SAFETY: as `aggregate`, and the record is borrowed mutably.
+        self.is_aggregate().then(|| unsafe { &mut **self.area().cast::<Box<Aggregate>>() })
+    }
+
+    /// The value, owned: a string as [`StoredKey::value_bytes`] gives it, an aggregate copied.
+    pub fn to_value(&self) -> Value {
+        match self.aggregate() {
+            Some(aggregate) => Value::Aggregate(Box::new(aggregate.clone())),
+            None => Value::String(self.value_bytes()),
+        }
+    }
+
+    /// The entry, with an aggregate moved out rather than copied (the record is left holding an
+    /// empty one, to be freed).
+    pub(crate) fn take_entry(&mut self) -> Entry {
+        let value = match self.aggregate_mut() {
+            Some(aggregate) => {
+                let empty = Aggregate::empty(aggregate.kind()).expect("an aggregate kind");
+                Value::Aggregate(Box::new(std::mem::replace(aggregate, empty)))
+            }
+            None => Value::String(self.value_bytes()),
+        };
+        Entry {
+            value,
+            expire_at_ms: self.expire_at_ms(),
+            mod_index: self.mod_index(),
+            create_index: self.create_index(),
+        }
+    }
+
+    /// Sets or clears the expiry in place.
+    pub(crate) fn set_expire_at_ms(&mut self, expire_at_ms: Option<u64>) {
+        // SAFETY: the header is owned by self, borrowed mutably.
+        let header = unsafe { self.ptr.as_mut() };
+        header.expire_at_ms = expire_at_ms.unwrap_or(0);
+        header.key_len = (header.key_len & !HAS_EXPIRY) | if expire_at_ms.is_some() { HAS_EXPIRY } else { 0 };
+    }
+
+    /// Sets the log index of the entry that last changed the key.
+    pub(crate) fn set_mod_index(&mut self, index: u64) {
+        // SAFETY: the header is owned by self, borrowed mutably.
+        unsafe { self.ptr.as_mut().mod_index = index }
     }
 
     /// When the key expires, in state-machine milliseconds.
@@ -201,7 +280,7 @@ impl StoredKey {
     /// An owned copy of the value and metadata.
     pub fn to_entry(&self) -> Entry {
         Entry {
-            value: self.value_bytes(),
+            value: self.to_value(),
             expire_at_ms: self.expire_at_ms(),
             mod_index: self.mod_index(),
             create_index: self.create_index(),
@@ -213,8 +292,13 @@ impl StoredKey {
     /// inline one is written in place, without allocating.
     pub fn replace(&mut self, entry: Entry) -> Option<u64> {
         let old = self.expire_at_ms();
-        let fits = !self.is_shared() && entry.value.len() == self.value().len();
-        if fits {
+        let fits = match &entry.value {
+            Value::String(bytes) => {
+                !self.is_shared() && !self.is_aggregate() && bytes.len() == self.value().len()
+            }
+            Value::Aggregate(_) => false,
+        };
+        if let (true, Value::String(bytes)) = (fits, &entry.value) {
             let key_len = self.header().key_len & !HAS_EXPIRY;
             // SAFETY: the header and the inline value area are owned by self, and the new value
             // has exactly the area's length.
@@ -224,7 +308,7 @@ impl StoredKey {
                 header.create_index = entry.create_index;
                 header.expire_at_ms = entry.expire_at_ms.unwrap_or(0);
                 header.key_len = key_len | if entry.expire_at_ms.is_some() { HAS_EXPIRY } else { 0 };
-                ptr::copy_nonoverlapping(entry.value.as_ptr(), self.area(), entry.value.len());
+                ptr::copy_nonoverlapping(bytes.as_ptr(), self.area(), bytes.len());
             }
         } else {
             *self = StoredKey::new(self.key(), entry);
@@ -232,9 +316,11 @@ impl StoredKey {
         old
     }
 
-    /// The bytes of this record's allocation (not counting a shared value's own buffer).
+    /// The bytes of this record's allocation and of the aggregate it holds (not counting a
+    /// shared string's own buffer).
     pub fn allocation_bytes(&self) -> usize {
-        layout_for(self.value_area(), self.key().len()).size()
+        let aggregate = self.aggregate().map_or(0, Aggregate::allocated_bytes);
+        layout_for(self.value_area(), self.key().len()).size() + aggregate
     }
 }
 
@@ -268,10 +354,12 @@ impl Drop for StoredKey {
     fn drop(&mut self) {
         let layout = layout_for(self.value_area(), self.key().len());
         // SAFETY: the allocation was made with this layout (the lengths never change without a
-        // new allocation); a shared value area holds a `Bytes` that is dropped exactly once, here.
+        // new allocation); a shared or aggregate value area holds a handle dropped exactly once, here.
         unsafe {
             if self.is_shared() {
                 ptr::drop_in_place(self.area().cast::<Bytes>());
+            } else if self.is_aggregate() {
+                ptr::drop_in_place(self.area().cast::<Box<Aggregate>>());
             }
             alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), layout);
         }
@@ -288,7 +376,7 @@ impl fmt::Debug for StoredKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredKey")
             .field("key", &Bytes::copy_from_slice(self.key()))
-            .field("value_len", &self.value().len())
+            .field("kind", &self.kind())
             .field("expire_at_ms", &self.expire_at_ms())
             .field("mod_index", &self.mod_index())
             .field("create_index", &self.create_index())
@@ -301,13 +389,15 @@ mod tests {
     use super::*;
 
     fn entry(value: &[u8], expire_at_ms: Option<u64>, mod_index: u64) -> Entry {
-        Entry { value: Bytes::copy_from_slice(value), expire_at_ms, mod_index, create_index: mod_index / 2 }
+        let value = Bytes::copy_from_slice(value).into();
+        Entry { value, expire_at_ms, mod_index, create_index: mod_index / 2 }
     }
 
     fn check(stored: &StoredKey, key: &[u8], expected: &Entry) {
         assert_eq!(stored.key(), key);
-        assert_eq!(stored.value(), &expected.value[..]);
-        assert_eq!(stored.value_bytes(), expected.value);
+        let value = expected.value.as_string().expect("a string");
+        assert_eq!(stored.value(), &value[..]);
+        assert_eq!(&stored.value_bytes(), value);
         assert_eq!(stored.expire_at_ms(), expected.expire_at_ms);
         assert_eq!(stored.mod_index(), expected.mod_index);
         assert_eq!(&stored.to_entry(), expected);
@@ -337,7 +427,7 @@ mod tests {
         let value = Bytes::from(vec![1u8; 4096]);
         let stored = StoredKey::new(
             b"k",
-            Entry { value: value.clone(), expire_at_ms: None, mod_index: 1, create_index: 1 },
+            Entry { value: value.clone().into(), expire_at_ms: None, mod_index: 1, create_index: 1 },
         );
         assert_eq!(stored.value_bytes().as_ptr(), value.as_ptr());
         assert_eq!(stored.allocation_bytes(), HEADER_BYTES + SHARED_BYTES + 1);
@@ -364,8 +454,40 @@ mod tests {
             let old_expiry = stored.replace(pair[1].clone());
             assert_eq!(old_expiry, pair[0].expire_at_ms);
             check(&stored, b"the key", &pair[1]);
-            let in_place = pair[0].value.len() == pair[1].value.len() && pair[0].value.len() <= 256;
+            let len = |e: &Entry| e.value.as_string().expect("a string").len();
+            let in_place = len(&pair[0]) == len(&pair[1]) && len(&pair[0]) <= 256;
             assert_eq!(stored.ptr == before, in_place, "{:?} -> {:?}", pair[0], pair[1]);
         }
+    }
+
+    /// A record holding a hash reads it back, changes it in place, copies it whole, and hands
+    /// it over without a copy; its expiry changes in place; strings and hashes replace each
+    /// other.
+    #[test]
+    fn aggregates_live_behind_one_pointer() {
+        let mut hash = crate::types::Hash::default();
+        hash.insert(b"field", b"value");
+        let value = Value::Aggregate(Box::new(Aggregate::Hash(hash)));
+        let entry = Entry { value, expire_at_ms: Some(9), mod_index: 3, create_index: 2 };
+        let mut stored = StoredKey::new(b"h", entry.clone());
+        assert_eq!(stored.kind(), Kind::Hash);
+        assert_eq!(stored.to_entry(), entry);
+        assert_eq!(
+            stored.allocation_bytes(),
+            HEADER_BYTES + AGGREGATE_BYTES + 1 + stored.aggregate().unwrap().allocated_bytes()
+        );
+        let Some(Aggregate::Hash(hash)) = stored.aggregate_mut() else { panic!("a hash") };
+        hash.insert(b"other", b"x");
+        stored.set_expire_at_ms(None);
+        assert_eq!(stored.expire_at_ms(), None);
+        let copy = stored.clone();
+        assert_eq!(copy.aggregate().map(Aggregate::len), Some(2));
+        let taken = stored.take_entry();
+        assert_eq!(taken.value, copy.to_entry().value);
+        assert_eq!(stored.aggregate().map(Aggregate::len), Some(0));
+        stored.replace(Entry { value: Bytes::from_static(b"now a string").into(), ..taken.clone() });
+        assert_eq!((stored.kind(), stored.value()), (Kind::String, &b"now a string"[..]));
+        stored.replace(taken.clone());
+        assert_eq!(stored.to_entry(), taken);
     }
 }

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::command::ARGUMENT_OVERHEAD;
 use crate::map::{Entry, WriteSet};
 use crate::reply::Reply;
+use crate::stored_key::StoredKey;
+use crate::types::Kind;
 
 /// A transaction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,12 +138,16 @@ impl Compare {
         };
         let revision = |r: u64| i64::try_from(r).unwrap_or(i64::MAX);
         match &self.target {
-            CompareTarget::Value(wanted) => live.is_some_and(|stored| match self.op {
-                CompareOp::Equal => stored.value() == &wanted[..],
-                CompareOp::NotEqual => stored.value() != &wanted[..],
-                CompareOp::Greater => stored.value() > &wanted[..],
-                CompareOp::Less => stored.value() < &wanted[..],
-            }),
+            // A hash, list or set has no value to compare: such a compare fails, as one on an
+            // absent key does.
+            CompareTarget::Value(wanted) => {
+                live.filter(|s| s.aggregate().is_none()).is_some_and(|stored| match self.op {
+                    CompareOp::Equal => stored.value() == &wanted[..],
+                    CompareOp::NotEqual => stored.value() != &wanted[..],
+                    CompareOp::Greater => stored.value() > &wanted[..],
+                    CompareOp::Less => stored.value() < &wanted[..],
+                })
+            }
             CompareTarget::ModRevision(wanted) => {
                 ordered(live.map_or(0, |s| revision(s.mod_index())), revision(*wanted))
             }
@@ -172,7 +178,7 @@ impl TxnOp {
                     None => None,
                 };
                 let entry = Entry {
-                    value: value.clone(),
+                    value: value.clone().into(),
                     expire_at_ms,
                     mod_index: log_index,
                     create_index: log_index,
@@ -187,13 +193,7 @@ impl TxnOp {
                 Reply::Integer(i64::from(live && removed))
             }
             TxnOp::Get { key } => match view.live(key, now_ms) {
-                Some(stored) => KeyValue {
-                    value: stored.value_bytes(),
-                    create_revision: stored.create_index(),
-                    mod_revision: stored.mod_index(),
-                    ttl_ms: ttl_left_ms(Some(stored.expire_at_ms()), now_ms),
-                }
-                .to_reply(),
+                Some(stored) => KeyValue::of(stored, now_ms).to_reply(),
                 None => Reply::Nil,
             },
         }
@@ -203,7 +203,10 @@ impl TxnOp {
 /// A key as a read finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The string value; empty for a hash, list or set, whose elements only the commands of
+    /// its type read.
     pub value: Bytes,
+    pub kind: Kind,
     pub create_revision: u64,
     pub mod_revision: u64,
     /// Milliseconds left before the key expires; -1 without a TTL.
@@ -211,31 +214,46 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    /// The key as `entry` holds it at `now_ms`.
-    pub fn of(entry: &Entry, now_ms: u64) -> KeyValue {
+    /// The key as its record holds it at `now_ms`.
+    pub fn of(stored: &StoredKey, now_ms: u64) -> KeyValue {
         KeyValue {
-            value: entry.value.clone(),
-            create_revision: entry.create_index,
-            mod_revision: entry.mod_index,
-            ttl_ms: ttl_left_ms(Some(entry.expire_at_ms), now_ms),
+            value: stored.value_bytes(),
+            kind: stored.kind(),
+            create_revision: stored.create_index(),
+            mod_revision: stored.mod_index(),
+            ttl_ms: ttl_left_ms(Some(stored.expire_at_ms()), now_ms),
         }
     }
 
+    /// The key as a reply: value, create and modify revisions, TTL left, and (for a hash, list
+    /// or set only, so that a string's reply keeps its shape) the type's name.
     fn to_reply(&self) -> Reply {
-        Reply::Array(vec![
+        let mut items = vec![
             Reply::Bulk(self.value.clone()),
             to_integer(self.create_revision),
             to_integer(self.mod_revision),
             Reply::Integer(self.ttl_ms),
-        ])
+        ];
+        if self.kind != Kind::String {
+            items.push(Reply::Status(self.kind.as_str().to_owned()));
+        }
+        Reply::Array(items)
     }
 
     fn from_reply(reply: Reply) -> Option<KeyValue> {
-        let Reply::Array(items) = reply else { return None };
+        let Reply::Array(mut items) = reply else { return None };
+        let kind = match items.len() {
+            5 => match items.pop() {
+                Some(Reply::Status(name)) => Kind::parse(name.as_bytes())?,
+                _ => return None,
+            },
+            _ => Kind::String,
+        };
         match <[Reply; 4]>::try_from(items).ok()? {
             [Reply::Bulk(value), Reply::Integer(create), Reply::Integer(modified), Reply::Integer(ttl_ms)] => {
                 Some(KeyValue {
                     value,
+                    kind,
                     create_revision: u64::try_from(create).ok()?,
                     mod_revision: u64::try_from(modified).ok()?,
                     ttl_ms,

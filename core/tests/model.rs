@@ -409,7 +409,11 @@ fn stored_state(node: &Node) -> BTreeMap<Vec<u8>, Stored> {
         .map(|(k, e)| {
             (
                 k.to_vec(),
-                Stored { value: e.value.to_vec(), expire_at_ms: e.expire_at_ms, mod_index: e.mod_index },
+                Stored {
+                    value: e.value.as_string().expect("the model writes strings").to_vec(),
+                    expire_at_ms: e.expire_at_ms,
+                    mod_index: e.mod_index,
+                },
             )
         })
         .collect()

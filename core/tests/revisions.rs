@@ -8,6 +8,7 @@ use common::Node;
 use redraft_core::change::{Change, ChangeKind};
 use redraft_core::key_range::KeyRange;
 use redraft_core::txn::{Compare, CompareOp, CompareTarget, KeyValue, OpResult, Txn, TxnOp, TxnOutcome};
+use redraft_core::types::Kind;
 use redraft_core::{LogEntry, Payload, Write};
 
 fn b(text: &str) -> Bytes {
@@ -144,7 +145,7 @@ fn operations_apply_in_order_at_one_revision() {
     let (outcome, changes) = run_txn(&mut node, &txn);
     assert!(outcome.succeeded);
     assert_eq!(outcome.revision, 2);
-    let x1 = KeyValue { value: b("1"), create_revision: 2, mod_revision: 2, ttl_ms: -1 };
+    let x1 = KeyValue { value: b("1"), kind: Kind::String, create_revision: 2, mod_revision: 2, ttl_ms: -1 };
     assert_eq!(
         outcome.results,
         vec![
@@ -182,6 +183,9 @@ fn describe(kind: &ChangeKind) -> String {
             String::from_utf8_lossy(key),
             String::from_utf8_lossy(value)
         ),
+        ChangeKind::Update { key, kind, create_revision, .. } => {
+            format!("update {} {} created {create_revision}", kind.as_str(), String::from_utf8_lossy(key))
+        }
         ChangeKind::Delete { key, reason } => format!("delete {} {reason:?}", String::from_utf8_lossy(key)),
         ChangeKind::Flush => "flush".to_owned(),
     }

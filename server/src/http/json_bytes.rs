@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use redraft_core::txn::KeyValue;
+use redraft_core::types::Kind;
 use serde_json::{json, Value};
 
 /// How keys and values are written in a request's and its response's plain fields.
@@ -98,11 +99,14 @@ pub fn from_token(token: &str) -> Result<Bytes, String> {
 }
 
 /// A key as JSON: `key`, `value`, `create_revision`, `mod_revision`, `ttl_ms` (absent without a
-/// TTL); `value` left out with `keys_only`.
+/// TTL); `value` left out with `keys_only`. A hash, list or set has `data_type` (`hash`, `list`,
+/// `set`) instead of a value: its elements are read with the commands of its type.
 pub fn key_json(key: &Bytes, kv: &KeyValue, keys_only: bool, encoding: Encoding) -> Value {
     let mut out = json!({ "create_revision": kv.create_revision, "mod_revision": kv.mod_revision });
     insert(&mut out, "key", key, encoding);
-    if !keys_only {
+    if kv.kind != Kind::String {
+        out["data_type"] = json!(kv.kind.as_str());
+    } else if !keys_only {
         insert(&mut out, "value", &kv.value, encoding);
     }
     if kv.ttl_ms >= 0 {

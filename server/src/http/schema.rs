@@ -12,9 +12,11 @@ pub struct KeyValue {
     /// The key, as text (absent when it is not UTF-8 and the encoding is text).
     key: Option<String>,
     key_base64: Option<String>,
-    /// The value (left out with `keys_only`).
+    /// The value (left out with `keys_only`, and for a hash, list or set).
     value: Option<String>,
     value_base64: Option<String>,
+    /// `hash`, `list` or `set` for a key that holds one; absent for a string.
+    data_type: Option<String>,
     /// The revision that created the key.
     create_revision: u64,
     /// The revision that last changed it.
@@ -30,6 +32,8 @@ pub struct KeyResponse {
     key_base64: Option<String>,
     value: Option<String>,
     value_base64: Option<String>,
+    /// `hash`, `list` or `set` for a key that holds one (it then has no value).
+    data_type: Option<String>,
     create_revision: u64,
     mod_revision: u64,
     ttl_ms: Option<i64>,
@@ -132,6 +136,8 @@ pub struct WatchEvent {
     key_base64: Option<String>,
     value: Option<String>,
     value_base64: Option<String>,
+    /// A put of a hash, list or set: its type (it then has no value).
+    data_type: Option<String>,
     create_revision: Option<u64>,
     expire_at_ms: Option<u64>,
     /// A delete's: `client` or `expiry`; a flush's: `flush`.

@@ -101,6 +101,16 @@ pub fn change_json(change: &Change, encoding: Encoding) -> Value {
             json_bytes::insert(&mut out, "value", value, encoding);
             out
         }
+        ChangeKind::Update { key, kind, create_revision, expire_at_ms } => {
+            // A hash, list or set: a put without a value, naming the type.
+            let mut out =
+                json!({ "type": "put", "data_type": kind.as_str(), "create_revision": create_revision });
+            if let Some(at) = expire_at_ms {
+                out["expire_at_ms"] = json!(at);
+            }
+            json_bytes::insert(&mut out, "key", key, encoding);
+            out
+        }
         ChangeKind::Delete { key, reason } => {
             let reason = match reason {
                 DeleteReason::Client => "client",
@@ -263,7 +273,7 @@ fn parse_event_id(id: &str) -> Option<Resume> {
 
 fn kind_name(kind: &ChangeKind) -> &'static str {
     match kind {
-        ChangeKind::Put { .. } => "put",
+        ChangeKind::Put { .. } | ChangeKind::Update { .. } => "put",
         ChangeKind::Delete { .. } => "delete",
         ChangeKind::Flush => "flush",
     }

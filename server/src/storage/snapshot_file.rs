@@ -8,7 +8,7 @@ use bytes::Bytes;
 use openraft::{Membership, StoredMembership};
 use redraft_core::codec;
 use redraft_core::session::Session;
-use redraft_core::snapshot::{SnapshotHeader, SnapshotItem, SnapshotReader, SnapshotWriter};
+use redraft_core::snapshot::{KeyOrItem, SnapshotHeader, SnapshotItem, SnapshotReader, SnapshotWriter};
 
 use super::format::STORE_FORMAT_VERSION;
 use super::state_machine_store::{membership_of, SnapshotRaftState};
@@ -67,17 +67,14 @@ pub fn with_membership<W: Write>(
     let rewritten = SnapshotHeader { membership: Bytes::from(extra), ..header.clone() };
     let mut output = Counted { inner: output, bytes: 0 };
     let mut writer = SnapshotWriter::new(&mut output, &rewritten).map_err(|e| e.to_string())?;
-    while let Some(item) = reader.next_item().map_err(|e| e.to_string())? {
+    while let Some(item) = reader.next_key_or_item().map_err(|e| e.to_string())? {
         let written = match item {
-            key @ (SnapshotItem::Key { .. } | SnapshotItem::KeyCreated { .. }) => {
-                let (key, entry) = key.into_key().expect("a key item");
-                writer.write_key(&key, &entry)
-            }
-            SnapshotItem::Session { client_id, sequence, log_index, reply } => {
+            KeyOrItem::Key((key, entry)) => writer.write_key(&key, &entry),
+            KeyOrItem::Item(SnapshotItem::Session { client_id, sequence, log_index, reply }) => {
                 writer.write_session(client_id, &Session { sequence, log_index, reply })
             }
-            SnapshotItem::User { name, rules } => writer.write_user(&name, &rules),
-            SnapshotItem::End { .. } => unreachable!("next_item consumes the trailer"),
+            KeyOrItem::Item(SnapshotItem::User { name, rules }) => writer.write_user(&name, &rules),
+            KeyOrItem::Item(_) => unreachable!("keys come whole and the reader consumes the trailer"),
         };
         written.map_err(|e| e.to_string())?;
     }

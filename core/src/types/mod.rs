@@ -1,0 +1,189 @@
+//! What a key holds: a string, or one of Redis's aggregates (a hash, a list or a set), each in
+//! its own module with its commands.
+//!
+//! An aggregate lives behind one pointer in its key's record (`stored_key.rs`) and is changed in
+//! place by the command that names it (`Locked::update_aggregate`); an aggregate left empty is
+//! removed with its key, as in Redis. Elements are boxed byte slices: 16 bytes of handle plus
+//! their own allocation. What each element costs is documented next to each structure.
+
+pub mod hash;
+pub mod list;
+pub mod set;
+
+use bytes::Bytes;
+
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+
+/// One element of an aggregate (a field, a value, a member): binary safe.
+pub type Element = Box<[u8]>;
+
+/// Which of Redis's types a key holds, as TYPE names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    String,
+    Hash,
+    List,
+    Set,
+}
+
+impl Kind {
+    /// The name TYPE replies with and `SCAN ... TYPE` matches.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::List => "list",
+            Kind::Set => "set",
+        }
+    }
+
+    /// The kind TYPE names `name` (in any ASCII case), if any.
+    pub fn parse(name: &[u8]) -> Option<Kind> {
+        [Kind::String, Kind::Hash, Kind::List, Kind::Set]
+            .into_iter()
+            .find(|kind| kind.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// A key's value, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A string; binary safe.
+    String(Bytes),
+    /// A hash, list or set; never empty once stored.
+    Aggregate(Box<Aggregate>),
+}
+
+impl Value {
+    /// The string, if the value is one.
+    pub fn as_string(&self) -> Option<&Bytes> {
+        match self {
+            Value::String(bytes) => Some(bytes),
+            Value::Aggregate(_) => None,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::String(_) => Kind::String,
+            Value::Aggregate(aggregate) => aggregate.kind(),
+        }
+    }
+}
+
+impl From<Bytes> for Value {
+    fn from(bytes: Bytes) -> Value {
+        Value::String(bytes)
+    }
+}
+
+impl PartialEq<Bytes> for Value {
+    fn eq(&self, other: &Bytes) -> bool {
+        self.as_string() == Some(other)
+    }
+}
+
+/// A hash, a list or a set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Hash(Hash),
+    List(List),
+    Set(Set),
+}
+
+impl Aggregate {
+    /// An empty aggregate of `kind`; `None` for a string.
+    pub fn empty(kind: Kind) -> Option<Aggregate> {
+        match kind {
+            Kind::String => None,
+            Kind::Hash => Some(Aggregate::Hash(Hash::default())),
+            Kind::List => Some(Aggregate::List(List::default())),
+            Kind::Set => Some(Aggregate::Set(Set::default())),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Aggregate::Hash(_) => Kind::Hash,
+            Aggregate::List(_) => Kind::List,
+            Aggregate::Set(_) => Kind::Set,
+        }
+    }
+
+    /// The number of elements: fields, items or members.
+    pub fn len(&self) -> usize {
+        match self {
+            Aggregate::Hash(hash) => hash.len(),
+            Aggregate::List(list) => list.len(),
+            Aggregate::Set(set) => set.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// About the bytes the aggregate has asked the allocator for, kept as it changes (O(1)).
+    pub fn allocated_bytes(&self) -> usize {
+        size_of::<Aggregate>()
+            + match self {
+                Aggregate::Hash(hash) => hash.allocated_bytes(),
+                Aggregate::List(list) => list.allocated_bytes(),
+                Aggregate::Set(set) => set.allocated_bytes(),
+            }
+    }
+
+    /// Every element as snapshots write them, in the aggregate's order: a hash's fields each
+    /// followed by its value, a list's items head first, a set's members.
+    pub fn parts(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match self {
+            Aggregate::Hash(hash) => Box::new(hash.iter().flat_map(|(field, value)| [field, value])),
+            Aggregate::List(list) => Box::new(list.iter()),
+            Aggregate::Set(set) => Box::new(set.iter()),
+        }
+    }
+
+    /// How many parts [`Aggregate::parts`] gives.
+    pub fn part_count(&self) -> usize {
+        match self {
+            Aggregate::Hash(hash) => 2 * hash.len(),
+            _ => self.len(),
+        }
+    }
+
+    /// Rebuilds an aggregate of `kind` from its parts, in order; `None` when they cannot make
+    /// one (a hash with an odd count, or a string kind).
+    pub fn from_parts(kind: Kind, parts: Vec<Bytes>) -> Option<Aggregate> {
+        let mut aggregate = Aggregate::empty(kind)?;
+        match &mut aggregate {
+            Aggregate::Hash(hash) => {
+                if parts.len() % 2 != 0 {
+                    return None;
+                }
+                let mut parts = parts.into_iter();
+                while let (Some(field), Some(value)) = (parts.next(), parts.next()) {
+                    hash.insert(&field, &value);
+                }
+            }
+            Aggregate::List(list) => parts.iter().for_each(|item| list.push_back(item)),
+            Aggregate::Set(set) => parts.iter().for_each(|member| {
+                set.insert(member);
+            }),
+        }
+        Some(aggregate)
+    }
+}
+
+/// What one element costs the allocator: its handle in the structure is counted by the
+/// structure; its bytes are one allocation, rounded up to 8 as jemalloc and mimalloc's small
+/// classes do (no allocation at all for an empty element).
+pub(crate) fn element_bytes(bytes: &[u8]) -> usize {
+    bytes.len().next_multiple_of(8)
+}
+
+/// A boxed copy of `bytes`.
+pub(crate) fn element(bytes: &[u8]) -> Element {
+    Box::from(bytes)
+}
