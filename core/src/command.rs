@@ -11,6 +11,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use crate::command_name::CommandName;
+use crate::types::hash_commands::HashCommand;
+use crate::types::list_commands::ListCommand;
+use crate::types::set_commands::SetsCommand;
 
 /// A data command, ready to apply or to read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,7 +40,8 @@ pub enum Command {
     Exists { keys: Vec<Bytes> },
     /// INCR, DECR, INCRBY, DECRBY.
     IncrBy { name: CommandName, key: Bytes, delta: i64 },
-    /// INCRBYFLOAT key increment.
+    /// INCRBYFLOAT key increment; NaN for an increment that is not a number (refused when applied,
+    /// after the key's type and value are checked, as Redis orders its checks).
     IncrByFloat { key: Bytes, delta: f64 },
     /// APPEND key value.
     Append { key: Bytes, value: Bytes },
@@ -69,6 +73,12 @@ pub enum Command {
     DbSize,
     /// FLUSHALL and FLUSHDB (there is one database).
     FlushAll { name: CommandName },
+    /// The hash commands (`types/hash_commands.rs`).
+    Hash(HashCommand),
+    /// The list commands (`types/list_commands.rs`).
+    List(ListCommand),
+    /// The set commands (`types/set_commands.rs`); named so as not to be taken for SET.
+    Sets(SetsCommand),
 }
 
 /// SET with its options.
@@ -176,6 +186,9 @@ impl Command {
             | Command::ExpireTime { name, .. }
             | Command::Rename { name, .. }
             | Command::FlushAll { name } => *name,
+            Command::Hash(hash) => hash.name(),
+            Command::List(list) => list.name(),
+            Command::Sets(sets) => sets.name(),
         }
     }
 
@@ -222,6 +235,9 @@ impl Command {
             Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
                 return false
             }
+            Command::Hash(hash) => visit(hash.key()),
+            Command::List(list) => list.for_each_key(visit),
+            Command::Sets(sets) => sets.for_each_key(visit),
         }
         true
     }
@@ -246,6 +262,9 @@ impl Command {
                     pairs.iter().map(|(k, v)| bytes(k) + bytes(v)).sum()
                 }
                 Command::Keys { pattern } => bytes(pattern),
+                Command::Hash(hash) => hash.weight(),
+                Command::List(list) => list.weight(),
+                Command::Sets(sets) => sets.weight(),
                 Command::Scan { pattern, .. } => pattern.as_ref().map_or(0, bytes) + 3 * ARGUMENT_OVERHEAD,
                 other => {
                     let mut sum = 0;

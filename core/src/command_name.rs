@@ -24,4 +24,8 @@ command_names! {
     Incr, Decr, IncrBy, DecrBy, IncrByFloat, Append, StrLen, GetRange, SetRange, Expire, PExpire,
     ExpireAt, PExpireAt, Ttl, PTtl, ExpireTime, PExpireTime, Persist, Type, Rename, RenameNx, Copy,
     Keys, Scan, DbSize, FlushDb, FlushAll,
+    HSet, HMSet, HSetNx, HGet, HMGet, HGetAll, HKeys, HVals, HDel, HExists, HLen, HStrLen, HIncrBy,
+    HIncrByFloat, HScan, LPush, RPush, LPushX, RPushX, LPop, RPop, LLen, LRange, LIndex, LSet,
+    LInsert, LRem, LTrim, LPos, LMove, RPopLPush, SAdd, SRem, SMembers, SIsMember, SMIsMember,
+    SCard, SInter, SUnion, SDiff, SInterStore, SUnionStore, SDiffStore, SInterCard, SMove, SScan,
 }

@@ -15,7 +15,7 @@ use crate::map::{Entry, Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
-use crate::types::Value;
+use crate::types::{hash_commands, list_commands, set_commands, Aggregate, Kind, Value};
 
 /// Runs a read-only command.
 ///
@@ -99,6 +99,9 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             ])
         }
         Command::DbSize => Reply::Integer(view.shards().map(|s| s.len() as i64).sum()),
+        Command::Hash(hash) => hash_commands::read(hash, view, now_ms),
+        Command::List(list) => list_commands::read(list, view, now_ms),
+        Command::Sets(sets) => set_commands::read(sets, view, now_ms),
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
     }
 }
@@ -230,14 +233,17 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             exec.view.clear(log_index);
             Reply::Ok
         }
+        Command::Hash(hash) => hash_commands::write(hash, &mut exec),
+        Command::List(list) => list_commands::write(list, &mut exec),
+        Command::Sets(sets) => set_commands::write(sets, &mut exec),
         read_only => read(read_only, exec.view, now_ms),
     }
 }
 
-struct Exec<'v, 'a> {
-    view: &'v mut WriteSet<'a>,
-    now_ms: u64,
-    log_index: u64,
+pub(crate) struct Exec<'v, 'a> {
+    pub(crate) view: &'v mut WriteSet<'a>,
+    pub(crate) now_ms: u64,
+    pub(crate) log_index: u64,
 }
 
 impl Exec<'_, '_> {
@@ -245,6 +251,21 @@ impl Exec<'_, '_> {
     /// on to change the map.
     fn live(&self, key: &[u8]) -> Option<Entry> {
         self.view.live(key, self.now_ms).map(StoredKey::to_entry)
+    }
+
+    /// Whether `key` is live, after checking that it holds a `kind` if it is; Redis's WRONGTYPE
+    /// error when it holds another type.
+    pub(crate) fn check(&self, key: &[u8], kind: Kind) -> Result<bool, Reply> {
+        match self.view.live(key, self.now_ms) {
+            Some(stored) if stored.kind() != kind => Err(wrong_type()),
+            found => Ok(found.is_some()),
+        }
+    }
+
+    /// Changes the aggregate of `kind` under `key` (created when absent, removed when left
+    /// empty); the caller has [`Exec::check`]ed the key.
+    pub(crate) fn update<R>(&mut self, key: &[u8], kind: Kind, f: impl FnOnce(&mut Aggregate) -> R) -> R {
+        self.view.update_aggregate(key, kind, (self.now_ms, self.log_index), f)
     }
 
     /// A live key's string value and expiry; Redis's WRONGTYPE error for an aggregate.
@@ -360,6 +381,10 @@ impl Exec<'_, '_> {
                 None => return Reply::Error(errors::NOT_FLOAT.to_owned()),
             },
         };
+        if delta.is_nan() {
+            // The parser's mark of an increment that is not a number.
+            return Reply::Error(errors::NOT_FLOAT.to_owned());
+        }
         let new = old + delta;
         if !new.is_finite() {
             return Reply::Error(errors::NAN_OR_INFINITY.to_owned());
@@ -421,9 +446,23 @@ impl Exec<'_, '_> {
 /// A live key's record if it holds a string; Redis's WRONGTYPE error if it holds an aggregate.
 fn string(stored: Option<&StoredKey>) -> Result<Option<&StoredKey>, Reply> {
     match stored {
-        Some(stored) if stored.aggregate().is_some() => Err(Reply::Error(errors::WRONG_TYPE.to_owned())),
+        Some(stored) if stored.aggregate().is_some() => Err(wrong_type()),
         other => Ok(other),
     }
+}
+
+/// A live key's aggregate if it is of `kind`; Redis's WRONGTYPE error if it holds another type.
+pub(crate) fn aggregate_of(stored: Option<&StoredKey>, kind: Kind) -> Result<Option<&Aggregate>, Reply> {
+    match stored {
+        None => Ok(None),
+        Some(stored) if stored.kind() == kind => Ok(stored.aggregate()),
+        Some(_) => Err(wrong_type()),
+    }
+}
+
+/// Redis's WRONGTYPE error.
+pub(crate) fn wrong_type() -> Reply {
+    Reply::Error(errors::WRONG_TYPE.to_owned())
 }
 
 /// GETRANGE's index rules (Redis 7 `getrangeCommand`): negative indexes count from the end, both

@@ -12,6 +12,7 @@ use crate::command::{
 use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
 use crate::number::{parse_f64, parse_i64, parse_u64};
 use crate::reply::errors;
+use crate::types::{hash_commands, list_commands, set_commands};
 
 impl Command {
     /// Parses a client's arguments, the command name first.
@@ -37,8 +38,15 @@ impl Command {
     }
 }
 
-fn invalid(text: impl Into<String>) -> ParseError {
+pub(crate) fn invalid(text: impl Into<String>) -> ParseError {
     ParseError::Invalid(text.into())
+}
+
+/// A number at least 0, as Redis's `getPositiveLongFromObjectOrReply` reads one: anything else,
+/// a word included, is refused with `error`.
+pub(crate) fn positive(arg: &[u8], error: &str) -> Result<usize, ParseError> {
+    let number = parse_i64(arg).and_then(|n| usize::try_from(n).ok());
+    number.ok_or_else(|| invalid(error))
 }
 
 fn check_sizes(command: &Command) -> Result<(), ParseError> {
@@ -55,6 +63,9 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
         Command::MSet { pairs } | Command::MSetNx { pairs } => {
             pairs.iter().map(|(_, v)| v.len()).max().unwrap_or(0)
         }
+        Command::Hash(hash) => hash.elements().iter().map(|e| e.len()).max().unwrap_or(0),
+        Command::List(list) => list.elements().iter().map(|e| e.len()).max().unwrap_or(0),
+        Command::Sets(sets) => sets.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         _ => 0,
     };
     if value_bytes > VALUE_BYTES_MAX {
@@ -66,10 +77,10 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
 /// Parses one command's arguments. [`Command::parse`] has already checked the count against the
 /// spec's arity, so the shapes asked for here hold; where one does not (a spec and a parser that
 /// disagree), the request gets the wrong-arity error rather than a panic.
-struct Parser<'a> {
-    name: CommandName,
+pub(crate) struct Parser<'a> {
+    pub(crate) name: CommandName,
     /// The arguments after the command name.
-    args: &'a [Bytes],
+    pub(crate) args: &'a [Bytes],
 }
 
 impl Parser<'_> {
@@ -141,7 +152,10 @@ impl Parser<'_> {
             }
             N::IncrByFloat => {
                 let [key, delta] = self.exactly()?;
-                let delta = parse_f64(delta).ok_or_else(|| invalid(errors::NOT_FLOAT))?;
+                // Redis checks the key's type and value before the increment, so an increment
+                // that is not a number is kept as NaN (which no number parses to) and refused
+                // when applied.
+                let delta = parse_f64(delta).unwrap_or(f64::NAN);
                 Command::IncrByFloat { key: key.clone(), delta }
             }
             N::Append => {
@@ -188,6 +202,52 @@ impl Parser<'_> {
                 }
                 Command::FlushAll { name: self.name }
             }
+            N::HSet
+            | N::HMSet
+            | N::HSetNx
+            | N::HGet
+            | N::HMGet
+            | N::HGetAll
+            | N::HKeys
+            | N::HVals
+            | N::HDel
+            | N::HExists
+            | N::HLen
+            | N::HStrLen
+            | N::HIncrBy
+            | N::HIncrByFloat
+            | N::HScan => Command::Hash(hash_commands::parse(self)?),
+            N::LPush
+            | N::RPush
+            | N::LPushX
+            | N::RPushX
+            | N::LPop
+            | N::RPop
+            | N::LLen
+            | N::LRange
+            | N::LIndex
+            | N::LSet
+            | N::LInsert
+            | N::LRem
+            | N::LTrim
+            | N::LPos
+            | N::LMove
+            | N::RPopLPush => Command::List(list_commands::parse(self)?),
+            N::SAdd
+            | N::SRem
+            | N::SMembers
+            | N::SIsMember
+            | N::SMIsMember
+            | N::SCard
+            | N::SInter
+            | N::SUnion
+            | N::SDiff
+            | N::SInterStore
+            | N::SUnionStore
+            | N::SDiffStore
+            | N::SInterCard
+            | N::SMove
+            | N::SScan => Command::Sets(set_commands::parse(self)?),
         })
     }
 
@@ -345,7 +405,7 @@ impl Parser<'_> {
         Ok(Command::Scan { cursor, pattern, count, type_filter })
     }
 
-    fn pattern(&self, pattern: &Bytes) -> Result<Bytes, ParseError> {
+    pub(crate) fn pattern(&self, pattern: &Bytes) -> Result<Bytes, ParseError> {
         if pattern.len() > PATTERN_BYTES_MAX {
             return Err(invalid(format!(
                 "ERR pattern is {} bytes, the limit is {PATTERN_BYTES_MAX}",
@@ -365,26 +425,26 @@ impl Parser<'_> {
         }
     }
 
-    fn integer(&self, arg: &[u8]) -> Result<i64, ParseError> {
+    pub(crate) fn integer(&self, arg: &[u8]) -> Result<i64, ParseError> {
         parse_i64(arg).ok_or_else(|| invalid(errors::NOT_INTEGER))
     }
 
-    fn one_key(&self) -> Result<Bytes, ParseError> {
+    pub(crate) fn one_key(&self) -> Result<Bytes, ParseError> {
         let [key] = self.exactly()?;
         Ok(key.clone())
     }
 
     /// The arguments as an array of the length the command's form has.
-    fn exactly<const N: usize>(&self) -> Result<&[Bytes; N], ParseError> {
+    pub(crate) fn exactly<const N: usize>(&self) -> Result<&[Bytes; N], ParseError> {
         self.args.try_into().map_err(|_| self.wrong_arity())
     }
 
-    fn wrong_arity(&self) -> ParseError {
+    pub(crate) fn wrong_arity(&self) -> ParseError {
         invalid(errors::wrong_arity(self.name.as_str()))
     }
 }
 
-/// The type names SCAN's TYPE accepts. Only strings exist here, so the others match nothing.
+/// The type names SCAN's TYPE accepts; those redraft does not hold yet match nothing.
 const KNOWN_TYPES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];
 
 #[cfg(test)]
@@ -392,9 +452,10 @@ mod tests {
     use super::*;
 
     /// The parser answers "wrong number of arguments" exactly when the spec's arity refuses the
-    /// count, except for the rules arity cannot say: MSET and MSETNX take whole pairs, FLUSHDB and
-    /// FLUSHALL at most one option. Every argument is "1", which any position accepts as a key,
-    /// a value or a number, so no other error hides an arity error.
+    /// count, except for the rules arity cannot say: MSET, MSETNX, HSET and HMSET take whole pairs,
+    /// FLUSHDB and FLUSHALL at most one option, LPOP and RPOP at most a count. Every argument is
+    /// "1", which any position accepts as a key, a value or a number, so no other error hides an
+    /// arity error.
     #[test]
     fn parser_arity_is_the_specs() {
         use CommandName as N;
@@ -406,6 +467,8 @@ mod tests {
                 let own_rule = match name {
                     N::MSet | N::MSetNx => count % 2 == 0,
                     N::FlushDb | N::FlushAll => count > 2,
+                    N::HSet | N::HMSet => count % 2 == 1,
+                    N::LPop | N::RPop => count > 3,
                     _ => false,
                 };
                 let refused = !name.spec().accepts_arg_count(count) || own_rule;

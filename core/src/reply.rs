@@ -25,6 +25,10 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// The null array (RESP2 `*-1`, RESP3 `_`), as EXEC answers when a watched key moved.
     NilArray,
+    /// A map (RESP3 `%`; in RESP2 a flat array of keys and values), as HGETALL answers.
+    Map(Vec<(Reply, Reply)>),
+    /// A set (RESP3 `~`; in RESP2 an array), as SMEMBERS answers.
+    Set(Vec<Reply>),
 }
 
 impl Reply {
@@ -43,7 +47,8 @@ impl Reply {
         16 + match self {
             Reply::Status(text) | Reply::Error(text) => text.len(),
             Reply::Bulk(bytes) => bytes.len(),
-            Reply::Array(items) => items.iter().map(Reply::approx_bytes).sum(),
+            Reply::Array(items) | Reply::Set(items) => items.iter().map(Reply::approx_bytes).sum(),
+            Reply::Map(pairs) => pairs.iter().map(|(k, v)| k.approx_bytes() + v.approx_bytes()).sum(),
             Reply::Ok | Reply::Integer(_) | Reply::Nil | Reply::NilArray => 0,
         }
     }

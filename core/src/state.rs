@@ -537,7 +537,7 @@ fn token<G: std::ops::Deref<Target = crate::map::Shard>>(
 }
 
 /// FNV-1a, 64-bit: a small, stable digest (not a defence against tampering).
-struct Fnv64(u64);
+pub(crate) struct Fnv64(pub(crate) u64);
 
 impl Default for Fnv64 {
     fn default() -> Fnv64 {
@@ -546,7 +546,7 @@ impl Default for Fnv64 {
 }
 
 impl Fnv64 {
-    fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
         }

@@ -389,6 +389,8 @@ impl From<Reply> for Frame {
             Reply::Nil => Frame::Null,
             Reply::Array(items) => Frame::Array(items.into_iter().map(Frame::from).collect()),
             Reply::NilArray => Frame::NullArray,
+            Reply::Map(pairs) => Frame::Map(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            Reply::Set(items) => Frame::Set(items.into_iter().map(Frame::from).collect()),
         }
     }
 }
@@ -470,6 +472,21 @@ pub fn encode_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
         Reply::Array(items) => {
             number_line(out, b'*', items.len() as i64);
             items.iter().for_each(|item| encode_reply(item, protocol, out));
+        }
+        Reply::Set(items) => {
+            number_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
+            items.iter().for_each(|item| encode_reply(item, protocol, out));
+        }
+        Reply::Map(pairs) => {
+            if resp3 {
+                number_line(out, b'%', pairs.len() as i64);
+            } else {
+                number_line(out, b'*', 2 * pairs.len() as i64);
+            }
+            for (key, value) in pairs {
+                encode_reply(key, protocol, out);
+                encode_reply(value, protocol, out);
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 use crate::spec::COMMANDS;
 
 /// A command category, in the order `ACL CAT` lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, std::hash::Hash)]
 pub enum Category {
     Keyspace,
     Read,
@@ -105,7 +105,8 @@ pub struct AclCommand {
 pub const CONTAINERS: [&str; 3] = ["acl", "client", "config"];
 
 use Category::{
-    Admin, Connection, Dangerous, Fast, Keyspace, Read, Slow, String as Str, Transaction, Write as W,
+    Admin, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Set, Slow, String as Str, Transaction,
+    Write as W,
 };
 
 /// Every command a rule can name, in a fixed order: [`COMMANDS`]' order, a container replaced by
@@ -152,6 +153,52 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("dbsize", &[Keyspace, Read, Fast]),
     c("flushdb", &[Keyspace, W, Slow, Dangerous]),
     c("flushall", &[Keyspace, W, Slow, Dangerous]),
+    c("hset", &[W, Hash, Fast]),
+    c("hmset", &[W, Hash, Fast]),
+    c("hsetnx", &[W, Hash, Fast]),
+    c("hget", &[Read, Hash, Fast]),
+    c("hmget", &[Read, Hash, Fast]),
+    c("hgetall", &[Read, Hash, Slow]),
+    c("hkeys", &[Read, Hash, Slow]),
+    c("hvals", &[Read, Hash, Slow]),
+    c("hdel", &[W, Hash, Fast]),
+    c("hexists", &[Read, Hash, Fast]),
+    c("hlen", &[Read, Hash, Fast]),
+    c("hstrlen", &[Read, Hash, Fast]),
+    c("hincrby", &[W, Hash, Fast]),
+    c("hincrbyfloat", &[W, Hash, Fast]),
+    c("hscan", &[Read, Hash, Slow]),
+    c("lpush", &[W, List, Fast]),
+    c("rpush", &[W, List, Fast]),
+    c("lpushx", &[W, List, Fast]),
+    c("rpushx", &[W, List, Fast]),
+    c("lpop", &[W, List, Fast]),
+    c("rpop", &[W, List, Fast]),
+    c("llen", &[Read, List, Fast]),
+    c("lrange", &[Read, List, Slow]),
+    c("lindex", &[Read, List, Slow]),
+    c("lset", &[W, List, Slow]),
+    c("linsert", &[W, List, Slow]),
+    c("lrem", &[W, List, Slow]),
+    c("ltrim", &[W, List, Slow]),
+    c("lpos", &[Read, List, Slow]),
+    c("lmove", &[W, List, Slow]),
+    c("rpoplpush", &[W, List, Slow]),
+    c("sadd", &[W, Set, Fast]),
+    c("srem", &[W, Set, Fast]),
+    c("smembers", &[Read, Set, Slow]),
+    c("sismember", &[Read, Set, Fast]),
+    c("smismember", &[Read, Set, Fast]),
+    c("scard", &[Read, Set, Fast]),
+    c("sinter", &[Read, Set, Slow]),
+    c("sunion", &[Read, Set, Slow]),
+    c("sdiff", &[Read, Set, Slow]),
+    c("sinterstore", &[W, Set, Slow]),
+    c("sunionstore", &[W, Set, Slow]),
+    c("sdiffstore", &[W, Set, Slow]),
+    c("sintercard", &[Read, Set, Slow]),
+    c("smove", &[W, Set, Fast]),
+    c("sscan", &[Read, Set, Slow]),
     c("multi", &[Fast, Transaction]),
     c("exec", &[Slow, Transaction]),
     c("discard", &[Fast, Transaction]),

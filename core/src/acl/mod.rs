@@ -17,6 +17,9 @@ pub use self::category::Category;
 use self::category::ACL_COMMANDS;
 pub use self::user::{hash_password, KeyAccess, User};
 use crate::command::Command;
+use crate::types::hash_commands::HashCommand;
+use crate::types::list_commands::ListCommand;
+use crate::types::set_commands::SetsCommand;
 
 /// The name of the user every connection starts as.
 pub const DEFAULT_USER: &str = "default";
@@ -204,6 +207,50 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
         Command::Copy { from, to, .. } => vec![(from, A::READ), (to, A::WRITE)],
         Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
             Vec::new()
+        }
+        Command::Hash(hash) => {
+            use HashCommand as H;
+            let access = match hash {
+                H::Get { .. } | H::MGet { .. } | H::GetAll { .. } | H::Scan { .. } => A::READ,
+                H::Exists { .. } | H::Len { .. } | H::StrLen { .. } => A::NONE,
+                H::Set { .. } | H::SetNx { .. } | H::Del { .. } => A::WRITE,
+                H::IncrBy { .. } | H::IncrByFloat { .. } => A::READ_WRITE,
+            };
+            vec![(hash.key(), access)]
+        }
+        Command::List(ListCommand::Move { from, to, .. }) => vec![(from, A::READ_WRITE), (to, A::WRITE)],
+        Command::List(list) => {
+            use ListCommand as L;
+            let access = match list {
+                L::Len { .. } => A::NONE,
+                L::Range { .. } | L::Index { .. } | L::Pos { .. } => A::READ,
+                L::Pop { .. } | L::Move { .. } => A::READ_WRITE,
+                L::Push { .. } | L::Set { .. } | L::Insert { .. } | L::Rem { .. } | L::Trim { .. } => {
+                    A::WRITE
+                }
+            };
+            let mut keys = Vec::new();
+            list.for_each_key(|key| keys.push((key, access)));
+            keys
+        }
+        Command::Sets(sets) => {
+            use SetsCommand as S;
+            match sets {
+                S::Store { destination, keys, .. } => std::iter::once((destination, A::WRITE))
+                    .chain(keys.iter().map(|k| (k, A::READ)))
+                    .collect(),
+                S::Move { from, to, .. } => vec![(from, A::READ_WRITE), (to, A::WRITE)],
+                _ => {
+                    let access = match sets {
+                        S::IsMember { .. } | S::MIsMember { .. } | S::Card { .. } => A::NONE,
+                        S::Add { .. } | S::Rem { .. } => A::WRITE,
+                        _ => A::READ,
+                    };
+                    let mut keys = Vec::new();
+                    sets.for_each_key(|key| keys.push((key, access)));
+                    keys
+                }
+            }
         }
     }
 }

@@ -7,8 +7,12 @@
 //! their own allocation. What each element costs is documented next to each structure.
 
 pub mod hash;
+pub mod hash_commands;
 pub mod list;
+pub mod list_commands;
+pub(crate) mod scan;
 pub mod set;
+pub mod set_commands;
 
 use bytes::Bytes;
 
@@ -159,7 +163,7 @@ impl Aggregate {
         let mut aggregate = Aggregate::empty(kind)?;
         match &mut aggregate {
             Aggregate::Hash(hash) => {
-                if parts.len() % 2 != 0 {
+                if !parts.len().is_multiple_of(2) {
                     return None;
                 }
                 let mut parts = parts.into_iter();

@@ -1,0 +1,468 @@
+//! The list commands (LPUSH, LRANGE, LMOVE, ...): their typed form, parsing and execution, with
+//! Redis 7's replies and error texts. LRANGE, LREM, LINSERT, LPOS and LTRIM are O(N), as in
+//! Redis.
+
+use std::ops::Deref;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{Aggregate, Kind, List};
+use crate::command::{CommandName, ParseError, ARGUMENT_OVERHEAD};
+use crate::exec::{aggregate_of, Exec};
+use crate::map::{Locked, Shard};
+use crate::number::parse_i64;
+use crate::parse::{invalid, positive, Parser};
+use crate::reply::{errors, Reply};
+
+/// A list command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ListCommand {
+    /// LPUSH, RPUSH, LPUSHX and RPUSHX.
+    Push { name: CommandName, key: Bytes, items: Vec<Bytes> },
+    /// LPOP and RPOP, with a count when one was given.
+    Pop { name: CommandName, key: Bytes, count: Option<usize> },
+    /// LLEN key.
+    Len { key: Bytes },
+    /// LRANGE key start stop.
+    Range { key: Bytes, start: i64, stop: i64 },
+    /// LINDEX key index; `None` for an index that is not an integer, which Redis reports only
+    /// once it has found the list.
+    Index { key: Bytes, index: Option<i64> },
+    /// LSET key index element; the index as LINDEX's.
+    Set { key: Bytes, index: Option<i64>, item: Bytes },
+    /// LINSERT key BEFORE|AFTER pivot element.
+    Insert { key: Bytes, before: bool, pivot: Bytes, item: Bytes },
+    /// LREM key count element.
+    Rem { key: Bytes, count: i64, item: Bytes },
+    /// LTRIM key start stop.
+    Trim { key: Bytes, start: i64, stop: i64 },
+    /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]; `count` is `None` without
+    /// COUNT (the reply is then one position or nil), `max_len` 0 for no bound.
+    Pos { key: Bytes, item: Bytes, rank: i64, count: Option<usize>, max_len: usize },
+    /// LMOVE and RPOPLPUSH: pop at one end of `from`, push at one end of `to`.
+    Move { name: CommandName, from: Bytes, to: Bytes, from_left: bool, to_left: bool },
+}
+
+impl ListCommand {
+    pub fn name(&self) -> CommandName {
+        use CommandName as N;
+        match self {
+            ListCommand::Push { name, .. }
+            | ListCommand::Pop { name, .. }
+            | ListCommand::Move { name, .. } => *name,
+            ListCommand::Len { .. } => N::LLen,
+            ListCommand::Range { .. } => N::LRange,
+            ListCommand::Index { .. } => N::LIndex,
+            ListCommand::Set { .. } => N::LSet,
+            ListCommand::Insert { .. } => N::LInsert,
+            ListCommand::Rem { .. } => N::LRem,
+            ListCommand::Trim { .. } => N::LTrim,
+            ListCommand::Pos { .. } => N::LPos,
+        }
+    }
+
+    /// Calls `visit` with each key, in order.
+    pub fn for_each_key<'a>(&'a self, mut visit: impl FnMut(&'a Bytes)) {
+        match self {
+            ListCommand::Move { from, to, .. } => {
+                visit(from);
+                visit(to);
+            }
+            ListCommand::Push { key, .. }
+            | ListCommand::Pop { key, .. }
+            | ListCommand::Len { key }
+            | ListCommand::Range { key, .. }
+            | ListCommand::Index { key, .. }
+            | ListCommand::Set { key, .. }
+            | ListCommand::Insert { key, .. }
+            | ListCommand::Rem { key, .. }
+            | ListCommand::Trim { key, .. }
+            | ListCommand::Pos { key, .. } => visit(key),
+        }
+    }
+
+    /// Every element the command carries, for the size limits and the entry weight.
+    pub fn elements(&self) -> Vec<&Bytes> {
+        match self {
+            ListCommand::Push { items, .. } => items.iter().collect(),
+            ListCommand::Set { item, .. } | ListCommand::Rem { item, .. } | ListCommand::Pos { item, .. } => {
+                vec![item]
+            }
+            ListCommand::Insert { pivot, item, .. } => vec![pivot, item],
+            _ => Vec::new(),
+        }
+    }
+
+    /// About how many bytes the command takes in a log entry (see `Command::weight`).
+    pub fn weight(&self) -> usize {
+        let mut weight = 4 * ARGUMENT_OVERHEAD;
+        self.for_each_key(|key| weight += key.len() + ARGUMENT_OVERHEAD);
+        weight + self.elements().iter().map(|e| e.len() + ARGUMENT_OVERHEAD).sum::<usize>()
+    }
+}
+
+/// LPOP's and LPOS's "must be positive" errors.
+const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+
+/// Parses a list command's arguments (the name is the parser's).
+pub(crate) fn parse(parser: &Parser<'_>) -> Result<ListCommand, ParseError> {
+    use CommandName as N;
+    let (name, args) = (parser.name, parser.args);
+    Ok(match name {
+        N::LPush | N::RPush | N::LPushX | N::RPushX => {
+            let [key, items @ ..] = args else { return Err(parser.wrong_arity()) };
+            ListCommand::Push { name, key: key.clone(), items: items.to_vec() }
+        }
+        N::LPop | N::RPop => match args {
+            [key] => ListCommand::Pop { name, key: key.clone(), count: None },
+            [key, count] => {
+                let count = positive(count, NOT_POSITIVE)?;
+                ListCommand::Pop { name, key: key.clone(), count: Some(count) }
+            }
+            _ => return Err(parser.wrong_arity()),
+        },
+        N::LLen => ListCommand::Len { key: parser.one_key()? },
+        N::LRange | N::LTrim => {
+            let [key, start, stop] = parser.exactly()?;
+            let (key, start, stop) = (key.clone(), parser.integer(start)?, parser.integer(stop)?);
+            if name == N::LRange {
+                ListCommand::Range { key, start, stop }
+            } else {
+                ListCommand::Trim { key, start, stop }
+            }
+        }
+        N::LIndex => {
+            let [key, index] = parser.exactly()?;
+            ListCommand::Index { key: key.clone(), index: parse_i64(index) }
+        }
+        N::LSet => {
+            let [key, index, item] = parser.exactly()?;
+            ListCommand::Set { key: key.clone(), index: parse_i64(index), item: item.clone() }
+        }
+        N::LInsert => {
+            let [key, place, pivot, item] = parser.exactly()?;
+            let before = if place.eq_ignore_ascii_case(b"before") {
+                true
+            } else if place.eq_ignore_ascii_case(b"after") {
+                false
+            } else {
+                return Err(invalid(errors::SYNTAX));
+            };
+            ListCommand::Insert { key: key.clone(), before, pivot: pivot.clone(), item: item.clone() }
+        }
+        N::LRem => {
+            let [key, count, item] = parser.exactly()?;
+            ListCommand::Rem { key: key.clone(), count: parser.integer(count)?, item: item.clone() }
+        }
+        N::LPos => parse_pos(parser)?,
+        N::LMove | N::RPopLPush => {
+            let (from, to, from_left, to_left) = match args {
+                [from, to] if name == N::RPopLPush => (from, to, false, true),
+                [from, to, from_end, to_end] if name == N::LMove => {
+                    (from, to, left(from_end)?, left(to_end)?)
+                }
+                _ => return Err(parser.wrong_arity()),
+            };
+            ListCommand::Move { name, from: from.clone(), to: to.clone(), from_left, to_left }
+        }
+        other => unreachable!("{} is not a list command", other.as_str()),
+    })
+}
+
+/// LEFT or RIGHT: whether it is LEFT.
+fn left(end: &[u8]) -> Result<bool, ParseError> {
+    if end.eq_ignore_ascii_case(b"left") {
+        Ok(true)
+    } else if end.eq_ignore_ascii_case(b"right") {
+        Ok(false)
+    } else {
+        Err(invalid(errors::SYNTAX))
+    }
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len], checked as Redis's
+/// `lposCommand` checks it.
+fn parse_pos(parser: &Parser<'_>) -> Result<ListCommand, ParseError> {
+    let [key, item, options @ ..] = parser.args else { return Err(parser.wrong_arity()) };
+    let (mut rank, mut count, mut max_len) = (1i64, None, 0usize);
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
+        if option.eq_ignore_ascii_case(b"rank") {
+            rank = parser.integer(value)?;
+            if rank == i64::MIN {
+                return Err(invalid(format!(
+                    "ERR value is out of range, value must between {} and {}",
+                    i64::MIN + 1,
+                    i64::MAX
+                )));
+            }
+            if rank == 0 {
+                return Err(invalid(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
+                     or use negative to start from the end of the list",
+                ));
+            }
+        } else if option.eq_ignore_ascii_case(b"count") {
+            count = Some(positive(value, "ERR COUNT can't be negative")?);
+        } else if option.eq_ignore_ascii_case(b"maxlen") {
+            max_len = positive(value, "ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(invalid(errors::SYNTAX));
+        }
+    }
+    Ok(ListCommand::Pos { key: key.clone(), item: item.clone(), rank, count, max_len })
+}
+
+/// Runs a read-only list command.
+pub(crate) fn read<G: Deref<Target = Shard>>(
+    command: &ListCommand,
+    view: &Locked<'_, G>,
+    now_ms: u64,
+) -> Reply {
+    let mut key = None;
+    command.for_each_key(|k| key = key.or(Some(k)));
+    let key = key.expect("a list command names a key");
+    let list = match aggregate_of(view.live(key, now_ms), Kind::List) {
+        Ok(found) => found.and_then(as_list),
+        Err(wrong_type) => return wrong_type,
+    };
+    let len = list.map_or(0, List::len);
+    match command {
+        ListCommand::Len { .. } => Reply::Integer(len as i64),
+        ListCommand::Range { start, stop, .. } => {
+            let Some((start, stop)) = range(*start, *stop, len) else { return Reply::Array(Vec::new()) };
+            let list = list.expect("a non-empty range has a list");
+            Reply::Array(list.iter().skip(start).take(stop - start + 1).map(bulk).collect())
+        }
+        ListCommand::Index { index, .. } => {
+            let Some(list) = list else { return Reply::Nil };
+            let Some(index) = index else { return Reply::Error(errors::NOT_INTEGER.to_owned()) };
+            position(*index, len).and_then(|at| list.get(at)).map_or(Reply::Nil, bulk)
+        }
+        ListCommand::Pos { item, rank, count, max_len, .. } => {
+            let mut found = Vec::new();
+            if let Some(list) = list {
+                let wanted = count.map_or(1, |c| if c == 0 { usize::MAX } else { c });
+                let limit = if *max_len == 0 { len } else { (*max_len).min(len) };
+                let skip = rank.unsigned_abs() as usize - 1;
+                let matches = |(_, element): &(usize, &[u8])| *element == &item[..];
+                let positions: Box<dyn Iterator<Item = usize>> = if *rank > 0 {
+                    Box::new(list.iter().enumerate().take(limit).filter(matches).map(|(at, _)| at))
+                } else {
+                    Box::new(list.iter().enumerate().rev().take(limit).filter(matches).map(|(at, _)| at))
+                };
+                found.extend(positions.skip(skip).take(wanted));
+            }
+            match count {
+                None => found.first().map_or(Reply::Nil, |at| Reply::Integer(*at as i64)),
+                Some(_) => Reply::Array(found.into_iter().map(|at| Reply::Integer(at as i64)).collect()),
+            }
+        }
+        write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
+    }
+}
+
+/// Runs any list command, read or write, as the entry at `exec.log_index`. A write that changes
+/// nothing (a push to a list that must exist and does not, a removal that finds nothing) leaves
+/// the key as it was, its revision included.
+pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
+    use CommandName as N;
+    let mut keys = Vec::new();
+    command.for_each_key(|key| keys.push(key));
+    for (at, key) in keys.iter().enumerate() {
+        match exec.check(key, Kind::List) {
+            Err(wrong_type) => return wrong_type,
+            // LMOVE from a missing list answers nil before its destination is looked at.
+            Ok(false) if at == 0 && keys.len() > 1 => return Reply::Nil,
+            Ok(_) => {}
+        }
+    }
+    let key = keys[0];
+    let list = exec.view.live(key, exec.now_ms).and_then(|s| s.aggregate()).and_then(as_list);
+    let len = list.map_or(0, List::len);
+    let update = |exec: &mut Exec<'_, '_>, f: &mut dyn FnMut(&mut List) -> Reply| {
+        exec.update(key, Kind::List, |aggregate| f(as_list_mut(aggregate)))
+    };
+    match command {
+        ListCommand::Push { name, items, .. } => {
+            if matches!(name, N::LPushX | N::RPushX) && list.is_none() {
+                return Reply::Integer(0);
+            }
+            let front = matches!(name, N::LPush | N::LPushX);
+            update(exec, &mut |list| {
+                for item in items {
+                    if front {
+                        list.push_front(item);
+                    } else {
+                        list.push_back(item);
+                    }
+                }
+                Reply::Integer(list.len() as i64)
+            })
+        }
+        ListCommand::Pop { name, count, .. } => {
+            let front = *name == N::LPop;
+            match (list.is_some(), count) {
+                (false, None) => Reply::Nil,
+                (false, Some(_)) => Reply::NilArray,
+                (true, None) => update(exec, &mut |list| pop(list, front).map_or(Reply::Nil, |i| bulk(&i))),
+                (true, Some(0)) => Reply::Array(Vec::new()),
+                (true, Some(count)) => update(exec, &mut |list| {
+                    let popped = (0..*count).map_while(|_| pop(list, front));
+                    Reply::Array(popped.map(|item| bulk(&item)).collect())
+                }),
+            }
+        }
+        ListCommand::Set { index, item, .. } => {
+            if list.is_none() {
+                return Reply::Error(errors::NO_SUCH_KEY.to_owned());
+            }
+            let Some(index) = index else { return Reply::Error(errors::NOT_INTEGER.to_owned()) };
+            let Some(at) = position(*index, len) else { return Reply::Error(INDEX_OUT_OF_RANGE.to_owned()) };
+            update(exec, &mut |list| {
+                list.set(at, item);
+                Reply::Ok
+            })
+        }
+        ListCommand::Insert { before, pivot, item, .. } => {
+            let Some(list) = list else { return Reply::Integer(0) };
+            let Some(at) = list.iter().position(|element| element == &pivot[..]) else {
+                return Reply::Integer(-1);
+            };
+            let at = if *before { at } else { at + 1 };
+            update(exec, &mut |list| {
+                list.insert(at, item);
+                Reply::Integer(list.len() as i64)
+            })
+        }
+        ListCommand::Rem { count, item, .. } => {
+            let Some(list) = list else { return Reply::Integer(0) };
+            let wanted = if *count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+            let matching = |(at, element): (usize, &[u8])| (element == &item[..]).then_some(at);
+            let mut doomed: Vec<usize> = if *count >= 0 {
+                list.iter().enumerate().filter_map(matching).take(wanted).collect()
+            } else {
+                list.iter().enumerate().rev().filter_map(matching).take(wanted).collect()
+            };
+            if doomed.is_empty() {
+                return Reply::Integer(0);
+            }
+            doomed.sort_unstable();
+            update(exec, &mut |list| {
+                for at in doomed.iter().rev() {
+                    list.remove(*at);
+                }
+                Reply::Integer(doomed.len() as i64)
+            })
+        }
+        ListCommand::Trim { start, stop, .. } => {
+            if list.is_none() {
+                return Reply::Ok;
+            }
+            let kept = range(*start, *stop, len);
+            if kept == Some((0, len.saturating_sub(1))) {
+                return Reply::Ok;
+            }
+            update(exec, &mut |list| {
+                match kept {
+                    Some((start, stop)) => list.keep(start, stop + 1),
+                    None => list.keep(0, 0),
+                }
+                Reply::Ok
+            })
+        }
+        ListCommand::Move { from, to, from_left, to_left, .. } => {
+            let Some(source) = list else { return Reply::Nil };
+            let item = Bytes::copy_from_slice(
+                if *from_left { source.iter().next() } else { source.iter().next_back() }
+                    .expect("never empty"),
+            );
+            let push = |list: &mut List| {
+                if *to_left {
+                    list.push_front(&item);
+                } else {
+                    list.push_back(&item);
+                }
+            };
+            if from == to {
+                // A rotation: the list never empties, so the key is never removed and made again.
+                exec.update(from, Kind::List, |aggregate| {
+                    let list = as_list_mut(aggregate);
+                    pop(list, *from_left);
+                    push(list);
+                });
+            } else {
+                exec.update(from, Kind::List, |aggregate| pop(as_list_mut(aggregate), *from_left));
+                exec.update(to, Kind::List, |aggregate| push(as_list_mut(aggregate)));
+            }
+            Reply::Bulk(item)
+        }
+        read_only => read(read_only, exec.view, exec.now_ms),
+    }
+}
+
+/// LSET past either end.
+const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
+
+fn pop(list: &mut List, front: bool) -> Option<super::Element> {
+    if front {
+        list.pop_front()
+    } else {
+        list.pop_back()
+    }
+}
+
+fn bulk(bytes: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(bytes))
+}
+
+/// A Redis index (negative counts from the end) as a position in a list of `len`, if inside it.
+fn position(index: i64, len: usize) -> Option<usize> {
+    let at = if index < 0 { len as i64 + index } else { index };
+    usize::try_from(at).ok().filter(|at| *at < len)
+}
+
+/// LRANGE's and LTRIM's rules (Redis's `listTypeRange`): negative indexes count from the end,
+/// both are clamped; the inclusive positions kept, or `None` for an empty range.
+fn range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    (start <= stop && start < len && stop >= 0).then_some((start as usize, stop as usize))
+}
+
+fn as_list(aggregate: &Aggregate) -> Option<&List> {
+    match aggregate {
+        Aggregate::List(list) => Some(list),
+        _ => None,
+    }
+}
+
+fn as_list_mut(aggregate: &mut Aggregate) -> &mut List {
+    match aggregate {
+        Aggregate::List(list) => list,
+        other => unreachable!("update_aggregate hands over a list, not a {}", other.kind().as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{position, range};
+
+    /// Indexes as Redis reads them, on a list of 5.
+    #[test]
+    fn indexes_and_ranges_follow_redis() {
+        assert_eq!(position(0, 5), Some(0));
+        assert_eq!(position(-1, 5), Some(4));
+        assert_eq!(position(5, 5), None);
+        assert_eq!(position(-6, 5), None);
+        assert_eq!(range(0, -1, 5), Some((0, 4)));
+        assert_eq!(range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(range(3, 1, 5), None);
+        assert_eq!(range(5, 10, 5), None);
+        assert_eq!(range(0, -6, 5), None);
+        assert_eq!(range(0, 0, 0), None);
+    }
+}
