@@ -10,9 +10,14 @@ use redraft_core::pin::{pin, PinBroken};
 use redraft_core::snapshot::write_snapshot;
 
 /// Keys of every shape a record takes: short values (written in place when the length stays),
-/// long shared ones, with and without TTLs.
+/// long shared ones, with and without TTLs, and hashes, lists and sets.
 fn populated() -> Node {
     let mut n = Node::new();
+    for i in 0..20 {
+        n.run(&["HSET", &format!("h{i}"), "f", "v", "g", &format!("{i}")]);
+        n.run(&["RPUSH", &format!("l{i}"), "a", "b", "c"]);
+        n.run(&["SADD", &format!("s{i}"), "x", "y", &format!("{i}")]);
+    }
     for i in 0..400 {
         let value = match i % 4 {
             0 => format!("v{i:04}"),
@@ -31,9 +36,25 @@ fn populated() -> Node {
 }
 
 /// Every kind of write a pinned record meets: overwritten in place and reallocated, TTL set and
-/// cleared, deleted (DEL, GETDEL, RENAME, expiry), created and deleted again, and the whole map
-/// flushed and refilled.
+/// cleared, deleted (DEL, GETDEL, RENAME, expiry), created and deleted again, an aggregate
+/// changed in place, emptied, renamed, given a TTL and stored over, and the whole map flushed and
+/// refilled.
 fn churn(n: &mut Node) {
+    n.run(&["HSET", "h0", "f", "changed"]);
+    n.run(&["HDEL", "h1", "f", "g"]);
+    n.run(&["HINCRBY", "h2", "g", "5"]);
+    n.run(&["LPUSH", "l0", "z"]);
+    n.run(&["LPOP", "l1", "3"]);
+    n.run(&["LMOVE", "l2", "l3", "LEFT", "RIGHT"]);
+    n.run(&["LMOVE", "l4", "l4", "LEFT", "RIGHT"]);
+    n.run(&["SADD", "s0", "new"]);
+    n.run(&["SREM", "s1", "x", "y", "1"]);
+    n.run(&["SMOVE", "s2", "s3", "x"]);
+    n.run(&["SINTERSTORE", "s4", "s5", "s6"]);
+    n.run(&["RENAME", "h5", "h-renamed"]);
+    n.run(&["RENAME", "l5", "l6"]);
+    n.run(&["EXPIRE", "s7", "5"]);
+    n.run(&["COPY", "h8", "h9", "REPLACE"]);
     for i in (0..400).step_by(3) {
         let key = format!("k{i:04}");
         n.run(&["SET", &key, &format!("w{i:04}")]);
