@@ -14,6 +14,7 @@ pub use crate::command_name::CommandName;
 use crate::types::hash_commands::HashCommand;
 use crate::types::list_commands::ListCommand;
 use crate::types::set_commands::SetsCommand;
+use crate::types::zset_commands::ZSetCommand;
 
 /// A data command, ready to apply or to read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +80,8 @@ pub enum Command {
     List(ListCommand),
     /// The set commands (`types/set_commands.rs`); named so as not to be taken for SET.
     Sets(SetsCommand),
+    /// The sorted-set commands (`types/zset_commands.rs`).
+    ZSet(ZSetCommand),
 }
 
 /// SET with its options.
@@ -189,6 +192,7 @@ impl Command {
             Command::Hash(hash) => hash.name(),
             Command::List(list) => list.name(),
             Command::Sets(sets) => sets.name(),
+            Command::ZSet(zset) => zset.name(),
         }
     }
 
@@ -238,6 +242,7 @@ impl Command {
             Command::Hash(hash) => visit(hash.key()),
             Command::List(list) => list.for_each_key(visit),
             Command::Sets(sets) => sets.for_each_key(visit),
+            Command::ZSet(zset) => zset.for_each_key(visit),
         }
         true
     }
@@ -265,6 +270,7 @@ impl Command {
                 Command::Hash(hash) => hash.weight(),
                 Command::List(list) => list.weight(),
                 Command::Sets(sets) => sets.weight(),
+                Command::ZSet(zset) => zset.weight(),
                 Command::Scan { pattern, .. } => pattern.as_ref().map_or(0, bytes) + 3 * ARGUMENT_OVERHEAD,
                 other => {
                     let mut sum = 0;

@@ -28,4 +28,8 @@ command_names! {
     HIncrByFloat, HScan, LPush, RPush, LPushX, RPushX, LPop, RPop, LLen, LRange, LIndex, LSet,
     LInsert, LRem, LTrim, LPos, LMove, RPopLPush, SAdd, SRem, SMembers, SIsMember, SMIsMember,
     SCard, SInter, SUnion, SDiff, SInterStore, SUnionStore, SDiffStore, SInterCard, SMove, SScan,
+    ZAdd, ZRem, ZScore, ZMScore, ZIncrBy, ZCard, ZCount, ZLexCount, ZRange, ZRevRange,
+    ZRangeByScore, ZRevRangeByScore, ZRangeByLex, ZRevRangeByLex, ZRangeStore, ZRank, ZRevRank,
+    ZRemRangeByRank, ZRemRangeByScore, ZRemRangeByLex, ZPopMin, ZPopMax, ZUnion, ZInter, ZDiff,
+    ZUnionStore, ZInterStore, ZDiffStore, ZScan,
 }

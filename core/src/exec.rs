@@ -15,7 +15,7 @@ use crate::map::{Entry, Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
-use crate::types::{hash_commands, list_commands, set_commands, Aggregate, Kind, Value};
+use crate::types::{hash_commands, list_commands, set_commands, zset_exec, Aggregate, Kind, Value};
 
 /// Runs a read-only command.
 ///
@@ -102,6 +102,7 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
         Command::Hash(hash) => hash_commands::read(hash, view, now_ms),
         Command::List(list) => list_commands::read(list, view, now_ms),
         Command::Sets(sets) => set_commands::read(sets, view, now_ms),
+        Command::ZSet(zset) => zset_exec::read(zset, view, now_ms),
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
     }
 }
@@ -236,6 +237,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::Hash(hash) => hash_commands::write(hash, &mut exec),
         Command::List(list) => list_commands::write(list, &mut exec),
         Command::Sets(sets) => set_commands::write(sets, &mut exec),
+        Command::ZSet(zset) => zset_exec::write(zset, &mut exec),
         read_only => read(read_only, exec.view, now_ms),
     }
 }

@@ -12,7 +12,7 @@ use crate::command::{
 use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
 use crate::number::{parse_f64, parse_i64, parse_u64};
 use crate::reply::errors;
-use crate::types::{hash_commands, list_commands, set_commands};
+use crate::types::{hash_commands, list_commands, set_commands, zset_commands};
 
 impl Command {
     /// Parses a client's arguments, the command name first.
@@ -66,6 +66,7 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
         Command::Hash(hash) => hash.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         Command::List(list) => list.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         Command::Sets(sets) => sets.elements().iter().map(|e| e.len()).max().unwrap_or(0),
+        Command::ZSet(zset) => zset.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         _ => 0,
     };
     if value_bytes > VALUE_BYTES_MAX {
@@ -248,6 +249,35 @@ impl Parser<'_> {
             | N::SInterCard
             | N::SMove
             | N::SScan => Command::Sets(set_commands::parse(self)?),
+            N::ZAdd
+            | N::ZRem
+            | N::ZScore
+            | N::ZMScore
+            | N::ZIncrBy
+            | N::ZCard
+            | N::ZCount
+            | N::ZLexCount
+            | N::ZRange
+            | N::ZRevRange
+            | N::ZRangeByScore
+            | N::ZRevRangeByScore
+            | N::ZRangeByLex
+            | N::ZRevRangeByLex
+            | N::ZRangeStore
+            | N::ZRank
+            | N::ZRevRank
+            | N::ZRemRangeByRank
+            | N::ZRemRangeByScore
+            | N::ZRemRangeByLex
+            | N::ZPopMin
+            | N::ZPopMax
+            | N::ZUnion
+            | N::ZInter
+            | N::ZDiff
+            | N::ZUnionStore
+            | N::ZInterStore
+            | N::ZDiffStore
+            | N::ZScan => Command::ZSet(zset_commands::parse(self)?),
         })
     }
 
@@ -453,9 +483,9 @@ mod tests {
 
     /// The parser answers "wrong number of arguments" exactly when the spec's arity refuses the
     /// count, except for the rules arity cannot say: MSET, MSETNX, HSET and HMSET take whole pairs,
-    /// FLUSHDB and FLUSHALL at most one option, LPOP and RPOP at most a count. Every argument is
-    /// "1", which any position accepts as a key, a value or a number, so no other error hides an
-    /// arity error.
+    /// FLUSHDB and FLUSHALL at most one option, LPOP, RPOP, ZPOPMIN and ZPOPMAX at most a count.
+    /// Every argument is "1", which any position accepts as a key, a value or a number, so no
+    /// other error hides an arity error.
     #[test]
     fn parser_arity_is_the_specs() {
         use CommandName as N;
@@ -468,7 +498,7 @@ mod tests {
                     N::MSet | N::MSetNx => count % 2 == 0,
                     N::FlushDb | N::FlushAll => count > 2,
                     N::HSet | N::HMSet => count % 2 == 1,
-                    N::LPop | N::RPop => count > 3,
+                    N::LPop | N::RPop | N::ZPopMin | N::ZPopMax => count > 3,
                     _ => false,
                 };
                 let refused = !name.spec().accepts_arg_count(count) || own_rule;

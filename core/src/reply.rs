@@ -29,6 +29,11 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A set (RESP3 `~`; in RESP2 an array), as SMEMBERS answers.
     Set(Vec<Reply>),
+    /// A score (RESP3 `,`; in RESP2 a bulk string as Redis 7.0 prints it), as ZSCORE answers.
+    Double(f64),
+    /// Pairs (in RESP3 an array of two-element arrays; in RESP2 one flat array), as ZRANGE ...
+    /// WITHSCORES answers.
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -48,7 +53,10 @@ impl Reply {
             Reply::Status(text) | Reply::Error(text) => text.len(),
             Reply::Bulk(bytes) => bytes.len(),
             Reply::Array(items) | Reply::Set(items) => items.iter().map(Reply::approx_bytes).sum(),
-            Reply::Map(pairs) => pairs.iter().map(|(k, v)| k.approx_bytes() + v.approx_bytes()).sum(),
+            Reply::Map(pairs) | Reply::Pairs(pairs) => {
+                pairs.iter().map(|(k, v)| k.approx_bytes() + v.approx_bytes()).sum()
+            }
+            Reply::Double(_) => 8,
             Reply::Ok | Reply::Integer(_) | Reply::Nil | Reply::NilArray => 0,
         }
     }

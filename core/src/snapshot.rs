@@ -258,7 +258,7 @@ impl<W: Write> SnapshotWriter<W> {
         let mut bytes = 0;
         for part in aggregate.parts() {
             bytes += part.len();
-            parts.push(Bytes::copy_from_slice(part));
+            parts.push(Bytes::copy_from_slice(&part));
             if bytes >= PARTS_BYTES {
                 self.write_item(&SnapshotItem::Parts { parts: std::mem::take(&mut parts) })?;
                 bytes = 0;

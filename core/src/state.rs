@@ -474,7 +474,7 @@ impl Frozen {
                     hash.write(&(aggregate.part_count() as u64).to_le_bytes());
                     for part in aggregate.parts() {
                         hash.write(&(part.len() as u64).to_le_bytes());
-                        hash.write(part);
+                        hash.write(&part);
                     }
                 }
             }

@@ -294,6 +294,7 @@ fn aggregates_round_trip_through_snapshots() {
     node.run(&["RPUSH", "l", "a", "b", "a"]);
     node.run(&["SADD", "s", "x", "y"]);
     node.run(&["PEXPIRE", "s", "5000"]);
+    node.run(&["ZADD", "z", "1.5", "one", "-inf", "low", "0.1", "tenth"]);
     let small = node.sm.freeze();
     let last = Some(LogId { term: 1, node_id: 1, index: small.applied_index });
     let bytes = write_snapshot(Vec::new(), &small, last, Bytes::new()).expect("in memory");
@@ -307,12 +308,14 @@ fn aggregates_round_trip_through_snapshots() {
         let mut hset = vec!["HSET".to_owned(), "big-h".to_owned()];
         let mut rpush = vec!["RPUSH".to_owned(), "big-l".to_owned()];
         let mut sadd = vec!["SADD".to_owned(), "big-s".to_owned()];
+        let mut zadd = vec!["ZADD".to_owned(), "big-z".to_owned()];
         for i in chunk {
             hset.extend([element(*i), element(*i)]);
             rpush.push(element(*i));
             sadd.push(element(*i));
+            zadd.extend([format!("{}", *i as f64 / 7.0), element(*i)]);
         }
-        for command in [hset, rpush, sadd] {
+        for command in [hset, rpush, sadd, zadd] {
             let args: Vec<&str> = command.iter().map(String::as_str).collect();
             assert!(!node.run(&args).is_error());
         }

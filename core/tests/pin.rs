@@ -17,6 +17,7 @@ fn populated() -> Node {
         n.run(&["HSET", &format!("h{i}"), "f", "v", "g", &format!("{i}")]);
         n.run(&["RPUSH", &format!("l{i}"), "a", "b", "c"]);
         n.run(&["SADD", &format!("s{i}"), "x", "y", &format!("{i}")]);
+        n.run(&["ZADD", &format!("z{i}"), "1", "a", "2.5", "b", &format!("{i}"), "c"]);
     }
     for i in 0..400 {
         let value = match i % 4 {
@@ -55,6 +56,11 @@ fn churn(n: &mut Node) {
     n.run(&["RENAME", "l5", "l6"]);
     n.run(&["EXPIRE", "s7", "5"]);
     n.run(&["COPY", "h8", "h9", "REPLACE"]);
+    n.run(&["ZADD", "z0", "9", "a"]);
+    n.run(&["ZPOPMIN", "z1", "3"]);
+    n.run(&["ZINCRBY", "z2", "1", "b"]);
+    n.run(&["ZUNIONSTORE", "z3", "2", "z4", "s4"]);
+    n.run(&["ZREMRANGEBYSCORE", "z5", "-inf", "2"]);
     for i in (0..400).step_by(3) {
         let key = format!("k{i:04}");
         n.run(&["SET", &key, &format!("w{i:04}")]);

@@ -12,6 +12,7 @@
 //! Command semantics live in `redraft-core`; this module only moves bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use redraft_core::types::zset::format_score;
 use redraft_core::Reply;
 
 mod reply_decoder;
@@ -391,6 +392,10 @@ impl From<Reply> for Frame {
             Reply::NilArray => Frame::NullArray,
             Reply::Map(pairs) => Frame::Map(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
             Reply::Set(items) => Frame::Set(items.into_iter().map(Frame::from).collect()),
+            Reply::Double(score) => Frame::Double(score),
+            Reply::Pairs(pairs) => {
+                Frame::Array(pairs.into_iter().map(|(a, b)| Frame::Array(vec![a.into(), b.into()])).collect())
+            }
         }
     }
 }
@@ -477,6 +482,30 @@ pub fn encode_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
             number_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
             items.iter().for_each(|item| encode_reply(item, protocol, out));
         }
+        Reply::Double(score) => {
+            let text = double_text(*score);
+            if resp3 {
+                line(out, b',', text.as_bytes());
+            } else {
+                bulk(out, text.as_bytes());
+            }
+        }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                number_line(out, b'*', pairs.len() as i64);
+                for (first, second) in pairs {
+                    out.put_slice(b"*2\r\n");
+                    encode_reply(first, protocol, out);
+                    encode_reply(second, protocol, out);
+                }
+            } else {
+                number_line(out, b'*', 2 * pairs.len() as i64);
+                for (first, second) in pairs {
+                    encode_reply(first, protocol, out);
+                    encode_reply(second, protocol, out);
+                }
+            }
+        }
         Reply::Map(pairs) => {
             if resp3 {
                 number_line(out, b'%', pairs.len() as i64);
@@ -520,15 +549,13 @@ fn bulk(out: &mut BytesMut, bytes: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// A double as Redis spells it: `inf`, `-inf` and `nan` for the special values, the shortest
-/// text that reads back as the same value otherwise.
+/// A double as Redis 7.0 spells it (`d2string`): `inf`, `-inf` and `nan` for the special values,
+/// plain digits for an integer, C's `%.17g` otherwise.
 pub fn double_text(value: f64) -> String {
     if value.is_nan() {
         "nan".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
     } else {
-        value.to_string()
+        format_score(value)
     }
 }
 

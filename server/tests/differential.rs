@@ -48,10 +48,14 @@ fn with_options(mut words: Vec<String>, options: &str) -> Vec<String> {
 fn case() -> impl Strategy<Value = Vec<Vec<String>>> {
     let sequence = |command| prop::collection::vec(command, 1..40);
     prop_oneof![
-        sequence(prop_oneof![string_command(), hash_command(), list_command(), set_command()].boxed()),
+        sequence(
+            prop_oneof![string_command(), hash_command(), list_command(), set_command(), zset_command()]
+                .boxed()
+        ),
         sequence(prop_oneof![4 => hash_command(), 1 => string_command(), 1 => set_command()].boxed()),
         sequence(prop_oneof![4 => list_command(), 1 => string_command(), 1 => hash_command()].boxed()),
         sequence(prop_oneof![4 => set_command(), 1 => string_command(), 1 => list_command()].boxed()),
+        sequence(prop_oneof![4 => zset_command(), 1 => set_command(), 1 => hash_command()].boxed()),
     ]
 }
 
@@ -148,6 +152,76 @@ fn set_command() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+fn score() -> impl Strategy<Value = String> {
+    prop::sample::select(&["1", "2", "-1.5", "0.1", "inf", "x", "3"][..]).prop_map(str::to_owned)
+}
+
+fn score_bound() -> impl Strategy<Value = String> {
+    prop::sample::select(&["-inf", "+inf", "1", "(1", "2", "(2", "x", "0.1"][..]).prop_map(str::to_owned)
+}
+
+/// Sorted-set commands (the BYLEX forms are left out: Redis defines them only on sets whose
+/// scores are all equal, and answers otherwise by how its skiplist happens to be laid out).
+fn zset_command() -> impl Strategy<Value = Vec<String>> {
+    let add_options =
+        prop::sample::select(&["", "NX", "XX", "GT", "LT", "CH", "INCR", "XX CH", "NX GT", "GT CH"][..]);
+    let range_options = prop::sample::select(&["", "WITHSCORES", "REV", "REV WITHSCORES", "LIMIT 0 1"][..]);
+    let score_options =
+        prop::sample::select(&["", "WITHSCORES", "LIMIT 0 2", "LIMIT 1 -1 WITHSCORES", "LIMIT -1 1"][..]);
+    let combine =
+        prop::sample::select(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE", "ZUNION", "ZINTER", "ZDIFF"][..]);
+    let combine_options = prop::sample::select(
+        &["", "WEIGHTS 2 -1", "AGGREGATE MAX", "AGGREGATE MIN", "WITHSCORES", "WEIGHTS 1"][..],
+    );
+    prop_oneof![
+        (key(), add_options, score(), field()).prop_map(|(k, o, s, m)| {
+            let mut command = with_options(words(&["ZADD", &k]), o);
+            command.extend([s, m]);
+            command
+        }),
+        (key(), score(), field(), score(), field())
+            .prop_map(|(k, s, m, t, n)| words(&["ZADD", &k, &s, &m, &t, &n])),
+        (key(), field(), field()).prop_map(|(k, m, n)| words(&["ZREM", &k, &m, &n])),
+        (key(), field()).prop_map(|(k, m)| words(&["ZSCORE", &k, &m])),
+        (key(), field(), field()).prop_map(|(k, m, n)| words(&["ZMSCORE", &k, &m, &n])),
+        (key(), score(), field()).prop_map(|(k, by, m)| words(&["ZINCRBY", &k, &by, &m])),
+        key().prop_map(|k| words(&["ZCARD", &k])),
+        (key(), score_bound(), score_bound()).prop_map(|(k, a, b)| words(&["ZCOUNT", &k, &a, &b])),
+        (key(), index(), index(), range_options)
+            .prop_map(|(k, a, b, o)| with_options(words(&["ZRANGE", &k, &a, &b]), o)),
+        (key(), score_bound(), score_bound(), prop::bool::ANY, score_options.clone()).prop_map(
+            |(k, a, b, rev, o)| {
+                let name = if rev { "ZREVRANGEBYSCORE" } else { "ZRANGEBYSCORE" };
+                with_options(words(&[name, &k, &a, &b]), o)
+            }
+        ),
+        (key(), score_bound(), score_bound(), score_options)
+            .prop_map(|(k, a, b, o)| with_options(words(&["ZRANGE", &k, &a, &b, "BYSCORE"]), o)),
+        (key(), index(), index()).prop_map(|(k, a, b)| words(&["ZREVRANGE", &k, &a, &b, "WITHSCORES"])),
+        (key(), key()).prop_map(|(d, k)| words(&["ZRANGESTORE", &d, &k, "0", "-1"])),
+        (prop::sample::select(&["ZRANK", "ZREVRANK"][..]), key(), field())
+            .prop_map(|(name, k, m)| words(&[name, &k, &m])),
+        (key(), index(), index()).prop_map(|(k, a, b)| words(&["ZREMRANGEBYRANK", &k, &a, &b])),
+        (key(), score_bound(), score_bound()).prop_map(|(k, a, b)| words(&["ZREMRANGEBYSCORE", &k, &a, &b])),
+        (
+            prop::sample::select(&["ZPOPMIN", "ZPOPMAX"][..]),
+            key(),
+            prop::sample::select(&["", "1", "2", "-1", "0"][..])
+        )
+            .prop_map(|(name, k, count)| with_options(words(&[name, &k]), count)),
+        (combine, key(), key(), key(), combine_options).prop_map(|(name, d, a, b, o)| {
+            let mut command = words(&[name]);
+            if name.ends_with("STORE") {
+                command.push(d);
+            }
+            command.extend(["2".to_owned(), a, b]);
+            with_options(command, o)
+        }),
+        (key(), prop::sample::select(&["0", "0 MATCH f*", "x"][..]))
+            .prop_map(|(k, rest)| with_options(words(&["ZSCAN", &k]), rest)),
+    ]
+}
+
 /// One string or keyspace command, as its arguments.
 fn string_command() -> impl Strategy<Value = Vec<String>> {
     let set_option =
@@ -220,8 +294,8 @@ fn comparable(command: &[String], reply: Frame) -> Frame {
             Frame::Array(items) | Frame::Set(items),
         ) => sorted(items, 1),
         ("HGETALL", Frame::Array(items)) => sorted(items, 2),
-        ("HSCAN" | "SSCAN", Frame::Array(mut parts)) if parts.len() == 2 => {
-            let pair = if command[0] == "HSCAN" { 2 } else { 1 };
+        ("HSCAN" | "SSCAN" | "ZSCAN", Frame::Array(mut parts)) if parts.len() == 2 => {
+            let pair = if command[0] == "SSCAN" { 1 } else { 2 };
             if let Frame::Array(items) = parts.pop().expect("two parts") {
                 parts.push(sorted(items, pair));
             }
@@ -291,6 +365,7 @@ fn contents(client: &mut SyncClient, key: &str) -> Frame {
         "hash" => words(&["HGETALL", key]),
         "list" => words(&["LRANGE", key, "0", "-1"]),
         "set" => words(&["SMEMBERS", key]),
+        "zset" => words(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
         _ => return Frame::Simple(kind),
     };
     Frame::Array(vec![Frame::Simple(kind), comparable(&read, call(client, &read))])

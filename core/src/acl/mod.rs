@@ -20,6 +20,7 @@ use crate::command::Command;
 use crate::types::hash_commands::HashCommand;
 use crate::types::list_commands::ListCommand;
 use crate::types::set_commands::SetsCommand;
+use crate::types::zset_commands::ZSetCommand;
 
 /// The name of the user every connection starts as.
 pub const DEFAULT_USER: &str = "default";
@@ -231,6 +232,27 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
             };
             let mut keys = Vec::new();
             list.for_each_key(|key| keys.push((key, access)));
+            keys
+        }
+        Command::ZSet(zset) => {
+            use ZSetCommand as Z;
+            let access = match zset {
+                Z::Card { .. } | Z::Count { .. } | Z::LexCount { .. } | Z::Rank { .. } => A::NONE,
+                Z::Score { .. } | Z::MScore { .. } | Z::Scan { .. } => A::READ,
+                Z::Range { destination: None, .. } | Z::Combine { destination: None, .. } => A::READ,
+                Z::Add { .. } | Z::Rem { .. } | Z::RemRange { .. } => A::WRITE,
+                Z::IncrBy { .. } | Z::Pop { .. } => A::READ_WRITE,
+                Z::Range { destination: Some(destination), range, .. } => {
+                    return vec![(destination, A::WRITE), (&range.key, A::READ)]
+                }
+                Z::Combine { destination: Some(destination), keys, .. } => {
+                    return std::iter::once((destination, A::WRITE))
+                        .chain(keys.iter().map(|k| (k, A::READ)))
+                        .collect()
+                }
+            };
+            let mut keys = Vec::new();
+            zset.for_each_key(|key| keys.push((key, access)));
             keys
         }
         Command::Sets(sets) => {

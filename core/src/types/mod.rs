@@ -1,5 +1,5 @@
-//! What a key holds: a string, or one of Redis's aggregates (a hash, a list or a set), each in
-//! its own module with its commands.
+//! What a key holds: a string, or one of Redis's aggregates (a hash, a list, a set or a sorted
+//! set), each in its own module with its commands.
 //!
 //! An aggregate lives behind one pointer in its key's record (`stored_key.rs`) and is changed in
 //! place by the command that names it (`Locked::update_aggregate`); an aggregate left empty is
@@ -13,12 +13,18 @@ pub mod list_commands;
 pub(crate) mod scan;
 pub mod set;
 pub mod set_commands;
+pub mod zset;
+pub mod zset_commands;
+pub(crate) mod zset_exec;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use zset::ZSet;
 
 /// One element of an aggregate (a field, a value, a member): binary safe.
 pub type Element = Box<[u8]>;
@@ -30,6 +36,7 @@ pub enum Kind {
     Hash,
     List,
     Set,
+    ZSet,
 }
 
 impl Kind {
@@ -40,12 +47,13 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::List => "list",
             Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 
     /// The kind TYPE names `name` (in any ASCII case), if any.
     pub fn parse(name: &[u8]) -> Option<Kind> {
-        [Kind::String, Kind::Hash, Kind::List, Kind::Set]
+        [Kind::String, Kind::Hash, Kind::List, Kind::Set, Kind::ZSet]
             .into_iter()
             .find(|kind| kind.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
@@ -56,7 +64,7 @@ impl Kind {
 pub enum Value {
     /// A string; binary safe.
     String(Bytes),
-    /// A hash, list or set; never empty once stored.
+    /// A hash, list, set or sorted set; never empty once stored.
     Aggregate(Box<Aggregate>),
 }
 
@@ -89,12 +97,13 @@ impl PartialEq<Bytes> for Value {
     }
 }
 
-/// A hash, a list or a set.
+/// A hash, a list, a set or a sorted set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Aggregate {
     Hash(Hash),
     List(List),
     Set(Set),
+    ZSet(ZSet),
 }
 
 impl Aggregate {
@@ -105,6 +114,7 @@ impl Aggregate {
             Kind::Hash => Some(Aggregate::Hash(Hash::default())),
             Kind::List => Some(Aggregate::List(List::default())),
             Kind::Set => Some(Aggregate::Set(Set::default())),
+            Kind::ZSet => Some(Aggregate::ZSet(ZSet::default())),
         }
     }
 
@@ -113,6 +123,7 @@ impl Aggregate {
             Aggregate::Hash(_) => Kind::Hash,
             Aggregate::List(_) => Kind::List,
             Aggregate::Set(_) => Kind::Set,
+            Aggregate::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -122,6 +133,7 @@ impl Aggregate {
             Aggregate::Hash(hash) => hash.len(),
             Aggregate::List(list) => list.len(),
             Aggregate::Set(set) => set.len(),
+            Aggregate::ZSet(zset) => zset.len(),
         }
     }
 
@@ -136,29 +148,37 @@ impl Aggregate {
                 Aggregate::Hash(hash) => hash.allocated_bytes(),
                 Aggregate::List(list) => list.allocated_bytes(),
                 Aggregate::Set(set) => set.allocated_bytes(),
+                Aggregate::ZSet(zset) => zset.allocated_bytes(),
             }
     }
 
     /// Every element as snapshots write them, in the aggregate's order: a hash's fields each
-    /// followed by its value, a list's items head first, a set's members.
-    pub fn parts(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+    /// followed by its value, a list's items head first, a set's members, a sorted set's members
+    /// lowest first, each followed by its score's eight bytes (IEEE 754, little-endian: exact).
+    pub fn parts(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
         match self {
-            Aggregate::Hash(hash) => Box::new(hash.iter().flat_map(|(field, value)| [field, value])),
-            Aggregate::List(list) => Box::new(list.iter()),
-            Aggregate::Set(set) => Box::new(set.iter()),
+            Aggregate::Hash(hash) => {
+                Box::new(hash.iter().flat_map(|(field, value)| [Cow::Borrowed(field), Cow::Borrowed(value)]))
+            }
+            Aggregate::List(list) => Box::new(list.iter().map(Cow::Borrowed)),
+            Aggregate::Set(set) => Box::new(set.iter().map(Cow::Borrowed)),
+            Aggregate::ZSet(zset) => Box::new(zset.iter().flat_map(|(member, score)| {
+                [Cow::Borrowed(member), Cow::Owned(score.to_le_bytes().to_vec())]
+            })),
         }
     }
 
     /// How many parts [`Aggregate::parts`] gives.
     pub fn part_count(&self) -> usize {
         match self {
-            Aggregate::Hash(hash) => 2 * hash.len(),
+            Aggregate::Hash(_) | Aggregate::ZSet(_) => 2 * self.len(),
             _ => self.len(),
         }
     }
 
     /// Rebuilds an aggregate of `kind` from its parts, in order; `None` when they cannot make
-    /// one (a hash with an odd count, or a string kind).
+    /// one (a hash or sorted set with an odd count, a score that is not eight bytes or is NaN, or
+    /// a string kind).
     pub fn from_parts(kind: Kind, parts: Vec<Bytes>) -> Option<Aggregate> {
         let mut aggregate = Aggregate::empty(kind)?;
         match &mut aggregate {
@@ -175,6 +195,18 @@ impl Aggregate {
             Aggregate::Set(set) => parts.iter().for_each(|member| {
                 set.insert(member);
             }),
+            Aggregate::ZSet(zset) => {
+                if !parts.len().is_multiple_of(2) {
+                    return None;
+                }
+                for pair in parts.chunks_exact(2) {
+                    let score = f64::from_le_bytes(pair[1][..].try_into().ok()?);
+                    if score.is_nan() {
+                        return None;
+                    }
+                    zset.insert(&pair[0], score);
+                }
+            }
         }
         Some(aggregate)
     }
