@@ -82,6 +82,8 @@ pub enum Command {
     Sets(SetsCommand),
     /// The sorted-set commands (`types/zset_commands.rs`).
     ZSet(ZSetCommand),
+    /// RANDOMKEY; `seed` drawn by the server that took the command (`types/random.rs`).
+    RandomKey { seed: u64 },
 }
 
 /// SET with its options.
@@ -193,6 +195,7 @@ impl Command {
             Command::List(list) => list.name(),
             Command::Sets(sets) => sets.name(),
             Command::ZSet(zset) => zset.name(),
+            Command::RandomKey { .. } => N::RandomKey,
         }
     }
 
@@ -200,6 +203,19 @@ impl Command {
     /// the `write` flag. GETEX counts as a write even without options, as in Redis.
     pub fn is_write(&self) -> bool {
         self.name().spec().is_write()
+    }
+
+    /// The seed of a command that picks at random (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER,
+    /// RANDOMKEY), for the server to draw when it takes the command: the parser leaves it 0.
+    pub fn seed_mut(&mut self) -> Option<&mut u64> {
+        use crate::types::set_commands::SetsCommand as S;
+        match self {
+            Command::Sets(S::Pop { seed, .. } | S::RandMember { seed, .. })
+            | Command::Hash(HashCommand::RandField { seed, .. })
+            | Command::ZSet(ZSetCommand::RandMember { seed, .. })
+            | Command::RandomKey { seed } => Some(seed),
+            _ => None,
+        }
     }
 
     /// The keys the command touches, or `None` when it sees the whole keyspace.
@@ -236,9 +252,11 @@ impl Command {
                 visit(from);
                 visit(to);
             }
-            Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
-                return false
-            }
+            Command::Keys { .. }
+            | Command::Scan { .. }
+            | Command::DbSize
+            | Command::FlushAll { .. }
+            | Command::RandomKey { .. } => return false,
             Command::Hash(hash) => visit(hash.key()),
             Command::List(list) => list.for_each_key(visit),
             Command::Sets(sets) => sets.for_each_key(visit),

@@ -32,4 +32,5 @@ command_names! {
     ZRangeByScore, ZRevRangeByScore, ZRangeByLex, ZRevRangeByLex, ZRangeStore, ZRank, ZRevRank,
     ZRemRangeByRank, ZRemRangeByScore, ZRemRangeByLex, ZPopMin, ZPopMax, ZUnion, ZInter, ZDiff,
     ZUnionStore, ZInterStore, ZDiffStore, ZScan,
+    SPop, SRandMember, HRandField, ZRandMember, RandomKey,
 }

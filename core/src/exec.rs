@@ -15,6 +15,7 @@ use crate::map::{Entry, Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
+use crate::types::random::Random;
 use crate::types::{hash_commands, list_commands, set_commands, zset_exec, Aggregate, Kind, Value};
 
 /// Runs a read-only command.
@@ -103,6 +104,7 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
         Command::List(list) => list_commands::read(list, view, now_ms),
         Command::Sets(sets) => set_commands::read(sets, view, now_ms),
         Command::ZSet(zset) => zset_exec::read(zset, view, now_ms),
+        Command::RandomKey { seed } => Reply::bulk_or_nil(random_key(view, *seed, now_ms)),
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
     }
 }
@@ -444,6 +446,33 @@ impl Exec<'_, '_> {
         }
     }
 }
+
+/// A live key picked at random, as RANDOMKEY picks one: the first key at or after a random
+/// point of the hash order (O(log N)); after a few points that find only expired keys, the first
+/// live key in hash order.
+fn random_key<G: Deref<Target = Shard>>(view: &Locked<'_, G>, seed: u64, now_ms: u64) -> Option<Bytes> {
+    let mut random = Random::new(seed);
+    for _ in 0..RANDOM_KEY_TRIES {
+        let (_, keys) = view.scan(random.next(), 1, now_ms, |_| true);
+        if let Some(key) = keys.into_iter().next() {
+            return Some(key);
+        }
+    }
+    let mut cursor = 0;
+    loop {
+        let (next, keys) = view.scan(cursor, crate::limits::SCAN_COUNT_MAX, now_ms, |_| true);
+        if let Some(key) = keys.into_iter().next() {
+            return Some(key);
+        }
+        if next == 0 {
+            return None;
+        }
+        cursor = next;
+    }
+}
+
+/// Random points RANDOMKEY tries before it walks the keys in order.
+const RANDOM_KEY_TRIES: usize = 16;
 
 /// A live key's record if it holds a string; Redis's WRONGTYPE error if it holds an aggregate.
 fn string(stored: Option<&StoredKey>) -> Result<Option<&StoredKey>, Reply> {

@@ -277,7 +277,14 @@ impl Parser<'_> {
             | N::ZUnionStore
             | N::ZInterStore
             | N::ZDiffStore
-            | N::ZScan => Command::ZSet(zset_commands::parse(self)?),
+            | N::ZScan
+            | N::ZRandMember => Command::ZSet(zset_commands::parse(self)?),
+            N::SPop | N::SRandMember => Command::Sets(set_commands::parse(self)?),
+            N::HRandField => Command::Hash(hash_commands::parse(self)?),
+            N::RandomKey => {
+                let [] = self.exactly()?;
+                Command::RandomKey { seed: 0 }
+            }
         })
     }
 

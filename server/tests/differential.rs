@@ -89,6 +89,8 @@ fn hash_command() -> impl Strategy<Value = Vec<String>> {
         (key(), prop::sample::select(&["0", "0 MATCH f*", "0 COUNT 20", "x", "0 COUNT 0", "0 COUNT"][..]))
             .prop_map(|(k, rest)| with_options(words(&["HSCAN", &k]), rest)),
         key().prop_map(|k| words(&["HSET", &k, "f"])),
+        (key(), prop::sample::select(&["", "10", "10 WITHVALUES", "-2", "0", "1 NOPE"][..]))
+            .prop_map(|(k, rest)| with_options(words(&["HRANDFIELD", &k]), rest)),
     ]
 }
 
@@ -149,6 +151,12 @@ fn set_command() -> impl Strategy<Value = Vec<String>> {
         (key(), key(), field()).prop_map(|(a, b, m)| words(&["SMOVE", &a, &b, &m])),
         (key(), prop::sample::select(&["0", "0 MATCH f*", "0 COUNT 20", "abc"][..]))
             .prop_map(|(k, rest)| with_options(words(&["SSCAN", &k]), rest)),
+        // Picks at random: only what does not depend on the draw is compared (`comparable`).
+        // SPOP of one member would leave the two servers holding different sets: it pops all.
+        (key(), prop::sample::select(&["10", "0", "-3", "x"][..]))
+            .prop_map(|(k, count)| words(&["SPOP", &k, count])),
+        (key(), prop::sample::select(&["", "10", "0", "-3", "x"][..]))
+            .prop_map(|(k, count)| with_options(words(&["SRANDMEMBER", &k]), count)),
     ]
 }
 
@@ -219,6 +227,8 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
         }),
         (key(), prop::sample::select(&["0", "0 MATCH f*", "x"][..]))
             .prop_map(|(k, rest)| with_options(words(&["ZSCAN", &k]), rest)),
+        (key(), prop::sample::select(&["", "10", "10 WITHSCORES", "-2", "0"][..]))
+            .prop_map(|(k, rest)| with_options(words(&["ZRANDMEMBER", &k]), rest)),
     ]
 }
 
@@ -270,6 +280,7 @@ fn string_command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(|k| words(&["TTL", &k])),
         key().prop_map(|k| words(&["PTTL", &k])),
         Just(words(&["DBSIZE"])),
+        Just(words(&["RANDOMKEY"])),
         Just(words(&["KEYS", "*"])),
         // Wrong arities and unknown options, for the error texts.
         Just(words(&["GET"])),
@@ -294,6 +305,18 @@ fn comparable(command: &[String], reply: Frame) -> Frame {
             Frame::Array(items) | Frame::Set(items),
         ) => sorted(items, 1),
         ("HGETALL", Frame::Array(items)) => sorted(items, 2),
+        // A random pick: one element, or a count that covers the whole aggregate (then all of it,
+        // in any order), or a negative count (then only how many).
+        ("RANDOMKEY" | "SRANDMEMBER" | "SPOP" | "HRANDFIELD" | "ZRANDMEMBER", Frame::Bulk(_)) => {
+            Frame::Bulk("one of them".into())
+        }
+        ("SRANDMEMBER" | "SPOP" | "HRANDFIELD" | "ZRANDMEMBER", Frame::Array(items) | Frame::Set(items)) => {
+            match command.get(2).and_then(|count| count.parse::<i64>().ok()) {
+                Some(count) if count < 0 => Frame::Integer(items.len() as i64),
+                _ if command.len() > 3 => sorted(items, 2),
+                _ => sorted(items, 1),
+            }
+        }
         ("HSCAN" | "SSCAN" | "ZSCAN", Frame::Array(mut parts)) if parts.len() == 2 => {
             let pair = if command[0] == "SSCAN" { 1 } else { 2 };
             if let Frame::Array(items) = parts.pop().expect("two parts") {

@@ -206,13 +206,17 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
         }
         Command::Rename { from, to, .. } => vec![(from, A::READ_WRITE), (to, A::WRITE)],
         Command::Copy { from, to, .. } => vec![(from, A::READ), (to, A::WRITE)],
-        Command::Keys { .. } | Command::Scan { .. } | Command::DbSize | Command::FlushAll { .. } => {
-            Vec::new()
-        }
+        Command::Keys { .. }
+        | Command::Scan { .. }
+        | Command::DbSize
+        | Command::FlushAll { .. }
+        | Command::RandomKey { .. } => Vec::new(),
         Command::Hash(hash) => {
             use HashCommand as H;
             let access = match hash {
-                H::Get { .. } | H::MGet { .. } | H::GetAll { .. } | H::Scan { .. } => A::READ,
+                H::Get { .. } | H::MGet { .. } | H::GetAll { .. } | H::Scan { .. } | H::RandField { .. } => {
+                    A::READ
+                }
                 H::Exists { .. } | H::Len { .. } | H::StrLen { .. } => A::NONE,
                 H::Set { .. } | H::SetNx { .. } | H::Del { .. } => A::WRITE,
                 H::IncrBy { .. } | H::IncrByFloat { .. } => A::READ_WRITE,
@@ -238,7 +242,7 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
             use ZSetCommand as Z;
             let access = match zset {
                 Z::Card { .. } | Z::Count { .. } | Z::LexCount { .. } | Z::Rank { .. } => A::NONE,
-                Z::Score { .. } | Z::MScore { .. } | Z::Scan { .. } => A::READ,
+                Z::Score { .. } | Z::MScore { .. } | Z::Scan { .. } | Z::RandMember { .. } => A::READ,
                 Z::Range { destination: None, .. } | Z::Combine { destination: None, .. } => A::READ,
                 Z::Add { .. } | Z::Rem { .. } | Z::RemRange { .. } => A::WRITE,
                 Z::IncrBy { .. } | Z::Pop { .. } => A::READ_WRITE,
@@ -266,6 +270,7 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
                     let access = match sets {
                         S::IsMember { .. } | S::MIsMember { .. } | S::Card { .. } => A::NONE,
                         S::Add { .. } | S::Rem { .. } => A::WRITE,
+                        S::Pop { .. } => A::READ_WRITE,
                         _ => A::READ,
                     };
                     let mut keys = Vec::new();

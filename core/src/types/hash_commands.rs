@@ -6,6 +6,7 @@ use std::ops::Deref;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::random::{self, pick, Random};
 use super::scan::{self, ScanOptions};
 use super::{Aggregate, Hash, Kind};
 use crate::command::{CommandName, ParseError, ARGUMENT_OVERHEAD};
@@ -42,6 +43,8 @@ pub enum HashCommand {
     IncrByFloat { key: Bytes, field: Bytes, delta: f64 },
     /// HSCAN key cursor [MATCH pattern] [COUNT count].
     Scan { key: Bytes, cursor: u64, options: ScanOptions },
+    /// HRANDFIELD key [count [WITHVALUES]]; `seed` drawn by the server (`types/random.rs`).
+    RandField { key: Bytes, count: Option<i64>, with_values: bool, seed: u64 },
 }
 
 impl HashCommand {
@@ -59,6 +62,7 @@ impl HashCommand {
             HashCommand::IncrBy { .. } => N::HIncrBy,
             HashCommand::IncrByFloat { .. } => N::HIncrByFloat,
             HashCommand::Scan { .. } => N::HScan,
+            HashCommand::RandField { .. } => N::HRandField,
         }
     }
 
@@ -76,7 +80,8 @@ impl HashCommand {
             | HashCommand::StrLen { key, .. }
             | HashCommand::IncrBy { key, .. }
             | HashCommand::IncrByFloat { key, .. }
-            | HashCommand::Scan { key, .. } => key,
+            | HashCommand::Scan { key, .. }
+            | HashCommand::RandField { key, .. } => key,
         }
     }
 
@@ -92,7 +97,9 @@ impl HashCommand {
             | HashCommand::IncrByFloat { field, .. } => vec![field],
             HashCommand::MGet { fields, .. } | HashCommand::Del { fields, .. } => fields.iter().collect(),
             HashCommand::Scan { options, .. } => options.pattern.iter().collect(),
-            HashCommand::GetAll { .. } | HashCommand::Len { .. } => Vec::new(),
+            HashCommand::GetAll { .. } | HashCommand::Len { .. } | HashCommand::RandField { .. } => {
+                Vec::new()
+            }
         }
     }
 
@@ -157,6 +164,10 @@ pub(crate) fn parse(parser: &Parser<'_>) -> Result<HashCommand, ParseError> {
             let (key, cursor, options) = scan::parse(parser)?;
             HashCommand::Scan { key, cursor, options }
         }
+        N::HRandField => {
+            let (key, count, with_values) = parse_rand(parser, b"withvalues")?;
+            HashCommand::RandField { key, count, with_values, seed: 0 }
+        }
         other => unreachable!("{} is not a hash command", other.as_str()),
     })
 }
@@ -198,7 +209,41 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
                 Err(error) => error,
             }
         }
+        HashCommand::RandField { count, with_values, seed, .. } => {
+            let mut random = Random::new(*seed);
+            let entry = |at: usize| hash.and_then(|h| h.get_index(at)).expect("in range");
+            match (hash, count) {
+                (None, None) => Reply::Nil,
+                (None, Some(_)) => Reply::Array(Vec::new()),
+                (Some(hash), None) => bulk(entry(random.below(hash.len())).0),
+                (Some(hash), Some(count)) => {
+                    let picked = pick(hash.len(), *count, &mut random).into_iter().map(entry);
+                    if *with_values {
+                        Reply::Pairs(picked.map(|(f, v)| (bulk(f), bulk(v))).collect())
+                    } else {
+                        Reply::Array(picked.map(|(f, _)| bulk(f)).collect())
+                    }
+                }
+            }
+        }
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
+    }
+}
+
+/// HRANDFIELD's and ZRANDMEMBER's arguments: key [count [WITH...]], the count read before the
+/// option is checked, as Redis reads them.
+pub(crate) fn parse_rand(parser: &Parser<'_>, with: &[u8]) -> Result<(Bytes, Option<i64>, bool), ParseError> {
+    match parser.args {
+        [key] => Ok((key.clone(), None, false)),
+        [key, count, rest @ ..] => {
+            let count = random::count(count)?;
+            match rest {
+                [] => Ok((key.clone(), Some(count), false)),
+                [option] if option.eq_ignore_ascii_case(with) => Ok((key.clone(), Some(count), true)),
+                _ => Err(invalid(errors::SYNTAX)),
+            }
+        }
+        [] => Err(parser.wrong_arity()),
     }
 }
 

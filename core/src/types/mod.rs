@@ -10,6 +10,7 @@ pub mod hash;
 pub mod hash_commands;
 pub mod list;
 pub mod list_commands;
+pub(crate) mod random;
 pub(crate) mod scan;
 pub mod set;
 pub mod set_commands;

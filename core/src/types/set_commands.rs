@@ -6,6 +6,7 @@ use std::ops::Deref;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::random::{self, pick, Random};
 use super::scan::{self, ScanOptions};
 use super::{Aggregate, Kind, Set};
 use crate::command::{CommandName, ParseError, ARGUMENT_OVERHEAD};
@@ -39,6 +40,10 @@ pub enum SetsCommand {
     Move { from: Bytes, to: Bytes, member: Bytes },
     /// SSCAN key cursor [MATCH pattern] [COUNT count].
     Scan { key: Bytes, cursor: u64, options: ScanOptions },
+    /// SPOP key [count]; `seed` drawn by the server that took the command (`types/random.rs`).
+    Pop { key: Bytes, count: Option<usize>, seed: u64 },
+    /// SRANDMEMBER key [count].
+    RandMember { key: Bytes, count: Option<i64>, seed: u64 },
 }
 
 impl SetsCommand {
@@ -55,6 +60,8 @@ impl SetsCommand {
             SetsCommand::InterCard { .. } => N::SInterCard,
             SetsCommand::Move { .. } => N::SMove,
             SetsCommand::Scan { .. } => N::SScan,
+            SetsCommand::Pop { .. } => N::SPop,
+            SetsCommand::RandMember { .. } => N::SRandMember,
         }
     }
 
@@ -67,7 +74,9 @@ impl SetsCommand {
             | SetsCommand::IsMember { key, .. }
             | SetsCommand::MIsMember { key, .. }
             | SetsCommand::Card { key }
-            | SetsCommand::Scan { key, .. } => visit(key),
+            | SetsCommand::Scan { key, .. }
+            | SetsCommand::Pop { key, .. }
+            | SetsCommand::RandMember { key, .. } => visit(key),
             SetsCommand::Combine { keys, .. } | SetsCommand::InterCard { keys, .. } => {
                 keys.iter().for_each(visit)
             }
@@ -143,6 +152,18 @@ pub(crate) fn parse(parser: &Parser<'_>) -> Result<SetsCommand, ParseError> {
             let (key, cursor, options) = scan::parse(parser)?;
             SetsCommand::Scan { key, cursor, options }
         }
+        N::SPop | N::SRandMember => match args {
+            [key] if name == N::SPop => SetsCommand::Pop { key: key.clone(), count: None, seed: 0 },
+            [key] => SetsCommand::RandMember { key: key.clone(), count: None, seed: 0 },
+            [key, count] if name == N::SPop => {
+                let count = Some(positive(count, "ERR value is out of range, must be positive")?);
+                SetsCommand::Pop { key: key.clone(), count, seed: 0 }
+            }
+            [key, count] => {
+                SetsCommand::RandMember { key: key.clone(), count: Some(random::count(count)?), seed: 0 }
+            }
+            _ => return Err(invalid(errors::SYNTAX)),
+        },
         other => unreachable!("{} is not a set command", other.as_str()),
     })
 }
@@ -229,7 +250,8 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
         | SetsCommand::IsMember { key, .. }
         | SetsCommand::MIsMember { key, .. }
         | SetsCommand::Card { key }
-        | SetsCommand::Scan { key, .. } => {
+        | SetsCommand::Scan { key, .. }
+        | SetsCommand::RandMember { key, .. } => {
             let set = match aggregate_of(view.live(key, now_ms), Kind::Set) {
                 Ok(found) => found.and_then(as_set),
                 Err(wrong_type) => return wrong_type,
@@ -251,6 +273,20 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
                             scan::reply(next, found.into_iter().map(|(m, ())| bulk(m)).collect())
                         }
                         Err(error) => error,
+                    }
+                }
+                SetsCommand::RandMember { count, seed, .. } => {
+                    let mut random = Random::new(*seed);
+                    match (set, count) {
+                        (None, None) => Reply::Nil,
+                        (None, Some(_)) => Reply::Array(Vec::new()),
+                        (Some(set), None) => bulk(set.get_index(random.below(set.len())).expect("in range")),
+                        (Some(set), Some(count)) => {
+                            let picked = pick(set.len(), *count, &mut random).into_iter();
+                            Reply::Array(
+                                picked.map(|at| bulk(set.get_index(at).expect("in range"))).collect(),
+                            )
+                        }
                     }
                 }
                 _ => unreachable!("matched above"),
@@ -336,6 +372,37 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 exec.update(to, Kind::Set, |aggregate| as_set_mut(aggregate).insert(member));
             }
             Reply::Integer(1)
+        }
+        SetsCommand::Pop { key, count, seed } => {
+            let set = match set_of(exec, key, now_ms) {
+                Ok(set) => set,
+                Err(wrong_type) => return wrong_type,
+            };
+            let Some(set) = set else {
+                return if count.is_some() { Reply::Set(Vec::new()) } else { Reply::Nil };
+            };
+            let wanted = count.unwrap_or(1);
+            if wanted == 0 {
+                return Reply::Set(Vec::new());
+            }
+            let mut random = Random::new(*seed);
+            let mut positions = pick(set.len(), i64::try_from(wanted).unwrap_or(i64::MAX), &mut random);
+            let members: Vec<Bytes> = positions
+                .iter()
+                .map(|at| Bytes::copy_from_slice(set.get_index(*at).expect("in range")))
+                .collect();
+            // Removed from the highest position down, so that no removal moves one still to go.
+            positions.sort_unstable();
+            exec.update(key, Kind::Set, |aggregate| {
+                let set = as_set_mut(aggregate);
+                for at in positions.iter().rev() {
+                    set.remove_index(*at);
+                }
+            });
+            match count {
+                None => Reply::Bulk(members.into_iter().next().expect("one picked")),
+                Some(_) => Reply::Set(members.into_iter().map(Reply::Bulk).collect()),
+            }
         }
         read_only => read(read_only, exec.view, now_ms),
     }

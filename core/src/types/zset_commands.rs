@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::hash_commands::parse_rand;
 use super::scan::{self, ScanOptions};
 use super::zset::{LexBound, ScoreBound};
 use crate::command::{CommandName, ParseError, ARGUMENT_OVERHEAD};
@@ -43,6 +44,8 @@ pub enum ZSetCommand {
     Combine { name: CommandName, destination: Option<Bytes>, keys: Vec<Bytes>, combine: CombineOptions },
     /// ZSCAN key cursor [MATCH pattern] [COUNT count].
     Scan { key: Bytes, cursor: u64, options: ScanOptions },
+    /// ZRANDMEMBER key [count [WITHSCORES]]; `seed` drawn by the server (`types/random.rs`).
+    RandMember { key: Bytes, count: Option<i64>, with_scores: bool, seed: u64 },
 }
 
 /// ZADD's options.
@@ -115,6 +118,7 @@ impl ZSetCommand {
             ZSetCommand::Count { .. } => N::ZCount,
             ZSetCommand::LexCount { .. } => N::ZLexCount,
             ZSetCommand::Scan { .. } => N::ZScan,
+            ZSetCommand::RandMember { .. } => N::ZRandMember,
         }
     }
 
@@ -132,7 +136,8 @@ impl ZSetCommand {
             | ZSetCommand::Rank { key, .. }
             | ZSetCommand::RemRange { key, .. }
             | ZSetCommand::Pop { key, .. }
-            | ZSetCommand::Scan { key, .. } => visit(key),
+            | ZSetCommand::Scan { key, .. }
+            | ZSetCommand::RandMember { key, .. } => visit(key),
             ZSetCommand::Range { destination, range, .. } => {
                 destination.iter().for_each(&mut visit);
                 visit(&range.key);
@@ -254,6 +259,10 @@ pub(crate) fn parse(parser: &Parser<'_>) -> Result<ZSetCommand, ParseError> {
         N::ZScan => {
             let (key, cursor, options) = scan::parse(parser)?;
             ZSetCommand::Scan { key, cursor, options }
+        }
+        N::ZRandMember => {
+            let (key, count, with_scores) = parse_rand(parser, b"withscores")?;
+            ZSetCommand::RandMember { key, count, with_scores, seed: 0 }
         }
         other => unreachable!("{} is not a sorted-set command", other.as_str()),
     })

@@ -5,6 +5,7 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+use super::random::{pick, Random};
 use super::scan;
 use super::zset::ZSet;
 use super::zset_commands::{AddOptions, AggregateBy, CombineOptions, RangeBy, RangeSpec, ZSetCommand};
@@ -80,6 +81,26 @@ fn read_one(command: &ZSetCommand, zset: Option<&ZSet>) -> Reply {
                         .collect(),
                 ),
                 Err(error) => error,
+            }
+        }
+        ZSetCommand::RandMember { count, with_scores, seed, .. } => {
+            let mut random = Random::new(*seed);
+            let Some(zset) = zset else {
+                return if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
+            };
+            // The B-tree has no positions: the members are listed once, O(N), as SRANDMEMBER's
+            // set would not need.
+            let members: Vec<(&[u8], f64)> = zset.iter().collect();
+            match count {
+                None => bulk(members[random.below(members.len())].0),
+                Some(count) => {
+                    let picked = pick(members.len(), *count, &mut random).into_iter().map(|at| members[at]);
+                    if *with_scores {
+                        Reply::Pairs(picked.map(|(m, s)| (bulk(m), Reply::Double(s))).collect())
+                    } else {
+                        Reply::Array(picked.map(|(m, _)| bulk(m)).collect())
+                    }
+                }
             }
         }
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),

@@ -22,6 +22,7 @@ use super::acl_log::{Reason, Refusal};
 use super::admin::{self, ClientContext};
 use super::auth::{Auth, Verdict, NOAUTH, WRONGPASS};
 use super::cluster;
+use super::parse;
 use super::persistence;
 use super::server::RespServer;
 use super::transaction::Transaction;
@@ -327,7 +328,7 @@ impl Connection {
                     ClientContext { server: &self.server, id: self.id, protocol: &mut self.protocol };
                 Step::Now(admin::run(&mut client, name, args))
             }
-            _ => match Command::parse(args) {
+            _ => match parse::parse(args) {
                 Ok(command) if command.is_write() => Step::Write(Write::Command { session: None, command }),
                 Ok(command) => Step::Read(command),
                 Err(ParseError::Invalid(text)) => Step::Now(Frame::Error(text)),

@@ -7,6 +7,7 @@
 //! - [`connection`]: what each request is and in what order it runs (pipelining, batching of
 //!   reads and writes).
 //! - [`transaction`]: a connection's MULTI/EXEC/WATCH state.
+//! - [`parse`]: a data command parsed, with the seed of one that picks at random drawn.
 //! - [`admin`], [`command_info`], [`cluster`], [`persistence`], [`acl`]: the connection, server,
 //!   RAFT, SAVE/BGSAVE/LASTSAVE and ACL commands.
 //! - [`auth`]: who a connection runs as and whether it may run each request.
@@ -26,6 +27,7 @@ mod cluster;
 mod command_info;
 mod connection;
 mod listener;
+mod parse;
 mod persistence;
 mod server;
 #[cfg(not(madsim))]

@@ -13,6 +13,7 @@ use redraft_core::reply::{errors, unknown_command};
 use redraft_core::{spec, Command, ParseError, Watch, Write};
 use redraft_net::resp::Frame;
 
+use super::parse;
 use crate::node::Node;
 
 /// One connection's transaction.
@@ -71,7 +72,7 @@ impl Transaction {
     /// Queues any other request inside MULTI, replying QUEUED or the reason it was refused.
     pub fn queue(&mut self, args: &[Bytes]) -> Frame {
         let queued = self.queued.as_mut().expect("requests are queued only inside MULTI");
-        match Command::parse(args) {
+        match parse::parse(args) {
             Ok(_) if queued.len() >= TRANSACTION_COMMANDS_MAX => {
                 self.failed = true;
                 Frame::Error(format!("ERR a transaction holds at most {TRANSACTION_COMMANDS_MAX} commands"))

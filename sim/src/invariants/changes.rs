@@ -87,9 +87,15 @@ fn check_one(window: &Window, state: &Frozen) -> Result<(), String> {
             continue;
         }
         let found = last.get(key).map(|c| &c.kind);
-        let matches = matches!(found, Some(ChangeKind::Put { value, create_revision, .. })
-            if *value == entry.value && *create_revision == entry.create_index)
-            && last.get(key).is_some_and(|c| c.revision == entry.mod_index);
+        let matches = match found {
+            Some(ChangeKind::Put { value, create_revision, .. }) => {
+                entry.value == *value && *create_revision == entry.create_index
+            }
+            Some(ChangeKind::Update { kind, create_revision, .. }) => {
+                entry.value.kind() == *kind && *create_revision == entry.create_index
+            }
+            _ => false,
+        } && last.get(key).is_some_and(|c| c.revision == entry.mod_index);
         if !matches {
             return Err(format!(
                 "{name}: key {key:?} was last changed at revision {} (in the window from {}), but the feed's last change of it is {:?}",
@@ -104,7 +110,11 @@ fn check_one(window: &Window, state: &Frozen) -> Result<(), String> {
                 entry.mod_index == change.revision && entry.value == *value
                     || last_flush > change.revision && entry.mod_index > last_flush
             }
-            (ChangeKind::Put { .. }, None) => last_flush > change.revision,
+            (ChangeKind::Update { kind, .. }, Some(entry)) => {
+                entry.mod_index == change.revision && entry.value.kind() == *kind
+                    || last_flush > change.revision && entry.mod_index > last_flush
+            }
+            (ChangeKind::Put { .. } | ChangeKind::Update { .. }, None) => last_flush > change.revision,
             (ChangeKind::Delete { .. }, None) => true,
             (ChangeKind::Delete { .. }, Some(entry)) => entry.mod_index > change.revision,
             (ChangeKind::Flush, _) => true,
