@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::command_name::CommandName;
 use crate::types::hash_commands::HashCommand;
+use crate::types::inspect::InspectCommand;
 use crate::types::list_commands::ListCommand;
 use crate::types::set_commands::SetsCommand;
 use crate::types::zset_commands::ZSetCommand;
@@ -84,6 +85,10 @@ pub enum Command {
     ZSet(ZSetCommand),
     /// RANDOMKEY; `seed` drawn by the server that took the command (`types/random.rs`).
     RandomKey { seed: u64 },
+    /// TOUCH key [key ...]: as EXISTS (redraft tracks no access times to update).
+    Touch { keys: Vec<Bytes> },
+    /// OBJECT, MEMORY USAGE and LCS (`types/inspect.rs`).
+    Inspect(InspectCommand),
 }
 
 /// SET with its options.
@@ -196,6 +201,8 @@ impl Command {
             Command::Sets(sets) => sets.name(),
             Command::ZSet(zset) => zset.name(),
             Command::RandomKey { .. } => N::RandomKey,
+            Command::Touch { .. } => N::Touch,
+            Command::Inspect(inspect) => inspect.name(),
         }
     }
 
@@ -244,9 +251,10 @@ impl Command {
             | Command::Persist { key }
             | Command::Type { key } => visit(key),
             Command::Set(set) => visit(&set.key),
-            Command::MGet { keys } | Command::Del { keys, .. } | Command::Exists { keys } => {
-                keys.iter().for_each(visit)
-            }
+            Command::MGet { keys }
+            | Command::Del { keys, .. }
+            | Command::Exists { keys }
+            | Command::Touch { keys } => keys.iter().for_each(visit),
             Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.iter().for_each(|(k, _)| visit(k)),
             Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => {
                 visit(from);
@@ -261,6 +269,7 @@ impl Command {
             Command::List(list) => list.for_each_key(visit),
             Command::Sets(sets) => sets.for_each_key(visit),
             Command::ZSet(zset) => zset.for_each_key(visit),
+            Command::Inspect(inspect) => inspect.for_each_key(visit),
         }
         true
     }

@@ -33,4 +33,5 @@ command_names! {
     ZRemRangeByRank, ZRemRangeByScore, ZRemRangeByLex, ZPopMin, ZPopMax, ZUnion, ZInter, ZDiff,
     ZUnionStore, ZInterStore, ZDiffStore, ZScan,
     SPop, SRandMember, HRandField, ZRandMember, RandomKey,
+    Touch, Object, Memory, Lcs,
 }

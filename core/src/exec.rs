@@ -16,7 +16,7 @@ use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
 use crate::types::random::Random;
-use crate::types::{hash_commands, list_commands, set_commands, zset_exec, Aggregate, Kind, Value};
+use crate::types::{hash_commands, inspect, list_commands, set_commands, zset_exec, Aggregate, Kind, Value};
 
 /// Runs a read-only command.
 ///
@@ -37,9 +37,10 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
                 })
                 .collect(),
         ),
-        Command::Exists { keys } => {
+        Command::Exists { keys } | Command::Touch { keys } => {
             Reply::Integer(keys.iter().filter(|k| view.live(k, now_ms).is_some()).count() as i64)
         }
+        Command::Inspect(inspect) => inspect::read(inspect, view, now_ms),
         Command::StrLen { key } => match string(view.live(key, now_ms)) {
             Ok(stored) => Reply::Integer(stored.map_or(0, |e| e.value().len() as i64)),
             Err(wrong_type) => wrong_type,

@@ -537,6 +537,23 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "randomkey", RandomKey, 1, READONLY, (0, 0, 0), "generic", "1.0.0",
         "Returns a random key name from the database.",
         [usage("", "Return a random key from the keyspace")] },
+    spec! { "touch", Touch, -2, READONLY_FAST, (1, -1, 1), "generic", "3.2.1",
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        [usage("key [key ...]", "Alters the last access time of a key(s). Returns the number of existing keys specified.")] },
+    spec! { "object", Object, -2, NONE, (0, 0, 0), "generic", "2.2.3",
+        "A container for object introspection commands.",
+        [
+            subcommand("ENCODING", "key", "Inspect the internal encoding of a Redis object"),
+            subcommand("FREQ", "key", "Get the logarithmic access frequency counter of a Redis object"),
+            subcommand("IDLETIME", "key", "Get the time since a Redis object was last accessed"),
+            subcommand("REFCOUNT", "key", "Get the number of references to the value of the key"),
+        ] },
+    spec! { "memory", Memory, -2, NONE, (0, 0, 0), "server", "4.0.0",
+        "A container for memory diagnostics commands.",
+        [subcommand("USAGE", "key [SAMPLES count]", "Estimate the memory usage of a key")] },
+    spec! { "lcs", Lcs, -3, READONLY, (1, 2, 1), "string", "7.0.0",
+        "Finds the longest common substring.",
+        [usage("key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]", "Find longest common substring")] },
     spec! { "multi", server, 1, CONNECTION, (0, 0, 0), "transactions", "1.2.0",
         "Starts a transaction.",
         [usage("", "Mark the start of a transaction block")] },
@@ -648,6 +665,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "raft.remove", server, 2, CONNECTION_SLOW, (0, 0, 0), "cluster", "0.1.0",
         "Removes a node from the cluster.",
         [] },
+    spec! { "time", server, 1, CONNECTION, (0, 0, 0), "server", "2.6.0",
+        "Returns the server time.",
+        [usage("", "Return the current server time")] },
+    spec! { "function", server, -2, CONNECTION_SLOW, (0, 0, 0), "scripting", "7.0.0",
+        "A container for function commands (redraft has no functions yet; FLUSH is accepted).",
+        [subcommand("FLUSH", "[ASYNC|SYNC]", "Deleting all functions")] },
     spec! { "acl", server, -2, CONNECTION_SLOW, (0, 0, 0), "server", "6.0.0",
         "A container for Access List Control commands.",
         [
@@ -683,6 +706,8 @@ const WRITE_DENYOOM_FAST: &[Flag] = &[Flag::Write, Flag::DenyOom, Flag::Fast];
 const WRITE: &[Flag] = &[Flag::Write];
 const WRITE_FAST: &[Flag] = &[Flag::Write, Flag::Fast];
 const READONLY: &[Flag] = &[Flag::ReadOnly];
+/// Containers of subcommands (OBJECT, MEMORY), flagged by their subcommands, as Redis does.
+const NONE: &[Flag] = &[];
 const READONLY_FAST: &[Flag] = &[Flag::ReadOnly, Flag::Fast];
 /// Connection and server commands, as Redis flags PING or MULTI.
 const CONNECTION: &[Flag] = &[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast];

@@ -280,6 +280,27 @@ fn string_command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(|k| words(&["TTL", &k])),
         key().prop_map(|k| words(&["PTTL", &k])),
         Just(words(&["DBSIZE"])),
+        (key(), key()).prop_map(|(a, b)| words(&["TOUCH", &a, &b])),
+        (
+            key(),
+            key(),
+            prop::sample::select(
+                &[
+                    "",
+                    "LEN",
+                    "IDX",
+                    "IDX MINMATCHLEN 2 WITHMATCHLEN",
+                    "LEN IDX",
+                    "IDX WITHMATCHLEN",
+                    "MINMATCHLEN x",
+                    "NOPE"
+                ][..]
+            )
+        )
+            .prop_map(|(a, b, options)| with_options(words(&["LCS", &a, &b]), options)),
+        (key(), prop::sample::select(&["ENCODING", "REFCOUNT", "NOPE"][..]))
+            .prop_map(|(k, sub)| words(&["OBJECT", sub, &k])),
+        key().prop_map(|k| words(&["MEMORY", "USAGE", &k])),
         Just(words(&["RANDOMKEY"])),
         Just(words(&["KEYS", "*"])),
         // Wrong arities and unknown options, for the error texts.
@@ -305,6 +326,13 @@ fn comparable(command: &[String], reply: Frame) -> Frame {
             Frame::Array(items) | Frame::Set(items),
         ) => sorted(items, 1),
         ("HGETALL", Frame::Array(items)) => sorted(items, 2),
+        // What a key costs, and how an aggregate is held, are each server's own.
+        ("MEMORY", Frame::Integer(_)) => Frame::Integer(1),
+        // (Redis shares small integers among keys, so their REFCOUNT is 2^31 - 1.)
+        ("OBJECT", Frame::Integer(_)) if command[1] == "REFCOUNT" => Frame::Integer(1),
+        // (Redis's string encodings depend on each value's history: SETRANGE leaves "raw" what
+        // SET would make "int".)
+        ("OBJECT", Frame::Bulk(_)) if command[1] == "ENCODING" => Frame::Bulk("an encoding".into()),
         // A random pick: one element, or a count that covers the whole aggregate (then all of it,
         // in any order), or a negative count (then only how many).
         ("RANDOMKEY" | "SRANDMEMBER" | "SPOP" | "HRANDFIELD" | "ZRANDMEMBER", Frame::Bulk(_)) => {

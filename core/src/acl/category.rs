@@ -102,11 +102,11 @@ pub struct AclCommand {
 }
 
 /// The commands checked by their subcommand.
-pub const CONTAINERS: [&str; 3] = ["acl", "client", "config"];
+pub const CONTAINERS: [&str; 6] = ["acl", "client", "config", "object", "memory", "function"];
 
 use Category::{
-    Admin, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Set, Slow, SortedSet, String as Str,
-    Transaction, Write as W,
+    Admin, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Scripting, Set, Slow, SortedSet,
+    String as Str, Transaction, Write as W,
 };
 
 /// Every command a rule can name, in a fixed order: [`COMMANDS`]' order, a container replaced by
@@ -233,6 +233,16 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("hrandfield", &[Read, Hash, Slow]),
     c("zrandmember", &[Read, SortedSet, Slow]),
     c("randomkey", &[Keyspace, Read, Slow]),
+    c("touch", &[Keyspace, Read, Fast]),
+    c("object|encoding", &[Keyspace, Read, Slow]),
+    c("object|freq", &[Keyspace, Read, Slow]),
+    c("object|idletime", &[Keyspace, Read, Slow]),
+    c("object|refcount", &[Keyspace, Read, Slow]),
+    c("object|help", &[Keyspace, Slow]),
+    c("memory|usage", &[Read, Slow]),
+    c("lcs", &[Read, Str, Slow]),
+    c("time", &[Fast]),
+    c("function|flush", &[W, Slow, Scripting]),
     c("multi", &[Fast, Transaction]),
     c("exec", &[Slow, Transaction]),
     c("discard", &[Fast, Transaction]),

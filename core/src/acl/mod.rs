@@ -198,6 +198,13 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
             vec![(key, A::READ_WRITE)]
         }
         Command::StrLen { key } | Command::Type { key } => vec![(key, A::NONE)],
+        Command::Touch { keys } => keys.iter().map(|k| (k, A::NONE)).collect(),
+        Command::Inspect(inspect) => {
+            let access = if inspect.name() == crate::command::CommandName::Lcs { A::READ } else { A::NONE };
+            let mut keys = Vec::new();
+            inspect.for_each_key(|key| keys.push((key, access)));
+            keys
+        }
         Command::MGet { keys } => keys.iter().map(|k| (k, A::READ)).collect(),
         Command::Exists { keys } => keys.iter().map(|k| (k, A::NONE)).collect(),
         Command::Del { keys, .. } => keys.iter().map(|k| (k, A::WRITE)).collect(),

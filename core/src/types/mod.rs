@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod hash_commands;
+pub mod inspect;
 pub mod list;
 pub mod list_commands;
 pub(crate) mod random;

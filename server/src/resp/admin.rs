@@ -55,6 +55,28 @@ pub(super) fn run(connection: &mut ClientContext<'_>, name: &[u8], args: &[Bytes
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(connection, &args[1..])) },
         b"CONFIG" => config(connection, args),
         b"COMMAND" => command_info::run(args).unwrap_or_else(|| unknown_subcommand(&args[1], "COMMAND")),
+        b"TIME" if args.len() == 1 => {
+            // The node's wall clock (the simulator's own clock for each node), as Redis's TIME.
+            let ms = connection.server.node().now_ms();
+            Frame::Array(vec![
+                Frame::Bulk(Bytes::from((ms / 1000).to_string())),
+                Frame::Bulk(Bytes::from((ms % 1000 * 1000).to_string())),
+            ])
+        }
+        b"TIME" => arity("time"),
+        b"FUNCTION" => match args.get(1).map(|sub| sub.to_ascii_uppercase()) {
+            // redraft has no functions: flushing them all succeeds and changes nothing.
+            Some(sub) if sub == b"FLUSH" => match &args[2..] {
+                [] => Frame::simple("OK"),
+                [mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
+                    Frame::simple("OK")
+                }
+                [_] => Frame::Error(errors::SYNTAX.into()),
+                _ => arity("function|flush"),
+            },
+            Some(_) => unknown_subcommand(&args[1], "FUNCTION"),
+            None => arity("function"),
+        },
         _ => Frame::Error(unknown_command(args)),
     }
 }
