@@ -225,6 +225,24 @@ impl Command {
         }
     }
 
+    /// Whether the command may block its client (its spec has the `blocking` flag).
+    pub fn blocks(&self) -> bool {
+        self.name().spec().flags.contains(&crate::spec::Flag::Blocking)
+    }
+
+    /// For a blocking pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX): its timeout in
+    /// milliseconds (0 waits for ever) and the deadline the server sets on each attempt.
+    pub fn blocking_mut(&mut self) -> Option<(u64, &mut Option<u64>)> {
+        use crate::types::list_commands::ListCommand as L;
+        match self {
+            Command::List(L::BlockingPop { timeout_ms, deadline_ms, .. })
+            | Command::ZSet(ZSetCommand::BlockingPop { timeout_ms, deadline_ms, .. }) => {
+                Some((*timeout_ms, deadline_ms))
+            }
+            _ => None,
+        }
+    }
+
     /// The keys the command touches, or `None` when it sees the whole keyspace.
     pub fn keys(&self) -> Option<Vec<&Bytes>> {
         let mut keys = Vec::new();

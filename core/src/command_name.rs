@@ -34,4 +34,5 @@ command_names! {
     ZUnionStore, ZInterStore, ZDiffStore, ZScan,
     SPop, SRandMember, HRandField, ZRandMember, RandomKey,
     Touch, Object, Memory, Lcs,
+    BLPop, BRPop, BLMove, BRPopLPush, BZPopMin, BZPopMax,
 }

@@ -282,6 +282,8 @@ impl Parser<'_> {
             N::SPop | N::SRandMember => Command::Sets(set_commands::parse(self)?),
             N::HRandField => Command::Hash(hash_commands::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
+            N::BLPop | N::BRPop | N::BLMove | N::BRPopLPush => Command::List(list_commands::parse(self)?),
+            N::BZPopMin | N::BZPopMax => Command::ZSet(zset_commands::parse(self)?),
             N::Object | N::Memory | N::Lcs => Command::Inspect(inspect::parse(self)?),
             N::RandomKey => {
                 let [] = self.exactly()?;

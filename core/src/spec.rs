@@ -64,6 +64,7 @@ pub enum Flag {
     NoScript,
     Loading,
     Stale,
+    Blocking,
 }
 
 impl Flag {
@@ -77,6 +78,7 @@ impl Flag {
             Flag::NoScript => "noscript",
             Flag::Loading => "loading",
             Flag::Stale => "stale",
+            Flag::Blocking => "blocking",
         }
     }
 }
@@ -554,6 +556,24 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "lcs", Lcs, -3, READONLY, (1, 2, 1), "string", "7.0.0",
         "Finds the longest common substring.",
         [usage("key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]", "Find longest common substring")] },
+    spec! { "blpop", BLPop, -3, WRITE_BLOCKING, (1, -2, 1), "list", "2.0.0",
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        [usage("key [key ...] timeout", "Remove and get the first element in a list, or block until one is available")] },
+    spec! { "brpop", BRPop, -3, WRITE_BLOCKING, (1, -2, 1), "list", "2.0.0",
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        [usage("key [key ...] timeout", "Remove and get the last element in a list, or block until one is available")] },
+    spec! { "blmove", BLMove, 6, WRITE_DENYOOM_BLOCKING, (1, 2, 1), "list", "6.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        [usage("source destination LEFT|RIGHT LEFT|RIGHT timeout", "Pop an element from a list, push it to another list and return it; or block until one is available")] },
+    spec! { "brpoplpush", BRPopLPush, 4, WRITE_DENYOOM_BLOCKING, (1, 2, 1), "list", "2.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        [usage("source destination timeout", "Pop an element from a list, push it to another list and return it; or block until one is available")] },
+    spec! { "bzpopmin", BZPopMin, -3, WRITE_FAST_BLOCKING, (1, -2, 1), "sorted-set", "5.0.0",
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        [usage("key [key ...] timeout", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available")] },
+    spec! { "bzpopmax", BZPopMax, -3, WRITE_FAST_BLOCKING, (1, -2, 1), "sorted-set", "5.0.0",
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+        [usage("key [key ...] timeout", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available")] },
     spec! { "multi", server, 1, CONNECTION, (0, 0, 0), "transactions", "1.2.0",
         "Starts a transaction.",
         [usage("", "Mark the start of a transaction block")] },
@@ -706,6 +726,9 @@ const WRITE_DENYOOM_FAST: &[Flag] = &[Flag::Write, Flag::DenyOom, Flag::Fast];
 const WRITE: &[Flag] = &[Flag::Write];
 const WRITE_FAST: &[Flag] = &[Flag::Write, Flag::Fast];
 const READONLY: &[Flag] = &[Flag::ReadOnly];
+const WRITE_BLOCKING: &[Flag] = &[Flag::Write, Flag::Blocking];
+const WRITE_DENYOOM_BLOCKING: &[Flag] = &[Flag::Write, Flag::DenyOom, Flag::Blocking];
+const WRITE_FAST_BLOCKING: &[Flag] = &[Flag::Write, Flag::Fast, Flag::Blocking];
 /// Containers of subcommands (OBJECT, MEMORY), flagged by their subcommands, as Redis does.
 const NONE: &[Flag] = &[];
 const READONLY_FAST: &[Flag] = &[Flag::ReadOnly, Flag::Fast];

@@ -105,8 +105,8 @@ pub struct AclCommand {
 pub const CONTAINERS: [&str; 6] = ["acl", "client", "config", "object", "memory", "function"];
 
 use Category::{
-    Admin, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Scripting, Set, Slow, SortedSet,
-    String as Str, Transaction, Write as W,
+    Admin, Blocking, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Scripting, Set, Slow,
+    SortedSet, String as Str, Transaction, Write as W,
 };
 
 /// Every command a rule can name, in a fixed order: [`COMMANDS`]' order, a container replaced by
@@ -234,6 +234,12 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("zrandmember", &[Read, SortedSet, Slow]),
     c("randomkey", &[Keyspace, Read, Slow]),
     c("touch", &[Keyspace, Read, Fast]),
+    c("blpop", &[W, List, Slow, Blocking]),
+    c("brpop", &[W, List, Slow, Blocking]),
+    c("blmove", &[W, List, Slow, Blocking]),
+    c("brpoplpush", &[W, List, Slow, Blocking]),
+    c("bzpopmin", &[W, SortedSet, Fast, Blocking]),
+    c("bzpopmax", &[W, SortedSet, Fast, Blocking]),
     c("object|encoding", &[Keyspace, Read, Slow]),
     c("object|freq", &[Keyspace, Read, Slow]),
     c("object|idletime", &[Keyspace, Read, Slow]),

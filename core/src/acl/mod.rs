@@ -231,12 +231,15 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
             vec![(hash.key(), access)]
         }
         Command::List(ListCommand::Move { from, to, .. }) => vec![(from, A::READ_WRITE), (to, A::WRITE)],
+        Command::List(ListCommand::BlockingPop { keys, to, .. }) => {
+            keys.iter().map(|k| (k, A::READ_WRITE)).chain(to.iter().map(|k| (k, A::WRITE))).collect()
+        }
         Command::List(list) => {
             use ListCommand as L;
             let access = match list {
                 L::Len { .. } => A::NONE,
                 L::Range { .. } | L::Index { .. } | L::Pos { .. } => A::READ,
-                L::Pop { .. } | L::Move { .. } => A::READ_WRITE,
+                L::Pop { .. } | L::Move { .. } | L::BlockingPop { .. } => A::READ_WRITE,
                 L::Push { .. } | L::Set { .. } | L::Insert { .. } | L::Rem { .. } | L::Trim { .. } => {
                     A::WRITE
                 }
@@ -252,7 +255,7 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
                 Z::Score { .. } | Z::MScore { .. } | Z::Scan { .. } | Z::RandMember { .. } => A::READ,
                 Z::Range { destination: None, .. } | Z::Combine { destination: None, .. } => A::READ,
                 Z::Add { .. } | Z::Rem { .. } | Z::RemRange { .. } => A::WRITE,
-                Z::IncrBy { .. } | Z::Pop { .. } => A::READ_WRITE,
+                Z::IncrBy { .. } | Z::Pop { .. } | Z::BlockingPop { .. } => A::READ_WRITE,
                 Z::Range { destination: Some(destination), range, .. } => {
                     return vec![(destination, A::WRITE), (&range.key, A::READ)]
                 }

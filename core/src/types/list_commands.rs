@@ -42,6 +42,20 @@ pub enum ListCommand {
     Pos { key: Bytes, item: Bytes, rank: i64, count: Option<usize>, max_len: usize },
     /// LMOVE and RPOPLPUSH: pop at one end of `from`, push at one end of `to`.
     Move { name: CommandName, from: Bytes, to: Bytes, from_left: bool, to_left: bool },
+    /// BLPOP, BRPOP (`to` is `None`), BLMOVE and BRPOPLPUSH (one key, and `to`). Applied, it is
+    /// one attempt: a pop from the first key that holds a list, or nothing; the waiting between
+    /// attempts is the server's (`server/src/resp/blocking.rs`). The server sets `deadline_ms`
+    /// (state-machine time) on each attempt, and an attempt applied past it pops nothing, so no
+    /// element goes to a client that has stopped waiting; `None` (inside MULTI) never expires.
+    BlockingPop {
+        name: CommandName,
+        keys: Vec<Bytes>,
+        to: Option<Bytes>,
+        from_left: bool,
+        to_left: bool,
+        timeout_ms: u64,
+        deadline_ms: Option<u64>,
+    },
 }
 
 impl ListCommand {
@@ -50,7 +64,8 @@ impl ListCommand {
         match self {
             ListCommand::Push { name, .. }
             | ListCommand::Pop { name, .. }
-            | ListCommand::Move { name, .. } => *name,
+            | ListCommand::Move { name, .. }
+            | ListCommand::BlockingPop { name, .. } => *name,
             ListCommand::Len { .. } => N::LLen,
             ListCommand::Range { .. } => N::LRange,
             ListCommand::Index { .. } => N::LIndex,
@@ -68,6 +83,10 @@ impl ListCommand {
             ListCommand::Move { from, to, .. } => {
                 visit(from);
                 visit(to);
+            }
+            ListCommand::BlockingPop { keys, to, .. } => {
+                keys.iter().for_each(&mut visit);
+                to.iter().for_each(visit);
             }
             ListCommand::Push { key, .. }
             | ListCommand::Pop { key, .. }
@@ -166,8 +185,51 @@ pub(crate) fn parse(parser: &Parser<'_>) -> Result<ListCommand, ParseError> {
             };
             ListCommand::Move { name, from: from.clone(), to: to.clone(), from_left, to_left }
         }
+        N::BLPop | N::BRPop => {
+            let [keys @ .., timeout] = args else { return Err(parser.wrong_arity()) };
+            let timeout_ms = timeout_ms(timeout)?;
+            let from_left = name == N::BLPop;
+            let keys = keys.to_vec();
+            ListCommand::BlockingPop {
+                name,
+                keys,
+                to: None,
+                from_left,
+                to_left: false,
+                timeout_ms,
+                deadline_ms: None,
+            }
+        }
+        N::BLMove | N::BRPopLPush => {
+            let (from, to, from_left, to_left, timeout) = match args {
+                [from, to, timeout] if name == N::BRPopLPush => (from, to, false, true, timeout),
+                [from, to, from_end, to_end, timeout] if name == N::BLMove => {
+                    (from, to, left(from_end)?, left(to_end)?, timeout)
+                }
+                _ => return Err(parser.wrong_arity()),
+            };
+            let timeout_ms = timeout_ms(timeout)?;
+            let (keys, to) = (vec![from.clone()], Some(to.clone()));
+            ListCommand::BlockingPop { name, keys, to, from_left, to_left, timeout_ms, deadline_ms: None }
+        }
         other => unreachable!("{} is not a list command", other.as_str()),
     })
+}
+
+/// A blocking command's timeout in seconds (a float, 0 for none), in milliseconds, as Redis's
+/// `getTimeoutFromObjectOrReply` reads it.
+pub(crate) fn timeout_ms(arg: &[u8]) -> Result<u64, ParseError> {
+    let seconds = crate::number::parse_f64(arg)
+        .filter(|s| s.is_finite())
+        .ok_or_else(|| invalid("ERR timeout is not a float or out of range"))?;
+    if seconds < 0.0 {
+        return Err(invalid("ERR timeout is negative"));
+    }
+    let ms = (seconds * 1000.0).ceil();
+    if ms > i64::MAX as f64 {
+        return Err(invalid("ERR timeout is out of range"));
+    }
+    Ok(ms as u64)
 }
 
 /// LEFT or RIGHT: whether it is LEFT.
@@ -269,6 +331,9 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
 /// the key as it was, its revision included.
 pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
     use CommandName as N;
+    if let ListCommand::BlockingPop { name, keys, to, from_left, to_left, deadline_ms, .. } = command {
+        return blocking_pop(exec, *name, keys, to.as_ref(), (*from_left, *to_left), *deadline_ms);
+    }
     let mut keys = Vec::new();
     command.for_each_key(|key| keys.push(key));
     for (at, key) in keys.iter().enumerate() {
@@ -401,6 +466,39 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
         }
         read_only => read(read_only, exec.view, exec.now_ms),
     }
+}
+
+/// One attempt of a blocking pop (see [`ListCommand::BlockingPop`]): the first key that holds
+/// anything decides, as in Redis (WRONGTYPE if it is not a list); nothing to pop, or a deadline
+/// passed, answers as the command's timeout does.
+fn blocking_pop(
+    exec: &mut Exec<'_, '_>,
+    name: CommandName,
+    keys: &[Bytes],
+    to: Option<&Bytes>,
+    (from_left, to_left): (bool, bool),
+    deadline_ms: Option<u64>,
+) -> Reply {
+    let timed_out = if to.is_some() { Reply::Nil } else { Reply::NilArray };
+    if deadline_ms.is_some_and(|deadline| exec.now_ms > deadline) {
+        return timed_out;
+    }
+    let Some(key) = keys.iter().find(|key| exec.view.live(key, exec.now_ms).is_some()) else {
+        return timed_out;
+    };
+    if let Some(to) = to {
+        let name = if name == CommandName::BLMove { CommandName::LMove } else { CommandName::RPopLPush };
+        return write(
+            &ListCommand::Move { name, from: key.clone(), to: to.clone(), from_left, to_left },
+            exec,
+        );
+    }
+    if let Err(wrong_type) = exec.check(key, Kind::List) {
+        return wrong_type;
+    }
+    let item = exec.update(key, Kind::List, |aggregate| pop(as_list_mut(aggregate), from_left));
+    let item = item.expect("a stored list is never empty");
+    Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&item)])
 }
 
 /// LSET past either end.

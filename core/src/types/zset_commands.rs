@@ -46,6 +46,8 @@ pub enum ZSetCommand {
     Scan { key: Bytes, cursor: u64, options: ScanOptions },
     /// ZRANDMEMBER key [count [WITHSCORES]]; `seed` drawn by the server (`types/random.rs`).
     RandMember { key: Bytes, count: Option<i64>, with_scores: bool, seed: u64 },
+    /// BZPOPMIN and BZPOPMAX: one attempt, as a list's `BlockingPop`.
+    BlockingPop { name: CommandName, keys: Vec<Bytes>, timeout_ms: u64, deadline_ms: Option<u64> },
 }
 
 /// ZADD's options.
@@ -108,7 +110,8 @@ impl ZSetCommand {
             | ZSetCommand::Rank { name, .. }
             | ZSetCommand::RemRange { name, .. }
             | ZSetCommand::Pop { name, .. }
-            | ZSetCommand::Combine { name, .. } => *name,
+            | ZSetCommand::Combine { name, .. }
+            | ZSetCommand::BlockingPop { name, .. } => *name,
             ZSetCommand::Add { .. } => N::ZAdd,
             ZSetCommand::Rem { .. } => N::ZRem,
             ZSetCommand::Score { .. } => N::ZScore,
@@ -146,6 +149,7 @@ impl ZSetCommand {
                 destination.iter().for_each(&mut visit);
                 keys.iter().for_each(visit);
             }
+            ZSetCommand::BlockingPop { keys, .. } => keys.iter().for_each(visit),
         }
     }
 
@@ -259,6 +263,11 @@ pub(crate) fn parse(parser: &Parser<'_>) -> Result<ZSetCommand, ParseError> {
         N::ZScan => {
             let (key, cursor, options) = scan::parse(parser)?;
             ZSetCommand::Scan { key, cursor, options }
+        }
+        N::BZPopMin | N::BZPopMax => {
+            let [keys @ .., timeout] = args else { return Err(parser.wrong_arity()) };
+            let timeout_ms = super::list_commands::timeout_ms(timeout)?;
+            ZSetCommand::BlockingPop { name, keys: keys.to_vec(), timeout_ms, deadline_ms: None }
         }
         N::ZRandMember => {
             let (key, count, with_scores) = parse_rand(parser, b"withscores")?;

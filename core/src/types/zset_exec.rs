@@ -196,6 +196,27 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 Some(_) => members_reply(popped, true),
             }
         }
+        ZSetCommand::BlockingPop { name, keys, deadline_ms, .. } => {
+            if deadline_ms.is_some_and(|deadline| now_ms > deadline) {
+                return Reply::NilArray;
+            }
+            let Some(key) = keys.iter().find(|key| exec.view.live(key, now_ms).is_some()) else {
+                return Reply::NilArray;
+            };
+            let (member, score) = match zset_of(exec.view.live(key, now_ms)) {
+                Ok(Some(zset)) => {
+                    let mut members = zset.iter();
+                    let (member, score) =
+                        if *name == CommandName::BZPopMax { members.next_back() } else { members.next() }
+                            .expect("a stored sorted set is never empty");
+                    (Bytes::copy_from_slice(member), score)
+                }
+                Ok(None) => return Reply::NilArray,
+                Err(wrong_type) => return wrong_type,
+            };
+            exec.update(key, Kind::ZSet, |a| as_zset_mut(a).remove(&member));
+            Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(member), Reply::Double(score)])
+        }
         ZSetCommand::Range { destination: Some(destination), range, .. } => {
             let members = match zset_of(exec.view.live(&range.key, now_ms)) {
                 Ok(zset) => select(zset, range),

@@ -280,6 +280,7 @@ fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
             "clients" => {
                 field("connected_clients", &server.clients.len());
                 field("maxclients", &server.settings.maxclients.load(Ordering::Relaxed));
+                field("blocked_clients", &server.blocked.len());
             }
             "memory" => {
                 let resident = crate::metrics::resident_bytes();

@@ -16,11 +16,13 @@ use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
 use redraft_core::{Command, ParseError, Reply, StateMachine, Write};
 use redraft_net::resp::{encode_reply, Frame, Protocol};
+use tokio::sync::watch;
 
 use super::acl;
 use super::acl_log::{Reason, Refusal};
 use super::admin::{self, ClientContext};
 use super::auth::{Auth, Verdict, NOAUTH, WRONGPASS};
+use super::blocking;
 use super::cluster;
 use super::parse;
 use super::persistence;
@@ -52,6 +54,8 @@ pub(super) struct Connection {
     /// Replies of the current pipeline, by position.
     replies: Vec<Option<Answer>>,
     names: Vec<CommandLabel>,
+    /// Turns true when the listener sees the client go while it is blocked (BLPOP and the like).
+    pub gone: watch::Receiver<bool>,
 }
 
 /// A request's reply: a data command's, encoded straight from core's [`Reply`], or a frame.
@@ -88,6 +92,7 @@ impl Connection {
             dropped_replies: false,
             writes: Vec::new(),
             write_slots: Vec::new(),
+            gone: watch::channel(false).1,
             reads: Vec::new(),
             replies: Vec::new(),
             names: Vec::new(),
@@ -329,6 +334,14 @@ impl Connection {
                 Step::Now(admin::run(&mut client, name, args))
             }
             _ => match parse::parse(args) {
+                Ok(command) if command.blocks() => {
+                    // Everything before it runs first; it then waits (inside MULTI it does not:
+                    // the transaction queues it as one attempt).
+                    self.flush().await;
+                    let reply =
+                        blocking::run(&self.server.node, &self.server.blocked, command, &mut self.gone).await;
+                    Step::Now(Frame::from(reply))
+                }
                 Ok(command) if command.is_write() => Step::Write(Write::Command { session: None, command }),
                 Ok(command) => Step::Read(command),
                 Err(ParseError::Invalid(text)) => Step::Now(Frame::Error(text)),

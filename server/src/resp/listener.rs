@@ -107,6 +107,8 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         ..RequestLimits::default()
     };
     let mut connection = Connection::new(server.clone(), id);
+    let (gone, watching_gone) = watch::channel(false);
+    connection.gone = watching_gone;
     let mut decoder = RequestDecoder::new(limits);
     let mut input = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut output = BytesMut::new();
@@ -124,7 +126,30 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         let more_buffered = requests.len() == PIPELINE_REQUESTS_MAX;
-        if !requests.is_empty() {
+        if requests.iter().any(|args| blocks(&args[0])) {
+            // A blocking pop may wait long: the socket is read meanwhile (what arrives stays
+            // buffered), so that a client that goes stops the wait before anything is popped
+            // for it, as Redis unblocks a client that disconnects.
+            let run = connection.run(requests, &mut output);
+            tokio::pin!(run);
+            let mut closed = false;
+            loop {
+                let room = input.len() < READ_BUFFER_BYTES * 4;
+                tokio::select! {
+                    biased;
+                    _ = &mut run => break,
+                    read = stream.read_buf(&mut input), if room && !closed => {
+                        if matches!(read, Ok(0) | Err(_)) {
+                            closed = true;
+                            let _ = gone.send(true);
+                        }
+                    }
+                }
+            }
+            if closed {
+                break 'connection;
+            }
+        } else if !requests.is_empty() {
             connection.run(requests, &mut output).await;
         }
         if connection.dropped_replies {
@@ -170,4 +195,10 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = stream.shutdown().await;
     server.clients.remove(id);
     metrics.connections.dec();
+}
+
+/// Whether a request's command may block its client.
+fn blocks(name: &[u8]) -> bool {
+    redraft_core::spec::find(name)
+        .is_some_and(|spec| spec.flags.contains(&redraft_core::spec::Flag::Blocking))
 }

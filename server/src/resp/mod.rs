@@ -12,6 +12,7 @@
 //!   RAFT, SAVE/BGSAVE/LASTSAVE and ACL commands.
 //! - [`auth`]: who a connection runs as and whether it may run each request.
 //! - [`server`]: what connections share.
+//! - [`blocking`]: blocking pops, waiting on this node for an applied entry to feed them.
 //! - [`acl_log`] and [`clients`]: the requests refused, and the client registry.
 //!
 //! Each module imports only from those after it in the list above, never from this one, so there
@@ -22,6 +23,7 @@ mod acl;
 mod acl_log;
 mod admin;
 mod auth;
+mod blocking;
 mod clients;
 mod cluster;
 mod command_info;

@@ -10,6 +10,7 @@ use redraft_net::resp::RequestLimits;
 use redraft_core::acl::Users;
 
 use super::acl_log::AclLog;
+use super::blocking::Blocked;
 use super::clients::Clients;
 use crate::node::Node;
 
@@ -55,6 +56,8 @@ pub struct RespServer {
     pub(super) commands_processed: AtomicU64,
     pub(super) started_ms: u64,
     pub(super) acl_log: AclLog,
+    /// The clients blocked in BLPOP and the like, in the order they blocked.
+    pub(super) blocked: Blocked,
 }
 
 impl RespServer {
@@ -68,6 +71,7 @@ impl RespServer {
             commands_processed: AtomicU64::new(0),
             started_ms,
             acl_log: AclLog::default(),
+            blocked: Blocked::default(),
         })
     }
 
