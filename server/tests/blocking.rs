@@ -86,7 +86,10 @@ fn a_client_that_times_out_or_leaves_takes_nothing() {
     let reply = control.call(&["BLPOP", "q", "0.3"]).expect("BLPOP");
     assert_eq!(reply, Frame::NullArray);
     assert!(started.elapsed() >= Duration::from_millis(300), "returned after {:?}", started.elapsed());
-    assert_eq!(control.call(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0.05"]).expect("BLMOVE"), Frame::Null);
+    assert_eq!(
+        control.call(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0.05"]).expect("BLMOVE"),
+        Frame::NullArray
+    );
 
     // Inside MULTI a blocking pop does not block: it is one attempt.
     control.call(&["MULTI"]).expect("MULTI");

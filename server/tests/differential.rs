@@ -127,6 +127,18 @@ fn list_command() -> impl Strategy<Value = Vec<String>> {
             .prop_map(|(k, v, options)| with_options(words(&["LPOS", &k, &v]), options)),
         (key(), key(), end(), end()).prop_map(|(a, b, x, y)| words(&["LMOVE", &a, &b, x, y])),
         (key(), key()).prop_map(|(a, b)| words(&["RPOPLPUSH", &a, &b])),
+        // Blocking pops with a short timeout: served at once when there is something, else nil
+        // (after up to 100 ms: Redis checks blocked clients' timeouts ten times a second, which
+        // is why these are few).
+        (prop::sample::select(&["BLPOP", "BRPOP", "BLMOVE", "BLPOP-1"][..]), key(), key()).prop_map(
+            |(name, a, b)| {
+                match name {
+                    "BLMOVE" => words(&["BLMOVE", &a, &b, "RIGHT", "LEFT", "0.01"]),
+                    "BLPOP-1" => words(&["BLPOP", &a, "-1"]),
+                    _ => words(&[name, &a, &b, "0.01"]),
+                }
+            }
+        ),
     ]
 }
 
@@ -211,6 +223,8 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
             .prop_map(|(name, k, m)| words(&[name, &k, &m])),
         (key(), index(), index()).prop_map(|(k, a, b)| words(&["ZREMRANGEBYRANK", &k, &a, &b])),
         (key(), score_bound(), score_bound()).prop_map(|(k, a, b)| words(&["ZREMRANGEBYSCORE", &k, &a, &b])),
+        (prop::sample::select(&["BZPOPMIN", "BZPOPMAX"][..]), key(), key())
+            .prop_map(|(name, a, b)| words(&[name, &a, &b, "0.01"])),
         (
             prop::sample::select(&["ZPOPMIN", "ZPOPMAX"][..]),
             key(),

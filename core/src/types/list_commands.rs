@@ -470,7 +470,7 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
 
 /// One attempt of a blocking pop (see [`ListCommand::BlockingPop`]): the first key that holds
 /// anything decides, as in Redis (WRONGTYPE if it is not a list); nothing to pop, or a deadline
-/// passed, answers as the command's timeout does.
+/// passed, answers as a timeout does.
 fn blocking_pop(
     exec: &mut Exec<'_, '_>,
     name: CommandName,
@@ -479,7 +479,8 @@ fn blocking_pop(
     (from_left, to_left): (bool, bool),
     deadline_ms: Option<u64>,
 ) -> Reply {
-    let timed_out = if to.is_some() { Reply::Nil } else { Reply::NilArray };
+    // BLMOVE and BRPOPLPUSH too answer a null array when they time out, as in Redis.
+    let timed_out = Reply::NilArray;
     if deadline_ms.is_some_and(|deadline| exec.now_ms > deadline) {
         return timed_out;
     }

@@ -82,8 +82,8 @@ pub async fn run(
 ) -> Reply {
     let Some((timeout_ms, _)) = command.blocking_mut() else { unreachable!("only blocking pops block") };
     let keys = source_keys(&command);
-    let timed_out =
-        if matches!(command.name().as_str(), "blmove" | "brpoplpush") { Reply::Nil } else { Reply::NilArray };
+    // Every blocking pop answers a null array when it times out, BLMOVE too, as in Redis.
+    let timed_out = Reply::NilArray;
     let deadline = (timeout_ms > 0).then(|| monotonic_now() + Duration::from_millis(timeout_ms));
     let deadline_ms = (timeout_ms > 0).then(|| node.now_ms().saturating_add(timeout_ms));
     if let Some((_, slot)) = command.blocking_mut() {
