@@ -40,6 +40,9 @@ pub enum ChangeKind {
     Delete { key: Bytes, reason: DeleteReason },
     /// Every key was removed (FLUSHALL, FLUSHDB): one change, not one per key.
     Flush,
+    /// A message was published (PUBLISH); no key changed. The server hands these to its
+    /// subscribers and keeps them out of the watch feed.
+    Message { channel: Bytes, message: Bytes },
 }
 
 /// Why a key was removed.
@@ -58,7 +61,7 @@ impl ChangeKind {
             ChangeKind::Put { key, .. } | ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => {
                 Some(key)
             }
-            ChangeKind::Flush => None,
+            ChangeKind::Flush | ChangeKind::Message { .. } => None,
         }
     }
 
@@ -69,6 +72,7 @@ impl ChangeKind {
             ChangeKind::Put { key, value, .. } => OVERHEAD + key.len() + value.len(),
             ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => OVERHEAD + key.len(),
             ChangeKind::Flush => OVERHEAD,
+            ChangeKind::Message { channel, message } => OVERHEAD + channel.len() + message.len(),
         }
     }
 }

@@ -89,6 +89,9 @@ pub enum Command {
     Touch { keys: Vec<Bytes> },
     /// OBJECT, MEMORY USAGE and LCS (`types/inspect.rs`).
     Inspect(InspectCommand),
+    /// PUBLISH channel message: applied, it changes no key and records the message among the
+    /// entry's changes, from which every node delivers it to its own subscribers.
+    Publish { channel: Bytes, message: Bytes },
 }
 
 /// SET with its options.
@@ -203,6 +206,7 @@ impl Command {
             Command::RandomKey { .. } => N::RandomKey,
             Command::Touch { .. } => N::Touch,
             Command::Inspect(inspect) => inspect.name(),
+            Command::Publish { .. } => N::Publish,
         }
     }
 
@@ -283,6 +287,7 @@ impl Command {
             | Command::DbSize
             | Command::FlushAll { .. }
             | Command::RandomKey { .. } => return false,
+            Command::Publish { .. } => {}
             Command::Hash(hash) => visit(hash.key()),
             Command::List(list) => list.for_each_key(visit),
             Command::Sets(sets) => sets.for_each_key(visit),
@@ -312,6 +317,7 @@ impl Command {
                     pairs.iter().map(|(k, v)| bytes(k) + bytes(v)).sum()
                 }
                 Command::Keys { pattern } => bytes(pattern),
+                Command::Publish { channel, message } => bytes(channel) + bytes(message),
                 Command::Hash(hash) => hash.weight(),
                 Command::List(list) => list.weight(),
                 Command::Sets(sets) => sets.weight(),

@@ -35,4 +35,5 @@ command_names! {
     SPop, SRandMember, HRandField, ZRandMember, RandomKey,
     Touch, Object, Memory, Lcs,
     BLPop, BRPop, BLMove, BRPopLPush, BZPopMin, BZPopMax,
+    Publish,
 }

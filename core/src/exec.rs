@@ -241,6 +241,11 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::List(list) => list_commands::write(list, &mut exec),
         Command::Sets(sets) => set_commands::write(sets, &mut exec),
         Command::ZSet(zset) => zset_exec::write(zset, &mut exec),
+        Command::Publish { channel, message } => {
+            exec.view.record_message(log_index, channel, message);
+            // How many receive it is each node's to count (the server answers PUBLISH).
+            Reply::Integer(0)
+        }
         read_only => read(read_only, exec.view, now_ms),
     }
 }

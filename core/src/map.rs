@@ -583,6 +583,12 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         removed
     }
 
+    /// Records a message published by the entry at `log_index` (PUBLISH), when changes are
+    /// recorded.
+    pub fn record_message(&mut self, log_index: u64, channel: &Bytes, message: &Bytes) {
+        self.record(log_index, || ChangeKind::Message { channel: channel.clone(), message: message.clone() });
+    }
+
     /// Marks and records the removal of `key` by the entry at `log_index`.
     fn removed(&mut self, key: &[u8], log_index: u64) {
         self.map.mark_deletion(key, log_index);

@@ -67,6 +67,7 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
         Command::List(list) => list.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         Command::Sets(sets) => sets.elements().iter().map(|e| e.len()).max().unwrap_or(0),
         Command::ZSet(zset) => zset.elements().iter().map(|e| e.len()).max().unwrap_or(0),
+        Command::Publish { message, .. } => message.len(),
         _ => 0,
     };
     if value_bytes > VALUE_BYTES_MAX {
@@ -282,6 +283,10 @@ impl Parser<'_> {
             N::SPop | N::SRandMember => Command::Sets(set_commands::parse(self)?),
             N::HRandField => Command::Hash(hash_commands::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
+            N::Publish => {
+                let [channel, message] = self.exactly()?;
+                Command::Publish { channel: channel.clone(), message: message.clone() }
+            }
             N::BLPop | N::BRPop | N::BLMove | N::BRPopLPush => Command::List(list_commands::parse(self)?),
             N::BZPopMin | N::BZPopMax => Command::ZSet(zset_commands::parse(self)?),
             N::Object | N::Memory | N::Lcs => Command::Inspect(inspect::parse(self)?),

@@ -65,6 +65,7 @@ pub enum Flag {
     Loading,
     Stale,
     Blocking,
+    PubSub,
 }
 
 impl Flag {
@@ -79,6 +80,7 @@ impl Flag {
             Flag::Loading => "loading",
             Flag::Stale => "stale",
             Flag::Blocking => "blocking",
+            Flag::PubSub => "pubsub",
         }
     }
 }
@@ -574,6 +576,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "bzpopmax", BZPopMax, -3, WRITE_FAST_BLOCKING, (1, -2, 1), "sorted-set", "5.0.0",
         "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
         [usage("key [key ...] timeout", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available")] },
+    spec! { "publish", Publish, 3, WRITE_PUBSUB, (0, 0, 0), "pubsub", "2.0.0",
+        "Posts a message to a channel (through the log, so that it reaches subscribers on every node).",
+        [usage("channel message", "Post a message to a channel")] },
     spec! { "multi", server, 1, CONNECTION, (0, 0, 0), "transactions", "1.2.0",
         "Starts a transaction.",
         [usage("", "Mark the start of a transaction block")] },
@@ -691,6 +696,25 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec! { "function", server, -2, CONNECTION_SLOW, (0, 0, 0), "scripting", "7.0.0",
         "A container for function commands (redraft has no functions yet; FLUSH is accepted).",
         [subcommand("FLUSH", "[ASYNC|SYNC]", "Deleting all functions")] },
+    spec! { "subscribe", server, -2, PUBSUB, (0, 0, 0), "pubsub", "2.0.0",
+        "Listens for messages published to channels.",
+        [usage("channel [channel ...]", "Listen for messages published to the given channels")] },
+    spec! { "psubscribe", server, -2, PUBSUB, (0, 0, 0), "pubsub", "2.0.0",
+        "Listens for messages published to channels that match one or more patterns.",
+        [usage("pattern [pattern ...]", "Listen for messages published to channels matching the given patterns")] },
+    spec! { "unsubscribe", server, -1, PUBSUB, (0, 0, 0), "pubsub", "2.0.0",
+        "Stops listening to messages posted to channels.",
+        [usage("[channel [channel ...]]", "Stop listening for messages posted to the given channels")] },
+    spec! { "punsubscribe", server, -1, PUBSUB, (0, 0, 0), "pubsub", "2.0.0",
+        "Stops listening to messages published to channels that match one or more patterns.",
+        [usage("[pattern [pattern ...]]", "Stop listening for messages posted to channels matching the given patterns")] },
+    spec! { "pubsub", server, -2, CONNECTION_SLOW, (0, 0, 0), "pubsub", "2.8.0",
+        "A container for Pub/Sub commands (this node's subscribers).",
+        [
+            subcommand("CHANNELS", "[pattern]", "List active channels"),
+            subcommand("NUMSUB", "[channel [channel ...]]", "Get the count of subscribers for channels"),
+            subcommand("NUMPAT", "", "Get the count of unique patterns pattern subscriptions"),
+        ] },
     spec! { "acl", server, -2, CONNECTION_SLOW, (0, 0, 0), "server", "6.0.0",
         "A container for Access List Control commands.",
         [
@@ -729,6 +753,10 @@ const READONLY: &[Flag] = &[Flag::ReadOnly];
 const WRITE_BLOCKING: &[Flag] = &[Flag::Write, Flag::Blocking];
 const WRITE_DENYOOM_BLOCKING: &[Flag] = &[Flag::Write, Flag::DenyOom, Flag::Blocking];
 const WRITE_FAST_BLOCKING: &[Flag] = &[Flag::Write, Flag::Fast, Flag::Blocking];
+/// PUBLISH: Redis's flags, and `write` because it goes through the log.
+const WRITE_PUBSUB: &[Flag] = &[Flag::Write, Flag::PubSub, Flag::Loading, Flag::Stale, Flag::Fast];
+/// SUBSCRIBE and the like.
+const PUBSUB: &[Flag] = &[Flag::PubSub, Flag::NoScript, Flag::Loading, Flag::Stale];
 /// Containers of subcommands (OBJECT, MEMORY), flagged by their subcommands, as Redis does.
 const NONE: &[Flag] = &[];
 const READONLY_FAST: &[Flag] = &[Flag::ReadOnly, Flag::Fast];

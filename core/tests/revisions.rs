@@ -188,6 +188,7 @@ fn describe(kind: &ChangeKind) -> String {
         }
         ChangeKind::Delete { key, reason } => format!("delete {} {reason:?}", String::from_utf8_lossy(key)),
         ChangeKind::Flush => "flush".to_owned(),
+        ChangeKind::Message { channel, .. } => format!("message on {}", String::from_utf8_lossy(channel)),
     }
 }
 

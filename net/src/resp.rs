@@ -520,6 +520,13 @@ pub fn encode_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
     }
 }
 
+/// Encodes a push (pub/sub messages and confirmations): RESP3's `>` type, a plain array in
+/// RESP2.
+pub fn encode_push(items: &[Frame], protocol: Protocol, out: &mut BytesMut) {
+    number_line(out, if protocol == Protocol::Resp3 { b'>' } else { b'*' }, items.len() as i64);
+    items.iter().for_each(|item| item.encode(protocol, out));
+}
+
 fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
     out.reserve(text.len() + 3);
     out.put_u8(kind);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use redraft_core::key_range::KeyRange;
 use redraft_core::Change;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// Most changes the window holds.
 pub const WATCH_HISTORY_CHANGES_MAX: usize = 100_000;
@@ -28,9 +28,14 @@ pub const WATCH_HISTORY_CHANGES_MAX: usize = 100_000;
 /// machine while the key still holds them, so this mostly counts values overwritten since.
 pub const WATCH_HISTORY_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// Messages a subscriber may fall behind by before it is disconnected.
+pub const MESSAGES_BUFFERED: usize = 4096;
+
 /// The applied changes of one node.
 pub struct ChangeFeed {
     window: Mutex<Window>,
+    /// Messages published (PUBLISH), as their entries apply, for this node's subscribers.
+    messages: broadcast::Sender<Arc<Change>>,
     /// The applied index, for waiting watchers.
     applied: watch::Sender<u64>,
     changes_max: usize,
@@ -104,6 +109,7 @@ impl ChangeFeed {
     pub fn with_bounds(applied: u64, changes_max: usize, bytes_max: usize) -> ChangeFeed {
         ChangeFeed {
             window: Mutex::new(Window { changes: VecDeque::new(), bytes: 0, oldest: applied + 1, applied }),
+            messages: broadcast::channel(MESSAGES_BUFFERED).0,
             applied: watch::channel(applied).0,
             changes_max,
             bytes_max,
@@ -126,6 +132,20 @@ impl ChangeFeed {
         let applied = window.applied;
         drop(window);
         self.applied.send_replace(applied);
+    }
+
+    /// Hands published messages (`ChangeKind::Message`) to this node's subscribers.
+    pub fn publish_messages(&self, messages: Vec<Change>) {
+        for message in messages {
+            // No receiver is not an error: nobody on this node subscribes.
+            let _ = self.messages.send(Arc::new(message));
+        }
+    }
+
+    /// The messages published from now on; a receiver more than [`MESSAGES_BUFFERED`] behind
+    /// is told so (and its client disconnected, as Redis drops a slow subscriber).
+    pub fn subscribe_messages(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.messages.subscribe()
     }
 
     /// Empties the window after a snapshot installed at `applied`: the revisions up to it were

@@ -102,10 +102,10 @@ pub struct AclCommand {
 }
 
 /// The commands checked by their subcommand.
-pub const CONTAINERS: [&str; 6] = ["acl", "client", "config", "object", "memory", "function"];
+pub const CONTAINERS: [&str; 7] = ["acl", "client", "config", "object", "memory", "function", "pubsub"];
 
 use Category::{
-    Admin, Blocking, Connection, Dangerous, Fast, Hash, Keyspace, List, Read, Scripting, Set, Slow,
+    Admin, Blocking, Connection, Dangerous, Fast, Hash, Keyspace, List, PubSub, Read, Scripting, Set, Slow,
     SortedSet, String as Str, Transaction, Write as W,
 };
 
@@ -248,6 +248,15 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("memory|usage", &[Read, Slow]),
     c("lcs", &[Read, Str, Slow]),
     c("time", &[Fast]),
+    c("publish", &[PubSub, Fast]),
+    c("subscribe", &[PubSub, Slow]),
+    c("psubscribe", &[PubSub, Slow]),
+    c("unsubscribe", &[PubSub, Slow]),
+    c("punsubscribe", &[PubSub, Slow]),
+    c("pubsub|channels", &[PubSub, Slow]),
+    c("pubsub|numsub", &[PubSub, Slow]),
+    c("pubsub|numpat", &[PubSub, Slow]),
+    c("pubsub|help", &[Slow]),
     c("function|flush", &[W, Slow, Scripting]),
     c("multi", &[Fast, Transaction]),
     c("exec", &[Slow, Transaction]),

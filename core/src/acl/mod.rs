@@ -217,7 +217,8 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
         | Command::Scan { .. }
         | Command::DbSize
         | Command::FlushAll { .. }
-        | Command::RandomKey { .. } => Vec::new(),
+        | Command::RandomKey { .. }
+        | Command::Publish { .. } => Vec::new(),
         Command::Hash(hash) => {
             use HashCommand as H;
             let access = match hash {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
 use redraft_core::{Command, ParseError, Reply, StateMachine, Write};
-use redraft_net::resp::{encode_reply, Frame, Protocol};
+use redraft_net::resp::{encode_push, encode_reply, Frame, Protocol};
 use tokio::sync::watch;
 
 use super::acl;
@@ -26,6 +26,7 @@ use super::blocking;
 use super::cluster;
 use super::parse;
 use super::persistence;
+use super::pubsub::{self, Subscriptions};
 use super::server::RespServer;
 use super::transaction::Transaction;
 use crate::metrics::CommandLabel;
@@ -56,23 +57,29 @@ pub(super) struct Connection {
     names: Vec<CommandLabel>,
     /// Turns true when the listener sees the client go while it is blocked (BLPOP and the like).
     pub gone: watch::Receiver<bool>,
+    /// The channels and patterns it subscribes to, once it has any.
+    subscriptions: Option<Subscriptions>,
 }
 
 /// A request's reply: a data command's, encoded straight from core's [`Reply`], or a frame.
 enum Answer {
     Data(Reply),
     Frame(Frame),
+    /// Pub/sub confirmations, one push each.
+    Pushes(Vec<Vec<Frame>>),
 }
 
 impl Answer {
     fn is_error(&self) -> bool {
         matches!(self, Answer::Data(Reply::Error(_)) | Answer::Frame(Frame::Error(_)))
+            || matches!(self, Answer::Pushes(pushes) if pushes.is_empty())
     }
 }
 
 /// What a request turned out to be.
 enum Step {
     Now(Frame),
+    Pushes(Vec<Vec<Frame>>),
     Read(Command),
     Write(Write),
 }
@@ -93,6 +100,7 @@ impl Connection {
             writes: Vec::new(),
             write_slots: Vec::new(),
             gone: watch::channel(false).1,
+            subscriptions: None,
             reads: Vec::new(),
             replies: Vec::new(),
             names: Vec::new(),
@@ -137,6 +145,10 @@ impl Connection {
                     self.flush().await;
                     self.replies[slot] = Some(Answer::Frame(frame));
                 }
+                Step::Pushes(pushes) => {
+                    self.flush().await;
+                    self.replies[slot] = Some(Answer::Pushes(pushes));
+                }
                 Step::Read(command) => {
                     self.flush_writes().await;
                     self.reads.push((slot, command));
@@ -171,6 +183,9 @@ impl Connection {
                     encode_reply(&reply, self.protocol, output)
                 }
                 Answer::Frame(frame) => frame.encode(self.protocol, output),
+                Answer::Pushes(pushes) => {
+                    pushes.iter().for_each(|push| encode_push(push, self.protocol, output))
+                }
             }
         }
         self.replies.clear();
@@ -271,7 +286,64 @@ impl Connection {
         if self.transaction.is_open() {
             return self.step_in_transaction(name, args);
         }
+        let pubsub_mode = self.subscriptions.is_some() && self.protocol == Protocol::Resp2;
+        if pubsub_mode
+            && !matches!(
+                name,
+                b"SUBSCRIBE"
+                    | b"PSUBSCRIBE"
+                    | b"UNSUBSCRIBE"
+                    | b"PUNSUBSCRIBE"
+                    | b"PING"
+                    | b"QUIT"
+                    | b"RESET"
+            )
+        {
+            return Step::Now(Frame::Error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                String::from_utf8_lossy(name).to_lowercase()
+            )));
+        }
         match name {
+            b"SUBSCRIBE" | b"PSUBSCRIBE" if args.len() < 2 => {
+                Step::Now(arity_error(&String::from_utf8_lossy(name).to_lowercase()))
+            }
+            b"SUBSCRIBE" | b"PSUBSCRIBE" => {
+                let kind = if name == b"SUBSCRIBE" { pubsub::Kind::Channel } else { pubsub::Kind::Pattern };
+                let node = self.server.node.clone();
+                Step::Pushes(pubsub::subscribe(
+                    &mut self.subscriptions,
+                    &self.server.pubsub,
+                    self.id,
+                    || node.changes().subscribe_messages(),
+                    kind,
+                    &args[1..],
+                ))
+            }
+            b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" => {
+                let kind = if name == b"UNSUBSCRIBE" { pubsub::Kind::Channel } else { pubsub::Kind::Pattern };
+                Step::Pushes(pubsub::unsubscribe(
+                    &mut self.subscriptions,
+                    &self.server.pubsub,
+                    self.id,
+                    kind,
+                    &args[1..],
+                ))
+            }
+            b"PING" if pubsub_mode && args.len() <= 2 => {
+                let message = args.get(1).cloned().unwrap_or_default();
+                Step::Now(Frame::Array(vec![Frame::Bulk(Bytes::from_static(b"pong")), Frame::Bulk(message)]))
+            }
+            b"PUBSUB" => Step::Now(self.server.pubsub.command(args)),
+            b"PUBLISH" if args.len() != 3 => Step::Now(arity_error("publish")),
+            b"PUBLISH" => {
+                self.flush().await;
+                let command = Command::Publish { channel: args[1].clone(), message: args[2].clone() };
+                Step::Now(match self.server.node.write(Write::Command { session: None, command }).await {
+                    Ok(_) => Frame::Integer(self.server.pubsub.receivers(&args[1]) as i64),
+                    Err(error) => Frame::Error(error.reply_text()),
+                })
+            }
             b"MULTI" => {
                 if args.len() != 1 {
                     return Step::Now(arity_error("multi"));
@@ -484,7 +556,28 @@ impl Connection {
     }
 
     /// RESET: back to a fresh connection's state, keeping its id.
+    /// Whether it subscribes to anything (messages may then come at any time).
+    pub fn subscribed(&self) -> bool {
+        self.subscriptions.is_some()
+    }
+
+    /// The next messages for this subscribed connection, encoded into `output`; `false` when it
+    /// fell too far behind to go on (its client is then disconnected, as Redis drops a slow
+    /// subscriber).
+    pub async fn next_messages(&mut self, output: &mut BytesMut) -> bool {
+        let Some(subscriptions) = self.subscriptions.as_mut() else { return true };
+        match subscriptions.next().await {
+            Some(pushes) => {
+                pushes.iter().for_each(|push| encode_push(push, self.protocol, output));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn reset(&mut self) {
+        self.subscriptions = None;
+        self.server.pubsub.remove(self.id);
         self.auth.reset(&self.server);
         self.server.clients.set_user(self.id, self.auth.user_name());
         self.transaction.discard();

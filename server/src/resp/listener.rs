@@ -182,10 +182,23 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
         if input.capacity() - input.len() < READ_BUFFER_BYTES / 4 {
             input.reserve(READ_BUFFER_BYTES);
         }
+        let subscribed = connection.subscribed();
         let read = tokio::select! {
             biased;
             _ = stop.changed() => break 'connection,
             read = stream.read_buf(&mut input) => read,
+            // A subscribed connection is sent its messages as they come.
+            delivered = connection.next_messages(&mut output), if subscribed => {
+                if !delivered {
+                    tracing::warn!(client = id, "subscriber closed: it fell too far behind the messages published");
+                    break 'connection;
+                }
+                if stream.write_all(&output).await.is_err() || stream.flush().await.is_err() {
+                    break 'connection;
+                }
+                output.clear();
+                continue 'connection;
+            }
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -194,6 +207,7 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let _ = stream.shutdown().await;
     server.clients.remove(id);
+    server.pubsub.remove(id);
     metrics.connections.dec();
 }
 

@@ -13,6 +13,7 @@
 //! - [`auth`]: who a connection runs as and whether it may run each request.
 //! - [`server`]: what connections share.
 //! - [`blocking`]: blocking pops, waiting on this node for an applied entry to feed them.
+//! - [`pubsub`]: subscriptions, and messages delivered to subscribed connections.
 //! - [`acl_log`] and [`clients`]: the requests refused, and the client registry.
 //!
 //! Each module imports only from those after it in the list above, never from this one, so there
@@ -31,6 +32,7 @@ mod connection;
 mod listener;
 mod parse;
 mod persistence;
+mod pubsub;
 mod server;
 #[cfg(not(madsim))]
 mod tls_listener;

@@ -12,6 +12,7 @@ use redraft_core::acl::Users;
 use super::acl_log::AclLog;
 use super::blocking::Blocked;
 use super::clients::Clients;
+use super::pubsub::Registry;
 use crate::node::Node;
 
 /// Settings of the RESP front end; `CONFIG SET` changes the mutable ones at run time.
@@ -58,6 +59,8 @@ pub struct RespServer {
     pub(super) acl_log: AclLog,
     /// The clients blocked in BLPOP and the like, in the order they blocked.
     pub(super) blocked: Blocked,
+    /// The channels and patterns this node's clients subscribe to.
+    pub(super) pubsub: Registry,
 }
 
 impl RespServer {
@@ -72,6 +75,7 @@ impl RespServer {
             started_ms,
             acl_log: AclLog::default(),
             blocked: Blocked::default(),
+            pubsub: Registry::default(),
         })
     }
 

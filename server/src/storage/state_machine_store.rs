@@ -23,7 +23,7 @@ use openraft::{
 use redraft_core::codec;
 use redraft_core::pin::{pin, PinBroken, PinnedState};
 use redraft_core::snapshot::{write_snapshot, SnapshotError, SnapshotHeader, SnapshotReader};
-use redraft_core::{Frozen, Reply, StateMachine};
+use redraft_core::{Change, ChangeKind, Frozen, Reply, StateMachine};
 
 use super::disk::{blocking, is_media_error, Disk};
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
@@ -294,7 +294,11 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             });
         }
         if let Some(last) = self.last_applied {
+            // Published messages go to subscribers, not into the watch history of key changes.
+            let (messages, changes): (Vec<Change>, Vec<Change>) =
+                changes.into_iter().partition(|c| matches!(c.kind, ChangeKind::Message { .. }));
             self.feed.publish(changes, last.index);
+            self.feed.publish_messages(messages);
         }
         Ok(replies)
     }

@@ -204,7 +204,15 @@ impl SyncClient {
         Ok(replies)
     }
 
-    fn read_reply(&mut self) -> std::io::Result<Frame> {
+    /// Sends a command without waiting for a reply (SUBSCRIBE answers with several).
+    pub fn send(&mut self, args: &[&str]) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.stream.write_all(&out)
+    }
+
+    /// Reads the next frame the server sends: a reply, or a pushed message.
+    pub fn read_reply(&mut self) -> std::io::Result<Frame> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer).map_err(std::io::Error::other)? {

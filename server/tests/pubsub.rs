@@ -1,0 +1,141 @@
+//! Pub/sub against real processes: the same frames as a real `redis-server` for the same
+//! session, messages published on any node of a cluster reaching the subscribers of every node
+//! once each and in one order, and redis-py's and the `redis` crate's pub/sub.
+#![cfg(not(madsim))]
+// Real processes on real time: the determinism lint is for code that runs in simulation.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::cluster::Cluster;
+use common::redis_server::RedisServer;
+use common::{ServerProcess, SyncClient};
+use redraft_net::resp::Frame;
+
+/// One session of subscriber and publisher, every frame either sees, in order.
+fn session(addr: &str) -> Vec<Frame> {
+    let mut subscriber = SyncClient::connect(addr).expect("connect");
+    let mut publisher = SyncClient::connect(addr).expect("connect");
+    let mut seen = Vec::new();
+    let mut read = |client: &mut SyncClient, count: usize, seen: &mut Vec<Frame>| {
+        for _ in 0..count {
+            seen.push(client.read_reply().expect("a frame"));
+        }
+    };
+    subscriber.send(&["SUBSCRIBE", "news", "sport"]).expect("send");
+    read(&mut subscriber, 2, &mut seen);
+    subscriber.send(&["PSUBSCRIBE", "n*"]).expect("send");
+    read(&mut subscriber, 1, &mut seen);
+    for command in [
+        &["PUBLISH", "news", "one"][..],
+        &["PUBLISH", "nothing", "two"],
+        &["PUBLISH", "weather", "three"],
+        &["PUBSUB", "NUMSUB", "news", "weather"],
+        &["PUBSUB", "NUMPAT"],
+        &["PUBSUB", "CHANNELS"],
+        &["PUBSUB", "CHANNELS", "s*"],
+        &["PUBSUB", "NOPE"],
+    ] {
+        seen.push(publisher.call(command).expect("publisher"));
+    }
+    // "one" twice (channel and pattern), "two" once (pattern).
+    read(&mut subscriber, 3, &mut seen);
+    for command in [&["GET", "k"][..], &["PING"], &["PING", "hi"], &["SUBSCRIBE"]] {
+        seen.push(subscriber.call(command).expect("subscriber"));
+    }
+    subscriber.send(&["UNSUBSCRIBE"]).expect("send");
+    read(&mut subscriber, 2, &mut seen);
+    subscriber.send(&["PUNSUBSCRIBE", "n*", "other*"]).expect("send");
+    read(&mut subscriber, 2, &mut seen);
+    subscriber.send(&["UNSUBSCRIBE"]).expect("send");
+    read(&mut subscriber, 1, &mut seen);
+    seen.push(subscriber.call(&["GET", "k"]).expect("out of subscribed mode"));
+    seen.push(publisher.call(&["PUBLISH", "news", "nobody"]).expect("publish"));
+    seen
+}
+
+#[test]
+fn a_pubsub_session_answers_as_redis_does() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redraft = ServerProcess::start(dir.path(), &["--fsync", "no"]);
+    let theirs = session(&redis.addr().to_string());
+    let ours = session(&redraft.resp_addr);
+    for (at, (ours, theirs)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(ours, theirs, "frame {at}");
+    }
+    assert_eq!(ours.len(), theirs.len());
+}
+
+/// Subscribers on every node of a 3-node cluster receive every message published through any
+/// node, once each, all in the same order.
+#[test]
+fn messages_reach_the_subscribers_of_every_node_once_in_one_order() {
+    let cluster = Cluster::start(3);
+    let mut subscribers: Vec<SyncClient> = (1..=3).map(|id| cluster.client(id)).collect();
+    for subscriber in &mut subscribers {
+        subscriber.send(&["SUBSCRIBE", "events"]).expect("send");
+        subscriber.read_reply().expect("confirmation");
+    }
+    let mut publishers: Vec<SyncClient> = (1..=3).map(|id| cluster.client(id)).collect();
+    for n in 0..30 {
+        let reply = publishers[n % 3].call(&["PUBLISH", "events", &format!("m{n}")]).expect("PUBLISH");
+        assert!(matches!(reply, Frame::Integer(_)), "{reply:?}");
+    }
+    let mut orders = Vec::new();
+    for subscriber in &mut subscribers {
+        let mut got: Vec<String> = Vec::new();
+        for _ in 0..30 {
+            let Frame::Array(items) = subscriber.read_reply().expect("a message") else { panic!("a push") };
+            got.push(format!("{:?}", items[2]));
+        }
+        let mut sorted = got.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 30, "every message once");
+        orders.push(got);
+    }
+    assert!(orders.windows(2).all(|pair| pair[0] == pair[1]), "the nodes delivered in different orders");
+}
+
+/// redis-py (RESP2 and RESP3) and the `redis` crate subscribe and receive.
+#[test]
+fn client_libraries_subscribe_and_receive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path(), &["--fsync", "no"]);
+    let script = r#"
+import sys, redis
+for protocol in (2, 3):
+    r = redis.Redis(host=sys.argv[1], port=int(sys.argv[2]), protocol=protocol, decode_responses=True)
+    p = r.pubsub()
+    p.subscribe("a")
+    p.psubscribe("b*")
+    assert p.get_message(timeout=1)["type"] == "subscribe"
+    assert p.get_message(timeout=1)["type"] == "psubscribe"
+    assert r.publish("a", "x") == 1 and r.publish("bee", "y") == 1
+    got = [p.get_message(timeout=1) for _ in range(2)]
+    assert [(m["type"], m["data"]) for m in got] == [("message", "x"), ("pmessage", "y")], got
+    p.close()
+print("ok")
+"#;
+    let (host, port) = server.resp_addr.rsplit_once(':').expect("host:port");
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, host, port])
+        .output()
+        .expect("python3 runs (ci/test installs redis-py)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ok"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+
+    let client = redis::Client::open(format!("redis://{}/", server.resp_addr)).expect("url");
+    let mut con = client.get_connection().expect("connect");
+    let mut publisher = client.get_connection().expect("connect");
+    let mut pubsub = con.as_pubsub();
+    pubsub.subscribe("c").expect("SUBSCRIBE");
+    let receivers: i64 = redis::cmd("PUBLISH").arg("c").arg("hello").query(&mut publisher).expect("PUBLISH");
+    assert_eq!(receivers, 1);
+    let message = pubsub.get_message().expect("a message");
+    assert_eq!(
+        (message.get_channel_name(), message.get_payload::<String>().expect("text")),
+        ("c", "hello".to_owned())
+    );
+}
