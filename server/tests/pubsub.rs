@@ -17,7 +17,7 @@ fn session(addr: &str) -> Vec<Frame> {
     let mut subscriber = SyncClient::connect(addr).expect("connect");
     let mut publisher = SyncClient::connect(addr).expect("connect");
     let mut seen = Vec::new();
-    let mut read = |client: &mut SyncClient, count: usize, seen: &mut Vec<Frame>| {
+    let read = |client: &mut SyncClient, count: usize, seen: &mut Vec<Frame>| {
         for _ in 0..count {
             seen.push(client.read_reply().expect("a frame"));
         }

@@ -27,8 +27,11 @@ pub struct Subscriptions {
 #[derive(Default)]
 pub struct Registry {
     /// Each subscribed client's channels and patterns.
-    clients: Mutex<BTreeMap<u64, (BTreeSet<Bytes>, BTreeSet<Bytes>)>>,
+    clients: Mutex<BTreeMap<u64, Names>>,
 }
+
+/// A client's channels, then its patterns.
+type Names = (BTreeSet<Bytes>, BTreeSet<Bytes>);
 
 /// Which kind of subscription a command changes.
 #[derive(Clone, Copy, PartialEq, Eq)]
