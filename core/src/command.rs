@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use crate::command_name::CommandName;
+use crate::types::bitmap::BitCommand;
 use crate::types::hash_commands::HashCommand;
 use crate::types::inspect::InspectCommand;
 use crate::types::list_commands::ListCommand;
@@ -92,6 +93,8 @@ pub enum Command {
     /// PUBLISH channel message: applied, it changes no key and records the message among the
     /// entry's changes, from which every node delivers it to its own subscribers.
     Publish { channel: Bytes, message: Bytes },
+    /// SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP (`types/bitmap.rs`).
+    Bits(BitCommand),
 }
 
 /// SET with its options.
@@ -207,6 +210,7 @@ impl Command {
             Command::Touch { .. } => N::Touch,
             Command::Inspect(inspect) => inspect.name(),
             Command::Publish { .. } => N::Publish,
+            Command::Bits(bits) => bits.name(),
         }
     }
 
@@ -293,6 +297,7 @@ impl Command {
             Command::Sets(sets) => sets.for_each_key(visit),
             Command::ZSet(zset) => zset.for_each_key(visit),
             Command::Inspect(inspect) => inspect.for_each_key(visit),
+            Command::Bits(bits) => bits.for_each_key(visit),
         }
         true
     }
@@ -318,6 +323,7 @@ impl Command {
                 }
                 Command::Keys { pattern } => bytes(pattern),
                 Command::Publish { channel, message } => bytes(channel) + bytes(message),
+                Command::Bits(bits) => bits.weight(),
                 Command::Hash(hash) => hash.weight(),
                 Command::List(list) => list.weight(),
                 Command::Sets(sets) => sets.weight(),

@@ -36,4 +36,5 @@ command_names! {
     Touch, Object, Memory, Lcs,
     BLPop, BRPop, BLMove, BRPopLPush, BZPopMin, BZPopMax,
     Publish,
+    SetBit, GetBit, BitCount, BitPos, BitOp,
 }

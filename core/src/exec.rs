@@ -16,7 +16,9 @@ use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
 use crate::types::random::Random;
-use crate::types::{hash_commands, inspect, list_commands, set_commands, zset_exec, Aggregate, Kind, Value};
+use crate::types::{
+    bitmap, hash_commands, inspect, list_commands, set_commands, zset_exec, Aggregate, Kind, Value,
+};
 
 /// Runs a read-only command.
 ///
@@ -41,6 +43,7 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             Reply::Integer(keys.iter().filter(|k| view.live(k, now_ms).is_some()).count() as i64)
         }
         Command::Inspect(inspect) => inspect::read(inspect, view, now_ms),
+        Command::Bits(bits) => bitmap::read(bits, view, now_ms),
         Command::StrLen { key } => match string(view.live(key, now_ms)) {
             Ok(stored) => Reply::Integer(stored.map_or(0, |e| e.value().len() as i64)),
             Err(wrong_type) => wrong_type,
@@ -241,6 +244,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::List(list) => list_commands::write(list, &mut exec),
         Command::Sets(sets) => set_commands::write(sets, &mut exec),
         Command::ZSet(zset) => zset_exec::write(zset, &mut exec),
+        Command::Bits(bits) => bitmap::write(bits, &mut exec),
         Command::Publish { channel, message } => {
             exec.view.record_message(log_index, channel, message);
             // How many receive it is each node's to count (the server answers PUBLISH).
@@ -284,7 +288,7 @@ impl Exec<'_, '_> {
         Ok(stored.map(|s| (s.value_bytes(), s.expire_at_ms())))
     }
 
-    fn put(&mut self, key: &[u8], value: impl Into<Value>, expire_at_ms: Option<u64>) {
+    pub(crate) fn put(&mut self, key: &[u8], value: impl Into<Value>, expire_at_ms: Option<u64>) {
         let (mod_index, create_index) = (self.log_index, self.log_index);
         let entry = Entry { value: value.into(), expire_at_ms, mod_index, create_index };
         self.view.insert(key, entry, self.now_ms);

@@ -12,7 +12,7 @@ use crate::command::{
 use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
 use crate::number::{parse_f64, parse_i64, parse_u64};
 use crate::reply::errors;
-use crate::types::{hash_commands, inspect, list_commands, set_commands, zset_commands};
+use crate::types::{bitmap, hash_commands, inspect, list_commands, set_commands, zset_commands};
 
 impl Command {
     /// Parses a client's arguments, the command name first.
@@ -283,6 +283,7 @@ impl Parser<'_> {
             N::SPop | N::SRandMember => Command::Sets(set_commands::parse(self)?),
             N::HRandField => Command::Hash(hash_commands::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
+            N::SetBit | N::GetBit | N::BitCount | N::BitPos | N::BitOp => Command::Bits(bitmap::parse(self)?),
             N::Publish => {
                 let [channel, message] = self.exactly()?;
                 Command::Publish { channel: channel.clone(), message: message.clone() }

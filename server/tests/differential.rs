@@ -297,6 +297,34 @@ fn string_command() -> impl Strategy<Value = Vec<String>> {
         (key(), key()).prop_map(|(a, b)| words(&["TOUCH", &a, &b])),
         (
             key(),
+            prop::sample::select(&["0", "7", "100", "-1", "x", "4294967296"][..]),
+            prop::sample::select(&["0", "1", "2"][..])
+        )
+            .prop_map(|(k, at, bit)| words(&["SETBIT", &k, at, bit])),
+        (key(), prop::sample::select(&["0", "3", "1000", "-1"][..]))
+            .prop_map(|(k, at)| words(&["GETBIT", &k, at])),
+        (
+            key(),
+            prop::sample::select(
+                &["", "0 -1", "1 2 BIT", "0", "-2 -1 BYTE", "0 1 NOPE", "5 2", "-100 100 BIT"][..]
+            )
+        )
+            .prop_map(|(k, range)| with_options(words(&["BITCOUNT", &k]), range)),
+        (
+            key(),
+            prop::sample::select(&["0", "1", "2"][..]),
+            prop::sample::select(&["", "0", "1 -1", "0 -1 BIT", "2 9 BIT", "-1", "x", "0 0 0 0"][..])
+        )
+            .prop_map(|(k, bit, range)| with_options(words(&["BITPOS", &k, bit]), range)),
+        (prop::sample::select(&["AND", "OR", "XOR", "NOT", "NOPE"][..]), key(), key(), key()).prop_map(
+            |(op, d, a, b)| if op == "NOT" {
+                words(&["BITOP", op, &d, &a])
+            } else {
+                words(&["BITOP", op, &d, &a, &b])
+            }
+        ),
+        (
+            key(),
             key(),
             prop::sample::select(
                 &[

@@ -105,8 +105,8 @@ pub struct AclCommand {
 pub const CONTAINERS: [&str; 7] = ["acl", "client", "config", "object", "memory", "function", "pubsub"];
 
 use Category::{
-    Admin, Blocking, Connection, Dangerous, Fast, Hash, Keyspace, List, PubSub, Read, Scripting, Set, Slow,
-    SortedSet, String as Str, Transaction, Write as W,
+    Admin, Bitmap, Blocking, Connection, Dangerous, Fast, Hash, Keyspace, List, PubSub, Read, Scripting, Set,
+    Slow, SortedSet, String as Str, Transaction, Write as W,
 };
 
 /// Every command a rule can name, in a fixed order: [`COMMANDS`]' order, a container replaced by
@@ -249,6 +249,11 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("lcs", &[Read, Str, Slow]),
     c("time", &[Fast]),
     c("publish", &[PubSub, Fast]),
+    c("setbit", &[W, Bitmap, Slow]),
+    c("getbit", &[Read, Bitmap, Fast]),
+    c("bitcount", &[Read, Bitmap, Slow]),
+    c("bitpos", &[Read, Bitmap, Slow]),
+    c("bitop", &[W, Bitmap, Slow]),
     c("subscribe", &[PubSub, Slow]),
     c("psubscribe", &[PubSub, Slow]),
     c("unsubscribe", &[PubSub, Slow]),

@@ -199,6 +199,16 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
         }
         Command::StrLen { key } | Command::Type { key } => vec![(key, A::NONE)],
         Command::Touch { keys } => keys.iter().map(|k| (k, A::NONE)).collect(),
+        Command::Bits(bits) => {
+            use crate::types::bitmap::BitCommand as B;
+            match bits {
+                B::SetBit { key, .. } => vec![(key, A::READ_WRITE)],
+                B::GetBit { key, .. } | B::Count { key, .. } | B::Pos { key, .. } => vec![(key, A::READ)],
+                B::Op { destination, keys, .. } => std::iter::once((destination, A::WRITE))
+                    .chain(keys.iter().map(|k| (k, A::READ)))
+                    .collect(),
+            }
+        }
         Command::Inspect(inspect) => {
             let access = if inspect.name() == crate::command::CommandName::Lcs { A::READ } else { A::NONE };
             let mut keys = Vec::new();
