@@ -32,7 +32,6 @@ fn session(addr: &str) -> Vec<Frame> {
         &["PUBLISH", "weather", "three"],
         &["PUBSUB", "NUMSUB", "news", "weather"],
         &["PUBSUB", "NUMPAT"],
-        &["PUBSUB", "CHANNELS"],
         &["PUBSUB", "CHANNELS", "s*"],
         &["PUBSUB", "NOPE"],
     ] {
@@ -43,8 +42,11 @@ fn session(addr: &str) -> Vec<Frame> {
     for command in [&["GET", "k"][..], &["PING"], &["PING", "hi"], &["SUBSCRIBE"]] {
         seen.push(subscriber.call(command).expect("subscriber"));
     }
+    // (Redis lists channels in its hash table's order, so only one at a time is named here.)
+    subscriber.send(&["UNSUBSCRIBE", "sport"]).expect("send");
+    read(&mut subscriber, 1, &mut seen);
     subscriber.send(&["UNSUBSCRIBE"]).expect("send");
-    read(&mut subscriber, 2, &mut seen);
+    read(&mut subscriber, 1, &mut seen);
     subscriber.send(&["PUNSUBSCRIBE", "n*", "other*"]).expect("send");
     read(&mut subscriber, 2, &mut seen);
     subscriber.send(&["UNSUBSCRIBE"]).expect("send");
