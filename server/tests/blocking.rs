@@ -152,13 +152,7 @@ r.zadd("z", {"m": 3})
 assert r.bzpopmin("z", timeout=1) == ("z", "m", 3.0)
 print("ok")
 "#;
-    let (host, port) = server.resp_addr.rsplit_once(':').expect("host:port");
-    let output = std::process::Command::new("python3")
-        .args(["-c", script, host, port])
-        .output()
-        .expect("python3 runs (ci/test installs redis-py)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("ok"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    common::run_redis_py(script, &server.resp_addr);
 
     use redis::Commands;
     let client = redis::Client::open(format!("redis://{}/", server.resp_addr)).expect("url");

@@ -120,13 +120,7 @@ for protocol in (2, 3):
     p.close()
 print("ok")
 "#;
-    let (host, port) = server.resp_addr.rsplit_once(':').expect("host:port");
-    let output = std::process::Command::new("python3")
-        .args(["-c", script, host, port])
-        .output()
-        .expect("python3 runs (ci/test installs redis-py)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("ok"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    common::run_redis_py(script, &server.resp_addr);
 
     let client = redis::Client::open(format!("redis://{}/", server.resp_addr)).expect("url");
     let mut con = client.get_connection().expect("connect");

@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::process::Command;
 
 use common::cluster::Cluster;
 use common::{ServerProcess, SyncClient};
@@ -76,13 +75,7 @@ for protocol in (2, 3):
     assert r.spop("s", 5) is not None and not r.exists("s")
 print("ok")
 "#;
-    let (host, port) = server.resp_addr.rsplit_once(':').expect("host:port");
-    let output = Command::new("python3")
-        .args(["-c", script, host, port])
-        .output()
-        .expect("python3 runs (ci/test installs redis-py)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("ok"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    common::run_redis_py(script, &server.resp_addr);
 }
 
 /// What each key holds, read back with the commands of its type.

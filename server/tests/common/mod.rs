@@ -227,6 +227,18 @@ impl SyncClient {
     }
 }
 
+/// Runs a python3 script that uses redis-py (which `ci/test` installs) against the server at
+/// `addr`, given its host and port as arguments, and requires it to print `ok`.
+pub fn run_redis_py(script: &str, addr: &str) {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let output = Command::new("python3")
+        .args(["-c", script, host, port])
+        .output()
+        .expect("python3 runs (ci/test installs redis-py)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ok"), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// A `redraft-server` child process, killed when dropped.
 pub struct ServerProcess {
     pub child: Child,
