@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use crate::command_name::CommandName;
+pub use crate::limits::ARGUMENT_OVERHEAD;
 use crate::types::bitmap::BitCommand;
 use crate::types::hash_commands::HashCommand;
 use crate::types::inspect::InspectCommand;
@@ -337,7 +338,3 @@ impl Command {
             }
     }
 }
-
-/// What [`Command::weight`] counts for each argument besides its bytes: its length prefix, an
-/// enum tag or a number, as bincode writes them (at most 9 bytes, rounded up).
-pub const ARGUMENT_OVERHEAD: usize = 16;

@@ -15,6 +15,7 @@ pub mod command;
 pub mod command_name;
 pub mod entry;
 pub mod exec;
+pub mod fnv;
 pub mod glob;
 pub mod key_range;
 pub mod limits;

@@ -186,3 +186,7 @@ pub const APPEND_BYTES_TARGET: usize = 16 * 1024 * 1024;
 /// for their size, and kept in flight across openraft's per-request timeout (the heartbeat
 /// interval), which a large entry cannot meet (`server/src/peer/append.rs`).
 pub const APPEND_DETACHED_BYTES_MIN: usize = 1024 * 1024;
+
+/// What `Command::weight` counts for each argument besides its bytes: its length prefix, an
+/// enum tag or a number, as bincode writes them (at most 9 bytes, rounded up).
+pub const ARGUMENT_OVERHEAD: usize = 16;

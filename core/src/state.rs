@@ -17,6 +17,7 @@ use crate::change::{Change, DeleteReason};
 use crate::command::Command;
 use crate::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
+use crate::fnv::Fnv64;
 use crate::key_range::KeyRange;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
@@ -533,22 +534,5 @@ fn token<G: std::ops::Deref<Target = crate::map::Shard>>(
     match view.live(key, now_ms) {
         Some(entry) => entry.mod_index() * 2 + 1,
         None => map.deletion_mark(key) * 2,
-    }
-}
-
-/// FNV-1a, 64-bit: a small, stable digest (not a defence against tampering).
-pub(crate) struct Fnv64(pub(crate) u64);
-
-impl Default for Fnv64 {
-    fn default() -> Fnv64 {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv64 {
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
     }
 }

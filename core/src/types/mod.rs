@@ -18,7 +18,6 @@ pub mod set;
 pub mod set_commands;
 pub mod zset;
 pub mod zset_commands;
-pub(crate) mod zset_exec;
 
 use std::borrow::Cow;
 

@@ -3,10 +3,6 @@
 //! travels with the command (in the log, for SPOP), and every replica that applies it draws the
 //! same numbers from it, so all pop the same members.
 
-use crate::command::ParseError;
-use crate::limits::ARRAY_LEN_MAX;
-use crate::parse::invalid;
-
 /// splitmix64: a small generator whose whole state is the seed; good enough to pick elements.
 pub(crate) struct Random(u64);
 
@@ -53,24 +49,6 @@ pub(crate) fn pick(len: usize, count: i64, random: &mut Random) -> Vec<usize> {
         order.push(position);
     }
     order
-}
-
-/// A count for SRANDMEMBER, HRANDFIELD or ZRANDMEMBER: any integer but `i64::MIN`, as Redis reads
-/// it; a negative one (repeats allowed) at most [`ARRAY_LEN_MAX`] in size, since it asks for that
-/// many elements whatever the aggregate holds.
-pub(crate) fn count(arg: &[u8]) -> Result<i64, ParseError> {
-    let count = crate::number::parse_i64(arg).ok_or_else(|| invalid(crate::reply::errors::NOT_INTEGER))?;
-    if count == i64::MIN {
-        return Err(invalid(format!(
-            "ERR value is out of range, value must between {} and {}",
-            i64::MIN + 1,
-            i64::MAX
-        )));
-    }
-    if count.unsigned_abs() > ARRAY_LEN_MAX as u64 && count < 0 {
-        return Err(invalid(format!("ERR count is {count}, the limit is -{ARRAY_LEN_MAX}")));
-    }
-    Ok(count)
 }
 
 #[cfg(test)]

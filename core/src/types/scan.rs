@@ -11,13 +11,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::command::ParseError;
+use crate::fnv::Fnv64;
 use crate::glob;
-use crate::limits::SCAN_COUNT_MAX;
-use crate::number::{parse_i64, parse_u64};
-use crate::parse::{invalid, Parser};
-use crate::reply::{errors, Reply};
-use crate::state::Fnv64;
+use crate::reply::Reply;
 
 /// Aggregates up to this many elements are returned whole by one call.
 pub const WHOLE_MAX: usize = 128;
@@ -33,36 +29,6 @@ pub struct ScanOptions {
     /// What is wrong with the options, if anything: Redis reports it only once it has found the
     /// key (a scan of a missing key answers an empty page whatever its options).
     pub error: Option<String>,
-}
-
-/// HSCAN's and SSCAN's arguments: key cursor [MATCH pattern] [COUNT count]. A bad cursor is
-/// refused here; a bad option is kept in [`ScanOptions::error`].
-pub(crate) fn parse(parser: &Parser<'_>) -> Result<(Bytes, u64, ScanOptions), ParseError> {
-    let [key, cursor, rest @ ..] = parser.args else { return Err(parser.wrong_arity()) };
-    let cursor = parse_u64(cursor).ok_or_else(|| invalid(errors::INVALID_CURSOR))?;
-    let mut options = ScanOptions { pattern: None, count: 10, error: None };
-    let mut rest = rest.iter();
-    while let Some(option) = rest.next() {
-        let error = match rest.next() {
-            Some(value) if option.eq_ignore_ascii_case(b"match") => {
-                options.pattern = Some(parser.pattern(value)?);
-                None
-            }
-            Some(value) if option.eq_ignore_ascii_case(b"count") => match parse_i64(value) {
-                Some(wanted) if wanted >= 1 => {
-                    options.count = usize::try_from(wanted).unwrap_or(usize::MAX).min(SCAN_COUNT_MAX);
-                    None
-                }
-                Some(_) => Some(errors::SYNTAX),
-                None => Some(errors::NOT_INTEGER),
-            },
-            _ => Some(errors::SYNTAX),
-        };
-        if options.error.is_none() {
-            options.error = error.map(str::to_owned);
-        }
-    }
-    Ok((key.clone(), cursor, options))
 }
 
 /// One call: the next cursor and the items picked (each an element with what goes with it, such

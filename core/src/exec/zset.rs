@@ -1,20 +1,20 @@
-//! Running the sorted-set commands (`zset_commands.rs`), with Redis 7's replies. A write that
+//! Running the sorted-set commands (`types/zset_commands.rs`), with Redis 7's replies. A write that
 //! would change nothing leaves the key as it was, its revision included.
 
 use std::ops::Deref;
 
 use bytes::Bytes;
 
-use super::random::{pick, Random};
-use super::scan;
-use super::zset::ZSet;
-use super::zset_commands::{AddOptions, AggregateBy, CombineOptions, RangeBy, RangeSpec, ZSetCommand};
-use super::{Aggregate, Kind};
+use super::context::{aggregate_of, Exec};
 use crate::command::CommandName;
-use crate::exec::{aggregate_of, Exec};
 use crate::map::{Locked, Shard};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
+use crate::types::random::{pick, Random};
+use crate::types::scan;
+use crate::types::zset::ZSet;
+use crate::types::zset_commands::{AddOptions, AggregateBy, CombineOptions, RangeBy, RangeSpec, ZSetCommand};
+use crate::types::{Aggregate, Kind};
 
 /// A sorted set's members and scores, owned, in order.
 type Members = Vec<(Bytes, f64)>;
@@ -77,7 +77,9 @@ fn read_one(command: &ZSetCommand, zset: Option<&ZSet>) -> Reply {
                     next,
                     found
                         .into_iter()
-                        .flat_map(|(m, s)| [bulk(m), Reply::Bulk(Bytes::from(super::zset::format_score(s)))])
+                        .flat_map(|(m, s)| {
+                            [bulk(m), Reply::Bulk(Bytes::from(crate::types::zset::format_score(s)))]
+                        })
                         .collect(),
                 ),
                 Err(error) => error,

@@ -4,6 +4,14 @@
 //! chose from the command's keys, so a command is atomic. Time is the state-machine time `now_ms`
 //! and every change is stamped with the log index of the entry that made it.
 
+mod bitmap;
+pub(crate) mod context;
+mod hash;
+mod inspect;
+mod list;
+mod set;
+mod zset;
+
 use std::ops::Deref;
 
 use bytes::{Bytes, BytesMut};
@@ -11,14 +19,12 @@ use bytes::{Bytes, BytesMut};
 use crate::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use crate::glob;
 use crate::limits::VALUE_BYTES_MAX;
-use crate::map::{Entry, Locked, Shard, WriteSet};
+use crate::map::{Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
 use crate::types::random::Random;
-use crate::types::{
-    bitmap, hash_commands, inspect, list_commands, set_commands, zset_exec, Aggregate, Kind, Value,
-};
+use context::{string, Exec};
 
 /// Runs a read-only command.
 ///
@@ -104,10 +110,10 @@ pub fn read<G: Deref<Target = Shard>>(command: &Command, view: &Locked<'_, G>, n
             ])
         }
         Command::DbSize => Reply::Integer(view.shards().map(|s| s.len() as i64).sum()),
-        Command::Hash(hash) => hash_commands::read(hash, view, now_ms),
-        Command::List(list) => list_commands::read(list, view, now_ms),
-        Command::Sets(sets) => set_commands::read(sets, view, now_ms),
-        Command::ZSet(zset) => zset_exec::read(zset, view, now_ms),
+        Command::Hash(hash) => hash::read(hash, view, now_ms),
+        Command::List(list) => list::read(list, view, now_ms),
+        Command::Sets(sets) => set::read(sets, view, now_ms),
+        Command::ZSet(zset) => zset::read(zset, view, now_ms),
         Command::RandomKey { seed } => Reply::bulk_or_nil(random_key(view, *seed, now_ms)),
         write => panic!("{} is a write and cannot run on the read path", write.name().as_str()),
     }
@@ -240,10 +246,10 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             exec.view.clear(log_index);
             Reply::Ok
         }
-        Command::Hash(hash) => hash_commands::write(hash, &mut exec),
-        Command::List(list) => list_commands::write(list, &mut exec),
-        Command::Sets(sets) => set_commands::write(sets, &mut exec),
-        Command::ZSet(zset) => zset_exec::write(zset, &mut exec),
+        Command::Hash(hash) => hash::write(hash, &mut exec),
+        Command::List(list) => list::write(list, &mut exec),
+        Command::Sets(sets) => set::write(sets, &mut exec),
+        Command::ZSet(zset) => zset::write(zset, &mut exec),
         Command::Bits(bits) => bitmap::write(bits, &mut exec),
         Command::Publish { channel, message } => {
             exec.view.record_message(log_index, channel, message);
@@ -254,46 +260,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
     }
 }
 
-pub(crate) struct Exec<'v, 'a> {
-    pub(crate) view: &'v mut WriteSet<'a>,
-    pub(crate) now_ms: u64,
-    pub(crate) log_index: u64,
-}
-
 impl Exec<'_, '_> {
-    /// An owned copy of a live key's entry (an aggregate copied whole), for commands that go
-    /// on to change the map.
-    fn live(&self, key: &[u8]) -> Option<Entry> {
-        self.view.live(key, self.now_ms).map(StoredKey::to_entry)
-    }
-
-    /// Whether `key` is live, after checking that it holds a `kind` if it is; Redis's WRONGTYPE
-    /// error when it holds another type.
-    pub(crate) fn check(&self, key: &[u8], kind: Kind) -> Result<bool, Reply> {
-        match self.view.live(key, self.now_ms) {
-            Some(stored) if stored.kind() != kind => Err(wrong_type()),
-            found => Ok(found.is_some()),
-        }
-    }
-
-    /// Changes the aggregate of `kind` under `key` (created when absent, removed when left
-    /// empty); the caller has [`Exec::check`]ed the key.
-    pub(crate) fn update<R>(&mut self, key: &[u8], kind: Kind, f: impl FnOnce(&mut Aggregate) -> R) -> R {
-        self.view.update_aggregate(key, kind, (self.now_ms, self.log_index), f)
-    }
-
-    /// A live key's string value and expiry; Redis's WRONGTYPE error for an aggregate.
-    fn live_string(&self, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Reply> {
-        let stored = string(self.view.live(key, self.now_ms))?;
-        Ok(stored.map(|s| (s.value_bytes(), s.expire_at_ms())))
-    }
-
-    pub(crate) fn put(&mut self, key: &[u8], value: impl Into<Value>, expire_at_ms: Option<u64>) {
-        let (mod_index, create_index) = (self.log_index, self.log_index);
-        let entry = Entry { value: value.into(), expire_at_ms, mod_index, create_index };
-        self.view.insert(key, entry, self.now_ms);
-    }
-
     /// SET with every option (Redis's `setGenericCommand`, plus Valkey's IFEQ).
     fn set(&mut self, set: &SetCommand) -> Reply {
         // Only what the options need of the current value: a plain SET does not even look it up
@@ -483,28 +450,6 @@ fn random_key<G: Deref<Target = Shard>>(view: &Locked<'_, G>, seed: u64, now_ms:
 
 /// Random points RANDOMKEY tries before it walks the keys in order.
 const RANDOM_KEY_TRIES: usize = 16;
-
-/// A live key's record if it holds a string; Redis's WRONGTYPE error if it holds an aggregate.
-fn string(stored: Option<&StoredKey>) -> Result<Option<&StoredKey>, Reply> {
-    match stored {
-        Some(stored) if stored.aggregate().is_some() => Err(wrong_type()),
-        other => Ok(other),
-    }
-}
-
-/// A live key's aggregate if it is of `kind`; Redis's WRONGTYPE error if it holds another type.
-pub(crate) fn aggregate_of(stored: Option<&StoredKey>, kind: Kind) -> Result<Option<&Aggregate>, Reply> {
-    match stored {
-        None => Ok(None),
-        Some(stored) if stored.kind() == kind => Ok(stored.aggregate()),
-        Some(_) => Err(wrong_type()),
-    }
-}
-
-/// Redis's WRONGTYPE error.
-pub(crate) fn wrong_type() -> Reply {
-    Reply::Error(errors::WRONG_TYPE.to_owned())
-}
 
 /// GETRANGE's index rules (Redis 7 `getrangeCommand`): negative indexes count from the end, both
 /// are clamped, and an empty or inverted range gives the empty string.

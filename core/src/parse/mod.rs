@@ -4,15 +4,23 @@
 //! [`crate::spec`]; this module looks them up there and adds only the rules a spec cannot state
 //! (options, numbers, limits). The typed commands themselves are [`crate::command`].
 
+mod args;
+mod bitmap;
+mod hash;
+mod inspect;
+mod list;
+mod set;
+mod zset;
+
 use bytes::Bytes;
 
 use crate::command::{
     Command, CommandName, ExpireCondition, Expiry, ParseError, SetCommand, SetCondition, SetExpiry,
 };
-use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, PATTERN_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
-use crate::number::{parse_f64, parse_i64, parse_u64};
+use crate::limits::{ARRAY_LEN_MAX, KEY_BYTES_MAX, SCAN_COUNT_MAX, VALUE_BYTES_MAX};
+use crate::number::{parse_f64, parse_u64};
 use crate::reply::errors;
-use crate::types::{bitmap, hash_commands, inspect, list_commands, set_commands, zset_commands};
+use args::{invalid, Parser};
 
 impl Command {
     /// Parses a client's arguments, the command name first.
@@ -36,17 +44,6 @@ impl Command {
         check_sizes(&command)?;
         Ok(command)
     }
-}
-
-pub(crate) fn invalid(text: impl Into<String>) -> ParseError {
-    ParseError::Invalid(text.into())
-}
-
-/// A number at least 0, as Redis's `getPositiveLongFromObjectOrReply` reads one: anything else,
-/// a word included, is refused with `error`.
-pub(crate) fn positive(arg: &[u8], error: &str) -> Result<usize, ParseError> {
-    let number = parse_i64(arg).and_then(|n| usize::try_from(n).ok());
-    number.ok_or_else(|| invalid(error))
 }
 
 fn check_sizes(command: &Command) -> Result<(), ParseError> {
@@ -74,15 +71,6 @@ fn check_sizes(command: &Command) -> Result<(), ParseError> {
         return Err(invalid(format!("ERR value is {value_bytes} bytes, the limit is {VALUE_BYTES_MAX}")));
     }
     Ok(())
-}
-
-/// Parses one command's arguments. [`Command::parse`] has already checked the count against the
-/// spec's arity, so the shapes asked for here hold; where one does not (a spec and a parser that
-/// disagree), the request gets the wrong-arity error rather than a panic.
-pub(crate) struct Parser<'a> {
-    pub(crate) name: CommandName,
-    /// The arguments after the command name.
-    pub(crate) args: &'a [Bytes],
 }
 
 impl Parser<'_> {
@@ -218,7 +206,7 @@ impl Parser<'_> {
             | N::HStrLen
             | N::HIncrBy
             | N::HIncrByFloat
-            | N::HScan => Command::Hash(hash_commands::parse(self)?),
+            | N::HScan => Command::Hash(hash::parse(self)?),
             N::LPush
             | N::RPush
             | N::LPushX
@@ -234,7 +222,7 @@ impl Parser<'_> {
             | N::LTrim
             | N::LPos
             | N::LMove
-            | N::RPopLPush => Command::List(list_commands::parse(self)?),
+            | N::RPopLPush => Command::List(list::parse(self)?),
             N::SAdd
             | N::SRem
             | N::SMembers
@@ -249,7 +237,7 @@ impl Parser<'_> {
             | N::SDiffStore
             | N::SInterCard
             | N::SMove
-            | N::SScan => Command::Sets(set_commands::parse(self)?),
+            | N::SScan => Command::Sets(set::parse(self)?),
             N::ZAdd
             | N::ZRem
             | N::ZScore
@@ -279,17 +267,17 @@ impl Parser<'_> {
             | N::ZInterStore
             | N::ZDiffStore
             | N::ZScan
-            | N::ZRandMember => Command::ZSet(zset_commands::parse(self)?),
-            N::SPop | N::SRandMember => Command::Sets(set_commands::parse(self)?),
-            N::HRandField => Command::Hash(hash_commands::parse(self)?),
+            | N::ZRandMember => Command::ZSet(zset::parse(self)?),
+            N::SPop | N::SRandMember => Command::Sets(set::parse(self)?),
+            N::HRandField => Command::Hash(hash::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
             N::SetBit | N::GetBit | N::BitCount | N::BitPos | N::BitOp => Command::Bits(bitmap::parse(self)?),
             N::Publish => {
                 let [channel, message] = self.exactly()?;
                 Command::Publish { channel: channel.clone(), message: message.clone() }
             }
-            N::BLPop | N::BRPop | N::BLMove | N::BRPopLPush => Command::List(list_commands::parse(self)?),
-            N::BZPopMin | N::BZPopMax => Command::ZSet(zset_commands::parse(self)?),
+            N::BLPop | N::BRPop | N::BLMove | N::BRPopLPush => Command::List(list::parse(self)?),
+            N::BZPopMin | N::BZPopMax => Command::ZSet(zset::parse(self)?),
             N::Object | N::Memory | N::Lcs => Command::Inspect(inspect::parse(self)?),
             N::RandomKey => {
                 let [] = self.exactly()?;
@@ -452,16 +440,6 @@ impl Parser<'_> {
         Ok(Command::Scan { cursor, pattern, count, type_filter })
     }
 
-    pub(crate) fn pattern(&self, pattern: &Bytes) -> Result<Bytes, ParseError> {
-        if pattern.len() > PATTERN_BYTES_MAX {
-            return Err(invalid(format!(
-                "ERR pattern is {} bytes, the limit is {PATTERN_BYTES_MAX}",
-                pattern.len()
-            )));
-        }
-        Ok(pattern.clone())
-    }
-
     /// Turns a SET-style expire amount into milliseconds: it must be positive, and seconds must
     /// not overflow when multiplied.
     fn positive_expiry(&self, amount: i64, seconds: bool) -> Result<i64, ParseError> {
@@ -470,24 +448,6 @@ impl Parser<'_> {
             Some(ms) if amount > 0 => Ok(ms),
             _ => Err(invalid(errors::invalid_expire(self.name.as_str()))),
         }
-    }
-
-    pub(crate) fn integer(&self, arg: &[u8]) -> Result<i64, ParseError> {
-        parse_i64(arg).ok_or_else(|| invalid(errors::NOT_INTEGER))
-    }
-
-    pub(crate) fn one_key(&self) -> Result<Bytes, ParseError> {
-        let [key] = self.exactly()?;
-        Ok(key.clone())
-    }
-
-    /// The arguments as an array of the length the command's form has.
-    pub(crate) fn exactly<const N: usize>(&self) -> Result<&[Bytes; N], ParseError> {
-        self.args.try_into().map_err(|_| self.wrong_arity())
-    }
-
-    pub(crate) fn wrong_arity(&self) -> ParseError {
-        invalid(errors::wrong_arity(self.name.as_str()))
     }
 }
 
