@@ -27,7 +27,7 @@
 //! Commands that see the whole keyspace (KEYS, SCAN, FLUSHALL) lock every shard.
 
 use std::collections::BinaryHeap;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -40,21 +40,6 @@ use crate::shard::table_hash;
 pub use crate::shard::Shard;
 pub use crate::stored_key::Entry;
 use crate::stored_key::{PinnedRecord, StoredKey};
-use crate::types::{Aggregate, Kind, Value};
-
-/// The change a record's write makes, as watch sees it: a string's new value, or an aggregate's
-/// kind.
-fn change_of(stored: &StoredKey) -> ChangeKind {
-    let key = Bytes::copy_from_slice(stored.key());
-    let (create_revision, expire_at_ms) = (stored.create_index(), stored.expire_at_ms());
-    match stored.aggregate() {
-        Some(aggregate) => ChangeKind::Update { key, kind: aggregate.kind(), create_revision, expire_at_ms },
-        None => ChangeKind::Put { key, value: stored.value_bytes(), create_revision, expire_at_ms },
-    }
-}
-
-/// Most keys [`Locked::load`] makes room for before they arrive.
-const LOAD_PREALLOCATED_KEYS_MAX: usize = 1 << 22;
 
 /// The keys of many shards, each behind its own lock.
 pub struct ShardedMap {
@@ -66,12 +51,12 @@ pub struct ShardedMap {
     /// Log index of the newest deletion of any key in each bucket; a key's bucket comes from a
     /// fixed hash (crc32c), not the seeded one, so that every replica computes the same marks.
     /// Written only by the apply path, under the write lock of the deleted key's shard.
-    deletion_marks: Box<[AtomicU64]>,
+    pub(crate) deletion_marks: Box<[AtomicU64]>,
     /// Whether the shards are pinned for a snapshot (`pin.rs`); one pin at a time.
-    pinned: AtomicBool,
+    pub(crate) pinned: AtomicBool,
     /// Set when the whole map was replaced (a snapshot installed) while pinned: what the pin
     /// would read is then a mix of the two states.
-    pin_broken: AtomicBool,
+    pub(crate) pin_broken: AtomicBool,
 }
 
 impl ShardedMap {
@@ -117,7 +102,7 @@ impl ShardedMap {
         }
     }
 
-    fn mark_deletion(&self, key: &[u8], log_index: u64) {
+    pub(crate) fn mark_deletion(&self, key: &[u8], log_index: u64) {
         self.deletion_marks[deletion_bucket(key)].fetch_max(log_index, Ordering::AcqRel);
     }
 
@@ -295,13 +280,13 @@ pub type WriteSet<'a> = Locked<'a, RwLockWriteGuard<'a, Shard>>;
 
 /// A set of locked shards, in ascending shard order, through which commands see the keyspace.
 pub struct Locked<'a, G> {
-    map: &'a ShardedMap,
+    pub(crate) map: &'a ShardedMap,
     /// Invariant: sorted by shard index, no duplicates.
-    guards: Vec<(usize, G)>,
+    pub(crate) guards: Vec<(usize, G)>,
     /// The changes made through this set, when they are recorded ([`Locked::record_changes`]).
-    changes: Option<Vec<Change>>,
+    pub(crate) changes: Option<Vec<Change>>,
     /// The reason recorded for removals.
-    delete_reason: DeleteReason,
+    pub(crate) delete_reason: DeleteReason,
 }
 
 impl<'a, G> Locked<'a, G> {
@@ -320,7 +305,7 @@ impl<'a, G> Locked<'a, G> {
         self.changes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    fn record(&mut self, revision: u64, kind: impl FnOnce() -> ChangeKind) {
+    pub(crate) fn record(&mut self, revision: u64, kind: impl FnOnce() -> ChangeKind) {
         if let Some(changes) = &mut self.changes {
             changes.push(Change { revision, kind: kind() });
         }
@@ -443,7 +428,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
             .count()
     }
 
-    fn shard(&self, hash: u64) -> &Shard {
+    pub(crate) fn shard(&self, hash: u64) -> &Shard {
         let id = self.map.shard_of(hash);
         let position = if self.is_whole() {
             id
@@ -452,205 +437,6 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         };
         debug_assert_eq!(self.guards[position].0, id);
         &self.guards[position].1
-    }
-}
-
-impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
-    /// Stores `entry` under `key`, replacing any previous entry; returns whether there was one.
-    /// A key live at `now_ms` keeps its create index; otherwise it takes `entry.create_index`.
-    pub fn insert(&mut self, key: &[u8], entry: Entry, now_ms: u64) -> bool {
-        let hash = self.map.hash(key);
-        // A short value is copied, as its record copies it: sharing it would keep alive the whole
-        // buffer it was decoded from for as long as the change is kept. A long one is shared, as
-        // its record shares it.
-        let value = |v: &Bytes| {
-            if v.len() <= crate::stored_key::INLINE_VALUE_BYTES_MAX {
-                Bytes::copy_from_slice(v)
-            } else {
-                v.clone()
-            }
-        };
-        let recorded = self.changes.is_some().then(|| {
-            let value = match &entry.value {
-                Value::String(bytes) => Ok(value(bytes)),
-                Value::Aggregate(aggregate) => Err(aggregate.kind()),
-            };
-            (entry.mod_index, value, entry.expire_at_ms)
-        });
-        let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
-        if let Some((revision, value, expire_at_ms)) = recorded {
-            let key = Bytes::copy_from_slice(key);
-            self.record(revision, || match value {
-                Ok(value) => ChangeKind::Put { key, value, create_revision, expire_at_ms },
-                Err(kind) => ChangeKind::Update { key, kind, create_revision, expire_at_ms },
-            });
-        }
-        old.is_some()
-    }
-
-    /// Changes the aggregate under `key` with `f`, as the entry at `log_index` does; the caller
-    /// has checked that the key holds one of `kind` or (when it is not live at `now_ms`) that
-    /// it may be created. A key not live starts from an empty aggregate of `kind`, stored only if
-    /// `f` leaves something in it; an aggregate `f` leaves empty is removed with its key, as in
-    /// Redis. The key's TTL stays.
-    ///
-    /// # Panics
-    /// If the key holds a string or an aggregate of another kind, or `kind` is the string kind:
-    /// the caller's type check is missing, which is a bug.
-    pub fn update_aggregate<R>(
-        &mut self,
-        key: &[u8],
-        kind: Kind,
-        (now_ms, log_index): (u64, u64),
-        f: impl FnOnce(&mut Aggregate) -> R,
-    ) -> R {
-        let hash = self.map.hash(key);
-        let live = self.shard(hash).get(hash, key).is_some_and(|s| s.is_live(now_ms));
-        if !live {
-            let mut aggregate = Aggregate::empty(kind).expect("an aggregate kind");
-            let result = f(&mut aggregate);
-            if !aggregate.is_empty() {
-                let value = Value::Aggregate(Box::new(aggregate));
-                let entry =
-                    Entry { value, expire_at_ms: None, mod_index: log_index, create_index: log_index };
-                self.insert(key, entry, now_ms);
-            }
-            return result;
-        }
-        let recording = self.changes.is_some();
-        let (result, empty, change) = self
-            .shard_mut(hash)
-            .update(hash, key, log_index, |stored| {
-                let aggregate = stored.aggregate_mut().filter(|a| a.kind() == kind);
-                let aggregate = aggregate.expect("the caller checked the key's type");
-                let result = f(aggregate);
-                let empty = aggregate.is_empty();
-                (result, empty, (recording && !empty).then(|| change_of(stored)))
-            })
-            .expect("live just above");
-        if empty {
-            self.remove(key, log_index);
-        } else if let Some(change) = change {
-            self.record(log_index, || change);
-        }
-        result
-    }
-
-    /// Sets or clears the expiry of `key` in place (a hash, list or set is not copied), as the
-    /// entry at `log_index` does; returns whether the key was stored.
-    pub fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>, log_index: u64) -> bool {
-        let hash = self.map.hash(key);
-        let recording = self.changes.is_some();
-        let change = self
-            .shard_mut(hash)
-            .set_expiry(hash, key, expire_at_ms, log_index, |s| recording.then(|| change_of(s)));
-        let stored = change.is_some();
-        if let Some(Some(change)) = change {
-            self.record(log_index, || change);
-        }
-        stored
-    }
-
-    /// Removes `key` as [`Locked::remove`] does, and returns its entry (a hash, list or set is
-    /// moved out, not copied).
-    pub fn take(&mut self, key: &[u8], log_index: u64) -> Option<Entry> {
-        let hash = self.map.hash(key);
-        let taken = self.shard_mut(hash).take(hash, key);
-        if taken.is_some() {
-            self.removed(key, log_index);
-        }
-        taken
-    }
-
-    /// Removes `key`; when it was there, `log_index` becomes its deletion mark (see
-    /// [`ShardedMap::deletion_mark`]). Returns whether it was there.
-    pub fn remove(&mut self, key: &[u8], log_index: u64) -> bool {
-        self.remove_with(key, log_index, |_| ()).is_some()
-    }
-
-    /// Removes `key` as [`Locked::remove`] does, returning what `f` makes of its record.
-    pub fn remove_with<R>(
-        &mut self,
-        key: &[u8],
-        log_index: u64,
-        f: impl FnOnce(&StoredKey) -> R,
-    ) -> Option<R> {
-        let hash = self.map.hash(key);
-        let removed = self.shard_mut(hash).remove_with(hash, key, |stored| f(stored));
-        if removed.is_some() {
-            self.removed(key, log_index);
-        }
-        removed
-    }
-
-    /// Records a message published by the entry at `log_index` (PUBLISH), when changes are
-    /// recorded.
-    pub fn record_message(&mut self, log_index: u64, channel: &Bytes, message: &Bytes) {
-        self.record(log_index, || ChangeKind::Message { channel: channel.clone(), message: message.clone() });
-    }
-
-    /// Marks and records the removal of `key` by the entry at `log_index`.
-    fn removed(&mut self, key: &[u8], log_index: u64) {
-        self.map.mark_deletion(key, log_index);
-        let reason = self.delete_reason;
-        self.record(log_index, || ChangeKind::Delete { key: Bytes::copy_from_slice(key), reason });
-    }
-
-    /// Replaces every key with `keys` (installing a snapshot; about `expected` of them), and sets
-    /// every deletion mark to `log_index`. Each key goes into its shard as it comes (gathering
-    /// all keys by shard first cost a copy of each and was a fifth slower to restart 1M keys),
-    /// each shard's table sized once up front and its SCAN index built from sorted hashes at the
-    /// end, several times faster than inserting the keys one by one. A key given twice keeps its
-    /// last entry.
-    ///
-    /// # Panics
-    /// If not every shard is locked.
-    pub fn load(&mut self, keys: impl IntoIterator<Item = (Bytes, Entry)>, expected: usize, log_index: u64) {
-        if self.map.pinned.load(Ordering::Acquire) {
-            self.map.pin_broken.store(true, Ordering::Release);
-        }
-        self.clear(log_index);
-        let keys = keys.into_iter();
-        // An even share each, and an eighth more for the unevenness of hashing; `expected` may
-        // come from a damaged header, so it sizes no more than a few million keys.
-        let expected = keys.size_hint().0.max(expected.min(LOAD_PREALLOCATED_KEYS_MAX));
-        let share = expected / self.guards.len();
-        let mut loading: Vec<_> =
-            self.guards.iter_mut().map(|(_, shard)| shard.begin_load(share + share / 8)).collect();
-        for (key, entry) in keys {
-            let hash = self.map.hash(&key);
-            // Every shard is locked (`clear` checked), so a shard's guard is at its own index.
-            let id = self.map.shard_of(hash);
-            self.guards[id].1.load_one(&mut loading[id], hash, &key, entry);
-        }
-        for ((_, shard), loading) in self.guards.iter_mut().zip(loading) {
-            shard.finish_load(loading);
-        }
-    }
-
-    /// Removes every key, and sets every deletion mark to `log_index`.
-    ///
-    /// # Panics
-    /// If not every shard is locked.
-    pub fn clear(&mut self, log_index: u64) {
-        assert!(self.guards.len() == self.map.shard_count(), "clearing needs every shard locked");
-        for (_, shard) in &mut self.guards {
-            shard.clear();
-        }
-        for mark in self.map.deletion_marks.iter() {
-            mark.store(log_index, Ordering::Release);
-        }
-        self.record(log_index, || ChangeKind::Flush);
-    }
-
-    fn shard_mut(&mut self, hash: u64) -> &mut Shard {
-        let id = self.map.shard_of(hash);
-        let position = if self.guards.len() == self.map.shard_count() {
-            id
-        } else {
-            self.guards.iter().position(|(i, _)| *i == id).expect("the key's shard is locked")
-        };
-        &mut self.guards[position].1
     }
 }
 

@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use redraft_core::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use redraft_core::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use redraft_core::record::{decode_all, encode_record, Problem, RecordDecoder, Tail, TornReason};
-use redraft_core::snapshot::{write_snapshot, LogId, SnapshotError, SnapshotReader};
+use redraft_core::snapshot::{write_snapshot, LogId, SnapshotError};
+use redraft_core::snapshot_reader::SnapshotReader;
 use redraft_core::Reply;
 use redraft_core::{StateMachine, StateMachineConfig};
 

@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redraft_core::snapshot::{write_snapshot, SnapshotReader};
+use redraft_core::snapshot::write_snapshot;
+use redraft_core::snapshot_reader::SnapshotReader;
 use redraft_core::{StateMachine, StateMachineConfig};
 
 fuzz_target!(|data: &[u8]| {

@@ -82,7 +82,7 @@ async fn a_start_loads_every_key_and_refuses_a_snapshot_damaged_at_its_end() {
     let mut store =
         StateMachineStore::open(state.clone(), disk.clone(), Arc::new(Metrics::new()), Default::default())
             .expect("opens");
-    let keys = 3 * redraft_core::snapshot::KEY_CHUNK as u64 + 7;
+    let keys = 3 * redraft_core::snapshot_reader::KEY_CHUNK as u64 + 7;
     store.apply((1..=keys).map(|i| set_key(i, &format!("key:{i}")))).await.expect("applies");
     store.get_snapshot_builder().await.build_snapshot().await.expect("builds");
     let digest = state.freeze().digest();
@@ -120,7 +120,7 @@ async fn a_received_snapshot_is_checked_whole_before_it_replaces_anything() {
 
     let leader_dir = tempfile::tempdir().expect("tempdir");
     let mut leader = open(&FileDisk::new(leader_dir.path()).expect("dir"));
-    let keys = 2 * redraft_core::snapshot::KEY_CHUNK as u64;
+    let keys = 2 * redraft_core::snapshot_reader::KEY_CHUNK as u64;
     leader.apply((1..=keys).map(|i| set_key(i, &format!("key:{i}")))).await.expect("applies");
     let built = leader.get_snapshot_builder().await.build_snapshot().await.expect("builds");
     let bytes = std::fs::read(leader_dir.path().join("snapshot")).expect("reads");

@@ -137,8 +137,9 @@ fn clamp(start: i64, end: i64, total: i64) -> Option<(i64, i64)> {
 /// except that looking for a 0 with no end given finds the first bit past the string.
 fn position(value: &[u8], bit: bool, start: Option<i64>, end: Option<i64>, bits: bool) -> i64 {
     let end_given = end.is_some();
+    // An empty string (a missing key answered before) has no bit at all, set or clear.
     if value.is_empty() {
-        return if bit { -1 } else { 0 };
+        return -1;
     }
     let total = if bits { value.len() as i64 * 8 } else { value.len() as i64 };
     let Some((start, end)) = clamp(start.unwrap_or(0), end.unwrap_or(-1), total) else { return -1 };

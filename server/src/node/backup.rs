@@ -7,7 +7,7 @@
 use std::io::{BufReader, Seek};
 use std::time::Duration;
 
-use redraft_core::snapshot::SnapshotReader;
+use redraft_core::snapshot_reader::SnapshotReader;
 
 use super::Node;
 use crate::error::NodeError;

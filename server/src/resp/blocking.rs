@@ -86,9 +86,9 @@ pub async fn run(
     let timed_out = Reply::NilArray;
     let deadline = (timeout_ms > 0).then(|| monotonic_now() + Duration::from_millis(timeout_ms));
     let deadline_ms = (timeout_ms > 0).then(|| node.now_ms().saturating_add(timeout_ms));
-    if let Some((_, slot)) = command.blocking_mut() {
-        *slot = deadline_ms;
-    }
+    // The first attempt, made before any waiting, serves the client whatever its timeout, as
+    // Redis serves a key that holds something at once; later ones carry the deadline.
+    let mut waited = false;
     let ticket = Ticket { blocked, ticket: blocked.enter(keys.clone()) };
     loop {
         let turn = blocked.turn.notified();
@@ -100,6 +100,9 @@ pub async fn run(
         let mut applied = node.state().applied_index();
         let holding: Vec<Bytes> = keys.iter().filter(|key| holds_something(node, key)).cloned().collect();
         if !holding.is_empty() && blocked.first_for(ticket.ticket, &holding) {
+            if let Some((_, slot)) = command.blocking_mut() {
+                *slot = if waited { deadline_ms } else { None };
+            }
             let write = Write::Command { session: None, command: command.clone() };
             match node.write(write).await {
                 Ok(reply) if reply != timed_out => return reply,
@@ -110,6 +113,7 @@ pub async fn run(
         }
         let sleep =
             tokio::time::sleep_until(deadline.unwrap_or_else(|| monotonic_now() + Duration::from_secs(3600)));
+        waited = true;
         tokio::select! {
             _ = node.changes().wait_past(applied) => {}
             _ = turn => {}

@@ -287,22 +287,8 @@ impl Connection {
             return self.step_in_transaction(name, args);
         }
         let pubsub_mode = self.subscriptions.is_some() && self.protocol == Protocol::Resp2;
-        if pubsub_mode
-            && !matches!(
-                name,
-                b"SUBSCRIBE"
-                    | b"PSUBSCRIBE"
-                    | b"UNSUBSCRIBE"
-                    | b"PUNSUBSCRIBE"
-                    | b"PING"
-                    | b"QUIT"
-                    | b"RESET"
-            )
-        {
-            return Step::Now(Frame::Error(format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                String::from_utf8_lossy(name).to_lowercase()
-            )));
+        if let Some(refused) = pubsub_mode.then(|| pubsub::refused_in_subscribed_mode(name)).flatten() {
+            return Step::Now(refused);
         }
         match name {
             b"SUBSCRIBE" | b"PSUBSCRIBE" if args.len() < 2 => {
@@ -565,13 +551,9 @@ impl Connection {
     /// fell too far behind to go on (its client is then disconnected, as Redis drops a slow
     /// subscriber).
     pub async fn next_messages(&mut self, output: &mut BytesMut) -> bool {
-        let Some(subscriptions) = self.subscriptions.as_mut() else { return true };
-        match subscriptions.next().await {
-            Some(pushes) => {
-                pushes.iter().for_each(|push| encode_push(push, self.protocol, output));
-                true
-            }
-            None => false,
+        match self.subscriptions.as_mut() {
+            Some(subscriptions) => subscriptions.next_into(self.protocol, output).await,
+            None => true,
         }
     }
 

@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytes::BytesMut;
 use parking_lot::Mutex;
 use redraft_core::{glob, Change, ChangeKind};
-use redraft_net::resp::Frame;
+use redraft_net::resp::{encode_push, Frame, Protocol};
 use tokio::sync::broadcast;
 
 /// One connection's subscriptions, and the messages coming to it.
@@ -148,9 +149,19 @@ impl Subscriptions {
         frames
     }
 
-    /// The next messages for this connection; `None` when it fell too far behind (its client is
-    /// then disconnected) or the node is going away.
-    pub async fn next(&mut self) -> Option<Vec<Vec<Frame>>> {
+    /// Encodes the next messages for this connection into `output`; `false` when it fell too
+    /// far behind (its client is then disconnected) or the node is going away.
+    pub async fn next_into(&mut self, protocol: Protocol, output: &mut BytesMut) -> bool {
+        match self.next().await {
+            Some(pushes) => {
+                pushes.iter().for_each(|push| encode_push(push, protocol, output));
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Vec<Vec<Frame>>> {
         loop {
             match self.messages.recv().await {
                 Ok(change) => {
@@ -165,6 +176,21 @@ impl Subscriptions {
             }
         }
     }
+}
+
+/// The refusal of a command a RESP2 connection may not run while it subscribes to anything.
+pub fn refused_in_subscribed_mode(name: &[u8]) -> Option<Frame> {
+    let allowed = matches!(
+        name,
+        b"SUBSCRIBE" | b"PSUBSCRIBE" | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"PING" | b"QUIT" | b"RESET"
+    );
+    (!allowed).then(|| {
+        Frame::Error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this \
+             context",
+            String::from_utf8_lossy(name).to_lowercase()
+        ))
+    })
 }
 
 /// SUBSCRIBE or PSUBSCRIBE: adds each name and answers one confirmation each.

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use openraft::{Membership, StoredMembership};
 use redraft_core::codec;
 use redraft_core::session::Session;
-use redraft_core::snapshot::{KeyOrItem, SnapshotHeader, SnapshotItem, SnapshotReader, SnapshotWriter};
+use redraft_core::snapshot::{SnapshotHeader, SnapshotItem, SnapshotWriter};
+use redraft_core::snapshot_reader::{KeyOrItem, SnapshotReader};
 
 use super::format::STORE_FORMAT_VERSION;
 use super::state_machine_store::{membership_of, SnapshotRaftState};

@@ -10,7 +10,8 @@
 
 use std::io::Read;
 
-use redraft_core::snapshot::{SnapshotError, SnapshotHeader, SnapshotReader};
+use redraft_core::snapshot::{SnapshotError, SnapshotHeader};
+use redraft_core::snapshot_reader::SnapshotReader;
 use redraft_core::StateMachine;
 
 /// Chunks of keys the reading thread may be ahead of the installing one.

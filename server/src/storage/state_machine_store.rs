@@ -22,7 +22,8 @@ use openraft::{
 };
 use redraft_core::codec;
 use redraft_core::pin::{pin, PinBroken, PinnedState};
-use redraft_core::snapshot::{write_snapshot, SnapshotError, SnapshotHeader, SnapshotReader};
+use redraft_core::snapshot::{write_snapshot, SnapshotError, SnapshotHeader};
+use redraft_core::snapshot_reader::SnapshotReader;
 use redraft_core::{Change, ChangeKind, Frozen, Reply, StateMachine};
 
 use super::disk::{blocking, is_media_error, Disk};
