@@ -13,6 +13,7 @@ pub mod change;
 pub mod codec;
 pub mod command;
 pub mod command_name;
+pub mod command_spec;
 pub mod entry;
 pub mod exec;
 pub mod fnv;
