@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::keyspace_event::Event;
 use crate::types::Kind;
 
 /// One change to the keyspace.
@@ -43,6 +44,10 @@ pub enum ChangeKind {
     /// A message was published (PUBLISH); no key changed. The server hands these to its
     /// subscribers and keeps them out of the watch feed.
     Message { channel: Bytes, message: Bytes },
+    /// A command raised a keyspace event about `key` (recorded only while a node publishes
+    /// keyspace notifications). The server publishes these to its subscribers and keeps them
+    /// out of the watch feed, whose puts and deletes already say what changed.
+    Event { event: Event, key: Bytes },
 }
 
 /// Why a key was removed.
@@ -55,13 +60,13 @@ pub enum DeleteReason {
 }
 
 impl ChangeKind {
-    /// The key changed; `None` for a flush.
+    /// The key changed; `None` for a flush, a message and an event.
     pub fn key(&self) -> Option<&Bytes> {
         match self {
             ChangeKind::Put { key, .. } | ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => {
                 Some(key)
             }
-            ChangeKind::Flush | ChangeKind::Message { .. } => None,
+            ChangeKind::Flush | ChangeKind::Message { .. } | ChangeKind::Event { .. } => None,
         }
     }
 
@@ -70,7 +75,9 @@ impl ChangeKind {
         const OVERHEAD: usize = 64;
         match self {
             ChangeKind::Put { key, value, .. } => OVERHEAD + key.len() + value.len(),
-            ChangeKind::Update { key, .. } | ChangeKind::Delete { key, .. } => OVERHEAD + key.len(),
+            ChangeKind::Update { key, .. }
+            | ChangeKind::Delete { key, .. }
+            | ChangeKind::Event { key, .. } => OVERHEAD + key.len(),
             ChangeKind::Flush => OVERHEAD,
             ChangeKind::Message { channel, message } => OVERHEAD + channel.len() + message.len(),
         }

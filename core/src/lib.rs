@@ -19,6 +19,7 @@ pub mod exec;
 pub mod fnv;
 pub mod glob;
 pub mod key_range;
+pub mod keyspace_event;
 pub mod limits;
 pub mod map;
 pub mod map_writes;

@@ -35,6 +35,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::change::{Change, ChangeKind, DeleteReason};
 use crate::key_range::KeyRange;
+use crate::keyspace_event::Event;
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
 use crate::shard::table_hash;
 pub use crate::shard::Shard;
@@ -287,17 +288,33 @@ pub struct Locked<'a, G> {
     pub(crate) changes: Option<Vec<Change>>,
     /// The reason recorded for removals.
     pub(crate) delete_reason: DeleteReason,
+    /// Whether keyspace events are recorded with the changes ([`Locked::record_events`]).
+    pub(crate) events: bool,
 }
 
 impl<'a, G> Locked<'a, G> {
     fn new(map: &'a ShardedMap, guards: Vec<(usize, G)>) -> Locked<'a, G> {
-        Locked { map, guards, changes: None, delete_reason: DeleteReason::Client }
+        Locked { map, guards, changes: None, delete_reason: DeleteReason::Client, events: false }
     }
 
     /// From now on, records every change made through this set, each removal with `reason`.
     pub fn record_changes(&mut self, reason: DeleteReason) {
         self.changes.get_or_insert_with(Vec::new);
         self.delete_reason = reason;
+    }
+
+    /// From now on, records the keyspace events commands raise (`ChangeKind::Event`) among the
+    /// changes, when changes are recorded.
+    pub fn record_events(&mut self) {
+        self.events = true;
+    }
+
+    /// Records that the entry at `log_index` raised `event` about `key`, when events are
+    /// recorded.
+    pub fn notify(&mut self, event: Event, key: &[u8], log_index: u64) {
+        if self.events {
+            self.record(log_index, || ChangeKind::Event { event, key: Bytes::copy_from_slice(key) });
+        }
     }
 
     /// The changes recorded so far, in the order they were made.

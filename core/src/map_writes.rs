@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use crate::change::ChangeKind;
+use crate::keyspace_event::Event;
 use crate::map::{Entry, Locked, Shard};
 use crate::stored_key::StoredKey;
 use crate::types::{Aggregate, Kind, Value};
@@ -29,7 +30,8 @@ const LOAD_PREALLOCATED_KEYS_MAX: usize = 1 << 22;
 
 impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// Stores `entry` under `key`, replacing any previous entry; returns whether there was one.
-    /// A key live at `now_ms` keeps its create index; otherwise it takes `entry.create_index`.
+    /// A key live at `now_ms` keeps its create index; otherwise it takes `entry.create_index`,
+    /// and raises the keyspace event `new`.
     pub fn insert(&mut self, key: &[u8], entry: Entry, now_ms: u64) -> bool {
         let hash = self.map.hash(key);
         // A short value is copied, as its record copies it: sharing it would keep alive the whole
@@ -49,6 +51,7 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
             };
             (entry.mod_index, value, entry.expire_at_ms)
         });
+        let revision = entry.mod_index;
         let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
         if let Some((revision, value, expire_at_ms)) = recorded {
             let key = Bytes::copy_from_slice(key);
@@ -56,6 +59,9 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
                 Ok(value) => ChangeKind::Put { key, value, create_revision, expire_at_ms },
                 Err(kind) => ChangeKind::Update { key, kind, create_revision, expire_at_ms },
             });
+        }
+        if old.is_none_or(|expiry| expiry.is_some_and(|at| at <= now_ms)) {
+            self.notify(Event::NEW, key, revision);
         }
         old.is_some()
     }

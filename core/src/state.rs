@@ -6,7 +6,7 @@
 //! every shard it touches, and a reader loads the time while holding the read locks of every shard
 //! it reads. A reader therefore sees each of its shards, and the time, as of one log index.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use crate::entry::{AclChange, LogEntry, Payload, SessionRef, Watch, Write};
 use crate::exec;
 use crate::fnv::Fnv64;
 use crate::key_range::KeyRange;
+use crate::keyspace_event::Event;
 use crate::map::{Entry, ShardedMap, WriteSet};
 use crate::reply::Reply;
 use crate::session::{Session, SessionCheck, SessionTable};
@@ -64,6 +65,9 @@ pub struct StateMachine {
     /// Invariant: grows with every change to `users`, so a connection can tell that the user it
     /// authenticated as may have changed.
     users_version: AtomicU64,
+    /// Whether applying records the keyspace events commands raise (this node publishes
+    /// keyspace notifications).
+    keyspace_events: AtomicBool,
 }
 
 impl StateMachine {
@@ -77,6 +81,7 @@ impl StateMachine {
             session_capacity: config.session_capacity,
             users: RwLock::new(Arc::new(Users::default())),
             users_version: AtomicU64::new(0),
+            keyspace_events: AtomicBool::new(false),
         }
     }
 
@@ -109,6 +114,12 @@ impl StateMachine {
             }
             Err(error) => Reply::Error(error),
         }
+    }
+
+    /// Records the keyspace events of the entries applied from now on among their changes
+    /// (`ChangeKind::Event`), or stops; a node does while it publishes keyspace notifications.
+    pub fn record_keyspace_events(&self, on: bool) {
+        self.keyspace_events.store(on, Ordering::Release);
     }
 
     /// The map, for callers that read it directly (benchmarks, listing).
@@ -181,6 +192,9 @@ impl StateMachine {
                 let mut view = self.map.write_keys(keys);
                 if changes.is_some() {
                     view.record_changes(DeleteReason::Expiry);
+                    if self.keyspace_events.load(Ordering::Acquire) {
+                        view.record_events();
+                    }
                 }
                 self.time_ms.store(now_ms, Ordering::Release);
                 let mut removed = 0;
@@ -188,6 +202,7 @@ impl StateMachine {
                     // The key may have been written again since the leader collected it.
                     if view.entry(key).is_some_and(|e| !e.is_live(now_ms)) {
                         view.remove(key, log_index);
+                        view.notify(Event::EXPIRED, key, log_index);
                         removed += 1;
                     }
                 }
@@ -402,6 +417,9 @@ impl StateMachine {
         let mut view = lock_for_write(&self.map, some_keys.then_some(keys));
         if changes.is_some() {
             view.record_changes(DeleteReason::Client);
+            if self.keyspace_events.load(Ordering::Acquire) {
+                view.record_events();
+            }
         }
         self.time_ms.store(now_ms, Ordering::Release);
         let replies = writes

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::command::ARGUMENT_OVERHEAD;
+use crate::keyspace_event::{Event, EventClass};
 use crate::map::{Entry, WriteSet};
 use crate::reply::Reply;
 use crate::stored_key::StoredKey;
@@ -184,12 +185,20 @@ impl TxnOp {
                     create_index: log_index,
                 };
                 view.insert(key, entry, now_ms);
+                // The keyspace events of SET and SET ... PX.
+                view.notify(Event::new(EventClass::String, "set"), key, log_index);
+                if ttl_ms.is_some() {
+                    view.notify(Event::EXPIRE, key, log_index);
+                }
                 Reply::Integer(i64::from(created))
             }
             TxnOp::Delete { key } => {
                 let live = view.live(key, now_ms).is_some();
                 // An expired key still stored goes too, but counts as absent (as DEL counts it).
                 let removed = view.remove(key, log_index);
+                if live && removed {
+                    view.notify(Event::DEL, key, log_index);
+                }
                 Reply::Integer(i64::from(live && removed))
             }
             TxnOp::Get { key } => match view.live(key, now_ms) {

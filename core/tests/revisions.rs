@@ -176,6 +176,39 @@ fn operations_apply_in_order_at_one_revision() {
     assert_eq!(kinds, expected.iter().map(|e| (2, e.to_string())).collect::<Vec<_>>());
 }
 
+/// Keyspace events are recorded among the changes only while the state machine is told to
+/// record them, each after the change it is about, as the HTTP API's writes raise SET's and
+/// DEL's events.
+#[test]
+fn keyspace_events_are_recorded_only_when_asked_for() {
+    let mut node = Node::new();
+    let txn = |ops| Txn { compares: vec![], success: ops, failure: vec![] };
+    let (_, changes) = run_txn(&mut node, &txn(vec![put("a", "1")]));
+    assert_eq!(changes.iter().map(|c| describe(&c.kind)).collect::<Vec<_>>(), ["put a=1 created 1"]);
+    node.sm.record_keyspace_events(true);
+    let ops = vec![
+        put("a", "2"),
+        TxnOp::Put { key: b("b"), value: b("3"), ttl_ms: Some(100), keep_ttl: false },
+        TxnOp::Delete { key: b("a") },
+        TxnOp::Delete { key: b("missing") },
+    ];
+    let (_, changes) = run_txn(&mut node, &txn(ops));
+    let expected = [
+        "put a=2 created 1",
+        "event set a",
+        "put b=3 created 2",
+        "event new b",
+        "event set b",
+        "event expire b",
+        "delete a Client",
+        "event del a",
+    ];
+    assert_eq!(changes.iter().map(|c| describe(&c.kind)).collect::<Vec<_>>(), expected);
+    node.sm.record_keyspace_events(false);
+    let (_, changes) = run_txn(&mut node, &txn(vec![put("a", "4")]));
+    assert_eq!(changes.iter().map(|c| describe(&c.kind)).collect::<Vec<_>>(), ["put a=4 created 3"]);
+}
+
 fn describe(kind: &ChangeKind) -> String {
     match kind {
         ChangeKind::Put { key, value, create_revision, .. } => format!(
@@ -189,6 +222,7 @@ fn describe(kind: &ChangeKind) -> String {
         ChangeKind::Delete { key, reason } => format!("delete {} {reason:?}", String::from_utf8_lossy(key)),
         ChangeKind::Flush => "flush".to_owned(),
         ChangeKind::Message { channel, .. } => format!("message on {}", String::from_utf8_lossy(channel)),
+        ChangeKind::Event { event, key } => format!("event {} {}", event.name, String::from_utf8_lossy(key)),
     }
 }
 

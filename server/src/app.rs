@@ -120,6 +120,9 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
         options.peer_tls = Some(Arc::new(crate::tls::peer_tls(&files)?));
     }
     let node = Node::start(options, disk, clock, metrics).await.map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(flags) = redraft_core::keyspace_event::NotifyFlags::parse(&config.notify_keyspace_events) {
+        node.set_keyspace_events(flags);
+    }
     let resp = TcpListener::bind(&config.resp_addr)
         .await
         .map_err(|e| format!("cannot listen for Redis clients on {}: {e}", config.resp_addr))?;

@@ -16,9 +16,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use redraft_core::key_range::KeyRange;
-use redraft_core::Change;
+use redraft_core::keyspace_event::NotifyFlags;
+use redraft_core::{Change, ChangeKind};
 use tokio::sync::{broadcast, watch};
 
 /// Most changes the window holds.
@@ -31,11 +33,27 @@ pub const WATCH_HISTORY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Messages a subscriber may fall behind by before it is disconnected.
 pub const MESSAGES_BUFFERED: usize = 4096;
 
+/// The channel prefix of keyspace notifications about a key (database 0, the only one).
+const KEYSPACE_PREFIX: &[u8] = b"__keyspace@0__:";
+
+/// The channel prefix of keyspace notifications about an event.
+const KEYEVENT_PREFIX: &[u8] = b"__keyevent@0__:";
+
+fn joined(prefix: &[u8], name: &[u8]) -> Bytes {
+    let mut channel = BytesMut::with_capacity(prefix.len() + name.len());
+    channel.extend_from_slice(prefix);
+    channel.extend_from_slice(name);
+    channel.freeze()
+}
+
 /// The applied changes of one node.
 pub struct ChangeFeed {
     window: Mutex<Window>,
-    /// Messages published (PUBLISH), as their entries apply, for this node's subscribers.
+    /// Messages published (PUBLISH) and keyspace notifications, as their entries apply, for this
+    /// node's subscribers.
     messages: broadcast::Sender<Arc<Change>>,
+    /// Which keyspace events this node publishes (`notify-keyspace-events`).
+    keyspace_events: Mutex<NotifyFlags>,
     /// The applied index, for waiting watchers.
     applied: watch::Sender<u64>,
     changes_max: usize,
@@ -110,6 +128,7 @@ impl ChangeFeed {
         ChangeFeed {
             window: Mutex::new(Window { changes: VecDeque::new(), bytes: 0, oldest: applied + 1, applied }),
             messages: broadcast::channel(MESSAGES_BUFFERED).0,
+            keyspace_events: Mutex::new(NotifyFlags::default()),
             applied: watch::channel(applied).0,
             changes_max,
             bytes_max,
@@ -134,12 +153,45 @@ impl ChangeFeed {
         self.applied.send_replace(applied);
     }
 
-    /// Hands published messages (`ChangeKind::Message`) to this node's subscribers.
+    /// Hands published messages (`ChangeKind::Message`) to this node's subscribers, and each
+    /// keyspace event (`ChangeKind::Event`) as the messages `notify-keyspace-events` asks for:
+    /// to `__keyspace@0__:<key>`, then to `__keyevent@0__:<event>`, as Redis sends them.
     pub fn publish_messages(&self, messages: Vec<Change>) {
-        for message in messages {
+        let flags = *self.keyspace_events.lock();
+        let send = |revision, channel: Bytes, message: Bytes| {
             // No receiver is not an error: nobody on this node subscribes.
-            let _ = self.messages.send(Arc::new(message));
+            let _ = self
+                .messages
+                .send(Arc::new(Change { revision, kind: ChangeKind::Message { channel, message } }));
+        };
+        for change in messages {
+            match &change.kind {
+                ChangeKind::Event { event, key } => {
+                    let name = Bytes::from_static(event.name.as_bytes());
+                    if flags.keyspace(event.class) {
+                        send(change.revision, joined(KEYSPACE_PREFIX, key), name.clone());
+                    }
+                    if flags.keyevent(event.class) {
+                        send(change.revision, joined(KEYEVENT_PREFIX, &name), key.clone());
+                    }
+                }
+                _ => {
+                    let _ = self.messages.send(Arc::new(change));
+                }
+            }
         }
+    }
+
+    /// Which keyspace events this node publishes.
+    pub fn keyspace_events(&self) -> NotifyFlags {
+        *self.keyspace_events.lock()
+    }
+
+    /// Publishes the keyspace events `flags` asks for from the next applied entry on; the state
+    /// machine must record events ([`redraft_core::StateMachine::record_keyspace_events`])
+    /// whenever `flags.publishes()`.
+    pub fn set_keyspace_events(&self, flags: NotifyFlags) {
+        *self.keyspace_events.lock() = flags;
     }
 
     /// The messages published from now on; a receiver more than [`MESSAGES_BUFFERED`] behind

@@ -5,6 +5,9 @@
 //! ones time makes (a TTL left counts down between the two), the order of replies Redis does not
 //! define (KEYS, HGETALL, HKEYS, HVALS, SMEMBERS, the set algebra, HSCAN and SSCAN), and the last
 //! digits of an INCRBYFLOAT or HINCRBYFLOAT past 2^53 (`float_within_precision`).
+//!
+//! Both servers publish every keyspace notification (`notify-keyspace-events KEAn`), and a
+//! subscriber on each must receive the same messages in the same order for every case.
 #![cfg(not(madsim))]
 // Real processes on real time: the determinism lint is for code that runs in simulation.
 #![allow(clippy::disallowed_methods)]
@@ -424,11 +427,20 @@ fn commands_of_every_type_answer_as_redis_does() {
     // The runner's closure may not borrow mutably; the clients are used one case at a time.
     let theirs = RefCell::new(SyncClient::connect(&redis.addr().to_string()).expect("redis-server"));
     let ours = RefCell::new(redraft.client());
+    let listeners = RefCell::new((
+        EventListener::start(&mut theirs.borrow_mut(), &redis.addr().to_string()),
+        EventListener::start(&mut ours.borrow_mut(), &format!("127.0.0.1:{}", redraft.port())),
+    ));
     let config = ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() };
     proptest!(config, |(commands in case())| {
         let (mut theirs, mut ours) = (theirs.borrow_mut(), ours.borrow_mut());
+        let mut listeners = listeners.borrow_mut();
         call(&mut theirs, &words(&["FLUSHALL"]));
         call(&mut ours, &words(&["FLUSHALL"]));
+        // Whatever an earlier case left unread (one that failed half-way) is read and dropped.
+        listeners.0.events_until_mark(&mut theirs);
+        listeners.1.events_until_mark(&mut ours);
+        let mut fixed_up = false;
         for (step, command) in commands.iter().enumerate() {
             let expected = comparable(command, call(&mut theirs, command));
             let found = comparable(command, call(&mut ours, command));
@@ -438,6 +450,8 @@ fn commands_of_every_type_answer_as_redis_does() {
                     "HINCRBYFLOAT" => call(&mut ours, &words(&["HSET", &command[1], &command[2], &value])),
                     _ => call(&mut ours, &words(&["SET", &command[1], &value, "KEEPTTL"])),
                 };
+                // That write raised events of its own.
+                fixed_up = true;
                 continue;
             }
             prop_assert_eq!(&found, &expected, "step {} of {:?}: {:?}", step, commands, command);
@@ -447,7 +461,54 @@ fn commands_of_every_type_answer_as_redis_does() {
         for key in KEYS {
             prop_assert_eq!(contents(&mut ours, key), contents(&mut theirs, key), "{} after {:?}", key, commands);
         }
+        let (expected, found) = (listeners.0.events_until_mark(&mut theirs), listeners.1.events_until_mark(&mut ours));
+        if !fixed_up {
+            prop_assert_eq!(found, expected, "keyspace notifications of {:?}", commands);
+        }
     });
+}
+
+/// A connection subscribed to every keyspace notification of a server that publishes them all.
+struct EventListener {
+    subscriber: SyncClient,
+    marks: u64,
+}
+
+impl EventListener {
+    fn start(client: &mut SyncClient, addr: &str) -> EventListener {
+        assert_eq!(
+            call(client, &words(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"])),
+            Frame::Simple("OK".into())
+        );
+        let mut subscriber = SyncClient::connect(addr).expect("a second connection");
+        call(&mut subscriber, &words(&["PSUBSCRIBE", "__key*@0__:*"]));
+        call(&mut subscriber, &words(&["SUBSCRIBE", "mark"]));
+        EventListener { subscriber, marks: 0 }
+    }
+
+    /// The notifications received since the last call, as (channel, message): `client`
+    /// publishes a mark after its commands, and the subscriber reads up to it (messages arrive
+    /// in the order they were published, on both servers).
+    fn events_until_mark(&mut self, client: &mut SyncClient) -> Vec<(String, String)> {
+        self.marks += 1;
+        let mark = self.marks.to_string();
+        call(client, &words(&["PUBLISH", "mark", &mark]));
+        let mut events = Vec::new();
+        loop {
+            let frame = self.subscriber.read_reply().expect("the subscriber reads");
+            let Frame::Array(parts) = frame else { panic!("a message: {frame:?}") };
+            let text = |frame: &Frame| match frame {
+                Frame::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                other => panic!("a bulk string: {other:?}"),
+            };
+            match parts.len() {
+                3 if text(&parts[1]) == "mark" && text(&parts[2]) == mark => return events,
+                3 => {}
+                4 => events.push((text(&parts[2]), text(&parts[3]))),
+                _ => panic!("a message: {parts:?}"),
+            }
+        }
+    }
 }
 
 /// What `key` holds, read with the commands of its type (in a comparable order).

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use bytes::{Bytes, BytesMut};
 
 use super::context::Exec;
+use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
@@ -89,6 +90,7 @@ pub(crate) fn write(command: &BitCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 bytes[byte] &= !mask;
             }
             exec.put(key, bytes.freeze(), expire_at_ms);
+            exec.notify(EventClass::String, "setbit", key);
             Reply::Integer(i64::from(old))
         }
         BitCommand::Op { op, destination, keys } => {
@@ -110,9 +112,12 @@ pub(crate) fn write(command: &BitCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 })
                 .collect();
             if result.is_empty() {
-                exec.view.remove(destination, exec.log_index);
+                if exec.view.remove(destination, exec.log_index) {
+                    exec.notify(EventClass::Generic, "del", destination);
+                }
             } else {
                 exec.put(destination, Bytes::from(result), None);
+                exec.notify(EventClass::String, "set", destination);
             }
             Reply::Integer(len as i64)
         }

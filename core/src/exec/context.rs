@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::keyspace_event::{Event, EventClass};
 use crate::map::{Entry, WriteSet};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
@@ -40,6 +41,20 @@ impl Exec<'_, '_> {
     pub(crate) fn live_string(&self, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Reply> {
         let stored = string(self.view.live(key, self.now_ms))?;
         Ok(stored.map(|s| (s.value_bytes(), s.expire_at_ms())))
+    }
+
+    /// Raises the keyspace event `name` of `class` about `key`.
+    pub(crate) fn notify(&mut self, class: EventClass, name: &'static str, key: &[u8]) {
+        self.view.notify(Event::new(class, name), key, self.log_index);
+    }
+
+    /// Raises the keyspace event `name` of `class` about the aggregate under `key`, and `del`
+    /// after it when the command left the aggregate empty (and so removed it), as Redis does.
+    pub(crate) fn notify_changed(&mut self, class: EventClass, name: &'static str, key: &[u8]) {
+        self.notify(class, name, key);
+        if self.view.entry(key).is_none() {
+            self.view.notify(Event::DEL, key, self.log_index);
+        }
     }
 
     pub(crate) fn put(&mut self, key: &[u8], value: impl Into<Value>, expire_at_ms: Option<u64>) {

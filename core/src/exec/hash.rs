@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::context::{aggregate_of, Exec};
 use crate::command::CommandName;
+use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
 use crate::reply::{errors, Reply};
@@ -88,6 +89,7 @@ pub(crate) fn write(command: &HashCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 let hash = as_hash_mut(aggregate);
                 pairs.iter().filter(|(field, value)| hash.insert(field, value)).count()
             });
+            exec.notify(EventClass::Hash, "hset", key);
             if *name == CommandName::HMSet {
                 Reply::Ok
             } else {
@@ -99,6 +101,7 @@ pub(crate) fn write(command: &HashCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 return Reply::Integer(0);
             }
             exec.update(key, Kind::Hash, |aggregate| as_hash_mut(aggregate).insert(field, value));
+            exec.notify(EventClass::Hash, "hset", key);
             Reply::Integer(1)
         }
         HashCommand::Del { fields, .. } => {
@@ -109,6 +112,7 @@ pub(crate) fn write(command: &HashCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 let hash = as_hash_mut(aggregate);
                 fields.iter().filter(|f| hash.remove(f)).count()
             });
+            exec.notify_changed(EventClass::Hash, "hdel", key);
             Reply::Integer(removed as i64)
         }
         HashCommand::IncrBy { field, delta, .. } => {
@@ -119,6 +123,7 @@ pub(crate) fn write(command: &HashCommand, exec: &mut Exec<'_, '_>) -> Reply {
             };
             let Some(new) = old.checked_add(*delta) else { return Reply::Error(errors::OVERFLOW.to_owned()) };
             exec.update(key, Kind::Hash, |aggregate| as_hash_mut(aggregate).insert(field, &format_i64(new)));
+            exec.notify(EventClass::Hash, "hincrby", key);
             Reply::Integer(new)
         }
         HashCommand::IncrByFloat { field, delta, .. } => {
@@ -133,6 +138,7 @@ pub(crate) fn write(command: &HashCommand, exec: &mut Exec<'_, '_>) -> Reply {
             }
             let text = format_f64(new);
             exec.update(key, Kind::Hash, |aggregate| as_hash_mut(aggregate).insert(field, &text));
+            exec.notify(EventClass::Hash, "hincrbyfloat", key);
             Reply::Bulk(text)
         }
         read_only => read(read_only, exec.view, exec.now_ms),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::context::{aggregate_of, Exec};
 use crate::command::CommandName;
+use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::reply::{errors, Reply};
 use crate::types::list_commands::ListCommand;
@@ -91,7 +92,7 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 return Reply::Integer(0);
             }
             let front = matches!(name, N::LPush | N::LPushX);
-            update(exec, &mut |list| {
+            let reply = update(exec, &mut |list| {
                 for item in items {
                     if front {
                         list.push_front(item);
@@ -100,20 +101,24 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                     }
                 }
                 Reply::Integer(list.len() as i64)
-            })
+            });
+            exec.notify(EventClass::List, if front { "lpush" } else { "rpush" }, key);
+            reply
         }
         ListCommand::Pop { name, count, .. } => {
             let front = *name == N::LPop;
-            match (list.is_some(), count) {
-                (false, None) => Reply::Nil,
-                (false, Some(_)) => Reply::NilArray,
+            let reply = match (list.is_some(), count) {
+                (false, None) => return Reply::Nil,
+                (false, Some(_)) => return Reply::NilArray,
+                (true, Some(0)) => return Reply::Array(Vec::new()),
                 (true, None) => update(exec, &mut |list| pop(list, front).map_or(Reply::Nil, |i| bulk(&i))),
-                (true, Some(0)) => Reply::Array(Vec::new()),
                 (true, Some(count)) => update(exec, &mut |list| {
                     let popped = (0..*count).map_while(|_| pop(list, front));
                     Reply::Array(popped.map(|item| bulk(&item)).collect())
                 }),
-            }
+            };
+            exec.notify_changed(EventClass::List, if front { "lpop" } else { "rpop" }, key);
+            reply
         }
         ListCommand::Set { index, item, .. } => {
             if list.is_none() {
@@ -124,7 +129,9 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
             update(exec, &mut |list| {
                 list.set(at, item);
                 Reply::Ok
-            })
+            });
+            exec.notify(EventClass::List, "lset", key);
+            Reply::Ok
         }
         ListCommand::Insert { before, pivot, item, .. } => {
             let Some(list) = list else { return Reply::Integer(0) };
@@ -132,10 +139,12 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 return Reply::Integer(-1);
             };
             let at = if *before { at } else { at + 1 };
-            update(exec, &mut |list| {
+            let reply = update(exec, &mut |list| {
                 list.insert(at, item);
                 Reply::Integer(list.len() as i64)
-            })
+            });
+            exec.notify(EventClass::List, "linsert", key);
+            reply
         }
         ListCommand::Rem { count, item, .. } => {
             let Some(list) = list else { return Reply::Integer(0) };
@@ -150,28 +159,32 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 return Reply::Integer(0);
             }
             doomed.sort_unstable();
-            update(exec, &mut |list| {
+            let reply = update(exec, &mut |list| {
                 for at in doomed.iter().rev() {
                     list.remove(*at);
                 }
                 Reply::Integer(doomed.len() as i64)
-            })
+            });
+            exec.notify_changed(EventClass::List, "lrem", key);
+            reply
         }
         ListCommand::Trim { start, stop, .. } => {
             if list.is_none() {
                 return Reply::Ok;
             }
             let kept = range(*start, *stop, len);
-            if kept == Some((0, len.saturating_sub(1))) {
-                return Reply::Ok;
+            // Redis raises `ltrim` even when nothing is trimmed.
+            if kept != Some((0, len.saturating_sub(1))) {
+                update(exec, &mut |list| {
+                    match kept {
+                        Some((start, stop)) => list.keep(start, stop + 1),
+                        None => list.keep(0, 0),
+                    }
+                    Reply::Ok
+                });
             }
-            update(exec, &mut |list| {
-                match kept {
-                    Some((start, stop)) => list.keep(start, stop + 1),
-                    None => list.keep(0, 0),
-                }
-                Reply::Ok
-            })
+            exec.notify_changed(EventClass::List, "ltrim", key);
+            Reply::Ok
         }
         ListCommand::Move { from, to, from_left, to_left, .. } => {
             let Some(source) = list else { return Reply::Nil };
@@ -197,6 +210,9 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 exec.update(from, Kind::List, |aggregate| pop(as_list_mut(aggregate), *from_left));
                 exec.update(to, Kind::List, |aggregate| push(as_list_mut(aggregate)));
             }
+            // The push is raised first, then the pop (and the source's `del`), as in Redis.
+            exec.notify(EventClass::List, if *to_left { "lpush" } else { "rpush" }, to);
+            exec.notify_changed(EventClass::List, if *from_left { "lpop" } else { "rpop" }, from);
             Reply::Bulk(item)
         }
         read_only => read(read_only, exec.view, exec.now_ms),
@@ -234,6 +250,7 @@ fn blocking_pop(
     }
     let item = exec.update(key, Kind::List, |aggregate| pop(as_list_mut(aggregate), from_left));
     let item = item.expect("a stored list is never empty");
+    exec.notify_changed(EventClass::List, if from_left { "lpop" } else { "rpop" }, key);
     Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&item)])
 }
 

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use crate::glob;
+use crate::keyspace_event::EventClass;
 use crate::limits::VALUE_BYTES_MAX;
 use crate::map::{Locked, Shard, WriteSet};
 use crate::number::{format_f64, format_i64, parse_f64, parse_i64};
@@ -130,13 +131,17 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 Reply::Integer(0)
             } else {
                 exec.put(key, value.clone(), None);
+                exec.notify(EventClass::String, "set", key);
                 Reply::Integer(1)
             }
         }
         Command::GetDel { key } => match string(exec.view.live(key, now_ms)) {
-            Ok(Some(_)) => Reply::Bulk(
-                exec.view.remove_with(key, log_index, |s| s.value_bytes()).expect("live just above"),
-            ),
+            Ok(Some(_)) => {
+                let value =
+                    exec.view.remove_with(key, log_index, |s| s.value_bytes()).expect("live just above");
+                exec.notify(EventClass::Generic, "del", key);
+                Reply::Bulk(value)
+            }
             Ok(None) => Reply::Nil,
             Err(wrong_type) => wrong_type,
         },
@@ -144,6 +149,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::MSet { pairs } => {
             for (key, value) in pairs {
                 exec.put(key, value.clone(), None);
+                exec.notify(EventClass::String, "set", key);
             }
             Reply::Ok
         }
@@ -153,6 +159,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             }
             for (key, value) in pairs {
                 exec.put(key, value.clone(), None);
+                exec.notify(EventClass::String, "set", key);
             }
             Reply::Integer(1)
         }
@@ -162,6 +169,9 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 // An expired key still stored is removed too, but does not count, as in Redis.
                 if let Some(live) = exec.view.remove_with(key, log_index, |s| s.is_live(now_ms)) {
                     removed += i64::from(live);
+                    if live {
+                        exec.notify(EventClass::Generic, "del", key);
+                    }
                 }
             }
             Reply::Integer(removed)
@@ -183,6 +193,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             let length = joined.len() as i64;
             let expire_at_ms = current.and_then(|e| e.expire_at_ms());
             exec.put(key, joined.freeze(), expire_at_ms);
+            exec.notify(EventClass::String, "append", key);
             Reply::Integer(length)
         }
         Command::SetRange { key, offset, value } => exec.set_range(key, *offset, value),
@@ -208,6 +219,7 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
         Command::Persist { key } => match exec.view.live(key, now_ms).map(StoredKey::expire_at_ms) {
             Some(Some(_)) => {
                 exec.view.set_expiry(key, None, log_index);
+                exec.notify(EventClass::Generic, "persist", key);
                 Reply::Integer(1)
             }
             _ => Reply::Integer(0),
@@ -223,8 +235,14 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
             if only_if_absent && exec.view.live(to, now_ms).is_some() {
                 return Reply::Integer(0);
             }
+            // Redis removes the target first and adds the key anew, so `new` is raised either way.
+            if exec.view.live(to, now_ms).is_some() {
+                exec.notify(EventClass::New, "new", to);
+            }
             let entry = exec.view.take(from, log_index).expect("live just above");
             exec.put(to, entry.value, entry.expire_at_ms);
+            exec.notify(EventClass::Generic, "rename_from", from);
+            exec.notify(EventClass::Generic, "rename_to", to);
             if only_if_absent {
                 Reply::Integer(1)
             } else {
@@ -239,7 +257,12 @@ pub fn write(command: &Command, view: &mut WriteSet<'_>, now_ms: u64, log_index:
                 return Reply::Integer(0);
             }
             let Some(entry) = exec.live(from) else { return Reply::Integer(0) };
+            // Redis removes a target it replaces and adds the copy anew, raising `new` either way.
+            if exec.view.live(to, now_ms).is_some() {
+                exec.notify(EventClass::New, "new", to);
+            }
             exec.put(to, entry.value, entry.expire_at_ms);
+            exec.notify(EventClass::Generic, "copy_to", to);
             Reply::Integer(1)
         }
         Command::FlushAll { .. } => {
@@ -300,6 +323,10 @@ impl Exec<'_, '_> {
         };
         if allowed {
             self.put(&set.key, set.value.clone(), expire_at_ms);
+            self.notify(EventClass::String, "set", &set.key);
+            if matches!(set.expiry, SetExpiry::Set(_)) {
+                self.notify(EventClass::Generic, "expire", &set.key);
+            }
         }
         match (set.get, allowed) {
             (true, _) => Reply::bulk_or_nil(old_value),
@@ -321,6 +348,7 @@ impl Exec<'_, '_> {
             }
             Some(Expiry::Persist) if expire_at_ms.is_some() => {
                 self.view.set_expiry(key, None, self.log_index);
+                self.notify(EventClass::Generic, "persist", key);
             }
             Some(Expiry::Persist) => {}
             Some(at) => match self.absolute(at, CommandName::GetEx) {
@@ -347,6 +375,7 @@ impl Exec<'_, '_> {
             return Reply::Error(errors::OVERFLOW.to_owned());
         };
         self.put(key, format_i64(new), current.and_then(|(_, at)| at));
+        self.notify(EventClass::String, "incrby", key);
         Reply::Integer(new)
     }
 
@@ -372,6 +401,7 @@ impl Exec<'_, '_> {
         }
         let text = format_f64(new);
         self.put(key, text.clone(), current.and_then(|(_, at)| at));
+        self.notify(EventClass::String, "incrbyfloat", key);
         Reply::Bulk(text)
     }
 
@@ -397,6 +427,7 @@ impl Exec<'_, '_> {
         bytes[offset..end].copy_from_slice(value);
         let length = bytes.len() as i64;
         self.put(key, bytes.freeze(), current.and_then(|(_, at)| at));
+        self.notify(EventClass::String, "setrange", key);
         Reply::Integer(length)
     }
 
@@ -405,8 +436,10 @@ impl Exec<'_, '_> {
     fn set_expiry(&mut self, key: &Bytes, when: i64) {
         if when <= to_i64(self.now_ms) {
             self.view.remove(key, self.log_index);
+            self.notify(EventClass::Generic, "del", key);
         } else {
             self.view.set_expiry(key, Some(when as u64), self.log_index);
+            self.notify(EventClass::Generic, "expire", key);
         }
     }
 

@@ -7,12 +7,13 @@ use bytes::Bytes;
 
 use super::context::{aggregate_of, Exec};
 use crate::command::CommandName;
+use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::reply::Reply;
 use crate::types::random::{pick, Random};
 use crate::types::scan;
 use crate::types::set_commands::SetsCommand;
-use crate::types::{Aggregate, Kind, Set};
+use crate::types::{Aggregate, Kind, Set, Value};
 
 /// The sets under `keys` (an absent key is an empty set), or WRONGTYPE if any holds another
 /// type.
@@ -140,6 +141,7 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 let set = as_set_mut(aggregate);
                 members.iter().filter(|m| set.insert(m)).count()
             });
+            exec.notify(EventClass::Set, "sadd", key);
             Reply::Integer(added as i64)
         }
         SetsCommand::Rem { key, members } => {
@@ -154,6 +156,7 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 let set = as_set_mut(aggregate);
                 members.iter().filter(|m| set.remove(m)).count()
             });
+            exec.notify_changed(EventClass::Set, "srem", key);
             Reply::Integer(removed as i64)
         }
         SetsCommand::Store { name, destination, keys } => {
@@ -161,16 +164,23 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 Ok(sets) => combine(*name, &sets, 0),
                 Err(wrong_type) => return wrong_type,
             };
-            // The destination is replaced whatever it held, as in Redis.
-            exec.view.remove(destination, log_index);
+            // The destination is replaced whatever it held (keeping no TTL), or removed when the
+            // result is empty, as in Redis.
             let count = members.len();
             if count > 0 {
-                exec.update(destination, Kind::Set, |aggregate| {
-                    let set = as_set_mut(aggregate);
-                    members.iter().for_each(|m| {
-                        set.insert(m);
-                    });
+                let mut set = Set::default();
+                members.iter().for_each(|m| {
+                    set.insert(m);
                 });
+                exec.put(destination, Value::Aggregate(Box::new(Aggregate::Set(set))), None);
+                let event = match name {
+                    CommandName::SInterStore => "sinterstore",
+                    CommandName::SUnionStore => "sunionstore",
+                    _ => "sdiffstore",
+                };
+                exec.notify(EventClass::Set, event, destination);
+            } else if exec.view.remove(destination, log_index) {
+                exec.notify(EventClass::Generic, "del", destination);
             }
             Reply::Integer(count as i64)
         }
@@ -191,8 +201,10 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
             }
             let present = destination.is_some_and(|s| s.contains(member));
             exec.update(from, Kind::Set, |aggregate| as_set_mut(aggregate).remove(member));
+            exec.notify_changed(EventClass::Set, "srem", from);
             if !present {
                 exec.update(to, Kind::Set, |aggregate| as_set_mut(aggregate).insert(member));
+                exec.notify(EventClass::Set, "sadd", to);
             }
             Reply::Integer(1)
         }
@@ -222,6 +234,7 @@ pub(crate) fn write(command: &SetsCommand, exec: &mut Exec<'_, '_>) -> Reply {
                     set.remove_index(*at);
                 }
             });
+            exec.notify_changed(EventClass::Set, "spop", key);
             match count {
                 None => Reply::Bulk(members.into_iter().next().expect("one picked")),
                 Some(_) => Reply::Set(members.into_iter().map(Reply::Bulk).collect()),

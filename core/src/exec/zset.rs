@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::context::{aggregate_of, Exec};
 use crate::command::CommandName;
+use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
@@ -14,7 +15,7 @@ use crate::types::random::{pick, Random};
 use crate::types::scan;
 use crate::types::zset::ZSet;
 use crate::types::zset_commands::{AddOptions, AggregateBy, CombineOptions, RangeBy, RangeSpec, ZSetCommand};
-use crate::types::{Aggregate, Kind};
+use crate::types::{Aggregate, Kind, Value};
 
 /// A sorted set's members and scores, owned, in order.
 type Members = Vec<(Bytes, f64)>;
@@ -141,9 +142,10 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 let zset = as_zset_mut(a);
                 members.iter().filter(|m| zset.remove(m)).count()
             });
+            exec.notify_changed(EventClass::ZSet, "zrem", key);
             Reply::Integer(removed as i64)
         }
-        ZSetCommand::RemRange { key, by, .. } => {
+        ZSetCommand::RemRange { name, key, by } => {
             let doomed = match zset_of(exec.view.live(key, now_ms)) {
                 Ok(zset) => {
                     let range = RangeSpec {
@@ -166,6 +168,12 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                     zset.remove(m);
                 });
             });
+            let event = match name {
+                CommandName::ZRemRangeByRank => "zremrangebyrank",
+                CommandName::ZRemRangeByScore => "zremrangebyscore",
+                _ => "zremrangebylex",
+            };
+            exec.notify_changed(EventClass::ZSet, event, key);
             Reply::Integer(doomed.len() as i64)
         }
         ZSetCommand::Pop { name, key, count } => {
@@ -189,6 +197,8 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                         zset.remove(m);
                     });
                 });
+                let event = if *name == CommandName::ZPopMax { "zpopmax" } else { "zpopmin" };
+                exec.notify_changed(EventClass::ZSet, event, key);
             }
             match count {
                 // Without a count, one member and its score, flat, in either protocol.
@@ -217,6 +227,8 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 Err(wrong_type) => return wrong_type,
             };
             exec.update(key, Kind::ZSet, |a| as_zset_mut(a).remove(&member));
+            let event = if *name == CommandName::BZPopMax { "zpopmax" } else { "zpopmin" };
+            exec.notify_changed(EventClass::ZSet, event, key);
             Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(member), Reply::Double(score)])
         }
         ZSetCommand::Range { destination: Some(destination), range, .. } => {
@@ -224,14 +236,19 @@ pub(crate) fn write(command: &ZSetCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 Ok(zset) => select(zset, range),
                 Err(wrong_type) => return wrong_type,
             };
-            store(exec, destination, members)
+            store(exec, destination, members, "zrangestore")
         }
         ZSetCommand::Combine { name, destination: Some(destination), keys, combine } => {
             let members = match combined(*name, keys, combine, exec.view, now_ms) {
                 Ok(members) => members,
                 Err(wrong_type) => return wrong_type,
             };
-            store(exec, destination, members)
+            let event = match name {
+                CommandName::ZUnionStore => "zunionstore",
+                CommandName::ZInterStore => "zinterstore",
+                _ => "zdiffstore",
+            };
+            store(exec, destination, members, event)
         }
         read_only => read(read_only, exec.view, now_ms),
     }
@@ -283,6 +300,7 @@ fn add(
                 zset.insert(m, *s);
             });
         });
+        exec.notify(EventClass::ZSet, if options.incr { "zincr" } else { "zadd" }, key);
     }
     if options.incr {
         return incr_result.map_or(Reply::Nil, Reply::Double);
@@ -290,17 +308,20 @@ fn add(
     Reply::Integer(if options.changed { added + changed } else { added })
 }
 
-/// Replaces `destination` with a sorted set of `members` (removing it when there are none), as
-/// the STORE commands do; answers how many it holds.
-fn store(exec: &mut Exec<'_, '_>, destination: &[u8], members: Members) -> Reply {
-    exec.view.remove(destination, exec.log_index);
-    if !members.is_empty() {
-        exec.update(destination, Kind::ZSet, |a| {
-            let zset = as_zset_mut(a);
-            members.iter().for_each(|(m, s)| {
-                zset.insert(m, *s);
-            });
+/// Replaces `destination` with a sorted set of `members` (keeping no TTL), or removes it when
+/// there are none, as the STORE commands do, raising `event` or `del`; answers how many it holds.
+fn store(exec: &mut Exec<'_, '_>, destination: &[u8], members: Members, event: &'static str) -> Reply {
+    if members.is_empty() {
+        if exec.view.remove(destination, exec.log_index) {
+            exec.notify(EventClass::Generic, "del", destination);
+        }
+    } else {
+        let mut zset = ZSet::default();
+        members.iter().for_each(|(m, s)| {
+            zset.insert(m, *s);
         });
+        exec.put(destination, Value::Aggregate(Box::new(Aggregate::ZSet(zset))), None);
+        exec.notify(EventClass::ZSet, event, destination);
     }
     Reply::Integer(members.len() as i64)
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use redraft_core::keyspace_event::NotifyFlags;
 use redraft_core::limits::PROTO_MAX_BULK_LEN_RANGE;
 use redraft_net::peer::ClusterSecret;
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,9 @@ pub struct ServerConfig {
     pub maxmemory: u64,
     /// What to do at `maxmemory`: only Redis's `noeviction` (refuse, with Redis's OOM error).
     pub maxmemory_policy: String,
+    /// Which keyspace notifications this node publishes, in Redis's letters (`KEA`, `Elg`, ...);
+    /// empty for none. `CONFIG SET notify-keyspace-events` changes it while the node runs.
+    pub notify_keyspace_events: String,
     /// The most bytes of replies a Redis client may have waiting; a client past it is closed
     /// (Redis's hard `client-output-buffer-limit` for normal clients); 0 for no limit.
     pub client_output_buffer_limit: u64,
@@ -159,6 +163,7 @@ impl Default for ServerConfig {
             protected_mode: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            notify_keyspace_events: String::new(),
             client_output_buffer_limit: redraft_core::limits::CLIENT_OUTPUT_BUFFER_LIMIT_DEFAULT as u64,
             tls_port: 0,
             tls_cert_file: PathBuf::new(),
@@ -287,6 +292,12 @@ impl ServerConfig {
                 "maxmemory-policy {:?} is not supported: redraft refuses writes at maxmemory (noeviction) and \
                  evicts nothing",
                 self.maxmemory_policy
+            )));
+        }
+        if NotifyFlags::parse(&self.notify_keyspace_events).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "notify-keyspace-events {:?} has a character that names no event class: use 'Ag$lshzxeKEtmdn'",
+                self.notify_keyspace_events
             )));
         }
         if self.maxclients == 0 {

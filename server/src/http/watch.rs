@@ -121,8 +121,9 @@ pub fn change_json(change: &Change, encoding: Encoding) -> Value {
             out
         }
         ChangeKind::Flush => json!({ "type": "flush", "reason": "flush" }),
-        // Published messages never enter the feed watchers read (`state_machine_store.rs`).
-        ChangeKind::Message { .. } => json!({ "type": "message" }),
+        // Published messages and keyspace events never enter the feed watchers read
+        // (`state_machine_store.rs`).
+        ChangeKind::Message { .. } | ChangeKind::Event { .. } => json!({ "type": "message" }),
     };
     out["revision"] = json!(change.revision);
     out
@@ -278,6 +279,6 @@ fn kind_name(kind: &ChangeKind) -> &'static str {
         ChangeKind::Put { .. } | ChangeKind::Update { .. } => "put",
         ChangeKind::Delete { .. } => "delete",
         ChangeKind::Flush => "flush",
-        ChangeKind::Message { .. } => "message",
+        ChangeKind::Message { .. } | ChangeKind::Event { .. } => "message",
     }
 }

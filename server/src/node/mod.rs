@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, Raft, ServerState, SnapshotPolicy};
+use redraft_core::keyspace_event::NotifyFlags;
 use redraft_core::{StateMachine, StateMachineConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -329,6 +330,13 @@ impl Node {
     /// The changes this node has applied, for watchers.
     pub fn changes(&self) -> &Arc<ChangeFeed> {
         &self.feed
+    }
+
+    /// Publishes the keyspace notifications `flags` asks for (`notify-keyspace-events`), from
+    /// the next applied entry on.
+    pub fn set_keyspace_events(&self, flags: NotifyFlags) {
+        self.feed.set_keyspace_events(flags);
+        self.state.record_keyspace_events(flags.publishes());
     }
 
     /// The node's id.

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use openraft::ServerState;
+use redraft_core::keyspace_event::NotifyFlags;
 use redraft_core::limits::PROTO_MAX_BULK_LEN_RANGE;
 use redraft_core::reply::{errors, unknown_command};
 use redraft_net::resp::{Frame, Protocol};
@@ -403,9 +404,22 @@ fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
         b"SET" if args.len() >= 4 && args.len().is_multiple_of(2) => {
             // Validate every pair before applying any, as Redis does.
             let mut changes = Vec::new();
+            let mut keyspace_events = None;
             for pair in args[2..].chunks(2) {
                 let name = lower(&pair[0]);
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                if name == "notify-keyspace-events" {
+                    match NotifyFlags::parse(&value) {
+                        Some(flags) => keyspace_events = Some(flags),
+                        None => {
+                            return Frame::Error(format!(
+                                "ERR CONFIG SET failed (possibly related to argument '{name}') - Invalid event class \
+                                 character. Use 'Ag$lshzxeKEtmdn'."
+                            ))
+                        }
+                    }
+                    continue;
+                }
                 let parsed = value.parse::<usize>();
                 match (name.as_str(), parsed) {
                     ("maxclients", Ok(n)) if n >= 1 => changes.push((name, n)),
@@ -425,6 +439,9 @@ fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
                     }
                 }
             }
+            if let Some(flags) = keyspace_events {
+                server.node.set_keyspace_events(flags);
+            }
             for (name, value) in changes {
                 match name.as_str() {
                     "maxclients" => settings.maxclients.store(value, Ordering::Relaxed),
@@ -440,7 +457,8 @@ fn config(connection: &ClientContext<'_>, args: &[Bytes]) -> Frame {
                 "GET <pattern>",
                 "    Return parameters matching the glob-like <pattern> and their values.",
                 "SET <directive> <value>",
-                "    Set the configuration <directive> to <value> (maxclients, proto-max-bulk-len).",
+                "    Set the configuration <directive> to <value> (maxclients, proto-max-bulk-len,",
+                "    notify-keyspace-events).",
                 "HELP",
                 "    Print this help.",
             ]
@@ -473,6 +491,7 @@ fn node_config(connection: &ClientContext<'_>) -> Vec<(&'static str, String)> {
         ("maxclients", settings.maxclients.load(Ordering::Relaxed).to_string()),
         ("maxmemory", options.maxmemory.to_string()),
         ("maxmemory-policy", "noeviction".to_owned()),
+        ("notify-keyspace-events", node.changes().keyspace_events().to_string()),
         ("port", port),
         ("proto-max-bulk-len", settings.proto_max_bulk_len.load(Ordering::Relaxed).to_string()),
         ("save", String::new()),

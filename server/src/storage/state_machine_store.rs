@@ -295,9 +295,11 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             });
         }
         if let Some(last) = self.last_applied {
-            // Published messages go to subscribers, not into the watch history of key changes.
-            let (messages, changes): (Vec<Change>, Vec<Change>) =
-                changes.into_iter().partition(|c| matches!(c.kind, ChangeKind::Message { .. }));
+            // Published messages and keyspace events go to subscribers, not into the watch
+            // history of key changes.
+            let (messages, changes): (Vec<Change>, Vec<Change>) = changes
+                .into_iter()
+                .partition(|c| matches!(c.kind, ChangeKind::Message { .. } | ChangeKind::Event { .. }));
             self.feed.publish(changes, last.index);
             self.feed.publish_messages(messages);
         }

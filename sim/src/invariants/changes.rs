@@ -117,7 +117,7 @@ fn check_one(window: &Window, state: &Frozen) -> Result<(), String> {
             (ChangeKind::Put { .. } | ChangeKind::Update { .. }, None) => last_flush > change.revision,
             (ChangeKind::Delete { .. }, None) => true,
             (ChangeKind::Delete { .. }, Some(entry)) => entry.mod_index > change.revision,
-            (ChangeKind::Flush | ChangeKind::Message { .. }, _) => true,
+            (ChangeKind::Flush | ChangeKind::Message { .. } | ChangeKind::Event { .. }, _) => true,
         };
         if !ok {
             return Err(format!(
