@@ -37,4 +37,5 @@ command_names! {
     BLPop, BRPop, BLMove, BRPopLPush, BZPopMin, BZPopMax,
     Publish,
     SetBit, GetBit, BitCount, BitPos, BitOp,
+    BitField, BitFieldRo,
 }

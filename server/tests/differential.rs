@@ -250,6 +250,36 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
 }
 
 /// One string or keyspace command, as its arguments.
+/// BITFIELD's operations, errors included, for random sequences of them.
+const BITFIELD_OPS: [&str; 26] = [
+    "GET u8 0",
+    "GET i5 3",
+    "GET i64 0",
+    "GET u63 1",
+    "GET i8 #2",
+    "SET u8 0 255",
+    "SET i8 #1 -100",
+    "SET u4 2 17",
+    "SET i16 5 40000",
+    "SET u2 7 -1",
+    "INCRBY u2 100 1",
+    "INCRBY i8 0 127",
+    "INCRBY u63 0 -1",
+    "INCRBY i64 0 9223372036854775807",
+    "INCRBY i3 1 -5",
+    "OVERFLOW SAT",
+    "OVERFLOW FAIL",
+    "OVERFLOW WRAP",
+    "OVERFLOW NOPE",
+    "GET u64 0",
+    "GET x8 0",
+    "SET u8 -1 1",
+    "GET u8 #x",
+    "INCRBY u8 0 abc",
+    "SET u8",
+    "BOGUS",
+];
+
 fn string_command() -> impl Strategy<Value = Vec<String>> {
     let set_option =
         prop::sample::select(&["", "NX", "XX", "GET", "KEEPTTL", "EX 100", "PX 0", "NX GET"][..]);
@@ -319,6 +349,12 @@ fn string_command() -> impl Strategy<Value = Vec<String>> {
             prop::sample::select(&["", "0", "1 -1", "0 -1 BIT", "2 9 BIT", "-1", "x", "0 0 0 0"][..])
         )
             .prop_map(|(k, bit, range)| with_options(words(&["BITPOS", &k, bit]), range)),
+        (
+            prop::sample::select(&["BITFIELD", "BITFIELD", "BITFIELD", "BITFIELD_RO"][..]),
+            key(),
+            prop::collection::vec(prop::sample::select(&BITFIELD_OPS[..]), 0..5)
+        )
+            .prop_map(|(name, k, ops)| with_options(words(&[name, &k]), &ops.join(" "))),
         (prop::sample::select(&["AND", "OR", "XOR", "NOT", "NOPE"][..]), key(), key(), key()).prop_map(
             |(op, d, a, b)| if op == "NOT" {
                 words(&["BITOP", op, &d, &a])

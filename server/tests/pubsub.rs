@@ -109,7 +109,8 @@ fn every_node_publishes_the_same_keyspace_events_expiry_included() {
     let mut subscribers: Vec<SyncClient> = (1..=3)
         .map(|id| {
             let mut client = cluster.client(id);
-            let reply = client.call(&["CONFIG", "SET", "notify-keyspace-events", "Egx$l"]).expect("CONFIG SET");
+            let reply =
+                client.call(&["CONFIG", "SET", "notify-keyspace-events", "Egx$l"]).expect("CONFIG SET");
             assert_eq!(reply, Frame::Simple("OK".into()));
             assert_eq!(
                 client.call(&["CONFIG", "GET", "notify-keyspace-events"]).expect("CONFIG GET"),
@@ -147,7 +148,9 @@ fn every_node_publishes_the_same_keyspace_events_expiry_included() {
     for (node, subscriber) in subscribers.iter_mut().enumerate() {
         let got: Vec<(String, String)> = (0..expected.len())
             .map(|_| {
-                let Frame::Array(items) = subscriber.read_reply().expect("an event") else { panic!("a push") };
+                let Frame::Array(items) = subscriber.read_reply().expect("an event") else {
+                    panic!("a push")
+                };
                 let text = |frame: &Frame| match frame {
                     Frame::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                     other => panic!("a bulk string: {other:?}"),

@@ -53,7 +53,7 @@ fn the_redis_crate_uses_every_type() {
 fn redis_py_uses_every_type_in_both_protocols() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start(dir.path(), &["--fsync", "no"]);
-    let script = r#"
+    let script = r##"
 import sys, redis
 for protocol in (2, 3):
     r = redis.Redis(host=sys.argv[1], port=int(sys.argv[2]), protocol=protocol, decode_responses=True)
@@ -73,8 +73,13 @@ for protocol in (2, 3):
     assert popped == ([("n", 0.25)] if protocol == 2 else ["n", 0.25]), popped
     assert r.type("h") == "hash" and r.type("z") == "zset"
     assert r.spop("s", 5) is not None and not r.exists("s")
+    r.setbit("b", 7, 1)
+    assert r.bitcount("b") == 1 and r.getbit("b", 7) == 1
+    counters = r.bitfield("counters").incrby("u8", "#0", 250).overflow("SAT").incrby("u8", "#0", 10)
+    assert counters.get("i4", 0).execute() == [250, 255, -1], "BITFIELD"
+    assert r.bitfield_ro("counters", "u8", 0) == [255]
 print("ok")
-"#;
+"##;
     common::run_redis_py(script, &server.resp_addr);
 }
 

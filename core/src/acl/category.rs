@@ -254,6 +254,8 @@ pub const ACL_COMMANDS: &[AclCommand] = &[
     c("bitcount", &[Read, Bitmap, Slow]),
     c("bitpos", &[Read, Bitmap, Slow]),
     c("bitop", &[W, Bitmap, Slow]),
+    c("bitfield", &[W, Bitmap, Slow]),
+    c("bitfield_ro", &[Read, Bitmap, Fast]),
     c("subscribe", &[PubSub, Slow]),
     c("psubscribe", &[PubSub, Slow]),
     c("unsubscribe", &[PubSub, Slow]),

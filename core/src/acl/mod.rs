@@ -203,6 +203,8 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
             use crate::types::bitmap::BitCommand as B;
             match bits {
                 B::SetBit { key, .. } => vec![(key, A::READ_WRITE)],
+                B::Field { name: crate::command::CommandName::BitFieldRo, key, .. } => vec![(key, A::READ)],
+                B::Field { key, .. } => vec![(key, A::READ_WRITE)],
                 B::GetBit { key, .. } | B::Count { key, .. } | B::Pos { key, .. } => vec![(key, A::READ)],
                 B::Op { destination, keys, .. } => std::iter::once((destination, A::WRITE))
                     .chain(keys.iter().map(|k| (k, A::READ)))

@@ -10,7 +10,50 @@ use crate::keyspace_event::EventClass;
 use crate::map::{Locked, Shard};
 use crate::reply::{errors, Reply};
 use crate::stored_key::StoredKey;
+use crate::types::bitfield::{FieldAction, FieldOp};
 use crate::types::bitmap::{BitCommand, BitOp};
+
+/// BITFIELD with at least one SET or INCRBY (Redis's `bitfieldGeneric`): the string is first
+/// grown with zeros to hold the farthest field written, even one that OVERFLOW FAIL then
+/// refuses, and `setbit` is raised.
+fn bit_field(exec: &mut Exec<'_, '_>, key: &Bytes, ops: &[FieldOp]) -> Reply {
+    let stored = exec.view.live(key, exec.now_ms);
+    let expire_at_ms = stored.and_then(StoredKey::expire_at_ms);
+    let value = match string_of(stored) {
+        Ok(value) => value,
+        Err(wrong_type) => return wrong_type,
+    };
+    let last_bit = ops.iter().filter(|op| op.action != FieldAction::Get).map(|op| op.field.last_bit()).max();
+    let needed = last_bit.map_or(0, |bit| (bit / 8 + 1) as usize);
+    let mut bytes = BytesMut::from(&value[..]);
+    if bytes.len() < needed {
+        bytes.resize(needed, 0);
+    }
+    let replies = ops
+        .iter()
+        .map(|op| {
+            let old = op.field.get(&bytes);
+            let (new, answer) = match op.action {
+                FieldAction::Get => return Reply::Integer(old),
+                FieldAction::Set(value) => (op.field.add(value, 0, op.overflow), old),
+                FieldAction::IncrBy(incr) => {
+                    let new = op.field.add(old, incr, op.overflow);
+                    (new, new.unwrap_or(0))
+                }
+            };
+            match new {
+                Some(new) => {
+                    op.field.put(&mut bytes, new as u64);
+                    Reply::Integer(answer)
+                }
+                None => Reply::Nil,
+            }
+        })
+        .collect();
+    exec.put(key, bytes.freeze(), expire_at_ms);
+    exec.notify(EventClass::String, "setbit", key);
+    Reply::Array(replies)
+}
 
 /// A live key's string (empty when absent); WRONGTYPE for an aggregate.
 fn string_of(stored: Option<&StoredKey>) -> Result<Bytes, Reply> {
@@ -42,6 +85,9 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
     };
     match command {
         BitCommand::GetBit { offset, .. } => Reply::Integer(i64::from(bit_at(&value, *offset))),
+        BitCommand::Field { ops, .. } => {
+            Reply::Array(ops.iter().map(|op| Reply::Integer(op.field.get(&value))).collect())
+        }
         BitCommand::Count { range, .. } => {
             let range = match range {
                 Ok(range) => range,
@@ -70,6 +116,9 @@ pub(crate) fn read<G: Deref<Target = Shard>>(
 /// Runs SETBIT or BITOP (or a read), as the entry at `exec.log_index`.
 pub(crate) fn write(command: &BitCommand, exec: &mut Exec<'_, '_>) -> Reply {
     match command {
+        BitCommand::Field { key, ops, .. } if ops.iter().any(|op| op.action != FieldAction::Get) => {
+            bit_field(exec, key, ops)
+        }
         BitCommand::SetBit { key, offset, bit } => {
             let stored = exec.view.live(key, exec.now_ms);
             let expire_at_ms = stored.and_then(StoredKey::expire_at_ms);

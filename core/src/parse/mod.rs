@@ -271,7 +271,9 @@ impl Parser<'_> {
             N::SPop | N::SRandMember => Command::Sets(set::parse(self)?),
             N::HRandField => Command::Hash(hash::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
-            N::SetBit | N::GetBit | N::BitCount | N::BitPos | N::BitOp => Command::Bits(bitmap::parse(self)?),
+            N::SetBit | N::GetBit | N::BitCount | N::BitPos | N::BitOp | N::BitField | N::BitFieldRo => {
+                Command::Bits(bitmap::parse(self)?)
+            }
             N::Publish => {
                 let [channel, message] = self.exactly()?;
                 Command::Publish { channel: channel.clone(), message: message.clone() }

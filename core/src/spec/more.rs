@@ -73,4 +73,12 @@ pub(super) const SPECS: &[CommandSpec] = &[
     spec! { "bitop", BitOp, -4, WRITE_DENYOOM, (2, -1, 1), "bitmap", "2.6.0",
         "Performs bitwise operations on multiple strings, and stores the result.",
         [usage("AND|OR|XOR|NOT destkey key [key ...]", "Perform bitwise operations between strings")] },
+    spec! { "bitfield", BitField, -2, WRITE_DENYOOM, (1, 1, 1), "bitmap", "3.2.0",
+        "Performs arbitrary bitfield integer operations on strings.",
+        [usage("key [GET encoding offset | [OVERFLOW WRAP|SAT|FAIL] SET encoding offset value | INCRBY encoding offset increment [GET encoding offset | [OVERFLOW WRAP|SAT|FAIL] SET encoding offset value | INCRBY encoding offset increment ...]]",
+            "Perform arbitrary bitfield integer operations on strings")] },
+    spec! { "bitfield_ro", BitFieldRo, -2, READONLY_FAST, (1, 1, 1), "bitmap", "6.0.0",
+        "Performs arbitrary read-only bitfield integer operations on strings.",
+        [usage("key [GET encoding offset [GET encoding offset ...]]",
+            "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD")] },
 ];

@@ -1,11 +1,12 @@
-//! The bitmap commands' typed form (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP), on string values;
-//! parsing them is `parse/bitmap.rs`, running them `exec/bitmap.rs`.
+//! The bitmap commands' typed form (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD), on string
+//! values; parsing them is `parse/bitmap.rs`, running them `exec/bitmap.rs`.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::command_name::CommandName;
 use crate::limits::ARGUMENT_OVERHEAD;
+use crate::types::bitfield::FieldOp;
 
 /// A bitmap command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +22,8 @@ pub enum BitCommand {
     Pos { key: Bytes, bit: bool, range: Result<PosRange, String> },
     /// BITOP AND|OR|XOR|NOT destkey key [key ...].
     Op { op: BitOp, destination: Bytes, keys: Vec<Bytes> },
+    /// BITFIELD key [GET|SET|INCRBY|OVERFLOW ...] and BITFIELD_RO key [GET ...].
+    Field { name: CommandName, key: Bytes, ops: Vec<FieldOp> },
 }
 
 /// A BITCOUNT range: inclusive ends, in bytes or (with BIT) in bits.
@@ -55,6 +58,7 @@ impl BitCommand {
             BitCommand::Count { .. } => CommandName::BitCount,
             BitCommand::Pos { .. } => CommandName::BitPos,
             BitCommand::Op { .. } => CommandName::BitOp,
+            BitCommand::Field { name, .. } => *name,
         }
     }
 
@@ -63,7 +67,8 @@ impl BitCommand {
             BitCommand::SetBit { key, .. }
             | BitCommand::GetBit { key, .. }
             | BitCommand::Count { key, .. }
-            | BitCommand::Pos { key, .. } => visit(key),
+            | BitCommand::Pos { key, .. }
+            | BitCommand::Field { key, .. } => visit(key),
             BitCommand::Op { destination, keys, .. } => {
                 visit(destination);
                 keys.iter().for_each(visit);
@@ -73,6 +78,9 @@ impl BitCommand {
 
     pub fn weight(&self) -> usize {
         let mut weight = 4 * ARGUMENT_OVERHEAD;
+        if let BitCommand::Field { ops, .. } = self {
+            weight += ops.len() * 3 * ARGUMENT_OVERHEAD;
+        }
         self.for_each_key(|key| weight += key.len() + ARGUMENT_OVERHEAD);
         weight
     }

@@ -6,6 +6,7 @@
 //! removed with its key, as in Redis. Elements are boxed byte slices: 16 bytes of handle plus
 //! their own allocation. What each element costs is documented next to each structure.
 
+pub mod bitfield;
 pub mod bitmap;
 pub mod hash;
 pub mod hash_commands;
