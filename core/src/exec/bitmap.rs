@@ -15,7 +15,7 @@ use crate::types::bitmap::{BitCommand, BitOp};
 
 /// BITFIELD with at least one SET or INCRBY (Redis's `bitfieldGeneric`): the string is first
 /// grown with zeros to hold the farthest field written, even one that OVERFLOW FAIL then
-/// refuses, and `setbit` is raised.
+/// refuses, and `setbit` is raised when a field was written.
 fn bit_field(exec: &mut Exec<'_, '_>, key: &Bytes, ops: &[FieldOp]) -> Reply {
     let stored = exec.view.live(key, exec.now_ms);
     let expire_at_ms = stored.and_then(StoredKey::expire_at_ms);
@@ -29,7 +29,8 @@ fn bit_field(exec: &mut Exec<'_, '_>, key: &Bytes, ops: &[FieldOp]) -> Reply {
     if bytes.len() < needed {
         bytes.resize(needed, 0);
     }
-    let replies = ops
+    let mut written = false;
+    let replies: Vec<Reply> = ops
         .iter()
         .map(|op| {
             let old = op.field.get(&bytes);
@@ -44,6 +45,7 @@ fn bit_field(exec: &mut Exec<'_, '_>, key: &Bytes, ops: &[FieldOp]) -> Reply {
             match new {
                 Some(new) => {
                     op.field.put(&mut bytes, new as u64);
+                    written = true;
                     Reply::Integer(answer)
                 }
                 None => Reply::Nil,
@@ -51,7 +53,9 @@ fn bit_field(exec: &mut Exec<'_, '_>, key: &Bytes, ops: &[FieldOp]) -> Reply {
         })
         .collect();
     exec.put(key, bytes.freeze(), expire_at_ms);
-    exec.notify(EventClass::String, "setbit", key);
+    if written {
+        exec.notify(EventClass::String, "setbit", key);
+    }
     Reply::Array(replies)
 }
 
@@ -138,8 +142,12 @@ pub(crate) fn write(command: &BitCommand, exec: &mut Exec<'_, '_>) -> Reply {
             } else {
                 bytes[byte] &= !mask;
             }
+            // Redis raises `setbit` only when the key is made or grown, or the bit changes.
+            let changed = stored.is_none() || value.len() <= byte || old != *bit;
             exec.put(key, bytes.freeze(), expire_at_ms);
-            exec.notify(EventClass::String, "setbit", key);
+            if changed {
+                exec.notify(EventClass::String, "setbit", key);
+            }
             Reply::Integer(i64::from(old))
         }
         BitCommand::Op { op, destination, keys } => {
