@@ -3,11 +3,13 @@
 //!
 //! An aggregate lives behind one pointer in its key's record (`stored_key.rs`) and is changed in
 //! place by the command that names it (`Locked::update_aggregate`); an aggregate left empty is
-//! removed with its key, as in Redis. Elements are boxed byte slices: 16 bytes of handle plus
-//! their own allocation. What each element costs is documented next to each structure.
+//! removed with its key, as in Redis. Elements are 16 bytes each, with no allocation of their
+//! own up to 15 bytes (`element.rs`). What each element costs is documented next to each
+//! structure.
 
 pub mod bitfield;
 pub mod bitmap;
+pub mod element;
 pub mod hash;
 pub mod hash_commands;
 pub mod inspect;
@@ -29,8 +31,7 @@ pub use list::List;
 pub use set::Set;
 pub use zset::ZSet;
 
-/// One element of an aggregate (a field, a value, a member): binary safe.
-pub type Element = Box<[u8]>;
+pub use element::Element;
 
 /// Which of Redis's types a key holds, as TYPE names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -215,14 +216,13 @@ impl Aggregate {
     }
 }
 
-/// What one element costs the allocator: its handle in the structure is counted by the
-/// structure; its bytes are one allocation, rounded up to 8 as jemalloc and mimalloc's small
-/// classes do (no allocation at all for an empty element).
+/// What one element costs the allocator beyond its 16 bytes, which the structure holding it
+/// counts ([`Element::allocation_bytes`]).
 pub(crate) fn element_bytes(bytes: &[u8]) -> usize {
-    bytes.len().next_multiple_of(8)
+    Element::allocation_bytes(bytes)
 }
 
-/// A boxed copy of `bytes`.
+/// An element holding a copy of `bytes`.
 pub(crate) fn element(bytes: &[u8]) -> Element {
-    Box::from(bytes)
+    Element::new(bytes)
 }

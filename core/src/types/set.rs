@@ -1,12 +1,13 @@
 //! Redis's set: distinct members, in insertion order.
 //!
 //! # What a member costs
-//! An `IndexSet` entry holds the cached hash (8 bytes) and a boxed slice (16): 24 bytes, plus its
-//! slot in the index table (9 to 18 bytes) and the member's own allocation rounded up to 8. A
-//! 16-byte member costs about 24 + 12 + 16 = 52 bytes; Redis 7's hashtable encoding costs a
-//! 24-byte dictEntry, an 8-byte bucket and an sds (about 24): about 56. Redis keeps sets of up to
-//! 512 integers in a sorted intset instead (2 to 8 bytes a member); redraft has no compact form
-//! yet.
+//! An `IndexSet` entry holds the cached hash (8 bytes) and an element (16, holding up to 15
+//! bytes inline, `element.rs`): 24 bytes, plus its slot in the index table (10 to 20 bytes) and,
+//! for a member longer than 15 bytes, its own allocation rounded up to 8; entries are reserved
+//! to match the table, as for a hash. Measured (`benches/compare/type_memory.sh`, 1M members
+//! `member:%08d`): 60 bytes a member by MEMORY USAGE, where Redis 7's hashtable encoding costs 64
+//! (a 24-byte dictEntry, an 8-byte bucket and an sds). Redis keeps sets of up to 512 integers in
+//! a sorted intset instead (2 to 8 bytes a member); redraft has no such compact form.
 //!
 //! Order: members keep insertion order while the set has at most [`ORDERED_REMOVAL_MAX`]
 //! members; a larger set moves its last member into a removed one's place, as a hash does.
