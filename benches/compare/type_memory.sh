@@ -7,12 +7,18 @@
 # so that it does not). Elements: hash fields `field:%08d` with values `value:%08d`, list items
 # `item:%010d`, set members and sorted-set members `member:%08d` (scores 0..N).
 #
+# Then small aggregates, where Redis uses its compact encodings: SMALL_KEYS keys of each type with
+# 10 short elements each (hash fields `f0`.. with values `value:0`.., list items `item:0`.., set
+# and sorted-set members `m0`..), the MEMORY USAGE of one such key and the used_memory growth
+# per key.
+#
 # Loopback only; prints figures and asserts nothing about them.
-# Environment: ELEMENTS (1000000). Needs redis-server and redis-cli.
+# Environment: ELEMENTS (1000000), SMALL_KEYS (100000). Needs redis-server and redis-cli.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 elements=${ELEMENTS:-1000000}
+small_keys=${SMALL_KEYS:-100000}
 source benches/compare/common.sh
 require type_memory redis-server redis-cli python3
 cargo build --release -q -p redraft-server
@@ -74,5 +80,57 @@ for kind in hash list set zset; do
             "$usage" "$used" "$rss" "$(( usage / elements ))"
         stop_all
         rm -rf "$work/data-$kind"
+    done
+done
+
+# Small aggregates: many keys of 10 elements each.
+load_small() {
+    python3 - "$1" "$small_keys" <<'PY'
+import sys
+kind, n = sys.argv[1], int(sys.argv[2])
+out = sys.stdout.buffer
+def command(args):
+    out.write(b"*%d\r\n" % len(args))
+    for a in args:
+        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
+for k in range(n):
+    key = b"k:%d" % k
+    if kind == "hash":
+        command([b"HSET", key] + [x for i in range(10) for x in (b"f%d" % i, b"value:%d" % i)])
+    elif kind == "list":
+        command([b"RPUSH", key] + [b"item:%d" % i for i in range(10)])
+    elif kind == "set":
+        command([b"SADD", key] + [b"m%d" % i for i in range(10)])
+    else:
+        command([b"ZADD", key] + [x for i in range(10) for x in (b"%d" % i, b"m%d" % i)])
+PY
+}
+printf '\n%-6s %-8s %20s %22s\n' type server memory_usage_of_one used_memory_Δ_per_key
+for kind in hash list set zset; do
+    load_small "$kind" >"$work/small-$kind.resp"
+    for server in redis redraft; do
+        port=$(free_port)
+        if [ "$server" = redis ]; then
+            "${server_cpu[@]}" redis-server --port "$port" --save "" --appendonly no >/dev/null &
+        else
+            "${server_cpu[@]}" target/release/redraft-server --data-dir "$work/data-small-$kind" \
+                --resp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$(free_port)" \
+                --raft-addr "127.0.0.1:$(free_port)" --fsync no >"$work/small-$kind.log" 2>&1 &
+        fi
+        pid=$!
+        track "$pid"
+        wait_ping "$port"
+        before_used=$(info_field "$port" used_memory)
+        redis-cli -p "$port" --pipe <"$work/small-$kind.resp" >/dev/null
+        [ "$server" = redraft ] && redis-cli -p "$port" save >/dev/null
+        if [ "$server" = redis ]; then
+            usage=$(redis-cli -p "$port" memory usage k:7 samples 0)
+        else
+            usage=$(redis-cli -p "$port" memory usage k:7)
+        fi
+        used=$(( ($(info_field "$port" used_memory) - before_used) / small_keys ))
+        printf '%-6s %-8s %20s %22s\n' "$kind" "$server" "$usage" "$used"
+        stop_all
+        rm -rf "$work/data-small-$kind"
     done
 done

@@ -70,8 +70,31 @@ fn index() -> impl Strategy<Value = String> {
     prop::sample::select(&["0", "1", "-1", "-3", "5", "x"][..]).prop_map(str::to_owned)
 }
 
+/// `name key` followed by `count` pairs of `first(i) second(i)`: enough elements (past 128, or
+/// an element past 64 bytes) to take a hash or sorted set out of its small form, in Redis and
+/// in redraft.
+fn grown(
+    name: &str,
+    key: &str,
+    count: usize,
+    first: impl Fn(usize) -> String,
+    second: impl Fn(usize) -> String,
+) -> Vec<String> {
+    let mut command = words(&[name, key]);
+    for i in 0..count {
+        command.push(first(i));
+        command.push(second(i));
+    }
+    command
+}
+
 fn hash_command() -> impl Strategy<Value = Vec<String>> {
     prop_oneof![
+        (key(), prop::bool::ANY).prop_map(|(k, many)| if many {
+            grown("HSET", &k, 130, |i| format!("g{i}"), |i| i.to_string())
+        } else {
+            grown("HSET", &k, 1, |_| "f1".into(), |_| "v".repeat(65))
+        }),
         (key(), field(), value()).prop_map(|(k, f, v)| words(&["HSET", &k, &f, &v])),
         (key(), field(), value(), field(), value())
             .prop_map(|(k, f, v, g, w)| words(&["HSET", &k, &f, &v, &g, &w])),
@@ -197,6 +220,11 @@ fn zset_command() -> impl Strategy<Value = Vec<String>> {
         &["", "WEIGHTS 2 -1", "AGGREGATE MAX", "AGGREGATE MIN", "WITHSCORES", "WEIGHTS 1"][..],
     );
     prop_oneof![
+        (key(), prop::bool::ANY).prop_map(|(k, many)| if many {
+            grown("ZADD", &k, 130, |i| (i % 7).to_string(), |i| format!("g{i}"))
+        } else {
+            grown("ZADD", &k, 1, |_| "2".into(), |_| "m".repeat(65))
+        }),
         (key(), add_options, score(), field()).prop_map(|(k, o, s, m)| {
             let mut command = with_options(words(&["ZADD", &k]), o);
             command.extend([s, m]);
@@ -420,10 +448,14 @@ fn comparable(command: &[String], reply: Frame) -> Frame {
             Frame::Bulk("one of them".into())
         }
         ("SRANDMEMBER" | "SPOP" | "HRANDFIELD" | "ZRANDMEMBER", Frame::Array(items) | Frame::Set(items)) => {
+            let pair = if command.len() > 3 { 2 } else { 1 };
             match command.get(2).and_then(|count| count.parse::<i64>().ok()) {
                 Some(count) if count < 0 => Frame::Integer(items.len() as i64),
-                _ if command.len() > 3 => sorted(items, 2),
-                _ => sorted(items, 1),
+                // As many as asked, out of more (a grown aggregate): which ones is random.
+                Some(count) if items.len() as i64 == count * pair as i64 => {
+                    Frame::Integer(items.len() as i64)
+                }
+                _ => sorted(items, pair),
             }
         }
         ("HSCAN" | "SSCAN" | "ZSCAN", Frame::Array(mut parts)) if parts.len() == 2 => {
@@ -477,9 +509,18 @@ fn commands_of_every_type_answer_as_redis_does() {
         listeners.0.events_until_mark(&mut theirs);
         listeners.1.events_until_mark(&mut ours);
         let mut fixed_up = false;
+        // Once a hash or sorted set has left its small form (in both servers), a scan of it is
+        // walked in pieces that differ, under cursors opaque to clients: only errors compare.
+        let mut grown = false;
         for (step, command) in commands.iter().enumerate() {
+            grown |= command.len() > 100 || command.iter().any(|word| word.len() > 64);
             let expected = comparable(command, call(&mut theirs, command));
             let found = comparable(command, call(&mut ours, command));
+            if grown && command[0].ends_with("SCAN") {
+                let error = |frame: &Frame| matches!(frame, Frame::Error(_));
+                prop_assert_eq!(error(&found), error(&expected), "step {} of {:?}", step, commands);
+                continue;
+            }
             if let Some(value) = float_within_precision(command, &found, &expected) {
                 // The same sum in f64 (redraft) and long double (Redis); carry Redis's on.
                 match command[0].as_str() {

@@ -87,8 +87,10 @@ const TABLE_AND_INDEX_BYTES: usize = 24;
 /// for an aggregate, the structure redraft holds it in.
 fn encoding(stored: &StoredKey) -> &'static str {
     match stored.aggregate() {
+        Some(Aggregate::Hash(hash)) if hash.is_small() => "listpack",
         Some(Aggregate::Hash(_)) | Some(Aggregate::Set(_)) => "hashtable",
         Some(Aggregate::List(_)) => "ringbuffer",
+        Some(Aggregate::ZSet(zset)) if zset.is_small() => "listpack",
         Some(Aggregate::ZSet(_)) => "btree",
         None => {
             let value = stored.value();

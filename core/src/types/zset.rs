@@ -3,12 +3,20 @@
 //! # Structure and what a member costs
 //! A B-tree of `(score, member)` gives the order (O(log N) to add, remove or find where a score
 //! range starts), and a hash map from member to score answers ZSCORE in O(1). The member's bytes
-//! are held twice, once in each, as boxed slices. A 16-byte member costs about 16 + 24 (its map
-//! entry, plus 9 to 18 of index) and 24 + 16 (its B-tree element at about two thirds fill, so
-//! some 36) plus its two allocations of 16: about 130 bytes, where Redis 7's skiplist encoding
-//! costs about 100 (a skiplist node of 32 to 48 bytes, a dictEntry of 24, a bucket of 8 and an
-//! sds). Redis keeps sorted sets of up to 128 short members in a listpack instead; redraft has no
-//! compact form yet.
+//! are held twice, once in each, as elements (16 bytes, holding up to 15 inline, `element.rs`).
+//! A member of up to 15 bytes costs its map entry (24, plus 10 to 20 of index) and its B-tree
+//! element (24, at about two thirds fill so some 36); a longer one adds two allocations of its
+//! bytes. Measured (`benches/compare/type_memory.sh`, 1M members `member:%08d`): 88 bytes a
+//! member by MEMORY USAGE, where Redis 7's skiplist encoding costs 117 (a skiplist node of 32 to
+//! 48 bytes, a dictEntry of 24, a bucket of 8 and an sds).
+//!
+//! A small sorted set (up to [`SMALL_MEMBERS_MAX`] members of up to [`SMALL_BYTES_MAX`] bytes,
+//! Redis's `zset-max-listpack-entries` and `-value`) is kept instead as one vector of (score,
+//! member) in order: 24 bytes a member of up to 15 bytes, found by a scan and placed by a binary
+//! search, as Redis keeps one in a listpack (O(N) on at most 128). Measured (10 members `m0`..,
+//! MEMORY USAGE of one key): 128 bytes in Redis, SMALL_ZSET_MEASURED in redraft. One that grows
+//! past either bound takes the large form for good, as Redis's does; order and replies are the
+//! same in either form.
 //!
 //! Ranks (ZRANK, ZRANGE by index) walk the B-tree from one end: O(rank), where Redis's skiplist
 //! spans make them O(log N). Score ranges are O(log N + M) as in Redis.
@@ -44,14 +52,47 @@ impl Ord for Score {
 
 type Scores = HashMap<Element, Score, BuildHasherDefault<ahash::AHasher>>;
 
-/// A sorted set.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Most members a sorted set keeps in its small form (Redis's `zset-max-listpack-entries`).
+pub const SMALL_MEMBERS_MAX: usize = 128;
+
+/// Longest member a sorted set keeps in its small form (Redis's `zset-max-listpack-value`).
+pub const SMALL_BYTES_MAX: usize = 64;
+
+/// A sorted set, in one of two forms with the same order and the same answers.
+#[derive(Clone, Debug)]
 pub struct ZSet {
-    scores: Scores,
-    order: BTreeSet<(Score, Element)>,
-    /// Invariant: twice the sum of `element_bytes` of every member (it is held twice).
+    form: Form,
+    /// Invariant: the sum of `element_bytes` of every member held (twice for the large form,
+    /// which holds each member twice).
     element_bytes: usize,
 }
+
+#[derive(Clone, Debug)]
+enum Form {
+    /// Members in order, each with its score: found by a scan (O(N) on at most 128), placed by
+    /// a binary search.
+    Small(Vec<(Score, Element)>),
+    Large {
+        scores: Scores,
+        order: BTreeSet<(Score, Element)>,
+    },
+}
+
+impl Default for ZSet {
+    fn default() -> ZSet {
+        ZSet { form: Form::Small(Vec::new()), element_bytes: 0 }
+    }
+}
+
+/// Two sorted sets are equal when they hold the same members with the same scores, whatever
+/// their form.
+impl PartialEq for ZSet {
+    fn eq(&self, other: &ZSet) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ZSet {}
 
 /// One end of a score range, as ZRANGEBYSCORE reads it (`(1.5` excludes 1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,15 +113,26 @@ pub enum LexBound {
 
 impl ZSet {
     pub fn len(&self) -> usize {
-        self.scores.len()
+        match &self.form {
+            Form::Small(members) => members.len(),
+            Form::Large { scores, .. } => scores.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.len() == 0
+    }
+
+    /// Where `member` is in a small form.
+    fn position(members: &[(Score, Element)], member: &[u8]) -> Option<usize> {
+        members.iter().position(|(_, m)| &**m == member)
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).map(|score| score.0)
+        match &self.form {
+            Form::Small(members) => ZSet::position(members, member).map(|at| members[at].0 .0),
+            Form::Large { scores, .. } => scores.get(member).map(|score| score.0),
+        }
     }
 
     /// Sets `member`'s score; returns its old score, if it had one.
@@ -89,42 +141,97 @@ impl ZSet {
     /// If `score` is NaN: callers refuse such a score first.
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         assert!(!score.is_nan(), "a NaN score");
-        match self.scores.get_mut(member) {
+        if let Form::Small(members) = &mut self.form {
+            let at = ZSet::position(members, member);
+            if member.len() <= SMALL_BYTES_MAX && (at.is_some() || members.len() < SMALL_MEMBERS_MAX) {
+                let previous = at.map(|at| members.remove(at));
+                let element = match &previous {
+                    Some((_, element)) => element.clone(),
+                    None => {
+                        self.element_bytes += element_bytes(member);
+                        element(member)
+                    }
+                };
+                let place = members.partition_point(|(s, m)| (*s, &**m) < (Score(score), member));
+                if previous.is_none() && members.len() == members.capacity() {
+                    // A quarter more at a time: a small sorted set keeps little spare room.
+                    members.reserve_exact(members.len() / 4 + 1);
+                }
+                members.insert(place, (Score(score), element));
+                return previous.map(|(s, _)| s.0);
+            }
+            self.grow();
+        }
+        let Form::Large { scores, order } = &mut self.form else { unreachable!("grown just above") };
+        match scores.get_mut(member) {
             Some(old) => {
                 let previous = old.0;
                 if previous != score || previous.is_sign_negative() != score.is_sign_negative() {
                     *old = Score(score);
-                    let taken = self.order.take(&(Score(previous), element(member))).expect("in both");
-                    self.order.insert((Score(score), taken.1));
+                    let taken = order.take(&(Score(previous), element(member))).expect("in both");
+                    order.insert((Score(score), taken.1));
                 }
                 Some(previous)
             }
             None => {
                 self.element_bytes += 2 * element_bytes(member);
-                self.scores.insert(element(member), Score(score));
-                self.order.insert((Score(score), element(member)));
+                scores.insert(element(member), Score(score));
+                order.insert((Score(score), element(member)));
                 None
             }
         }
     }
 
+    /// Turns the small form into the large one.
+    fn grow(&mut self) {
+        let Form::Small(members) = &mut self.form else { return };
+        let members = std::mem::take(members);
+        let mut scores = Scores::with_capacity_and_hasher(members.len() + 1, Default::default());
+        let mut bytes = 0;
+        for (score, member) in &members {
+            bytes += 2 * element_bytes(member);
+            scores.insert(member.clone(), *score);
+        }
+        self.form = Form::Large { scores, order: members.into_iter().collect() };
+        self.element_bytes = bytes;
+    }
+
     /// Removes `member`; returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        let Some((member, score)) = self.scores.remove_entry(member) else { return false };
-        self.order.remove(&(score, member.clone()));
-        self.element_bytes -= 2 * element_bytes(&member);
+        match &mut self.form {
+            Form::Small(members) => {
+                let Some(at) = ZSet::position(members, member) else { return false };
+                let (_, member) = members.remove(at);
+                self.element_bytes -= element_bytes(&member);
+            }
+            Form::Large { scores, order } => {
+                let Some((member, score)) = scores.remove_entry(member) else { return false };
+                order.remove(&(score, member.clone()));
+                self.element_bytes -= 2 * element_bytes(&member);
+            }
+        }
         true
     }
 
     /// Members and scores in order, lowest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
-        self.order.iter().map(|(score, member)| (&**member, score.0))
+        let (small, large) = match &self.form {
+            Form::Small(members) => (Some(members.iter()), None),
+            Form::Large { order, .. } => (None, Some(order.iter())),
+        };
+        let members = small.into_iter().flatten().chain(large.into_iter().flatten());
+        members.map(|(score, member)| (&**member, score.0))
     }
 
     /// The rank of `member` from the lowest (0-based), if it is there: O(rank).
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let score = self.score(member)?;
-        Some(self.order.range(..(Score(score), element(member))).count())
+        match &self.form {
+            Form::Small(members) => ZSet::position(members, member),
+            Form::Large { order, .. } => {
+                let score = self.score(member)?;
+                Some(order.range(..(Score(score), element(member))).count())
+            }
+        }
     }
 
     /// The members whose scores lie between `min` and `max`, lowest first.
@@ -133,24 +240,22 @@ impl ZSet {
         min: ScoreBound,
         max: ScoreBound,
     ) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
-        let empty = || Box::<[u8]>::from(&[][..]);
-        let lower = match (min.exclusive, min.score) {
-            (true, s) if s == f64::INFINITY => None,
-            (true, s) => Some(Bound::Included((Score(s.next_up()), empty()))),
-            (false, s) => Some(Bound::Included((Score(s), empty()))),
-        };
-        let upper = match (max.exclusive, max.score) {
-            (false, s) if s == f64::INFINITY => Some(Bound::Unbounded),
-            (false, s) => Some(Bound::Excluded((Score(s.next_up()), empty()))),
-            (true, s) => Some(Bound::Excluded((Score(s), empty()))),
-        };
-        let range = match (lower, upper) {
-            (Some(lower), Some(upper)) if bounds_ordered(&lower, &upper) => {
-                Some(self.order.range((lower, upper)))
+        let (small, large) = match &self.form {
+            Form::Small(members) => {
+                let start =
+                    members.partition_point(
+                        |(s, _)| if min.exclusive { s.0 <= min.score } else { s.0 < min.score },
+                    );
+                let end =
+                    members.partition_point(
+                        |(s, _)| if max.exclusive { s.0 < max.score } else { s.0 <= max.score },
+                    );
+                (Some(members[start..end.max(start)].iter()), None)
             }
-            _ => None,
+            Form::Large { order, .. } => (None, Some(large_by_score(order, min, max))),
         };
-        range.into_iter().flatten().map(|(score, member)| (&**member, score.0))
+        let members = small.into_iter().flatten().chain(large.into_iter().flatten());
+        members.map(|(score, member)| (&**member, score.0))
     }
 
     /// The members between `min` and `max` in member order, in set order (meaningful when every
@@ -165,10 +270,45 @@ impl ZSet {
 
     /// About the bytes the sorted set has asked the allocator for (see the module's notes).
     pub fn allocated_bytes(&self) -> usize {
-        let map = self.scores.capacity() * (size_of::<Element>() + size_of::<Score>() + 1) * 8 / 7;
-        let tree = self.order.len() * size_of::<(Score, Element)>() * 3 / 2;
-        map + tree + self.element_bytes
+        let held = match &self.form {
+            Form::Small(members) => members.capacity() * size_of::<(Score, Element)>(),
+            Form::Large { scores, order } => {
+                let map = scores.capacity() * (size_of::<Element>() + size_of::<Score>() + 1) * 8 / 7;
+                let tree = order.len() * size_of::<(Score, Element)>() * 3 / 2;
+                map + tree
+            }
+        };
+        held + self.element_bytes
     }
+
+    /// Whether the sorted set is in its small form (OBJECT ENCODING says `listpack`).
+    pub fn is_small(&self) -> bool {
+        matches!(self.form, Form::Small(_))
+    }
+}
+
+/// The large form's members whose scores lie between `min` and `max`: O(log N) to the first.
+fn large_by_score(
+    order: &BTreeSet<(Score, Element)>,
+    min: ScoreBound,
+    max: ScoreBound,
+) -> impl DoubleEndedIterator<Item = &(Score, Element)> {
+    let empty = Element::default;
+    let lower = match (min.exclusive, min.score) {
+        (true, s) if s == f64::INFINITY => None,
+        (true, s) => Some(Bound::Included((Score(s.next_up()), empty()))),
+        (false, s) => Some(Bound::Included((Score(s), empty()))),
+    };
+    let upper = match (max.exclusive, max.score) {
+        (false, s) if s == f64::INFINITY => Some(Bound::Unbounded),
+        (false, s) => Some(Bound::Excluded((Score(s.next_up()), empty()))),
+        (true, s) => Some(Bound::Excluded((Score(s), empty()))),
+    };
+    let range = match (lower, upper) {
+        (Some(lower), Some(upper)) if bounds_ordered(&lower, &upper) => Some(order.range((lower, upper))),
+        _ => None,
+    };
+    range.into_iter().flatten()
 }
 
 /// Whether a range from `lower` to `upper` is not inverted (a `BTreeSet` range panics on one).
@@ -283,5 +423,46 @@ mod tests {
         assert_eq!(range(3.0, false, 1.0, false), Vec::<&[u8]>::new());
         assert!(zset.remove(b"a") && !zset.remove(b"a"));
         assert_eq!(zset.len(), 4);
+    }
+
+    fn bound(score: f64, exclusive: bool) -> ScoreBound {
+        ScoreBound { score, exclusive }
+    }
+
+    /// Both forms answer alike, and the small one becomes the large one past its bounds.
+    #[test]
+    fn the_small_form_answers_as_the_large_one() {
+        let mut small = ZSet::default();
+        let mut large = ZSet::default();
+        large.insert(&[b'x'; SMALL_BYTES_MAX + 1], 0.0);
+        assert!(!large.is_small());
+        large.remove(&[b'x'; SMALL_BYTES_MAX + 1]);
+        for (i, score) in [3.0, -1.0, 3.0, 0.0, -0.0, 7.5, f64::INFINITY, 3.0].iter().enumerate() {
+            let member = format!("m{}", i % 6);
+            assert_eq!(small.insert(member.as_bytes(), *score), large.insert(member.as_bytes(), *score));
+        }
+        assert!(small.is_small());
+        assert_eq!(small, large);
+        assert!(small.iter().eq(large.iter()));
+        for (min, max) in [
+            (bound(0.0, false), bound(3.0, false)),
+            (bound(0.0, true), bound(3.0, true)),
+            (bound(f64::NEG_INFINITY, false), bound(f64::INFINITY, false)),
+            (bound(5.0, false), bound(1.0, false)),
+        ] {
+            assert!(small.by_score(min, max).eq(large.by_score(min, max)), "{min:?} {max:?}");
+            assert!(small.by_score(min, max).rev().eq(large.by_score(min, max).rev()));
+        }
+        for i in 0..7 {
+            let member = format!("m{i}");
+            assert_eq!(small.rank(member.as_bytes()), large.rank(member.as_bytes()));
+            assert_eq!(small.score(member.as_bytes()), large.score(member.as_bytes()));
+            assert_eq!(small.remove(member.as_bytes()), large.remove(member.as_bytes()));
+            assert_eq!(small, large);
+        }
+        for i in 0..=SMALL_MEMBERS_MAX {
+            small.insert(format!("n{i}").as_bytes(), (i % 5) as f64);
+        }
+        assert!(!small.is_small(), "past 128 members");
     }
 }
