@@ -173,16 +173,15 @@ pub(crate) fn write(command: &ListCommand, exec: &mut Exec<'_, '_>) -> Reply {
                 return Reply::Ok;
             }
             let kept = range(*start, *stop, len);
-            // Redis raises `ltrim` even when nothing is trimmed.
-            if kept != Some((0, len.saturating_sub(1))) {
-                update(exec, &mut |list| {
-                    match kept {
-                        Some((start, stop)) => list.keep(start, stop + 1),
-                        None => list.keep(0, 0),
-                    }
-                    Reply::Ok
-                });
-            }
+            // Redis counts the key modified and raises `ltrim` even when nothing is trimmed (a
+            // WATCH on it fails).
+            update(exec, &mut |list| {
+                match kept {
+                    Some((start, stop)) => list.keep(start, stop + 1),
+                    None => list.keep(0, 0),
+                }
+                Reply::Ok
+            });
             exec.notify_changed(EventClass::List, "ltrim", key);
             Reply::Ok
         }
