@@ -11,6 +11,9 @@ pub struct RedisServer {
     pub port: u16,
     /// Kept open so the server's log writes never hit a closed pipe; never read after startup.
     _log: BufReader<ChildStdout>,
+    /// The server's own directory: it starts empty (a `dump.rdb` left in a shared directory would
+    /// be loaded at start), and a BGSAVE a test sends writes there. Removed when dropped.
+    _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
@@ -24,11 +27,11 @@ impl RedisServer {
         require("redis-server");
         require("redis-cli");
         let port = free_port();
+        let dir = tempfile::tempdir().expect("a directory for redis-server");
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            // A BGSAVE a test sends writes dump.rdb here, not into the checkout.
             .arg("--dir")
-            .arg(std::env::temp_dir())
+            .arg(dir.path())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -53,7 +56,7 @@ impl RedisServer {
                 break;
             }
         }
-        RedisServer { child, port, _log: log }
+        RedisServer { child, port, _log: log, _dir: dir }
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
