@@ -49,22 +49,27 @@ PY
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 info_field() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2}'; }
+# Starts a fresh server of kind $1 (redis or redraft, the latter with data under $2) on a free
+# port, and waits until it answers; sets `port` and `pid`.
+start_server() {
+    port=$(free_port)
+    if [ "$1" = redis ]; then
+        "${server_cpu[@]}" redis-server --port "$port" --save "" --appendonly no >/dev/null &
+    else
+        "${server_cpu[@]}" target/release/redraft-server --data-dir "$2" \
+            --resp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$(free_port)" \
+            --raft-addr "127.0.0.1:$(free_port)" --fsync no >"$2.log" 2>&1 &
+    fi
+    pid=$!
+    track "$pid"
+    wait_ping "$port"
+}
 
 printf '%-6s %-8s %14s %14s %14s\n' type server memory_usage used_memory_Δ rss_Δ
 for kind in hash list set zset; do
     load "$kind" >"$work/$kind.resp"
     for server in redis redraft; do
-        port=$(free_port)
-        if [ "$server" = redis ]; then
-            "${server_cpu[@]}" redis-server --port "$port" --save "" --appendonly no >/dev/null &
-        else
-            "${server_cpu[@]}" target/release/redraft-server --data-dir "$work/data-$kind" \
-                --resp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$(free_port)" \
-                --raft-addr "127.0.0.1:$(free_port)" --fsync no >"$work/$kind.log" 2>&1 &
-        fi
-        pid=$!
-        track "$pid"
-        wait_ping "$port"
+        start_server "$server" "$work/data-$kind"
         before_rss=$(rss_kb "$pid")
         before_used=$(info_field "$port" used_memory)
         redis-cli -p "$port" --pipe <"$work/$kind.resp" >/dev/null
@@ -109,17 +114,7 @@ printf '\n%-6s %-8s %20s %22s\n' type server memory_usage_of_one used_memory_Δ_
 for kind in hash list set zset; do
     load_small "$kind" >"$work/small-$kind.resp"
     for server in redis redraft; do
-        port=$(free_port)
-        if [ "$server" = redis ]; then
-            "${server_cpu[@]}" redis-server --port "$port" --save "" --appendonly no >/dev/null &
-        else
-            "${server_cpu[@]}" target/release/redraft-server --data-dir "$work/data-small-$kind" \
-                --resp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$(free_port)" \
-                --raft-addr "127.0.0.1:$(free_port)" --fsync no >"$work/small-$kind.log" 2>&1 &
-        fi
-        pid=$!
-        track "$pid"
-        wait_ping "$port"
+        start_server "$server" "$work/data-small-$kind"
         before_used=$(info_field "$port" used_memory)
         redis-cli -p "$port" --pipe <"$work/small-$kind.resp" >/dev/null
         [ "$server" = redraft ] && redis-cli -p "$port" save >/dev/null

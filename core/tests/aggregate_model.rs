@@ -520,15 +520,7 @@ impl Model {
                 let ms = if *millis { *amount } else { amount * 1000 };
                 let when = self.now_ms as i64 + ms;
                 let Some(old) = self.live(key).cloned() else { return Reply::Integer(0) };
-                let current = old.expire_at_ms.map(|at| at as i64);
-                let refused = match *flag {
-                    Some("NX") => current.is_some(),
-                    Some("XX") => current.is_none(),
-                    Some("GT") => current.is_none_or(|c| when <= c),
-                    Some("LT") => current.is_some_and(|c| when >= c),
-                    _ => false,
-                };
-                if refused {
+                if common::expire_refused(*flag, old.expire_at_ms, when) {
                     return Reply::Integer(0);
                 }
                 // A time already past deletes the key.

@@ -170,6 +170,11 @@ fn list_command() -> impl Strategy<Value = Vec<String>> {
 
 fn set_command() -> impl Strategy<Value = Vec<String>> {
     prop_oneof![
+        (key(), prop::bool::ANY).prop_map(|(k, many)| if many {
+            grown("SADD", &k, 65, |i| format!("g{i}"), |i| format!("h{i}"))
+        } else {
+            words(&["SADD", &k, &"m".repeat(65)])
+        }),
         (key(), field(), field()).prop_map(|(k, m, n)| words(&["SADD", &k, &m, &n])),
         (key(), field(), field()).prop_map(|(k, m, n)| words(&["SREM", &k, &m, &n])),
         (key(), prop::sample::select(&["SMEMBERS", "SCARD"][..])).prop_map(|(k, name)| words(&[name, &k])),
@@ -191,7 +196,7 @@ fn set_command() -> impl Strategy<Value = Vec<String>> {
             .prop_map(|(k, rest)| with_options(words(&["SSCAN", &k]), rest)),
         // Picks at random: only what does not depend on the draw is compared (`comparable`).
         // SPOP of one member would leave the two servers holding different sets: it pops all.
-        (key(), prop::sample::select(&["10", "0", "-3", "x"][..]))
+        (key(), prop::sample::select(&["200", "0", "-3", "x"][..]))
             .prop_map(|(k, count)| words(&["SPOP", &k, count])),
         (key(), prop::sample::select(&["", "10", "0", "-3", "x"][..]))
             .prop_map(|(k, count)| with_options(words(&["SRANDMEMBER", &k]), count)),

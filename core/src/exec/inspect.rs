@@ -88,6 +88,7 @@ const TABLE_AND_INDEX_BYTES: usize = 24;
 fn encoding(stored: &StoredKey) -> &'static str {
     match stored.aggregate() {
         Some(Aggregate::Hash(hash)) if hash.is_small() => "listpack",
+        Some(Aggregate::Set(set)) if set.is_small() => "listpack",
         Some(Aggregate::Hash(_)) | Some(Aggregate::Set(_)) => "hashtable",
         Some(Aggregate::List(_)) => "ringbuffer",
         Some(Aggregate::ZSet(zset)) if zset.is_small() => "listpack",

@@ -7,7 +7,7 @@
 //! next power of two (so up to as much again right after it grows). Redis 7 keeps lists in a
 //! quicklist of listpacks, at about the bytes of the data plus 2 to 3 bytes an item. Measured
 //! (`benches/compare/type_memory.sh`, MEMORY USAGE): 1M items `item:%010d`, 16 bytes an item
-//! against Redis's 17; a list of 10 items `item:0`.., 315 bytes against Redis's 224. Items longer
+//! against Redis's 17; a list of 10 items `item:0`.., 291 bytes against Redis's 224. Items longer
 //! than 15 bytes cost their bytes again in an allocation each, where the quicklist packs them.
 
 use std::collections::VecDeque;

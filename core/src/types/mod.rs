@@ -226,3 +226,15 @@ pub(crate) fn element_bytes(bytes: &[u8]) -> usize {
 pub(crate) fn element(bytes: &[u8]) -> Element {
     Element::new(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Aggregate;
+
+    /// Every key holding an aggregate holds it in a box of this size: the large forms are boxed
+    /// again, so that a small aggregate's box stays small.
+    #[test]
+    fn an_aggregate_fits_in_48_bytes() {
+        assert!(size_of::<Aggregate>() <= 48, "{}", size_of::<Aggregate>());
+    }
+}

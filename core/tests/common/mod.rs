@@ -81,3 +81,17 @@ pub fn err(text: &str) -> Reply {
 pub fn array(items: &[&str]) -> Reply {
     Reply::Array(items.iter().map(|i| bulk(i)).collect())
 }
+
+/// Whether EXPIRE's flag refuses a new deadline `when` on a key whose deadline is `current`
+/// (NX: it has one; XX: it has none; GT: not later; LT: not earlier, no deadline counting as
+/// infinitely late), as the Redis documentation reads; for the reference models.
+pub fn expire_refused(flag: Option<&str>, current: Option<u64>, when: i64) -> bool {
+    let current = current.map(|at| at as i64);
+    match flag {
+        Some("NX") => current.is_some(),
+        Some("XX") => current.is_none(),
+        Some("GT") => current.is_none_or(|c| when <= c),
+        Some("LT") => current.is_some_and(|c| when >= c),
+        _ => false,
+    }
+}
