@@ -57,8 +57,19 @@ const REGRESSION_SEEDS: &[u64] =
 ///   the state's time, so the state after the restart differed from the state before it. A
 ///   leader now leaves expiry and time to its duties only once it has applied an entry of its
 ///   own term.
-const NARROW_REGRESSIONS: &[(u64, Workload, usize, &[Fault])] =
-    &[(688_320_085, Workload::Ttl, 3, &[Fault::Crash, Fault::Pause, Fault::Partition])];
+/// - 813188381 (append, 5 nodes, every fault): a follower forwarded a transaction to the leader,
+///   which appended it and replicated it to some followers, then lost its leadership; the new
+///   leader's log truncated the entry there, and openraft answered the waiting write
+///   `ForwardToLeader`, which the proposer read as "not applied". The follower gave up at its
+///   deadline with `TRYAGAIN` (a certain failure), but a later leader that had the entry
+///   committed it, and a read saw the element the client was told was never appended (G1a).
+///   openraft gives the same answer for an entry refused before it was appended, so the
+///   proposer now answers `UNKNOWN` for both: a forwarded write is sent again under its session
+///   (applied at most once), and a leader's own client is told the outcome is unknown.
+const NARROW_REGRESSIONS: &[(u64, Workload, usize, &[Fault])] = &[
+    (688_320_085, Workload::Ttl, 3, &[Fault::Crash, Fault::Pause, Fault::Partition]),
+    (813_188_381, Workload::Append, 5, &Fault::ALL),
+];
 
 /// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
 fn workload_override() -> Option<Workload> {

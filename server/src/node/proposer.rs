@@ -197,11 +197,15 @@ async fn answer(
 pub(super) async fn outcome(receiver: Outcome, timeout: Duration) -> Result<Vec<Reply>, NodeError> {
     match tokio::time::timeout(timeout, receiver).await {
         Ok(Ok(Ok(response))) => Ok(response.data),
-        // openraft answers ForwardToLeader for an entry it refused before appending, or whose
-        // entry was truncated by a new leader: nothing in it applied.
-        Ok(Ok(Err(ClientWriteError::ForwardToLeader(forward)))) => Err(NodeError::NotLeader {
-            leader: forward.leader_id.map(|id| (id, forward.leader_node.unwrap_or_default())),
-        }),
+        // openraft answers ForwardToLeader both for an entry it refused before appending and for
+        // one it appended that a new leader's log then truncated here. The second may live on in
+        // another node's log and be committed by a later leader (simulator seed 813188381,
+        // `sim/tests/simulation.rs`), and the two cannot be told apart: the outcome is unknown.
+        // A forwarded write is then sent again under its session, which applies it at most once.
+        Ok(Ok(Err(ClientWriteError::ForwardToLeader(forward)))) => Err(NodeError::Unknown(format!(
+            "leadership moved to {} before the write was committed; a later leader may still commit it",
+            forward.leader_id.map_or_else(|| "no known node".to_owned(), |id| format!("node {id}"))
+        ))),
         Ok(Ok(Err(ClientWriteError::ChangeMembershipError(error)))) => {
             Err(NodeError::Unavailable(error.to_string()))
         }

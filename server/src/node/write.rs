@@ -45,22 +45,10 @@ impl Node {
         if !self.is_leader() {
             return self.forward_writes(writes, deadline).await;
         }
-        let mut replies = self.write_local(writes.clone()).await;
-        // A write refused with NotLeader never reached the log here; leadership moved while the
-        // batch was proposed, so send those on to the new leader.
-        let moved: Vec<usize> = (0..replies.len())
-            .filter(|&i| {
-                matches!(&replies[i], Err(NodeError::NotLeader { leader: Some((id, _)) }) if *id != self.id())
-            })
-            .collect();
-        if !moved.is_empty() {
-            let again =
-                self.forward_writes(moved.iter().map(|&i| writes[i].clone()).collect(), deadline).await;
-            for (i, reply) in moved.into_iter().zip(again) {
-                replies[i] = reply;
-            }
-        }
-        replies
+        // A write that leadership left behind while it was proposed is not sent on to the new
+        // leader: its entry may survive in another node's log and be committed there, and it has
+        // no session to keep a second copy from applying (the proposer answers it `Unknown`).
+        self.write_local(writes).await
     }
 
     /// Queues writes for the proposer on this node, which must be the leader, and waits for
