@@ -176,6 +176,11 @@ impl SyncClient {
         Ok(SyncClient { stream, buffer: BytesMut::new(), decoder: ReplyDecoder::default() })
     }
 
+    /// Waits up to `timeout` for each reply (30 s unless set).
+    pub fn set_read_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
     /// Sends a command and reads its reply; an error when the connection breaks.
     pub fn call(&mut self, args: &[&str]) -> std::io::Result<Frame> {
         let mut replies = self.pipeline(&[args])?;
