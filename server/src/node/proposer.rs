@@ -1,10 +1,18 @@
 //! The leader's proposer: every client write on the leader (from all connections, pipelines,
 //! transactions and forwarded writes: whatever calls `Node::write_batch`) joins a queue, and
-//! one task turns whatever is queued into one batch entry ([`Payload::Batch`]) whenever fewer
-//! than [`PROPOSALS_IN_FLIGHT_MAX`] entries are in flight. Batching is natural, as in Redis's
+//! one task turns whatever is queued into one batch entry ([`Payload::Batch`]) whenever the log
+//! can take it: fewer than [`PROPOSALS_IN_FLIGHT_MAX`] entries are in flight, and the previous
+//! batch is durable in the local log (or has its outcome). Batching is natural, as in Redis's
 //! event loop and etcd's proposal loop: no fixed linger, a batch is what arrived while the
-//! previous entries were appended, synced and replicated. One entry is one log append and one
-//! fsync for all its writes.
+//! previous one was appended and synced. One entry is one log append and one fsync for all its
+//! writes.
+//!
+//! Why wait for the local sync: the log syncs one append after another, so a batch handed to
+//! openraft while the previous one syncs only waits there, and writes arriving meanwhile would
+//! form yet another batch and another sync. Held back here, they join it. Measured with 50
+//! clients each sending one SET at a time under `--fsync always`: batches of 12.8 writes on
+//! average, half of them single writes, when the next batch went as soon as an in-flight slot
+//! was free; 25 with the wait.
 //!
 //! Order: one task proposes, in queue order, so writes from one caller (queued in order) enter
 //! the log in order, and each writer gets its own reply from the entry's reply list.
@@ -16,7 +24,7 @@ use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
 use redraft_core::limits::{BATCH_BYTES_MAX, BATCH_WRITES_MAX, PROPOSALS_IN_FLIGHT_MAX};
 use redraft_core::{LogEntry, Payload, Reply, Write};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::Node;
 use crate::addr::NodeAddr;
@@ -116,14 +124,39 @@ fn unpack(batch: Vec<Pending>) -> (Vec<Write>, Vec<(usize, GroupReply)>) {
     (writes, replies)
 }
 
+/// The last batch proposed, until it is durable in the local log or has its outcome.
+struct Syncing {
+    /// The log's count of durable appends when the batch was proposed.
+    appends_before: u64,
+    /// Closed when the batch has its outcome (applied, refused, or timed out).
+    settled: oneshot::Receiver<()>,
+}
+
+impl Syncing {
+    /// Waits until the log has reported an append durable since the batch was proposed (on the
+    /// leader the proposer's batches are all it appends, bar the rare blank or membership
+    /// entry, which can only release the wait early), or the batch has its outcome, which ends
+    /// the wait for a batch that never reaches the log.
+    async fn done(self, appends_durable: &mut watch::Receiver<u64>) {
+        let appends_before = self.appends_before;
+        tokio::select! {
+            _ = appends_durable.wait_for(|&count| count > appends_before) => {}
+            _ = self.settled => {}
+        }
+    }
+}
+
 /// The proposer task of one node: runs until the node is dropped (the queue closes).
+/// `appends_durable` is the log's count of durable appends ([`crate::storage::log_store::LogStore::appends_durable`]).
 pub(super) async fn propose(
     node: Weak<Node>,
     mut queue: mpsc::UnboundedReceiver<Pending>,
+    mut appends_durable: watch::Receiver<u64>,
     timeout: Duration,
 ) {
     let in_flight = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
     let mut batcher = Batcher::default();
+    let mut syncing: Option<Syncing> = None;
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
         let first = match batcher.take_carried() {
@@ -133,6 +166,9 @@ pub(super) async fn propose(
                 None => return,
             },
         };
+        if let Some(previous) = syncing.take() {
+            previous.done(&mut appends_durable).await;
+        }
         let batch = batcher.cut(first, &mut queue);
         let Some(node) = node.upgrade() else { return };
         let (writes, replies) = unpack(batch);
@@ -142,12 +178,15 @@ pub(super) async fn propose(
         // from this leader meanwhile (`leader_contact.rs`).
         let busy = (bytes >= node.options.large_append_bytes).then(|| node.announce_busy(bytes));
         let entry = LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes } };
+        let appends_before = *appends_durable.borrow();
         let proposed = node.raft.client_write_ff(entry).await;
         drop(node);
         match proposed {
             Ok(receiver) => {
                 // Answering waits for the entry to apply; the next batch is cut meanwhile.
-                tokio::spawn(answer(receiver, replies, timeout, (permit, busy)));
+                let (settled_sender, settled) = oneshot::channel();
+                syncing = Some(Syncing { appends_before, settled });
+                tokio::spawn(answer(receiver, replies, timeout, (permit, busy, settled_sender)));
             }
             Err(fatal) => {
                 let error = NodeError::Unavailable(format!("the node is stopping: {fatal}"));
@@ -163,12 +202,12 @@ pub(super) async fn propose(
 type Outcome = oneshot::Receiver<Result<ClientWriteResponse<TypeConfig>, ClientWriteError<u64, NodeAddr>>>;
 
 /// Waits for one batch entry to apply and sends each group its replies; frees the in-flight slot
-/// (and ends the busy leader's announcements).
+/// (and ends the busy leader's announcements, and tells the proposer the batch is settled).
 async fn answer(
     receiver: Outcome,
     replies: Vec<(usize, GroupReply)>,
     timeout: Duration,
-    _slot: (tokio::sync::OwnedSemaphorePermit, Option<super::leader_contact::BusyGuard>),
+    _slot: (tokio::sync::OwnedSemaphorePermit, Option<super::leader_contact::BusyGuard>, oneshot::Sender<()>),
 ) {
     match outcome(receiver, timeout).await {
         Ok(applied) => {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use openraft::storage::LogFlushed;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 
 use super::disk::Disk;
 use super::log_inner::LogInner;
@@ -24,6 +24,7 @@ pub(super) async fn sync_each_batch<D: Disk>(
     inner: Arc<Mutex<LogInner<D>>>,
     mark: Arc<Mutex<SyncedMark<D>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
+    durable: Arc<watch::Sender<u64>>,
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::new();
@@ -57,12 +58,16 @@ pub(super) async fn sync_each_batch<D: Disk>(
                 inner.lock().await.sync_failed.get_or_insert_with(|| error.to_string());
             }
         }
+        let synced = batch.len() as u64;
         for callback in batch.drain(..) {
             let result = match &result {
                 Ok(()) => Ok(()),
                 Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
             };
             callback.log_io_completed(result);
+        }
+        if result.is_ok() {
+            durable.send_modify(|count| *count += synced);
         }
     }
 }

@@ -24,7 +24,7 @@ use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError
 use redraft_core::codec;
 use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
@@ -51,6 +51,8 @@ pub struct LogStore<D: Disk + Clone> {
     metrics: Arc<Metrics>,
     /// Appends waiting for a sync (the `always` policy only).
     flush: mpsc::Sender<LogFlushed<TypeConfig>>,
+    /// How many appends the log has reported durable so far (see [`LogStore::appends_durable`]).
+    durable: Arc<watch::Sender<u64>>,
     /// The state machine the log is applied to: entries it has applied leave the decoded tail.
     applied_by: Arc<StateMachine>,
 }
@@ -64,6 +66,7 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
             policy: self.policy,
             metrics: self.metrics.clone(),
             flush: self.flush.clone(),
+            durable: self.durable.clone(),
             applied_by: self.applied_by.clone(),
         }
     }
@@ -212,9 +215,12 @@ impl<D: Disk + Clone> LogStore<D> {
         }));
         let mark = Arc::new(Mutex::new(mark));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
+        let durable = Arc::new(watch::Sender::new(0));
         match policy {
             FsyncPolicy::Always => {
-                tokio::spawn(sync_each_batch(inner.clone(), mark.clone(), pending, metrics.clone()));
+                let flusher =
+                    sync_each_batch(inner.clone(), mark.clone(), pending, durable.clone(), metrics.clone());
+                tokio::spawn(flusher);
             }
             FsyncPolicy::Everysec => {
                 tokio::spawn(sync_every_second(Arc::downgrade(&inner), metrics.clone()));
@@ -222,7 +228,15 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::No => {}
         }
         let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
-        Ok((LogStore { inner, mark, disk, policy, metrics, flush, applied_by }, recovery))
+        Ok((LogStore { inner, mark, disk, policy, metrics, flush, durable, applied_by }, recovery))
+    }
+
+    /// Counts the appends the log has reported durable, one for each call of openraft's
+    /// `append` (under `always` once its sync is done, under the other policies at once). The
+    /// leader's proposer watches it to hand openraft its next batch only when the log can take
+    /// it (`node/proposer.rs`).
+    pub fn appends_durable(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -342,7 +356,10 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                     callback.log_io_completed(Err(io::Error::other("the log flusher has stopped")));
                 }
             }
-            FsyncPolicy::Everysec | FsyncPolicy::No => callback.log_io_completed(Ok(())),
+            FsyncPolicy::Everysec | FsyncPolicy::No => {
+                callback.log_io_completed(Ok(()));
+                self.durable.send_modify(|count| *count += 1);
+            }
         }
         Ok(())
     }
