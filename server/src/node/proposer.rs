@@ -293,6 +293,38 @@ mod tests {
         sizes
     }
 
+    /// The next batch waits while the previous one is neither durable in the log nor settled,
+    /// and goes once either happens: an append reported durable after the proposal, or the
+    /// previous batch's outcome (a batch refused before it reached the log is never synced).
+    #[tokio::test]
+    async fn the_next_batch_waits_for_the_previous_one_to_be_synced_or_settled() {
+        let pending = |syncing: Syncing, durable: &mut watch::Receiver<u64>| {
+            let mut durable = durable.clone();
+            tokio::spawn(async move { syncing.done(&mut durable).await })
+        };
+        let (count, mut durable) = watch::channel(3);
+        let (settled_sender, settled) = oneshot::channel();
+        let waiting = pending(Syncing { appends_before: 3, settled }, &mut durable);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "nothing was synced since the proposal");
+        count.send_replace(4);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("a sync releases it")
+            .expect("ran");
+        drop(settled_sender);
+
+        let (settled_sender, settled) = oneshot::channel::<()>();
+        let waiting = pending(Syncing { appends_before: 4, settled }, &mut durable);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "still nothing synced since this proposal");
+        drop(settled_sender);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the outcome releases it")
+            .expect("ran");
+    }
+
     /// A batch takes everything queued up to the count bound, and the rest follows in order.
     #[test]
     fn batches_take_all_queued_writes_up_to_the_count_bound() {
