@@ -55,6 +55,9 @@ pub struct SnapshotReader<R: Read> {
     /// The aggregate being read: its start item and the parts read so far.
     aggregate: Option<(u64, SnapshotItem, Vec<Bytes>)>,
     finished: bool,
+    /// The last record's payload: one buffer for every record, as a snapshot of a million keys
+    /// is a million small records (a fresh zeroed vector each cost an allocation and a free).
+    payload: Vec<u8>,
 }
 
 impl<R: Read> SnapshotReader<R> {
@@ -78,14 +81,15 @@ impl<R: Read> SnapshotReader<R> {
             item_count: 0,
             uncounted: 0,
             aggregate: None,
+            payload: Vec::new(),
             finished: false,
         };
         let mut magic = [0u8; 8];
         if !reader.read_exact_or_eof(&mut magic)? || &magic != SNAPSHOT_MAGIC {
             return Err(SnapshotError::BadMagic);
         }
-        let (offset, payload) = reader.read_record()?;
-        reader.header = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &payload)
+        let offset = reader.read_record()?;
+        reader.header = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &reader.payload)
             .map_err(|source| SnapshotError::Decode { offset, source })?;
         Ok(reader)
     }
@@ -104,9 +108,13 @@ impl<R: Read> SnapshotReader<R> {
             return Ok(None);
         }
         let checksum_before = self.checksum;
-        let (offset, payload) = self.read_record()?;
-        let item: SnapshotItem = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &payload)
+        let offset = self.read_record()?;
+        let item: SnapshotItem = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &self.payload)
             .map_err(|source| SnapshotError::Decode { offset, source })?;
+        if self.payload.capacity() > EXACT_READ_BYTES_MAX {
+            // A large value passed through: its buffer is not kept for the small records.
+            self.payload = Vec::new();
+        }
         if let SnapshotItem::End { item_count, checksum } = item {
             if item_count != self.item_count {
                 return Err(SnapshotError::CountMismatch { expected: item_count, found: self.item_count });
@@ -237,7 +245,7 @@ impl<R: Read> SnapshotReader<R> {
         Ok((self.header, frozen))
     }
 
-    fn read_record(&mut self) -> Result<(u64, Vec<u8>), SnapshotError> {
+    fn read_record(&mut self) -> Result<u64, SnapshotError> {
         let offset = self.offset;
         let mut header = [0u8; RECORD_HEADER_BYTES];
         if !self.read_exact_or_eof(&mut header)? {
@@ -250,29 +258,29 @@ impl<R: Read> SnapshotReader<R> {
         }
         // A record of a usual size is read in one piece; a larger one in bounded steps rather
         // than trusting its length for one allocation up front.
-        let payload = if length as usize <= EXACT_READ_BYTES_MAX {
-            let mut payload = vec![0; length as usize];
-            match self.input.read_exact(&mut payload) {
-                Ok(()) => payload,
+        let payload = &mut self.payload;
+        payload.clear();
+        if length as usize <= EXACT_READ_BYTES_MAX {
+            payload.resize(length as usize, 0);
+            match self.input.read_exact(payload) {
+                Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(SnapshotError::Truncated { offset })
                 }
                 Err(error) => return Err(error.into()),
             }
         } else {
-            let mut payload = Vec::new();
-            let read = (&mut self.input).take(u64::from(length)).read_to_end(&mut payload)?;
+            let read = (&mut self.input).take(u64::from(length)).read_to_end(payload)?;
             if read != length as usize {
                 return Err(SnapshotError::Truncated { offset });
             }
-            payload
-        };
-        self.checksum = crc32c::crc32c_append(self.checksum, &payload);
+        }
+        self.checksum = crc32c::crc32c_append(self.checksum, payload);
         self.offset += u64::from(length);
-        if crc32c::crc32c(&payload) != found {
+        if crc32c::crc32c(payload) != found {
             return Err(SnapshotError::RecordChecksum { offset });
         }
-        Ok((offset, payload))
+        Ok(offset)
     }
 
     /// Fills `buffer`; `false` when the input ended first.
