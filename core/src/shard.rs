@@ -267,8 +267,13 @@ impl Shard {
         mut entry: Entry,
         keep_create_at: Option<u64>,
     ) -> (Option<Option<u64>>, u64) {
-        match self.table.find_mut(table_hash(hash), |s| s.key() == key) {
-            Some(stored) => {
+        let hasher = &self.hasher;
+        // One probe of the table whether the key is there or not (a start loads a million keys).
+        let slot =
+            self.table.entry(table_hash(hash), |s| s.key() == key, |s| table_hash(hasher.hash_one(s.key())));
+        match slot {
+            hashbrown::hash_table::Entry::Occupied(mut occupied) => {
+                let stored = occupied.get_mut();
                 if keep_create_at.is_some_and(|now_ms| stored.is_live(now_ms)) {
                     entry.create_index = stored.create_index();
                 }
@@ -287,12 +292,11 @@ impl Shard {
                 self.record_bytes += stored.allocation_bytes();
                 (Some(old), create_index)
             }
-            None => {
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
                 let create_index = entry.create_index;
                 let stored = StoredKey::new(key, entry);
                 self.record_bytes += stored.allocation_bytes();
-                let hasher = &self.hasher;
-                self.table.insert_unique(table_hash(hash), stored, |s| table_hash(hasher.hash_one(s.key())));
+                vacant.insert(stored);
                 (None, create_index)
             }
         }
