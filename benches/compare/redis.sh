@@ -11,9 +11,9 @@
 #    the load leaves freed memory that the allocator returns over a few seconds), and each one's
 #    `used_memory` (INFO memory: the allocator's count).
 # 4. Restart with those keys: from starting the process until it serves the last key written,
-#    the median of RESTARTS restarts. Redis loads the RDB file written by SAVE. redraft twice:
-#    first as the load left it (its snapshot, taken when the log passed 16 MiB, and the log
-#    since, replayed), then after a SAVE as Redis had (the snapshot alone).
+#    the median of RESTARTS restarts of each, alternating. Redis loads the RDB file written by
+#    SAVE. redraft twice: as the load left it (its snapshot, taken when the log passed 16 MiB, and
+#    the log since, replayed), and after a SAVE as Redis had (the snapshot alone).
 #
 # The servers alternate (A B A B ...) so that a shared, noisy machine disturbs both alike; servers
 # run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs (the cluster's three nodes
@@ -139,24 +139,32 @@ PY
         python3 -c "import time; print(f'{time.time() - $start:.2f}')"
     }
     now() { python3 -c 'import time; print(time.time())'; }
-    # The median of RESTARTS restarts by the launcher $1 (each serves the last key, then stops).
-    restart_median() {
-        local times=() port start
-        for _ in $(seq "$restarts"); do
-            port=$(free_port); start=$(now); "$1" "$port"
-            times+=("$(served_after "$port" "$start")")
-            stop_all
-        done
-        printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((restarts + 1) / 2))p"
+    # Seconds one restart by the launcher $1 takes to serve the last key (then it stops).
+    restart_once() {
+        local port start seconds
+        port=$(free_port); start=$(now); "$1" "$port"
+        seconds=$(served_after "$port" "$start")
+        stop_all
+        echo "$seconds"
     }
+    median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
     # Started by hand, not waited for: the wait is what is measured.
     # redraft snapshots once its log passes 16 MiB, so that like Redis after SAVE it restarts
     # from a snapshot (plus the log written since); the default (256 MiB) would replay the log.
+    # The restarts run on a copy of the directory the load left, made anew before each
+    # (`fresh_copy`), so that every restart starts from the same files.
+    redraft_dir=$work/redraft-keys
     launch_redraft() { # port
-        REDRAFT_SNAPSHOT_LOG_BYTES=16777216 "${server_cpu[@]}" target/release/redraft-server --data-dir "$work/redraft-keys" --resp-addr "127.0.0.1:$1" \
+        REDRAFT_SNAPSHOT_LOG_BYTES=16777216 "${server_cpu[@]}" target/release/redraft-server --data-dir "$redraft_dir" --resp-addr "127.0.0.1:$1" \
             --http-addr "" --raft-addr "127.0.0.1:$(free_port)" --fsync always --log-level warn >>"$work/redraft.log" 2>&1 &
         track $!
+    }
+    # A fresh copy of the directory $1 for the next restart, written out before it starts (the
+    # restart's own syncs would otherwise write the copy).
+    fresh_copy() {
+        rm -rf "$work/redraft-run" && cp -a "$1" "$work/redraft-run" && sync
+        redraft_dir=$work/redraft-run
     }
     launch_redis() { # port
         mkdir -p "$work/redis-keys"
@@ -172,12 +180,12 @@ PY
     redraft_settled=$(rss_mb "$(tail -n 1 "$work/pids")")
     redraft_used=$(used_memory_mb "$port")
     stop_all
-    redraft_restart=$(restart_median launch_redraft)
+    # The directory as the load left it, and beside it the same after a SAVE.
+    cp -a "$work/redraft-keys" "$work/redraft-saved"
+    redraft_dir=$work/redraft-saved
     port=$(free_port); start=$(now); launch_redraft "$port"; served_after "$port" "$start" >/dev/null
     redis-cli -p "$port" SAVE >/dev/null
     stop_all
-    redraft_saved=$(restart_median launch_redraft)
-    echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart,$redraft_saved" >>"$memory"
 
     port=$(free_port); launch_redis "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
@@ -187,7 +195,18 @@ PY
     redis_used=$(used_memory_mb "$port")
     redis-cli -p "$port" SAVE >/dev/null
     stop_all
-    redis_restart=$(restart_median launch_redis)
+
+    # The three restarts in turn, RESTARTS times (A B C A B C: a noisy machine disturbs all alike).
+    : >"$work/restart-auto" >"$work/restart-saved" >"$work/restart-redis"
+    for _ in $(seq "$restarts"); do
+        fresh_copy "$work/redraft-keys"; restart_once launch_redraft >>"$work/restart-auto"
+        fresh_copy "$work/redraft-saved"; restart_once launch_redraft >>"$work/restart-saved"
+        sync; restart_once launch_redis >>"$work/restart-redis"
+    done
+    echo "restarts (s): redraft $(tr '\n' ' ' <"$work/restart-auto")| redraft after SAVE $(tr '\n' ' ' <"$work/restart-saved")| redis $(tr '\n' ' ' <"$work/restart-redis")"
+    redraft_restart=$(median <"$work/restart-auto") redraft_saved=$(median <"$work/restart-saved")
+    redis_restart=$(median <"$work/restart-redis")
+    echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart,$redraft_saved" >>"$memory"
     echo "redis,$redis_rss,$redis_settled,$redis_used,$redis_restart,$redis_restart" >>"$memory"
 fi
 
