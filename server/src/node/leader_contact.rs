@@ -76,7 +76,7 @@ impl Node {
     ) -> Result<AppendEntriesResponse<u64>, RaftError<u64>> {
         let current = self.raft.metrics().borrow().vote;
         let _contact = (rpc.vote >= current).then(|| {
-            self.catch_up.note_leader_commit(rpc.leader_commit.map_or(0, |id| id.index));
+            self.catch_up.note_leader_commit(rpc.vote.leader_id().get_term(), rpc.leader_commit);
             self.leader_contact.begin()
         });
         self.raft.append_entries(rpc).await
