@@ -147,6 +147,13 @@ PY
         stop_all
         echo "$seconds"
     }
+    # SAVE on port $1, which must answer OK (an error would leave the "after SAVE" column measuring
+    # something else).
+    save() {
+        local reply
+        reply=$(redis-cli -p "$1" SAVE)
+        [ "$reply" = OK ] || { echo "compare: SAVE on port $1 answered: $reply" >&2; exit 1; }
+    }
     median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
     # Started by hand, not waited for: the wait is what is measured.
@@ -184,7 +191,7 @@ PY
     cp -a "$work/redraft-keys" "$work/redraft-saved"
     redraft_dir=$work/redraft-saved
     port=$(free_port); start=$(now); launch_redraft "$port"; served_after "$port" "$start" >/dev/null
-    redis-cli -p "$port" SAVE >/dev/null
+    save "$port"
     stop_all
 
     port=$(free_port); launch_redis "$port"; wait_ping "$port"
@@ -193,7 +200,7 @@ PY
     sleep 10
     redis_settled=$(rss_mb "$(tail -n 1 "$work/pids")")
     redis_used=$(used_memory_mb "$port")
-    redis-cli -p "$port" SAVE >/dev/null
+    save "$port"
     stop_all
 
     # The three restarts in turn, RESTARTS times (A B C A B C: a noisy machine disturbs all alike).

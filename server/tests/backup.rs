@@ -199,3 +199,28 @@ fn save_bgsave_and_lastsave_answer_as_redis_does() {
         "{again:?}"
     );
 }
+
+/// A SAVE that comes while a snapshot is being built (here the log's automatic one, asked for
+/// as the node's duties do) waits for that build and then has its own built, covering a write
+/// applied after the first began. openraft drops a request for a snapshot during a build, and
+/// SAVE used to ask once: it then waited 120 s for a snapshot no one built, and failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_during_a_snapshot_build_gets_its_own_snapshot() {
+    let server = common::TestServer::start().await;
+    let mut client = server.client().await;
+    // About 24 MB of values, so that a build takes a while.
+    let value = "v".repeat(8 * 1024);
+    for round in 0..3_000 {
+        client.send(&["SET", &format!("key:{round}"), &value]).await;
+    }
+    for _ in 0..3_000 {
+        assert_eq!(client.read().await, Some(ok()));
+    }
+    server.node.raft().trigger().snapshot().await.expect("a snapshot is asked for");
+    assert_eq!(client.call(&["SET", "late", "write"]).await, ok());
+    let applied = server.node.raft().metrics().borrow().last_applied.map(|id| id.index);
+    let saved = tokio::time::timeout(Duration::from_secs(60), client.call(&["SAVE"])).await;
+    assert_eq!(saved.expect("SAVE answers within 60 s"), ok());
+    let snapshot = server.node.raft().metrics().borrow().snapshot.map(|id| id.index);
+    assert!(snapshot >= applied, "the snapshot ({snapshot:?}) covers the late write ({applied:?})");
+}

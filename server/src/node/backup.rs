@@ -16,6 +16,9 @@ use crate::snapshot_data::SnapshotData;
 /// How long a backup waits for its snapshot to be built.
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How often a save asks again for its snapshot when the node's metrics do not move.
+const SAVE_ASK_AGAIN: Duration = Duration::from_millis(50);
+
 /// A snapshot, to be read from its start, and the log index it was taken at.
 pub struct Backup {
     pub revision: u64,
@@ -26,24 +29,38 @@ impl Node {
     /// Builds a snapshot of everything applied so far and waits until it is written (Redis's
     /// SAVE).
     ///
+    /// openraft builds one snapshot at a time and drops a request that comes while one is being
+    /// built (the log's automatic one, another save): the request is repeated until a snapshot
+    /// covers what was applied when the save began. Asking once left a save that came during a
+    /// build waiting for a snapshot no one would build.
+    ///
     /// # Errors
     /// The snapshot could not be built within [`BACKUP_TIMEOUT`].
     pub async fn save(&self) -> Result<(), NodeError> {
-        let applied = self.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
-        self.raft
-            .trigger()
-            .snapshot()
-            .await
-            .map_err(|e| NodeError::Unavailable(format!("cannot build a snapshot: {e}")))?;
-        let built = self
-            .raft
-            .wait(Some(BACKUP_TIMEOUT))
-            .metrics(|m| m.snapshot.is_some_and(|id| id.index >= applied), "a snapshot at the applied index")
-            .await;
-        match built {
-            Ok(_) => Ok(()),
-            Err(error) => Err(NodeError::Unavailable(format!("the snapshot was not built: {error}"))),
-        }
+        let mut metrics = self.raft.metrics();
+        let applied = metrics.borrow().last_applied.map_or(0, |id| id.index);
+        let built = tokio::time::timeout(BACKUP_TIMEOUT, async {
+            loop {
+                if metrics.borrow_and_update().snapshot.is_some_and(|id| id.index >= applied) {
+                    return Ok(());
+                }
+                self.raft
+                    .trigger()
+                    .snapshot()
+                    .await
+                    .map_err(|e| NodeError::Unavailable(format!("cannot build a snapshot: {e}")))?;
+                if let Ok(Err(_)) = tokio::time::timeout(SAVE_ASK_AGAIN, metrics.changed()).await {
+                    return Err(NodeError::Unavailable("the node stopped before the snapshot was built".into()));
+                }
+            }
+        })
+        .await;
+        built.unwrap_or_else(|_| {
+            Err(NodeError::Unavailable(format!(
+                "the snapshot was not built within {} s",
+                BACKUP_TIMEOUT.as_secs()
+            )))
+        })
     }
 
     /// The Unix time, in seconds, of the last snapshot this node built or installed, or of its
