@@ -129,14 +129,33 @@ PY
     rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
     # INFO memory's used_memory: the allocator's count of allocated bytes, in both servers.
     used_memory_mb() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ { printf "%.1f", $2 / 1048576 }'; }
-    # Seconds from now until the server on port $1 answers GET of the last key with its value.
+    # Seconds from $2 (a Unix time) until the server on port $1 answers GET of the last key with
+    # its value. One process asks every millisecond on one connection, reconnecting while the
+    # port is closed: a redis-cli started per try would add its own start-up to each step and
+    # take CPU from the server starting. It runs on the client CPU.
     served_after() {
-        local start=$2
-        for _ in $(seq 6000); do
-            [ "$(redis-cli -p "$1" GET "$last_key" 2>/dev/null)" = "$last_value" ] && break
-            sleep 0.01
-        done
-        python3 -c "import time; print(f'{time.time() - $start:.2f}')"
+        "${client_cpu[@]}" python3 - "$1" "$2" "$last_key" "$last_value" <<'PY'
+import socket, sys, time
+port, start, key, value = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
+request = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)
+expected = b"$%d\r\n%s\r\n" % (len(value), value)
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            while time.time() < deadline:
+                connection.sendall(request)
+                reply = connection.recv(4096)
+                if reply == expected:
+                    print(f"{time.time() - start:.3f}")
+                    sys.exit(0)
+                if not reply:
+                    break
+                time.sleep(0.001)
+    except OSError:
+        time.sleep(0.001)
+sys.exit(f"compare: the server on port {port} did not serve {key.decode()} within 60 s")
+PY
     }
     now() { python3 -c 'import time; print(time.time())'; }
     # Seconds one restart by the launcher $1 takes to serve the last key (then it stops).
