@@ -50,7 +50,9 @@ impl Node {
                     .await
                     .map_err(|e| NodeError::Unavailable(format!("cannot build a snapshot: {e}")))?;
                 if let Ok(Err(_)) = tokio::time::timeout(SAVE_ASK_AGAIN, metrics.changed()).await {
-                    return Err(NodeError::Unavailable("the node stopped before the snapshot was built".into()));
+                    return Err(NodeError::Unavailable(
+                        "the node stopped before the snapshot was built".into(),
+                    ));
                 }
             }
         })
