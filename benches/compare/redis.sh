@@ -159,9 +159,10 @@ PY
     }
     now() { python3 -c 'import time; print(time.time())'; }
     # Seconds one restart by the launcher $1 takes to serve the last key (then it stops).
+    # Both ports are found before the clock starts (finding one starts a Python).
     restart_once() {
-        local port start seconds
-        port=$(free_port); start=$(now); "$1" "$port"
+        local port peer_port start seconds
+        port=$(free_port) peer_port=$(free_port); start=$(now); "$1" "$port" "$peer_port"
         seconds=$(served_after "$port" "$start")
         stop_all
         echo "$seconds"
@@ -181,9 +182,9 @@ PY
     # The restarts run on a copy of the directory the load left, made anew before each
     # (`fresh_copy`), so that every restart starts from the same files.
     redraft_dir=$work/redraft-keys
-    launch_redraft() { # port
+    launch_redraft() { # port peer-port
         REDRAFT_SNAPSHOT_LOG_BYTES=16777216 "${server_cpu[@]}" target/release/redraft-server --data-dir "$redraft_dir" --resp-addr "127.0.0.1:$1" \
-            --http-addr "" --raft-addr "127.0.0.1:$(free_port)" --fsync always --log-level warn >>"$work/redraft.log" 2>&1 &
+            --http-addr "" --raft-addr "127.0.0.1:$2" --fsync always --log-level warn >>"$work/redraft.log" 2>&1 &
         track $!
     }
     # A fresh copy of the directory $1 for the next restart, written out before it starts (the
@@ -199,7 +200,7 @@ PY
         track $!
     }
 
-    port=$(free_port); launch_redraft "$port"; wait_ping "$port"
+    port=$(free_port); launch_redraft "$port" "$(free_port)"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
     redraft_rss=$(rss_mb "$(tail -n 1 "$work/pids")")
     sleep 10
@@ -209,7 +210,7 @@ PY
     # The directory as the load left it, and beside it the same after a SAVE.
     cp -a "$work/redraft-keys" "$work/redraft-saved"
     redraft_dir=$work/redraft-saved
-    port=$(free_port); start=$(now); launch_redraft "$port"; served_after "$port" "$start" >/dev/null
+    port=$(free_port); start=$(now); launch_redraft "$port" "$(free_port)"; served_after "$port" "$start" >/dev/null
     save "$port"
     stop_all
 
