@@ -251,7 +251,8 @@ impl ChangeFeed {
         let _ = applied.wait_for(|applied| *applied > revision).await;
     }
 
-    /// The number of changes in the window and their bytes, for metrics.
+    /// The number of changes in the window and their bytes ([`ChangeKind::weight`]), for INFO
+    /// memory.
     pub fn size(&self) -> (usize, usize) {
         let window = self.window.lock();
         (window.changes.len(), window.bytes)

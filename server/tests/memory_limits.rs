@@ -1,7 +1,8 @@
 //! Memory limits, against a real `redis-server`: `maxmemory` with Redis's `noeviction` (with the
 //! limit below what either process uses, every command that may grow memory is refused with
 //! Redis's OOM error, inside MULTI too, and everything else still runs), and the output limit
-//! that closes a client whose replies would take too much.
+//! that closes a client whose replies would take too much. INFO memory says what the watch
+//! history holds.
 //!
 //! Needs `redis-server` (Debian's redis-server; ci/test installs it).
 #![cfg(not(madsim))]
@@ -65,4 +66,38 @@ async fn a_client_past_its_output_limit_is_closed_as_redis_closes_it() {
             "{name}"
         );
     }
+}
+
+/// INFO memory reports the watch history's window: every change applied is in it, each counted
+/// as its key, its value and a fixed overhead, so a put and a delete add what they carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_memory_reports_what_the_watch_history_holds() {
+    let redraft = TestServer::start().await;
+    let mut client = redraft.client().await;
+    let history = |info: &redraft_net::resp::Frame| -> (u64, u64) {
+        let text = match info {
+            redraft_net::resp::Frame::Bulk(text) => String::from_utf8_lossy(text).into_owned(),
+            other => panic!("INFO answers text, not {other:?}"),
+        };
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .unwrap_or_else(|| panic!("INFO memory has {name}: {text}"))
+                .trim()
+                .parse()
+                .expect("a number")
+        };
+        (field("watch_history_changes"), field("used_memory_watch_history"))
+    };
+    let before = history(&client.call(&["INFO", "memory"]).await);
+    assert_eq!(client.call(&["SET", "history:key", &"v".repeat(1000)]).await, common::ok());
+    let after_put = history(&client.call(&["INFO", "memory"]).await);
+    assert_eq!(after_put.0, before.0 + 1, "one change more");
+    let put = after_put.1 - before.1;
+    assert!((1011..1011 + 256).contains(&put), "a put counts its key and value and a little more: {put}");
+    assert_eq!(client.call(&["DEL", "history:key"]).await, redraft_net::resp::Frame::Integer(1));
+    let after_delete = history(&client.call(&["INFO", "memory"]).await);
+    assert_eq!(after_delete.0, after_put.0 + 1);
+    let delete = after_delete.1 - after_put.1;
+    assert!((11..11 + 256).contains(&delete), "a delete counts its key and a little more: {delete}");
 }

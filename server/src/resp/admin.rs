@@ -294,6 +294,11 @@ fn info(connection: &ClientContext<'_>, sections: &[Bytes]) -> String {
                 field("used_memory_rss_human", &human_bytes(resident));
                 field("used_memory_dataset", &dataset);
                 field("used_memory_log_cache", &node.metrics().log_cache_bytes.get());
+                // The watch history's window (`change_feed.rs`), as it counts itself: a fixed
+                // overhead per change plus its key and value.
+                let (changes, bytes) = node.changes().size();
+                field("used_memory_watch_history", &bytes);
+                field("watch_history_changes", &changes);
                 field("mem_fragmentation_ratio", &format!("{:.2}", resident as f64 / used.max(1) as f64));
                 field("mem_allocator", &if allocator.is_some() { "jemalloc" } else { "unknown" });
                 field("maxmemory", &node.options().maxmemory);
