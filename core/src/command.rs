@@ -9,9 +9,11 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 pub use crate::command_name::CommandName;
 pub use crate::limits::ARGUMENT_OVERHEAD;
+use crate::map::KEYS_INLINE;
 use crate::types::bitmap::BitCommand;
 use crate::types::hash_commands::HashCommand;
 use crate::types::inspect::InspectCommand;
@@ -253,8 +255,8 @@ impl Command {
     }
 
     /// The keys the command touches, or `None` when it sees the whole keyspace.
-    pub fn keys(&self) -> Option<Vec<&Bytes>> {
-        let mut keys = Vec::new();
+    pub fn keys(&self) -> Option<SmallVec<[&Bytes; KEYS_INLINE]>> {
+        let mut keys = SmallVec::new();
         self.for_each_key(|key| keys.push(key)).then_some(keys)
     }
 

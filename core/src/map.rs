@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use smallvec::SmallVec;
 
 use crate::change::{Change, ChangeKind, DeleteReason};
 use crate::key_range::KeyRange;
@@ -178,6 +179,14 @@ impl ShardedMap {
         self.shards.iter().filter_map(|s| s.read().earliest_deadline()).min()
     }
 
+    /// Whether the shard that holds `key` may hold a key whose deadline is at or before `at_ms`:
+    /// its earliest deadline (stale bookkeeping included, so never later than a live key's) is
+    /// no later. `false` says `key` does not expire by then, without looking it up.
+    pub fn may_expire_by(&self, key: &[u8], at_ms: u64) -> bool {
+        let shard = self.shards[self.shard_of(self.hash(key))].read();
+        shard.earliest_deadline().is_some_and(|at| at <= at_ms)
+    }
+
     /// Read-locks the shards that hold `keys`, in shard order.
     pub fn read_keys<'a, K: AsRef<[u8]>>(&'a self, keys: impl IntoIterator<Item = K>) -> ReadSet<'a> {
         let ids = self.shard_ids(keys);
@@ -253,8 +262,9 @@ impl ShardedMap {
         self.pinned.store(false, Ordering::Release);
     }
 
-    fn shard_ids<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<usize> {
-        let mut ids: Vec<usize> = keys.into_iter().map(|k| self.shard_of(self.hash(k.as_ref()))).collect();
+    fn shard_ids<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> SmallVec<[usize; KEYS_INLINE]> {
+        let mut ids: SmallVec<[usize; KEYS_INLINE]> =
+            keys.into_iter().map(|k| self.shard_of(self.hash(k.as_ref()))).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -279,11 +289,16 @@ pub type ReadSet<'a> = Locked<'a, RwLockReadGuard<'a, Shard>>;
 /// Shards locked for writing.
 pub type WriteSet<'a> = Locked<'a, RwLockWriteGuard<'a, Shard>>;
 
+/// How many keys (and locked shards) a command's lists hold without an allocation: most
+/// commands name one key, MSET and RENAME a few.
+pub const KEYS_INLINE: usize = 4;
+
 /// A set of locked shards, in ascending shard order, through which commands see the keyspace.
 pub struct Locked<'a, G> {
     pub(crate) map: &'a ShardedMap,
-    /// Invariant: sorted by shard index, no duplicates.
-    pub(crate) guards: Vec<(usize, G)>,
+    /// Invariant: sorted by shard index, no duplicates. Inline for a command of a few keys, so
+    /// that a GET or SET locks its shard without an allocation.
+    pub(crate) guards: SmallVec<[(usize, G); KEYS_INLINE]>,
     /// The changes made through this set, when they are recorded ([`Locked::record_changes`]).
     pub(crate) changes: Option<Vec<Change>>,
     /// The reason recorded for removals.
@@ -293,13 +308,14 @@ pub struct Locked<'a, G> {
 }
 
 impl<'a, G> Locked<'a, G> {
-    fn new(map: &'a ShardedMap, guards: Vec<(usize, G)>) -> Locked<'a, G> {
+    fn new(map: &'a ShardedMap, guards: SmallVec<[(usize, G); KEYS_INLINE]>) -> Locked<'a, G> {
         Locked { map, guards, changes: None, delete_reason: DeleteReason::Client, events: false }
     }
 
-    /// From now on, records every change made through this set, each removal with `reason`.
-    pub fn record_changes(&mut self, reason: DeleteReason) {
-        self.changes.get_or_insert_with(Vec::new);
+    /// From now on, records every change made through this set, each removal with `reason`;
+    /// `expected` changes fit before the record grows.
+    pub fn record_changes(&mut self, reason: DeleteReason, expected: usize) {
+        self.changes.get_or_insert_with(|| Vec::with_capacity(expected));
         self.delete_reason = reason;
     }
 

@@ -191,7 +191,7 @@ impl StateMachine {
             Payload::ExpireBatch { keys } => {
                 let mut view = self.map.write_keys(keys);
                 if changes.is_some() {
-                    view.record_changes(DeleteReason::Expiry);
+                    view.record_changes(DeleteReason::Expiry, keys.len());
                     if self.keyspace_events.load(Ordering::Acquire) {
                         view.record_events();
                     }
@@ -298,6 +298,10 @@ impl StateMachine {
 
     /// [`StateMachine::read_outlives_deadline`] for a read of one key.
     pub fn key_outlives_deadline(&self, key: &[u8], now_ms: u64) -> bool {
+        // Most reads meet a shard where nothing expires by `now_ms`: one lock and a peek.
+        if !self.map.may_expire_by(key, now_ms) {
+            return false;
+        }
         let time = self.time_ms();
         let view = self.map.read_keys([key]);
         let deadline = view.entry(key).and_then(|stored| stored.expire_at_ms());
@@ -412,11 +416,11 @@ impl StateMachine {
         (now_ms, log_index): (u64, u64),
         changes: Option<&mut Vec<Change>>,
     ) -> Vec<Reply> {
-        let mut keys = Vec::new();
+        let mut keys = Vec::with_capacity(writes.len());
         let some_keys = writes.iter().all(|write| write.push_keys(&mut keys));
         let mut view = lock_for_write(&self.map, some_keys.then_some(keys));
         if changes.is_some() {
-            view.record_changes(DeleteReason::Client);
+            view.record_changes(DeleteReason::Client, writes.len());
             if self.keyspace_events.load(Ordering::Acquire) {
                 view.record_events();
             }
@@ -436,7 +440,11 @@ impl StateMachine {
             })
             .collect();
         if let Some(changes) = changes {
-            changes.extend(view.take_changes());
+            if changes.is_empty() {
+                *changes = view.take_changes();
+            } else {
+                changes.extend(view.take_changes());
+            }
         }
         self.applied_index.store(log_index, Ordering::Release);
         replies

@@ -22,8 +22,11 @@ pub struct CommandLabel(usize);
 impl CommandLabel {
     /// The label for a request whose first argument is `name`.
     pub fn of(name: &[u8]) -> CommandLabel {
-        CommandLabel(redraft_core::spec::position(name).unwrap_or(COMMANDS.len()))
+        redraft_core::spec::position(name).map_or(CommandLabel::UNKNOWN, CommandLabel)
     }
+
+    /// The label of a request the server does not know (found without a scan of the table).
+    pub const UNKNOWN: CommandLabel = CommandLabel(COMMANDS.len());
 
     /// The label's text: the command's name as the table spells it, or `unknown`.
     pub fn name(self) -> &'static str {

@@ -58,6 +58,8 @@ impl Node {
                 }
             };
             match index {
+                // Applied already (a sole voter's reads, mostly): no wait to set up.
+                Ok(index) if self.state.applied_index() >= index => return Ok(()),
                 Ok(index) => {
                     let remaining = deadline.saturating_duration_since(monotonic_now());
                     return match self

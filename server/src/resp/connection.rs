@@ -113,7 +113,10 @@ impl Connection {
         let count = requests.len();
         self.replies = (0..count).map(|_| None).collect();
         self.names.clear();
-        let mut last_name = CommandLabel::of(b"");
+        // Each flush takes its list away: one allocation for the pipeline, not a doubling series.
+        self.reads.reserve(count);
+        self.writes.reserve(count);
+        let mut last_name = CommandLabel::UNKNOWN;
         for (slot, args) in requests.into_iter().enumerate() {
             let name = CommandLabel::of(&args[0]);
             self.names.push(name);

@@ -296,12 +296,17 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
         }
         if let Some(last) = self.last_applied {
             // Published messages and keyspace events go to subscribers, not into the watch
-            // history of key changes.
-            let (messages, changes): (Vec<Change>, Vec<Change>) = changes
-                .into_iter()
-                .partition(|c| matches!(c.kind, ChangeKind::Message { .. } | ChangeKind::Event { .. }));
-            self.feed.publish(changes, last.index);
-            self.feed.publish_messages(messages);
+            // history of key changes. Most batches carry neither: no second list then.
+            let is_message =
+                |c: &Change| matches!(c.kind, ChangeKind::Message { .. } | ChangeKind::Event { .. });
+            if changes.iter().any(is_message) {
+                let (messages, changes): (Vec<Change>, Vec<Change>) =
+                    changes.into_iter().partition(is_message);
+                self.feed.publish(changes, last.index);
+                self.feed.publish_messages(messages);
+            } else {
+                self.feed.publish(changes, last.index);
+            }
         }
         Ok(replies)
     }
