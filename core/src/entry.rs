@@ -5,6 +5,8 @@
 //! the last stamp it applied; the state-machine time is the stamp of the last applied entry, so
 //! every replica agrees on what exists at every log index (DESIGN.md §3).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +45,10 @@ pub enum Payload {
     /// Client writes gathered by the leader's proposer from every client waiting while the
     /// previous entry was in flight (format version 2): applied in order, at this entry's index
     /// and time, under one set of shard locks, with one reply each. What a lone `Command` or
-    /// `Transaction` entry (version 1 logs) does, each write here does in turn.
-    Batch { writes: Vec<Write> },
+    /// `Transaction` entry (version 1 logs) does, each write here does in turn. Shared, so that
+    /// the copies openraft takes of an entry (one to apply it, one per follower it is sent to)
+    /// do not copy its writes; encoded as the list itself.
+    Batch { writes: Arc<Vec<Write>> },
 }
 
 /// One client write: what a client submits and a batch carries. A separate type from

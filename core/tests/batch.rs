@@ -36,14 +36,15 @@ fn exec_in_a_batch_sees_the_writes_before_it_in_that_batch() {
         watches: vec![watched.clone()],
         commands: vec![parse(&["INCR", "k"])],
     };
-    let replies = n.append_all(Payload::Batch { writes: vec![command(&["SET", "k", "5"]), exec.clone()] });
+    let replies =
+        n.append_all(Payload::Batch { writes: vec![command(&["SET", "k", "5"]), exec.clone()].into() });
     assert_eq!(replies, [Reply::Ok, Reply::NilArray]);
     assert_eq!(n.run(&["GET", "k"]), bulk("5"));
 
     let watched = Watch { key: b("k"), token: n.sm.watch_token(&b("k")) };
     let exec =
         Write::Transaction { session: None, watches: vec![watched], commands: vec![parse(&["INCR", "k"])] };
-    let replies = n.append_all(Payload::Batch { writes: vec![exec, command(&["SET", "k", "9"])] });
+    let replies = n.append_all(Payload::Batch { writes: vec![exec, command(&["SET", "k", "9"])].into() });
     assert_eq!(replies, [Reply::Array(vec![Reply::Integer(6)]), Reply::Ok]);
     assert_eq!(n.run(&["GET", "k"]), bulk("9"));
 }
@@ -60,7 +61,7 @@ fn a_retry_in_the_same_batch_applies_once() {
         session: Some(SessionRef { client_id: 9, sequence: 1 }),
         command: parse(&["INCR", "n"]),
     };
-    let replies = n.append_all(Payload::Batch { writes: vec![incr.clone(), other, incr] });
+    let replies = n.append_all(Payload::Batch { writes: vec![incr.clone(), other, incr].into() });
     assert_eq!(replies, [Reply::Integer(1), Reply::Integer(2), Reply::Integer(1)]);
     assert_eq!(n.run(&["GET", "n"]), bulk("2"));
 }
@@ -70,7 +71,7 @@ fn a_retry_in_the_same_batch_applies_once() {
 fn a_batch_may_mix_keyed_writes_and_whole_keyspace_ones() {
     let mut n = Node::new();
     let writes = vec![command(&["SET", "a", "1"]), command(&["FLUSHALL"]), command(&["SET", "b", "2"])];
-    assert_eq!(n.append_all(Payload::Batch { writes }), [Reply::Ok, Reply::Ok, Reply::Ok]);
+    assert_eq!(n.append_all(Payload::Batch { writes: writes.into() }), [Reply::Ok, Reply::Ok, Reply::Ok]);
     assert_eq!(n.run(&["KEYS", "*"]), Reply::Array(vec![bulk("b")]));
 }
 
@@ -113,7 +114,7 @@ proptest! {
         for (i, w) in writes.iter().enumerate() {
             batch.push(batched.parse_write(&args(w)).expect("a write"));
             if cuts[i] || i + 1 == writes.len() {
-                got.extend(batched.append_all(Payload::Batch { writes: std::mem::take(&mut batch) }));
+                got.extend(batched.append_all(Payload::Batch { writes: std::mem::take(&mut batch).into() }));
             }
         }
         prop_assert_eq!(got, expected);

@@ -87,7 +87,8 @@ fn sample_entries() -> Vec<LogEntry> {
                             delta: 1,
                         }],
                     },
-                ],
+                ]
+                .into(),
             },
         },
     ]
@@ -395,7 +396,8 @@ fn users_travel_through_the_log_and_snapshots() {
                 session: None,
                 change: AclChange::DelUser { names: vec![Bytes::from_static(b"default")] },
             },
-        ],
+        ]
+        .into(),
     });
     assert_eq!(replies[0], Reply::Ok);
     assert!(matches!(&replies[1], Reply::Error(e) if e.contains("'+nosuch'")), "{replies:?}");

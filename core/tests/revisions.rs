@@ -29,7 +29,7 @@ fn run_txn(node: &mut Node, txn: &Txn) -> (TxnOutcome, Vec<Change>) {
     let mut changes = Vec::new();
     let entry = LogEntry {
         stamp_ms: node.clock_ms,
-        payload: Payload::Batch { writes: vec![Write::Txn { session: None, txn: txn.clone() }] },
+        payload: Payload::Batch { writes: vec![Write::Txn { session: None, txn: txn.clone() }].into() },
     };
     let mut replies = node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
     let outcome = TxnOutcome::from_reply(replies.pop().expect("one reply"), txn).expect("a txn reply");
@@ -240,7 +240,7 @@ fn every_kind_of_change_is_recorded_with_its_reason() {
         changes.iter().map(|c| format!("{} {}", c.revision, describe(&c.kind))).collect::<Vec<_>>()
     };
     let write = |node: &Node, args: &[&str]| Payload::Batch {
-        writes: vec![node.parse_write(args).expect("a write")],
+        writes: vec![node.parse_write(args).expect("a write")].into(),
     };
     assert_eq!(
         apply(&mut node, write(&parser, &["MSET", "a", "1", "b", "2"])),
@@ -338,7 +338,7 @@ fn apply_op(node: &mut Node, op: &Op, as_txn: bool) -> Vec<Change> {
     };
     node.log_index += 1;
     let mut changes = Vec::new();
-    let entry = LogEntry { stamp_ms: node.clock_ms, payload: Payload::Batch { writes: vec![write] } };
+    let entry = LogEntry { stamp_ms: node.clock_ms, payload: Payload::Batch { writes: vec![write].into() } };
     node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
     changes
 }

@@ -75,7 +75,8 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
                         delta: 1,
                     },
                 },
-            ],
+            ]
+            .into(),
         },
     };
     let acl = LogEntry {
@@ -91,7 +92,8 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
                         Bytes::from_static(b"~app:*"),
                     ],
                 },
-            }],
+            }]
+            .into(),
         },
     };
     let txn = LogEntry {
@@ -113,7 +115,8 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
                     }],
                     failure: vec![TxnOp::Get { key: Bytes::from_static(b"k") }],
                 },
-            }],
+            }]
+            .into(),
         },
     };
     vec![

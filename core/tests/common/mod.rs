@@ -63,7 +63,7 @@ impl Node {
             Err(ParseError::Invalid(text)) => Reply::Error(text),
             // As the server's proposer does, even for a single write.
             Ok(command) if command.is_write() => {
-                self.append(Payload::Batch { writes: vec![Write::Command { session: None, command }] })
+                self.append(Payload::Batch { writes: vec![Write::Command { session: None, command }].into() })
             }
             Ok(command) => self.sm.read(&command),
         }
