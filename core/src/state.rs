@@ -418,7 +418,7 @@ impl StateMachine {
     ) -> Vec<Reply> {
         let mut keys = Vec::with_capacity(writes.len());
         let some_keys = writes.iter().all(|write| write.push_keys(&mut keys));
-        let mut view = lock_for_write(&self.map, some_keys.then_some(&keys));
+        let mut view = lock_for_write(&self.map, some_keys.then_some(&keys[..]));
         if some_keys && keys.len() > 1 {
             view.warm(&keys);
         }
@@ -547,7 +547,7 @@ fn with_session(
     }
 }
 
-fn lock_for_write<'a>(map: &'a ShardedMap, keys: Option<&Vec<&Bytes>>) -> WriteSet<'a> {
+fn lock_for_write<'a>(map: &'a ShardedMap, keys: Option<&[&Bytes]>) -> WriteSet<'a> {
     match keys {
         Some(keys) => map.write_keys(keys),
         None => map.write_all(),
