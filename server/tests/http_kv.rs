@@ -68,13 +68,20 @@ fn keys_carry_revisions_and_conditions() {
     let (_, failed) =
         call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "x", "if_revision": first })));
     assert_eq!(failed["current"]["mod_revision"].as_u64(), Some(modified));
-    let (status, swapped) =
-        call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "hopper", "if_revision": modified })));
+    let (status, swapped) = call(
+        &http,
+        "PUT",
+        "/v1/kv/user/1",
+        Some(json!({ "value": "hopper", "if_revision": modified, "prev": true })),
+    );
     assert_eq!((status, swapped["created"].as_bool()), (200, Some(false)), "{swapped}");
     assert_eq!(
         (swapped["prev"]["value"].as_str(), swapped["prev"]["mod_revision"].as_u64()),
         (Some("grace"), Some(modified))
     );
+    // `prev` only when asked, as etcd's `prev_kv`: a put rewriting the same value has none.
+    let (status, plain) = call(&http, "PUT", "/v1/kv/user/1", Some(json!({ "value": "hopper" })));
+    assert_eq!((status, plain.get("prev")), (200, None), "{plain}");
 
     // `encoding=base64`: keys and values in base64 both ways, in their plain fields.
     let (status, _) = call(&http, "PUT", "/v1/kv/YjY0?encoding=base64", Some(json!({ "value": "AAE=" })));

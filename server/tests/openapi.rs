@@ -133,7 +133,7 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
     };
     let key = "/v1/kv/{key}";
     check("put", key, "/v1/kv/a", Some(json!({ "value": "1", "ttl_ms": 60000 })), 201);
-    check("put", key, "/v1/kv/a", Some(json!({ "value": "2" })), 200);
+    check("put", key, "/v1/kv/a", Some(json!({ "value": "2", "prev": true })), 200);
     check("put", key, "/v1/kv/a", Some(json!({ "value": "3", "if_revision": 1 })), 412);
     check("put", key, "/v1/kv/a", Some(json!({ "valu": "3" })), 400);
     check("put", "/v1/kv", "/v1/kv?key_base64=%2Fw%3D%3D", Some(json!({ "value_base64": "/w==" })), 201);
@@ -153,7 +153,7 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
         Some(json!({ "ops": [{ "put": { "key": "c", "value": "1" } }] })),
         200,
     );
-    check("delete", key, "/v1/kv/c", None, 200);
+    check("delete", key, "/v1/kv/c?prev=true", None, 200);
     check("delete", "/v1/kv", "/v1/kv?key_base64=%2Fw%3D%3D&if_value=x", None, 412);
 
     // Every body, pinned (times redacted; revisions are those of a fresh node).

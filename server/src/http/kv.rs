@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes as Body;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
@@ -61,6 +62,8 @@ pub struct KvQuery {
     if_value_base64: Option<String>,
     if_absent: Option<bool>,
     if_present: Option<bool>,
+    /// A put or delete: answer with the key as it was before (`prev`), as etcd's `prev_kv`.
+    prev: Option<bool>,
 }
 
 impl KvQuery {
@@ -74,6 +77,7 @@ impl KvQuery {
             if_value_base64: self.if_value_base64.clone(),
             if_absent: self.if_absent,
             if_present: self.if_present,
+            prev: self.prev,
         })
     }
 }
@@ -89,6 +93,7 @@ struct WriteOptions {
     if_value_base64: Option<String>,
     if_absent: Option<bool>,
     if_present: Option<bool>,
+    prev: Option<bool>,
 }
 
 /// The JSON body of a put.
@@ -107,6 +112,8 @@ pub struct PutBody {
     if_value_base64: Option<String>,
     if_absent: Option<bool>,
     if_present: Option<bool>,
+    /// Answer with the key as it was before (`prev`).
+    prev: Option<bool>,
 }
 
 fn bad(message: impl AsRef<str>) -> Refusal {
@@ -294,10 +301,10 @@ pub async fn put_key(
     Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
     q: Result<Query<KvQuery>, QueryRejection>,
-    headers: HeaderMap,
+    RawValue(raw): RawValue,
     body: Result<Body, BytesRejection>,
 ) -> Response {
-    respond(put(&node, &caller, Some(key), q, &headers, body).await)
+    respond(put(&node, &caller, Some(key), q, raw, body).await)
 }
 
 #[utoipa::path(put, path = "/v1/kv", tag = "keys", params(KvQuery), request_body = PutBody,
@@ -309,10 +316,10 @@ pub async fn put_root(
     State(node): State<Arc<Node>>,
     Extension(caller): Extension<Caller>,
     q: Result<Query<KvQuery>, QueryRejection>,
-    headers: HeaderMap,
+    RawValue(raw): RawValue,
     body: Result<Body, BytesRejection>,
 ) -> Response {
-    respond(put(&node, &caller, None, q, &headers, body).await)
+    respond(put(&node, &caller, None, q, raw, body).await)
 }
 
 async fn put(
@@ -320,7 +327,7 @@ async fn put(
     caller: &Caller,
     path: Option<String>,
     q: Result<Query<KvQuery>, QueryRejection>,
-    headers: &HeaderMap,
+    raw: bool,
     body: Result<Body, BytesRejection>,
 ) -> Result<Response, Refusal> {
     let q = query(q)?;
@@ -328,10 +335,6 @@ async fn put(
     caller.check_key(&key, KeyAccess::WRITE)?;
     let body =
         body.map_err(|rejection| Box::new(error(rejection.status(), "bad_request", &rejection.body_text())))?;
-    let raw = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/octet-stream"));
     let from_query = q.write_options()?;
     let (value, options) = if raw {
         (body, from_query)
@@ -353,6 +356,7 @@ async fn put(
             if_value_base64: put.if_value_base64.or(from_query.if_value_base64),
             if_absent: put.if_absent.or(from_query.if_absent),
             if_present: put.if_present.or(from_query.if_present),
+            prev: put.prev.or(from_query.prev),
         };
         (value, options)
     };
@@ -363,7 +367,7 @@ async fn put(
     }
     let compares = conditions(&key, &options)?;
     let op = TxnOp::Put { key: key.clone(), value, ttl_ms, keep_ttl };
-    conditional(node, key, compares, op, options.encoding).await
+    conditional(node, key, compares, op, &options).await
 }
 
 #[utoipa::path(delete, path = "/v1/kv/{key}", tag = "keys",
@@ -408,7 +412,21 @@ async fn delete(
     }
     let options = q.write_options()?;
     let compares = conditions(&key, &options)?;
-    conditional(node, key.clone(), compares, TxnOp::Delete { key }, options.encoding).await
+    conditional(node, key.clone(), compares, TxnOp::Delete { key }, &options).await
+}
+
+/// Whether a put's body is the raw value (`Content-Type: application/octet-stream`), found
+/// without a copy of every header (which axum's `HeaderMap` extractor makes).
+pub struct RawValue(bool);
+
+#[axum::async_trait]
+impl<S: Sync> FromRequestParts<S> for RawValue {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<RawValue, Self::Rejection> {
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        Ok(RawValue(content_type.is_some_and(|v| v.starts_with("application/octet-stream"))))
+    }
 }
 
 /// The compares a put's or delete's conditions ask for.
@@ -433,34 +451,25 @@ fn conditions(key: &Bytes, options: &WriteOptions) -> Result<Vec<Compare>, Refus
 }
 
 /// Runs `op` if every compare holds; answers with its revision, or 412 with the key as it is.
-/// The key as it was before the operation (`prev`) is read in the same transaction.
+/// The key as it was before the operation (`prev`, when asked) is read in the same transaction.
 async fn conditional(
     node: &Node,
     key: Bytes,
     compares: Vec<Compare>,
     op: TxnOp,
-    encoding: Encoding,
+    options: &WriteOptions,
 ) -> Result<Response, Refusal> {
     let conditional = !compares.is_empty();
-    let get = TxnOp::Get { key: key.clone() };
-    let txn = Txn { compares, success: vec![get.clone(), op], failure: vec![get] };
-    let outcome = commit(node, txn).await?;
-    let revision = outcome.revision;
-    let with_prev = |mut body: Value| {
-        if let Some(OpResult::Get(Some(prev))) = outcome.results.first() {
-            body["prev"] = key_json(&key, prev, false, encoding);
-        }
-        body
-    };
-    Ok(match outcome.results.as_slice() {
-        [_, OpResult::Put { created }] if outcome.succeeded => {
-            let status = if *created { StatusCode::CREATED } else { StatusCode::OK };
-            (status, Json(with_prev(json!({ "revision": revision, "created": created })))).into_response()
-        }
-        [_, OpResult::Delete { deleted }] if outcome.succeeded => {
-            Json(with_prev(json!({ "revision": revision, "deleted": deleted }))).into_response()
-        }
-        [OpResult::Get(current)] if conditional => {
+    let with_prev = options.prev == Some(true);
+    let get = || TxnOp::Get { key: key.clone() };
+    let success = if with_prev { vec![get(), op] } else { vec![op] };
+    let failure = if conditional { vec![get()] } else { Vec::new() };
+    let outcome = commit(node, Txn { compares, success, failure }).await?;
+    let (revision, encoding) = (outcome.revision, options.encoding);
+    let (prev, done) = match (outcome.succeeded, outcome.results.as_slice()) {
+        (true, [prev, done]) if with_prev => (Some(prev), done),
+        (true, [done]) if !with_prev => (None, done),
+        (false, [OpResult::Get(current)]) if conditional => {
             let current = current.as_ref().map(|kv| key_json(&key, kv, false, encoding));
             let body = json!({
                 "code": "condition_failed",
@@ -468,8 +477,39 @@ async fn conditional(
                 "revision": revision,
                 "current": current,
             });
-            (StatusCode::PRECONDITION_FAILED, Json(body)).into_response()
+            return Ok((StatusCode::PRECONDITION_FAILED, Json(body)).into_response());
         }
-        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the transaction answered out of shape"),
+        _ => return Err(out_of_shape()),
+    };
+    let prev = match prev {
+        Some(OpResult::Get(Some(prev))) => Some(key_json(&key, prev, false, encoding)),
+        _ => None,
+    };
+    Ok(match *done {
+        OpResult::Put { created } => {
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            (status, Json(Written { created: Some(created), deleted: None, prev, revision })).into_response()
+        }
+        OpResult::Delete { deleted } => {
+            Json(Written { created: None, deleted: Some(deleted), prev, revision }).into_response()
+        }
+        OpResult::Get(_) => return Err(out_of_shape()),
     })
+}
+
+fn out_of_shape() -> Refusal {
+    Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the transaction answered out of shape"))
+}
+
+/// The answer to a put or delete that was made (`WriteResponse` in `schema.rs`).
+#[derive(serde::Serialize)]
+struct Written {
+    // In the order of the other answers' keys (serde_json's maps are sorted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev: Option<Value>,
+    revision: u64,
 }

@@ -74,7 +74,8 @@ pub struct WriteResponse {
     created: Option<bool>,
     /// A delete: how many keys it removed (0 or 1).
     deleted: Option<u64>,
-    /// The key as it was before, when there was one.
+    /// The key as it was before, when there was one and `prev=true` asked for it (as etcd's
+    /// `prev_kv`).
     prev: Option<KeyValue>,
 }
 
