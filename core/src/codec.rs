@@ -44,6 +44,17 @@ pub fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
     out
 }
 
+/// As [`encode_versioned`], appending to `out` in one walk of `value`, with no size limit of its
+/// own: for values bounded before they get here (a log entry, by the proposer), encoded into a
+/// buffer that is reused, so that sizing them first would buy nothing.
+///
+/// # Panics
+/// As [`encode_versioned`].
+pub fn encode_versioned_into<T: Serialize>(version: u8, value: &T, out: &mut Vec<u8>) {
+    out.push(version);
+    bincode::DefaultOptions::new().serialize_into(&mut *out, value).expect("our types always serialize");
+}
+
 /// Decodes bytes written by [`encode_versioned`] with the same `version`.
 ///
 /// # Errors

@@ -161,6 +161,11 @@ pub const BATCH_WRITES_MAX: usize = 4096;
 /// checksum and replication a few milliseconds of work.
 pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// Most bytes the log store keeps in the buffer it encodes appended entries in, between appends:
+/// a batch entry fits (see [`BATCH_BYTES_MAX`]); the buffer of an entry with one larger write is
+/// let go after it.
+pub const LOG_ENCODING_KEPT_BYTES: usize = BATCH_BYTES_MAX + 64 * 1024;
+
 /// Batch entries the leader keeps proposed but not yet applied. While they are in flight, writes
 /// wait and join the next batch (natural batching, with no fixed linger); the next batch also
 /// waits for the previous one to be synced in the local log (`node/proposer.rs`). Two let one

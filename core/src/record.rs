@@ -33,15 +33,35 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 /// against the limit before they get here, and a record we could not read back must never be
 /// written.
 pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(RECORD_HEADER_BYTES + payload.len());
+    let start = start_record(out);
+    out.extend_from_slice(payload);
+    finish_record(out, start);
+}
+
+/// Starts a record at the end of `out`, with room for its header; the payload is then written
+/// after it in place and [`finish_record`] fills the header in, so a payload built piece by
+/// piece needs no copy of its own. Returns where the record starts.
+pub fn start_record(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+    start
+}
+
+/// Fills in the header of the record [`start_record`] began at `start`: its payload is the rest
+/// of `out`.
+///
+/// # Panics
+/// As [`encode_record`].
+pub fn finish_record(out: &mut [u8], start: usize) {
+    let (header, payload) = out[start..].split_at_mut(RECORD_HEADER_BYTES);
     assert!(
         !payload.is_empty() && payload.len() <= RECORD_PAYLOAD_BYTES_MAX,
         "record payload of {} bytes is outside 1..={RECORD_PAYLOAD_BYTES_MAX}",
         payload.len()
     );
-    out.reserve(RECORD_HEADER_BYTES + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
 }
 
 /// One decoded record.

@@ -27,4 +27,7 @@ pub(super) struct LogInner<D: Disk> {
     /// later sync can be trusted: the log takes no more appends, which stops Raft, and the
     /// process exits for a supervisor to restart it from what is really on disk.
     pub(super) sync_failed: Option<String>,
+    /// Where an appended entry is encoded before it is framed: reused, so that an append
+    /// allocates only its record.
+    pub(super) encoding: Vec<u8>,
 }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redraft_core::codec;
-use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
+use redraft_core::limits::{LOG_ENCODING_KEPT_BYTES, LOG_FLUSH_QUEUE_DEPTH};
 use redraft_core::StateMachine;
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -212,6 +212,7 @@ impl<D: Disk + Clone> LogStore<D> {
             meta,
             meta_sequence,
             sync_failed: None,
+            encoding: Vec::new(),
         }));
         let mark = Arc::new(Mutex::new(mark));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
@@ -252,7 +253,14 @@ impl<D: Disk + Clone> LogStore<D> {
 
 /// Encodes an entry as its log record's payload holds it (after the segment log's index prefix).
 pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
-    codec::encode_versioned(STORE_FORMAT_VERSION, entry)
+    let mut out = Vec::new();
+    encode_entry_into(entry, &mut out);
+    out
+}
+
+/// As [`encode_entry`], appending to `out` (in one walk of the entry: the proposer bounded it).
+fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) {
+    codec::encode_versioned_into(STORE_FORMAT_VERSION, entry, out);
 }
 
 /// Decodes a log record's payload written by this build or an older one.
@@ -338,14 +346,17 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                 return Err(StorageIOError::write_logs(AnyError::error(error)).into());
             }
             let applied = self.applied_by.applied_index();
+            let LogInner { log, decoded, encoding, .. } = &mut *inner;
             for entry in entries {
-                let encoded = encode_entry(&entry);
-                inner
-                    .log
-                    .append(entry.log_id.index, &encoded)
+                encoding.clear();
+                encode_entry_into(&entry, encoding);
+                log.append(entry.log_id.index, encoding)
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
-                inner.decoded.push(entry, encoded.len(), applied);
+                decoded.push(entry, encoding.len(), applied);
+            }
+            if encoding.capacity() > LOG_ENCODING_KEPT_BYTES {
+                *encoding = Vec::new();
             }
             self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
             self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);

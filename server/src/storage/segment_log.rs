@@ -26,7 +26,9 @@ use std::ops::RangeBounds;
 
 use bytes::Bytes;
 use redraft_core::limits::LOG_CACHE_BYTES_MAX;
-use redraft_core::record::{decode_all, encode_record, CorruptRecord, Tail, RECORD_HEADER_BYTES};
+use redraft_core::record::{
+    decode_all, finish_record, start_record, CorruptRecord, Tail, RECORD_HEADER_BYTES,
+};
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::disk::{is_media_error, Disk, LogFile};
@@ -376,17 +378,18 @@ impl<D: Disk> SegmentLog<D> {
         if full || gap {
             self.start_segment(index).await?;
         }
-        let mut record = Vec::with_capacity(INDEX_BYTES + payload.len() + 8);
-        let mut body = Vec::with_capacity(INDEX_BYTES + payload.len());
-        body.extend_from_slice(&index.to_le_bytes());
-        body.extend_from_slice(payload);
-        encode_record(&body, &mut record);
+        // One buffer holds the record, and its payload stays cached from it (no copy).
+        let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + INDEX_BYTES + payload.len());
+        let start = start_record(&mut record);
+        record.extend_from_slice(&index.to_le_bytes());
+        record.extend_from_slice(payload);
+        finish_record(&mut record, start);
         let segment = self.segments.last().expect("a segment was started").first_index;
         let active = self.active.as_mut().expect("a segment was started");
         let offset = active.len();
         active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
         self.positions.insert(index, Position { segment, offset, len: payload.len() });
-        self.cache_insert(index, Bytes::from(body).slice(INDEX_BYTES..));
+        self.cache_insert(index, Bytes::from(record).slice(RECORD_HEADER_BYTES + INDEX_BYTES..));
         self.held_bytes += record_bytes(payload.len());
         self.last_written = Some(index);
         Ok(())
