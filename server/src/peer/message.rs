@@ -93,10 +93,16 @@ impl PeerRequest {
     }
 }
 
-/// Encodes a request or an answer as a frame's body.
+/// Encodes a request or an answer as a frame's body, in one walk of it (`bincode::serialize`
+/// would size it in a walk of its own first: an append's every write, for every follower).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serialize(value).expect("peer messages serialize")
+    let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+    bincode::serialize_into(&mut out, value).expect("peer messages serialize");
+    out
 }
+
+/// What [`encode`] starts with: a heartbeat or a vote fits, a batch grows from it.
+const ENCODE_CAPACITY: usize = 256;
 
 /// Decodes a frame's body.
 ///
