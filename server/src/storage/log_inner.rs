@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
+use super::entry_encoder::EntryEncoder;
 use super::segment_log::SegmentLog;
 
 /// What the metadata file holds: the decisions Raft needs back after a restart besides the log.
@@ -27,7 +28,6 @@ pub(super) struct LogInner<D: Disk> {
     /// later sync can be trusted: the log takes no more appends, which stops Raft, and the
     /// process exits for a supervisor to restart it from what is really on disk.
     pub(super) sync_failed: Option<String>,
-    /// Where an appended entry is encoded before it is framed: reused, so that an append
-    /// allocates only its record.
-    pub(super) encoding: Vec<u8>,
+    /// Where an appended entry is encoded before it is framed.
+    pub(super) encoder: EntryEncoder,
 }

@@ -22,15 +22,17 @@ use bytes::Bytes;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redraft_core::codec;
-use redraft_core::limits::{LOG_ENCODING_KEPT_BYTES, LOG_FLUSH_QUEUE_DEPTH};
+use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
 use tokio::sync::{mpsc, watch, Mutex};
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
+pub use super::entry_encoder::encode_entry;
+use super::entry_encoder::EntryEncoder;
 use super::flush::{sync_each_batch, sync_every_second};
-use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
+use super::format::STORE_FORMAT_VERSIONS_READ;
 use super::fsync::FsyncPolicy;
 use super::log_inner::LogInner;
 use super::meta_file::{open_meta, save_meta};
@@ -212,7 +214,7 @@ impl<D: Disk + Clone> LogStore<D> {
             meta,
             meta_sequence,
             sync_failed: None,
-            encoding: Vec::new(),
+            encoder: EntryEncoder::default(),
         }));
         let mark = Arc::new(Mutex::new(mark));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
@@ -249,18 +251,6 @@ impl<D: Disk + Clone> LogStore<D> {
         inner.meta_sequence += 1;
         save_meta(&self.disk, &inner.meta, inner.meta_sequence).await
     }
-}
-
-/// Encodes an entry as its log record's payload holds it (after the segment log's index prefix).
-pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_entry_into(entry, &mut out);
-    out
-}
-
-/// As [`encode_entry`], appending to `out` (in one walk of the entry: the proposer bounded it).
-fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) {
-    codec::encode_versioned_into(STORE_FORMAT_VERSION, entry, out);
 }
 
 /// Decodes a log record's payload written by this build or an older one.
@@ -346,18 +336,15 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                 return Err(StorageIOError::write_logs(AnyError::error(error)).into());
             }
             let applied = self.applied_by.applied_index();
-            let LogInner { log, decoded, encoding, .. } = &mut *inner;
+            let LogInner { log, decoded, encoder, .. } = &mut *inner;
             for entry in entries {
-                encoding.clear();
-                encode_entry_into(&entry, encoding);
-                log.append(entry.log_id.index, encoding)
+                let encoded = encoder.encode(&entry);
+                log.append(entry.log_id.index, encoded)
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
-                decoded.push(entry, encoding.len(), applied);
+                decoded.push(entry, encoded.len(), applied);
             }
-            if encoding.capacity() > LOG_ENCODING_KEPT_BYTES {
-                *encoding = Vec::new();
-            }
+            encoder.trim();
             self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
             self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         }

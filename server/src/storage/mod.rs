@@ -5,7 +5,8 @@
 //! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
 //!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
-//!   (`decoded_tail.rs`), and its metadata stored twice (`meta_file.rs`);
+//!   (`decoded_tail.rs`), entries encoded in one reused buffer (`entry_encoder.rs`), and its
+//!   metadata stored twice (`meta_file.rs`);
 //! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots, loaded at
 //!   start on two threads (`snapshot_load.rs`); [`snapshot_file`]: snapshot files checked or
 //!   rewritten for a restore;
@@ -20,6 +21,7 @@
 pub mod catch_up_marker;
 mod decoded_tail;
 pub mod disk;
+mod entry_encoder;
 mod flush;
 pub mod format;
 pub mod fsync;
