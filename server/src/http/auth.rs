@@ -7,13 +7,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
+use futures::future::{ready, Either, Ready};
 use redraft_core::acl::category::position;
 use redraft_core::acl::{KeyAccess, User, Users, DEFAULT_USER};
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::{error, Refusal};
 use crate::node::Node;
@@ -59,33 +63,79 @@ impl Caller {
     }
 }
 
-/// The layer every route passes through.
-pub async fn authorize(State(node): State<Arc<Node>>, mut request: Request, next: Next) -> Response {
+/// The layer every route passes through: [`authorize`] before the route runs. Written by hand
+/// rather than with `axum::middleware::from_fn`, which clones the route's service and boxes a
+/// future for every request; the check itself never waits.
+#[derive(Clone)]
+pub struct AuthLayer {
+    pub node: Arc<Node>,
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authorized<S>;
+
+    fn layer(&self, inner: S) -> Authorized<S> {
+        Authorized { inner, node: self.node.clone() }
+    }
+}
+
+/// A route behind [`AuthLayer`].
+#[derive(Clone)]
+pub struct Authorized<S> {
+    inner: S,
+    node: Arc<Node>,
+}
+
+impl<S> Service<Request> for Authorized<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match authorize(&self.node, &mut request) {
+            Ok(()) => Either::Right(self.inner.call(request)),
+            Err(refused) => Either::Left(ready(Ok(*refused))),
+        }
+    }
+}
+
+/// Finds who `request` runs as and whether the user may run its route, and records the user for
+/// the route ([`Caller`]); or the answer that refuses it.
+fn authorize(node: &Node, request: &mut Request) -> Result<(), Refusal> {
     let Some(command) = command_of(request.method(), request.uri().path()) else {
-        return next.run(request).await;
+        return Ok(());
     };
     let (_, users) = node.users();
     let user: Option<&User> = match request.headers().get(header::AUTHORIZATION) {
         Some(value) => match basic_credentials(value) {
             Some((name, password)) => users.authenticate(name.as_bytes(), password.as_bytes()),
             None => {
-                return unauthorized("the Authorization header is not Basic with user:password in base64")
+                return Err(unauthorized(
+                    "the Authorization header is not Basic with user:password in base64",
+                ))
             }
         },
         None => match users.get(DEFAULT_USER).filter(|u| u.enabled && u.nopass) {
             Some(user) => Some(user),
-            None => return unauthorized("authentication required: give a user and password with Basic auth"),
+            None => {
+                return Err(unauthorized("authentication required: give a user and password with Basic auth"))
+            }
         },
     };
     let Some(user) = user else {
-        return unauthorized("invalid username-password pair or user is disabled");
+        return Err(unauthorized("invalid username-password pair or user is disabled"));
     };
     let caller = Caller { name: user.name.clone(), users: users.clone() };
-    if let Err(refused) = caller.may_run(command) {
-        return *refused;
-    }
+    caller.may_run(command)?;
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    Ok(())
 }
 
 /// The RESP command whose permission a route needs, or `None` for one open to all.
@@ -130,10 +180,10 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     Some((name.to_owned(), password.to_owned()))
 }
 
-fn unauthorized(message: &str) -> Response {
+fn unauthorized(message: &str) -> Refusal {
     let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"redraft\""));
-    response.into_response()
+    Box::new(response)
 }

@@ -54,7 +54,7 @@ pub use listener::{serve, serve_with, HttpLimits};
 
 /// The routes, over `node`.
 pub fn router(node: Arc<Node>) -> Router {
-    let authorize = axum::middleware::from_fn_with_state(node.clone(), auth::authorize);
+    let authorize = auth::AuthLayer { node: node.clone() };
     Router::new()
         .route("/", get(dashboard))
         .route("/metrics", get(metrics))
