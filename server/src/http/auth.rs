@@ -6,7 +6,6 @@
 //! `/healthz` and `/readyz` need none, for scrapers and probes, as etcd serves them.
 
 use std::sync::Arc;
-
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
