@@ -5,12 +5,23 @@
 pub mod cluster;
 pub mod redis_server;
 
-/// A loopback port nothing listens on: bind port 0, read the port back, release it. Another
-/// process could take it before the server under test binds it; startup then fails clearly.
+/// A loopback port nothing listens on now, drawn below Linux's ephemeral range (32768 and up by
+/// default), where the kernel never puts the local end of an outgoing connection. A port from
+/// binding port 0 comes from that range, and between its release and the server's bind the many
+/// client connections of the tests running beside it could take it: "Address already in use",
+/// twice in one CI run. Another test may still draw the same port before it is bound (1 in
+/// 12,768 per pair); startup then fails clearly.
 pub fn free_port() -> u16 {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 works on a test machine");
-    listener.local_addr().expect("a bound listener has an address").port()
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        // A draw no test needs to repeat: std's randomly keyed hasher, fresh keys each time.
+        let mut draw = std::collections::hash_map::RandomState::new().build_hasher();
+        draw.write_u8(0);
+        let port = 20_000 + (draw.finish() % 12_768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A base port for `redraft-server dev-cluster --base-port` with every port it will use for
