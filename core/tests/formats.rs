@@ -41,14 +41,14 @@ fn sample_entries() -> Vec<LogEntry> {
             stamp_ms: 1_700_000_000_000,
             payload: Payload::Command {
                 session: Some(SessionRef { client_id: 42, sequence: 7 }),
-                command: Command::Set(SetCommand {
+                command: Command::Set(Box::new(SetCommand {
                     name: CommandName::Set,
                     key: Bytes::from_static(b"user:1"),
                     value: Bytes::from_static(b"alice"),
                     condition: SetCondition::IfEqual(Bytes::from_static(b"bob")),
                     expiry: SetExpiry::Set(Expiry::InMs(10_000)),
                     get: true,
-                }),
+                })),
             },
         },
         LogEntry {
@@ -523,14 +523,14 @@ proptest! {
             stamp_ms,
             payload: Payload::Command {
                 session: None,
-                command: Command::Set(SetCommand {
+                command: Command::Set(Box::new(SetCommand {
                     name: CommandName::PSetEx,
                     key: key.into(),
                     value: value.into(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Set(Expiry::AtMs(ms)),
                     get: false,
-                }),
+                })),
             },
         };
         let mut framed = Vec::new();

@@ -263,7 +263,7 @@ pub fn key_access(command: &Command) -> Vec<(&Bytes, KeyAccess)> {
         }
         Command::ZSet(zset) => {
             use ZSetCommand as Z;
-            let access = match zset {
+            let access = match zset.as_ref() {
                 Z::Card { .. } | Z::Count { .. } | Z::LexCount { .. } | Z::Rank { .. } => A::NONE,
                 Z::Score { .. } | Z::MScore { .. } | Z::Scan { .. } | Z::RandMember { .. } => A::READ,
                 Z::Range { destination: None, .. } | Z::Combine { destination: None, .. } => A::READ,

@@ -88,25 +88,25 @@ impl Parser<'_> {
                 let [key, amount, value] = self.exactly()?;
                 let amount = self.integer(amount)?;
                 let ms = self.positive_expiry(amount, self.name == N::SetEx)?;
-                Command::Set(SetCommand {
+                Command::Set(Box::new(SetCommand {
                     name: self.name,
                     key: key.clone(),
                     value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Set(Expiry::InMs(ms)),
                     get: false,
-                })
+                }))
             }
             N::GetSet => {
                 let [key, value] = self.exactly()?;
-                Command::Set(SetCommand {
+                Command::Set(Box::new(SetCommand {
                     name: N::GetSet,
                     key: key.clone(),
                     value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Clear,
                     get: true,
-                })
+                }))
             }
             N::GetDel => Command::GetDel { key: self.one_key()? },
             N::GetEx => self.getex()?,
@@ -267,7 +267,7 @@ impl Parser<'_> {
             | N::ZInterStore
             | N::ZDiffStore
             | N::ZScan
-            | N::ZRandMember => Command::ZSet(zset::parse(self)?),
+            | N::ZRandMember => Command::ZSet(Box::new(zset::parse(self)?)),
             N::SPop | N::SRandMember => Command::Sets(set::parse(self)?),
             N::HRandField => Command::Hash(hash::parse(self)?),
             N::Touch => Command::Touch { keys: a.to_vec() },
@@ -279,7 +279,7 @@ impl Parser<'_> {
                 Command::Publish { channel: channel.clone(), message: message.clone() }
             }
             N::BLPop | N::BRPop | N::BLMove | N::BRPopLPush => Command::List(list::parse(self)?),
-            N::BZPopMin | N::BZPopMax => Command::ZSet(zset::parse(self)?),
+            N::BZPopMin | N::BZPopMax => Command::ZSet(Box::new(zset::parse(self)?)),
             N::Object | N::Memory | N::Lcs => Command::Inspect(inspect::parse(self)?),
             N::RandomKey => {
                 let [] = self.exactly()?;
@@ -318,14 +318,14 @@ impl Parser<'_> {
                 return Err(invalid(errors::SYNTAX));
             }
         }
-        Ok(Command::Set(SetCommand {
+        Ok(Command::Set(Box::new(SetCommand {
             name: CommandName::Set,
             key: key.clone(),
             value: value.clone(),
             condition,
             expiry,
             get,
-        }))
+        })))
     }
 
     /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST].
