@@ -224,6 +224,7 @@ impl StateMachine {
     pub fn read(&self, command: &Command) -> Reply {
         assert!(!command.is_write(), "{} must go through the log", command.name().as_str());
         match command.keys() {
+            Some(keys) if keys.len() == 1 => exec::read(command, &self.map.read_key(keys[0]), self.time_ms()),
             Some(keys) => {
                 let view = self.map.read_keys(keys);
                 exec::read(command, &view, self.time_ms())
@@ -239,14 +240,14 @@ impl StateMachine {
     /// an absent one (its deletion mark, [`ShardedMap::deletion_mark`]). EXEC aborts when a watched key's token
     /// has changed; tokens of absent and live keys never collide.
     pub fn watch_token(&self, key: &Bytes) -> u64 {
-        let view = self.map.read_keys([key]);
+        let view = self.map.read_key(key);
         token(&self.map, &view, key, self.time_ms())
     }
 
     /// A live key with its revisions and TTL left, and the revision the answer holds at (the
     /// key did not change between the two).
     pub fn get_kv(&self, key: &[u8]) -> (Option<KeyValue>, u64) {
-        let view = self.map.read_keys([key]);
+        let view = self.map.read_key(key);
         let now_ms = self.time_ms();
         let found = view.live(key, now_ms).map(|stored| KeyValue::of(stored, now_ms));
         (found, self.applied_index())
@@ -303,7 +304,7 @@ impl StateMachine {
             return false;
         }
         let time = self.time_ms();
-        let view = self.map.read_keys([key]);
+        let view = self.map.read_key(key);
         let deadline = view.entry(key).and_then(|stored| stored.expire_at_ms());
         deadline.is_some_and(|at| at > time && at <= now_ms)
     }
