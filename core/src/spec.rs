@@ -55,10 +55,10 @@ pub fn position(name: &[u8]) -> Option<usize> {
     let mut entries =
         INDEX[bucket(name.len(), first)].iter().take_while(|&&at| at != NO_ENTRY).map(|&at| usize::from(at));
     if name.len() <= 8 {
-        // Every entry of the bucket has the name's length, so the zero padding matches too.
-        let mut word = [0u8; 8];
-        word[..name.len()].copy_from_slice(name);
-        let word = u64::from_le_bytes(word);
+        // Every entry of the bucket has the name's length, so the zero padding matches too. The
+        // word is gathered byte by byte: a copy into a zeroed array called `memcpy` (17
+        // instructions of the lookup's 63).
+        let word = name.iter().rev().fold(0u64, |word, &byte| word << 8 | u64::from(byte));
         entries.find(|&at| word | SHORT_NAMES[at].1 == SHORT_NAMES[at].0)
     } else {
         entries.find(|&at| COMMANDS[at].name.as_bytes().eq_ignore_ascii_case(name))
