@@ -119,6 +119,15 @@ fn keys_carry_revisions_and_conditions() {
         ("GET", "/v1/kv?prefix=a&after=%21%21", None),
         ("GET", "/v1/kv?prefix=a&encoding=hex", None),
         ("DELETE", "/v1/kv/user/1?ttl_ms=5", None),
+        // A field of another route is refused, not ignored.
+        ("GET", "/v1/kv/user/1?ttl_ms=5", None),
+        ("GET", "/v1/kv/user/1?prev=true", None),
+        ("GET", "/v1/kv/user/1?limit=5", None),
+        ("GET", "/v1/kv?prefix=a&if_absent=true", None),
+        ("PUT", "/v1/kv/user/1?consistency=stale", Some(json!({ "value": "x" }))),
+        ("PUT", "/v1/kv/user/1?prefix=a", Some(json!({ "value": "x" }))),
+        ("DELETE", "/v1/kv/user/1?keep_ttl=true", None),
+        ("DELETE", "/v1/kv/user/1?count_only=true", None),
     ] {
         let (status, refused) = call(&http, method, path, body);
         assert_eq!(

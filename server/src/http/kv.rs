@@ -66,7 +66,56 @@ pub struct KvQuery {
     prev: Option<bool>,
 }
 
+/// Which `/v1/kv` route a query is for, so that it can refuse the fields of the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Key,
+    Range,
+    Put,
+    Delete,
+}
+
 impl KvQuery {
+    /// Refuses a field that `route` does not read: a client that sends `ttl_ms` with a GET, or
+    /// `limit` with a delete, believes it took effect, so it gets a 400 instead of silence (as
+    /// unknown fields do). `key_base64` and `encoding` serve every route.
+    fn only_for(&self, route: Route) -> Result<(), Refusal> {
+        use Route::{Delete, Key, Put, Range};
+        let fields: [(&str, bool, &[Route]); 19] = [
+            ("consistency", self.consistency.is_some(), &[Key, Range]),
+            ("prefix", self.prefix.is_some(), &[Range]),
+            ("prefix_base64", self.prefix_base64.is_some(), &[Range]),
+            ("start", self.start.is_some(), &[Range]),
+            ("start_base64", self.start_base64.is_some(), &[Range]),
+            ("end", self.end.is_some(), &[Range]),
+            ("end_base64", self.end_base64.is_some(), &[Range]),
+            ("limit", self.limit.is_some(), &[Range]),
+            ("after", self.after.is_some(), &[Range]),
+            ("keys_only", self.keys_only.is_some(), &[Range]),
+            ("count_only", self.count_only.is_some(), &[Range]),
+            ("ttl_ms", self.ttl_ms.is_some(), &[Put]),
+            ("keep_ttl", self.keep_ttl.is_some(), &[Put]),
+            ("if_revision", self.if_revision.is_some(), &[Put, Delete]),
+            ("if_value", self.if_value.is_some(), &[Put, Delete]),
+            ("if_value_base64", self.if_value_base64.is_some(), &[Put, Delete]),
+            ("if_absent", self.if_absent.is_some(), &[Put, Delete]),
+            ("if_present", self.if_present.is_some(), &[Put, Delete]),
+            ("prev", self.prev.is_some(), &[Put, Delete]),
+        ];
+        match fields.into_iter().find(|(_, given, routes)| *given && !routes.contains(&route)) {
+            Some((field, ..)) => {
+                let what = match route {
+                    Key => "a read of a key",
+                    Range => "a range",
+                    Put => "a put",
+                    Delete => "a delete",
+                };
+                Err(bad(format!("{what} takes no {field}")))
+            }
+            None => Ok(()),
+        }
+    }
+
     fn write_options(&self) -> Result<WriteOptions, Refusal> {
         Ok(WriteOptions {
             encoding: encoding(self.encoding.as_deref())?,
@@ -211,8 +260,10 @@ async fn get(
 ) -> Result<Response, Refusal> {
     let q = query(q)?;
     if path.is_none() && q.key_base64.is_none() {
+        q.only_for(Route::Range)?;
         return range(node, caller, q).await;
     }
+    q.only_for(Route::Key)?;
     let key = key_of(path, &q)?;
     let encoding = encoding(q.encoding.as_deref())?;
     caller.check_key(&key, KeyAccess::READ)?;
@@ -331,6 +382,7 @@ async fn put(
     body: Result<Body, BytesRejection>,
 ) -> Result<Response, Refusal> {
     let q = query(q)?;
+    q.only_for(Route::Put)?;
     let key = key_of(path, &q)?;
     caller.check_key(&key, KeyAccess::WRITE)?;
     let body =
@@ -405,11 +457,9 @@ async fn delete(
     q: Result<Query<KvQuery>, QueryRejection>,
 ) -> Result<Response, Refusal> {
     let q = query(q)?;
+    q.only_for(Route::Delete)?;
     let key = key_of(path, &q)?;
     caller.check_key(&key, KeyAccess::WRITE)?;
-    if q.ttl_ms.is_some() || q.keep_ttl.is_some() {
-        return Err(bad("a delete takes no ttl_ms or keep_ttl"));
-    }
     let options = q.write_options()?;
     let compares = conditions(&key, &options)?;
     conditional(node, key.clone(), compares, TxnOp::Delete { key }, &options).await
