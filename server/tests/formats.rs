@@ -23,7 +23,7 @@ use redraft_server::addr::NodeAddr;
 use redraft_server::error::NodeError;
 use redraft_server::peer::message::{encode, PeerRequest, PeerResponse};
 use redraft_server::raft_types::TypeConfig;
-use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::disk::{FileDisk, PREALLOCATE_BYTES_MIN};
 use redraft_server::storage::log_store::{decode_entry, encode_entry};
 use redraft_server::storage::segment_log::{SegmentLog, SEGMENT_BYTES_MAX_DEFAULT};
 
@@ -162,7 +162,8 @@ fn entries_of_older_versions_are_still_read_and_unknown_versions_refused() {
     assert_eq!(error, "format version 5 is not supported (this build reads versions 1 to 4)");
 }
 
-/// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes;
+/// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes
+/// as the closed log leaves them (while open, zeros follow them: `disk.rs`'s preallocation);
 /// reopening reads every entry back.
 #[tokio::test]
 async fn the_log_on_disk_is_pinned() {
@@ -175,9 +176,12 @@ async fn the_log_on_disk_is_pinned() {
     log.sync().await.expect("sync");
     let segments = log.segment_names();
     assert_eq!(segments.len(), 1, "{segments:?}");
+    let open_bytes = std::fs::read(dir.path().join(&segments[0])).expect("the segment file");
+    drop(log);
     let bytes = std::fs::read(dir.path().join(&segments[0])).expect("the segment file");
     insta::assert_snapshot!("log_segment_bytes", format!("{}\n{}", segments[0], hex(&bytes)));
-    drop(log);
+    assert!(open_bytes.len() as u64 >= PREALLOCATE_BYTES_MIN, "zeros ahead of the appends while open");
+    assert!(open_bytes.starts_with(&bytes) && open_bytes[bytes.len()..].iter().all(|&b| b == 0));
 
     let (reopened, report) = SegmentLog::open(disk, SEGMENT_BYTES_MAX_DEFAULT, None).await.expect("reopens");
     assert!(report.torn_tail.is_none(), "{report:?}");

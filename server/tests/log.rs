@@ -82,6 +82,38 @@ async fn torn_tail_at_every_offset_is_truncated_and_reported() {
     }
 }
 
+/// Zeros after the last record, as a crash leaves the space a segment filled ahead of its appends
+/// (`disk.rs`), in the last segment or in one whose trim at rotation was lost: no torn tail, no
+/// damage, every entry; appends go on right after the last record.
+#[tokio::test]
+async fn zeros_after_the_last_record_are_unwritten_space() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = filled(dir.path(), 30).await;
+    let names = log.segment_names();
+    let all = entries(&log);
+    let (sealed, last) = (dir.path().join(&names[0]), dir.path().join(names.last().expect("segments")));
+    let open_bytes = std::fs::read(&last).expect("read");
+    drop(log);
+    let closed_bytes = std::fs::read(&last).expect("read");
+    assert!(open_bytes.len() > closed_bytes.len(), "zeros ahead while open, trimmed when closed");
+    assert!(open_bytes[closed_bytes.len()..].iter().all(|&b| b == 0));
+    assert!(std::fs::read(&sealed).expect("read").len() as u64 <= SEGMENT_BYTES * 2, "a rotation trims");
+    for path in [&sealed, &last] {
+        let mut bytes = std::fs::read(path).expect("read");
+        bytes.resize(bytes.len() + 4096, 0);
+        std::fs::write(path, bytes).expect("write");
+    }
+    let (mut log, report) = open(dir.path()).await.expect("opens");
+    assert_eq!((report.torn_tail, report.damage), (None, None));
+    assert_eq!(entries(&log), all);
+    log.append(31, b"after the zeros").await.expect("append");
+    log.sync().await.expect("sync");
+    drop(log);
+    let (log, report) = open(dir.path()).await.expect("reopens");
+    assert_eq!((report.torn_tail, report.damage), (None, None));
+    assert_eq!(log.read(31..).expect("read")[0].1.as_ref(), b"after the zeros");
+}
+
 /// A flipped byte in an earlier segment is damage: the log opens with the entries before the
 /// damaged record, drops that record, everything after it and every later segment (durably),
 /// names the file and the record's offset, and takes appends after the kept prefix.

@@ -14,6 +14,20 @@ use std::sync::Arc;
 
 use crate::snapshot_data::SnapshotData;
 
+/// At most how far ahead of its appends a file from [`FileDisk::open`] is filled with zeros: as
+/// far as the file already holds, from [`PREALLOCATE_BYTES_MIN`] (so a small segment is not
+/// padded by much more than itself) up to this. A sync of data written over blocks the file
+/// already has needs no change to its size or extents, and takes about half as long as a sync
+/// of data appended past its end (80 against 130 to 160 us for 4 KiB on this project's test
+/// machine, ext4); the extension itself is synced once per this many bytes. Readers of a log
+/// take a tail of zeros for unwritten space (`segment_log.rs`).
+pub const PREALLOCATE_BYTES: u64 = 1024 * 1024;
+/// See [`PREALLOCATE_BYTES`].
+pub const PREALLOCATE_BYTES_MIN: u64 = 64 * 1024;
+
+/// Zeros to fill preallocated space with.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
 /// EIO, as Linux reports a sector it cannot read back.
 pub const EIO: i32 = 5;
 
@@ -117,7 +131,8 @@ pub trait Disk: Send + Sync + 'static {
 
 /// A file written at its end.
 pub trait LogFile: Send + 'static {
-    /// Appends bytes; they are durable only after [`LogFile::sync`].
+    /// Appends bytes at [`LogFile::len`]; they are durable only after [`LogFile::sync`]. The
+    /// file may hold zeros past its length (preallocated space, [`PREALLOCATE_BYTES`]).
     ///
     /// # Errors
     /// The write failed.
@@ -136,7 +151,7 @@ pub trait LogFile: Send + 'static {
     /// The truncation failed.
     fn truncate(&mut self, len: u64) -> io::Result<()>;
 
-    /// The file's length, synced or not.
+    /// The file's length, synced or not: where the next append goes.
     fn len(&self) -> u64;
 
     /// Whether the file is empty.
@@ -198,9 +213,15 @@ impl Disk for FileDisk {
     }
 
     fn open(&self, name: &str) -> io::Result<DiskFile> {
-        let file = OpenOptions::new().create(true).append(true).read(true).open(self.dir.join(name))?;
+        // Appends are positioned writes at `len`, not O_APPEND: the file's end may be zeros.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(self.dir.join(name))?;
         let len = file.metadata()?.len();
-        Ok(DiskFile { file: Arc::new(file), len })
+        Ok(DiskFile { file: Arc::new(file), len, allocated: len, preallocates: true })
     }
 
     fn open_in_place(&self, name: &str) -> io::Result<DiskFile> {
@@ -211,7 +232,7 @@ impl Disk for FileDisk {
             .read(true)
             .open(self.dir.join(name))?;
         let len = file.metadata()?.len();
-        Ok(DiskFile { file: Arc::new(file), len })
+        Ok(DiskFile { file: Arc::new(file), len, allocated: len, preallocates: false })
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
@@ -292,25 +313,59 @@ pub struct DiskFile {
     /// Shared with the sync running off the async workers, so a sync needs no `dup` of the
     /// descriptor (which fails once the process runs out of them, and then the log cannot sync).
     file: Arc<File>,
+    /// Where appends go.
     len: u64,
+    /// The file's size: `len`, or past it with zeros written ahead of the appends.
+    allocated: u64,
+    /// Opened for appending ([`Disk::open`]): fills zeros ahead of its appends
+    /// ([`PREALLOCATE_BYTES`]), and trims what is left of them when closed.
+    preallocates: bool,
+}
+
+impl DiskFile {
+    /// Writes zeros from `from` as far ahead as [`PREALLOCATE_BYTES`] says.
+    fn preallocate(&mut self, from: u64) -> io::Result<()> {
+        let end = from + from.clamp(PREALLOCATE_BYTES_MIN, PREALLOCATE_BYTES);
+        let mut at = from;
+        while at < end {
+            let count = (end - at).min(ZEROS.len() as u64);
+            std::os::unix::fs::FileExt::write_all_at(&*self.file, &ZEROS[..count as usize], at)?;
+            at += count;
+        }
+        self.allocated = end;
+        Ok(())
+    }
+}
+
+impl Drop for DiskFile {
+    fn drop(&mut self) {
+        if self.preallocates && self.allocated > self.len {
+            // Best effort: zeros left on disk read as unwritten space.
+            let _ = self.file.set_len(self.len);
+        }
+    }
 }
 
 impl LogFile for DiskFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        (&*self.file).write_all(bytes)?;
+        std::os::unix::fs::FileExt::write_all_at(&*self.file, bytes, self.len)?;
         self.len += bytes.len() as u64;
+        if self.preallocates && self.len > self.allocated {
+            self.preallocate(self.len)?;
+        }
         Ok(())
     }
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         std::os::unix::fs::FileExt::write_all_at(&*self.file, bytes, offset)?;
         self.len = self.len.max(offset + bytes.len() as u64);
+        self.allocated = self.allocated.max(self.len);
         Ok(())
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.set_len(len)?;
-        self.len = len;
+        (self.len, self.allocated) = (len, len);
         Ok(())
     }
 

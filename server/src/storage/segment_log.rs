@@ -5,8 +5,10 @@
 //! segment takes appends and a new one starts when it passes `segment_bytes_max`. Each record's
 //! payload is the entry's log index (8 bytes, little endian) followed by the caller's bytes.
 //!
-//! Recovery reads the segments in order. A torn tail in the last segment (a write cut short by a
-//! crash) is truncated, synced, and reported. Anything else wrong (a record whose checksum fails
+//! Recovery reads the segments in order. Zeros after the last record are space the disk filled
+//! ahead of appends (`disk.rs`, [`super::disk::PREALLOCATE_BYTES`]) and are cut without a word. A
+//! torn tail in the last segment (a write cut short by a crash) is truncated, synced, and
+//! reported. Anything else wrong (a record whose checksum fails
 //! before the end, a torn record in a segment that has successors, a gap or overlap in indexes)
 //! is damage: the log keeps the intact prefix before it, drops the rest (truncating that segment,
 //! removing later ones), and reports it ([`Damage`]). The entries dropped may have been
@@ -196,7 +198,7 @@ impl<D: Disk> SegmentLog<D> {
                 }
                 Err(source) => return Err(io_error(source)),
             };
-            let (records, tail, mut problem) = match decode_all(&bytes, 0) {
+            let (records, mut tail, mut problem) = match decode_all(&bytes, 0) {
                 Ok((records, tail)) if unreadable.is_some() => (records, tail, unreadable),
                 Ok((records, tail)) => (records, tail, None),
                 Err(CorruptRecord { offset, problem }) => {
@@ -245,6 +247,15 @@ impl<D: Disk> SegmentLog<D> {
                 kept_here += 1;
             }
             let mut file = log.disk.open(&name).map_err(io_error)?;
+            if let Tail::Torn { valid_end_offset, .. } = tail {
+                if problem.is_none() && unwritten(&bytes, valid_end_offset) {
+                    // Only zeros follow the last record: preallocated space no append reached (a
+                    // lost write of synced records is the synced mark's to catch, and a record
+                    // missing before a later segment's first is a gap).
+                    file.truncate(valid_end_offset).map_err(io_error)?;
+                    tail = Tail::Clean { end_offset: valid_end_offset };
+                }
+            }
             if let Tail::Torn { valid_end_offset, discarded_bytes, .. } = tail {
                 if problem.is_none() && position + 1 < count {
                     problem = Some((valid_end_offset, "torn record in a segment that has successors".into()));
@@ -521,7 +532,12 @@ impl<D: Disk> SegmentLog<D> {
     async fn start_segment(&mut self, first_index: u64) -> Result<(), LogError> {
         if let Some(mut previous) = self.active.take() {
             let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
-            previous.sync().await.map_err(|source| LogError::Io { file: name, source })?;
+            let io_error = |source| LogError::Io { file: name.clone(), source };
+            // The zeros filled ahead of its appends go with the sync: a closed segment ends at its
+            // last record.
+            let len = previous.len();
+            previous.truncate(len).map_err(io_error)?;
+            previous.sync().await.map_err(io_error)?;
         }
         let name = segment_name(first_index);
         let file = self.disk.open(&name).map_err(|source| LogError::Io { file: name.clone(), source })?;
@@ -530,6 +546,11 @@ impl<D: Disk> SegmentLog<D> {
         self.dir_dirty = true;
         Ok(())
     }
+}
+
+/// Whether every byte of `bytes` from `offset` on is zero (space filled ahead of appends).
+fn unwritten(bytes: &[u8], offset: u64) -> bool {
+    bytes.get(offset as usize..).is_some_and(|rest| rest.iter().all(|&byte| byte == 0))
 }
 
 fn segment_name(first_index: u64) -> String {
