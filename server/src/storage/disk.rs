@@ -195,6 +195,19 @@ impl FileDisk {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Opens (creating) `name` for reading and writing. Appends are positioned writes at its
+    /// length, never `O_APPEND`, as the file's end may be zeros filled ahead of them.
+    fn open_file(&self, name: &str, preallocates: bool) -> io::Result<DiskFile> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(self.dir.join(name))?;
+        let len = file.metadata()?.len();
+        Ok(DiskFile { file: Arc::new(file), len, allocated: len, preallocates })
+    }
 }
 
 impl Disk for FileDisk {
@@ -213,26 +226,11 @@ impl Disk for FileDisk {
     }
 
     fn open(&self, name: &str) -> io::Result<DiskFile> {
-        // Appends are positioned writes at `len`, not O_APPEND: the file's end may be zeros.
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .read(true)
-            .open(self.dir.join(name))?;
-        let len = file.metadata()?.len();
-        Ok(DiskFile { file: Arc::new(file), len, allocated: len, preallocates: true })
+        self.open_file(name, true)
     }
 
     fn open_in_place(&self, name: &str) -> io::Result<DiskFile> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .read(true)
-            .open(self.dir.join(name))?;
-        let len = file.metadata()?.len();
-        Ok(DiskFile { file: Arc::new(file), len, allocated: len, preallocates: false })
+        self.open_file(name, false)
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {

@@ -8,12 +8,12 @@
 //! Recovery reads the segments in order. Zeros after the last record are space the disk filled
 //! ahead of appends (`disk.rs`, [`super::disk::PREALLOCATE_BYTES`]) and are cut without a word. A
 //! torn tail in the last segment (a write cut short by a crash) is truncated, synced, and
-//! reported. Anything else wrong (a record whose checksum fails
-//! before the end, a torn record in a segment that has successors, a gap or overlap in indexes)
-//! is damage: the log keeps the intact prefix before it, drops the rest (truncating that segment,
-//! removing later ones), and reports it ([`Damage`]). The entries dropped may have been
-//! acknowledged, so the node does not vote until it has them again from the leader
-//! (`node/catch_up.rs`); it never reorders or skips an entry.
+//! reported. Anything else wrong (a record whose checksum fails before the end, a torn record in
+//! a segment that has successors, a gap or overlap in indexes) is damage: the log keeps the
+//! intact prefix before it, drops the rest (truncating that segment, removing later ones), and
+//! reports it ([`Damage`]). The entries dropped may have been acknowledged, so the node does not
+//! vote until it has them again from the leader (`node/catch_up.rs`); it never reorders or skips
+//! an entry.
 //!
 //! The newest entries, up to [`LOG_CACHE_BYTES_MAX`], are also kept in memory, which covers the
 //! entries being replicated and applied; an older one (a lagging follower's catch-up, a restart's
