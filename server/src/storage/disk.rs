@@ -321,17 +321,20 @@ pub struct DiskFile {
 }
 
 impl DiskFile {
-    /// Writes zeros from `from` as far ahead as [`PREALLOCATE_BYTES`] says.
-    fn preallocate(&mut self, from: u64) -> io::Result<()> {
+    /// Writes zeros from `from` as far ahead as [`PREALLOCATE_BYTES`] says, or as far as the
+    /// disk takes them: they only make later syncs cheaper, so a disk too full for them must
+    /// not fail an append that fitted (the next append tries again).
+    fn preallocate(&mut self, from: u64) {
         let end = from + from.clamp(PREALLOCATE_BYTES_MIN, PREALLOCATE_BYTES);
         let mut at = from;
         while at < end {
             let count = (end - at).min(ZEROS.len() as u64);
-            std::os::unix::fs::FileExt::write_all_at(&*self.file, &ZEROS[..count as usize], at)?;
+            if std::os::unix::fs::FileExt::write_all_at(&*self.file, &ZEROS[..count as usize], at).is_err() {
+                break;
+            }
             at += count;
         }
-        self.allocated = end;
-        Ok(())
+        self.allocated = at;
     }
 }
 
@@ -349,7 +352,7 @@ impl LogFile for DiskFile {
         std::os::unix::fs::FileExt::write_all_at(&*self.file, bytes, self.len)?;
         self.len += bytes.len() as u64;
         if self.preallocates && self.len > self.allocated {
-            self.preallocate(self.len)?;
+            self.preallocate(self.len);
         }
         Ok(())
     }
