@@ -380,10 +380,26 @@ impl LogFile for DiskFile {
     }
 }
 
-/// Runs blocking file work off the async workers, so an fsync does not stall other tasks.
+std::thread_local! {
+    /// Whether blocking file work runs in place on this thread: a thread that exists to wait for
+    /// the disk (`sync_thread.rs`) has nothing else to do meanwhile.
+    static BLOCK_IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes [`blocking`] run its work in place on the calling thread from now on.
+#[cfg_attr(madsim, allow(dead_code))]
+pub(super) fn block_in_place_on_this_thread() {
+    BLOCK_IN_PLACE.with(|here| here.set(true));
+}
+
+/// Runs blocking file work off the async workers, so an fsync does not stall other tasks (in
+/// place on a thread made for it, [`block_in_place_on_this_thread`]).
 pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
+    if BLOCK_IN_PLACE.with(std::cell::Cell::get) {
+        return work();
+    }
     // madsim marks spawn_blocking deprecated (no blocking in simulation) and runs the work as a
     // task: the simulator's snapshots are built and installed in place, in order.
     #[allow(deprecated)]

@@ -38,6 +38,7 @@ use super::log_inner::LogInner;
 use super::meta_file::{open_meta, save_meta};
 use super::segment_log::{Damage, LogError, OnDamage, RecoveryReport, SegmentLog};
 use super::state_machine_store::SNAPSHOT_FILE;
+use super::sync_thread::spawn_sync_loop;
 use super::synced_mark::{SyncedMark, SYNCED_MARK_FILE};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
@@ -119,6 +120,8 @@ pub enum OpenError {
     Meta(String),
     #[error("the snapshot that entries up to {0} were purged behind is missing or damaged")]
     SnapshotLost(u64),
+    #[error("cannot start the log's sync thread: {0}")]
+    SyncLoop(io::Error),
 }
 
 impl<D: Disk + Clone> LogStore<D> {
@@ -223,7 +226,7 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::Always => {
                 let flusher =
                     sync_each_batch(inner.clone(), mark.clone(), pending, durable.clone(), metrics.clone());
-                tokio::spawn(flusher);
+                spawn_sync_loop(flusher).map_err(OpenError::SyncLoop)?;
             }
             FsyncPolicy::Everysec => {
                 tokio::spawn(sync_every_second(Arc::downgrade(&inner), metrics.clone()));

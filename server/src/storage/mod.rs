@@ -4,7 +4,8 @@
 //!   the simulator (DESIGN.md §5);
 //! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
-//!   loops of each [`fsync`] policy in `flush.rs`, and the entries not yet applied kept decoded
+//!   loops of each [`fsync`] policy in `flush.rs` (`always`'s on a thread of its own,
+//!   `sync_thread.rs`), and the entries not yet applied kept decoded
 //!   (`decoded_tail.rs`), entries encoded in one reused buffer (`entry_encoder.rs`), and its
 //!   metadata stored twice (`meta_file.rs`);
 //! - [`state_machine_store`]: openraft's state machine over core's, and its snapshots, loaded at
@@ -32,4 +33,5 @@ pub mod segment_log;
 pub mod snapshot_file;
 mod snapshot_load;
 pub mod state_machine_store;
+mod sync_thread;
 pub mod synced_mark;
