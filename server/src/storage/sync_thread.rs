@@ -6,9 +6,10 @@
 //! Why: every durable write waits for this loop, and on a busy node its steps were queued behind
 //! the connections' tasks twice per sync (once after the log's sync, once after the mark's),
 //! each time also passing through a blocking-pool thread. Measured under `--fsync always`, old
-//! and new binaries alternating (the closing note of the session that made it has the
-//! commands): one sync cycle on three nodes sharing one CPU took half as long (738 -> 366-423
-//! us), HTTP puts there rose about 5 %, and one node's SET -P1 5 %.
+//! and new binaries alternating, with `benches/compare/wrk/kv.lua` puts against the leader of
+//! three nodes sharing one CPU (as `benches/compare/etcd_http.sh` runs them): one sync cycle
+//! (`redraft_log_fsync_duration_seconds`) took half as long, 738 -> 366-474 us, and puts rose
+//! about 4 %; `FSYNC=always benches/compare/ab.sh` gave one node's SET -P1 1.05x.
 
 use std::future::Future;
 use std::io;
