@@ -34,3 +34,38 @@ pub(super) fn spawn_sync_loop(sync_loop: impl Future<Output = ()> + Send + 'stat
         Ok(())
     }
 }
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use std::thread::{self, ThreadId};
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::storage::disk::blocking;
+
+    /// Where blocking work ran, as seen from the task that asked for it.
+    async fn where_blocking_work_runs() -> (ThreadId, ThreadId) {
+        let asked_on = thread::current().id();
+        let ran_on = blocking(|| Ok(thread::current().id())).await.expect("ran");
+        (asked_on, ran_on)
+    }
+
+    /// On the sync loop's thread blocking work runs in place; on a worker it goes to the
+    /// blocking pool, as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn blocking_work_runs_in_place_on_the_sync_thread_only() {
+        let (asked_on, ran_on) = where_blocking_work_runs().await;
+        assert_ne!(asked_on, ran_on, "a worker hands blocking work to the pool");
+
+        let (sender, receiver) = oneshot::channel();
+        spawn_sync_loop(async move {
+            let _ =
+                sender.send((thread::current().name().map(str::to_owned), where_blocking_work_runs().await));
+        })
+        .expect("the thread starts");
+        let (name, (asked_on, ran_on)) = receiver.await.expect("the loop ran");
+        assert_eq!(name.as_deref(), Some("redraft-log-sync"));
+        assert_eq!(asked_on, ran_on, "the sync thread runs blocking work in place");
+    }
+}
