@@ -49,7 +49,7 @@ async fn start(dir: &Path) -> Node {
         FsyncPolicy::Always,
         1 << 20,
         metrics.clone(),
-        machine.snapshot_index(),
+        machine.snapshot_log_id(),
         state.clone(),
         OnDamage::Refuse,
     )

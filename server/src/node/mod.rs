@@ -186,7 +186,7 @@ impl Node {
             options.fsync,
             options.segment_bytes_max,
             metrics.clone(),
-            machine.snapshot_index(),
+            machine.snapshot_log_id(),
             state.clone(),
             on_damage,
         )

@@ -88,6 +88,18 @@ fn last_log_id<D: Disk + Clone>(inner: &LogInner<D>) -> Result<Option<LogId<u64>
     }
 }
 
+/// Whether the log no longer holds entries after the purge point `purged` that `snapshot`
+/// covers: it starts later than the entry after `purged`, and no later than the entry after the
+/// snapshot (a later start is a gap no snapshot explains, left to the log's own recovery).
+fn entries_gone_behind<D: Disk>(
+    log: &SegmentLog<D>,
+    purged: Option<LogId<u64>>,
+    snapshot: LogId<u64>,
+) -> bool {
+    let next = purged.map_or(0, |p| p.index + 1);
+    log.bounds().is_some_and(|(first, _)| first > next && first <= snapshot.index + 1)
+}
+
 /// Where the last entry of a node's log is, for the node above Raft (its pre-vote compares logs
 /// as the real vote does), without knowing the log's disk.
 pub trait LastLogId: Send + Sync {
@@ -125,9 +137,9 @@ pub enum OpenError {
 }
 
 impl<D: Disk + Clone> LogStore<D> {
-    /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot_index` is the
-    /// last index of the snapshot the state machine loaded, if any; `applied_by` is the state
-    /// machine the entries are applied to.
+    /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot` is the id of
+    /// the last entry the snapshot the state machine loaded covers, if any; `applied_by` is the
+    /// state machine the entries are applied to.
     ///
     /// # Errors
     /// [`OpenError`] when the log is corrupt or unreadable.
@@ -136,13 +148,14 @@ impl<D: Disk + Clone> LogStore<D> {
         policy: FsyncPolicy,
         segment_bytes_max: u64,
         metrics: Arc<Metrics>,
-        snapshot_index: Option<u64>,
+        snapshot: Option<LogId<u64>>,
         applied_by: Arc<StateMachine>,
         on_damage: OnDamage,
     ) -> Result<(LogStore<D>, StoreRecovery), OpenError> {
         let opened = open_meta(&disk).map_err(OpenError::Meta)?;
         let mut meta = opened.meta;
         let mut meta_sequence = opened.sequence;
+        let snapshot_index = snapshot.map(|id| id.index);
         let covered = meta.last_purged.map(|id| id.index).max(snapshot_index);
         let (mut log, mut report) =
             SegmentLog::open_with(disk.clone(), segment_bytes_max, covered, on_damage).await?;
@@ -175,6 +188,14 @@ impl<D: Disk + Clone> LogStore<D> {
                     log.purge(purged.index).await?;
                 }
             }
+        }
+        if let Some(snapshot) = snapshot.filter(|&s| entries_gone_behind(&log, meta.last_purged, s)) {
+            // A snapshot was installed and the node stopped before openraft purged the entries it
+            // covers; the log dropped them at its gap (`segment_log.rs`). The purge point must
+            // say they are gone, or openraft looks for them (simulator seed 725553932).
+            meta.last_purged = Some(snapshot);
+            meta_sequence += 1;
+            save_meta(&disk, &meta, meta_sequence).await.map_err(|e| OpenError::Meta(e.to_string()))?;
         }
         let mark_error = |source| LogError::Io { file: SYNCED_MARK_FILE.into(), source };
         let mut mark = SyncedMark::open(&disk).map_err(mark_error)?;

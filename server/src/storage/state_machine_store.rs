@@ -138,6 +138,11 @@ impl<D: Disk + Clone> StateMachineStore<D> {
         self.last_applied.map(|id| id.index)
     }
 
+    /// The id of the last entry the loaded snapshot covers, if one was loaded.
+    pub fn snapshot_log_id(&self) -> Option<LogId<u64>> {
+        self.last_applied
+    }
+
     /// Takes the log id and membership of the snapshot just installed.
     fn adopt(
         &mut self,
