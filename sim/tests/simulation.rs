@@ -74,14 +74,15 @@ const REGRESSION_SEEDS: &[u64] =
 ///   configuration of two is beyond the fault model (as a damaged majority is); the nemesis now
 ///   damages a disk only when every voter configuration keeps a majority of intact disks
 ///   (`leaves_healthy_majorities` in `sim/src/nemesis/mod.rs`).
-/// - 725553932 (ttl, 5 nodes, every fault): n1 installed a snapshot through entry 299 and
-///   crashed before openraft purged the entries it covered, so its purge point stayed at 249.
-///   At the next start the log dropped the entries before its gap (older than the snapshot)
-///   but still reported the purge point 249. That went unnoticed while one leader's term
-///   spanned the log. Once a later term's entries followed, openraft searched the range for
-///   where leaders changed, asked for entry 297, and refused to start: "try to get log at index
-///   297 but got None". The log store now moves the purge point up to the snapshot when the
-///   entries between are gone (`entries_gone_behind` in `server/src/storage/log_store.rs`).
+/// - 725553932 (ttl, 5 nodes, every fault): n1, the leader, built a snapshot through entry 299,
+///   and openraft purged its log only up to 249 (it keeps entries behind a snapshot). After a
+///   lost synced write and restarts, its log had a gap at the snapshot's end, and at start the
+///   log drops the entries before such a gap that the snapshot covers (`segment_log.rs`), but
+///   the purge point stayed at 249. That went unnoticed while one leader's term spanned the
+///   log. Once a later term's entries followed, openraft searched (249, 345] for where leaders
+///   changed, asked for entry 297, and the node refused to start: "try to get log at index 297
+///   but got None". The log store now moves the purge point up to the snapshot when the entries
+///   between are gone (`entries_gone_behind` in `server/src/storage/log_store.rs`).
 const NARROW_REGRESSIONS: &[(u64, Workload, usize, &[Fault])] = &[
     (688_320_085, Workload::Ttl, 3, &[Fault::Crash, Fault::Pause, Fault::Partition]),
     (813_188_381, Workload::Append, 5, &Fault::ALL),

@@ -190,9 +190,9 @@ impl<D: Disk + Clone> LogStore<D> {
             }
         }
         if let Some(snapshot) = snapshot.filter(|&s| entries_gone_behind(&log, meta.last_purged, s)) {
-            // A snapshot was installed and the node stopped before openraft purged the entries it
-            // covers; the log dropped them at its gap (`segment_log.rs`). The purge point must
-            // say they are gone, or openraft looks for them (simulator seed 725553932).
+            // The log dropped entries the snapshot covers at a gap (`segment_log.rs`) that
+            // openraft had not purged (it keeps some behind a snapshot). The purge point must say
+            // they are gone, or openraft looks for them (simulator seed 725553932).
             meta.last_purged = Some(snapshot);
             meta_sequence += 1;
             save_meta(&disk, &meta, meta_sequence).await.map_err(|e| OpenError::Meta(e.to_string()))?;
@@ -245,8 +245,13 @@ impl<D: Disk + Clone> LogStore<D> {
         let durable = Arc::new(watch::Sender::new(0));
         match policy {
             FsyncPolicy::Always => {
-                let flusher =
-                    sync_each_batch(inner.clone(), mark.clone(), pending, durable.clone(), metrics.clone());
+                let flusher = sync_each_batch(
+                    Arc::downgrade(&inner),
+                    mark.clone(),
+                    pending,
+                    durable.clone(),
+                    metrics.clone(),
+                );
                 spawn_sync_loop(flusher).map_err(OpenError::SyncLoop)?;
             }
             FsyncPolicy::Everysec => {
