@@ -275,7 +275,10 @@ fn torn_tails_at_random_offsets_are_truncated_and_reported() {
         assert_eq!(server.stop(), Some(0), "a clean stop");
         let segment = segments(dir.path()).pop().expect("a segment");
         let mut bytes = std::fs::read(&segment).expect("segment");
-        let (records, _) = redraft_core::record::decode_all(&bytes, 0).expect("a clean log");
+        let (records, tail) = redraft_core::record::decode_all(&bytes, 0).expect("a clean log");
+        // A clean stop closes the log, which trims the zeros written ahead of its appends.
+        let end = bytes.len() as u64;
+        assert_eq!(tail, redraft_core::record::Tail::Clean { end_offset: end }, "case {case}: closed log");
         let last = records.last().expect("records").offset as usize;
         let lost_last = case % 2 == 0;
         if lost_last {

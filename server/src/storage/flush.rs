@@ -19,9 +19,11 @@ use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
 /// `always`: syncs the log for every batch of appends waiting, then reports them durable. Ends
-/// when every log store handle is gone.
+/// when every log store handle is gone. It holds the log only while it syncs a batch, so the
+/// log closes (and trims its segment, `disk.rs`) where its last handle is dropped, not on the
+/// sync loop's thread after a stopping process may have exited.
 pub(super) async fn sync_each_batch<D: Disk>(
-    inner: Arc<Mutex<LogInner<D>>>,
+    log: Weak<Mutex<LogInner<D>>>,
     mark: Arc<Mutex<SyncedMark<D>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
     durable: Arc<watch::Sender<u64>>,
@@ -33,6 +35,12 @@ pub(super) async fn sync_each_batch<D: Disk>(
         while let Ok(more) = pending.try_recv() {
             batch.push(more);
         }
+        let Some(inner) = log.upgrade() else {
+            for callback in batch.drain(..) {
+                callback.log_io_completed(Err(io::Error::other("the log is closed")));
+            }
+            return;
+        };
         if crate::fault::buggify(0.05) {
             // Fault point: a slow sync, so appends pile up behind it.
             let delay = rand::Rng::gen_range(&mut crate::fault::rng(), 1..50);
