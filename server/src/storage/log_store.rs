@@ -137,7 +137,7 @@ pub enum OpenError {
 }
 
 impl<D: Disk + Clone> LogStore<D> {
-    /// Opens (recovering) the log on `disk` and starts its flusher task. `snapshot` is the id of
+    /// Opens (recovering) the log on `disk` and starts its sync loop. `snapshot` is the id of
     /// the last entry the snapshot the state machine loaded covers, if any; `applied_by` is the
     /// state machine the entries are applied to.
     ///
