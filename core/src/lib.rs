@@ -18,6 +18,7 @@ pub mod entry;
 pub mod exec;
 pub mod fnv;
 pub mod glob;
+pub mod hash_index;
 pub mod key_range;
 pub mod keyspace_event;
 pub mod limits;

@@ -73,7 +73,7 @@ impl ShardedMap {
         let hasher = ahash::RandomState::with_seeds(next(), next(), next(), next());
         ShardedMap {
             shards: (0..1usize << shard_bits)
-                .map(|_| CacheAligned(RwLock::new(Shard::new(hasher.clone()))))
+                .map(|_| CacheAligned(RwLock::new(Shard::new(hasher.clone(), shard_bits))))
                 .collect(),
             shard_bits,
             hasher,
@@ -124,6 +124,15 @@ impl ShardedMap {
             0
         } else {
             (hash >> (64 - self.shard_bits)) as usize
+        }
+    }
+
+    /// The lowest hash that [`ShardedMap::shard_of`] puts in shard `shard`.
+    fn first_hash_of(&self, shard: usize) -> u64 {
+        if self.shard_bits == 0 {
+            0
+        } else {
+            (shard as u64) << (64 - self.shard_bits)
         }
     }
 
@@ -404,8 +413,10 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         let mut keys = Vec::new();
         let mut visited = 0usize;
         let mut last_hash: Option<u64> = None;
-        for (_, shard) in &self.guards[self.map.shard_of(cursor)..] {
-            for hash in shard.hashes_from(cursor) {
+        for (index, shard) in &self.guards[self.map.shard_of(cursor)..] {
+            // The first hash of a later shard is past the cursor.
+            let from = cursor.max(self.map.first_hash_of(*index));
+            for hash in shard.hashes_from(from) {
                 // Stop only between two hashes, so that the next cursor (last hash + 1) cannot
                 // skip a key that shares the hash of the last one returned.
                 if visited >= count {

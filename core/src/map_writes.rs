@@ -177,8 +177,8 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// Replaces every key with `keys` (installing a snapshot; about `expected` of them), and sets
     /// every deletion mark to `log_index`. Each key goes into its shard as it comes (gathering
     /// all keys by shard first cost a copy of each and was a fifth slower to restart 1M keys),
-    /// each shard's table sized once up front and its SCAN index built from sorted hashes at the
-    /// end, several times faster than inserting the keys one by one. A key given twice keeps its
+    /// each shard's table sized once up front and its SCAN index built from its hashes at the
+    /// end, its buckets sized for them. A key given twice keeps its
     /// last entry.
     ///
     /// # Panics

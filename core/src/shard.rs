@@ -2,11 +2,12 @@
 //! [`StoredKey`]s, the key hashes in order for SCAN, and a heap of expiries.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
 
+use crate::hash_index::HashIndex;
 use crate::stored_key::{Entry, PinnedRecord, StoredKey};
 
 /// One shard: a hash table of [`StoredKey`]s for point operations, the hashes in order for
@@ -15,9 +16,8 @@ pub struct Shard {
     /// Keys the table's hashes, as the map does; the table recomputes hashes when it grows.
     hasher: ahash::RandomState,
     table: HashTable<StoredKey>,
-    /// Invariant: holds the hash of every key in `table`, and nothing else. Two keys of one shard
-    /// with the same 64-bit hash share one element.
-    by_hash: BTreeSet<u64>,
+    /// Invariant: holds the hash of every key in `table`, once per key, and nothing else.
+    by_hash: HashIndex,
     /// Holds `(expire_at_ms, hash)` for every key with a TTL, plus stale pairs left behind when a
     /// TTL changed or a key went away; a pair is live only if a key of that hash still has that
     /// TTL.
@@ -46,11 +46,12 @@ pub(crate) struct Loading {
 const TTL_HEAP_SLACK: usize = 64;
 
 impl Shard {
-    pub(crate) fn new(hasher: ahash::RandomState) -> Shard {
+    /// An empty shard of a map that picks shards by the first `prefix_bits` bits of a hash.
+    pub(crate) fn new(hasher: ahash::RandomState, prefix_bits: u32) -> Shard {
         Shard {
             hasher,
             table: HashTable::new(),
-            by_hash: BTreeSet::new(),
+            by_hash: HashIndex::new(prefix_bits),
             ttl_heap: BinaryHeap::new(),
             ttl_key_count: 0,
             record_bytes: 0,
@@ -81,9 +82,10 @@ impl Shard {
         self.ttl_key_count
     }
 
-    /// The hashes of the shard's keys from `cursor` on, in order (each once).
+    /// The hashes of the shard's keys from `cursor` (in the shard's range) on, in order (each
+    /// once).
     pub(crate) fn hashes_from(&self, cursor: u64) -> impl Iterator<Item = u64> + '_ {
-        self.by_hash.range(cursor..).copied()
+        self.by_hash.hashes_from(cursor)
     }
 
     /// Every key, in no particular order.
@@ -92,11 +94,10 @@ impl Shard {
     }
 
     /// The bytes this shard has asked the allocator for: its keys' records (not counting shared
-    /// values' own buffers) and those kept for a pinned snapshot, the table, the TTL heap, and an
-    /// estimate of the SCAN index (B-tree nodes are not visible; two thirds full is their usual
-    /// fill).
+    /// values' own buffers) and those kept for a pinned snapshot, the table, the TTL heap, and
+    /// the SCAN index.
     pub fn allocated_bytes(&self) -> usize {
-        let by_hash = self.by_hash.len() * size_of::<u64>() * 3 / 2;
+        let by_hash = self.by_hash.allocated_bytes();
         let heap = self.ttl_heap.capacity() * size_of::<Reverse<(u64, u64)>>();
         let retained = self.retained_bytes + self.retained.capacity() * size_of::<StoredKey>();
         self.record_bytes + retained + self.table.allocation_size() + by_hash + heap
@@ -163,6 +164,7 @@ impl Shard {
         if old.is_none() {
             self.by_hash.insert(hash);
         }
+        debug_assert_eq!(self.by_hash.len(), self.table.len(), "one SCAN index hash per key");
         let old_expiry = old.flatten();
         self.ttl_key_count =
             self.ttl_key_count + usize::from(new_expiry.is_some()) - usize::from(old_expiry.is_some());
@@ -183,9 +185,8 @@ impl Shard {
     ) -> Option<R> {
         let mut stored = self.table.find_entry(table_hash(hash), |s| s.key() == key).ok()?.remove().0;
         self.record_bytes -= stored.allocation_bytes();
-        if self.with_hash(hash).next().is_none() {
-            self.by_hash.remove(&hash);
-        }
+        self.by_hash.remove(hash);
+        debug_assert_eq!(self.by_hash.len(), self.table.len(), "one SCAN index hash per key");
         if stored.expire_at_ms().is_some() {
             self.ttl_key_count -= 1;
         }
@@ -240,19 +241,19 @@ impl Shard {
 
     /// Adds one key to a shard being filled; a key given twice keeps its last entry.
     pub(crate) fn load_one(&mut self, loading: &mut Loading, hash: u64, key: &[u8], entry: Entry) {
-        loading.hashes.push(hash);
         if let Some(at) = entry.expire_at_ms {
             loading.expiries.push(Reverse((at, hash)));
         }
-        if let Some(old_expiry) = self.insert_untracked(hash, key, entry, None).0 {
-            self.ttl_key_count -= usize::from(old_expiry.is_some());
+        match self.insert_untracked(hash, key, entry, None).0 {
+            None => loading.hashes.push(hash),
+            Some(old_expiry) => self.ttl_key_count -= usize::from(old_expiry.is_some()),
         }
     }
 
     /// Builds the indexes of a shard filled by [`Shard::load_one`].
     pub(crate) fn finish_load(&mut self, loading: Loading) {
-        // `BTreeSet::from_iter` sorts, then builds the tree in one pass.
-        self.by_hash = loading.hashes.into_iter().collect();
+        self.by_hash = HashIndex::from_hashes(self.by_hash.prefix_bits(), loading.hashes);
+        debug_assert_eq!(self.by_hash.len(), self.table.len(), "one SCAN index hash per key");
         self.ttl_key_count += loading.expiries.len();
         self.ttl_heap = BinaryHeap::from(loading.expiries);
     }
