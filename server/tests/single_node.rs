@@ -1,6 +1,7 @@
 //! openraft over our storage on real files, as one node: it elects itself, writes go through the
 //! log and are applied by core's state machine, a linearizable read sees them, and after a
-//! restart (log replay, then a snapshot plus the log tail) every acknowledged write is back.
+//! restart (log replay, then a snapshot plus the log tail) every acknowledged write is back, what
+//! was known committed applied before any election.
 #![cfg(not(madsim))]
 
 use std::collections::BTreeMap;
@@ -114,6 +115,9 @@ async fn writes_survive_restart_through_log_and_snapshot() {
     drop(node);
 
     let node = start(dir.path()).await;
+    // The synced mark recorded what was committed (one write behind), so the log up to there is
+    // applied as the node starts, before an election timeout has passed.
+    assert_eq!(node.state.read(&command(&["GET", "k0"])), Reply::Bulk(Bytes::from_static(b"0")));
     wait_leader(&node).await;
     assert_eq!(read(&node, &["GET", "k3"]).await, Reply::Bulk(Bytes::from_static(b"4")));
     assert_eq!(node.state.freeze().digest(), digest, "the log replays to the same state");
@@ -133,4 +137,42 @@ async fn writes_survive_restart_through_log_and_snapshot() {
     assert_eq!(read(&node, &["GET", "after"]).await, Reply::Bulk(Bytes::from_static(b"snapshot")));
     assert_eq!(read(&node, &["GET", "k19"]).await, Reply::Bulk(Bytes::from_static(b"19")));
     node.raft.shutdown().await.expect("shuts down");
+}
+
+/// The committed entry the synced mark recorded is dropped when the log no longer holds it (a
+/// write the disk acknowledged and lost, cut back to the intact prefix): openraft would otherwise
+/// look for entries that are gone to apply them, and the node would not start.
+#[tokio::test]
+async fn a_committed_entry_the_log_lost_is_not_reported() {
+    use openraft::storage::RaftLogStorage;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start(dir.path()).await;
+    node.raft.initialize(BTreeMap::from([(1, NodeAddr::default())])).await.expect("initialise once");
+    wait_leader(&node).await;
+    for i in 0..30 {
+        assert_eq!(write(&node, &["SET", &format!("k{i}"), &i.to_string()]).await, Reply::Ok);
+    }
+    node.raft.shutdown().await.expect("shuts down");
+    drop(node);
+
+    let open = |on_damage| {
+        let disk = FileDisk::new(dir.path()).expect("data dir");
+        let metrics = Arc::new(Metrics::new());
+        let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+        LogStore::open(disk, FsyncPolicy::Always, 1 << 20, metrics, None, state, on_damage)
+    };
+    let (mut log, _) = open(OnDamage::Refuse).await.expect("log opens");
+    let committed = log.read_committed().await.expect("reads").expect("the mark recorded one");
+    assert!(committed.index >= 20, "committed through {committed}, about the last write");
+    drop(log);
+    // The disk loses the second half of the segment.
+    let segment = dir.path().join("00000000000000000000.log");
+    let length = std::fs::metadata(&segment).expect("segment").len();
+    std::fs::OpenOptions::new().write(true).open(&segment).expect("open").set_len(length / 2).expect("cut");
+
+    let (mut log, recovery) = open(OnDamage::KeepPrefix).await.expect("log opens, keeping the prefix");
+    assert!(recovery.segments.damage.is_some(), "the lost entries are damage");
+    let last = log.get_log_state().await.expect("state").last_log_id.expect("entries left").index;
+    assert!(last < committed.index, "the cut reaches below the committed entry ({last})");
+    assert_eq!(log.read_committed().await.expect("reads"), None);
 }

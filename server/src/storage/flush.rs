@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use openraft::storage::LogFlushed;
+use openraft::LogId;
 use tokio::sync::{mpsc, watch, Mutex};
 
 use super::disk::Disk;
@@ -21,10 +22,12 @@ use crate::raft_types::TypeConfig;
 /// `always`: syncs the log for every batch of appends waiting, then reports them durable. Ends
 /// when every log store handle is gone. It holds the log only while it syncs a batch, so the
 /// log closes (and trims its segment, `disk.rs`) where its last handle is dropped, not on the
-/// sync loop's thread after a stopping process may have exited.
+/// sync loop's thread after a stopping process may have exited. The mark records `committed`,
+/// the last entry openraft reported committed, as it was when the batch's sync ended.
 pub(super) async fn sync_each_batch<D: Disk>(
     log: Weak<Mutex<LogInner<D>>>,
     mark: Arc<Mutex<SyncedMark<D>>>,
+    committed: Arc<std::sync::Mutex<Option<LogId<u64>>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
     durable: Arc<watch::Sender<u64>>,
     metrics: Arc<Metrics>,
@@ -57,7 +60,8 @@ pub(super) async fn sync_each_batch<D: Disk>(
         let mut result = sync.await.map_err(|e| io::Error::other(e.to_string()));
         if let (Ok(()), Some(through)) = (&result, through) {
             // Before the appends are reported durable (`synced_mark.rs`).
-            result = mark.lock().await.raise(through, cuts).await;
+            let committed = *committed.lock().expect("never poisoned: held for a copy");
+            result = mark.lock().await.raise(through, cuts, committed).await;
         }
         match &result {
             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), batch.len()),

@@ -49,6 +49,9 @@ pub struct LogStore<D: Disk + Clone> {
     inner: Arc<Mutex<LogInner<D>>>,
     /// The last index reported durable (`synced_mark.rs`); lock order: `inner`, then this.
     mark: Arc<Mutex<SyncedMark<D>>>,
+    /// The last entry openraft reported committed (`save_committed`), or at open the one the
+    /// mark recorded, checked against the log; the sync loop records it with the mark.
+    committed: Arc<std::sync::Mutex<Option<LogId<u64>>>>,
     disk: D,
     policy: FsyncPolicy,
     metrics: Arc<Metrics>,
@@ -65,6 +68,7 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
         LogStore {
             inner: self.inner.clone(),
             mark: self.mark.clone(),
+            committed: self.committed.clone(),
             disk: self.disk.clone(),
             policy: self.policy,
             metrics: self.metrics.clone(),
@@ -98,6 +102,27 @@ fn entries_gone_behind<D: Disk>(
 ) -> bool {
     let next = purged.map_or(0, |p| p.index + 1);
     log.bounds().is_some_and(|(first, _)| first > next && first <= snapshot.index + 1)
+}
+
+/// `committed`, the committed entry the synced mark recorded, if the log (or the snapshot, which
+/// covers entries through `covered`) still holds it; else none, and openraft starts from the
+/// snapshot as it does without one. The log can end before it after a synced write was lost
+/// (the mark's damage, cut back to the intact prefix), and an entry there of another term would
+/// be a log this node never wrote.
+fn committed_in_log<D: Disk>(
+    log: &SegmentLog<D>,
+    committed: LogId<u64>,
+    covered: u64,
+) -> Result<Option<LogId<u64>>, LogError> {
+    if committed.index <= covered {
+        return Ok(Some(committed));
+    }
+    if !log.bounds().is_some_and(|(first, last)| (first..=last).contains(&committed.index)) {
+        return Ok(None);
+    }
+    let held = log.read(committed.index..=committed.index)?;
+    let same = held.first().and_then(|(_, payload)| decode_entry(payload).ok()).map(|e| e.log_id);
+    Ok(same.filter(|&id| id == committed))
 }
 
 /// Where the last entry of a node's log is, for the node above Raft (its pre-vote compares logs
@@ -230,6 +255,13 @@ impl<D: Disk + Clone> LogStore<D> {
         // unsynced by design, and a stale mark would raise a false alarm if `always` came back.
         let keep = if policy == FsyncPolicy::Always { log_end } else { 0 };
         mark.lower(keep).await.map_err(mark_error)?;
+        let committed = match mark.committed() {
+            Some(committed) if policy == FsyncPolicy::Always => {
+                committed_in_log(&log, committed, covered).map_err(OpenError::Log)?
+            }
+            _ => None,
+        };
+        let committed = Arc::new(std::sync::Mutex::new(committed));
         metrics.log_bytes.set(log.held_bytes() as i64);
         metrics.log_cache_bytes.set(log.cached().1 as i64);
         let inner = Arc::new(Mutex::new(LogInner {
@@ -248,6 +280,7 @@ impl<D: Disk + Clone> LogStore<D> {
                 let flusher = sync_each_batch(
                     Arc::downgrade(&inner),
                     mark.clone(),
+                    committed.clone(),
                     pending,
                     durable.clone(),
                     metrics.clone(),
@@ -260,7 +293,8 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::No => {}
         }
         let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
-        Ok((LogStore { inner, mark, disk, policy, metrics, flush, durable, applied_by }, recovery))
+        let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, durable, applied_by };
+        Ok((store, recovery))
     }
 
     /// Counts the appends the log has reported durable, one for each call of openraft's
@@ -347,6 +381,16 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
         Ok(self.inner.lock().await.meta.vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), StorageError<u64>> {
+        // Not written here: the sync loop records it with the synced mark (`synced_mark.rs`).
+        *self.committed.lock().expect("never poisoned: held for a copy") = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
+        Ok(*self.committed.lock().expect("never poisoned: held for a copy"))
     }
 
     async fn append<I>(
