@@ -97,17 +97,23 @@ async fn wait_leader(node: &Node) {
         .expect("a leader within the timeout");
 }
 
+/// A new single-node cluster in `dir`, elected, with `count` keys `k{i}` set to `i`.
+async fn initialised_with_keys(dir: &Path, count: usize) -> Node {
+    let node = start(dir).await;
+    node.raft.initialize(BTreeMap::from([(1, NodeAddr::default())])).await.expect("initialise once");
+    wait_leader(&node).await;
+    for i in 0..count {
+        assert_eq!(write(&node, &["SET", &format!("k{i}"), &i.to_string()]).await, Reply::Ok);
+    }
+    node
+}
+
 /// A fresh node initialises, writes, reads; after a restart the writes are back from the log;
 /// after a snapshot and a restart, from the snapshot plus the log tail.
 #[tokio::test]
 async fn writes_survive_restart_through_log_and_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = start(dir.path()).await;
-    node.raft.initialize(BTreeMap::from([(1, NodeAddr::default())])).await.expect("initialise once");
-    wait_leader(&node).await;
-    for i in 0..20 {
-        assert_eq!(write(&node, &["SET", &format!("k{i}"), &i.to_string()]).await, Reply::Ok);
-    }
+    let node = initialised_with_keys(dir.path(), 20).await;
     assert_eq!(write(&node, &["INCR", "k3"]).await, Reply::Integer(4));
     assert_eq!(read(&node, &["GET", "k3"]).await, Reply::Bulk(Bytes::from_static(b"4")));
     let digest = node.state.freeze().digest();
@@ -146,12 +152,7 @@ async fn writes_survive_restart_through_log_and_snapshot() {
 async fn a_committed_entry_the_log_lost_is_not_reported() {
     use openraft::storage::RaftLogStorage;
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = start(dir.path()).await;
-    node.raft.initialize(BTreeMap::from([(1, NodeAddr::default())])).await.expect("initialise once");
-    wait_leader(&node).await;
-    for i in 0..30 {
-        assert_eq!(write(&node, &["SET", &format!("k{i}"), &i.to_string()]).await, Reply::Ok);
-    }
+    let node = initialised_with_keys(dir.path(), 30).await;
     node.raft.shutdown().await.expect("shuts down");
     drop(node);
 
