@@ -224,6 +224,7 @@ impl<D: Disk + Clone> LogStore<D> {
         }
         let mark_error = |source| LogError::Io { file: SYNCED_MARK_FILE.into(), source };
         let mut mark = SyncedMark::open(&disk).map_err(mark_error)?;
+        mark.upgrade_layout().await.map_err(mark_error)?;
         let covered = meta.last_purged.map(|id| id.index).max(snapshot_index).unwrap_or(0);
         let log_end = log.bounds().map_or(covered, |(_, last)| last.max(covered));
         if policy == FsyncPolicy::Always && mark.index() > log_end && report.damage.is_none() {

@@ -26,9 +26,8 @@
 //! not a device that ignores every flush (that would lose the mark with the log).
 //!
 //! Builds before the committed entry wrote 32-byte slots of `sequence | index`; a file of at most
-//! two such slots is read in that layout. The first raise after an upgrade may leave the file
-//! unreadable in either layout until the next one, which reads as no mark: a lost write in that
-//! moment goes unnoticed, never a false alarm.
+//! two such slots is read in that layout, and rewritten in the new one as the log opens
+//! ([`SyncedMark::upgrade_layout`]).
 
 use std::io;
 
@@ -56,6 +55,8 @@ pub(super) struct SyncedMark<D: Disk> {
     /// How often the mark was lowered: a sync that began before a cut must not raise the mark
     /// to what it covered, which the cut may have dropped.
     cuts: u64,
+    /// Whether the mark was read from a file in the old layout.
+    legacy: bool,
 }
 
 impl<D: Disk> SyncedMark<D> {
@@ -69,7 +70,8 @@ impl<D: Disk> SyncedMark<D> {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(error) => return Err(error),
         };
-        let slot_bytes = if bytes.len() <= 2 * LEGACY_SLOT_BYTES { LEGACY_SLOT_BYTES } else { SLOT_BYTES };
+        let legacy = !bytes.is_empty() && bytes.len() <= 2 * LEGACY_SLOT_BYTES;
+        let slot_bytes = if legacy { LEGACY_SLOT_BYTES } else { SLOT_BYTES };
         let slot = bytes
             .chunks(slot_bytes)
             .take(2)
@@ -82,7 +84,25 @@ impl<D: Disk> SyncedMark<D> {
             index: slot.index,
             committed: slot.committed.filter(|c| c.index <= slot.index),
             cuts: 0,
+            legacy,
         })
+    }
+
+    /// Rewrites a mark read in the old layout in the new one, durably, before anything else
+    /// writes it. It goes to the second slot: the file then reads in the new layout, where the
+    /// old slots are the first slot's bytes, older or unreadable, and the next write replaces
+    /// them. Without this, a write to the first slot would leave a file unreadable in either
+    /// layout.
+    ///
+    /// # Errors
+    /// As [`SyncedMark::set`].
+    pub(super) async fn upgrade_layout(&mut self) -> io::Result<()> {
+        if !std::mem::take(&mut self.legacy) {
+            return Ok(());
+        }
+        // The next sequence odd, for the second slot.
+        self.sequence += self.sequence % 2;
+        self.write(self.index, self.committed).await
     }
 
     /// The last entry known committed when the mark was set (see the module comment).
@@ -247,13 +267,13 @@ mod tests {
     }
 
     /// A file written by a build before the committed entry (two 32-byte slots) still gives its
-    /// mark, and the next raise writes the new layout.
+    /// mark, rewritten in the new layout, and later raises to either slot read back.
     #[tokio::test]
     async fn a_mark_in_the_old_layout_is_read() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let disk = FileDisk::new(dir.path()).expect("a disk");
         let mut bytes = Vec::new();
-        for (sequence, index) in [(4u64, 70u64), (3, 60)] {
+        for (sequence, index) in [(5u64, 70u64), (4, 60)] {
             let mut payload = sequence.to_le_bytes().to_vec();
             payload.extend_from_slice(&index.to_le_bytes());
             let mut slot = Vec::new();
@@ -261,11 +281,19 @@ mod tests {
             slot.resize(LEGACY_SLOT_BYTES, 0);
             bytes.extend_from_slice(&slot);
         }
-        std::fs::write(dir.path().join(SYNCED_MARK_FILE), &bytes).expect("write");
+        let path = dir.path().join(SYNCED_MARK_FILE);
+        std::fs::write(&path, &bytes).expect("write");
         let mut mark = SyncedMark::open(&disk).expect("opens");
         assert_eq!((mark.index(), mark.committed()), (70, None));
-        mark.raise(80, 0, log_id(1, 75)).await.expect("raised");
-        let mark = SyncedMark::open(&disk).expect("reopens");
-        assert_eq!((mark.index(), mark.committed()), (80, log_id(1, 75)));
+        mark.upgrade_layout().await.expect("upgraded");
+        assert_eq!(std::fs::metadata(&path).expect("the file").len(), 2 * SLOT_BYTES as u64);
+        let mut mark = SyncedMark::open(&disk).expect("reopens");
+        assert_eq!(mark.index(), 70, "the mark, in the new layout");
+        // Both slots written in the new layout in turn, each read back.
+        for (index, committed) in [(80, log_id(1, 75)), (90, log_id(1, 85))] {
+            mark.raise(index, 0, committed).await.expect("raised");
+            let reopened = SyncedMark::open(&disk).expect("reopens");
+            assert_eq!((reopened.index(), reopened.committed()), (index, committed));
+        }
     }
 }
