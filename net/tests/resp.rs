@@ -108,6 +108,25 @@ fn reply_encodings_are_pinned() {
     insta::assert_snapshot!("reply_encodings", out);
 }
 
+/// A bulk string is its length header, its bytes and CRLF, whatever its length: short ones are
+/// gathered and written at once, longer ones piece by piece, so the lengths either side of where
+/// one way gives way to the other are each checked, appended after what the buffer holds.
+#[test]
+fn bulk_strings_encode_at_every_length() {
+    for len in 0..=200 {
+        let value: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut out = BytesMut::from(&b"+OK\r\n"[..]);
+        encode_reply(&Reply::Bulk(Bytes::from(value.clone())), Protocol::Resp2, &mut out);
+        let mut expected = format!("+OK\r\n${len}\r\n").into_bytes();
+        expected.extend_from_slice(&value);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(&out[..], &expected[..], "a bulk string of {len} bytes");
+    }
+    let mut out = BytesMut::new();
+    encode_reply(&Reply::Integer(i64::MIN), Protocol::Resp2, &mut out);
+    assert_eq!(&out[..], b":-9223372036854775808\r\n");
+}
+
 /// A reply line with nothing before its `\r\n` has no type byte: an error, at the top or inside
 /// an aggregate, never a panic (it used to slice past the line's end).
 #[test]
