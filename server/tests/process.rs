@@ -261,14 +261,16 @@ fn write_keys(server: &ServerProcess, count: usize) {
     }
 }
 
-/// A tail cut short at a random offset inside the last record, or followed by random garbage,
-/// is truncated and reported at start-up; every record before it is served. The cut record had
-/// been reported durable, so a node alone first refuses (`synced_mark.rs`) until the operator
-/// accepts the loss; garbage after the last record was never acknowledged and costs nothing.
+/// A tail cut short at a random offset inside the last record or the one before, or followed
+/// by random garbage, is truncated and reported at start-up; every record before it is served.
+/// The cut records had been reported durable. The last one is restored from the copy of its
+/// batch that the synced mark holds (`synced_mark.rs`); with the one before it lost too, more
+/// than the mark's copy is gone, and a node alone refuses to start until the operator accepts
+/// the loss. Garbage after the last record was never acknowledged and costs nothing.
 #[test]
 fn torn_tails_at_random_offsets_are_truncated_and_reported() {
     let mut rng = seeded_rng("torn_tails_at_random_offsets_are_truncated_and_reported");
-    for case in 0..4 {
+    for case in 0..6 {
         let dir = tempfile::tempdir().expect("tempdir");
         let server = ServerProcess::start(dir.path(), &[]);
         write_keys(&server, 50);
@@ -279,12 +281,13 @@ fn torn_tails_at_random_offsets_are_truncated_and_reported() {
         // A clean stop closes the log, which trims the zeros written ahead of its appends.
         let end = bytes.len() as u64;
         assert_eq!(tail, redraft_core::record::Tail::Clean { end_offset: end }, "case {case}: closed log");
-        let last = records.last().expect("records").offset as usize;
-        let lost_last = case % 2 == 0;
-        if lost_last {
-            // Cut inside the last record (its header or its payload).
-            let cut = rng.gen_range(last + 1..bytes.len());
-            bytes.truncate(cut);
+        // Cut inside the last record (its header or its payload), inside the one before, or
+        // append garbage.
+        let lost = case % 3;
+        if lost > 0 {
+            let victim = records[records.len() - lost].offset as usize;
+            let next = records.get(records.len() - lost + 1).map_or(bytes.len(), |r| r.offset as usize);
+            bytes.truncate(rng.gen_range(victim + 1..next));
         } else {
             // A write that never completed: garbage after the last whole record.
             let garbage: Vec<u8> = (0..rng.gen_range(1..64)).map(|_| rng.gen()).collect();
@@ -292,30 +295,38 @@ fn torn_tails_at_random_offsets_are_truncated_and_reported() {
         }
         std::fs::write(&segment, &bytes).expect("write");
 
-        if lost_last {
-            // The cut record had been synced and acknowledged: a node with no peers to fetch it
-            // from refuses, until an operator accepts the loss.
+        if lost == 2 {
+            // More than the last batch is gone: a node with no peers to fetch it from refuses,
+            // until an operator accepts the loss.
             let failure = ServerProcess::try_start(dir.path(), &[]).err().expect("start-up is refused");
-            let expected = "entries through 51 were reported durable, but the log ends at 50";
+            let expected = "entries through 51 were reported durable, but the log ends at 49";
             assert!(failure.log.contains(expected), "case {case}: {expected:?} in:\n{}", failure.log);
             std::fs::remove_file(dir.path().join("synced-through")).expect("the operator accepts the loss");
         }
         let server = ServerProcess::start(dir.path(), &[]);
         let name = segment.file_name().expect("name").to_string_lossy().into_owned();
-        // The refused start already cut the torn bytes (garbage either way), and said why.
+        // A refused start already cut the torn bytes, and said why.
         assert!(
-            lost_last || server.log.iter().any(|l| l.contains("torn write") && l.contains(&name)),
+            lost == 2 || server.log.iter().any(|l| l.contains("torn write") && l.contains(&name)),
             "case {case}: the truncation is reported:\n{}",
             server.log.join("\n")
         );
+        if lost == 1 {
+            assert!(
+                server.log.iter().any(|l| l.contains("entries restored from the copy")),
+                "case {case}: the restore is reported:\n{}",
+                server.log.join("\n")
+            );
+        }
         let mut client = server.client();
         assert_eq!(client.call(&["GET", "key0"]).expect("GET"), bulk("value0"));
-        assert_eq!(client.call(&["GET", "key48"]).expect("GET"), bulk("value48"));
-        let last_key = client.call(&["GET", "key49"]).expect("GET");
-        if lost_last {
-            assert_eq!(last_key, Frame::Null, "case {case}: the cut record is gone");
+        assert_eq!(client.call(&["GET", "key47"]).expect("GET"), bulk("value47"));
+        let (key48, key49) =
+            (client.call(&["GET", "key48"]).expect("GET"), client.call(&["GET", "key49"]).expect("GET"));
+        if lost == 2 {
+            assert_eq!((key48, key49), (Frame::Null, Frame::Null), "case {case}: the cut records are gone");
         } else {
-            assert_eq!(last_key, bulk("value49"), "case {case}: garbage after the last record costs nothing");
+            assert_eq!((key48, key49), (bulk("value48"), bulk("value49")), "case {case}: nothing lost");
         }
         // The node keeps working on the repaired log.
         assert_eq!(client.call(&["SET", "after", "repair"]).expect("SET"), ok());

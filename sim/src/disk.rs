@@ -2,6 +2,9 @@
 //! the process sees apart from the bytes that are durable. A sync makes what was written before
 //! it durable, after a delay the simulator may stretch; a [`SimDisk::crash`] drops everything not
 //! yet durable and may keep a torn prefix of the last unsynced write, as a power failure does.
+//! A write handed to the device without a flush ([`LogFile::write_back`]) is durable once a
+//! later sync of any file ends (its cache flush covers it); a crash before then keeps all of
+//! it, a prefix of it or none of it, as a device cache may.
 //!
 //! Simplifications, stated so no test relies on them unknowingly: creating and removing a file
 //! and `replace` are durable at once (the log syncs the directory after them anyway), and a
@@ -35,6 +38,8 @@ struct DiskState {
     unreadable: BTreeSet<String>,
     /// Durable lengths of the log segments ([`SimDisk::remember_durable_log`]).
     remembered: BTreeMap<String, usize>,
+    /// Write-backs so far: each one's stamp, so a sync covers only those done before it began.
+    write_backs: u64,
 }
 
 #[derive(Clone, Default)]
@@ -45,6 +50,9 @@ struct FileState {
     durable: Vec<u8>,
     /// The durable length before the last sync that grew it (for [`SimDisk::lose_last_sync`]).
     durable_before_sync: usize,
+    /// What the device holds in its cache since the last write-back (with that write-back's
+    /// stamp), not yet flushed.
+    written_back: Option<(u64, Vec<u8>)>,
 }
 
 impl SimDisk {
@@ -76,6 +84,18 @@ impl SimDisk {
                 let extra = &file.data[file.durable.len()..];
                 let keep = rng.gen_range(0..extra.len());
                 survivor.extend_from_slice(&extra[..keep]);
+            }
+            if let Some((_, cached)) = file.written_back.take() {
+                // The device's cache: none of it, all of it, or a prefix (a write cut short).
+                let keep = match rng.gen_range(0..3) {
+                    0 => 0,
+                    1 => cached.len(),
+                    _ => rng.gen_range(0..=cached.len()),
+                };
+                if survivor.len() < keep {
+                    survivor.resize(keep, 0);
+                }
+                survivor[..keep].copy_from_slice(&cached[..keep]);
             }
             lost += file.data.len().saturating_sub(survivor.len()) as u64;
             file.data = survivor.clone();
@@ -245,8 +265,12 @@ impl Disk for SimDisk {
     }
 
     fn replace(&self, name: &str, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
-        let file =
-            FileState { data: bytes.to_vec(), durable: bytes.to_vec(), durable_before_sync: bytes.len() };
+        let file = FileState {
+            data: bytes.to_vec(),
+            durable: bytes.to_vec(),
+            durable_before_sync: bytes.len(),
+            written_back: None,
+        };
         let mut state = self.state.lock();
         state.files.insert(name.to_owned(), file);
         SimDisk::renewed(&mut state, name);
@@ -297,7 +321,10 @@ impl LogFile for SimFile {
         let disk = self.disk.clone();
         let name = self.name.clone();
         let written = self.len() as usize;
-        let delay_max = disk.state.lock().sync_delay_ms_max;
+        let (delay_max, write_backs) = {
+            let state = disk.state.lock();
+            (state.sync_delay_ms_max, state.write_backs)
+        };
         async move {
             if delay_max > 0 {
                 let delay = madsim::rand::thread_rng().gen_range(0..=delay_max);
@@ -305,6 +332,12 @@ impl LogFile for SimFile {
             }
             let mut state = disk.state.lock();
             state.syncs += 1;
+            // The sync's cache flush: what any file handed to the device before it began.
+            for file in state.files.values_mut() {
+                if file.written_back.as_ref().is_some_and(|(stamp, _)| *stamp <= write_backs) {
+                    file.durable = file.written_back.take().expect("checked").1;
+                }
+            }
             if let Some(file) = state.files.get_mut(&name) {
                 // What was written before the sync began is durable now, and what an overlapping
                 // sync already made durable stays so; a truncation since then is made durable
@@ -317,5 +350,19 @@ impl LogFile for SimFile {
             }
             Ok(())
         }
+    }
+
+    fn write_back(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
+        let mut state = self.disk.state.lock();
+        state.write_backs += 1;
+        let stamp = state.write_backs;
+        let result = match state.files.get_mut(&self.name) {
+            Some(file) => {
+                file.written_back = Some((stamp, file.data.clone()));
+                Ok(())
+            }
+            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("{} was removed", self.name))),
+        };
+        std::future::ready(result)
     }
 }

@@ -39,7 +39,7 @@ use super::meta_file::{open_meta, save_meta};
 use super::segment_log::{Damage, LogError, OnDamage, RecoveryReport, SegmentLog};
 use super::state_machine_store::SNAPSHOT_FILE;
 use super::sync_thread::spawn_sync_loop;
-use super::synced_mark::{SyncedMark, SYNCED_MARK_FILE};
+use super::synced_mark::{Copy, SyncedMark, SYNCED_MARK_FILE};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
@@ -102,6 +102,39 @@ fn entries_gone_behind<D: Disk>(
 ) -> bool {
     let next = purged.map_or(0, |p| p.index + 1);
     log.bounds().is_some_and(|(first, _)| first > next && first <= snapshot.index + 1)
+}
+
+/// Appends to `log`, which ends at `log_end` (its last entry, or what the snapshot covers),
+/// the entries after it that `copy` holds, the batch the synced mark was last raised for, and
+/// syncs them; returns where the log ends then. The mark was written with the copy before the
+/// log's flush, which made both durable (`synced_mark.rs`); a crash before that flush ended may
+/// have kept the mark and not the batch, which this restores. It restores only a log that ends
+/// within the copy or right before it: one that ends earlier lost more than the last batch.
+async fn restore_from_copy<D: Disk>(
+    log: &mut SegmentLog<D>,
+    copy: Option<Copy>,
+    log_end: u64,
+) -> Result<u64, LogError> {
+    // Appended only right after the log's last entry (or after the snapshot, to an empty log).
+    let follows = log.bounds().is_none_or(|(_, last)| last == log_end);
+    let Some(copy) =
+        copy.filter(|copy| follows && copy.first().is_some_and(|&(first, _)| first <= log_end + 1))
+    else {
+        return Ok(log_end);
+    };
+    let mut restored = None;
+    for (index, payload) in copy.into_iter().filter(|&(index, _)| index > log_end) {
+        log.append(index, &payload).await?;
+        restored = Some((restored.map_or(index, |(first, _)| first), index));
+    }
+    let Some((first, last)) = restored else { return Ok(log_end) };
+    log.sync().await?;
+    tracing::warn!(
+        first,
+        last,
+        "the log ended before the synced mark; entries restored from the copy the mark holds"
+    );
+    Ok(last)
 }
 
 /// `committed`, the committed entry the synced mark recorded, if the log (or the snapshot, which
@@ -226,7 +259,11 @@ impl<D: Disk + Clone> LogStore<D> {
         let mut mark = SyncedMark::open(&disk).map_err(mark_error)?;
         mark.upgrade_layout().await.map_err(mark_error)?;
         let covered = meta.last_purged.map(|id| id.index).max(snapshot_index).unwrap_or(0);
-        let log_end = log.bounds().map_or(covered, |(_, last)| last.max(covered));
+        let mut log_end = log.bounds().map_or(covered, |(_, last)| last.max(covered));
+        let copy = mark.take_copy();
+        if policy == FsyncPolicy::Always && mark.index() > log_end && report.damage.is_none() {
+            log_end = restore_from_copy(&mut log, copy, log_end).await?;
+        }
         if policy == FsyncPolicy::Always && mark.index() > log_end && report.damage.is_none() {
             // Entries this node reported durable are gone: a write the disk acknowledged and lost.
             let problem = format!(

@@ -333,6 +333,20 @@ impl<D: Disk> SegmentLog<D> {
             .collect()
     }
 
+    /// The entries from `first` to the last, as [`SegmentLog::read`] gives them, if every one is
+    /// in memory and their records take at most `bytes_max` bytes: the batch a sync is about
+    /// to cover, for the synced mark to hold a copy of (`synced_mark.rs`).
+    pub fn copy_from(&self, first: u64, bytes_max: usize) -> Option<Vec<(u64, Bytes)>> {
+        let mut bytes = 0;
+        self.positions
+            .range(first..)
+            .map(|(&index, position)| {
+                bytes += RECORD_HEADER_BYTES + INDEX_BYTES + position.len;
+                (bytes <= bytes_max).then(|| Some((index, self.cache.get(&index)?.clone()))).flatten()
+            })
+            .collect()
+    }
+
     /// The entries held in memory, and their payload bytes.
     pub fn cached(&self) -> (usize, usize) {
         (self.cache.len(), self.cached_bytes)
