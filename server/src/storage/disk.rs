@@ -163,12 +163,27 @@ pub trait LogFile: Send + 'static {
     /// borrows nothing, so the log can be appended to while a sync is in flight.
     fn sync(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<Self>;
 
-    /// Hands what was written in place so far to the device and waits until it has it, without
-    /// flushing the device's cache: the bytes are durable once any file of this disk is next
-    /// synced ([`LogFile::sync`] ends with a cache flush, which covers every write the device
-    /// completed before it), and a crash before then may keep them, part of them or none. For
-    /// a file whose size does not change (its size is metadata, which only a sync of the file
-    /// itself makes durable). By default, a sync.
+    /// As [`LogFile::sync`], with `before_flush` awaited between this file's writes reaching the
+    /// device and the flush of the device's cache: a write-back ([`LogFile::write_back`]) whose
+    /// own write then overlaps this file's. By default, `before_flush` and then the sync.
+    fn sync_after<F: Future<Output = io::Result<()>> + Send + 'static>(
+        &mut self,
+        before_flush: F,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static + use<Self, F> {
+        let sync = self.sync();
+        async move {
+            before_flush.await?;
+            sync.await
+        }
+    }
+
+    /// Starts handing what was written in place so far to the device, and returns a future that
+    /// waits until the device has it, without flushing the device's cache: the bytes are
+    /// durable once a sync of any file of this disk that begins after the future ends is over
+    /// ([`LogFile::sync`] ends with a cache flush, which covers every write the device completed
+    /// before it), and a crash before then may keep them, part of them or none. For a file
+    /// whose size does not change (its size is metadata, which only a sync of the file itself
+    /// makes durable). By default, a sync.
     fn write_back(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<Self> {
         self.sync()
     }
@@ -389,29 +404,62 @@ impl LogFile for DiskFile {
         blocking(move || file.sync_data())
     }
 
-    /// `sync_file_range(2)` with `WAIT_BEFORE | WRITE | WAIT_AFTER`: every dirty page written
-    /// and its write completed by the device, which `fdatasync` of any file on the same file
-    /// system then flushes from the device's cache (ext4 and XFS end `fdatasync` with a cache
-    /// flush of the whole device).
-    fn write_back(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
+    /// The file's dirty pages written and waited for (`sync_file_range`), then `before_flush`,
+    /// then `fdatasync`, which finds nothing left to write and flushes the device's cache.
+    fn sync_after<F: Future<Output = io::Result<()>> + Send + 'static>(
+        &mut self,
+        before_flush: F,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static + use<F> {
         let file = self.file.clone();
-        // The simulator has its own disk; elsewhere than Linux, a sync.
-        #[cfg(any(madsim, not(target_os = "linux")))]
-        return blocking(move || file.sync_data());
-        #[cfg(all(target_os = "linux", not(madsim)))]
-        blocking(move || {
-            use std::os::fd::AsRawFd;
-            let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                | libc::SYNC_FILE_RANGE_WRITE
-                | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-            // SAFETY: a plain system call on a descriptor `file` keeps open; no memory is passed.
-            let result = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
-            if result == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        })
+        let sync = self.sync();
+        async move {
+            blocking(move || sync_file_range(&file, true)).await?;
+            before_flush.await?;
+            sync.await
+        }
+    }
+
+    /// `sync_file_range(2)`: `WRITE` at once (the device starts on the pages while the log's
+    /// own are written, `sync_after`), then, in the future, `WAIT_BEFORE | WRITE | WAIT_AFTER`:
+    /// every dirty page written and its write completed by the device, which `fdatasync` of any
+    /// file on the same file system then flushes from the device's cache (ext4 and XFS end
+    /// `fdatasync` with a cache flush of the whole device).
+    fn write_back(&mut self) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
+        let started = sync_file_range(&self.file, false);
+        let file = self.file.clone();
+        async move {
+            started?;
+            blocking(move || sync_file_range(&file, true)).await
+        }
+    }
+}
+
+/// `sync_file_range(2)` over the whole file: starts writing its dirty pages and, with `wait`,
+/// waits for earlier and these writes to complete. Outside Linux, and in the simulator (which
+/// has a disk of its own), `fdatasync` with `wait` and nothing without.
+fn sync_file_range(file: &File, wait: bool) -> io::Result<()> {
+    #[cfg(all(target_os = "linux", not(madsim)))]
+    {
+        use std::os::fd::AsRawFd;
+        let flags = if wait {
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER
+        } else {
+            libc::SYNC_FILE_RANGE_WRITE
+        };
+        // SAFETY: a plain system call on a descriptor `file` keeps open; no memory is passed.
+        if unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(any(madsim, not(target_os = "linux")))]
+    {
+        if wait {
+            file.sync_data()
+        } else {
+            Ok(())
+        }
     }
 }
 

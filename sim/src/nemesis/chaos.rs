@@ -71,8 +71,10 @@ impl Chaos<'_> {
     }
 
     /// Kills `node` as [`Chaos::crash`] does and loses the last sync of its newest log segment
-    /// (a write the disk acknowledged and lost); restarts it after `hold`. The node must find
-    /// that entries it reported durable are gone, and not vote until it has them again.
+    /// (a write the disk acknowledged and lost); restarts it after `hold`. The node must restore
+    /// the entries from the synced mark's copy of its last batch, or, when the mark holds none
+    /// (a batch too large for it), find that entries it reported durable are gone and not vote
+    /// until it has them again.
     pub async fn crash_losing_sync(&self, node: usize, hold: Duration) {
         self.crash_damaging(node, hold, "kill-lose-sync", |disk| {
             let (file, synced_lost) = disk.lose_last_sync().unwrap_or_default();
