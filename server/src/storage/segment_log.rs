@@ -432,12 +432,15 @@ impl<D: Disk> SegmentLog<D> {
     /// future that borrows nothing: the caller may release its lock on the log while the sync
     /// runs, so that appends continue during an fsync (group commit's next batch gathers then).
     pub fn start_sync(&mut self) -> impl std::future::Future<Output = Result<(), LogError>> + Send + 'static {
-        self.start_sync_after(std::future::ready(Ok(())))
+        let name = self.segments.last().map_or_else(String::new, |s| s.name.clone());
+        let active = self.active.as_mut().map(|f| f.sync());
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.disk.sync_dir());
+        syncing(name, None::<std::future::Ready<_>>, active, dir)
     }
 
-    /// As [`SegmentLog::start_sync`], with `before_flush` awaited once the appends reached the
-    /// device and before its cache is flushed ([`LogFile::sync_after`]): the synced mark's
-    /// write-back, which the flush then covers (`synced_mark.rs`).
+    /// As [`SegmentLog::start_sync`], awaiting `before_flush` (the synced mark's write-back) once
+    /// the appends reached the device and before its cache is flushed ([`LogFile::sync_after`]),
+    /// or before the directory's sync when there is no segment.
     pub fn start_sync_after(
         &mut self,
         before_flush: impl std::future::Future<Output = io::Result<()>> + Send + 'static,
@@ -447,20 +450,8 @@ impl<D: Disk> SegmentLog<D> {
             Some(file) => (Some(file.sync_after(before_flush)), None),
             None => (None, Some(before_flush)),
         };
-        // Without a segment, the directory's sync is the flush that follows `before_flush`.
         let dir = (std::mem::take(&mut self.dir_dirty) || active.is_none()).then(|| self.disk.sync_dir());
-        async move {
-            if let Some(before_flush) = before_flush {
-                before_flush.await.map_err(|source| LogError::Io { file: name.clone(), source })?;
-            }
-            if let Some(sync) = active {
-                sync.await.map_err(|source| LogError::Io { file: name, source })?;
-            }
-            if let Some(sync) = dir {
-                sync.await.map_err(|source| LogError::Io { file: ".".into(), source })?;
-            }
-            Ok(())
-        }
+        syncing(name, before_flush, active, dir)
     }
 
     /// Removes every entry from `index` on, durably (Raft's conflict truncation).
@@ -586,4 +577,23 @@ fn unwritten(bytes: &[u8], offset: u64) -> bool {
 
 fn segment_name(first_index: u64) -> String {
     format!("{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+/// A sync's steps in order, up to the first that fails.
+async fn syncing(
+    name: String,
+    before_flush: Option<impl std::future::Future<Output = io::Result<()>>>,
+    active: Option<impl std::future::Future<Output = io::Result<()>>>,
+    dir: Option<impl std::future::Future<Output = io::Result<()>>>,
+) -> Result<(), LogError> {
+    if let Some(before_flush) = before_flush {
+        before_flush.await.map_err(|source| LogError::Io { file: name.clone(), source })?;
+    }
+    if let Some(sync) = active {
+        sync.await.map_err(|source| LogError::Io { file: name, source })?;
+    }
+    if let Some(sync) = dir {
+        sync.await.map_err(|source| LogError::Io { file: ".".into(), source })?;
+    }
+    Ok(())
 }
