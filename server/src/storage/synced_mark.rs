@@ -399,23 +399,29 @@ mod tests {
         assert_eq!(SyncedMark::open(&disk).expect("reopens").committed(), None);
     }
 
+    /// Writes a mark file of `slots`, each a record of u64 LE words padded to `slot_bytes`, as an
+    /// older build laid it out; returns its path.
+    fn write_old_layout(dir: &std::path::Path, slot_bytes: usize, slots: &[&[u64]]) -> std::path::PathBuf {
+        let mut bytes = Vec::new();
+        for words in slots {
+            let payload: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            let mut slot = Vec::new();
+            record::encode_record(&payload, &mut slot);
+            slot.resize(slot_bytes, 0);
+            bytes.extend_from_slice(&slot);
+        }
+        let path = dir.join(SYNCED_MARK_FILE);
+        std::fs::write(&path, &bytes).expect("write");
+        path
+    }
+
     /// A file written by a build before the committed entry (two 32-byte slots) still gives its
     /// mark, rewritten in the new layout, and later raises to either slot read back.
     #[tokio::test]
     async fn a_mark_in_the_old_layout_is_read() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let disk = FileDisk::new(dir.path()).expect("a disk");
-        let mut bytes = Vec::new();
-        for (sequence, index) in [(5u64, 70u64), (4, 60)] {
-            let mut payload = sequence.to_le_bytes().to_vec();
-            payload.extend_from_slice(&index.to_le_bytes());
-            let mut slot = Vec::new();
-            record::encode_record(&payload, &mut slot);
-            slot.resize(LEGACY_SLOT_BYTES, 0);
-            bytes.extend_from_slice(&slot);
-        }
-        let path = dir.path().join(SYNCED_MARK_FILE);
-        std::fs::write(&path, &bytes).expect("write");
+        let path = write_old_layout(dir.path(), LEGACY_SLOT_BYTES, &[&[5, 70], &[4, 60]]);
         let mut mark = SyncedMark::open(&disk).expect("opens");
         assert_eq!((mark.index(), mark.committed()), (70, None));
         mark.upgrade_layout().await.expect("upgraded");
@@ -436,16 +442,7 @@ mod tests {
     async fn a_mark_in_the_layout_before_the_copy_is_read() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let disk = FileDisk::new(dir.path()).expect("a disk");
-        let mut bytes = Vec::new();
-        for words in [&[6u64, 90, 1, 1, 85][..], &[5, 80]] {
-            let payload: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-            let mut slot = Vec::new();
-            record::encode_record(&payload, &mut slot);
-            slot.resize(V2_SLOT_BYTES, 0);
-            bytes.extend_from_slice(&slot);
-        }
-        let path = dir.path().join(SYNCED_MARK_FILE);
-        std::fs::write(&path, &bytes).expect("write");
+        let path = write_old_layout(dir.path(), V2_SLOT_BYTES, &[&[6, 90, 1, 1, 85], &[5, 80]]);
         let mut mark = SyncedMark::open(&disk).expect("opens");
         assert_eq!((mark.index(), mark.committed()), (90, log_id(1, 85)));
         mark.upgrade_layout().await.expect("upgraded");
