@@ -15,7 +15,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use redraft_core::types::zset::format_score;
 use redraft_core::Reply;
 
+mod gathered;
 mod reply_decoder;
+use gathered::{Gathered, GATHERED_BYTES};
 pub use reply_decoder::ReplyDecoder;
 
 /// Sizes a request may declare.
@@ -561,45 +563,6 @@ fn bulk(out: &mut BytesMut, bytes: &[u8]) {
         out.put_slice(gathered.bytes());
         out.put_slice(bytes);
         out.put_slice(b"\r\n");
-    }
-}
-
-/// Bytes of one reply gathered on the stack, to be written out with one copy.
-struct Gathered {
-    buffer: [u8; GATHERED_BYTES],
-    len: usize,
-}
-
-/// Room for a length header (a type byte, 20 digits and a sign, CRLF) and a short value.
-const GATHERED_BYTES: usize = 64;
-
-impl Gathered {
-    fn new() -> Gathered {
-        Gathered { buffer: [0; GATHERED_BYTES], len: 0 }
-    }
-
-    fn number_line(&mut self, kind: u8, n: i64) {
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(n).as_bytes();
-        // At most 24 bytes, into an empty buffer of 64: these cannot fail.
-        let written = self.push(&[kind]) && self.push(digits) && self.push(b"\r\n");
-        debug_assert!(written);
-    }
-
-    /// Appends `bytes` if they fit, and says whether they did.
-    fn push(&mut self, bytes: &[u8]) -> bool {
-        match self.buffer.get_mut(self.len..self.len + bytes.len()) {
-            Some(room) => {
-                room.copy_from_slice(bytes);
-                self.len += bytes.len();
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buffer[..self.len]
     }
 }
 
