@@ -78,7 +78,8 @@ pub struct Node {
     snapshot_chunks: crate::peer::snapshot_chunks::SnapshotChunks,
     /// The users this node enforces.
     users: self::users::UsersCache,
-    /// The bytes allocated as of the node's last duty pass (`duties.rs`), for `maxmemory`.
+    /// The bytes allocated as of the node's last duty pass (`duties.rs`), for `maxmemory`; kept
+    /// only while `maxmemory` is set.
     used_memory: AtomicU64,
     /// Connections to the other nodes, for Raft and for forwarding.
     peers: Arc<PeerPool>,
@@ -370,8 +371,9 @@ impl Node {
         &self.recovery
     }
 
-    /// The bytes the process has allocated, as of the last duty pass (the allocator's count; the
-    /// map's own in the simulator, which keeps the system allocator).
+    /// The bytes the process has allocated, as of the last duty pass while `maxmemory` is set (0
+    /// otherwise; the allocator's count, or the map's own in the simulator, which keeps the
+    /// system allocator).
     pub fn used_memory(&self) -> u64 {
         self.used_memory.load(Ordering::Relaxed)
     }
