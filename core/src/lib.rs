@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod change;
+pub mod change_arena;
 pub mod codec;
 pub mod command;
 pub mod command_name;

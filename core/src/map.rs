@@ -31,10 +31,11 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
 use crate::change::{Change, ChangeKind, DeleteReason};
+use crate::change_arena::ChangeArena;
 use crate::key_range::KeyRange;
 use crate::keyspace_event::Event;
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
@@ -59,6 +60,10 @@ pub struct ShardedMap {
     /// Set when the whole map was replaced (a snapshot installed) while pinned: what the pin
     /// would read is then a mix of the two states.
     pub(crate) pin_broken: AtomicBool,
+    /// Where the recorded changes' copies of keys and short values are made, between the sets
+    /// that record them ([`Locked::record_changes`] takes it, [`Locked::take_changes`] gives it
+    /// back).
+    change_arena: Mutex<ChangeArena>,
 }
 
 impl ShardedMap {
@@ -81,6 +86,7 @@ impl ShardedMap {
             deletion_marks: (0..DELETION_MARK_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             pinned: AtomicBool::new(false),
             pin_broken: AtomicBool::new(false),
+            change_arena: Mutex::new(ChangeArena::default()),
         }
     }
 
@@ -323,17 +329,29 @@ pub struct Locked<'a, G> {
     pub(crate) delete_reason: DeleteReason,
     /// Whether keyspace events are recorded with the changes ([`Locked::record_events`]).
     pub(crate) events: bool,
+    /// Where the changes' copies of keys and values are made, while changes are recorded.
+    pub(crate) arena: ChangeArena,
 }
 
 impl<'a, G> Locked<'a, G> {
     fn new(map: &'a ShardedMap, guards: SmallVec<[(usize, G); KEYS_INLINE]>) -> Locked<'a, G> {
-        Locked { map, guards, changes: None, delete_reason: DeleteReason::Client, events: false }
+        Locked {
+            map,
+            guards,
+            changes: None,
+            delete_reason: DeleteReason::Client,
+            events: false,
+            arena: ChangeArena::default(),
+        }
     }
 
     /// From now on, records every change made through this set, each removal with `reason`;
     /// `expected` changes fit before the record grows.
     pub fn record_changes(&mut self, reason: DeleteReason, expected: usize) {
-        self.changes.get_or_insert_with(|| Vec::with_capacity(expected));
+        if self.changes.is_none() {
+            self.changes = Some(Vec::with_capacity(expected));
+            self.arena = std::mem::take(&mut *self.map.change_arena.lock());
+        }
         self.delete_reason = reason;
     }
 
@@ -346,13 +364,18 @@ impl<'a, G> Locked<'a, G> {
     /// Records that the entry at `log_index` raised `event` about `key`, when events are
     /// recorded.
     pub fn notify(&mut self, event: Event, key: &[u8], log_index: u64) {
-        if self.events {
-            self.record(log_index, || ChangeKind::Event { event, key: Bytes::copy_from_slice(key) });
+        if self.events && self.changes.is_some() {
+            let key = self.arena.copy(key);
+            self.record(log_index, || ChangeKind::Event { event, key });
         }
     }
 
-    /// The changes recorded so far, in the order they were made.
+    /// The changes recorded so far, in the order they were made. The arena goes back to the
+    /// map, for the next set that records.
     pub fn take_changes(&mut self) -> Vec<Change> {
+        if self.changes.is_some() {
+            *self.map.change_arena.lock() = std::mem::take(&mut self.arena);
+        }
         self.changes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 

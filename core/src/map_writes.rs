@@ -37,24 +37,22 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         // A short value is copied, as its record copies it: sharing it would keep alive the whole
         // buffer it was decoded from for as long as the change is kept. A long one is shared, as
         // its record shares it.
-        let value = |v: &Bytes| {
-            if v.len() <= crate::stored_key::INLINE_VALUE_BYTES_MAX {
-                Bytes::copy_from_slice(v)
-            } else {
-                v.clone()
-            }
-        };
-        let recorded = self.changes.is_some().then(|| {
+        let recorded = if self.changes.is_some() {
             let value = match &entry.value {
-                Value::String(bytes) => Ok(value(bytes)),
+                Value::String(bytes) if bytes.len() <= crate::stored_key::INLINE_VALUE_BYTES_MAX => {
+                    Ok(self.arena.copy(bytes))
+                }
+                Value::String(bytes) => Ok(bytes.clone()),
                 Value::Aggregate(aggregate) => Err(aggregate.kind()),
             };
-            (entry.mod_index, value, entry.expire_at_ms)
-        });
+            Some((entry.mod_index, value, entry.expire_at_ms))
+        } else {
+            None
+        };
         let revision = entry.mod_index;
         let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
         if let Some((revision, value, expire_at_ms)) = recorded {
-            let key = Bytes::copy_from_slice(key);
+            let key = self.arena.copy(key);
             self.record(revision, || match value {
                 Ok(value) => ChangeKind::Put { key, value, create_revision, expire_at_ms },
                 Err(kind) => ChangeKind::Update { key, kind, create_revision, expire_at_ms },
@@ -170,8 +168,10 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     /// Marks and records the removal of `key` by the entry at `log_index`.
     fn removed(&mut self, key: &[u8], log_index: u64) {
         self.map.mark_deletion(key, log_index);
-        let reason = self.delete_reason;
-        self.record(log_index, || ChangeKind::Delete { key: Bytes::copy_from_slice(key), reason });
+        if self.changes.is_some() {
+            let (key, reason) = (self.arena.copy(key), self.delete_reason);
+            self.record(log_index, || ChangeKind::Delete { key, reason });
+        }
     }
 
     /// Replaces every key with `keys` (installing a snapshot; about `expected` of them), and sets

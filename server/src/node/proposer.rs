@@ -171,9 +171,10 @@ pub(super) async fn propose(
         }
         let batch = batcher.cut(first, &mut queue);
         let Some(node) = node.upgrade() else { return };
+        // Each group carries its writes' weight, summed when it was cut from its caller's.
+        let bytes: usize = batch.iter().map(|pending| pending.bytes).sum();
         let (writes, replies) = unpack(batch);
         node.metrics.batch_writes.observe(writes.len() as f64);
-        let bytes: usize = writes.iter().map(Write::weight).sum();
         // A large entry holds up openraft's heartbeats while it is written; the followers hear
         // from this leader meanwhile (`leader_contact.rs`).
         let busy = (bytes >= node.options.large_append_bytes).then(|| node.announce_busy(bytes));
