@@ -61,8 +61,11 @@ pub struct ChangeFeed {
 }
 
 struct Window {
-    /// Invariant: in revision order; every change of each revision from `oldest` on.
-    changes: VecDeque<Arc<Change>>,
+    /// Invariant: in revision order; every change of each revision from `oldest` on. Held
+    /// inline: every applied write publishes a change, and few are ever read, so a read pays
+    /// for its own copies (reference counts of the key and value) instead of every write
+    /// paying for an allocation.
+    changes: VecDeque<Change>,
     bytes: usize,
     /// The first revision the window is complete from.
     oldest: u64,
@@ -142,7 +145,7 @@ impl ChangeFeed {
         for change in changes {
             debug_assert!(change.revision > window.applied && change.revision <= applied);
             window.bytes += change.kind.weight();
-            window.changes.push_back(Arc::new(change));
+            window.changes.push_back(change);
         }
         window.applied = window.applied.max(applied);
         while window.changes.len() > self.changes_max || window.bytes > self.bytes_max {
@@ -238,7 +241,7 @@ impl ChangeFeed {
                 break;
             }
             if interest.wants(change) {
-                read.changes.push(change.clone());
+                read.changes.push(Arc::new(change.clone()));
                 last = Some(change.revision);
             }
         }
