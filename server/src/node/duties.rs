@@ -1,5 +1,6 @@
 //! The node's background duties, every `duty_interval_ms` until the node stops: keep metrics
-//! and (when `maxmemory` is set) the memory count it compares current; stand for election (after a pre-vote) when no leader is heard; on the leader, propose
+//! and (when `maxmemory` is set) the memory count it compares current; stand for election
+//! (after a pre-vote) when no leader is heard; on the leader, propose
 //! active expiry batches from the TTL heaps and time-advance entries while TTL keys exist and
 //! writes are idle (DESIGN.md §3); on every node, ask for a snapshot when the log passes a size
 //! threshold (openraft's own policy covers the entry-count threshold). When each duty is due is
