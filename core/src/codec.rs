@@ -52,7 +52,26 @@ pub fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
 /// As [`encode_versioned`].
 pub fn encode_versioned_into<T: Serialize>(version: u8, value: &T, out: &mut Vec<u8>) {
     out.push(version);
+    encode_into(value, out);
+}
+
+/// Appends `value`'s encoding to `out`, with no version byte and no size limit: a part of a
+/// versioned encoding (bincode lays a structure out as its fields' encodings, one after the
+/// other), written by itself.
+///
+/// # Panics
+/// As [`encode_versioned`].
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     bincode::DefaultOptions::new().serialize_into(&mut *out, value).expect("our types always serialize");
+}
+
+/// Decodes a part written by [`encode_into`], bounded as every decoding is; the caller knows
+/// which version wrote it.
+///
+/// # Errors
+/// [`DecodeError::Malformed`].
+pub fn decode_part<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(options().deserialize(bytes)?)
 }
 
 /// Decodes bytes written by [`encode_versioned`] with the same `version`.

@@ -10,16 +10,61 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::command::Command;
 use crate::txn::Txn;
 
 /// One replicated entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LogEntry {
     /// The proposing leader's clock, in Unix milliseconds.
     pub stamp_ms: u64,
     /// What to apply.
     pub payload: Payload,
+    /// This entry's encoding ([`codec::encode_into`]), once the server's log has written it or a
+    /// follower has received it: sending the entry to followers, and a follower writing it to its
+    /// log, then copy these bytes instead of encoding the entry again (each encoding walks every
+    /// write in it). Neither encoded nor compared; an entry is not changed once it has one.
+    #[serde(skip)]
+    encoding: Option<Bytes>,
+}
+
+impl LogEntry {
+    /// An entry with no encoding known yet.
+    pub fn new(stamp_ms: u64, payload: Payload) -> LogEntry {
+        LogEntry { stamp_ms, payload, encoding: None }
+    }
+
+    /// The entry's encoding, if [`LogEntry::set_encoding`] gave it one.
+    pub fn encoding(&self) -> Option<&Bytes> {
+        self.encoding.as_ref()
+    }
+
+    /// Remembers `bytes` as the entry's encoding: the caller encoded or decoded the entry whole
+    /// from them. Debug builds check that they encode this entry (up to a megabyte of them).
+    pub fn set_encoding(&mut self, bytes: Bytes) {
+        debug_assert!(
+            bytes.len() > 1 << 20 || {
+                let mut encoded = Vec::new();
+                codec::encode_into(&*self, &mut encoded);
+                encoded == bytes
+            },
+            "the bytes given as an entry's encoding encode another entry"
+        );
+        self.encoding = Some(bytes);
+    }
+}
+
+impl PartialEq for LogEntry {
+    fn eq(&self, other: &LogEntry) -> bool {
+        self.stamp_ms == other.stamp_ms && self.payload == other.payload
+    }
+}
+
+impl std::fmt::Debug for LogEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogEntry").field("stamp_ms", &self.stamp_ms).field("payload", &self.payload).finish()
+    }
 }
 
 /// What an entry does.

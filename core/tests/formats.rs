@@ -37,9 +37,9 @@ fn decode_entry(bytes: &[u8]) -> Result<LogEntry, redraft_core::codec::DecodeErr
 
 fn sample_entries() -> Vec<LogEntry> {
     vec![
-        LogEntry {
-            stamp_ms: 1_700_000_000_000,
-            payload: Payload::Command {
+        LogEntry::new(
+            1_700_000_000_000,
+            Payload::Command {
                 session: Some(SessionRef { client_id: 42, sequence: 7 }),
                 command: Command::Set(Box::new(SetCommand {
                     name: CommandName::Set,
@@ -50,10 +50,10 @@ fn sample_entries() -> Vec<LogEntry> {
                     get: true,
                 })),
             },
-        },
-        LogEntry {
-            stamp_ms: 1_700_000_000_100,
-            payload: Payload::Transaction {
+        ),
+        LogEntry::new(
+            1_700_000_000_100,
+            Payload::Transaction {
                 session: None,
                 watches: vec![Watch { key: Bytes::from_static(b"a"), token: 9 }],
                 commands: vec![
@@ -61,15 +61,15 @@ fn sample_entries() -> Vec<LogEntry> {
                     Command::Get { key: Bytes::from_static(b"a") },
                 ],
             },
-        },
-        LogEntry { stamp_ms: 1_700_000_000_200, payload: Payload::TimeAdvance },
-        LogEntry {
-            stamp_ms: 1_700_000_000_300,
-            payload: Payload::ExpireBatch { keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")] },
-        },
-        LogEntry {
-            stamp_ms: 1_700_000_000_400,
-            payload: Payload::Batch {
+        ),
+        LogEntry::new(1_700_000_000_200, Payload::TimeAdvance),
+        LogEntry::new(
+            1_700_000_000_300,
+            Payload::ExpireBatch { keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")] },
+        ),
+        LogEntry::new(
+            1_700_000_000_400,
+            Payload::Batch {
                 writes: vec![
                     Write::Command {
                         session: Some(SessionRef { client_id: 43, sequence: 1 }),
@@ -90,7 +90,7 @@ fn sample_entries() -> Vec<LogEntry> {
                 ]
                 .into(),
             },
-        },
+        ),
     ]
 }
 
@@ -519,9 +519,9 @@ proptest! {
         stamp_ms in any::<u64>(),
         ms in any::<i64>(),
     ) {
-        let entry = LogEntry {
+        let entry = LogEntry::new(
             stamp_ms,
-            payload: Payload::Command {
+            Payload::Command {
                 session: None,
                 command: Command::Set(Box::new(SetCommand {
                     name: CommandName::PSetEx,
@@ -532,7 +532,7 @@ proptest! {
                     get: false,
                 })),
             },
-        };
+        );
         let mut framed = Vec::new();
         encode_record(&encode_entry(&entry), &mut framed);
         let (records, _) = decode_all(&framed, 0).expect("clean");

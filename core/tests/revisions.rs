@@ -27,10 +27,10 @@ fn compare(key: &str, op: CompareOp, target: CompareTarget) -> Compare {
 fn run_txn(node: &mut Node, txn: &Txn) -> (TxnOutcome, Vec<Change>) {
     node.log_index += 1;
     let mut changes = Vec::new();
-    let entry = LogEntry {
-        stamp_ms: node.clock_ms,
-        payload: Payload::Batch { writes: vec![Write::Txn { session: None, txn: txn.clone() }].into() },
-    };
+    let entry = LogEntry::new(
+        node.clock_ms,
+        Payload::Batch { writes: vec![Write::Txn { session: None, txn: txn.clone() }].into() },
+    );
     let mut replies = node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
     let outcome = TxnOutcome::from_reply(replies.pop().expect("one reply"), txn).expect("a txn reply");
     (outcome, changes)
@@ -235,7 +235,7 @@ fn every_kind_of_change_is_recorded_with_its_reason() {
     let apply = |node: &mut Node, payload: Payload| {
         node.log_index += 1;
         let mut changes = Vec::new();
-        let entry = LogEntry { stamp_ms: node.clock_ms, payload };
+        let entry = LogEntry::new(node.clock_ms, payload);
         node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
         changes.iter().map(|c| format!("{} {}", c.revision, describe(&c.kind))).collect::<Vec<_>>()
     };
@@ -338,7 +338,7 @@ fn apply_op(node: &mut Node, op: &Op, as_txn: bool) -> Vec<Change> {
     };
     node.log_index += 1;
     let mut changes = Vec::new();
-    let entry = LogEntry { stamp_ms: node.clock_ms, payload: Payload::Batch { writes: vec![write].into() } };
+    let entry = LogEntry::new(node.clock_ms, Payload::Batch { writes: vec![write].into() });
     node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
     changes
 }

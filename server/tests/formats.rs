@@ -48,9 +48,9 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
     };
     let nodes = BTreeMap::from([(1, addr(1)), (2, addr(2))]);
     let membership = Membership::new(vec![BTreeSet::from([1, 2])], nodes);
-    let incr = LogEntry {
-        stamp_ms: 1_700_000_000_000,
-        payload: Payload::Command {
+    let incr = LogEntry::new(
+        1_700_000_000_000,
+        Payload::Command {
             session: Some(SessionRef { client_id: 42, sequence: 7 }),
             command: Command::IncrBy {
                 name: CommandName::IncrBy,
@@ -58,10 +58,10 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
                 delta: 5,
             },
         },
-    };
-    let batch = LogEntry {
-        stamp_ms: 1_700_000_000_001,
-        payload: Payload::Batch {
+    );
+    let batch = LogEntry::new(
+        1_700_000_000_001,
+        Payload::Batch {
             writes: vec![
                 Write::Command {
                     session: None,
@@ -78,10 +78,10 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             ]
             .into(),
         },
-    };
-    let acl = LogEntry {
-        stamp_ms: 1_700_000_000_002,
-        payload: Payload::Batch {
+    );
+    let acl = LogEntry::new(
+        1_700_000_000_002,
+        Payload::Batch {
             writes: vec![Write::Acl {
                 session: None,
                 change: AclChange::SetUser {
@@ -95,10 +95,10 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             }]
             .into(),
         },
-    };
-    let txn = LogEntry {
-        stamp_ms: 1_700_000_000_003,
-        payload: Payload::Batch {
+    );
+    let txn = LogEntry::new(
+        1_700_000_000_003,
+        Payload::Batch {
             writes: vec![Write::Txn {
                 session: Some(SessionRef { client_id: 44, sequence: 1 }),
                 txn: Txn {
@@ -118,7 +118,7 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
             }]
             .into(),
         },
-    };
+    );
     vec![
         Entry { log_id: log_id(1, 1), payload: EntryPayload::Membership(membership) },
         Entry { log_id: log_id(1, 2), payload: EntryPayload::Blank },

@@ -77,8 +77,7 @@ fn command(args: &[&str]) -> Command {
 }
 
 async fn write(node: &Node, args: &[&str]) -> Reply {
-    let entry =
-        LogEntry { stamp_ms: 1_000, payload: Payload::Command { session: None, command: command(args) } };
+    let entry = LogEntry::new(1_000, Payload::Command { session: None, command: command(args) });
     let mut replies = node.raft.client_write(entry).await.expect("write commits").data;
     assert_eq!(replies.len(), 1, "one write, one reply: {replies:?}");
     replies.pop().expect("one reply")

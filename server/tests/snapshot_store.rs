@@ -26,10 +26,10 @@ fn set_key(index: u64, key: &str) -> Entry<TypeConfig> {
     let command = Command::parse(&args).expect("a valid SET");
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(LogEntry {
-            stamp_ms: 1_700_000_000_000 + index,
-            payload: Payload::Command { session: None, command },
-        }),
+        payload: EntryPayload::Normal(LogEntry::new(
+            1_700_000_000_000 + index,
+            Payload::Command { session: None, command },
+        )),
     }
 }
 

@@ -42,7 +42,7 @@ impl Node {
     /// Applies one entry and returns every reply it answers (one per write of a batch).
     pub fn append_all(&mut self, payload: Payload) -> Vec<Reply> {
         self.log_index += 1;
-        self.sm.apply(self.log_index, &LogEntry { stamp_ms: self.clock_ms, payload })
+        self.sm.apply(self.log_index, &LogEntry::new(self.clock_ms, payload))
     }
 
     /// Parses a write as a server would; `Err` holds the reply to a command that is not one.

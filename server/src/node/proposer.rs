@@ -178,8 +178,7 @@ pub(super) async fn propose(
         // A large entry holds up openraft's heartbeats while it is written; the followers hear
         // from this leader meanwhile (`leader_contact.rs`).
         let busy = (bytes >= node.options.large_append_bytes).then(|| node.announce_busy(bytes));
-        let entry =
-            LogEntry { stamp_ms: node.next_stamp_ms(), payload: Payload::Batch { writes: Arc::new(writes) } };
+        let entry = LogEntry::new(node.next_stamp_ms(), Payload::Batch { writes: Arc::new(writes) });
         let appends_before = *appends_durable.borrow();
         let proposed = node.raft.client_write_ff(entry).await;
         drop(node);

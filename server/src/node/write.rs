@@ -91,7 +91,7 @@ impl Node {
     /// Proposes one entry of the leader's own (an expiry batch, a time advance) on its own,
     /// outside the client batches, and waits for its reply.
     pub(super) async fn propose_alone(&self, payload: Payload) -> Result<Reply, NodeError> {
-        let entry = LogEntry { stamp_ms: self.next_stamp_ms(), payload };
+        let entry = LogEntry::new(self.next_stamp_ms(), payload);
         let receiver = self
             .raft
             .client_write_ff(entry)

@@ -22,6 +22,7 @@ use openraft::{LogId, Vote};
 use redraft_core::limits::APPEND_BYTES_TARGET;
 use tokio::sync::watch;
 
+use super::append_frame::AppendFrame;
 use super::message::{PeerRequest, PeerResponse};
 use super::pool::PeerPool;
 use crate::raft_types::TypeConfig;
@@ -29,9 +30,9 @@ use crate::raft_types::TypeConfig;
 /// How an append is to be sent.
 pub(super) enum Plan {
     /// As usual, within openraft's timeout.
-    Now(AppendEntriesRequest<TypeConfig>),
+    Now(AppendFrame),
     /// By a task of its own ([`InFlight::start`]); it has this many bytes.
-    Detached(AppendEntriesRequest<TypeConfig>, usize),
+    Detached(AppendFrame, usize),
     /// Only the first this many entries fit: openraft is to send those.
     Fewer(u64),
 }
@@ -39,18 +40,18 @@ pub(super) enum Plan {
 /// Decides how to send `rpc` from the encoded size of its entries: detached from
 /// `large_bytes` (`APPEND_DETACHED_BYTES_MIN` but in the simulator).
 pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>, large_bytes: usize) -> Plan {
+    let frame = AppendFrame::new(rpc);
     let mut bytes = 0usize;
-    for (n, entry) in rpc.entries.iter().enumerate() {
-        let size = usize::try_from(bincode::serialized_size(entry).unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
+    for (n, size) in frame.entry_bytes().enumerate() {
         if n > 0 && bytes.saturating_add(size) > APPEND_BYTES_TARGET {
             return Plan::Fewer(n as u64);
         }
         bytes = bytes.saturating_add(size);
     }
     if bytes >= large_bytes {
-        Plan::Detached(rpc, bytes)
+        Plan::Detached(frame, bytes)
     } else {
-        Plan::Now(rpc)
+        Plan::Now(frame)
     }
 }
 
@@ -81,26 +82,26 @@ pub(super) struct InFlight {
 }
 
 impl InFlight {
-    /// Sends `rpc` (of `bytes` bytes) to node `target` at `addr` from a task of its own.
+    /// Sends `frame` (of `bytes` bytes) to node `target` at `addr` from a task of its own.
     pub(super) fn start(
         pool: Arc<PeerPool>,
         target: u64,
         addr: String,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        frame: AppendFrame,
         bytes: usize,
     ) -> InFlight {
         let (tx, outcome) = watch::channel(None);
         let in_flight = InFlight {
-            vote: rpc.vote,
-            prev: rpc.prev_log_id,
-            last: rpc.entries.last().map(|entry| entry.log_id),
-            leader_commit: rpc.leader_commit,
+            vote: frame.vote(),
+            prev: frame.prev_log_id(),
+            last: frame.last_log_id(),
+            leader_commit: frame.leader_commit(),
             outcome,
         };
         tracing::debug!(target, bytes, last = ?in_flight.last, "sending a large append detached");
         tokio::spawn(async move {
             let outcome = match pool
-                .call_outside_backoff(target, &addr, PeerRequest::Append(rpc), large_append_deadline(bytes))
+                .call_outside_backoff(target, &addr, PeerRequest::Append(frame), large_append_deadline(bytes))
                 .await
             {
                 Ok(PeerResponse::Append(Ok(response))) => Ok(response),
@@ -160,7 +161,7 @@ impl InFlight {
             entries: Vec::new(),
         };
         tokio::spawn(async move {
-            let _ = pool.call(target, &addr, PeerRequest::Append(rpc), timeout).await;
+            let _ = pool.call(target, &addr, PeerRequest::Append(AppendFrame::new(rpc)), timeout).await;
         });
     }
 }

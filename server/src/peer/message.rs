@@ -2,8 +2,9 @@
 //! frame, in bincode. Who sends it to whom travels in the frame's header (`redraft_net::peer`),
 //! not here, so tools between peers never decode a body.
 //!
-//! - openraft's three RPCs (append-entries, vote, and install-snapshot, which openraft sends in
-//!   chunks of `snapshot_max_chunk_size`, so one frame never holds a whole snapshot);
+//! - openraft's three RPCs: append-entries (its entries encoded as the leader's log holds them,
+//!   `append_frame.rs`), vote, and install-snapshot, which openraft sends in chunks of
+//!   `snapshot_max_chunk_size`, so one frame never holds a whole snapshot;
 //! - what a follower forwards to the leader for its clients (DESIGN.md §4): writes carrying a
 //!   client session, so a retried forward applies at most once; a read-index request, after which
 //!   the follower serves a linearizable read from its own state machine; membership changes;
@@ -11,13 +12,13 @@
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::LogId;
 use redraft_core::{Reply, Write};
 use serde::{Deserialize, Serialize};
 
+use super::append_frame::AppendFrame;
 use crate::error::NodeError;
 use crate::membership::MembershipChange;
 use crate::raft_types::TypeConfig;
@@ -25,7 +26,7 @@ use crate::raft_types::TypeConfig;
 /// What one node asks another.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
-    Append(AppendEntriesRequest<TypeConfig>),
+    Append(AppendFrame),
     Vote(VoteRequest<u64>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// Client writes forwarded by a follower, in order; each command carries a session.

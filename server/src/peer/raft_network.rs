@@ -19,6 +19,7 @@ use openraft::RPCTypes;
 use redraft_net::peer::PeerError;
 
 use super::append::{self, InFlight, Plan};
+use super::append_frame::AppendFrame;
 use super::message::{PeerRequest, PeerResponse};
 use super::pool::{CallError, PeerPool};
 use crate::addr::NodeAddr;
@@ -71,10 +72,10 @@ impl PeerLink {
 
     async fn append_now(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        frame: AppendFrame,
         timeout: Duration,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        match self.call(PeerRequest::Append(rpc), timeout).await {
+        match self.call(PeerRequest::Append(frame), timeout).await {
             Ok(PeerResponse::Append(Ok(response))) => Ok(response),
             Ok(PeerResponse::Append(Err(error))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
@@ -137,18 +138,19 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let timeout = option.hard_ttl();
         let asked_last = rpc.entries.last().map(|entry| entry.log_id);
         if !self.in_flight.as_ref().is_some_and(|in_flight| in_flight.covers(&rpc)) {
-            let rpc = match append::plan(rpc, self.large_append_bytes) {
-                Plan::Now(rpc) => rpc,
+            let frame = match append::plan(rpc, self.large_append_bytes) {
+                Plan::Now(frame) => frame,
                 Plan::Fewer(entries) => {
                     return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries)))
                 }
-                Plan::Detached(rpc, bytes) => {
+                Plan::Detached(frame, bytes) => {
                     let pool = self.pool.clone();
-                    self.in_flight = Some(InFlight::start(pool, self.target, self.addr.clone(), rpc, bytes));
+                    self.in_flight =
+                        Some(InFlight::start(pool, self.target, self.addr.clone(), frame, bytes));
                     return self.await_in_flight(asked_last, timeout).await;
                 }
             };
-            return self.append_now(rpc, timeout).await;
+            return self.append_now(frame, timeout).await;
         }
         self.await_in_flight(asked_last, timeout).await
     }

@@ -124,7 +124,13 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         }
     }
     match request {
-        PeerRequest::Append(rpc) => PeerResponse::Append(node.append_entries(rpc).await),
+        PeerRequest::Append(frame) => match frame.into_request() {
+            Ok(rpc) => PeerResponse::Append(node.append_entries(rpc).await),
+            Err(error) => {
+                tracing::warn!(from = route.from, %error, "a peer sent entries this node cannot decode");
+                PeerResponse::Undecodable(error.to_string())
+            }
+        },
         // A removed node that never received its removal keeps standing for election; it is told
         // instead of being voted on, so its growing terms never reach this node's Raft.
         PeerRequest::Vote(rpc) => match node.membership_without(route.from) {

@@ -1,12 +1,25 @@
 //! Log entries as their records hold them ([`encode_entry`]), and the buffer the log store
 //! encodes appended entries in ([`EntryEncoder`]).
+//!
+//! A record's payload is the format version, then bincode's encoding of openraft's `Entry`: its
+//! log id, its payload's variant, then (for a client entry) core's [`LogEntry`], each field's
+//! encoding after the other's. A client entry is written in those parts, so that a
+//! [`LogEntry`] that already knows its encoding ([`LogEntry::encoding`]: a follower received
+//! it so) is copied instead of encoded again, and one that does not learns it from the record
+//! ([`EncodedEntry::own`]). The test below checks the parts against bincode's whole encoding.
 
-use openraft::Entry;
+use std::ops::RangeFrom;
+
+use openraft::{Entry, EntryPayload};
 use redraft_core::codec;
+use redraft_core::entry::LogEntry;
 use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
 
 use super::format::STORE_FORMAT_VERSION;
 use crate::raft_types::TypeConfig;
+
+/// bincode's variant index of `EntryPayload::Normal`, which precedes its [`LogEntry`].
+const NORMAL_PAYLOAD_VARIANT: u32 = 1;
 
 /// Encodes an entry as its log record's payload holds it (after the segment log's index prefix).
 pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
@@ -15,10 +28,39 @@ pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     out
 }
 
+/// An entry's record payload, and where in it the [`LogEntry`]'s own encoding is.
+pub(super) struct EncodedEntry<'a> {
+    pub(super) payload: &'a [u8],
+    /// The [`LogEntry`]'s encoding within `payload`, for a client entry.
+    pub(super) own: Option<RangeFrom<usize>>,
+}
+
 /// As [`encode_entry`], appending to `out`, in one walk of the entry (the proposer bounded it, so
-/// that sizing it first would buy nothing).
-fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) {
-    codec::encode_versioned_into(STORE_FORMAT_VERSION, entry, out);
+/// that sizing it first would buy nothing); returns where in `out` a client entry's own encoding
+/// starts.
+fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usize> {
+    out.push(STORE_FORMAT_VERSION);
+    match &entry.payload {
+        EntryPayload::Normal(data) => {
+            codec::encode_into(&entry.log_id, out);
+            codec::encode_into(&NORMAL_PAYLOAD_VARIANT, out);
+            let start = out.len();
+            encode_log_entry_into(data, out);
+            Some(start)
+        }
+        EntryPayload::Blank | EntryPayload::Membership(_) => {
+            codec::encode_into(entry, out);
+            None
+        }
+    }
+}
+
+/// Appends `data`'s encoding to `out`: a copy of it when the entry knows it.
+pub fn encode_log_entry_into(data: &LogEntry, out: &mut Vec<u8>) {
+    match data.encoding() {
+        Some(encoding) => out.extend_from_slice(encoding),
+        None => codec::encode_into(data, out),
+    }
 }
 
 /// One buffer for every appended entry's encoding, so that an append allocates only its record
@@ -31,10 +73,10 @@ pub(super) struct EntryEncoder {
 
 impl EntryEncoder {
     /// Encodes `entry` as [`encode_entry`] does, into the buffer.
-    pub(super) fn encode(&mut self, entry: &Entry<TypeConfig>) -> &[u8] {
+    pub(super) fn encode(&mut self, entry: &Entry<TypeConfig>) -> EncodedEntry<'_> {
         self.buffer.clear();
-        encode_entry_into(entry, &mut self.buffer);
-        &self.buffer
+        let own = encode_entry_into(entry, &mut self.buffer).map(|start| start..);
+        EncodedEntry { payload: &self.buffer, own }
     }
 
     /// Lets the buffer go if it holds more than [`LOG_ENCODING_KEPT_BYTES`].
@@ -58,7 +100,7 @@ mod tests {
         let args =
             [Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![b'v'; value_bytes])];
         let command = Command::parse(&args).expect("a SET");
-        let entry = LogEntry { stamp_ms: 1, payload: Payload::Command { session: None, command } };
+        let entry = LogEntry::new(1, Payload::Command { session: None, command });
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
             payload: EntryPayload::Normal(entry),
@@ -72,13 +114,44 @@ mod tests {
         let mut encoder = EntryEncoder::default();
         for (index, value_bytes) in [(1, 16), (2, 3)] {
             let entry = set(index, value_bytes);
-            assert_eq!(encoder.encode(&entry), encode_entry(&entry).as_slice());
+            assert_eq!(encoder.encode(&entry).payload, encode_entry(&entry).as_slice());
             encoder.trim();
             assert!(encoder.buffer.capacity() > 0, "a small entry's buffer is kept");
         }
         let large = set(3, LOG_ENCODING_KEPT_BYTES + 1);
-        assert_eq!(encoder.encode(&large).len(), encode_entry(&large).len());
+        assert_eq!(encoder.encode(&large).payload.len(), encode_entry(&large).len());
         encoder.trim();
         assert_eq!(encoder.buffer.capacity(), 0, "a buffer grown past the bound is let go");
+    }
+
+    /// Written in parts, an entry's payload is bincode's encoding of the whole entry, of every
+    /// kind; a client entry's own part is its `LogEntry`'s encoding, and an entry that knows it
+    /// is written the same.
+    #[test]
+    fn the_parts_are_the_whole_entrys_encoding() {
+        let blank =
+            Entry { log_id: LogId::new(CommittedLeaderId::new(2, 3), 4), payload: EntryPayload::Blank };
+        let nodes = std::collections::BTreeMap::from([(1, crate::addr::NodeAddr::default())]);
+        let membership = openraft::Membership::new(vec![std::collections::BTreeSet::from([1])], nodes);
+        let changed = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(2, 3), 5),
+            payload: EntryPayload::Membership(membership),
+        };
+        for entry in [set(300, 16), set(u64::MAX, 1000), blank, changed] {
+            let whole = codec::encode_versioned(STORE_FORMAT_VERSION, &entry);
+            let mut encoder = EntryEncoder::default();
+            let encoded = encoder.encode(&entry);
+            assert_eq!(encoded.payload, whole.as_slice());
+            let EntryPayload::Normal(data) = &entry.payload else {
+                assert!(encoded.own.is_none(), "only a client entry has a part of its own");
+                continue;
+            };
+            let own = Bytes::copy_from_slice(&encoded.payload[encoded.own.clone().expect("a client entry")]);
+            assert_eq!(codec::decode_part::<LogEntry>(&own).expect("decodes"), *data);
+            let mut known = entry.clone();
+            let EntryPayload::Normal(data) = &mut known.payload else { unreachable!() };
+            data.set_encoding(own);
+            assert_eq!(encoder.encode(&known).payload, whole.as_slice());
+        }
     }
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use openraft::{
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
+};
 use redraft_core::codec;
 use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
@@ -448,12 +450,20 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
             }
             let applied = self.applied_by.applied_index();
             let LogInner { log, decoded, encoder, .. } = &mut *inner;
-            for entry in entries {
+            for mut entry in entries {
                 let encoded = encoder.encode(&entry);
-                log.append(entry.log_id.index, encoded)
+                let payload = log
+                    .append(entry.log_id.index, encoded.payload)
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
-                decoded.push(entry, encoded.len(), applied);
+                // The entry learns its encoding from its record, which the log's cache holds: sent
+                // to followers, it is copied from there.
+                if let (EntryPayload::Normal(data), Some(own)) = (&mut entry.payload, encoded.own) {
+                    if data.encoding().is_none() {
+                        data.set_encoding(payload.slice(own));
+                    }
+                }
+                decoded.push(entry, payload.len(), applied);
             }
             encoder.trim();
             self.metrics.log_bytes.set(inner.log.held_bytes() as i64);

@@ -384,7 +384,8 @@ impl<D: Disk> SegmentLog<D> {
     }
 
     /// Appends entry `index`; it is durable only after [`SegmentLog::sync`]. When it starts a new
-    /// segment, the previous one is synced first (see [`SegmentLog::start_segment`]).
+    /// segment, the previous one is synced first (see [`SegmentLog::start_segment`]). Returns the
+    /// payload as the log keeps it cached.
     ///
     /// # Errors
     /// [`LogError::Io`] when writing or that sync fails.
@@ -392,7 +393,7 @@ impl<D: Disk> SegmentLog<D> {
     /// # Panics
     /// If `index` does not follow the last entry: Raft appends in order, and a gap written to
     /// disk would make the log unreadable.
-    pub async fn append(&mut self, index: u64, payload: &[u8]) -> Result<(), LogError> {
+    pub async fn append(&mut self, index: u64, payload: &[u8]) -> Result<Bytes, LogError> {
         if let Some((_, last)) = self.bounds() {
             assert_eq!(index, last + 1, "log append out of order");
         }
@@ -414,10 +415,11 @@ impl<D: Disk> SegmentLog<D> {
         let offset = active.len();
         active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
         self.positions.insert(index, Position { segment, offset, len: payload.len() });
-        self.cache_insert(index, Bytes::from(record).slice(RECORD_HEADER_BYTES + INDEX_BYTES..));
+        let cached = Bytes::from(record).slice(RECORD_HEADER_BYTES + INDEX_BYTES..);
+        self.cache_insert(index, cached.clone());
         self.held_bytes += record_bytes(payload.len());
         self.last_written = Some(index);
-        Ok(())
+        Ok(cached)
     }
 
     /// Makes every append and truncation so far durable.
