@@ -28,10 +28,13 @@ pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     out
 }
 
-/// An entry's record payload, and where in it the [`LogEntry`]'s own encoding is.
+/// An entry's record payload, in the parts it is written in, and where in it the [`LogEntry`]'s
+/// own encoding starts.
 pub(super) struct EncodedEntry<'a> {
-    pub(super) payload: &'a [u8],
-    /// The [`LogEntry`]'s encoding within `payload`, for a client entry.
+    /// The payload: what was encoded, then (for a client entry that knew its encoding) that
+    /// encoding, copied only into the record.
+    pub(super) parts: [&'a [u8]; 2],
+    /// The [`LogEntry`]'s encoding within the payload, for a client entry.
     pub(super) own: Option<RangeFrom<usize>>,
 }
 
@@ -39,14 +42,22 @@ pub(super) struct EncodedEntry<'a> {
 /// that sizing it first would buy nothing); returns where in `out` a client entry's own encoding
 /// starts.
 fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usize> {
+    let start = encode_head_into(entry, out)?;
+    if let EntryPayload::Normal(data) = &entry.payload {
+        encode_log_entry_into(data, out);
+    }
+    Some(start)
+}
+
+/// Appends the payload of `entry` to `out` up to where a client entry's [`LogEntry`] starts, and
+/// returns that offset; the whole payload, and `None`, for any other entry.
+fn encode_head_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usize> {
     out.push(STORE_FORMAT_VERSION);
     match &entry.payload {
-        EntryPayload::Normal(data) => {
+        EntryPayload::Normal(_) => {
             codec::encode_into(&entry.log_id, out);
             codec::encode_into(&NORMAL_PAYLOAD_VARIANT, out);
-            let start = out.len();
-            encode_log_entry_into(data, out);
-            Some(start)
+            Some(out.len())
         }
         EntryPayload::Blank | EntryPayload::Membership(_) => {
             codec::encode_into(entry, out);
@@ -72,11 +83,22 @@ pub(super) struct EntryEncoder {
 }
 
 impl EntryEncoder {
-    /// Encodes `entry` as [`encode_entry`] does, into the buffer.
-    pub(super) fn encode(&mut self, entry: &Entry<TypeConfig>) -> EncodedEntry<'_> {
+    /// Encodes `entry` as [`encode_entry`] does, into the buffer; a client entry's known
+    /// encoding is left where it is, the payload's second part.
+    pub(super) fn encode<'a>(&'a mut self, entry: &'a Entry<TypeConfig>) -> EncodedEntry<'a> {
         self.buffer.clear();
-        let own = encode_entry_into(entry, &mut self.buffer).map(|start| start..);
-        EncodedEntry { payload: &self.buffer, own }
+        let start = encode_head_into(entry, &mut self.buffer);
+        let known = match &entry.payload {
+            EntryPayload::Normal(data) => match data.encoding() {
+                Some(encoding) => encoding.as_ref(),
+                None => {
+                    codec::encode_into(data, &mut self.buffer);
+                    &[]
+                }
+            },
+            EntryPayload::Blank | EntryPayload::Membership(_) => &[],
+        };
+        EncodedEntry { parts: [&self.buffer, known], own: start.map(|start| start..) }
     }
 
     /// Lets the buffer go if it holds more than [`LOG_ENCODING_KEPT_BYTES`].
@@ -107,6 +129,10 @@ mod tests {
         }
     }
 
+    fn joined(encoded: &EncodedEntry<'_>) -> Vec<u8> {
+        [encoded.parts[0], encoded.parts[1]].concat()
+    }
+
     /// The buffer writes what `encode_entry` writes, is kept for the next entry, and is let go
     /// after an entry larger than a batch.
     #[test]
@@ -114,12 +140,12 @@ mod tests {
         let mut encoder = EntryEncoder::default();
         for (index, value_bytes) in [(1, 16), (2, 3)] {
             let entry = set(index, value_bytes);
-            assert_eq!(encoder.encode(&entry).payload, encode_entry(&entry).as_slice());
+            assert_eq!(joined(&encoder.encode(&entry)), encode_entry(&entry));
             encoder.trim();
             assert!(encoder.buffer.capacity() > 0, "a small entry's buffer is kept");
         }
         let large = set(3, LOG_ENCODING_KEPT_BYTES + 1);
-        assert_eq!(encoder.encode(&large).payload.len(), encode_entry(&large).len());
+        assert_eq!(joined(&encoder.encode(&large)).len(), encode_entry(&large).len());
         encoder.trim();
         assert_eq!(encoder.buffer.capacity(), 0, "a buffer grown past the bound is let go");
     }
@@ -141,17 +167,19 @@ mod tests {
             let whole = codec::encode_versioned(STORE_FORMAT_VERSION, &entry);
             let mut encoder = EntryEncoder::default();
             let encoded = encoder.encode(&entry);
-            assert_eq!(encoded.payload, whole.as_slice());
+            assert_eq!(joined(&encoded), whole);
             let EntryPayload::Normal(data) = &entry.payload else {
                 assert!(encoded.own.is_none(), "only a client entry has a part of its own");
                 continue;
             };
-            let own = Bytes::copy_from_slice(&encoded.payload[encoded.own.clone().expect("a client entry")]);
+            let own = Bytes::copy_from_slice(&joined(&encoded)[encoded.own.clone().expect("a client entry")]);
             assert_eq!(codec::decode_part::<LogEntry>(&own).expect("decodes"), *data);
             let mut known = entry.clone();
             let EntryPayload::Normal(data) = &mut known.payload else { unreachable!() };
-            data.set_encoding(own);
-            assert_eq!(encoder.encode(&known).payload, whole.as_slice());
+            data.set_encoding(own.clone());
+            let encoded = encoder.encode(&known);
+            assert_eq!(encoded.parts[1].len(), own.len(), "a known encoding is left in place, not copied");
+            assert_eq!(joined(&encoded), whole);
         }
     }
 }

@@ -452,13 +452,14 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
             let LogInner { log, decoded, encoder, .. } = &mut *inner;
             for mut entry in entries {
                 let encoded = encoder.encode(&entry);
+                let own = encoded.own.clone();
                 let payload = log
-                    .append(entry.log_id.index, encoded.payload)
+                    .append_parts(entry.log_id.index, &encoded.parts)
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
                 // The entry learns its encoding from its record, which the log's cache holds: sent
                 // to followers, it is copied from there.
-                if let (EntryPayload::Normal(data), Some(own)) = (&mut entry.payload, encoded.own) {
+                if let (EntryPayload::Normal(data), Some(own)) = (&mut entry.payload, own) {
                     if data.encoding().is_none() {
                         data.set_encoding(payload.slice(own));
                     }

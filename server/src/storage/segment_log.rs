@@ -394,6 +394,19 @@ impl<D: Disk> SegmentLog<D> {
     /// If `index` does not follow the last entry: Raft appends in order, and a gap written to
     /// disk would make the log unreadable.
     pub async fn append(&mut self, index: u64, payload: &[u8]) -> Result<Bytes, LogError> {
+        self.append_parts(index, &[payload]).await
+    }
+
+    /// As [`SegmentLog::append`], with the payload given in parts, which the record joins (so
+    /// that a part held elsewhere, an entry's known encoding, is copied once, into the record).
+    ///
+    /// # Errors
+    /// As [`SegmentLog::append`].
+    ///
+    /// # Panics
+    /// As [`SegmentLog::append`].
+    pub async fn append_parts(&mut self, index: u64, parts: &[&[u8]]) -> Result<Bytes, LogError> {
+        let payload_len = parts.iter().map(|part| part.len()).sum::<usize>();
         if let Some((_, last)) = self.bounds() {
             assert_eq!(index, last + 1, "log append out of order");
         }
@@ -405,19 +418,21 @@ impl<D: Disk> SegmentLog<D> {
             self.start_segment(index).await?;
         }
         // One buffer holds the record, and its payload stays cached from it (no copy).
-        let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + INDEX_BYTES + payload.len());
+        let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + INDEX_BYTES + payload_len);
         let start = start_record(&mut record);
         record.extend_from_slice(&index.to_le_bytes());
-        record.extend_from_slice(payload);
+        for part in parts {
+            record.extend_from_slice(part);
+        }
         finish_record(&mut record, start);
         let segment = self.segments.last().expect("a segment was started").first_index;
         let active = self.active.as_mut().expect("a segment was started");
         let offset = active.len();
         active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
-        self.positions.insert(index, Position { segment, offset, len: payload.len() });
+        self.positions.insert(index, Position { segment, offset, len: payload_len });
         let cached = Bytes::from(record).slice(RECORD_HEADER_BYTES + INDEX_BYTES..);
         self.cache_insert(index, cached.clone());
-        self.held_bytes += record_bytes(payload.len());
+        self.held_bytes += record_bytes(payload_len);
         self.last_written = Some(index);
         Ok(cached)
     }
