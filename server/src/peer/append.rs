@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::{LogId, Vote};
+use redraft_core::codec::DecodeError;
 use redraft_core::limits::APPEND_BYTES_TARGET;
 use tokio::sync::watch;
 
 use super::append_frame::AppendFrame;
 use super::message::{PeerRequest, PeerResponse};
-use super::pool::PeerPool;
+use super::pool::{CallError, PeerPool};
 use crate::raft_types::TypeConfig;
 
 /// How an append is to be sent.
@@ -55,6 +56,15 @@ pub(super) fn plan(rpc: AppendEntriesRequest<TypeConfig>, large_bytes: usize) ->
     }
 }
 
+/// The request that sends `frame` to a peer: the frame, or for a peer that cannot decode frames
+/// (a node of an older build), openraft's request as such builds sent it.
+///
+/// # Errors
+/// With `old_shape`, the frame's own entries do not decode, which would be a bug.
+pub(super) fn request(frame: AppendFrame, old_shape: bool) -> Result<PeerRequest, DecodeError> {
+    Ok(if old_shape { PeerRequest::Append(frame.into_request()?) } else { PeerRequest::AppendFrame(frame) })
+}
+
 /// How long a detached append of `bytes` may take: ten seconds, and one more for every 8 MiB.
 pub fn large_append_deadline(bytes: usize) -> Duration {
     Duration::from_secs(10 + (bytes / (8 << 20)) as u64)
@@ -70,6 +80,8 @@ pub(super) struct Failed {
     /// The request certainly did not reach the follower (openraft then backs off before it
     /// tries again, as it does for any unreachable peer; retrying at once would spin).
     pub not_sent: bool,
+    /// The follower could not decode it (a node of an older build, `raft_network.rs`).
+    pub undecodable: bool,
 }
 
 /// An append sent by a task of its own, and where its outcome will be.
@@ -78,17 +90,21 @@ pub(super) struct InFlight {
     prev: Option<LogId<u64>>,
     last: Option<LogId<u64>>,
     leader_commit: Option<LogId<u64>>,
+    /// Sent in the older builds' shape: so is the heartbeat beside it.
+    old_shape: bool,
     outcome: watch::Receiver<Option<Arc<Outcome>>>,
 }
 
 impl InFlight {
-    /// Sends `frame` (of `bytes` bytes) to node `target` at `addr` from a task of its own.
+    /// Sends `frame` (of `bytes` bytes) to node `target` at `addr` from a task of its own, in the
+    /// older builds' shape if `old_shape`.
     pub(super) fn start(
         pool: Arc<PeerPool>,
         target: u64,
         addr: String,
         frame: AppendFrame,
         bytes: usize,
+        old_shape: bool,
     ) -> InFlight {
         let (tx, outcome) = watch::channel(None);
         let in_flight = InFlight {
@@ -96,22 +112,32 @@ impl InFlight {
             prev: frame.prev_log_id(),
             last: frame.last_log_id(),
             leader_commit: frame.leader_commit(),
+            old_shape,
             outcome,
         };
         tracing::debug!(target, bytes, last = ?in_flight.last, "sending a large append detached");
         tokio::spawn(async move {
-            let outcome = match pool
-                .call_outside_backoff(target, &addr, PeerRequest::Append(frame), large_append_deadline(bytes))
-                .await
-            {
+            let sent = match request(frame, old_shape) {
+                Ok(request) => {
+                    pool.call_outside_backoff(target, &addr, request, large_append_deadline(bytes)).await
+                }
+                Err(error) => Err(CallError::Undecodable(error.to_string())),
+            };
+            let outcome = match sent {
                 Ok(PeerResponse::Append(Ok(response))) => Ok(response),
                 Ok(PeerResponse::Append(Err(error))) => {
-                    Err(Failed { reason: error.to_string(), not_sent: false })
+                    Err(Failed { reason: error.to_string(), not_sent: false, undecodable: false })
                 }
-                Ok(other) => {
-                    Err(Failed { reason: format!("an answer of the wrong kind: {other:?}"), not_sent: false })
-                }
-                Err(error) => Err(Failed { reason: error.to_string(), not_sent: error.certainly_not_sent() }),
+                Ok(other) => Err(Failed {
+                    reason: format!("an answer of the wrong kind: {other:?}"),
+                    not_sent: false,
+                    undecodable: false,
+                }),
+                Err(error) => Err(Failed {
+                    reason: error.to_string(),
+                    not_sent: error.certainly_not_sent(),
+                    undecodable: matches!(error, CallError::Undecodable(_)),
+                }),
             };
             if let Err(failed) = &outcome {
                 let error = &failed.reason;
@@ -160,8 +186,13 @@ impl InFlight {
             leader_commit: self.leader_commit,
             entries: Vec::new(),
         };
+        let request = if self.old_shape {
+            PeerRequest::Append(rpc)
+        } else {
+            PeerRequest::AppendFrame(AppendFrame::new(rpc))
+        };
         tokio::spawn(async move {
-            let _ = pool.call(target, &addr, PeerRequest::Append(AppendFrame::new(rpc)), timeout).await;
+            let _ = pool.call(target, &addr, request, timeout).await;
         });
     }
 }

@@ -199,9 +199,9 @@ mod tests {
     }
 
     fn through_the_wire(rpc: AppendEntriesRequest<TypeConfig>) -> AppendEntriesRequest<TypeConfig> {
-        let body = encode(&PeerRequest::Append(AppendFrame::new(rpc)));
+        let body = encode(&PeerRequest::AppendFrame(AppendFrame::new(rpc)));
         match decode::<PeerRequest>(&body).expect("decodes") {
-            PeerRequest::Append(frame) => frame.into_request().expect("readable"),
+            PeerRequest::AppendFrame(frame) => frame.into_request().expect("readable"),
             other => panic!("not an append: {other:?}"),
         }
     }

@@ -12,7 +12,8 @@
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::LogId;
 use redraft_core::{Reply, Write};
@@ -23,10 +24,14 @@ use crate::error::NodeError;
 use crate::membership::MembershipChange;
 use crate::raft_types::TypeConfig;
 
-/// What one node asks another.
+/// What one node asks another. New variants go at the end, so that a node of an older build
+/// still decodes every request it knows, and answers the others [`PeerResponse::Undecodable`].
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
-    Append(AppendFrame),
+    /// An append in the shape builds before [`PeerRequest::AppendFrame`] sent, its entries
+    /// encoded with the frame: still answered, and still sent to a peer that cannot decode
+    /// frames (`raft_network.rs`), so that a cluster upgrades one node at a time.
+    Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<u64>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// Client writes forwarded by a follower, in order; each command carries a session.
@@ -44,6 +49,8 @@ pub enum PeerRequest {
     LeaderBusy {
         term: u64,
     },
+    /// An append with its entries as the leader's log encoded them (`append_frame.rs`).
+    AppendFrame(AppendFrame),
 }
 
 /// The answer to a [`PeerRequest`], variant for variant.
@@ -83,7 +90,11 @@ impl PeerRequest {
     pub fn tolerates_duplicates(&self) -> bool {
         matches!(
             self,
-            PeerRequest::Append(_) | PeerRequest::Vote(_) | PeerRequest::Snapshot(_) | PeerRequest::Write(_)
+            PeerRequest::Append(_)
+                | PeerRequest::AppendFrame(_)
+                | PeerRequest::Vote(_)
+                | PeerRequest::Snapshot(_)
+                | PeerRequest::Write(_)
         )
     }
 

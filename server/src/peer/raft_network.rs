@@ -51,6 +51,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             addr: node.raft_addr.clone(),
             large_append_bytes: self.large_append_bytes,
             in_flight: None,
+            old_shape: false,
         }
     }
 }
@@ -63,6 +64,10 @@ pub struct PeerLink {
     large_append_bytes: usize,
     /// A large append on its way, which openraft may have given up waiting for.
     in_flight: Option<InFlight>,
+    /// The peer answered an [`AppendFrame`] as undecodable (a node of an older build): appends
+    /// go to it as such builds sent them, for as long as this link lives (openraft makes a new
+    /// one for each replication stream, which then tries frames again).
+    old_shape: bool,
 }
 
 impl PeerLink {
@@ -75,13 +80,37 @@ impl PeerLink {
         frame: AppendFrame,
         timeout: Duration,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeAddr, RaftError<u64>>> {
-        match self.call(PeerRequest::Append(frame), timeout).await {
+        let request = match append::request(frame, self.old_shape) {
+            Ok(request) => request,
+            Err(error) => {
+                let error = CallError::Undecodable(error.to_string());
+                return Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout));
+            }
+        };
+        match self.call(request, timeout).await {
             Ok(PeerResponse::Append(Ok(response))) => Ok(response),
             Ok(PeerResponse::Append(Err(error))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
             }
             Ok(other) => Err(self.rpc_error(unexpected(&other), RPCTypes::AppendEntries, timeout)),
+            Err(CallError::Undecodable(why)) => {
+                // openraft sends the append again, then in the shape the peer may know.
+                self.peer_cannot_decode_frames(&why);
+                Err(self.rpc_error(CallError::Undecodable(why), RPCTypes::AppendEntries, timeout))
+            }
             Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        }
+    }
+
+    fn peer_cannot_decode_frames(&mut self, why: &str) {
+        if !self.old_shape {
+            tracing::info!(
+                target = self.target,
+                %why,
+                "node {} cannot decode this build's appends; sending it appends as older builds did",
+                self.target
+            );
+            self.old_shape = true;
         }
     }
 
@@ -97,6 +126,10 @@ impl PeerLink {
         self.in_flight = None;
         match outcome {
             Some(Ok(response)) => Ok(response),
+            Some(Err(failed)) if failed.undecodable => {
+                self.peer_cannot_decode_frames(&failed.reason);
+                Err(RPCError::Network(NetworkError::new(&std::io::Error::other(failed.reason))))
+            }
             Some(Err(failed)) if failed.not_sent => {
                 Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(failed.reason))))
             }
@@ -145,8 +178,8 @@ impl RaftNetwork<TypeConfig> for PeerLink {
                 }
                 Plan::Detached(frame, bytes) => {
                     let pool = self.pool.clone();
-                    self.in_flight =
-                        Some(InFlight::start(pool, self.target, self.addr.clone(), frame, bytes));
+                    let (target, addr) = (self.target, self.addr.clone());
+                    self.in_flight = Some(InFlight::start(pool, target, addr, frame, bytes, self.old_shape));
                     return self.await_in_flight(asked_last, timeout).await;
                 }
             };
@@ -205,5 +238,116 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         // where 200 ms on top of the timeout and the pool's wait silenced the leader past the
         // election timeout on a loaded machine.
         openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(20)))
+    }
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
+    use redraft_core::command::Command;
+    use redraft_core::entry::{LogEntry, Payload, Write};
+    use redraft_net::peer::{PeerAuth, Route};
+    use serde::Deserialize;
+    use tokio::net::TcpListener;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::membership::MembershipChange;
+    use crate::peer::message::{decode, encode};
+
+    /// The request enum of the builds before `AppendFrame`, variant for variant: how a node of
+    /// such a build decodes a frame's body.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum PreviousBuildRequest {
+        Append(AppendEntriesRequest<TypeConfig>),
+        Vote(VoteRequest<u64>),
+        Snapshot(InstallSnapshotRequest<TypeConfig>),
+        Write(Vec<Write>),
+        ReadIndex,
+        Membership(MembershipChange),
+        PreVote { last_log_id: Option<LogId<u64>> },
+        LeaderBusy { term: u64 },
+    }
+
+    /// A peer answering as a node of the previous build would; returns its address and what it
+    /// made of each request, in order: "append" or "undecodable".
+    async fn previous_build_peer() -> (String, Arc<Mutex<Vec<&'static str>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let addr = listener.local_addr().expect("bound").to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let handler = move |_: Route, body: Vec<u8>| {
+            let log = log.clone();
+            async move {
+                let (what, answer) = match decode::<PreviousBuildRequest>(&body) {
+                    Ok(PreviousBuildRequest::Append(_)) => {
+                        ("append", PeerResponse::Append(Ok(AppendEntriesResponse::Success)))
+                    }
+                    Ok(_) => ("other", PeerResponse::Noted),
+                    Err(error) => ("undecodable", PeerResponse::Undecodable(error.to_string())),
+                };
+                log.lock().expect("not poisoned").push(what);
+                encode(&answer)
+            }
+        };
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            redraft_net::peer::serve(listener, PeerAuth::open("test".into()), handler, stopped).await;
+            drop(stop);
+        });
+        (addr, seen)
+    }
+
+    fn append() -> AppendEntriesRequest<TypeConfig> {
+        let args = [Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"v")];
+        let write = Write::Command { session: None, command: Command::parse(&args).expect("a SET") };
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+            payload: EntryPayload::Normal(LogEntry::new(1, Payload::Batch { writes: Arc::new(vec![write]) })),
+        };
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: vec![entry],
+        }
+    }
+
+    /// A peer of the previous build answers a frame as undecodable; the link's next append, as
+    /// openraft sends it again, goes in the shape that peer knows and succeeds. So does a large
+    /// (detached) append, whose heartbeat then takes the old shape too.
+    #[tokio::test]
+    async fn a_peer_of_the_previous_build_gets_appends_in_its_shape() {
+        for large_append_bytes in [usize::MAX, 1] {
+            let (addr, seen) = previous_build_peer().await;
+            let pool = Arc::new(PeerPool::new(PeerAuth::open("test".into()), 1));
+            let node = NodeAddr { raft_addr: addr, resp_addr: String::new() };
+            let mut link = PeerNetwork::new(pool, large_append_bytes).new_client(2, &node).await;
+            let option = RPCOption::new(Duration::from_secs(5));
+            assert!(link.append_entries(append(), option.clone()).await.is_err(), "a frame is not decoded");
+            let answer = link.append_entries(append(), option).await;
+            assert!(matches!(answer, Ok(AppendEntriesResponse::Success)), "{answer:?}");
+            let seen = seen.lock().expect("not poisoned").clone();
+            assert_eq!(seen.first(), Some(&"undecodable"), "{seen:?}");
+            assert!(
+                seen.iter().skip_while(|what| **what == "undecodable").all(|what| *what == "append"),
+                "{seen:?}"
+            );
+            assert!(seen.contains(&"append"), "{seen:?}");
+        }
+    }
+
+    /// An append in the old shape is laid out as the previous build laid its appends out, so
+    /// that build's leader is understood here (the service answers both shapes).
+    #[test]
+    fn the_old_shape_is_the_previous_builds() {
+        let body = encode(&PeerRequest::Append(append()));
+        assert!(matches!(decode::<PreviousBuildRequest>(&body), Ok(PreviousBuildRequest::Append(_))));
+        let frame = encode(&append::request(AppendFrame::new(append()), false).expect("a frame"));
+        assert!(decode::<PreviousBuildRequest>(&frame).is_err(), "a frame is new to that build");
     }
 }

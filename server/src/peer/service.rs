@@ -124,7 +124,8 @@ async fn answer<N: PeerService>(node: Weak<N>, route: Route, body: Vec<u8>) -> P
         }
     }
     match request {
-        PeerRequest::Append(frame) => match frame.into_request() {
+        PeerRequest::Append(rpc) => PeerResponse::Append(node.append_entries(rpc).await),
+        PeerRequest::AppendFrame(frame) => match frame.into_request() {
             Ok(rpc) => PeerResponse::Append(node.append_entries(rpc).await),
             Err(error) => {
                 tracing::warn!(from = route.from, %error, "a peer sent entries this node cannot decode");
