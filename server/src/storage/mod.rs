@@ -2,7 +2,8 @@
 //!
 //! - [`disk`]: the disk seam, real files in production and a disk that loses unsynced bytes in
 //!   the simulator (DESIGN.md §5);
-//! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery;
+//! - [`segment_log`]: the durable log, segment files of checksummed records, and its recovery
+//!   (what it found and does about damage: `log_damage.rs`);
 //! - [`log_store`]: openraft's log store over it (entries, vote, purge point), with the sync
 //!   loops of each [`fsync`] policy in `flush.rs` (`always`'s on a thread of its own,
 //!   `sync_thread.rs`), and the entries not yet applied kept decoded
@@ -26,6 +27,7 @@ mod entry_encoder;
 mod flush;
 pub mod format;
 pub mod fsync;
+mod log_damage;
 mod log_inner;
 pub mod log_store;
 mod meta_file;

@@ -34,6 +34,7 @@ use redraft_core::record::{
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::disk::{is_media_error, Disk, LogFile};
+pub use super::log_damage::{Damage, OnDamage, RecoveryReport};
 
 /// Default size at which a segment is closed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
@@ -48,40 +49,6 @@ pub enum LogError {
     Io { file: String, source: io::Error },
     #[error("corrupt log: {file} at offset {offset}: {problem}; refusing to start (restore the file or remove the node's data to resync it from peers)")]
     Corrupt { file: String, offset: u64, problem: String },
-}
-
-/// What recovery found and repaired.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    pub segment_count: usize,
-    pub entry_count: usize,
-    /// A torn tail that was truncated: the file, where valid data ended, and the bytes dropped.
-    pub torn_tail: Option<(String, u64, u64)>,
-    /// Damage found before the end of the log: the log was cut back to the intact prefix.
-    pub damage: Option<Damage>,
-}
-
-/// What [`SegmentLog::open_with`] does about damage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnDamage {
-    /// Keep the intact prefix and drop the rest: the node fetches it from the leader.
-    KeepPrefix,
-    /// Refuse to open, changing nothing: a node with no peers has no one to fetch it from.
-    Refuse,
-}
-
-/// Damage in the log (a record whose checksum fails, a torn record before the last segment's
-/// end, entries out of order): the log keeps the records before it and drops the rest, and the
-/// node fetches them again from the leader (`node/catch_up.rs`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Damage {
-    pub file: String,
-    pub offset: u64,
-    pub problem: String,
-    /// The last entry kept, if any.
-    pub kept_through: Option<u64>,
-    /// Segments removed: every later one, and the damaged one when none of it was kept.
-    pub segments_removed: usize,
 }
 
 struct Segment {
@@ -397,14 +364,8 @@ impl<D: Disk> SegmentLog<D> {
         self.append_parts(index, &[payload]).await
     }
 
-    /// As [`SegmentLog::append`], with the payload given in parts, which the record joins (so
-    /// that a part held elsewhere, an entry's known encoding, is copied once, into the record).
-    ///
-    /// # Errors
-    /// As [`SegmentLog::append`].
-    ///
-    /// # Panics
-    /// As [`SegmentLog::append`].
+    /// [`SegmentLog::append`] of a payload given in parts, which the record joins: a part held
+    /// elsewhere (an entry's known encoding) is copied once, into the record.
     pub async fn append_parts(&mut self, index: u64, parts: &[&[u8]]) -> Result<Bytes, LogError> {
         let payload_len = parts.iter().map(|part| part.len()).sum::<usize>();
         if let Some((_, last)) = self.bounds() {
