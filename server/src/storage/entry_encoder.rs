@@ -2,54 +2,48 @@
 //! encodes appended entries in ([`EntryEncoder`]).
 //!
 //! A record's payload is the format version, then bincode's encoding of openraft's `Entry`: its
-//! log id, its payload's variant, then (for a client entry) core's [`LogEntry`], each field's
-//! encoding after the other's. A client entry is written in those parts, so that a
-//! [`LogEntry`] that already knows its encoding ([`LogEntry::encoding`]: a follower received
-//! it so) is copied instead of encoded again, and one that does not learns it from the record
+//! log id, its payload's variant, then (for a client entry) core's `LogEntry`, each field's
+//! encoding after the other's. A client entry is written in those parts, so that a `LogEntry`
+//! that already knows its encoding (`LogEntry::encoding`: a follower received it so) is copied
+//! instead of encoded again, and one that does not learns it from the record
 //! ([`EncodedEntry::own`]). The test below checks the parts against bincode's whole encoding.
 
 use std::ops::RangeFrom;
 
 use openraft::{Entry, EntryPayload};
 use redraft_core::codec;
-use redraft_core::entry::LogEntry;
 use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
 
 use super::format::STORE_FORMAT_VERSION;
 use crate::raft_types::TypeConfig;
 
-/// bincode's variant index of `EntryPayload::Normal`, which precedes its [`LogEntry`].
+/// bincode's variant index of `EntryPayload::Normal`, which precedes its `LogEntry`.
 const NORMAL_PAYLOAD_VARIANT: u32 = 1;
 
 /// Encodes an entry as its log record's payload holds it (after the segment log's index prefix).
 pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_entry_into(entry, &mut out);
+    encode_head_into(entry, &mut out);
+    if let EntryPayload::Normal(data) = &entry.payload {
+        match data.encoding() {
+            Some(encoding) => out.extend_from_slice(encoding),
+            None => codec::encode_into(data, &mut out),
+        }
+    }
     out
 }
 
-/// An entry's record payload, in the parts it is written in, and where in it the [`LogEntry`]'s
+/// An entry's record payload, in the parts it is written in, and where in it the `LogEntry`'s
 /// own encoding starts.
 pub(super) struct EncodedEntry<'a> {
     /// The payload: what was encoded, then (for a client entry that knew its encoding) that
     /// encoding, copied only into the record.
     pub(super) parts: [&'a [u8]; 2],
-    /// The [`LogEntry`]'s encoding within the payload, for a client entry.
+    /// The `LogEntry`'s encoding within the payload, for a client entry.
     pub(super) own: Option<RangeFrom<usize>>,
 }
 
-/// As [`encode_entry`], appending to `out`, in one walk of the entry (the proposer bounded it, so
-/// that sizing it first would buy nothing); returns where in `out` a client entry's own encoding
-/// starts.
-fn encode_entry_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usize> {
-    let start = encode_head_into(entry, out)?;
-    if let EntryPayload::Normal(data) = &entry.payload {
-        encode_log_entry_into(data, out);
-    }
-    Some(start)
-}
-
-/// Appends the payload of `entry` to `out` up to where a client entry's [`LogEntry`] starts, and
+/// Appends the payload of `entry` to `out` up to where a client entry's `LogEntry` starts, and
 /// returns that offset; the whole payload, and `None`, for any other entry.
 fn encode_head_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usize> {
     out.push(STORE_FORMAT_VERSION);
@@ -63,14 +57,6 @@ fn encode_head_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usiz
             codec::encode_into(entry, out);
             None
         }
-    }
-}
-
-/// Appends `data`'s encoding to `out`: a copy of it when the entry knows it.
-pub fn encode_log_entry_into(data: &LogEntry, out: &mut Vec<u8>) {
-    match data.encoding() {
-        Some(encoding) => out.extend_from_slice(encoding),
-        None => codec::encode_into(data, out),
     }
 }
 
