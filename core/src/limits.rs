@@ -151,8 +151,8 @@ pub const OPEN_FILES_RESERVED: u64 = 32 + 2 * 4 * PEER_IDLE_CONNECTIONS_MAX as u
 
 /// Most client writes the leader's proposer puts in one batch entry. A batch is applied while
 /// the shards it touches are locked, so this bounds how long one apply holds readers off (4,096
-/// SETs apply in about a millisecond). A batch holds what arrived while the previous entries
-/// were in flight: with 50 clients pipelining 16 writes each, 800.
+/// SETs apply in about a millisecond). A batch holds what arrived while the previous one was
+/// in flight (`node/proposer.rs`): with 50 clients pipelining 16 writes each, up to 800.
 pub const BATCH_WRITES_MAX: usize = 4096;
 
 /// Most bytes (by [`crate::Write::weight`]) the proposer puts in one batch entry, unless a single
@@ -165,13 +165,6 @@ pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// a batch entry fits (see [`BATCH_BYTES_MAX`]); the buffer of an entry with one larger write is
 /// let go after it.
 pub const LOG_ENCODING_KEPT_BYTES: usize = BATCH_BYTES_MAX + 64 * 1024;
-
-/// Batch entries the leader keeps proposed but not yet applied. While they are in flight, writes
-/// wait and join the next batch (natural batching, with no fixed linger); the next batch also
-/// waits for the previous one to be synced in the local log (`node/proposer.rs`). Two let one
-/// entry replicate while the next is appended and synced; four measured no faster on three
-/// nodes (`benches/compare/cluster.sh`, SET -P16 139k against 148k with two).
-pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
 
 /// Forwarding requests a follower keeps in flight to the leader. While they are in flight, the
 /// writes of every connection wait and go together in the next request, bounded as a batch is.

@@ -243,7 +243,6 @@ impl Node {
             .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
         }
         let last_log: Arc<dyn LastLogId> = Arc::new(log.clone());
-        let appends_durable = log.appends_durable();
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -325,7 +324,7 @@ impl Node {
             feed,
         });
         tokio::spawn(duties::duties(Arc::downgrade(&node), stopped));
-        tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, appends_durable, write_timeout));
+        tokio::spawn(proposer::propose(Arc::downgrade(&node), queue, write_timeout));
         Ok(node)
     }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures::future::Either;
 use openraft::storage::LogFlushed;
 use openraft::LogId;
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::disk::Disk;
 use super::log_inner::LogInner;
@@ -41,7 +41,6 @@ pub(super) async fn sync_each_batch<D: Disk>(
     mark: Arc<Mutex<SyncedMark<D>>>,
     committed: Arc<std::sync::Mutex<Option<LogId<u64>>>>,
     mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>,
-    durable: Arc<watch::Sender<u64>>,
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::new();
@@ -99,16 +98,12 @@ pub(super) async fn sync_each_batch<D: Disk>(
                 inner.lock().await.sync_failed.get_or_insert_with(|| error.to_string());
             }
         }
-        let synced = batch.len() as u64;
         for callback in batch.drain(..) {
             let result = match &result {
                 Ok(()) => Ok(()),
                 Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
             };
             callback.log_io_completed(result);
-        }
-        if result.is_ok() {
-            durable.send_modify(|count| *count += synced);
         }
     }
 }

@@ -26,7 +26,7 @@ use openraft::{
 use redraft_core::codec;
 use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
@@ -59,8 +59,6 @@ pub struct LogStore<D: Disk + Clone> {
     metrics: Arc<Metrics>,
     /// Appends waiting for a sync (the `always` policy only).
     flush: mpsc::Sender<LogFlushed<TypeConfig>>,
-    /// How many appends the log has reported durable so far (see [`LogStore::appends_durable`]).
-    durable: Arc<watch::Sender<u64>>,
     /// The state machine the log is applied to: entries it has applied leave the decoded tail.
     applied_by: Arc<StateMachine>,
 }
@@ -75,7 +73,6 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
             policy: self.policy,
             metrics: self.metrics.clone(),
             flush: self.flush.clone(),
-            durable: self.durable.clone(),
             applied_by: self.applied_by.clone(),
         }
     }
@@ -314,7 +311,6 @@ impl<D: Disk + Clone> LogStore<D> {
         }));
         let mark = Arc::new(Mutex::new(mark));
         let (flush, pending) = mpsc::channel(LOG_FLUSH_QUEUE_DEPTH);
-        let durable = Arc::new(watch::Sender::new(0));
         match policy {
             FsyncPolicy::Always => {
                 let flusher = sync_each_batch(
@@ -322,7 +318,6 @@ impl<D: Disk + Clone> LogStore<D> {
                     mark.clone(),
                     committed.clone(),
                     pending,
-                    durable.clone(),
                     metrics.clone(),
                 );
                 spawn_sync_loop(flusher).map_err(OpenError::SyncLoop)?;
@@ -333,16 +328,8 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::No => {}
         }
         let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
-        let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, durable, applied_by };
+        let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, applied_by };
         Ok((store, recovery))
-    }
-
-    /// Counts the appends the log has reported durable, one for each call of openraft's
-    /// `append` (under `always` once its sync is done, under the other policies at once). The
-    /// leader's proposer watches it to hand openraft its next batch only when the log can take
-    /// it (`node/proposer.rs`).
-    pub fn appends_durable(&self) -> watch::Receiver<u64> {
-        self.durable.subscribe()
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {
@@ -478,7 +465,6 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
             }
             FsyncPolicy::Everysec | FsyncPolicy::No => {
                 callback.log_io_completed(Ok(()));
-                self.durable.send_modify(|count| *count += 1);
             }
         }
         Ok(())
