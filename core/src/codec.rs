@@ -74,6 +74,15 @@ pub fn decode_part<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
     Ok(options().deserialize(bytes)?)
 }
 
+/// Decodes the value that starts `bytes` (a part, as [`decode_part`] does) and moves `bytes`
+/// past it: bincode reads exactly the value's encoding.
+///
+/// # Errors
+/// [`DecodeError::Malformed`].
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &mut &[u8]) -> Result<T, DecodeError> {
+    Ok(options().deserialize_from(bytes)?)
+}
+
 /// Decodes bytes written by [`encode_versioned`] with the same `version`.
 ///
 /// # Errors
@@ -91,6 +100,15 @@ pub fn decode_any_version<T: DeserializeOwned>(
     versions: RangeInclusive<u8>,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
+    Ok(options().deserialize(versioned_body(versions, bytes)?)?)
+}
+
+/// What follows the version byte of bytes written by [`encode_versioned`] with any of
+/// `versions`.
+///
+/// # Errors
+/// [`DecodeError::Empty`] or [`DecodeError::UnsupportedVersion`].
+pub fn versioned_body(versions: RangeInclusive<u8>, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     let (&found, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if !versions.contains(&found) {
         return Err(DecodeError::UnsupportedVersion {
@@ -99,5 +117,5 @@ pub fn decode_any_version<T: DeserializeOwned>(
             newest: *versions.end(),
         });
     }
-    Ok(options().deserialize(body)?)
+    Ok(body)
 }

@@ -16,6 +16,7 @@ pub mod command;
 pub mod command_name;
 pub mod command_spec;
 pub mod entry;
+pub mod entry_decoder;
 pub mod exec;
 pub mod fnv;
 pub mod glob;

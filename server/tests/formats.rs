@@ -143,22 +143,22 @@ fn unhex(text: &str) -> Vec<u8> {
 #[test]
 fn entries_of_older_versions_are_still_read_and_unknown_versions_refused() {
     let old = unhex(VERSION_1_INCRBY);
-    let decoded = decode_entry(&old).expect("a version-1 entry decodes");
+    let decoded = decode_entry(&old.clone().into()).expect("a version-1 entry decodes");
     assert_eq!(decoded.log_id, sample_entries()[2].log_id);
     assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[2].payload));
     // A version-2 build wrote a batch exactly as this one does, but for the version byte.
     let mut version_2 = encode_entry(&sample_entries()[3]);
     version_2[0] = 2;
-    let decoded = decode_entry(&version_2).expect("a version-2 entry decodes");
+    let decoded = decode_entry(&version_2.into()).expect("a version-2 entry decodes");
     assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[3].payload));
     // And a version-3 build wrote an ACL change so (version 4 added transactions at the end).
     let mut version_3 = encode_entry(&sample_entries()[4]);
     version_3[0] = 3;
-    let decoded = decode_entry(&version_3).expect("a version-3 entry decodes");
+    let decoded = decode_entry(&version_3.into()).expect("a version-3 entry decodes");
     assert_eq!(format!("{:?}", decoded.payload), format!("{:?}", sample_entries()[4].payload));
     let mut newer = old.clone();
     newer[0] = 5;
-    let error = decode_entry(&newer).expect_err("version 5 is unknown").to_string();
+    let error = decode_entry(&newer.into()).expect_err("version 5 is unknown").to_string();
     assert_eq!(error, "format version 5 is not supported (this build reads versions 1 to 4)");
 }
 

@@ -1,5 +1,5 @@
-//! Log entries as their records hold them ([`encode_entry`]), and the buffer the log store
-//! encodes appended entries in ([`EntryEncoder`]).
+//! Log entries as their records hold them ([`encode_entry`], and back: [`decode_entry`]), and
+//! the buffer the log store encodes appended entries in ([`EntryEncoder`]).
 //!
 //! A record's payload is the format version, then bincode's encoding of openraft's `Entry`: its
 //! log id, its payload's variant, then (for a client entry) core's `LogEntry`, each field's
@@ -10,11 +10,14 @@
 
 use std::ops::RangeFrom;
 
-use openraft::{Entry, EntryPayload};
-use redraft_core::codec;
+use bytes::Bytes;
+
+use openraft::{Entry, EntryPayload, LogId};
+use redraft_core::codec::{self, DecodeError};
+use redraft_core::entry_decoder::decode_log_entry;
 use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
 
-use super::format::STORE_FORMAT_VERSION;
+use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use crate::raft_types::TypeConfig;
 
 /// bincode's variant index of `EntryPayload::Normal`, which precedes its `LogEntry`.
@@ -31,6 +34,23 @@ pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Decodes a log record's payload written by this build or an older one (each version only added
+/// variants): a client entry's `LogEntry` with core's decoder for it, any other entry with
+/// bincode.
+///
+/// # Errors
+/// The payload is of an unknown format version, or malformed.
+pub fn decode_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, DecodeError> {
+    let body = codec::versioned_body(STORE_FORMAT_VERSIONS_READ, payload)?;
+    let mut rest = body;
+    let log_id: LogId<u64> = codec::decode_prefix(&mut rest)?;
+    if codec::decode_prefix::<u32>(&mut rest)? == NORMAL_PAYLOAD_VARIANT {
+        let data = decode_log_entry(&payload.slice(payload.len() - rest.len()..))?;
+        return Ok(Entry { log_id, payload: EntryPayload::Normal(data) });
+    }
+    codec::decode_part(body)
 }
 
 /// An entry's record payload, in the parts it is written in, and where in it the `LogEntry`'s

@@ -23,7 +23,6 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
 };
-use redraft_core::codec;
 use redraft_core::limits::LOG_FLUSH_QUEUE_DEPTH;
 use redraft_core::StateMachine;
 use tokio::sync::{mpsc, Mutex};
@@ -31,10 +30,9 @@ use tokio::sync::{mpsc, Mutex};
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
-pub use super::entry_encoder::encode_entry;
 use super::entry_encoder::EntryEncoder;
+pub use super::entry_encoder::{decode_entry, encode_entry};
 use super::flush::{sync_each_batch, sync_every_second};
-use super::format::STORE_FORMAT_VERSIONS_READ;
 use super::fsync::FsyncPolicy;
 use super::log_inner::LogInner;
 use super::meta_file::{open_meta, save_meta};
@@ -341,14 +339,6 @@ impl<D: Disk + Clone> LogStore<D> {
         inner.meta_sequence += 1;
         save_meta(&self.disk, &inner.meta, inner.meta_sequence).await
     }
-}
-
-/// Decodes a log record's payload written by this build or an older one.
-///
-/// # Errors
-/// The payload is of an unknown format version, or malformed.
-pub fn decode_entry(payload: &[u8]) -> Result<Entry<TypeConfig>, codec::DecodeError> {
-    codec::decode_any_version(STORE_FORMAT_VERSIONS_READ, payload)
 }
 
 fn read_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, StorageError<u64>> {
