@@ -18,7 +18,7 @@ use redraft_core::limits::LOG_CACHE_BYTES_MAX;
 use crate::raft_types::TypeConfig;
 
 /// Most entries kept decoded: the entries in flight between append and apply, with room to spare
-/// (the proposer keeps two batches in flight; a follower receives a few per AppendEntries).
+/// (the proposer keeps one batch in flight; a follower receives a few per AppendEntries).
 pub const DECODED_TAIL_ENTRIES_MAX: usize = 64;
 
 /// Consecutive entries, oldest first, with the size of each one's encoding.
