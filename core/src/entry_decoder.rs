@@ -126,22 +126,13 @@ impl Reader<'_> {
         Ok(len)
     }
 
+    /// A `bool`, or an `Option`'s tag (whether a value follows): one byte, 0 or 1.
     #[inline]
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(malformed("a bool neither 0 nor 1")),
-        }
-    }
-
-    /// An `Option`'s tag: whether a value follows.
-    #[inline]
-    fn some(&mut self) -> Result<bool, DecodeError> {
-        match self.byte()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(malformed("an option tag neither 0 nor 1")),
+            _ => Err(malformed("a bool or option tag neither 0 nor 1")),
         }
     }
 
@@ -189,7 +180,7 @@ impl Reader<'_> {
         if kind != WRITE_COMMAND && kind != WRITE_TXN {
             return Ok(None);
         }
-        let session = match self.some()? {
+        let session = match self.bool()? {
             false => None,
             true => Some(SessionRef { client_id: self.varint()?, sequence: self.varint()? }),
         };
@@ -205,7 +196,7 @@ impl Reader<'_> {
             return Ok(None);
         }
         let (key, value) = (self.bytes()?, self.bytes()?);
-        let ttl_ms = if self.some()? { Some(self.varint()?) } else { None };
+        let ttl_ms = if self.bool()? { Some(self.varint()?) } else { None };
         let keep_ttl = self.bool()?;
         if self.len()? != 0 {
             return Ok(None);
