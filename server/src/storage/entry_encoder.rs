@@ -11,7 +11,6 @@
 use std::ops::RangeFrom;
 
 use bytes::Bytes;
-
 use openraft::{Entry, EntryPayload, LogId};
 use redraft_core::codec::{self, DecodeError};
 use redraft_core::entry_decoder::decode_log_entry;
