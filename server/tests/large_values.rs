@@ -26,6 +26,11 @@ fn a_large_value_replicates_without_an_election() {
     let cluster = Cluster::start_with(3, &format!("{timings}write-timeout-ms = 60000\n"));
     let leader = cluster.leader();
     let term = cluster.info(leader)["term"].clone();
+    // The nodes' last lines, for a failure's message.
+    let logs = || {
+        let tails = cluster.nodes.keys().map(|id| format!("node {id}:\n{}", cluster.log_tail(*id, 60)));
+        tails.collect::<Vec<_>>().join("\n")
+    };
     let value = "v".repeat(200 << 20);
     let mut client = cluster.client(cluster.follower(leader));
     // As long as the nodes may take to answer (their write timeout): the write has taken over
@@ -44,11 +49,15 @@ fn a_large_value_replicates_without_an_election() {
     // been seen in CI runs (the term 2 -> 3, 2 -> 4), none on a quiet machine.
     let after: u64 = cluster.info(leader)["term"].parse().expect("a term");
     let before: u64 = term.parse().expect("a term");
-    assert!(after < before + 5, "an election loop while the value was replicated: term {before} -> {after}");
+    assert!(
+        after < before + 5,
+        "an election loop while the value was replicated: term {before} -> {after}\n{}",
+        logs()
+    );
     let settled = cluster.leader();
     let settled_term = cluster.info(settled)["term"].clone();
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(cluster.info(settled)["term"], settled_term, "elections went on after the write");
+    assert_eq!(cluster.info(settled)["term"], settled_term, "elections went on after the write\n{}", logs());
     // The leader now (the same one, unless an election happened).
     let leader = cluster.leader();
 
@@ -67,8 +76,13 @@ fn a_large_value_replicates_without_an_election() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut client = cluster.client(paused);
     while client.call(&["STRLEN", "burst19"]).expect("STRLEN") != Frame::Integer(8 << 20) {
-        assert!(Instant::now() < deadline, "node {paused} did not catch up: {:?}", cluster.info(paused));
+        assert!(
+            Instant::now() < deadline,
+            "node {paused} did not catch up: {:?}\n{}",
+            cluster.info(paused),
+            logs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(cluster.leader(), leader, "the leader kept its place");
+    assert_eq!(cluster.leader(), leader, "the leader kept its place\n{}", logs());
 }
