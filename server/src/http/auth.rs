@@ -8,14 +8,15 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
+use bytes::Bytes;
 use futures::future::{ready, Either, Ready};
 use redraft_core::acl::category::position;
 use redraft_core::acl::{KeyAccess, User, Users, DEFAULT_USER};
-use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{error, Refusal};
@@ -62,32 +63,28 @@ impl Caller {
     }
 }
 
-/// The layer every route passes through: [`authorize`] before the route runs. Written by hand
-/// rather than with `axum::middleware::from_fn`, which clones the route's service and boxes a
-/// future for every request; the check itself never waits.
-#[derive(Clone)]
-pub struct AuthLayer {
-    pub node: Arc<Node>,
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = Authorized<S>;
-
-    fn layer(&self, inner: S) -> Authorized<S> {
-        Authorized { inner, node: self.node.clone() }
-    }
-}
-
-/// A route behind [`AuthLayer`].
+/// The routes (or any service) behind [`authorize`]: every request is checked before it is
+/// routed. Written by hand rather than with `axum::middleware::from_fn`, which clones the
+/// route's service and boxes a future for every request; the check itself never waits. It
+/// wraps the whole router (`super::service`), not each route as `Router::layer` would: that
+/// boxes one more future per request.
 #[derive(Clone)]
 pub struct Authorized<S> {
     inner: S,
     node: Arc<Node>,
 }
 
-impl<S> Service<Request> for Authorized<S>
+impl<S> Authorized<S> {
+    pub fn new(node: Arc<Node>, inner: S) -> Authorized<S> {
+        Authorized { inner, node }
+    }
+}
+
+impl<S, B> Service<axum::http::Request<B>> for Authorized<S>
 where
     S: Service<Request, Response = Response>,
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -97,7 +94,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let mut request = request.map(Body::new);
         match authorize(&self.node, &mut request) {
             Ok(()) => Either::Right(self.inner.call(request)),
             Err(refused) => Either::Left(ready(Ok(*refused))),

@@ -54,7 +54,7 @@ pub async fn serve_with(
     mut stop: watch::Receiver<bool>,
     limits: HttpLimits,
 ) -> std::io::Result<()> {
-    let router = super::router(node);
+    let service = super::service(node);
     let slots = Arc::new(Semaphore::new(limits.connections_max));
     loop {
         let (stream, peer) = tokio::select! {
@@ -74,7 +74,7 @@ pub async fn serve_with(
             tracing::warn!(%peer, "closed an HTTP connection: {} are open already", limits.connections_max);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(service.clone());
         let (mut stop, timeout, tls) = (stop.clone(), limits.header_timeout, limits.tls.clone());
         tokio::spawn(async move {
             let serve = async {
@@ -98,8 +98,11 @@ pub async fn serve_with(
 }
 
 /// Serves HTTP/1.1 on one connection, plain or inside TLS.
-async fn serve_connection<S>(stream: S, service: TowerToHyperService<axum::Router>, header_timeout: Duration)
-where
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<super::Service>,
+    header_timeout: Duration,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let connection = hyper::server::conn::http1::Builder::new()

@@ -35,6 +35,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tower_layer::Layer;
 
 use crate::addr::{is_host_port, NodeAddr};
 use crate::error::NodeError;
@@ -52,9 +53,17 @@ mod watch;
 
 pub use listener::{serve, serve_with, HttpLimits};
 
+/// What serves each HTTP request: the routes, with the body limit and [`auth`] around the
+/// router once (`Router::layer` would wrap each route, and box one more future per request).
+pub type Service = auth::Authorized<<DefaultBodyLimit as Layer<Router>>::Service>;
+
+/// The routes over `node`, behind the body limit and [`auth`].
+pub fn service(node: Arc<Node>) -> Service {
+    auth::Authorized::new(node.clone(), DefaultBodyLimit::max(BODY_BYTES_MAX).layer(router(node)))
+}
+
 /// The routes, over `node`.
-pub fn router(node: Arc<Node>) -> Router {
-    let authorize = auth::AuthLayer { node: node.clone() };
+fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/metrics", get(metrics))
@@ -71,8 +80,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/batch", post(txn::batch))
         .route("/v1/watch", get(watch::watch))
         .route("/v1/openapi.json", get(openapi_json))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .layer(authorize)
         .with_state(node)
 }
 
