@@ -1,16 +1,16 @@
 //! A [`LogEntry`] decoded from its bytes ([`codec::encode_into`]) by hand for the writes nearly
 //! every entry is made of, and by bincode for the rest: the same value bincode decodes, or an
-//! error where it errs (`core/tests/entry_decoder.rs` checks both on random entries and on
+//! error where it errs (`core/tests/entry_codec.rs` checks both on random entries and on
 //! damaged ones).
 //!
 //! Why by hand: every follower decodes each entry it receives, and a node restarting decodes its
 //! log. bincode reaches each field through serde's visitors, which cost a SET about 1,460
 //! instructions to decode on a follower of three (valgrind's callgrind, 50 clients, `SET -P16`,
 //! 16-byte values), nearly what applying it costs; this decoder, about 870, a quarter of them the
-//! allocation of the `Box` a SET's arguments live in. Here a SET (`Write::Command` with `Command::Set`) and a put on its own
-//! (`Write::Txn` holding one `TxnOp::Put`, what the HTTP API's plain PUT proposes) are read
-//! field by field; any other write is handed to bincode, from where it starts, and reading goes
-//! on after it.
+//! allocation of the `Box` a SET's arguments live in. Here a SET (`Write::Command` with
+//! `Command::Set`) and a put on its own (`Write::Txn` holding one `TxnOp::Put`, what the HTTP
+//! API's plain PUT proposes) are read field by field; any other write is handed to bincode, from
+//! where it starts, and reading goes on after it. `entry_encoder.rs` writes them so.
 //!
 //! Their keys and values of at most [`INLINE_VALUE_BYTES_MAX`] bytes are slices of the bytes
 //! decoded, not copies: the map copies strings that short into its records when it applies them
@@ -18,10 +18,7 @@
 //! holds it (which keeps that buffer as its encoding anyway). A longer value is copied, because
 //! the map keeps it as it is, and a slice would pin the whole buffer for as long as the key lives.
 //!
-//! The layout is bincode's with [`codec`]'s options: integers as varints (one byte below 251,
-//! else 251, 252 or 253 and 2, 4 or 8 little-endian bytes), signed ones zigzagged first; an enum
-//! as its variant's index (a varint) and its fields; an `Option` and a `bool` as one byte, 0 or
-//! 1; a byte string or a list as its length (a varint) and its items; no trailing bytes.
+//! The layout, and the variant indexes read, are in `entry_layout.rs`.
 
 use std::sync::Arc;
 
@@ -31,16 +28,9 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, DecodeError};
 use crate::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use crate::entry::{LogEntry, Payload, SessionRef, Write};
+use crate::entry_layout::{COMMAND_SET, PAYLOAD_BATCH, TXN_OP_PUT, WRITE_COMMAND, WRITE_TXN};
 use crate::stored_key::INLINE_VALUE_BYTES_MAX;
 use crate::txn::{Txn, TxnOp};
-
-// Variant indexes, in declaration order (`core/tests/entry_decoder.rs` encodes one of each to
-// check them).
-const PAYLOAD_BATCH: u32 = 4;
-const WRITE_COMMAND: u32 = 0;
-const WRITE_TXN: u32 = 3;
-const COMMAND_SET: u32 = 1;
-const TXN_OP_PUT: u32 = 0;
 
 /// Decodes a [`LogEntry`] written by [`codec::encode_into`](crate::codec::encode_into); its short
 /// strings share `source`.

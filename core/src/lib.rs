@@ -17,6 +17,8 @@ pub mod command_name;
 pub mod command_spec;
 pub mod entry;
 pub mod entry_decoder;
+pub mod entry_encoder;
+mod entry_layout;
 pub mod exec;
 pub mod fnv;
 pub mod glob;

@@ -3,10 +3,11 @@
 //!
 //! A record's payload is the format version, then bincode's encoding of openraft's `Entry`: its
 //! log id, its payload's variant, then (for a client entry) core's `LogEntry`, each field's
-//! encoding after the other's. A client entry is written in those parts, so that a `LogEntry`
-//! that already knows its encoding (`LogEntry::encoding`: a follower received it so) is copied
-//! instead of encoded again, and one that does not learns it from the record
-//! ([`EncodedEntry::own`]). The test below checks the parts against bincode's whole encoding.
+//! encoding after the other's (a `LogEntry`'s by core's encoder for it). A client entry is
+//! written in those parts, so that a `LogEntry` that already knows its encoding
+//! (`LogEntry::encoding`: a follower received it so) is copied instead of encoded again, and one
+//! that does not learns it from the record ([`EncodedEntry::own`]). The test below checks the
+//! parts against bincode's whole encoding.
 
 use std::ops::RangeFrom;
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use openraft::{Entry, EntryPayload, LogId};
 use redraft_core::codec::{self, DecodeError};
 use redraft_core::entry_decoder::decode_log_entry;
+use redraft_core::entry_encoder::encode_log_entry;
 use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
 
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
@@ -29,7 +31,7 @@ pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     if let EntryPayload::Normal(data) = &entry.payload {
         match data.encoding() {
             Some(encoding) => out.extend_from_slice(encoding),
-            None => codec::encode_into(data, &mut out),
+            None => encode_log_entry(data, &mut out),
         }
     }
     out
@@ -97,7 +99,7 @@ impl EntryEncoder {
             EntryPayload::Normal(data) => match data.encoding() {
                 Some(encoding) => encoding.as_ref(),
                 None => {
-                    codec::encode_into(data, &mut self.buffer);
+                    encode_log_entry(data, &mut self.buffer);
                     &[]
                 }
             },
