@@ -126,7 +126,7 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         let more_buffered = requests.len() == PIPELINE_REQUESTS_MAX;
-        if requests.iter().any(|args| blocks(&args[0])) {
+        if requests.iter().any(|args| redraft_core::spec::blocks(&args[0])) {
             // A blocking pop may wait long: the socket is read meanwhile (what arrives stays
             // buffered), so that a client that goes stops the wait before anything is popped
             // for it, as Redis unblocks a client that disconnects.
@@ -209,10 +209,4 @@ pub(super) async fn serve_client<S: AsyncRead + AsyncWrite + Unpin>(
     server.clients.remove(id);
     server.pubsub.remove(id);
     metrics.connections.dec();
-}
-
-/// Whether a request's command may block its client.
-fn blocks(name: &[u8]) -> bool {
-    redraft_core::spec::find(name)
-        .is_some_and(|spec| spec.flags.contains(&redraft_core::spec::Flag::Blocking))
 }
