@@ -45,11 +45,39 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     position(name).map(|at| &COMMANDS[at])
 }
 
+/// Whether a command of this name may block its client: its entry is flagged
+/// [`Flag::Blocking`]. A name whose first letter begins no blocking command's is answered
+/// without a lookup ([`BLOCKING_INITIALS`]): the RESP server asks this of every request before
+/// it runs a pipeline, and a lookup cost GET and SET about 90 instructions (callgrind).
+pub fn blocks(name: &[u8]) -> bool {
+    let Some(&first) = name.first() else { return false };
+    BLOCKING_INITIALS & (1 << (first & 0x1f)) != 0
+        && find(name).is_some_and(|spec| spec.flags.contains(&Flag::Blocking))
+}
+
+/// The low five bits of every blocking command's first letter (a letter's in either case), as
+/// a set of bits, built when the crate compiles.
+const BLOCKING_INITIALS: u32 = {
+    let mut initials = 0u32;
+    let mut at = 0;
+    while at < COMMANDS.len() {
+        let mut flag = 0;
+        while flag < COMMANDS[at].flags.len() {
+            if matches!(COMMANDS[at].flags[flag], Flag::Blocking) {
+                initials |= 1 << (COMMANDS[at].name.as_bytes()[0] & 0x1f);
+            }
+            flag += 1;
+        }
+        at += 1;
+    }
+    initials
+};
+
 /// Where a command is in [`COMMANDS`], by name in any ASCII case: compared with the few entries
 /// of its length and first letter ([`INDEX`]), a name of up to 8 bytes as one word
-/// ([`SHORT_NAMES`]). A request looks its name up three times (its metrics label, whether it
-/// blocks, its parser); a scan of the table cost 70 to 140 instructions each for GET and SET
-/// (callgrind), a hash of the lower-cased name 175.
+/// ([`SHORT_NAMES`]). A request looks its name up twice (its metrics label, its parser; whether
+/// it blocks, [`blocks`] answers without a lookup for most names); a scan of the table cost 70
+/// to 140 instructions each for GET and SET (callgrind), a hash of the lower-cased name 175.
 pub fn position(name: &[u8]) -> Option<usize> {
     let &first = name.first()?;
     let mut entries =
@@ -92,34 +120,6 @@ static SHORT_NAMES: [(u64, u64); COUNT] = {
 /// Names of at least this many bytes share the last length of [`INDEX`].
 const INDEX_LENGTHS: usize = 32;
 /// Entries per bucket of [`INDEX`]; a table with a fuller bucket does not compile.
-/// Whether a command of this name may block its client: its entry is flagged
-/// [`Flag::Blocking`]. A name whose first letter begins no blocking command's is answered
-/// without a lookup ([`BLOCKING_INITIALS`]): the RESP server asks this of every request before
-/// it runs a pipeline, and a lookup cost GET and SET about 90 instructions (callgrind).
-pub fn blocks(name: &[u8]) -> bool {
-    let Some(&first) = name.first() else { return false };
-    BLOCKING_INITIALS & (1 << (first & 0x1f)) != 0
-        && find(name).is_some_and(|spec| spec.flags.contains(&Flag::Blocking))
-}
-
-/// The low five bits of every blocking command's first letter (a letter's in either case), as
-/// a set of bits, built when the crate compiles.
-const BLOCKING_INITIALS: u32 = {
-    let mut initials = 0u32;
-    let mut at = 0;
-    while at < COMMANDS.len() {
-        let mut flag = 0;
-        while flag < COMMANDS[at].flags.len() {
-            if matches!(COMMANDS[at].flags[flag], Flag::Blocking) {
-                initials |= 1 << (COMMANDS[at].name.as_bytes()[0] & 0x1f);
-            }
-            flag += 1;
-        }
-        at += 1;
-    }
-    initials
-};
-
 const BUCKET_ENTRIES: usize = 8;
 const NO_ENTRY: u16 = u16::MAX;
 
