@@ -14,6 +14,11 @@ pub const KEY_BYTES_MAX: usize = 64 * 1024;
 /// refuse to grow a value past it with Redis's own error text.
 pub const VALUE_BYTES_MAX: usize = 512 * 1024 * 1024;
 
+/// Longest request argument the server copies out of the buffer it was read into (see
+/// [`crate::stored_key::copied_on_arrival`]); a longer one stays a slice of that buffer, which
+/// for an argument this long was grown for it and holds little else.
+pub const ARG_COPIED_BYTES_MAX: usize = 1024 * 1024;
+
 /// Largest payload of one log or snapshot record. A record is read whole before its checksum is
 /// verified, so this is also the most a decoder ever buffers. It must hold the largest value plus
 /// its key and the entry's framing.

@@ -12,6 +12,7 @@
 //! Command semantics live in `redraft-core`; this module only moves bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use redraft_core::stored_key::copied_on_arrival;
 use redraft_core::types::zset::format_score;
 use redraft_core::Reply;
 
@@ -152,7 +153,13 @@ impl RequestDecoder {
                     // sends nothing must not cost 512 MiB. The buffer grows as bytes arrive.
                     return Ok(None);
                 }
-                let arg = buffer.split_to(len).freeze();
+                let arg = if copied_on_arrival(len) {
+                    let arg = Bytes::copy_from_slice(&buffer[..len]);
+                    buffer.advance(len);
+                    arg
+                } else {
+                    buffer.split_to(len).freeze()
+                };
                 if &buffer[..2] != b"\r\n" {
                     return Err(ProtocolError::new("invalid bulk string terminator"));
                 }
@@ -193,7 +200,7 @@ impl RequestDecoder {
             at = end + 2;
         }
         let whole = buffer.split_to(at).freeze();
-        Some(ranges[..count].iter().map(|&(start, end)| whole.slice(start..end)).collect())
+        Some(ranges[..count].iter().map(|&(start, end)| arg(&whole, start, end)).collect())
     }
 
     /// Takes a line ending in `\n` (with or without `\r`) without its ending, or `None` if it is
@@ -215,6 +222,16 @@ impl RequestDecoder {
             None if buffer.len() > max => Err(ProtocolError::new(too_long)),
             None => Ok(None),
         }
+    }
+}
+
+/// Argument `whole[start..end]`: a slice of the request's bytes, or a copy of them when the map
+/// might keep it ([`copied_on_arrival`]).
+fn arg(whole: &Bytes, start: usize, end: usize) -> Bytes {
+    if copied_on_arrival(end - start) {
+        Bytes::copy_from_slice(&whole[start..end])
+    } else {
+        whole.slice(start..end)
     }
 }
 

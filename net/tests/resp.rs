@@ -4,6 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use redraft_core::limits::ARG_COPIED_BYTES_MAX;
+use redraft_core::stored_key::INLINE_VALUE_BYTES_MAX;
 use redraft_core::Reply;
 use redraft_net::resp::{
     encode_reply, encode_request, split_inline, Frame, Protocol, ReplyDecoder, RequestDecoder, RequestLimits,
@@ -42,6 +44,40 @@ fn pipeline_split_anywhere_decodes_the_same() {
         }
         assert_eq!(got, expected, "split at {split}");
         assert!(buffer.is_empty());
+    }
+}
+
+/// A value the map would keep as it arrives (longer than a record inlines, up to the copy bound)
+/// is decoded into memory of its own, not as a slice of the read buffer, which it would keep
+/// alive with the key; shorter arguments and longer values are slices. Both decoding paths:
+/// the whole request in the buffer, and the request arriving in two parts.
+#[test]
+fn values_a_key_keeps_do_not_share_the_read_buffer() {
+    let (inline, copied_max) = (INLINE_VALUE_BYTES_MAX, ARG_COPIED_BYTES_MAX);
+    for (len, copied) in [(10, false), (inline, false), (inline + 1, true), (1000, true), (copied_max, true)]
+        .into_iter()
+        .chain([(copied_max + 1, false)])
+    {
+        let value = vec![b'v'; len];
+        let mut input = BytesMut::new();
+        encode_request(&[&b"SET"[..], b"k", &value], &mut input);
+        for split in [input.len(), input.len() - 3] {
+            let mut buffer = BytesMut::with_capacity(input.len());
+            buffer.extend_from_slice(&input[..split]);
+            let start = buffer.as_ptr() as usize;
+            let read = start..start + input.len();
+            let mut decoder = RequestDecoder::default();
+            let mut request = decoder.decode(&mut buffer).expect("valid");
+            if request.is_none() {
+                buffer.extend_from_slice(&input[split..]);
+                request = decoder.decode(&mut buffer).expect("valid");
+            }
+            let request = request.expect("a whole request");
+            assert_eq!(&request[2][..], &value[..]);
+            let shares = read.contains(&(request[2].as_ptr() as usize));
+            assert_eq!(shares, !copied, "a {len}-byte value, split at {split}");
+            assert!(read.contains(&(request[1].as_ptr() as usize)), "the key is a slice");
+        }
     }
 }
 

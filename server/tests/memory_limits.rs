@@ -2,7 +2,7 @@
 //! limit below what either process uses, every command that may grow memory is refused with
 //! Redis's OOM error, inside MULTI too, and everything else still runs), and the output limit
 //! that closes a client whose replies would take too much. INFO memory says what the watch
-//! history holds.
+//! history holds, and MEMORY USAGE what a string costs, near what Redis says.
 //!
 //! Needs `redis-server` (Debian's redis-server; ci/test installs it).
 #![cfg(not(madsim))]
@@ -100,4 +100,32 @@ async fn info_memory_reports_what_the_watch_history_holds() {
     assert_eq!(after_delete.0, after_put.0 + 1);
     let delete = after_delete.1 - after_put.1;
     assert!((11..11 + 256).contains(&delete), "a delete counts its key and a little more: {delete}");
+}
+
+/// MEMORY USAGE counts a string's bytes wherever the value is kept (inside the key's record, or
+/// in a buffer of its own for a long one), within a factor of two of Redis's figure for the same
+/// key and value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_usage_counts_a_string_as_redis_does() {
+    let redis = RedisServer::start();
+    let redraft = TestServer::start().await;
+    let (mut theirs, mut ours) = (Client::connect(redis.addr()).await, redraft.client().await);
+    for len in [16, 256, 257, 1000, 100_000] {
+        let value = "v".repeat(len);
+        let mut usage = Vec::new();
+        for client in [&mut theirs, &mut ours] {
+            assert_eq!(client.call(&["SET", "usage:key", &value]).await, common::ok());
+            match client.call(&["MEMORY", "USAGE", "usage:key", "SAMPLES", "0"]).await {
+                redraft_net::resp::Frame::Integer(bytes) => usage.push(bytes as f64),
+                other => panic!("MEMORY USAGE answers an integer, not {other:?}"),
+            }
+        }
+        let ratio = usage[1] / usage[0];
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "{len}-byte value: redraft {} bytes, Redis {}",
+            usage[1],
+            usage[0]
+        );
+    }
 }

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use redraft_core::acl::KeyAccess;
 use redraft_core::key_range::KeyRange;
 use redraft_core::limits::{KEY_BYTES_MAX, RANGE_LIMIT_DEFAULT, RANGE_LIMIT_MAX};
+use redraft_core::stored_key::copied_on_arrival;
 use redraft_core::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp};
 use redraft_core::StateMachine;
 use serde::Deserialize;
@@ -389,7 +390,10 @@ async fn put(
         body.map_err(|rejection| Box::new(error(rejection.status(), "bad_request", &rejection.body_text())))?;
     let from_query = q.write_options()?;
     let (value, options) = if raw {
-        (body, from_query)
+        // A body read in one piece is a slice of the connection's read buffer, which the map
+        // would keep alive with the value.
+        let value = if copied_on_arrival(body.len()) { Bytes::copy_from_slice(&body) } else { body };
+        (value, from_query)
     } else {
         let put: PutBody = serde_json::from_slice(&body).map_err(|e| {
             bad(format!("the body is not a JSON put ({e}); send application/octet-stream for a raw value"))
