@@ -335,12 +335,21 @@ impl StoredKey {
     /// string's buffer (its length rounded up to 8, as the allocator's classes round it; the
     /// buffer is the value's own, as [`copied_on_arrival`] and the log's decoder make sure).
     pub fn allocation_bytes(&self) -> usize {
-        let held = match self.aggregate() {
+        let record = layout_for(self.value_area(), self.key().len()).size();
+        match self.header().value_len {
+            SHARED | AGGREGATE => record + self.held_bytes(),
+            _ => record,
+        }
+    }
+
+    /// What a shared string's buffer or an aggregate costs: out of line, because the common
+    /// record (an inline value) has neither and its accounting runs on every write.
+    #[inline(never)]
+    fn held_bytes(&self) -> usize {
+        match self.aggregate() {
             Some(aggregate) => aggregate.allocated_bytes(),
-            None if self.is_shared() => self.value().len().next_multiple_of(8),
-            None => 0,
-        };
-        layout_for(self.value_area(), self.key().len()).size() + held
+            None => self.shared().len().next_multiple_of(8),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! Command semantics live in `redraft-core`; this module only moves bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use redraft_core::stored_key::copied_on_arrival;
+use redraft_core::stored_key::{copied_on_arrival, INLINE_VALUE_BYTES_MAX};
 use redraft_core::types::zset::format_score;
 use redraft_core::Reply;
 
@@ -184,6 +184,8 @@ impl RequestDecoder {
             return None;
         }
         let mut ranges = [(0usize, 0usize); WHOLE_ARGS_MAX];
+        // Arguments short enough are all slices, without a test each (the common request).
+        let mut longest = 0;
         for range in ranges.iter_mut().take(count) {
             if buf.get(at) != Some(&b'$') {
                 return None;
@@ -197,10 +199,16 @@ impl RequestDecoder {
                 return None;
             }
             *range = (body, end);
+            longest = longest.max(len);
             at = end + 2;
         }
         let whole = buffer.split_to(at).freeze();
-        Some(ranges[..count].iter().map(|&(start, end)| arg(&whole, start, end)).collect())
+        let ranges = ranges[..count].iter();
+        Some(if longest > INLINE_VALUE_BYTES_MAX {
+            ranges.map(|&(start, end)| arg(&whole, start, end)).collect()
+        } else {
+            ranges.map(|&(start, end)| whole.slice(start..end)).collect()
+        })
     }
 
     /// Takes a line ending in `\n` (with or without `\r`) without its ending, or `None` if it is
