@@ -164,6 +164,32 @@ fn http_raw_put(addr: &str, path: &str, value: &[u8]) -> String {
     response
 }
 
+/// A raw value does not keep the buffer its request was read into: a thousand raw puts of
+/// 1,000-byte values, each on a connection of its own, grow the node's `used_memory` by about
+/// what the keys and the log hold (2.4 MB when measured), not by a read buffer each (9.6 MB when
+/// each value was a slice of its buffer).
+#[test]
+fn raw_values_do_not_keep_their_read_buffers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("node"), &[]);
+    let mut resp = server.client();
+    let mut used_memory = || {
+        // The node counts its memory on its duty pass, every 50 ms.
+        std::thread::sleep(Duration::from_millis(300));
+        let Frame::Bulk(info) = resp.call(&["INFO", "memory"]).expect("INFO") else { panic!("INFO is text") };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        let field = info.lines().find_map(|line| line.strip_prefix("used_memory:")).expect("used_memory");
+        field.trim().parse::<u64>().expect("a number")
+    };
+    let before = used_memory();
+    for i in 0..1000 {
+        let response = http_raw_put(&server.http_addr, &format!("/v1/kv/raw:{i}"), &[b'r'; 1000]);
+        assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    }
+    let grown = used_memory().saturating_sub(before);
+    assert!(grown < 5_000_000, "1,000 raw values of 1,000 bytes grew used_memory by {grown} bytes");
+}
+
 /// Ranges list live keys in key order, page by page at one revision each, with every key once;
 /// counts agree; transactions pick a branch atomically and batches apply all their operations.
 #[test]
