@@ -28,6 +28,11 @@ impl CommandLabel {
     /// The label of a request the server does not know (found without a scan of the table).
     pub const UNKNOWN: CommandLabel = CommandLabel(COMMANDS.len());
 
+    /// The data command the label names, if it names one.
+    pub fn data_command(self) -> Option<redraft_core::CommandName> {
+        COMMANDS.get(self.0).and_then(|spec| spec.data)
+    }
+
     /// The label's text: the command's name as the table spells it, or `unknown`.
     pub fn name(self) -> &'static str {
         COMMANDS.get(self.0).map_or("unknown", |spec| spec.name)

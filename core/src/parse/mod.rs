@@ -31,6 +31,16 @@ impl Command {
     /// range, or a key or value over its limit.
     pub fn parse(args: &[Bytes]) -> Result<Command, ParseError> {
         let name = args.first().and_then(|n| CommandName::parse(n)).ok_or(ParseError::UnknownCommand)?;
+        Command::parse_named(name, args)
+    }
+
+    /// As [`Command::parse`], for arguments whose first names the data command `name`, which
+    /// the caller has looked up already (the RESP server, for its metrics label).
+    ///
+    /// # Errors
+    /// As [`Command::parse`]'s, but for the unknown name.
+    pub fn parse_named(name: CommandName, args: &[Bytes]) -> Result<Command, ParseError> {
+        debug_assert_eq!(args.first().and_then(|n| CommandName::parse(n)), Some(name));
         if args.len() > ARRAY_LEN_MAX {
             return Err(invalid(format!("ERR {} arguments, the limit is {ARRAY_LEN_MAX}", args.len())));
         }

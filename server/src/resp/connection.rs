@@ -142,7 +142,7 @@ impl Connection {
                 break;
             }
             // Connection commands see the effects of everything before them.
-            let step = self.step(&args).await;
+            let step = self.step(&args, name).await;
             match step {
                 Step::Now(frame) => {
                     self.flush().await;
@@ -248,8 +248,9 @@ impl Connection {
         }
     }
 
-    /// Decides what one request is, running connection commands on the spot.
-    async fn step(&mut self, args: &[Bytes]) -> Step {
+    /// Decides what one request is, running connection commands on the spot; `label` is its
+    /// name's metrics label, which names its data command too.
+    async fn step(&mut self, args: &[Bytes], label: CommandLabel) -> Step {
         // The name in upper case, without an allocation for any name as short as a command's.
         let mut inline = [0u8; 24];
         let long;
@@ -394,7 +395,7 @@ impl Connection {
                     ClientContext { server: &self.server, id: self.id, protocol: &mut self.protocol };
                 Step::Now(admin::run(&mut client, name, args))
             }
-            _ => match parse::parse(args) {
+            _ => match parse::parse_labelled(label, args) {
                 Ok(command) if command.blocks() => {
                     // Everything before it runs first; it then waits (inside MULTI it does not:
                     // the transaction queues it as one attempt).
