@@ -391,13 +391,23 @@ async fn put(
     let from_query = q.write_options()?;
     let (value, options) = if raw {
         // A body read in one piece is a slice of the connection's read buffer, which the map
-        // would keep alive with the value.
-        let value = if copied_on_arrival(body.len()) { Bytes::copy_from_slice(&body) } else { body };
+        // would keep alive with the value; copied, the buffer goes before the write is awaited
+        // (see below).
+        let value = if copied_on_arrival(body.len()) {
+            let copy = Bytes::copy_from_slice(&body);
+            drop(body);
+            copy
+        } else {
+            body
+        };
         (value, from_query)
     } else {
         let put: PutBody = serde_json::from_slice(&body).map_err(|e| {
             bad(format!("the body is not a JSON put ({e}); send application/octet-stream for a raw value"))
         })?;
+        // Let the read buffer go before the write is awaited: while the body shares it, the
+        // connection's next read cannot reuse it and allocates another.
+        drop(body);
         let body_encoding = match put.encoding {
             Some(name) => encoding(Some(&name))?,
             None => from_query.encoding,
