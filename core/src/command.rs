@@ -249,7 +249,7 @@ impl Command {
 
     /// Whether the command may block its client (its spec has the `blocking` flag).
     pub fn blocks(&self) -> bool {
-        self.name().spec().flags.contains(&crate::spec::Flag::Blocking)
+        self.name().spec().has(crate::spec::Flag::Blocking)
     }
 
     /// For a blocking pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX): its timeout in

@@ -51,8 +51,7 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 /// it runs a pipeline, and a lookup cost GET and SET about 90 instructions (callgrind).
 pub fn blocks(name: &[u8]) -> bool {
     let Some(&first) = name.first() else { return false };
-    BLOCKING_INITIALS & (1 << (first & 0x1f)) != 0
-        && find(name).is_some_and(|spec| spec.flags.contains(&Flag::Blocking))
+    BLOCKING_INITIALS & (1 << (first & 0x1f)) != 0 && find(name).is_some_and(|spec| spec.has(Flag::Blocking))
 }
 
 /// The low five bits of every blocking command's first letter (a letter's in either case), as
@@ -214,6 +213,28 @@ mod tests {
             assert_eq!(blocks(spec.name.to_ascii_uppercase().as_bytes()), blocking, "{}", spec.name);
         }
         assert!(blocks(b"BLPOP") && !blocks(b"GET") && !blocks(b"") && !blocks(b"bnosuch"));
+    }
+
+    /// Every entry has a flag exactly when its list of flags holds it, and no flag shares a bit.
+    #[test]
+    fn flag_bits_agree_with_the_flags() {
+        let all = [
+            Flag::Write,
+            Flag::ReadOnly,
+            Flag::DenyOom,
+            Flag::Fast,
+            Flag::NoScript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::Blocking,
+            Flag::PubSub,
+        ];
+        assert_eq!(Flag::bits(&all).count_ones() as usize, all.len());
+        for spec in COMMANDS {
+            for flag in all {
+                assert_eq!(spec.has(flag), spec.flags.contains(&flag), "{} {}", spec.name, flag.as_str());
+            }
+        }
     }
 
     /// Every `CommandName` has exactly one entry, found by its own name, and every entry that

@@ -579,7 +579,7 @@ const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Whether a command may grow memory (Redis's `denyoom` flag).
 fn grows_memory(name: &[u8]) -> bool {
-    redraft_core::spec::find(name).is_some_and(|spec| spec.flags.contains(&redraft_core::spec::Flag::DenyOom))
+    redraft_core::spec::find(name).is_some_and(|spec| spec.has(redraft_core::spec::Flag::DenyOom))
 }
 
 /// Whether a request's name is one an HTTP request opens with (`POST`) or carries as a header
