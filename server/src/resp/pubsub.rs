@@ -210,9 +210,12 @@ pub fn subscribe(
     let reply = if kind == Kind::Channel { "subscribe" } else { "psubscribe" };
     let mut frames = Vec::new();
     for name in names {
+        // Kept for as long as the subscription lives: a copy, not a slice of the read buffer
+        // the request arrived in, which it would keep alive.
+        let kept = Bytes::copy_from_slice(name);
         match kind {
-            Kind::Channel => subscriptions.channels.insert(name.clone()),
-            Kind::Pattern => subscriptions.patterns.insert(name.clone()),
+            Kind::Channel => subscriptions.channels.insert(kept),
+            Kind::Pattern => subscriptions.patterns.insert(kept),
         };
         frames.push(vec![
             bulk(reply),
