@@ -34,8 +34,14 @@ fn memory(pid: u32, field: &str) -> u64 {
 /// About 94 MiB of values on three nodes; a follower is killed and its data directory removed;
 /// the leader writes on, snapshots and compacts its log, so the follower, back with nothing, can
 /// only catch up by a snapshot, while a client keeps writing. It gets every key, and its peak
-/// resident memory stays within 1.3 times the leader's, which holds the same keys: holding the
-/// snapshot whole, as received, beside the keys it decodes would take about twice.
+/// resident memory stays within 1.5 times the leader's peak: both hold the same keys, the leader
+/// having built and sent the snapshot, the follower having received, checked and installed it.
+/// Holding the snapshot whole, as received, beside the keys it decodes would add the snapshot's
+/// 94 MiB, about 1.7 times the leader's peak. (Measured: the follower peaks at 206-212 MiB, the
+/// leader at 171-175 MiB and holds 135-151 MiB; 12 s after catching up the follower holds what
+/// the leader does, the rest of its peak being the install's freed memory, which the allocator
+/// gives back by then. Until the leader copied values out of its read buffers, its own resident
+/// memory was 193 MiB, the buffers its values pinned, and a bound on it passed.)
 #[test]
 fn a_wiped_follower_catches_up_by_a_streamed_snapshot_in_bounded_memory() {
     // Snapshots only when asked (SAVE below): rebuilding 94 MiB every few hundred entries, as the
@@ -115,12 +121,18 @@ fn a_wiped_follower_catches_up_by_a_streamed_snapshot_in_bounded_memory() {
     assert_eq!(strlen, Frame::Integer((VALUE_BYTES / 5 * 5) as i64));
 
     let peak = memory(cluster.nodes[&wiped].child.id(), "VmHWM:");
+    let leader_peak = memory(cluster.nodes[&leader].child.id(), "VmHWM:");
     let leader_rss = memory(cluster.nodes[&leader].child.id(), "VmRSS:");
-    eprintln!("follower peak RSS {} MiB, leader RSS {} MiB", peak >> 20, leader_rss >> 20);
-    assert!(
-        peak * 10 <= leader_rss * 13,
-        "the follower peaked at {} MiB, the leader holds the same keys in {} MiB",
+    eprintln!(
+        "follower peak RSS {} MiB, leader peak RSS {} MiB, leader RSS {} MiB",
         peak >> 20,
+        leader_peak >> 20,
         leader_rss >> 20
+    );
+    assert!(
+        peak * 10 <= leader_peak * 15,
+        "the follower peaked at {} MiB, the leader, with the same keys, at {} MiB",
+        peak >> 20,
+        leader_peak >> 20
     );
 }
