@@ -161,8 +161,13 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
 
     /// Records a message published by the entry at `log_index` (PUBLISH), when changes are
     /// recorded.
-    pub fn record_message(&mut self, log_index: u64, channel: &Bytes, message: &Bytes) {
-        self.record(log_index, || ChangeKind::Message { channel: channel.clone(), message: message.clone() });
+    pub fn record_message(&mut self, log_index: u64, channel: &[u8], message: &[u8]) {
+        if self.changes.is_some() {
+            // Copies, as a key's change is made of: the watch history keeps the change, and
+            // slices would keep alive the buffer the PUBLISH was read or decoded into.
+            let (channel, message) = (self.arena.copy(channel), self.arena.copy(message));
+            self.record(log_index, || ChangeKind::Message { channel, message });
+        }
     }
 
     /// Marks and records the removal of `key` by the entry at `log_index`.

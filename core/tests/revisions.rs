@@ -365,3 +365,45 @@ proptest::proptest! {
         proptest::prop_assert_eq!(mixed.sm.freeze().digest(), resp.sm.freeze().digest());
     }
 }
+
+/// What the change stream keeps is its own memory: a SET's key and value and a PUBLISH's channel
+/// and message, given as slices of one buffer (as a request's arguments are slices of the buffer
+/// it was read into), are recorded as copies, so the watch history never keeps that buffer alive.
+#[test]
+fn recorded_changes_do_not_share_the_buffer_their_write_came_from() {
+    use redraft_core::command::{SetCommand, SetCondition, SetExpiry};
+    use redraft_core::{Command, CommandName};
+    let buffer = Bytes::from(vec![b'x'; 4096]);
+    let read = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+    let (key, value) = (buffer.slice(0..8), buffer.slice(100..164));
+    let (channel, message) = (buffer.slice(200..210), buffer.slice(300..400));
+    let set = Command::Set(Box::new(SetCommand {
+        name: CommandName::Set,
+        key,
+        value,
+        condition: SetCondition::Always,
+        expiry: SetExpiry::Clear,
+        get: false,
+    }));
+    let writes = vec![
+        Write::Command { session: None, command: set },
+        Write::Command { session: None, command: Command::Publish { channel, message } },
+    ];
+    let mut node = Node::new();
+    node.log_index += 1;
+    let mut changes = Vec::new();
+    let entry = LogEntry::new(node.clock_ms, Payload::Batch { writes: writes.into() });
+    node.sm.apply_recording(node.log_index, &entry, Some(&mut changes));
+    let held: Vec<&Bytes> = changes
+        .iter()
+        .flat_map(|change| match &change.kind {
+            ChangeKind::Put { key, value, .. } => vec![key, value],
+            ChangeKind::Message { channel, message } => vec![channel, message],
+            other => panic!("a put and a message, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(held.len(), 4, "{changes:?}");
+    for bytes in held {
+        assert!(!read.contains(&(bytes.as_ptr() as usize)), "{bytes:?} shares the write's buffer");
+    }
+}
