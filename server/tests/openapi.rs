@@ -156,10 +156,7 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
     check("delete", key, "/v1/kv/c?prev=true", None, 200);
     check("delete", "/v1/kv", "/v1/kv?key_base64=%2Fw%3D%3D&if_value=x", None, 412);
 
-    // Every body, pinned (times redacted; revisions are those of a fresh node).
-    insta::assert_snapshot!("http_bodies", bodies.into_inner());
-
-    // Watch: each event's data is a WatchEvent.
+    // Watch: each event's data is a WatchEvent; the events are pinned with the bodies above.
     let mut stream = std::net::TcpStream::connect(&http).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     write!(stream, "GET /v1/watch?prefix=&start_revision=1&progress_ms=100 HTTP/1.0\r\nHost: x\r\n\r\n")
@@ -173,11 +170,44 @@ fn the_description_covers_every_response_and_the_readme_route_table() {
         let missing = undescribed(&doc, event_schema, &event, "event");
         assert!(missing.is_empty(), "a watch event has undescribed fields: {missing:?} in {event}");
         kinds.insert(event["type"].as_str().expect("type").to_owned());
+        // A progress notification's revision is the node's applied index when it is sent,
+        // which its own entries (leader blanks, time advances) move.
+        let shown = match event["type"].as_str() {
+            Some("progress") => json!({ "type": "progress", "revision": "[revision]" }),
+            _ => redacted(event),
+        };
+        bodies.borrow_mut().push_str(&format!("watch event: {shown}\n"));
         if kinds.contains("progress") {
             break;
         }
     }
     assert_eq!(kinds, BTreeSet::from(["put", "delete", "progress"].map(String::from)));
+
+    // A start_revision the history no longer holds: the node restarted with a window of two
+    // changes.
+    let data_dir = server.data_dir.clone();
+    server.stop();
+    let config = data_dir.with_extension("toml");
+    std::fs::write(&config, "watch-history-changes = 2\n").expect("config");
+    let server = ServerProcess::start(&data_dir, &["--config", config.to_str().expect("utf-8")]);
+    let (status, text) = http_request(&server.http_addr, "GET", "/v1/watch?prefix=&start_revision=1", None);
+    assert_eq!(status, 410, "{text}");
+    let refused: Value = serde_json::from_str(&text).expect("a JSON body");
+    let missing = undescribed(&doc, response_schema(&doc, "/v1/watch", "get", 410), &refused, "body");
+    assert!(missing.is_empty(), "the compacted refusal sends undescribed fields: {missing:?}");
+    // The oldest revision held follows the node's own entries (leader blanks, time advances).
+    let oldest = refused["oldest_revision"].as_u64().expect("oldest_revision");
+    let mut shown = refused.clone();
+    shown["oldest_revision"] = json!("[oldest]");
+    let error = refused["error"].as_str().expect("error");
+    shown["error"] = json!(error.replace(&format!("is {oldest}"), "is [oldest]"));
+    let shown = serde_json::to_string_pretty(&shown).expect("JSON");
+    bodies
+        .borrow_mut()
+        .push_str(&format!("\nGET /v1/watch?prefix=&start_revision=1 after a restart -> 410\n{shown}\n"));
+
+    // Every body, pinned (times redacted; revisions are those of a fresh node).
+    insta::assert_snapshot!("http_bodies", bodies.into_inner());
 
     // The README's route table names exactly the described routes.
     let readme =
