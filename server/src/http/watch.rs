@@ -5,9 +5,10 @@
 //! `start_revision` (default: the next revision this node applies; a browser's `EventSource`
 //! resumes from its `Last-Event-ID`, which wins over `start_revision`, with the rest of a
 //! revision it was cut off in), from what this node has applied (any node serves it):
-//! - `event: put` / `delete` / `flush`, `id:` the revision (`revision.count` while more changes
-//!   of the same revision follow: a transaction or a batch is one revision), `data:` the change
-//!   as JSON
+//! - `event: put` / `delete` / `flush`, `id:` where a resume goes on from: the revision the
+//!   stream is complete through, the change's own or a later one when the revisions after it
+//!   touch no watched key (`revision.count` while more changes of the same revision follow: a
+//!   transaction or a batch is one revision), `data:` the change as JSON
 //!   (`{"type", "key", "value", "revision", "create_revision", "expire_at_ms", "reason"}`;
 //!   a delete's `reason` is `client` or `expiry`; a flush deletes every key);
 //! - `event: progress`, `data: {"revision": R}`: the stream is complete up to R (every change up
