@@ -12,8 +12,11 @@
 #    `used_memory` (INFO memory: the allocator's count).
 # 4. Restart with those keys: from starting the process until it serves the last key written,
 #    the median of RESTARTS restarts of each, alternating. Redis loads the RDB file written by
-#    SAVE. redraft twice: as the load left it (its snapshot, taken when the log passed 16 MiB, and
-#    the log since, replayed), and after a SAVE as Redis had (the snapshot alone).
+#    SAVE. redraft three times: as the load left it when stopped 10 s later (its snapshot, taken
+#    when the log passed 16 MiB, and the log since, replayed), after a SAVE as Redis had (the
+#    snapshot alone), and killed (SIGKILL) the moment the load's last reply came (a crash: the
+#    log written since the last finished snapshot, up to 16 MiB and what came while one was
+#    being built, replayed).
 #
 # The servers alternate (A B A B ...) so that a shared, noisy machine disturbs both alike; servers
 # run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs (the cluster's three nodes
@@ -115,7 +118,7 @@ if [ "$cluster" != 0 ]; then
 fi
 
 memory="$work/memory.csv"
-echo "system,rss_mb,rss_settled_mb,used_memory_mb,restart_s,restart_saved_s" >"$memory"
+echo "system,rss_mb,rss_settled_mb,used_memory_mb,restart_s,restart_saved_s,restart_killed_s" >"$memory"
 if [ "$keys" != 0 ]; then
     # KEYS SETs of 12-byte keys and 16-byte values, as RESP, for redis-cli --pipe.
     python3 - "$keys" >"$work/load.resp" <<'PY'
@@ -213,6 +216,14 @@ PY
     port=$(free_port); start=$(now); launch_redraft "$port" "$(free_port)"; served_after "$port" "$start" >/dev/null
     save "$port"
     stop_all
+    # The same load again, the process killed as soon as the last reply is in.
+    redraft_dir=$work/redraft-killed
+    port=$(free_port); launch_redraft "$port" "$(free_port)"; wait_ping "$port"
+    redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
+    killed=$(tail -n 1 "$work/pids")
+    kill -KILL "$killed"
+    wait "$killed" 2>/dev/null || true
+    stop_all
 
     port=$(free_port); launch_redis "$port"; wait_ping "$port"
     redis-cli -p "$port" --pipe <"$work/load.resp" >/dev/null
@@ -224,17 +235,18 @@ PY
     stop_all
 
     # The three restarts in turn, RESTARTS times (A B C A B C: a noisy machine disturbs all alike).
-    : >"$work/restart-auto" >"$work/restart-saved" >"$work/restart-redis"
+    : >"$work/restart-auto" >"$work/restart-saved" >"$work/restart-killed" >"$work/restart-redis"
     for _ in $(seq "$restarts"); do
         fresh_copy "$work/redraft-keys"; restart_once launch_redraft >>"$work/restart-auto"
         fresh_copy "$work/redraft-saved"; restart_once launch_redraft >>"$work/restart-saved"
+        fresh_copy "$work/redraft-killed"; restart_once launch_redraft >>"$work/restart-killed"
         sync; restart_once launch_redis >>"$work/restart-redis"
     done
-    echo "restarts (s): redraft $(tr '\n' ' ' <"$work/restart-auto")| redraft after SAVE $(tr '\n' ' ' <"$work/restart-saved")| redis $(tr '\n' ' ' <"$work/restart-redis")"
+    echo "restarts (s): redraft $(tr '\n' ' ' <"$work/restart-auto")| redraft after SAVE $(tr '\n' ' ' <"$work/restart-saved")| redraft after kill -9 $(tr '\n' ' ' <"$work/restart-killed")| redis $(tr '\n' ' ' <"$work/restart-redis")"
     redraft_restart=$(median <"$work/restart-auto") redraft_saved=$(median <"$work/restart-saved")
-    redis_restart=$(median <"$work/restart-redis")
-    echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart,$redraft_saved" >>"$memory"
-    echo "redis,$redis_rss,$redis_settled,$redis_used,$redis_restart,$redis_restart" >>"$memory"
+    redraft_killed=$(median <"$work/restart-killed") redis_restart=$(median <"$work/restart-redis")
+    echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart,$redraft_saved,$redraft_killed" >>"$memory"
+    echo "redis,$redis_rss,$redis_settled,$redis_used,$redis_restart,$redis_restart,$redis_restart" >>"$memory"
 fi
 
 echo
@@ -269,13 +281,14 @@ memory = list(csv.DictReader(open(sys.argv[2])))
 if memory:
     print()
     print(f"{int(sys.argv[3]):,} keys (12-byte keys, 16-byte values)")
-    print(f"{'system':8} {'RSS MB':>8} {'10 s later':>10} {'used_memory MB':>15} {'restart s':>10} {'after SAVE s':>13}")
+    print(f"{'system':8} {'RSS MB':>8} {'10 s later':>10} {'used_memory MB':>15} {'restart s':>10} {'after SAVE s':>13} {'after kill s':>13}")
     for m in memory:
-        print(f"{m['system']:8} {m['rss_mb']:>8} {m['rss_settled_mb']:>10} {m['used_memory_mb']:>15} {m['restart_s']:>10} {m['restart_saved_s']:>13}")
+        print(f"{m['system']:8} {m['rss_mb']:>8} {m['rss_settled_mb']:>10} {m['used_memory_mb']:>15} {m['restart_s']:>10} {m['restart_saved_s']:>13} {m['restart_killed_s']:>13}")
     by = {m["system"]: m for m in memory}
     if "redraft" in by and "redis" in by:
         ratio = lambda f: float(by["redraft"][f]) / float(by["redis"][f])
-        print(f"{'ratio':8} {ratio('rss_mb'):8.2f} {ratio('rss_settled_mb'):10.2f} {ratio('used_memory_mb'):15.2f} {ratio('restart_s'):10.2f} {ratio('restart_saved_s'):13.2f}")
-    print("(restart s: redraft from its automatic snapshot and the log since; after SAVE: from a snapshot taken")
-    print(" by SAVE, as Redis's RDB was; Redis's two columns are the same restarts)")
+        print(f"{'ratio':8} {ratio('rss_mb'):8.2f} {ratio('rss_settled_mb'):10.2f} {ratio('used_memory_mb'):15.2f} {ratio('restart_s'):10.2f} {ratio('restart_saved_s'):13.2f} {ratio('restart_killed_s'):13.2f}")
+    print("(restart s: redraft stopped 10 s after the load, from its automatic snapshot and the log since;")
+    print(" after SAVE: from a snapshot taken by SAVE, as Redis's RDB was; after kill: killed as the load")
+    print(" ended, its log since the last snapshot replayed; Redis's three columns are the same restarts)")
 PY
