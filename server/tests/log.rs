@@ -205,6 +205,44 @@ async fn purge_removes_old_segments() {
     );
 }
 
+/// A purge started and left to run on its own drops the entries at once and the files only when
+/// its future runs: a crash before then (the future dropped) leaves the files, which a purge at
+/// the same point after the reopen removes, and appends meanwhile go on in the kept segments.
+#[tokio::test]
+async fn a_started_purge_drops_entries_at_once_and_files_when_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let on_disk = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .filter(|name| name.ends_with(".log"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut log = filled(dir.path(), 60).await;
+    let all = log.segment_names();
+    let removal = log.start_purge(40);
+    let kept = log.segment_names();
+    assert!(kept.len() < all.len());
+    assert_eq!(log.bounds().map(|b| b.0), Some(41), "the entries are gone at once");
+    assert_eq!(on_disk(), all, "the files stay until the removal runs");
+    log.append(61, &payload(61)).await.expect("append while the removal waits");
+    drop(removal);
+    drop(log);
+
+    let (mut log, _) = open(dir.path()).await.expect("reopens with the files the removal left");
+    assert_eq!(log.bounds().map(|b| b.0), Some(1), "nothing recorded the purge but the caller");
+    log.purge(40).await.expect("purge again");
+    assert_eq!(on_disk(), log.segment_names());
+    assert_eq!(log.bounds(), Some((41, 61)));
+
+    let removal = log.start_purge(50);
+    removal.await.expect("the removal runs");
+    assert_eq!(on_disk(), log.segment_names());
+    assert_eq!(log.bounds().map(|b| b.0), Some(51));
+}
+
 /// A follower that installed a snapshot resumes appending after it: the next entry starts a new
 /// segment, and a reopen drops the entries before the gap when a snapshot covers it (even if the
 /// node crashed before the purge was recorded), and treats the gap as damage when nothing covers

@@ -480,10 +480,18 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         let mut inner = self.inner.lock().await;
         inner.meta.last_purged = Some(log_id);
         self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        inner.log.purge(log_id.index).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        // The files go on their own, so that openraft's core, which awaits this purge, does not
+        // wait for them; the purge point is saved, so a crash before they are gone leaves files
+        // that the next open purges.
+        let removal = inner.log.start_purge(log_id.index);
         inner.decoded.drop_through(log_id.index);
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
         self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
+        tokio::spawn(async move {
+            if let Err(error) = removal.await {
+                tracing::warn!(%error, "a purged log segment could not be removed; the next start removes it");
+            }
+        });
         Ok(())
     }
 }

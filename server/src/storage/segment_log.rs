@@ -491,7 +491,23 @@ impl<D: Disk> SegmentLog<D> {
     ///
     /// # Errors
     /// [`LogError::Io`] when a segment cannot be removed.
-    pub async fn purge(&mut self, index: u64) -> Result<(), LogError> {
+    pub async fn purge(&mut self, index: u64) -> Result<(), LogError>
+    where
+        D: Clone,
+    {
+        self.start_purge(index).await
+    }
+
+    /// [`SegmentLog::purge`], the entries dropped at once and the files removed by the returned
+    /// future, which borrows nothing: a caller may leave it to run on its own (a crash before it
+    /// ends leaves files that the next [`SegmentLog::purge`] at the same point removes).
+    pub fn start_purge(
+        &mut self,
+        index: u64,
+    ) -> impl std::future::Future<Output = Result<(), LogError>> + Send + 'static + use<D>
+    where
+        D: Clone,
+    {
         let kept = self.positions.split_off(&(index + 1));
         let removed = std::mem::replace(&mut self.positions, kept);
         self.held_bytes -= removed.values().map(|p| record_bytes(p.len)).sum::<u64>();
@@ -499,18 +515,17 @@ impl<D: Disk> SegmentLog<D> {
         let uncached = std::mem::replace(&mut self.cache, kept);
         self.cached_bytes -= uncached.values().map(Bytes::len).sum::<usize>();
         // A closed segment can go when the next segment starts at or before index + 1.
-        let mut removed_any = false;
+        let mut names = Vec::new();
         while self.segments.len() > 1 && self.segments[1].first_index <= index + 1 {
-            let segment = self.segments.remove(0);
-            self.disk
-                .remove(&segment.name)
-                .map_err(|source| LogError::Io { file: segment.name.clone(), source })?;
-            removed_any = true;
+            names.push(self.segments.remove(0).name);
         }
-        if removed_any {
-            self.disk.sync_dir().await.map_err(|source| LogError::Io { file: ".".into(), source })?;
+        let removal = (!names.is_empty()).then(|| self.disk.remove_durably(names));
+        async move {
+            match removal {
+                Some(removal) => removal.await.map_err(|(file, source)| LogError::Io { file, source }),
+                None => Ok(()),
+            }
         }
-        Ok(())
     }
 
     /// The bytes on disk of the entries the log holds (since the last purge).
