@@ -7,13 +7,13 @@
 #   benches/compare/ab.sh OLD_BINARY NEW_BINARY
 #
 # Environment: ROUNDS (5), TESTS (get), PIPELINES ("1 16"), FSYNC (no; Redis gets appendonly no,
-# or appendfsync always for FSYNC=always), REQUESTS_P1 (100000), REQUESTS_P16 (1000000). The
+# or appendfsync always for FSYNC=always), REQUESTS_P1 (100000), REQUESTS_P16 (1000000), VALUE_BYTES (16). The
 # servers run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs. Loopback only.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 OLD_BINARY NEW_BINARY" >&2; exit 2; }
 old=$(realpath "$1") new=$(realpath "$2")
 rounds=${ROUNDS:-5} tests=${TESTS:-get} pipelines=${PIPELINES:-"1 16"} fsync=${FSYNC:-no}
-requests_p1=${REQUESTS_P1:-100000} requests_p16=${REQUESTS_P16:-1000000}
+requests_p1=${REQUESTS_P1:-100000} requests_p16=${REQUESTS_P16:-1000000} value_bytes=${VALUE_BYTES:-16}
 cd "$(dirname "$0")/../.."
 source benches/compare/common.sh
 require ab redis-server redis-benchmark redis-cli python3
@@ -44,7 +44,7 @@ for round in $(seq "$rounds"); do
         n=$requests_p1
         [ "$pipeline" -gt 1 ] && n=$requests_p16
         for name in $order; do
-            "${client_cpu[@]}" redis-benchmark -p "${port[$name]}" -t "$tests" -n "$n" -c 50 -P "$pipeline" -d 16 \
+            "${client_cpu[@]}" redis-benchmark -p "${port[$name]}" -t "$tests" -n "$n" -c 50 -P "$pipeline" -d "$value_bytes" \
                 -r 100000 --csv 2>/dev/null |
                 awk -F, -v s="$name" -v p="$pipeline" 'NR > 1 { gsub(/"/, ""); print s "," p "," $1 "," $2 }' |
                 tee -a "$results"
