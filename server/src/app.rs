@@ -14,7 +14,8 @@ use crate::config::{LogFormat, ServerConfig};
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeOptions};
 use crate::resp::{RespServer, RespSettings};
-use crate::storage::disk::FileDisk;
+use crate::storage::file_disk::FileDisk;
+use crate::storage::fsync::FsyncPolicy;
 
 /// How long a stopping server waits for its listeners to finish.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -104,6 +105,7 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
         .map_err(|_| format!("the data directory {} is in use by another redraft-server", dir.display()))?;
     let disk =
         FileDisk::new(dir).map_err(|e| format!("cannot open the data directory {}: {e}", dir.display()))?;
+    let disk = if config.fsync == FsyncPolicy::No { disk.without_preallocation() } else { disk };
     let metrics = Arc::new(Metrics::new());
     let raft_listener = TcpListener::bind(&config.raft_addr)
         .await

@@ -15,7 +15,8 @@ use std::path::Path;
 use crate::addr::NodeAddr;
 use crate::config::ServerConfig;
 use crate::node::options::CLUSTER_ID_DEFAULT;
-use crate::storage::disk::{Disk, FileDisk};
+use crate::storage::disk::Disk;
+use crate::storage::file_disk::FileDisk;
 use crate::storage::snapshot_file::with_membership;
 use crate::storage::state_machine_store::SNAPSHOT_FILE;
 

@@ -4,7 +4,7 @@
 //!
 //! openraft reads a chunk to send and writes a chunk received through tokio's async traits. A
 //! file's are served by plain reads and writes on the calling task: a chunk is a few MiB of a
-//! local file, and the node's own log writes are made the same way (`disk.rs`).
+//! local file, and the node's own log writes are made the same way (`file_disk.rs`).
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};

@@ -23,7 +23,7 @@ use redraft_server::addr::NodeAddr;
 use redraft_server::error::NodeError;
 use redraft_server::peer::message::{encode, PeerRequest, PeerResponse};
 use redraft_server::raft_types::TypeConfig;
-use redraft_server::storage::disk::{FileDisk, PREALLOCATE_BYTES_MIN};
+use redraft_server::storage::file_disk::{FileDisk, PREALLOCATE_BYTES_MIN};
 use redraft_server::storage::log_store::{decode_entry, encode_entry};
 use redraft_server::storage::segment_log::{SegmentLog, SEGMENT_BYTES_MAX_DEFAULT};
 
@@ -163,7 +163,7 @@ fn entries_of_older_versions_are_still_read_and_unknown_versions_refused() {
 }
 
 /// Appends the sample entries as the log store does, syncs, and pins the segment file's bytes
-/// as the closed log leaves them (while open, zeros follow them: `disk.rs`'s preallocation);
+/// as the closed log leaves them (while open, zeros follow them: `file_disk.rs`'s preallocation);
 /// reopening reads every entry back.
 #[tokio::test]
 async fn the_log_on_disk_is_pinned() {

@@ -17,7 +17,8 @@ use redraft_core::{Command, Reply, Write};
 use redraft_server::clock::SystemClock;
 use redraft_server::metrics::Metrics;
 use redraft_server::node::{Node, NodeOptions};
-use redraft_server::storage::disk::{Disk, DiskFile, FileDisk, LogFile};
+use redraft_server::storage::disk::{Disk, LogFile};
+use redraft_server::storage::file_disk::{DiskFile, FileDisk};
 use redraft_server::storage::fsync::FsyncPolicy;
 
 /// The real disk, whose log files' syncs fail once `fail` is set.

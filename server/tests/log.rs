@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use redraft_server::storage::catch_up_marker::CATCH_UP_MARKER;
-use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::file_disk::FileDisk;
 use redraft_server::storage::segment_log::{LogError, RecoveryReport, SegmentLog};
 
 const SEGMENT_BYTES: u64 = 256;
@@ -83,7 +83,7 @@ async fn torn_tail_at_every_offset_is_truncated_and_reported() {
 }
 
 /// Zeros after the last record, as a crash leaves the space a segment filled ahead of its appends
-/// (`disk.rs`), in the last segment or in one whose trim at rotation was lost: no torn tail, no
+/// (`file_disk.rs`), in the last segment or in one whose trim at rotation was lost: no torn tail, no
 /// damage, every entry; appends go on right after the last record.
 #[tokio::test]
 async fn zeros_after_the_last_record_are_unwritten_space() {

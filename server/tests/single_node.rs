@@ -16,7 +16,7 @@ use redraft_server::addr::NodeAddr;
 use redraft_server::metrics::Metrics;
 use redraft_server::peer::{pool::PeerPool, raft_network::PeerNetwork};
 use redraft_server::raft_types::TypeConfig;
-use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::file_disk::FileDisk;
 use redraft_server::storage::fsync::FsyncPolicy;
 use redraft_server::storage::log_store::LogStore;
 use redraft_server::storage::segment_log::OnDamage;

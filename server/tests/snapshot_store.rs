@@ -13,7 +13,7 @@ use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
 use redraft_core::{Command, LogEntry, Payload, StateMachine, StateMachineConfig};
 use redraft_server::metrics::Metrics;
 use redraft_server::raft_types::TypeConfig;
-use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::file_disk::FileDisk;
 use redraft_server::storage::state_machine_store::{SnapshotOpenError, StateMachineStore};
 
 fn set(index: u64) -> Entry<TypeConfig> {

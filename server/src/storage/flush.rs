@@ -33,7 +33,7 @@ use crate::raft_types::TypeConfig;
 
 /// `always`: syncs the log for every batch of appends waiting, then reports them durable. Ends
 /// when every log store handle is gone. It holds the log only while it syncs a batch, so the
-/// log closes (and trims its segment, `disk.rs`) where its last handle is dropped, not on the
+/// log closes (and trims its segment, `file_disk.rs`) where its last handle is dropped, not on the
 /// sync loop's thread after a stopping process may have exited. The mark records `committed`,
 /// the last entry openraft reported committed, as it was when the batch's sync ended.
 pub(super) async fn sync_each_batch<D: Disk>(

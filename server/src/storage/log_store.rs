@@ -489,7 +489,10 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
         tokio::spawn(async move {
             if let Err(error) = removal.await {
-                tracing::warn!(%error, "a purged log segment could not be removed; the next start removes it");
+                tracing::warn!(
+                    %error,
+                    "a purged log segment could not be removed; the next start removes it"
+                );
             }
         });
         Ok(())

@@ -125,7 +125,7 @@ mod tests {
     use openraft::Vote;
 
     use super::*;
-    use crate::storage::disk::FileDisk;
+    use crate::storage::file_disk::FileDisk;
 
     fn meta(term: u64) -> Meta {
         Meta { vote: Some(Vote::new(term, 2)), last_purged: None }

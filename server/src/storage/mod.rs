@@ -24,6 +24,7 @@ pub mod catch_up_marker;
 mod decoded_tail;
 pub mod disk;
 mod entry_encoder;
+pub mod file_disk;
 mod flush;
 pub mod format;
 pub mod fsync;

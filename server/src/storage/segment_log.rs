@@ -6,7 +6,7 @@
 //! payload is the entry's log index (8 bytes, little endian) followed by the caller's bytes.
 //!
 //! Recovery reads the segments in order. Zeros after the last record are space the disk filled
-//! ahead of appends (`disk.rs`, [`super::disk::PREALLOCATE_BYTES`]) and are cut without a word. A
+//! ahead of appends (`file_disk.rs`, [`super::file_disk::PREALLOCATE_BYTES`]) and are cut without a word. A
 //! torn tail in the last segment (a write cut short by a crash) is truncated, synced, and
 //! reported. Anything else wrong (a record whose checksum fails before the end, a torn record in
 //! a segment that has successors, a gap or overlap in indexes) is damage: the log keeps the

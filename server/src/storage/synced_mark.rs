@@ -344,7 +344,7 @@ fn decode_copy(bytes: Bytes, first: u64, count: u64) -> Option<Copy> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::disk::FileDisk;
+    use crate::storage::file_disk::FileDisk;
 
     /// The mark survives a reopen; a slot damaged by a torn write leaves the previous mark, lower.
     #[tokio::test]

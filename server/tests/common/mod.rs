@@ -62,7 +62,7 @@ use redraft_server::clock::SystemClock;
 use redraft_server::metrics::Metrics;
 use redraft_server::node::{Node, NodeOptions};
 use redraft_server::resp::{RespServer, RespSettings};
-use redraft_server::storage::disk::FileDisk;
+use redraft_server::storage::file_disk::FileDisk;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
