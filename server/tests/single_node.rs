@@ -26,9 +26,14 @@ struct Node {
     raft: Raft<TypeConfig>,
     state: Arc<StateMachine>,
     metrics: Arc<Metrics>,
+    log: LogStore<FileDisk>,
 }
 
 async fn start(dir: &Path) -> Node {
+    start_with_segments_of(dir, 1 << 20).await
+}
+
+async fn start_with_segments_of(dir: &Path, segment_bytes: u64) -> Node {
     let config = Config {
         heartbeat_interval: 50,
         election_timeout_min: 150,
@@ -48,7 +53,7 @@ async fn start(dir: &Path) -> Node {
     let (log, _) = LogStore::open(
         disk,
         FsyncPolicy::Always,
-        1 << 20,
+        segment_bytes,
         metrics.clone(),
         machine.snapshot_log_id(),
         state.clone(),
@@ -56,6 +61,7 @@ async fn start(dir: &Path) -> Node {
     )
     .await
     .expect("log opens");
+    let kept = log.clone();
     let raft = Raft::new(
         1,
         config,
@@ -68,7 +74,7 @@ async fn start(dir: &Path) -> Node {
     )
     .await
     .expect("raft starts");
-    Node { raft, state, metrics }
+    Node { raft, state, metrics, log: kept }
 }
 
 fn command(args: &[&str]) -> Command {
@@ -141,6 +147,53 @@ async fn writes_survive_restart_through_log_and_snapshot() {
     wait_leader(&node).await;
     assert_eq!(read(&node, &["GET", "after"]).await, Reply::Bulk(Bytes::from_static(b"snapshot")));
     assert_eq!(read(&node, &["GET", "k19"]).await, Reply::Bulk(Bytes::from_static(b"19")));
+    node.raft.shutdown().await.expect("shuts down");
+}
+
+/// A snapshot's purge removes the segments it covers off openraft's core, and a stopping node
+/// waits for that (`NodeLog::removals_done`): then at most one segment file holds entries up to
+/// the purge point (the one the first entry after it may share), and a restart serves every key.
+#[tokio::test]
+async fn a_purge_removes_the_segments_it_covers_and_a_stop_waits_for_it() {
+    use redraft_server::storage::log_store::NodeLog;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_with_segments_of(dir.path(), 256).await;
+    node.raft.initialize(BTreeMap::from([(1, NodeAddr::default())])).await.expect("initialise once");
+    wait_leader(&node).await;
+    for i in 0..30 {
+        assert_eq!(write(&node, &["SET", &format!("k{i}"), &i.to_string()]).await, Reply::Ok);
+    }
+    let segment_files = || {
+        let mut firsts: Vec<u64> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.expect("entry").file_name().into_string().ok())
+            .filter_map(|name| name.strip_suffix(".log").and_then(|n| n.parse().ok()))
+            .collect();
+        firsts.sort_unstable();
+        firsts
+    };
+    assert!(segment_files().len() > 3, "small segments: {:?}", segment_files());
+    node.raft.trigger().snapshot().await.expect("snapshot requested");
+    let metrics = node
+        .raft
+        .wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.purged.is_some(), "the log purged behind a snapshot")
+        .await
+        .expect("purged within the timeout");
+    let purged = metrics.purged.expect("purged").index;
+    node.raft.shutdown().await.expect("shuts down");
+    node.log.removals_done().await;
+    let left = segment_files();
+    assert!(
+        left.iter().filter(|&&first| first <= purged).count() <= 1,
+        "purged through {purged}, segments left starting at {left:?}"
+    );
+    drop(node);
+
+    let node = start(dir.path()).await;
+    wait_leader(&node).await;
+    assert_eq!(read(&node, &["GET", "k29"]).await, Reply::Bulk(Bytes::from_static(b"29")));
+    assert_eq!(read(&node, &["GET", "k0"]).await, Reply::Bulk(Bytes::from_static(b"0")));
     node.raft.shutdown().await.expect("shuts down");
 }
 

@@ -43,7 +43,7 @@ impl Node {
 
     /// [`Node::leader_silence`] and the id of the last entry in this node's log.
     async fn silence_and_last_log(&self) -> (Option<Duration>, Option<LogId<u64>>) {
-        (self.leader_silence().await, self.last_log.last_log_id().await)
+        (self.leader_silence().await, self.log.last_log_id().await)
     }
 
     /// Answers a pre-vote ([`pre_vote_granted`]) for a candidate whose log ends at

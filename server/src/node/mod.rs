@@ -57,7 +57,7 @@ use crate::peer::pool::PeerPool;
 use crate::peer::raft_network::PeerNetwork;
 use crate::raft_types::TypeConfig;
 use crate::storage::disk::Disk;
-use crate::storage::log_store::{LastLogId, LogStore};
+use crate::storage::log_store::{LogStore, NodeLog};
 use crate::storage::segment_log::{OnDamage, RecoveryReport};
 use crate::storage::state_machine_store::{SnapshotOpenError, StateMachineStore};
 
@@ -90,8 +90,9 @@ pub struct Node {
     read_rounds: Arc<ReadRounds>,
     /// On a follower: read-index requests to the leader shared by the reads waiting for one.
     follower_read_rounds: Arc<ReadRounds>,
-    /// Where this node's log ends, for its pre-vote (`election.rs`).
-    last_log: Arc<dyn LastLogId>,
+    /// Where this node's log ends, for its pre-vote (`election.rs`), and its purges' removals, which
+    /// a stopping node waits for.
+    log: Arc<dyn NodeLog>,
     /// The leader's read lease, when `--read-lease` is on.
     read_lease: Arc<ReadLease>,
     /// When the node started: it holds votes for a while after ([`Node::hold_votes_after_start`]).
@@ -242,7 +243,7 @@ impl Node {
             .await
             .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
         }
-        let last_log: Arc<dyn LastLogId> = Arc::new(log.clone());
+        let node_log: Arc<dyn NodeLog> = Arc::new(log.clone());
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -300,7 +301,7 @@ impl Node {
             session_next: AtomicU64::new(0),
             read_rounds: Arc::default(),
             follower_read_rounds: Arc::default(),
-            last_log,
+            log: node_log,
             read_lease: Arc::new(ReadLease::new(options.read_lease_ms)),
             started: monotonic_now(),
             leader_contact: Default::default(),
@@ -439,6 +440,7 @@ impl Node {
         if let Err(error) = self.raft.shutdown().await {
             tracing::warn!(%error, "Raft did not shut down cleanly");
         }
+        self.log.removals_done().await;
     }
 
     pub(crate) fn next_stamp_ms(&self) -> u64 {

@@ -59,6 +59,8 @@ pub struct LogStore<D: Disk + Clone> {
     flush: mpsc::Sender<LogFlushed<TypeConfig>>,
     /// The state machine the log is applied to: entries it has applied leave the decoded tail.
     applied_by: Arc<StateMachine>,
+    /// The removal of the latest purge's files, which waits for the one before it (`purge`).
+    removal: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl<D: Disk + Clone> Clone for LogStore<D> {
@@ -72,6 +74,7 @@ impl<D: Disk + Clone> Clone for LogStore<D> {
             metrics: self.metrics.clone(),
             flush: self.flush.clone(),
             applied_by: self.applied_by.clone(),
+            removal: self.removal.clone(),
         }
     }
 }
@@ -155,16 +158,30 @@ fn committed_in_log<D: Disk>(
     Ok(same.filter(|&id| id == committed))
 }
 
-/// Where the last entry of a node's log is, for the node above Raft (its pre-vote compares logs
-/// as the real vote does), without knowing the log's disk.
-pub trait LastLogId: Send + Sync {
-    /// The id of the last entry appended (flushed or not); `None` for an empty log.
+/// What the node above Raft asks of its log besides openraft's calls, without knowing the log's
+/// disk.
+pub trait NodeLog: Send + Sync {
+    /// The id of the last entry appended (flushed or not); `None` for an empty log (the
+    /// pre-vote compares logs as the real vote does).
     fn last_log_id(&self) -> Pin<Box<dyn Future<Output = Option<LogId<u64>>> + Send + '_>>;
+
+    /// Returns once the files of every purge so far are removed (a stopping node waits, so that
+    /// its next start does not read them again).
+    fn removals_done(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
-impl<D: Disk + Clone> LastLogId for LogStore<D> {
+impl<D: Disk + Clone> NodeLog for LogStore<D> {
     fn last_log_id(&self) -> Pin<Box<dyn Future<Output = Option<LogId<u64>>> + Send + '_>> {
         Box::pin(async move { last_log_id(&*self.inner.lock().await).ok().flatten() })
+    }
+
+    fn removals_done(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let pending = self.removal.lock().expect("never poisoned: held for a take").take();
+            if let Some(pending) = pending {
+                let _ = pending.await;
+            }
+        })
     }
 }
 
@@ -326,7 +343,8 @@ impl<D: Disk + Clone> LogStore<D> {
             FsyncPolicy::No => {}
         }
         let recovery = StoreRecovery { segments: report, meta_damage: opened.damaged };
-        let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, applied_by };
+        let removal = Arc::default();
+        let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, applied_by, removal };
         Ok((store, recovery))
     }
 
@@ -482,19 +500,24 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
         self.save_meta(&mut inner).await.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         // The files go on their own, so that openraft's core, which awaits this purge, does not
         // wait for them; the purge point is saved, so a crash before they are gone leaves files
-        // that the next open purges.
+        // that the next open purges. A stopping node waits for them (`NodeLog::removals_done`).
         let removal = inner.log.start_purge(log_id.index);
         inner.decoded.drop_through(log_id.index);
         self.metrics.log_bytes.set(inner.log.held_bytes() as i64);
         self.metrics.log_cache_bytes.set(inner.log.cached().1 as i64);
-        tokio::spawn(async move {
+        let mut pending = self.removal.lock().expect("never poisoned: held for a swap");
+        let previous = pending.take();
+        *pending = Some(tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
             if let Err(error) = removal.await {
                 tracing::warn!(
                     %error,
                     "a purged log segment could not be removed; the next start removes it"
                 );
             }
-        });
+        }));
         Ok(())
     }
 }
