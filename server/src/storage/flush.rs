@@ -114,14 +114,15 @@ pub(super) async fn sync_every_second<D: Disk>(inner: Weak<Mutex<LogInner<D>>>, 
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(inner) = inner.upgrade() else { return };
         let started = monotonic_now();
-        let mut inner = inner.lock().await;
-        match inner.log.sync().await {
+        // Started under the lock, awaited without it: appends go on while the sync runs.
+        let sync = inner.lock().await.log.start_sync();
+        match sync.await {
             Ok(()) => metrics.observe_fsync(started.elapsed().as_secs_f64(), 0),
             Err(error) => {
                 // Writes of the last second were acknowledged (the policy's loss window); from now
                 // on none is, as under `always`.
                 tracing::error!(%error, "log sync failed; the log takes no more appends");
-                inner.sync_failed.get_or_insert_with(|| error.to_string());
+                inner.lock().await.sync_failed.get_or_insert_with(|| error.to_string());
                 return;
             }
         }
