@@ -105,7 +105,11 @@ pub async fn run(mut config: ServerConfig) -> Result<(), String> {
         .map_err(|_| format!("the data directory {} is in use by another redraft-server", dir.display()))?;
     let disk =
         FileDisk::new(dir).map_err(|e| format!("cannot open the data directory {}: {e}", dir.display()))?;
-    let disk = if config.fsync == FsyncPolicy::No { disk.without_preallocation() } else { disk };
+    let disk = match config.fsync {
+        FsyncPolicy::No => disk.without_preallocation(),
+        FsyncPolicy::Everysec => disk,
+        FsyncPolicy::Always => disk.without_write_back(),
+    };
     let metrics = Arc::new(Metrics::new());
     let raft_listener = TcpListener::bind(&config.raft_addr)
         .await
