@@ -28,7 +28,10 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, DecodeError};
 use crate::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use crate::entry::{LogEntry, Payload, SessionRef, Write};
-use crate::entry_layout::{COMMAND_SET, PAYLOAD_BATCH, TXN_OP_PUT, WRITE_COMMAND, WRITE_TXN};
+use crate::entry_layout::{
+    COMMAND_SET, PAYLOAD_BATCH, PAYLOAD_COMMAND, PAYLOAD_EXPIRE_BATCH, PAYLOAD_TIME_ADVANCE,
+    PAYLOAD_TRANSACTION, TXN_OP_PUT, WRITE_COMMAND, WRITE_TXN,
+};
 use crate::stored_key::INLINE_VALUE_BYTES_MAX;
 use crate::txn::{Txn, TxnOp};
 
@@ -52,6 +55,24 @@ pub fn decode_log_entry(source: &Bytes) -> Result<LogEntry, DecodeError> {
         return Err(malformed("trailing bytes after a log entry"));
     }
     Ok(LogEntry::new(stamp_ms, payload))
+}
+
+/// How many writes the encoding of a [`LogEntry`] carries, read from its head alone: a batch's
+/// writes, one for a lone command or transaction (version 1 logs), the keys of an expiry batch,
+/// none for a time advance. A restart counts the writes it is about to replay with it
+/// (`server/src/storage/replay.rs`); the entry is not checked past its head.
+///
+/// # Errors
+/// [`DecodeError::Malformed`] when the head is cut short or names no payload.
+pub fn write_count(source: &Bytes) -> Result<usize, DecodeError> {
+    let mut reader = Reader { source, bytes: source.as_ref(), at: 0 };
+    reader.varint()?;
+    match reader.varint_u32()? {
+        PAYLOAD_COMMAND | PAYLOAD_TRANSACTION => Ok(1),
+        PAYLOAD_TIME_ADVANCE => Ok(0),
+        PAYLOAD_EXPIRE_BATCH | PAYLOAD_BATCH => reader.len(),
+        _ => Err(malformed("an unknown payload variant")),
+    }
 }
 
 fn malformed(why: &str) -> DecodeError {

@@ -10,6 +10,10 @@
 
 /// Variant indexes, in declaration order (`core/tests/entry_codec.rs` checks them against
 /// bincode's encoding of every kind of entry).
+pub(crate) const PAYLOAD_COMMAND: u32 = 0;
+pub(crate) const PAYLOAD_TRANSACTION: u32 = 1;
+pub(crate) const PAYLOAD_TIME_ADVANCE: u32 = 2;
+pub(crate) const PAYLOAD_EXPIRE_BATCH: u32 = 3;
 pub(crate) const PAYLOAD_BATCH: u32 = 4;
 pub(crate) const WRITE_COMMAND: u32 = 0;
 pub(crate) const WRITE_TXN: u32 = 3;

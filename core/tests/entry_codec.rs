@@ -1,7 +1,8 @@
 //! The hand-written entry encoder and decoder (`core/src/entry_encoder.rs`, `entry_decoder.rs`)
 //! agree with bincode: the encoder writes bincode's bytes for any entry (SETs and lone puts, which
 //! it writes itself, among writes it hands to bincode); the decoder decodes the same entry from
-//! them, and errs where bincode errs, on truncated, extended and damaged bytes.
+//! them, and errs where bincode errs, on truncated, extended and damaged bytes; and the count of
+//! writes read from an entry's head alone (`write_count`) is the entry's.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use proptest::prelude::*;
 use redraft_core::codec;
 use redraft_core::command::{Command, CommandName, Expiry, SetCommand, SetCondition, SetExpiry};
 use redraft_core::entry::{LogEntry, Payload, SessionRef, Watch, Write};
-use redraft_core::entry_decoder::decode_log_entry;
+use redraft_core::entry_decoder::{decode_log_entry, write_count};
 use redraft_core::entry_encoder::encode_log_entry;
 use redraft_core::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
 
@@ -109,6 +110,10 @@ fn entry() -> impl Strategy<Value = LogEntry> {
         8 => prop::collection::vec(write(), 0..12).prop_map(|writes| Payload::Batch { writes: Arc::new(writes) }),
         1 => Just(Payload::TimeAdvance),
         1 => (session(), set_command()).prop_map(|(session, command)| Payload::Command { session, command }),
+        1 => (session(), bytes(), prop::collection::vec(set_command(), 0..3)).prop_map(
+            |(session, key, commands)| Payload::Transaction { session, watches: vec![Watch { key, token: 2 }], commands }
+        ),
+        1 => prop::collection::vec(bytes(), 0..4).prop_map(|keys| Payload::ExpireBatch { keys }),
     ];
     (number(), payload).prop_map(|(stamp_ms, payload)| LogEntry::new(stamp_ms, payload))
 }
@@ -139,6 +144,17 @@ proptest! {
     fn decodes_every_entry_as_bincode_does(entry in entry()) {
         let bytes = Bytes::from(encoded(&entry));
         prop_assert_eq!(decode_log_entry(&bytes).expect("decodes"), entry);
+    }
+
+    #[test]
+    fn counts_the_writes_of_every_entry_from_its_head(entry in entry()) {
+        let expected = match &entry.payload {
+            Payload::Batch { writes } => writes.len(),
+            Payload::Command { .. } | Payload::Transaction { .. } => 1,
+            Payload::ExpireBatch { keys } => keys.len(),
+            Payload::TimeAdvance => 0,
+        };
+        prop_assert_eq!(write_count(&Bytes::from(encoded(&entry))).expect("a head"), expected);
     }
 
     #[test]

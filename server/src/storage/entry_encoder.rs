@@ -14,7 +14,7 @@ use std::ops::RangeFrom;
 use bytes::Bytes;
 use openraft::{Entry, EntryPayload, LogId};
 use redraft_core::codec::{self, DecodeError};
-use redraft_core::entry_decoder::decode_log_entry;
+use redraft_core::entry_decoder::{self, decode_log_entry};
 use redraft_core::entry_encoder::encode_log_entry;
 use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
 
@@ -52,6 +52,20 @@ pub fn decode_entry(payload: &Bytes) -> Result<Entry<TypeConfig>, DecodeError> {
         return Ok(Entry { log_id, payload: EntryPayload::Normal(data) });
     }
     codec::decode_part(body)
+}
+
+/// The writes of the entry in a log record's payload, as core's `write_count` reads them from a
+/// client entry's head; none for an entry of openraft's own (blank, membership).
+///
+/// # Errors
+/// The payload is of an unknown format version, or its head is malformed.
+pub fn write_count(payload: &Bytes) -> Result<usize, DecodeError> {
+    let mut rest = codec::versioned_body(STORE_FORMAT_VERSIONS_READ, payload)?;
+    codec::decode_prefix::<LogId<u64>>(&mut rest)?;
+    if codec::decode_prefix::<u32>(&mut rest)? == NORMAL_PAYLOAD_VARIANT {
+        return entry_decoder::write_count(&payload.slice(payload.len() - rest.len()..));
+    }
+    Ok(0)
 }
 
 /// An entry's record payload, in the parts it is written in, and where in it the `LogEntry`'s
@@ -118,10 +132,12 @@ impl EntryEncoder {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use bytes::Bytes;
     use openraft::{CommittedLeaderId, EntryPayload, LogId};
     use redraft_core::command::Command;
-    use redraft_core::entry::{LogEntry, Payload};
+    use redraft_core::entry::{LogEntry, Payload, Write};
 
     use super::*;
 
@@ -155,6 +171,25 @@ mod tests {
         assert_eq!(joined(&encoder.encode(&large)).len(), encode_entry(&large).len());
         encoder.trim();
         assert_eq!(encoder.buffer.capacity(), 0, "a buffer grown past the bound is let go");
+    }
+
+    /// A record's writes are counted from its head: one for a lone command, a batch's writes,
+    /// none for an entry of openraft's own.
+    #[test]
+    fn a_record_counts_its_entrys_writes() {
+        let EntryPayload::Normal(lone) = set(1, 16).payload else { unreachable!() };
+        let Payload::Command { command, .. } = lone.payload.clone() else { unreachable!() };
+        let writes = vec![Write::Command { session: None, command }; 3];
+        let batch = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 2),
+            payload: EntryPayload::Normal(LogEntry::new(1, Payload::Batch { writes: Arc::new(writes) })),
+        };
+        let blank =
+            Entry { log_id: LogId::new(CommittedLeaderId::new(2, 3), 4), payload: EntryPayload::Blank };
+        for (entry, writes) in [(set(1, 16), 1), (batch, 3), (blank, 0)] {
+            assert_eq!(write_count(&Bytes::from(encode_entry(&entry))).expect("a head"), writes);
+        }
+        assert!(write_count(&Bytes::from_static(&[STORE_FORMAT_VERSION, 1])).is_err(), "a cut head");
     }
 
     /// Written in parts, an entry's payload is bincode's encoding of the whole entry, of every
