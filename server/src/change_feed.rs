@@ -262,6 +262,26 @@ impl ChangeFeed {
     }
 }
 
+/// The first entry of a start's replay whose changes go into the window, given the writes each
+/// replayed entry carries (`LogStore::replay_write_counts`, oldest first): the newest entries
+/// that carry `changes_max` writes, where each write changes a key at most once in the common
+/// case (a SET, a DEL of one key). The window would drop the changes before them as the replay
+/// goes on; not recording them spares copying every key and value replayed. `None` when the
+/// window keeps them all. A write that changes several keys (a transaction, a DEL of many)
+/// only makes the window hold more than the newest `changes_max`, one that changes none less:
+/// either way it holds every change from its oldest revision on, and a reader asking for an
+/// older one is told it was compacted, as after a restart from a snapshot.
+pub fn replay_history_start(writes: &[(u64, usize)], changes_max: usize) -> Option<u64> {
+    let mut kept = 0;
+    for &(index, count) in writes.iter().rev() {
+        kept += count;
+        if kept >= changes_max {
+            return Some(index);
+        }
+    }
+    None
+}
+
 impl Window {
     fn drop_oldest_revision(&mut self) {
         let Some(revision) = self.changes.front().map(|c| c.revision) else { return };
@@ -350,5 +370,17 @@ mod tests {
         by_bytes.restart_after(10);
         assert_eq!(by_bytes.read(5, &ALL, 1).unwrap_err().oldest, 11);
         assert_eq!(by_bytes.read(11, &ALL, 1).expect("after the snapshot").next, 11);
+    }
+
+    /// A replay records from the newest entries that carry the window's worth of writes: from
+    /// the entry that completes it, or from the first when they all fit.
+    #[test]
+    fn a_replay_records_the_newest_writes_the_window_holds() {
+        let writes = [(5, 2), (6, 0), (7, 3), (8, 1)];
+        assert_eq!(replay_history_start(&writes, 4), Some(7));
+        assert_eq!(replay_history_start(&writes, 1), Some(8));
+        assert_eq!(replay_history_start(&writes, 6), Some(5));
+        assert_eq!(replay_history_start(&writes, 7), None);
+        assert_eq!(replay_history_start(&[], 1), None);
     }
 }

@@ -10,18 +10,12 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::time::{Duration, Instant};
 
 use common::cluster::{write_keys, Cluster};
-use common::http_request;
+use common::http_json as call;
 use serde_json::{json, Value};
 
 /// One cluster at a time in this file: two starting at once have collided on a port that
 /// `free_port` chose and an outgoing connection took before the node bound it.
 static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn call(http: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let text = body.map(|b| b.to_string());
-    let (status, body) = http_request(http, method, path, text.as_deref());
-    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}")))
-}
 
 /// Two clients compare-and-set the same key from the same revision, through different nodes,
 /// round after round: exactly one wins each round, and the key holds the winner's value.

@@ -50,7 +50,7 @@ use self::read_lease::ReadLease;
 pub use self::read_lease::{safe_read_lease_ms, READ_LEASE_DRIFT_PPM};
 use self::read_rounds::ReadRounds;
 use crate::addr::NodeAddr;
-use crate::change_feed::ChangeFeed;
+use crate::change_feed::{replay_history_start, ChangeFeed};
 use crate::clock::{monotonic_now, Clock};
 use crate::metrics::Metrics;
 use crate::peer::pool::PeerPool;
@@ -165,7 +165,7 @@ impl Node {
             if options.peers.is_empty() && !options.join { OnDamage::Refuse } else { OnDamage::KeepPrefix };
         let open_machine =
             || StateMachineStore::open(state.clone(), disk.clone(), metrics.clone(), feed.clone());
-        let machine = match open_machine() {
+        let mut machine = match open_machine() {
             Ok(machine) => machine,
             Err(SnapshotOpenError::Damaged(problem)) if on_damage == OnDamage::KeepPrefix => {
                 tracing::error!(
@@ -242,6 +242,26 @@ impl Node {
             )
             .await
             .map_err(|e| StartError::Raft(format!("cannot store the vote: {e}")))?;
+        }
+        // openraft replays the committed log into the state machine as it starts; of that, the
+        // watch history keeps only the newest changes, so only those are recorded.
+        let replayed = log
+            .replay_write_counts(machine.snapshot_log_id())
+            .await
+            .map_err(crate::storage::log_store::OpenError::Log)?;
+        let history_from = replay_history_start(&replayed, options.watch_history_changes);
+        if let Some(first) = history_from {
+            machine.record_history_from(first);
+        }
+        if let (Some(first), Some(last)) = (replayed.first(), replayed.last()) {
+            let writes: usize = replayed.iter().map(|&(_, writes)| writes).sum();
+            tracing::info!(
+                first = first.0,
+                last = last.0,
+                writes,
+                history_from,
+                "replaying the committed log"
+            );
         }
         let node_log: Arc<dyn NodeLog> = Arc::new(log.clone());
         let raft = Raft::new(options.node_id, config, network, log, machine)

@@ -30,8 +30,8 @@ use tokio::sync::{mpsc, Mutex};
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
 use super::decoded_tail::DecodedTail;
 use super::disk::Disk;
-use super::entry_encoder::EntryEncoder;
 pub use super::entry_encoder::{decode_entry, encode_entry};
+use super::entry_encoder::{write_count, EntryEncoder};
 use super::flush::{sync_each_batch, sync_every_second};
 use super::fsync::FsyncPolicy;
 use super::log_inner::LogInner;
@@ -42,6 +42,9 @@ use super::sync_thread::spawn_sync_loop;
 use super::synced_mark::{Copy, SyncedMark, SYNCED_MARK_FILE};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
+
+/// Entries read back at a time by [`LogStore::replay_write_counts`].
+const REPLAY_COUNT_CHUNK: u64 = 1024;
 
 /// openraft's log store. Clones share one log; the clone handed out as the log reader reads the
 /// same in-memory entries.
@@ -346,6 +349,35 @@ impl<D: Disk + Clone> LogStore<D> {
         let removal = Arc::default();
         let store = LogStore { inner, mark, committed, disk, policy, metrics, flush, applied_by, removal };
         Ok((store, recovery))
+    }
+
+    /// The writes of each entry a start replays, oldest first: the committed entries after
+    /// `applied`, which openraft applies before the node serves (`get_initial_state`), counted
+    /// from their records' heads ([`write_count`]). None when the log does not know what was
+    /// committed (only `--fsync always` records it): the entries apply after an election then.
+    ///
+    /// # Errors
+    /// [`LogError`] when a record cannot be read back.
+    pub async fn replay_write_counts(
+        &self,
+        applied: Option<LogId<u64>>,
+    ) -> Result<Vec<(u64, usize)>, LogError> {
+        let committed = *self.committed.lock().expect("never poisoned: held for a copy");
+        let Some(committed) = committed else { return Ok(Vec::new()) };
+        let inner = self.inner.lock().await;
+        let mut counts = Vec::new();
+        let mut first = applied.map_or(0, |id| id.index + 1);
+        while first <= committed.index {
+            // A chunk at a time: records not in memory are read back from their segment.
+            let last = committed.index.min(first + REPLAY_COUNT_CHUNK - 1);
+            for (index, payload) in inner.log.read(first..=last)? {
+                // A record that does not decode fails the replay itself, which says why; counted
+                // as none, it only makes the history start earlier.
+                counts.push((index, write_count(&payload).unwrap_or(0)));
+            }
+            first = last + 1;
+        }
+        Ok(counts)
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {

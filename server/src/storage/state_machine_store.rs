@@ -55,6 +55,9 @@ pub struct StateMachineStore<D: Disk + Clone> {
     on_disk: Arc<tokio::sync::Mutex<Option<u64>>>,
     /// Where applied changes go, for watchers.
     feed: Arc<ChangeFeed>,
+    /// Entries before this index apply without recording their changes for `feed`: the part of
+    /// a start's replay whose changes the window would drop anyway ([`Self::record_history_from`]).
+    history_from: u64,
 }
 
 /// The snapshot's file in the data directory.
@@ -108,6 +111,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
             source: None,
             on_disk: Arc::default(),
             feed,
+            history_from: 0,
         };
         match store.disk.open_snapshot(SNAPSHOT_FILE) {
             Ok(data) => {
@@ -141,6 +145,13 @@ impl<D: Disk + Clone> StateMachineStore<D> {
     /// The id of the last entry the loaded snapshot covers, if one was loaded.
     pub fn snapshot_log_id(&self) -> Option<LogId<u64>> {
         self.last_applied
+    }
+
+    /// Applies the entries before `index` without recording their changes for watchers: set
+    /// before a start's replay to where the changes the window keeps begin
+    /// (`change_feed::replay_history_start`), the window then starting after the ones before.
+    pub fn record_history_from(&mut self, index: u64) {
+        self.history_from = index;
     }
 
     /// Takes the log id and membership of the snapshot just installed.
@@ -286,18 +297,27 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
     {
         let mut replies = Vec::new();
         let mut changes = Vec::new();
+        let mut unrecorded = None;
         for entry in entries {
             self.last_applied = Some(entry.log_id);
+            let record = entry.log_id.index >= self.history_from;
+            if !record {
+                unrecorded = Some(entry.log_id.index);
+            }
             replies.push(match entry.payload {
                 EntryPayload::Blank => vec![Reply::Ok],
                 EntryPayload::Normal(request) => {
-                    self.state.apply_recording(entry.log_id.index, &request, Some(&mut changes))
+                    self.state.apply_recording(entry.log_id.index, &request, record.then_some(&mut changes))
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
                     vec![Reply::Ok]
                 }
             });
+        }
+        if let Some(unrecorded) = unrecorded {
+            // The window starts after them, as after a snapshot: it holds no gap.
+            self.feed.restart_after(unrecorded);
         }
         if let Some(last) = self.last_applied {
             // Published messages and keyspace events go to subscribers, not into the watch
@@ -328,6 +348,7 @@ impl<D: Disk + Clone> RaftStateMachine<TypeConfig> for StateMachineStore<D> {
             source: Some(Source::capture(&self.state)),
             on_disk: self.on_disk.clone(),
             feed: self.feed.clone(),
+            history_from: self.history_from,
         }
     }
 

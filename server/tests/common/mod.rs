@@ -425,6 +425,23 @@ pub fn http_request(addr: &str, method: &str, path: &str, json: Option<&str>) ->
     http_request_with(addr, method, path, json, "")
 }
 
+/// [`http_request`] with a JSON body if given, answered with JSON: the status code and the body.
+pub fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let text = body.map(|b| b.to_string());
+    let (status, body) = http_request(addr, method, path, text.as_deref());
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}")))
+}
+
+/// The `revision` of an HTTP API answer.
+pub fn revision(body: &serde_json::Value) -> u64 {
+    body["revision"].as_u64().unwrap_or_else(|| panic!("no revision in {body}"))
+}
+
 /// [`http_request`] with extra header lines (each ending in `\r\n`).
 pub fn http_request_with(
     addr: &str,
@@ -434,6 +451,8 @@ pub fn http_request_with(
     headers: &str,
 ) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to HTTP");
+    // A stream that never ends (a watch that was not refused) fails the test, not hangs it.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
     let body = json.unwrap_or_default();
     let content_type = if json.is_some() { "Content-Type: application/json\r\n" } else { "" };
     write!(
