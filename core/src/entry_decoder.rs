@@ -60,7 +60,7 @@ pub fn decode_log_entry(source: &Bytes) -> Result<LogEntry, DecodeError> {
 /// How many writes the encoding of a [`LogEntry`] carries, read from its head alone: a batch's
 /// writes, one for a lone command or transaction (version 1 logs), the keys of an expiry batch,
 /// none for a time advance. A restart counts the writes it is about to replay with it
-/// (`server/src/storage/replay.rs`); the entry is not checked past its head.
+/// (`server/src/node/mod.rs`); the entry is not checked past its head.
 ///
 /// # Errors
 /// [`DecodeError::Malformed`] when the head is cut short or names no payload.

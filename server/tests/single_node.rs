@@ -229,3 +229,35 @@ async fn a_committed_entry_the_log_lost_is_not_reported() {
     assert!(last < committed.index, "the cut reaches below the committed entry ({last})");
     assert_eq!(log.read_committed().await.expect("reads"), None);
 }
+
+/// A restart counts the writes it is about to replay from the log's records: every committed
+/// entry after what the snapshot applied, in order, a lone command one write, openraft's own
+/// entries (membership, the leader's blank) none.
+#[tokio::test]
+async fn a_restart_counts_the_writes_it_replays() {
+    use openraft::storage::RaftLogStorage;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = initialised_with_keys(dir.path(), 6).await;
+    node.raft.shutdown().await.expect("shuts down");
+    drop(node);
+
+    let disk = FileDisk::new(dir.path()).expect("data dir");
+    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    let opened = LogStore::open(
+        disk,
+        FsyncPolicy::Always,
+        1 << 20,
+        Arc::new(Metrics::new()),
+        None,
+        state,
+        OnDamage::Refuse,
+    );
+    let (mut log, _) = opened.await.expect("log opens");
+    let committed = log.read_committed().await.expect("reads").expect("the mark recorded one").index;
+    let counts = log.replay_write_counts(None).await.expect("counts");
+    let expected: Vec<(u64, usize)> = (0..=committed).map(|index| (index, usize::from(index >= 2))).collect();
+    assert_eq!(counts, expected, "membership at 0, the blank at 1, the SETs after");
+    assert!(committed >= 6, "committed through {committed}, about the last write");
+    let applied = openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), 4);
+    assert_eq!(log.replay_write_counts(Some(applied)).await.expect("counts"), expected[5..]);
+}
