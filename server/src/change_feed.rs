@@ -262,24 +262,53 @@ impl ChangeFeed {
     }
 }
 
-/// The first entry of a start's replay whose changes go into the window, given the writes each
-/// replayed entry carries (`LogStore::replay_write_counts`, oldest first): the newest entries
-/// that carry `changes_max` writes, where each write changes a key at most once in the common
-/// case (a SET, a DEL of one key). The window would drop the changes before them as the replay
-/// goes on; not recording them spares copying every key and value replayed. `None` when the
-/// window keeps them all. A write that changes several keys (a transaction, a DEL of many)
-/// only makes the window hold more than the newest `changes_max`, one that changes none less:
-/// either way it holds every change from its oldest revision on, and a reader asking for an
-/// older one is told it was compacted, as after a restart from a snapshot.
-pub fn replay_history_start(writes: &[(u64, usize)], changes_max: usize) -> Option<u64> {
-    let mut kept = 0;
-    for &(index, count) in writes.iter().rev() {
-        kept += count;
-        if kept >= changes_max {
-            return Some(index);
+/// Where a start's replay begins recording changes for the window, found as the replayed
+/// entries are counted one by one, oldest first, with the writes each carries
+/// (`LogStore::count_replayed_writes`): from the newest entries that carry `changes_max` writes,
+/// where each write changes a key at most once in the common case (a SET, a DEL of one key).
+/// The window would drop the changes before them as the replay goes on; not recording them
+/// spares copying every key and value replayed. A write that changes several keys (a
+/// transaction, a DEL of many) only makes the window hold more than the newest `changes_max`,
+/// one that changes none less: either way it holds every change from its oldest revision on,
+/// and a reader asking for an older one is told it was compacted, as after a restart from a
+/// snapshot. Holds only those newest entries, however long the log.
+#[derive(Debug)]
+pub struct ReplayHistory {
+    changes_max: usize,
+    /// The newest entries counted, oldest first: the fewest that carry `changes_max` writes, or
+    /// all of them while they carry fewer.
+    newest: VecDeque<(u64, usize)>,
+    /// Invariant: the writes of the entries in `newest`.
+    kept: usize,
+    /// Entries and writes counted in all.
+    pub entries: usize,
+    pub writes: usize,
+}
+
+impl ReplayHistory {
+    pub fn new(changes_max: usize) -> ReplayHistory {
+        ReplayHistory { changes_max, newest: VecDeque::new(), kept: 0, entries: 0, writes: 0 }
+    }
+
+    /// Counts the next replayed entry, `index`, which carries `writes` writes.
+    pub fn push(&mut self, index: u64, writes: usize) {
+        self.entries += 1;
+        self.writes += writes;
+        self.kept += writes;
+        self.newest.push_back((index, writes));
+        while let Some(&(_, oldest)) = self.newest.front() {
+            if self.kept - oldest < self.changes_max {
+                break;
+            }
+            self.kept -= oldest;
+            self.newest.pop_front();
         }
     }
-    None
+
+    /// The first entry whose changes are recorded; `None` when the window keeps them all.
+    pub fn start(&self) -> Option<u64> {
+        self.newest.front().filter(|_| self.kept >= self.changes_max).map(|&(index, _)| index)
+    }
 }
 
 impl Window {
@@ -376,11 +405,20 @@ mod tests {
     /// the entry that completes it, or from the first when they all fit.
     #[test]
     fn a_replay_records_the_newest_writes_the_window_holds() {
+        let start = |changes_max, writes: &[(u64, usize)]| {
+            let mut history = ReplayHistory::new(changes_max);
+            writes.iter().for_each(|&(index, count)| history.push(index, count));
+            assert_eq!(history.writes, writes.iter().map(|w| w.1).sum::<usize>());
+            history.start()
+        };
         let writes = [(5, 2), (6, 0), (7, 3), (8, 1)];
-        assert_eq!(replay_history_start(&writes, 4), Some(7));
-        assert_eq!(replay_history_start(&writes, 1), Some(8));
-        assert_eq!(replay_history_start(&writes, 6), Some(5));
-        assert_eq!(replay_history_start(&writes, 7), None);
-        assert_eq!(replay_history_start(&[], 1), None);
+        assert_eq!(start(4, &writes), Some(7));
+        assert_eq!(start(1, &writes), Some(8));
+        assert_eq!(start(6, &writes), Some(5));
+        assert_eq!(start(7, &writes), None);
+        assert_eq!(start(1, &[]), None);
+        let mut long = ReplayHistory::new(3);
+        (1..=100_000).for_each(|index| long.push(index, 1));
+        assert_eq!((long.start(), long.newest.len(), long.entries), (Some(99_998), 3, 100_000));
     }
 }

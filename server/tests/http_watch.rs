@@ -244,7 +244,7 @@ fn watch_over_a_websocket_answers_progress_requests() {
 /// A restart rebuilds the history from its log, and keeps, as before it, the newest changes
 /// the window holds: a watch from the oldest it names sees every change from there on, once, in
 /// order, and one from before is refused as compacted. (The replay records only those changes,
-/// `change_feed::replay_history_start`; what it skips must leave no gap.)
+/// `change_feed::ReplayHistory`; what it skips must leave no gap.)
 #[test]
 fn a_restart_rebuilds_the_newest_history_from_its_log() {
     let dir = tempfile::tempdir().expect("tempdir");

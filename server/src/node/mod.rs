@@ -50,7 +50,7 @@ use self::read_lease::ReadLease;
 pub use self::read_lease::{safe_read_lease_ms, READ_LEASE_DRIFT_PPM};
 use self::read_rounds::ReadRounds;
 use crate::addr::NodeAddr;
-use crate::change_feed::{replay_history_start, ChangeFeed};
+use crate::change_feed::{ChangeFeed, ReplayHistory};
 use crate::clock::{monotonic_now, Clock};
 use crate::metrics::Metrics;
 use crate::peer::pool::PeerPool;
@@ -245,23 +245,17 @@ impl Node {
         }
         // openraft replays the committed log into the state machine as it starts; of that, the
         // watch history keeps only the newest changes, so only those are recorded.
-        let replayed = log
-            .replay_write_counts(machine.snapshot_log_id())
+        let mut replay = ReplayHistory::new(options.watch_history_changes);
+        log.count_replayed_writes(machine.snapshot_log_id(), |index, writes| replay.push(index, writes))
             .await
             .map_err(crate::storage::log_store::OpenError::Log)?;
-        let history_from = replay_history_start(&replayed, options.watch_history_changes);
+        let history_from = replay.start();
         if let Some(first) = history_from {
             machine.record_history_from(first);
         }
-        if let (Some(first), Some(last)) = (replayed.first(), replayed.last()) {
-            let writes: usize = replayed.iter().map(|&(_, writes)| writes).sum();
-            tracing::info!(
-                first = first.0,
-                last = last.0,
-                writes,
-                history_from,
-                "replaying the committed log"
-            );
+        if replay.entries > 0 {
+            let (entries, writes) = (replay.entries, replay.writes);
+            tracing::info!(entries, writes, history_from, "replaying the committed log");
         }
         let node_log: Arc<dyn NodeLog> = Arc::new(log.clone());
         let raft = Raft::new(options.node_id, config, network, log, machine)

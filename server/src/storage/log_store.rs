@@ -43,7 +43,7 @@ use super::synced_mark::{Copy, SyncedMark, SYNCED_MARK_FILE};
 use crate::metrics::Metrics;
 use crate::raft_types::TypeConfig;
 
-/// Entries read back at a time by [`LogStore::replay_write_counts`].
+/// Entries read back at a time by [`LogStore::count_replayed_writes`].
 const REPLAY_COUNT_CHUNK: u64 = 1024;
 
 /// openraft's log store. Clones share one log; the clone handed out as the log reader reads the
@@ -351,21 +351,22 @@ impl<D: Disk + Clone> LogStore<D> {
         Ok((store, recovery))
     }
 
-    /// The writes of each entry a start replays, oldest first: the committed entries after
-    /// `applied`, which openraft applies before the node serves (`get_initial_state`), counted
-    /// from their records' heads ([`write_count`]). None when the log does not know what was
-    /// committed (only `--fsync always` records it): the entries apply after an election then.
+    /// Hands `each` the index and the writes of every entry a start replays, oldest first: the
+    /// committed entries after `applied`, which openraft applies before the node serves
+    /// (`get_initial_state`), counted from their records' heads ([`write_count`]). None when
+    /// the log does not know what was committed (only `--fsync always` records it): the entries
+    /// apply after an election then.
     ///
     /// # Errors
     /// [`LogError`] when a record cannot be read back.
-    pub async fn replay_write_counts(
+    pub async fn count_replayed_writes(
         &self,
         applied: Option<LogId<u64>>,
-    ) -> Result<Vec<(u64, usize)>, LogError> {
+        mut each: impl FnMut(u64, usize),
+    ) -> Result<(), LogError> {
         let committed = *self.committed.lock().expect("never poisoned: held for a copy");
-        let Some(committed) = committed else { return Ok(Vec::new()) };
+        let Some(committed) = committed else { return Ok(()) };
         let inner = self.inner.lock().await;
-        let mut counts = Vec::new();
         let mut first = applied.map_or(0, |id| id.index + 1);
         while first <= committed.index {
             // A chunk at a time: records not in memory are read back from their segment.
@@ -373,11 +374,11 @@ impl<D: Disk + Clone> LogStore<D> {
             for (index, payload) in inner.log.read(first..=last)? {
                 // A record that does not decode fails the replay itself, which says why; counted
                 // as none, it only makes the history start earlier.
-                counts.push((index, write_count(&payload).unwrap_or(0)));
+                each(index, write_count(&payload).unwrap_or(0));
             }
             first = last + 1;
         }
-        Ok(counts)
+        Ok(())
     }
 
     async fn save_meta(&self, inner: &mut LogInner<D>) -> Result<(), io::Error> {

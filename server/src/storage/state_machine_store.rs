@@ -149,7 +149,7 @@ impl<D: Disk + Clone> StateMachineStore<D> {
 
     /// Applies the entries before `index` without recording their changes for watchers: set
     /// before a start's replay to where the changes the window keeps begin
-    /// (`change_feed::replay_history_start`), the window then starting after the ones before.
+    /// (`change_feed::ReplayHistory`), the window then starting after the ones before.
     pub fn record_history_from(&mut self, index: u64) {
         self.history_from = index;
     }
