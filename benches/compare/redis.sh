@@ -16,7 +16,7 @@
 #    when the log passed 16 MiB, and the log since, replayed), after a SAVE as Redis had (the
 #    snapshot alone), and killed (SIGKILL) the moment the load's last reply came (a crash: the
 #    log written since the last finished snapshot, up to 16 MiB and what came while one was
-#    being built, replayed).
+#    being built, replayed). Beside them, the writes each start replayed (the node logs them).
 #
 # The servers alternate (A B A B ...) so that a shared, noisy machine disturbs both alike; servers
 # run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs (the cluster's three nodes
@@ -187,9 +187,19 @@ PY
     redraft_dir=$work/redraft-keys
     launch_redraft() { # port peer-port
         REDRAFT_SNAPSHOT_LOG_BYTES=16777216 "${server_cpu[@]}" target/release/redraft-server --data-dir "$redraft_dir" --resp-addr "127.0.0.1:$1" \
-            --http-addr "" --raft-addr "127.0.0.1:$2" --fsync always --log-level warn >>"$work/redraft.log" 2>&1 &
+            --http-addr "" --raft-addr "127.0.0.1:$2" --fsync always --log-level info >>"$work/redraft.log" 2>&1 &
         track $!
     }
+    # One restart of the kind $1 from a fresh copy of the directory $2, timed; the writes the
+    # start replayed on top of its snapshot (the node logs them) go to $work/replayed-$1.
+    restart_redraft() {
+        local from
+        from=$(($(wc -l <"$work/redraft.log") + 1))
+        fresh_copy "$2"; restart_once launch_redraft >>"$work/restart-$1"
+        tail -n +"$from" "$work/redraft.log" |
+            sed -n 's/.*replaying the committed log entries=[0-9]* writes=\([0-9]*\).*/\1/p' >"$work/replayed-$1"
+    }
+    replayed() { local writes; writes=$(head -n 1 "$work/replayed-$1"); echo "${writes:-0}"; }
     # A fresh copy of the directory $1 for the next restart, written out before it starts (the
     # restart's own syncs would otherwise write the copy).
     fresh_copy() {
@@ -237,12 +247,15 @@ PY
     # The three restarts in turn, RESTARTS times (A B C A B C: a noisy machine disturbs all alike).
     : >"$work/restart-auto" >"$work/restart-saved" >"$work/restart-killed" >"$work/restart-redis"
     for _ in $(seq "$restarts"); do
-        fresh_copy "$work/redraft-keys"; restart_once launch_redraft >>"$work/restart-auto"
-        fresh_copy "$work/redraft-saved"; restart_once launch_redraft >>"$work/restart-saved"
-        fresh_copy "$work/redraft-killed"; restart_once launch_redraft >>"$work/restart-killed"
+        restart_redraft auto "$work/redraft-keys"
+        restart_redraft saved "$work/redraft-saved"
+        restart_redraft killed "$work/redraft-killed"
         sync; restart_once launch_redis >>"$work/restart-redis"
     done
     echo "restarts (s): redraft $(tr '\n' ' ' <"$work/restart-auto")| redraft after SAVE $(tr '\n' ' ' <"$work/restart-saved")| redraft after kill -9 $(tr '\n' ' ' <"$work/restart-killed")| redis $(tr '\n' ' ' <"$work/restart-redis")"
+    # The after-kill column moves with how much log no finished snapshot covered when the kill
+    # came, which differs from run to run.
+    echo "writes replayed at start: redraft $(replayed auto) | after SAVE $(replayed saved) | after kill -9 $(replayed killed)"
     redraft_restart=$(median <"$work/restart-auto") redraft_saved=$(median <"$work/restart-saved")
     redraft_killed=$(median <"$work/restart-killed") redis_restart=$(median <"$work/restart-redis")
     echo "redraft,$redraft_rss,$redraft_settled,$redraft_used,$redraft_restart,$redraft_saved,$redraft_killed" >>"$memory"
