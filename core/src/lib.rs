@@ -32,6 +32,7 @@ pub mod number;
 pub mod parse;
 pub mod pin;
 pub mod record;
+pub mod replay_growth;
 pub mod reply;
 pub mod session;
 pub mod shard;

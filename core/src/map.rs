@@ -286,6 +286,16 @@ impl ShardedMap {
         self.pinned.store(false, Ordering::Release);
     }
 
+    /// Tells the shards that a start is about to replay about `writes` writes from its log, so
+    /// that a table the replay fills grows once for the rest (`replay_growth.rs`); `None` ends
+    /// that when the replay is over.
+    pub fn expect_replay(&self, writes: Option<usize>) {
+        let share = writes.map(|writes| writes / self.shards.len() + 1);
+        for shard in self.shards.iter() {
+            shard.write().expect_replay(share);
+        }
+    }
+
     fn shard_ids<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> SmallVec<[usize; KEYS_INLINE]> {
         let mut ids: SmallVec<[usize; KEYS_INLINE]> =
             keys.into_iter().map(|k| self.shard_of(self.hash(k.as_ref()))).collect();

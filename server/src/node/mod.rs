@@ -256,11 +256,14 @@ impl Node {
         if replay.entries > 0 {
             let (entries, writes) = (replay.entries, replay.writes);
             tracing::info!(entries, writes, history_from, "replaying the committed log");
+            state.map().expect_replay(Some(writes));
         }
         let node_log: Arc<dyn NodeLog> = Arc::new(log.clone());
         let raft = Raft::new(options.node_id, config, network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        // openraft replayed the log in `Raft::new`.
+        state.map().expect_replay(None);
         let pristine_join =
             options.join && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
         // A damaged log, or a restart before an earlier catch-up finished, waits as a pristine
