@@ -69,10 +69,12 @@ impl Shard {
         }
     }
 
-    /// Expects a replay of about `writes` writes to this shard (`replay_growth.rs`), or, with
-    /// `None`, no more.
+    /// Expects a replay of about `writes` writes to this shard (`replay_growth.rs`), the SCAN
+    /// index taking the new keys' hashes in bulk at its end ([`HashIndex::defer`]); `None` ends
+    /// the replay.
     pub(crate) fn expect_replay(&mut self, writes: Option<usize>) {
         self.replay_growth = writes.map(ReplayGrowth::new);
+        self.by_hash.defer(writes.is_some());
     }
 
     /// The number of keys, including expired ones not yet removed.
@@ -98,7 +100,7 @@ impl Shard {
 
     /// The hashes of the shard's keys from `cursor` (in the shard's range) on, in order (each
     /// once).
-    pub(crate) fn hashes_from(&self, cursor: u64) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn hashes_from(&self, cursor: u64) -> Box<dyn Iterator<Item = u64> + '_> {
         self.by_hash.hashes_from(cursor)
     }
 
