@@ -438,3 +438,51 @@ fn a_data_directory_serves_one_process() {
     let failure = ServerProcess::try_start(dir.path(), &[]).err().expect("refused");
     assert!(failure.log.contains("in use by another redraft-server"), "{}", failure.log);
 }
+
+/// A restart that replays keys on top of a snapshot, some of them deleted again in the log,
+/// serves SCAN and DBSIZE as before it: the replay's new keys reach the SCAN index in bulk at
+/// its end (`hash_index.rs`), and its deletions find the keys it added before them.
+#[test]
+fn scan_after_a_restart_that_replays_new_and_deleted_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expected = std::collections::BTreeSet::new();
+    let server = ServerProcess::start(dir.path(), &["--fsync", "always"]);
+    let mut client = server.client();
+    for i in 0..3_000 {
+        assert_eq!(client.call(&["SET", &format!("key{i}"), "v"]).expect("SET"), ok());
+        expected.insert(format!("key{i}"));
+    }
+    assert_eq!(client.call(&["SAVE"]).expect("SAVE"), ok());
+    for i in 3_000..9_000 {
+        assert_eq!(client.call(&["SET", &format!("key{i}"), "v"]).expect("SET"), ok());
+        expected.insert(format!("key{i}"));
+        if i % 3 == 0 {
+            // Deletes a key of the snapshot and one this log added.
+            for key in [format!("key{}", i - 3_000), format!("key{}", i - 1)] {
+                assert_eq!(client.call(&["DEL", &key]).expect("DEL"), Frame::Integer(1), "{key}");
+                expected.remove(&key);
+            }
+        }
+    }
+    drop(client);
+    server.kill();
+    let server = ServerProcess::start(dir.path(), &[]);
+    let mut client = server.client();
+    let size = client.call(&["DBSIZE"]).expect("DBSIZE");
+    assert_eq!(size, Frame::Integer(expected.len() as i64));
+    let mut scanned = Vec::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let Frame::Array(page) = client.call(&["SCAN", &cursor, "COUNT", "500"]).expect("SCAN") else {
+            panic!("SCAN answers an array")
+        };
+        let [Frame::Bulk(next), Frame::Array(keys)] = &page[..] else { panic!("{page:?}") };
+        scanned.extend(keys.iter().map(common::cluster::text));
+        cursor = String::from_utf8(next.to_vec()).expect("utf-8");
+        if cursor == "0" {
+            break;
+        }
+    }
+    scanned.sort();
+    assert_eq!(scanned, expected.into_iter().collect::<Vec<_>>(), "every key once");
+}
