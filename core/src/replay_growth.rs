@@ -10,6 +10,11 @@
 //! the snapshot holds adds none and grows nothing more than it did; one that adds a key per
 //! write grows once.
 
+/// The writes a shard sees before it trusts their share of new keys: a table the snapshot's load
+/// left exactly full, whose first replayed write happened to add a key, would otherwise grow
+/// for a replay of overwrites as if every write added one.
+const SAMPLE_WRITES_MIN: usize = 100;
+
 /// What a shard expects of the replay still to come, and what the replay did so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ReplayGrowth {
@@ -28,9 +33,9 @@ impl ReplayGrowth {
     }
 
     /// The keys to make room for when the table is full: the writes left, in the proportion of
-    /// the writes so far that added a key (none before the first write).
+    /// the writes so far that added a key (none before [`SAMPLE_WRITES_MIN`] writes).
     pub(crate) fn room_wanted(&self) -> usize {
-        if self.writes == 0 {
+        if self.writes < SAMPLE_WRITES_MIN {
             return 0;
         }
         let wanted = self.writes_left as u128 * self.added as u128 / self.writes as u128;
@@ -54,16 +59,18 @@ mod tests {
     fn room_follows_the_share_of_writes_that_added_keys() {
         let mut growth = ReplayGrowth::new(1_000);
         assert_eq!(growth.room_wanted(), 0, "nothing is known before the first write");
-        for i in 0..100 {
+        for i in 0..99 {
             growth.applied(i % 4 == 0);
         }
+        assert_eq!(growth.room_wanted(), 0, "too few writes to go by");
+        growth.applied(false);
         // 900 writes left, a quarter of the writes so far added a key.
         assert_eq!(growth.room_wanted(), 225);
         let mut overwriting = ReplayGrowth::new(1_000);
-        (0..10).for_each(|_| overwriting.applied(false));
+        (0..SAMPLE_WRITES_MIN).for_each(|_| overwriting.applied(false));
         assert_eq!(overwriting.room_wanted(), 0, "a replay of overwrites asks for no room");
         let mut done = ReplayGrowth::new(2);
-        (0..5).for_each(|_| done.applied(true));
+        (0..SAMPLE_WRITES_MIN).for_each(|_| done.applied(true));
         assert_eq!(done.room_wanted(), 0, "more writes than expected leave none to make room for");
     }
 }

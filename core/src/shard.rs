@@ -495,11 +495,11 @@ mod tests {
     #[test]
     fn a_replay_grows_the_table_for_the_keys_it_brings() {
         let mut doubling = Shard::new(ahash::RandomState::with_seeds(1, 2, 3, 4), 0);
-        assert!(growths(&mut doubling, 0..20_000, 1) > 10);
+        assert!(growths(&mut doubling, 0..20_000, 1) >= 13, "3, 7, 14, ... 14,336 keys");
         let mut replaying = Shard::new(ahash::RandomState::with_seeds(1, 2, 3, 4), 0);
         replaying.expect_replay(Some(20_000));
-        // The first key grows an empty table as doubling does; the second knows keys are new.
-        assert_eq!(growths(&mut replaying, 0..20_000, 1), 2);
+        // The first hundred keys grow the table as doubling does; then it is known keys are new.
+        assert!(growths(&mut replaying, 0..20_000, 1) <= 7);
         replaying.expect_replay(Some(60_000));
         assert_eq!(growths(&mut replaying, (0..20_000).cycle().take(60_000), 2), 0);
         assert_eq!(replaying.len(), 20_000);
