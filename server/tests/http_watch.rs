@@ -310,9 +310,6 @@ fn a_watcher_that_stops_reading_is_cut_off_with_bounded_memory() {
         let commands: Vec<Vec<String>> = (0..40)
             .map(|i| vec!["SET".into(), format!("slow/{}", i % 10), format!("{round}{value}")])
             .collect();
-        let commands: Vec<Vec<&str>> =
-            commands.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
-        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
         let replies = resp.pipeline(&commands).expect("SET");
         assert!(replies.iter().all(|r| *r == ok()), "{replies:?}");
     }

@@ -18,7 +18,7 @@ use redraft_server::peer::{pool::PeerPool, raft_network::PeerNetwork};
 use redraft_server::raft_types::TypeConfig;
 use redraft_server::storage::file_disk::FileDisk;
 use redraft_server::storage::fsync::FsyncPolicy;
-use redraft_server::storage::log_store::LogStore;
+use redraft_server::storage::log_store::{LogStore, OpenError, StoreRecovery};
 use redraft_server::storage::segment_log::OnDamage;
 use redraft_server::storage::state_machine_store::StateMachineStore;
 
@@ -197,6 +197,13 @@ async fn a_purge_removes_the_segments_it_covers_and_a_stop_waits_for_it() {
     node.raft.shutdown().await.expect("shuts down");
 }
 
+/// Opens the log of a stopped node's `dir` on its own, as if no snapshot lay under it.
+async fn open_log(dir: &Path, on_damage: OnDamage) -> Result<(LogStore<FileDisk>, StoreRecovery), OpenError> {
+    let disk = FileDisk::new(dir).expect("data dir");
+    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
+    LogStore::open(disk, FsyncPolicy::Always, 1 << 20, Arc::new(Metrics::new()), None, state, on_damage).await
+}
+
 /// The committed entry the synced mark recorded is dropped when the log no longer holds it (a
 /// write the disk acknowledged and lost, cut back to the intact prefix): openraft would otherwise
 /// look for entries that are gone to apply them, and the node would not start.
@@ -208,13 +215,7 @@ async fn a_committed_entry_the_log_lost_is_not_reported() {
     node.raft.shutdown().await.expect("shuts down");
     drop(node);
 
-    let open = |on_damage| {
-        let disk = FileDisk::new(dir.path()).expect("data dir");
-        let metrics = Arc::new(Metrics::new());
-        let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-        LogStore::open(disk, FsyncPolicy::Always, 1 << 20, metrics, None, state, on_damage)
-    };
-    let (mut log, _) = open(OnDamage::Refuse).await.expect("log opens");
+    let (mut log, _) = open_log(dir.path(), OnDamage::Refuse).await.expect("log opens");
     let committed = log.read_committed().await.expect("reads").expect("the mark recorded one");
     assert!(committed.index >= 20, "committed through {committed}, about the last write");
     drop(log);
@@ -223,7 +224,8 @@ async fn a_committed_entry_the_log_lost_is_not_reported() {
     let length = std::fs::metadata(&segment).expect("segment").len();
     std::fs::OpenOptions::new().write(true).open(&segment).expect("open").set_len(length / 2).expect("cut");
 
-    let (mut log, recovery) = open(OnDamage::KeepPrefix).await.expect("log opens, keeping the prefix");
+    let (mut log, recovery) =
+        open_log(dir.path(), OnDamage::KeepPrefix).await.expect("log opens, keeping the prefix");
     assert!(recovery.segments.damage.is_some(), "the lost entries are damage");
     let last = log.get_log_state().await.expect("state").last_log_id.expect("entries left").index;
     assert!(last < committed.index, "the cut reaches below the committed entry ({last})");
@@ -241,18 +243,7 @@ async fn a_restart_counts_the_writes_it_replays() {
     node.raft.shutdown().await.expect("shuts down");
     drop(node);
 
-    let disk = FileDisk::new(dir.path()).expect("data dir");
-    let state = Arc::new(StateMachine::new(StateMachineConfig::default()));
-    let opened = LogStore::open(
-        disk,
-        FsyncPolicy::Always,
-        1 << 20,
-        Arc::new(Metrics::new()),
-        None,
-        state,
-        OnDamage::Refuse,
-    );
-    let (mut log, _) = opened.await.expect("log opens");
+    let (mut log, _) = open_log(dir.path(), OnDamage::Refuse).await.expect("log opens");
     let committed = log.read_committed().await.expect("reads").expect("the mark recorded one").index;
     let mut all = Vec::new();
     log.count_replayed_writes(None, |index, writes| all.push((index, writes))).await.expect("counts");

@@ -53,9 +53,6 @@ fn a_wiped_follower_catches_up_by_a_streamed_snapshot_in_bounded_memory() {
         let commands: Vec<Vec<String>> = (batch * 100..(batch + 1) * 100)
             .map(|i| vec!["SET".into(), format!("key:{i:05}"), format!("{i:05}").repeat(VALUE_BYTES / 5)])
             .collect();
-        let commands: Vec<Vec<&str>> =
-            commands.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
-        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
         let replies = client.pipeline(&commands).expect("SETs");
         assert!(replies.iter().all(|r| *r == ok()), "{replies:?}");
     }

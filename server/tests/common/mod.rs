@@ -213,11 +213,12 @@ impl SyncClient {
         self.read_reply()
     }
 
-    /// Sends commands in one write and reads their replies, in order.
-    pub fn pipeline(&mut self, commands: &[&[&str]]) -> std::io::Result<Vec<Frame>> {
+    /// Sends commands in one write and reads their replies, in order (arguments as `&str` or
+    /// `String`).
+    pub fn pipeline<A: AsRef<[u8]>, C: AsRef<[A]>>(&mut self, commands: &[C]) -> std::io::Result<Vec<Frame>> {
         let mut out = BytesMut::new();
         for args in commands {
-            encode_request(args, &mut out);
+            encode_request(args.as_ref(), &mut out);
         }
         self.stream.write_all(&out)?;
         let mut replies = Vec::with_capacity(commands.len());
