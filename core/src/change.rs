@@ -70,6 +70,19 @@ impl ChangeKind {
         }
     }
 
+    /// The strings the change holds (its key, value, channel or message), to be changed in place.
+    pub fn bytes_mut(&mut self) -> impl Iterator<Item = &mut Bytes> {
+        let (first, second) = match self {
+            ChangeKind::Put { key, value, .. } => (Some(key), Some(value)),
+            ChangeKind::Update { key, .. }
+            | ChangeKind::Delete { key, .. }
+            | ChangeKind::Event { key, .. } => (Some(key), None),
+            ChangeKind::Message { channel, message } => (Some(channel), Some(message)),
+            ChangeKind::Flush => (None, None),
+        };
+        first.into_iter().chain(second)
+    }
+
     /// About how many bytes the change holds, for bounding a history of changes.
     pub fn weight(&self) -> usize {
         const OVERHEAD: usize = 64;

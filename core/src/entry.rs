@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::command::Command;
+use crate::encoded_string::EncodedString;
 use crate::txn::Txn;
 
 /// One replicated entry.
@@ -27,12 +28,18 @@ pub struct LogEntry {
     /// write in it). Neither encoded nor compared; an entry is not changed once it has one.
     #[serde(skip)]
     encoding: Option<Bytes>,
+    /// Where `encoding` holds the keys and values of the entry's writes, when the leader's log
+    /// encoded it and noted them ([`LogEntry::set_encoding_placed`]): the state machine's
+    /// record of changes shares them from the encoding instead of copying them. Neither encoded
+    /// nor compared.
+    #[serde(skip)]
+    placed: Option<Arc<[EncodedString]>>,
 }
 
 impl LogEntry {
     /// An entry with no encoding known yet.
     pub fn new(stamp_ms: u64, payload: Payload) -> LogEntry {
-        LogEntry { stamp_ms, payload, encoding: None }
+        LogEntry { stamp_ms, payload, encoding: None, placed: None }
     }
 
     /// The entry's encoding, if [`LogEntry::set_encoding`] gave it one.
@@ -52,6 +59,19 @@ impl LogEntry {
             "the bytes given as an entry's encoding encode another entry"
         );
         self.encoding = Some(bytes);
+    }
+
+    /// [`LogEntry::set_encoding`], with where the encoding holds the writes' strings
+    /// (`encode_log_entry_placing` noted them, counted from the encoding's start).
+    pub fn set_encoding_placed(&mut self, bytes: Bytes, placed: &[EncodedString]) {
+        debug_assert!(placed.iter().all(|p| p.at + p.len <= bytes.len()), "a string noted past the encoding");
+        self.set_encoding(bytes);
+        self.placed = (!placed.is_empty()).then(|| placed.into());
+    }
+
+    /// Where the encoding holds the writes' strings, if that was noted.
+    pub fn placed(&self) -> Option<&Arc<[EncodedString]>> {
+        self.placed.as_ref()
     }
 }
 

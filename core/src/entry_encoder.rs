@@ -11,12 +11,41 @@
 
 use crate::codec;
 use crate::command::{Command, Expiry, SetCommand, SetCondition, SetExpiry};
+use crate::encoded_string::EncodedString;
 use crate::entry::{LogEntry, Payload, SessionRef, Write};
 use crate::entry_layout::{COMMAND_SET, PAYLOAD_BATCH, TXN_OP_PUT, WRITE_COMMAND, WRITE_TXN};
 use crate::txn::{Txn, TxnOp};
 
 /// Appends `entry`'s encoding to `out`: what [`codec::encode_into`] appends.
 pub fn encode_log_entry(entry: &LogEntry, out: &mut Vec<u8>) {
+    encode(entry, out, &mut Placing { start: out.len(), placed: None });
+}
+
+/// [`encode_log_entry`], and notes in `placed` where the encoding holds each key and value of
+/// the SETs and puts it encodes by hand, counted from where the entry's encoding starts in
+/// `out` ([`EncodedString`]).
+pub fn encode_log_entry_placing(entry: &LogEntry, out: &mut Vec<u8>, placed: &mut Vec<EncodedString>) {
+    encode(entry, out, &mut Placing { start: out.len(), placed: Some(placed) });
+}
+
+/// Where the strings go, when they are noted.
+struct Placing<'a> {
+    start: usize,
+    placed: Option<&'a mut Vec<EncodedString>>,
+}
+
+impl Placing<'_> {
+    /// Appends `string` as [`bytes`] does, noting where it went.
+    fn string(&mut self, out: &mut Vec<u8>, string: &[u8]) {
+        len(out, string.len());
+        if let Some(placed) = &mut self.placed {
+            placed.push(EncodedString::new(string, out.len() - self.start));
+        }
+        out.extend_from_slice(string);
+    }
+}
+
+fn encode(entry: &LogEntry, out: &mut Vec<u8>, placing: &mut Placing<'_>) {
     let Payload::Batch { writes } = &entry.payload else {
         codec::encode_into(entry, out);
         return;
@@ -30,7 +59,7 @@ pub fn encode_log_entry(entry: &LogEntry, out: &mut Vec<u8>) {
                 varint(out, WRITE_COMMAND.into());
                 session_ref(out, session.as_ref());
                 varint(out, COMMAND_SET.into());
-                set_command(out, set);
+                set_command(out, set, placing);
             }
             Write::Txn { session, txn: Txn { compares, success, failure } }
                 if compares.is_empty() && failure.is_empty() =>
@@ -44,8 +73,8 @@ pub fn encode_log_entry(entry: &LogEntry, out: &mut Vec<u8>) {
                 len(out, 0);
                 len(out, 1);
                 varint(out, TXN_OP_PUT.into());
-                bytes(out, key);
-                bytes(out, value);
+                placing.string(out, key);
+                placing.string(out, value);
                 option_tag(out, ttl_ms.is_some());
                 if let Some(ttl_ms) = ttl_ms {
                     varint(out, *ttl_ms);
@@ -58,12 +87,12 @@ pub fn encode_log_entry(entry: &LogEntry, out: &mut Vec<u8>) {
     }
 }
 
-fn set_command(out: &mut Vec<u8>, set: &SetCommand) {
+fn set_command(out: &mut Vec<u8>, set: &SetCommand, placing: &mut Placing<'_>) {
     let SetCommand { name, key, value, condition, expiry, get } = set;
     // A fieldless enum's discriminant is its index in declaration order, bincode's variant index.
     varint(out, *name as u64);
-    bytes(out, key);
-    bytes(out, value);
+    placing.string(out, key);
+    placing.string(out, value);
     match condition {
         SetCondition::Always => varint(out, 0),
         SetCondition::IfAbsent => varint(out, 1),

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod command;
 pub mod command_name;
 pub mod command_spec;
+pub mod encoded_string;
 pub mod entry;
 pub mod entry_decoder;
 pub mod entry_encoder;

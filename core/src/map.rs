@@ -29,6 +29,7 @@
 use std::collections::BinaryHeap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -36,6 +37,7 @@ use smallvec::SmallVec;
 
 use crate::change::{Change, ChangeKind, DeleteReason};
 use crate::change_arena::ChangeArena;
+use crate::encoded_string::EncodedString;
 use crate::key_range::KeyRange;
 use crate::keyspace_event::Event;
 use crate::limits::{DELETION_MARK_BUCKETS, SHARD_BITS_MAX};
@@ -356,12 +358,20 @@ impl<'a, G> Locked<'a, G> {
     }
 
     /// From now on, records every change made through this set, each removal with `reason`;
-    /// `expected` changes fit before the record grows.
-    pub fn record_changes(&mut self, reason: DeleteReason, expected: usize) {
+    /// `expected` changes fit before the record grows. Their keys and values share `encoding`,
+    /// the encoding of the entry making them, where it holds them as `placed` notes or as a part
+    /// of it ([`ChangeArena::share_from`]).
+    pub fn record_changes(
+        &mut self,
+        reason: DeleteReason,
+        expected: usize,
+        (encoding, placed): (Option<&Bytes>, Option<&Arc<[EncodedString]>>),
+    ) {
         if self.changes.is_none() {
             self.changes = Some(Vec::with_capacity(expected));
             self.arena = std::mem::take(&mut *self.map.change_arena.lock());
         }
+        self.arena.share_from(encoding, placed);
         self.delete_reason = reason;
     }
 
@@ -383,10 +393,16 @@ impl<'a, G> Locked<'a, G> {
     /// The changes recorded so far, in the order they were made. The arena goes back to the
     /// map, for the next set that records.
     pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut changes = self.changes.as_mut().map(std::mem::take).unwrap_or_default();
+        if let Some(encoding) = self.arena.unshared() {
+            for change in &mut changes {
+                change.kind.bytes_mut().for_each(|bytes| self.arena.recopy(&encoding, bytes));
+            }
+        }
         if self.changes.is_some() {
             *self.map.change_arena.lock() = std::mem::take(&mut self.arena);
         }
-        self.changes.as_mut().map(std::mem::take).unwrap_or_default()
+        changes
     }
 
     pub(crate) fn record(&mut self, revision: u64, kind: impl FnOnce() -> ChangeKind) {

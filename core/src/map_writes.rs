@@ -35,9 +35,12 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
     pub fn insert(&mut self, key: &[u8], entry: Entry, now_ms: u64) -> bool {
         let hash = self.map.hash(key);
         // A short value is copied, as its record copies it: sharing it would keep alive the whole
-        // buffer it was decoded from for as long as the change is kept. A long one is shared, as
-        // its record shares it.
+        // buffer it arrived in for as long as the change is kept (the arena finds it in the
+        // entry's encoding instead, where it can). A long one is shared, as its record shares
+        // it. The key first: the encoding holds it before the value, and the arena looks for
+        // each copy after the one before.
         let recorded = if self.changes.is_some() {
+            let key = self.arena.copy(key);
             let value = match &entry.value {
                 Value::String(bytes) if bytes.len() <= crate::stored_key::INLINE_VALUE_BYTES_MAX => {
                     Ok(self.arena.copy(bytes))
@@ -45,14 +48,13 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
                 Value::String(bytes) => Ok(bytes.clone()),
                 Value::Aggregate(aggregate) => Err(aggregate.kind()),
             };
-            Some((entry.mod_index, value, entry.expire_at_ms))
+            Some((key, entry.mod_index, value, entry.expire_at_ms))
         } else {
             None
         };
         let revision = entry.mod_index;
         let (old, create_revision) = self.shard_mut(hash).insert(hash, key, entry, now_ms);
-        if let Some((revision, value, expire_at_ms)) = recorded {
-            let key = self.arena.copy(key);
+        if let Some((key, revision, value, expire_at_ms)) = recorded {
             self.record(revision, || match value {
                 Ok(value) => ChangeKind::Put { key, value, create_revision, expire_at_ms },
                 Err(kind) => ChangeKind::Update { key, kind, create_revision, expire_at_ms },

@@ -169,6 +169,7 @@ impl StateMachine {
                 &[Write::Command { session: *session, command: command.clone() }],
                 (now_ms, log_index),
                 changes,
+                entry,
             ),
             Payload::Transaction { session, watches, commands } => self.apply_writes(
                 &mut sessions,
@@ -179,9 +180,10 @@ impl StateMachine {
                 }],
                 (now_ms, log_index),
                 changes,
+                entry,
             ),
             Payload::Batch { writes } => {
-                self.apply_writes(&mut sessions, writes, (now_ms, log_index), changes)
+                self.apply_writes(&mut sessions, writes, (now_ms, log_index), changes, entry)
             }
             Payload::TimeAdvance => {
                 // No shard changes, so a reader sees the same keys at the old or the new time.
@@ -191,7 +193,7 @@ impl StateMachine {
             Payload::ExpireBatch { keys } => {
                 let mut view = self.map.write_keys(keys);
                 if changes.is_some() {
-                    view.record_changes(DeleteReason::Expiry, keys.len());
+                    view.record_changes(DeleteReason::Expiry, keys.len(), (entry.encoding(), entry.placed()));
                     if self.keyspace_events.load(Ordering::Acquire) {
                         view.record_events();
                     }
@@ -416,6 +418,7 @@ impl StateMachine {
         writes: &[Write],
         (now_ms, log_index): (u64, u64),
         changes: Option<&mut Vec<Change>>,
+        entry: &LogEntry,
     ) -> Vec<Reply> {
         let mut keys = Vec::with_capacity(writes.len());
         let some_keys = writes.iter().all(|write| write.push_keys(&mut keys));
@@ -424,7 +427,7 @@ impl StateMachine {
             view.warm(&keys);
         }
         if changes.is_some() {
-            view.record_changes(DeleteReason::Client, writes.len());
+            view.record_changes(DeleteReason::Client, writes.len(), (entry.encoding(), entry.placed()));
             if self.keyspace_events.load(Ordering::Acquire) {
                 view.record_events();
             }

@@ -407,3 +407,76 @@ fn recorded_changes_do_not_share_the_buffer_their_write_came_from() {
         assert!(!read.contains(&(bytes.as_ptr() as usize)), "{bytes:?} shares the write's buffer");
     }
 }
+
+/// An entry that knows its encoding has the keys and values that encoding holds recorded as
+/// slices of it, not copies: on the leader, whose log noted where it encoded the writes' strings
+/// (held elsewhere), and on a follower, whose entry was decoded from the encoding. An entry whose changes would cover less than half of its encoding has them
+/// copied, so that the history does not keep the rest of the encoding alive for them.
+#[test]
+fn recorded_changes_share_the_entrys_encoding_where_it_holds_them() {
+    use redraft_core::command::{SetCommand, SetCondition, SetExpiry};
+    use redraft_core::entry_decoder::decode_log_entry;
+    use redraft_core::entry_encoder::encode_log_entry_placing;
+    use redraft_core::{Command, CommandName};
+    let set = |key: &str, value: &str, condition: SetCondition| Write::Command {
+        session: None,
+        command: Command::Set(Box::new(SetCommand {
+            name: CommandName::Set,
+            key: b(key),
+            value: b(value),
+            condition,
+            expiry: SetExpiry::Clear,
+            get: false,
+        })),
+    };
+    // As the leader's log encodes an entry, noting where its strings went.
+    let encoded = |writes: Vec<Write>| {
+        let mut entry = LogEntry::new(1, Payload::Batch { writes: writes.into() });
+        let (mut out, mut placed) = (Vec::new(), Vec::new());
+        encode_log_entry_placing(&entry, &mut out, &mut placed);
+        entry.set_encoding_placed(Bytes::from(out), &placed);
+        entry
+    };
+    let mut node = Node::new();
+    let mut apply = |entry: &LogEntry| {
+        node.log_index += 1;
+        let mut changes = Vec::new();
+        node.sm.apply_recording(node.log_index, entry, Some(&mut changes));
+        changes
+    };
+    let held = |changes: &[Change]| -> Vec<Bytes> {
+        let mut changes = changes.to_vec();
+        changes
+            .iter_mut()
+            .flat_map(|change| change.kind.bytes_mut().map(|b| b.clone()).collect::<Vec<_>>())
+            .collect()
+    };
+    let leader = encoded(vec![
+        set("k1", "value-1", SetCondition::Always),
+        set("k2", &"v".repeat(256), SetCondition::Always),
+        set("k1", "value-3", SetCondition::Always),
+    ]);
+    let encoding = leader.encoding().expect("an encoding").clone();
+    // A follower decodes what it receives and keeps the bytes as the entry's encoding.
+    let mut follower = decode_log_entry(&encoding).expect("decodes");
+    follower.set_encoding(encoding.clone());
+    for entry in [&leader, &follower] {
+        let changes = apply(entry);
+        let held = held(&changes);
+        assert_eq!(held.len(), 6, "{changes:?}");
+        for bytes in held {
+            assert!(encoding.as_ptr_range().contains(&bytes.as_ptr()), "{bytes:?} is a copy");
+        }
+    }
+    // 40 SET NX of a key that exists change nothing; the one change made before them holds 4
+    // bytes of about 1,300.
+    let mut writes = vec![set("k3", "v3", SetCondition::Always)];
+    writes.extend(vec![set("k1", &"n".repeat(20), SetCondition::IfAbsent); 40]);
+    let sparse = encoded(writes);
+    let changes = apply(&sparse);
+    assert_eq!(held(&changes), vec![b("k3"), b("v3")]);
+    let encoding = sparse.encoding().expect("an encoding");
+    for bytes in held(&changes) {
+        assert!(!encoding.as_ptr_range().contains(&bytes.as_ptr()), "{bytes:?} keeps a sparse encoding");
+    }
+}

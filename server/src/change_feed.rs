@@ -28,6 +28,8 @@ pub const WATCH_HISTORY_CHANGES_MAX: usize = 100_000;
 
 /// Most bytes (keys and values, about) the window holds. Values are shared with the state
 /// machine while the key still holds them, so this mostly counts values overwritten since.
+/// Short keys and values may be slices of their entry's encoding, which they then keep alive
+/// whole: at most twice what they count (`core/src/change_arena.rs`).
 pub const WATCH_HISTORY_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Messages a subscriber may fall behind by before it is disconnected.

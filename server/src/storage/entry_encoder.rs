@@ -14,9 +14,10 @@ use std::ops::RangeFrom;
 use bytes::Bytes;
 use openraft::{Entry, EntryPayload, LogId};
 use redraft_core::codec::{self, DecodeError};
+use redraft_core::encoded_string::EncodedString;
 use redraft_core::entry_decoder::{self, decode_log_entry};
-use redraft_core::entry_encoder::encode_log_entry;
-use redraft_core::limits::LOG_ENCODING_KEPT_BYTES;
+use redraft_core::entry_encoder::{encode_log_entry, encode_log_entry_placing};
+use redraft_core::limits::{BATCH_WRITES_MAX, LOG_ENCODING_KEPT_BYTES};
 
 use super::format::{STORE_FORMAT_VERSION, STORE_FORMAT_VERSIONS_READ};
 use crate::raft_types::TypeConfig;
@@ -101,6 +102,7 @@ fn encode_head_into(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) -> Option<usiz
 #[derive(Default)]
 pub(super) struct EntryEncoder {
     buffer: Vec<u8>,
+    placed: Vec<EncodedString>,
 }
 
 impl EntryEncoder {
@@ -108,12 +110,13 @@ impl EntryEncoder {
     /// encoding is left where it is, the payload's second part.
     pub(super) fn encode<'a>(&'a mut self, entry: &'a Entry<TypeConfig>) -> EncodedEntry<'a> {
         self.buffer.clear();
+        self.placed.clear();
         let start = encode_head_into(entry, &mut self.buffer);
         let known = match &entry.payload {
             EntryPayload::Normal(data) => match data.encoding() {
                 Some(encoding) => encoding.as_ref(),
                 None => {
-                    encode_log_entry(data, &mut self.buffer);
+                    encode_log_entry_placing(data, &mut self.buffer, &mut self.placed);
                     &[]
                 }
             },
@@ -122,10 +125,19 @@ impl EntryEncoder {
         EncodedEntry { parts: [&self.buffer, known], own: start.map(|start| start..) }
     }
 
+    /// Where the last entry encoded here holds the strings of its writes, counted from its
+    /// `LogEntry`'s encoding (`LogEntry::set_encoding_placed`); none when it was not encoded here.
+    pub(super) fn placed(&self) -> &[EncodedString] {
+        &self.placed
+    }
+
     /// Lets the buffer go if it holds more than [`LOG_ENCODING_KEPT_BYTES`].
     pub(super) fn trim(&mut self) {
         if self.buffer.capacity() > LOG_ENCODING_KEPT_BYTES {
             self.buffer = Vec::new();
+        }
+        if self.placed.capacity() > BATCH_WRITES_MAX * 2 {
+            self.placed = Vec::new();
         }
     }
 }

@@ -486,10 +486,10 @@ impl<D: Disk + Clone> RaftLogStorage<TypeConfig> for LogStore<D> {
                     .await
                     .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
                 // The entry learns its encoding from its record, which the log's cache holds: sent
-                // to followers, it is copied from there.
+                // to followers, it is copied from there; applied, its changes share it.
                 if let (EntryPayload::Normal(data), Some(own)) = (&mut entry.payload, own) {
                     if data.encoding().is_none() {
-                        data.set_encoding(payload.slice(own));
+                        data.set_encoding_placed(payload.slice(own), encoder.placed());
                     }
                 }
                 decoded.push(entry, payload.len(), applied);
