@@ -233,7 +233,7 @@ impl<G: DerefMut<Target = Shard>> Locked<'_, G> {
         let position = if self.guards.len() == self.map.shard_count() {
             id
         } else {
-            self.guards.iter().position(|(i, _)| *i == id).expect("the key's shard is locked")
+            self.guards.binary_search_by_key(&id, |(i, _)| *i).expect("the key's shard is locked")
         };
         &mut self.guards[position].1
     }

@@ -160,6 +160,13 @@ impl Shard {
         self.table.find(table_hash(hash), |s| s.key() == key)
     }
 
+    /// The first key whose tag matches `hash`'s, without reading any key (almost always the
+    /// key of that hash, when one is stored): the record [`Locked::warm`](crate::map::Locked::warm)
+    /// fetches.
+    pub(crate) fn first_with_hash(&self, hash: u64) -> Option<&StoredKey> {
+        self.table.iter_hash(table_hash(hash)).next()
+    }
+
     /// The keys stored under `hash` (almost always one).
     pub(crate) fn with_hash(&self, hash: u64) -> impl Iterator<Item = &StoredKey> {
         self.table.iter_hash(table_hash(hash)).filter(move |s| self.hash_of(s.key()) == hash)

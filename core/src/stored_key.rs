@@ -176,6 +176,12 @@ impl StoredKey {
         unsafe { self.ptr.as_ptr().cast::<u8>().add(HEADER_BYTES) }
     }
 
+    /// Starts fetching the table's slot that holds this record's address, for a loop that
+    /// reads it a few iterations later (`Locked::warm`); reads nothing.
+    pub(crate) fn prefetch_slot(&self) {
+        prefetch((self as *const StoredKey).cast());
+    }
+
     /// Starts fetching the record's header into the cache, for a loop that reads it a few
     /// iterations later (`Shard::grow`); a hint the CPU may ignore.
     pub(crate) fn prefetch_header(&self) {
