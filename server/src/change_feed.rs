@@ -63,11 +63,14 @@ pub struct ChangeFeed {
 }
 
 struct Window {
-    /// Invariant: in revision order; every change of each revision from `oldest` on. Held
-    /// inline: every applied write publishes a change, and few are ever read, so a read pays
-    /// for its own copies (reference counts of the key and value) instead of every write
-    /// paying for an allocation.
-    changes: VecDeque<Change>,
+    /// Invariant: in revision order; every change of each revision from `oldest` on; no batch
+    /// empty. Each batch is the list one publish was handed (the list the state machine wrote
+    /// the changes into as it applied them), kept as it came: every applied write publishes a
+    /// change, and few are ever read, so each change is written once, and a read pays for its
+    /// own copies (reference counts of the key and value).
+    batches: VecDeque<VecDeque<Change>>,
+    /// The changes in `batches`.
+    len: usize,
     bytes: usize,
     /// The first revision the window is complete from.
     oldest: u64,
@@ -131,7 +134,13 @@ impl ChangeFeed {
     /// A feed with its own window bounds (tests use small ones).
     pub fn with_bounds(applied: u64, changes_max: usize, bytes_max: usize) -> ChangeFeed {
         ChangeFeed {
-            window: Mutex::new(Window { changes: VecDeque::new(), bytes: 0, oldest: applied + 1, applied }),
+            window: Mutex::new(Window {
+                batches: VecDeque::new(),
+                len: 0,
+                bytes: 0,
+                oldest: applied + 1,
+                applied,
+            }),
             messages: broadcast::channel(MESSAGES_BUFFERED).0,
             keyspace_events: Mutex::new(NotifyFlags::default()),
             applied: watch::channel(applied).0,
@@ -142,15 +151,22 @@ impl ChangeFeed {
 
     /// Adds the changes of entries applied up to `applied` (in order, all above the last
     /// published), and wakes the watchers.
-    pub fn publish(&self, changes: Vec<Change>, applied: u64) {
+    pub fn publish(&self, mut changes: Vec<Change>, applied: u64) {
+        if changes.capacity() > 2 * changes.len() {
+            // Room made for more changes than came (a batch of writes that changed little):
+            // the window would hold it as long as the changes.
+            changes.shrink_to_fit();
+        }
+        let bytes: usize = changes.iter().map(|change| change.kind.weight()).sum();
         let mut window = self.window.lock();
-        for change in changes {
-            debug_assert!(change.revision > window.applied && change.revision <= applied);
-            window.bytes += change.kind.weight();
-            window.changes.push_back(change);
+        debug_assert!(changes.iter().all(|c| c.revision > window.applied && c.revision <= applied));
+        if !changes.is_empty() {
+            window.len += changes.len();
+            window.bytes += bytes;
+            window.batches.push_back(changes.into());
         }
         window.applied = window.applied.max(applied);
-        while window.changes.len() > self.changes_max || window.bytes > self.bytes_max {
+        while window.len > self.changes_max || window.bytes > self.bytes_max {
             window.drop_oldest_revision();
         }
         let applied = window.applied;
@@ -209,7 +225,8 @@ impl ChangeFeed {
     /// not applied one by one here.
     pub fn restart_after(&self, applied: u64) {
         let mut window = self.window.lock();
-        window.changes.clear();
+        window.batches.clear();
+        window.len = 0;
         window.bytes = 0;
         window.oldest = applied + 1;
         window.applied = applied;
@@ -233,11 +250,13 @@ impl ChangeFeed {
         if from < window.oldest {
             return Err(Compacted { wanted: from, oldest: window.oldest });
         }
-        let start = window.changes.partition_point(|c| c.revision < from);
+        let first = window.batches.partition_point(|b| b.back().is_some_and(|c| c.revision < from));
+        let start = window.batches.get(first).map_or(0, |b| b.partition_point(|c| c.revision < from));
         let mut read =
             Read { changes: Vec::new(), next: window.applied.max(from - 1) + 1, applied: window.applied };
         let mut last = None;
-        for change in window.changes.range(start..) {
+        let batches = window.batches.range(first..).enumerate();
+        for change in batches.flat_map(|(i, b)| b.range(if i == 0 { start } else { 0 }..)) {
             if read.changes.len() >= max && last != Some(change.revision) {
                 read.next = change.revision;
                 break;
@@ -260,7 +279,7 @@ impl ChangeFeed {
     /// memory.
     pub fn size(&self) -> (usize, usize) {
         let window = self.window.lock();
-        (window.changes.len(), window.bytes)
+        (window.len, window.bytes)
     }
 }
 
@@ -314,11 +333,18 @@ impl ReplayHistory {
 }
 
 impl Window {
+    /// Drops the changes of the oldest revision, all in the oldest list (a publish only
+    /// carries revisions newer than every one before it).
     fn drop_oldest_revision(&mut self) {
-        let Some(revision) = self.changes.front().map(|c| c.revision) else { return };
-        while self.changes.front().is_some_and(|c| c.revision == revision) {
-            let change = self.changes.pop_front().expect("a front change");
+        let Some(batch) = self.batches.front_mut() else { return };
+        let revision = batch.front().expect("no list is empty").revision;
+        while batch.front().is_some_and(|c| c.revision == revision) {
+            let change = batch.pop_front().expect("a front change");
+            self.len -= 1;
             self.bytes -= change.kind.weight();
+        }
+        if batch.is_empty() {
+            self.batches.pop_front();
         }
         self.oldest = self.oldest.max(revision + 1);
     }
@@ -350,6 +376,37 @@ mod tests {
     }
 
     const ALL: Interest = Interest::Range(KeyRange { start: Bytes::new(), end: None });
+
+    /// The window keeps each publish's list as it came, one revision or several: a read starts
+    /// inside a list and goes on across the next ones, and dropping the oldest revision takes
+    /// it out of its list, whose other revisions stay.
+    #[test]
+    fn reads_and_drops_cross_the_published_lists() {
+        let feed = ChangeFeed::with_bounds(0, 6, usize::MAX);
+        feed.publish(vec![put(1, "a"), put(1, "b"), put(2, "c")], 2);
+        feed.publish(vec![put(3, "d")], 3);
+        feed.publish(vec![put(4, "e"), put(5, "f")], 5);
+        assert_eq!(feed.size().0, 6);
+        assert_eq!(feed.bounds(), (5, 1), "six changes fit the window");
+        assert_eq!(revisions(&feed.read(2, &ALL, 10).expect("in the window")), [2, 3, 4, 5]);
+        assert_eq!(revisions(&feed.read(5, &ALL, 10).expect("in the window")), [5]);
+        let first = feed.read(1, &ALL, 3).expect("in the window");
+        assert_eq!((revisions(&first), first.next), (vec![1, 1, 2], 3));
+        feed.publish(vec![put(6, "g")], 6);
+        assert_eq!(feed.bounds(), (6, 2), "revision 1 left, revision 2 of its list stayed");
+        assert_eq!(feed.size().0, 5);
+        assert_eq!(feed.read(1, &ALL, 10).map(|_| ()), Err(Compacted { wanted: 1, oldest: 2 }));
+        assert_eq!(revisions(&feed.read(2, &ALL, 10).expect("in the window")), [2, 3, 4, 5, 6]);
+        feed.publish(vec![put(7, "h"), put(7, "i"), put(7, "j")], 7);
+        assert_eq!(feed.bounds(), (7, 4), "revisions 2 and 3 left, a list and a half");
+        assert_eq!(feed.size().0, 6);
+        assert_eq!(revisions(&feed.read(4, &ALL, 10).expect("in the window")), [4, 5, 6, 7, 7, 7]);
+        let mut sparse = Vec::with_capacity(1000);
+        sparse.push(put(8, "k"));
+        feed.publish(sparse, 8);
+        let kept = feed.window.lock().batches.back().map(VecDeque::capacity);
+        assert!(kept.is_some_and(|capacity| capacity < 10), "a list is not kept with room for 1000");
+    }
 
     /// Reads resume exactly where the last stopped, whole revisions at a time, filtered by key
     /// or range; an entry without changes still moves `next` and `applied`.
