@@ -426,9 +426,9 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
     /// control bytes, the slot, the record's header and its key (four cache misses apiece for a
     /// key with a long value, each needing the one before). One pass per step over all the
     /// keys (the control bytes read and the slot fetched, then the slot read and the header
-    /// fetched, then the header read and the key fetched), so that the misses of one step
-    /// overlap across the keys, where a whole lookup per key let the CPU overlap those of two
-    /// or three keys at most.
+    /// fetched, then the header read and the rest of the record fetched, to be written), so
+    /// that the misses of one step overlap across the keys, where a whole lookup per key let
+    /// the CPU overlap those of two or three keys at most.
     pub fn warm(&self, keys: &[&Bytes]) {
         let hashes: SmallVec<[(u64, &Shard); 32]> = keys
             .iter()
@@ -446,7 +446,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         };
         fetch(StoredKey::prefetch_slot);
         fetch(StoredKey::prefetch_header);
-        fetch(StoredKey::prefetch_key);
+        fetch(StoredKey::prefetch_record);
     }
 
     /// The entry of `key` if it is live at `now_ms`.

@@ -194,6 +194,21 @@ impl StoredKey {
         prefetch(self.area().wrapping_add(self.value_area()));
     }
 
+    /// Starts fetching the whole record, to be written: the header, an inline value (of up to
+    /// [`PREFETCH_LINES_MAX`] lines) and the start of the key; reads the header, which
+    /// [`StoredKey::prefetch_header`] fetched some iterations before. A write that replaces a
+    /// value of the same length writes it in place ([`StoredKey::replace`]), into lines the
+    /// CPU would otherwise fetch one by one while the writes pile up behind them.
+    pub(crate) fn prefetch_record(&self) {
+        let key = self.area().wrapping_add(self.value_area());
+        let start = self.ptr.as_ptr().cast::<u8>();
+        let lines = (key as usize - start as usize) / CACHE_LINE_BYTES;
+        for line in 1..=lines.min(PREFETCH_LINES_MAX) {
+            prefetch_for_write(start.wrapping_add(line * CACHE_LINE_BYTES));
+        }
+        prefetch_for_write(key);
+    }
+
     /// The key.
     pub fn key(&self) -> &[u8] {
         let len = (self.header().key_len & !HAS_EXPIRY) as usize;
@@ -431,12 +446,31 @@ impl fmt::Debug for StoredKey {
     }
 }
 
+/// The cache line size of x86-64 and of most ARM cores.
+const CACHE_LINE_BYTES: usize = 64;
+
+/// Most lines of a record's value [`StoredKey::prefetch_record`] fetches: a longer value is
+/// fetched by the CPU's own prefetcher as it is written, from the first lines on.
+const PREFETCH_LINES_MAX: usize = 16;
+
 /// Asks the CPU to fetch the cache line at `at` (a hint: it never faults, whatever `at` is).
 fn prefetch(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch reads nothing and cannot fault; SSE, which it needs, is part of x86_64.
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+/// As [`prefetch`], for a line about to be written (`prefetchw`, which fetches it owned, so that
+/// the write needs no second request; a CPU without it takes it for a no-op).
+fn prefetch_for_write(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `prefetch`.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(at.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
