@@ -430,23 +430,19 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
     /// that the misses of one step overlap across the keys, where a whole lookup per key let
     /// the CPU overlap those of two or three keys at most.
     pub fn warm(&self, keys: &[&Bytes]) {
-        let hashes: SmallVec<[(u64, &Shard); 32]> = keys
+        // The slot of each key's first match, found from the control bytes alone: the slot's
+        // address, which the next steps read through.
+        let slots: SmallVec<[&StoredKey; 32]> = keys
             .iter()
-            .map(|key| {
+            .filter_map(|key| {
                 let hash = self.map.hash(key);
-                (hash, self.shard(hash))
+                let slot = self.shard(hash).first_with_hash(hash)?;
+                slot.prefetch_slot();
+                Some(slot)
             })
             .collect();
-        let fetch = |step: fn(&StoredKey)| {
-            for &(hash, shard) in &hashes {
-                if let Some(record) = shard.first_with_hash(hash) {
-                    step(record);
-                }
-            }
-        };
-        fetch(StoredKey::prefetch_slot);
-        fetch(StoredKey::prefetch_header);
-        fetch(StoredKey::prefetch_record);
+        slots.iter().for_each(|slot| slot.prefetch_header());
+        slots.iter().for_each(|slot| slot.prefetch_record());
     }
 
     /// The entry of `key` if it is live at `now_ms`.
