@@ -6,7 +6,7 @@
 #
 #   benches/compare/ab.sh OLD_BINARY NEW_BINARY
 #
-# Environment: ROUNDS (5), TESTS (get), PIPELINES ("1 16"), FSYNC (no; Redis gets appendonly no,
+# Environment: ROUNDS (5), TESTS (get; comma-separated: get,set), PIPELINES ("1 16"), FSYNC (no; Redis gets appendonly no,
 # or appendfsync always for FSYNC=always), REQUESTS_P1 (100000), REQUESTS_P16 (1000000), VALUE_BYTES (16). The
 # servers run on CPU 0 and redis-benchmark on CPU 1 when there are two CPUs. Loopback only.
 set -euo pipefail
@@ -14,6 +14,9 @@ set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2")
 rounds=${ROUNDS:-5} tests=${TESTS:-get} pipelines=${PIPELINES:-"1 16"} fsync=${FSYNC:-no}
 requests_p1=${REQUESTS_P1:-100000} requests_p16=${REQUESTS_P16:-1000000} value_bytes=${VALUE_BYTES:-16}
+# redis-benchmark takes its tests comma-separated, and prints nothing for a list it does not read.
+[[ "$tests" =~ ^[a-z0-9_]+(,[a-z0-9_]+)*$ ]] ||
+    { echo "ab: TESTS must be comma-separated names, as redis-benchmark -t takes them (get,set): '$tests'" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
 source benches/compare/common.sh
 require ab redis-server redis-benchmark redis-cli python3

@@ -16,7 +16,11 @@
 //! reading either. The log's cache holds the encoding anyway while the entry is recent; a
 //! change then keeps the whole encoding alive for as long as the history keeps it, so when the
 //! entry's slices cover less than half of its encoding, they are copied after all
-//! ([`ChangeArena::unshared`]), and the history holds at most twice the bytes it counts.
+//! ([`ChangeArena::unshared`]), and the history holds at most twice the bytes it counts. That
+//! bound is per entry: on a follower an entry's encoding is a slice of the frame it arrived in,
+//! which may carry several entries, and a change shared from it keeps the whole frame alive; as
+//! a frame's entries apply and leave the history together, that is at most one frame more, at
+//! the history's oldest end.
 //! Copying a value into memory the history last used 100,000 changes ago wrote lines that were
 //! not in the cache.
 
