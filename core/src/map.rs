@@ -426,7 +426,7 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
     /// control bytes, the slot, the record's header and its key (four cache misses apiece for a
     /// key with a long value, each needing the one before). One pass per step over all the
     /// keys (the control bytes read and the slot fetched, then the slot read and the header
-    /// fetched, then the header read and the rest of the record fetched, to be written), so
+    /// fetched, then the header read and the rest of the record fetched), so
     /// that the misses of one step overlap across the keys, where a whole lookup per key let
     /// the CPU overlap those of two or three keys at most.
     pub fn warm(&self, keys: &[&Bytes]) {

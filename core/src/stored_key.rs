@@ -194,19 +194,21 @@ impl StoredKey {
         prefetch(self.area().wrapping_add(self.value_area()));
     }
 
-    /// Starts fetching the whole record, to be written: the header, an inline value (of up to
+    /// Starts fetching the whole record: the header, an inline value (of up to
     /// [`PREFETCH_LINES_MAX`] lines) and the start of the key; reads the header, which
     /// [`StoredKey::prefetch_header`] fetched some iterations before. A write that replaces a
     /// value of the same length writes it in place ([`StoredKey::replace`]), into lines the
-    /// CPU would otherwise fetch one by one while the writes pile up behind them.
+    /// CPU would otherwise fetch one by one while the writes pile up behind them. (A fetch for
+    /// writing, `prefetchw`, needs a target feature the baseline x86-64 build does not assume;
+    /// asked for without it, the compiler emits this plain fetch.)
     pub(crate) fn prefetch_record(&self) {
         let key = self.area().wrapping_add(self.value_area());
         let start = self.ptr.as_ptr().cast::<u8>();
         let lines = (key as usize - start as usize) / CACHE_LINE_BYTES;
         for line in 1..=lines.min(PREFETCH_LINES_MAX) {
-            prefetch_for_write(start.wrapping_add(line * CACHE_LINE_BYTES));
+            prefetch(start.wrapping_add(line * CACHE_LINE_BYTES));
         }
-        prefetch_for_write(key);
+        prefetch(key);
     }
 
     /// The key.
@@ -459,18 +461,6 @@ fn prefetch(at: *const u8) {
     // SAFETY: a prefetch reads nothing and cannot fault; SSE, which it needs, is part of x86_64.
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
-/// As [`prefetch`], for a line about to be written (`prefetchw`, which fetches it owned, so that
-/// the write needs no second request; a CPU without it takes it for a no-op).
-fn prefetch_for_write(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `prefetch`.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(at.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
