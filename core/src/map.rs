@@ -422,13 +422,13 @@ impl<G: Deref<Target = Shard>> Locked<'_, G> {
         self.shard(hash).get(hash, key)
     }
 
-    /// Fetches what finding every key of a batch reads before the batch runs: the table's
-    /// control bytes, the slot, the record's header and its key (four cache misses apiece for a
-    /// key with a long value, each needing the one before). One pass per step over all the
-    /// keys (the control bytes read and the slot fetched, then the slot read and the header
-    /// fetched, then the header read and the rest of the record fetched), so
-    /// that the misses of one step overlap across the keys, where a whole lookup per key let
-    /// the CPU overlap those of two or three keys at most.
+    /// Fetches what finding and writing every key of a batch reads before the batch runs: the
+    /// table's control bytes, the slot, the record's header, its value and its key (four cache
+    /// misses or more apiece for a key with a long value, each needing the one before). One
+    /// pass per step over all the keys (the control bytes read and the slot fetched, then the
+    /// slot read and the header fetched, then the header read and the rest of the record
+    /// fetched), so that the misses of one step overlap across the keys, where a whole lookup
+    /// per key let the CPU overlap those of two or three keys at most.
     pub fn warm(&self, keys: &[&Bytes]) {
         // The slot of each key's first match, found from the control bytes alone: the slot's
         // address, which the next steps read through.

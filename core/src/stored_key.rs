@@ -451,8 +451,9 @@ impl fmt::Debug for StoredKey {
 /// The cache line size of x86-64 and of most ARM cores.
 const CACHE_LINE_BYTES: usize = 64;
 
-/// Most lines of a record's value [`StoredKey::prefetch_record`] fetches: a longer value is
-/// fetched by the CPU's own prefetcher as it is written, from the first lines on.
+/// Most lines of a record's value [`StoredKey::prefetch_record`] fetches: for a batch of long
+/// values, enough to cover the common sizes without fetching more than the cache keeps until
+/// the writes come.
 const PREFETCH_LINES_MAX: usize = 16;
 
 /// Asks the CPU to fetch the cache line at `at` (a hint: it never faults, whatever `at` is).
