@@ -200,7 +200,7 @@ impl Reader<'_> {
                 return Ok(None);
             }
             let Some(set) = self.set()? else { return Ok(None) };
-            return Ok(Some(Write::Command { session, command: Command::Set(Box::new(set)) }));
+            return Ok(Some(Write::Command { session, command: Command::Set(set) }));
         }
         // A transaction with no compares, one put on success and nothing on failure.
         if self.len()? != 0 || self.len()? != 1 || self.varint_u32()? != TXN_OP_PUT {
@@ -268,14 +268,14 @@ mod tests {
     }
 
     fn set(condition: SetCondition) -> Write {
-        let command = Command::Set(Box::new(SetCommand {
+        let command = Command::Set(SetCommand {
             name: CommandName::SetEx,
             key: Bytes::from_static(b"k"),
             value: Bytes::from_static(b"v"),
             condition,
             expiry: SetExpiry::Set(Expiry::InMs(-5)),
             get: true,
-        }));
+        });
         Write::Command { session: Some(SessionRef { client_id: 3, sequence: 300 }), command }
     }
 
@@ -307,7 +307,7 @@ mod tests {
     /// Other writes are handed to bincode.
     #[test]
     fn other_writes_are_handed_on() {
-        assert_eq!(read_by_hand(&set(SetCondition::IfEqual(Bytes::from_static(b"v")))), None);
+        assert_eq!(read_by_hand(&set(SetCondition::IfEqual(Box::new(Bytes::from_static(b"v"))))), None);
         let delete = TxnOp::Delete { key: Bytes::from_static(b"k") };
         let delete = Write::Txn {
             session: None,

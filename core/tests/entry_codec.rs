@@ -40,7 +40,7 @@ fn set_command() -> impl Strategy<Value = Command> {
         Just(SetCondition::Always),
         Just(SetCondition::IfAbsent),
         Just(SetCondition::IfPresent),
-        bytes().prop_map(SetCondition::IfEqual),
+        bytes().prop_map(|b| SetCondition::IfEqual(Box::new(b))),
     ];
     let expiry = prop_oneof![
         Just(SetExpiry::Clear),
@@ -52,7 +52,7 @@ fn set_command() -> impl Strategy<Value = Command> {
     let name = prop::sample::select(CommandName::ALL.to_vec());
     (name, bytes(), bytes(), condition, expiry, any::<bool>()).prop_map(
         |(name, key, value, condition, expiry, get)| {
-            Command::Set(Box::new(SetCommand { name, key, value, condition, expiry, get }))
+            Command::Set(SetCommand { name, key, value, condition, expiry, get })
         },
     )
 }
@@ -181,14 +181,14 @@ proptest! {
 #[test]
 fn short_strings_share_the_decoded_bytes_and_long_values_are_copies() {
     let set = |value: Vec<u8>| {
-        let command = Command::Set(Box::new(SetCommand {
+        let command = Command::Set(SetCommand {
             name: CommandName::Set,
             key: Bytes::from_static(b"key"),
             value: Bytes::from(value),
             condition: SetCondition::Always,
             expiry: SetExpiry::Clear,
             get: false,
-        }));
+        });
         Write::Command { session: None, command }
     };
     let writes = vec![set(vec![b'v'; 256]), set(vec![b'w'; 257])];

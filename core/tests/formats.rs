@@ -41,14 +41,14 @@ fn sample_entries() -> Vec<LogEntry> {
             1_700_000_000_000,
             Payload::Command {
                 session: Some(SessionRef { client_id: 42, sequence: 7 }),
-                command: Command::Set(Box::new(SetCommand {
+                command: Command::Set(SetCommand {
                     name: CommandName::Set,
                     key: Bytes::from_static(b"user:1"),
                     value: Bytes::from_static(b"alice"),
-                    condition: SetCondition::IfEqual(Bytes::from_static(b"bob")),
+                    condition: SetCondition::IfEqual(Box::new(Bytes::from_static(b"bob"))),
                     expiry: SetExpiry::Set(Expiry::InMs(10_000)),
                     get: true,
-                })),
+                }),
             },
         ),
         LogEntry::new(
@@ -523,14 +523,14 @@ proptest! {
             stamp_ms,
             Payload::Command {
                 session: None,
-                command: Command::Set(Box::new(SetCommand {
+                command: Command::Set(SetCommand {
                     name: CommandName::PSetEx,
                     key: key.into(),
                     value: value.into(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Set(Expiry::AtMs(ms)),
                     get: false,
-                })),
+                }),
             },
         );
         let mut framed = Vec::new();

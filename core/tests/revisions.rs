@@ -377,14 +377,14 @@ fn recorded_changes_do_not_share_the_buffer_their_write_came_from() {
     let read = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
     let (key, value) = (buffer.slice(0..8), buffer.slice(100..164));
     let (channel, message) = (buffer.slice(200..210), buffer.slice(300..400));
-    let set = Command::Set(Box::new(SetCommand {
+    let set = Command::Set(SetCommand {
         name: CommandName::Set,
         key,
         value,
         condition: SetCondition::Always,
         expiry: SetExpiry::Clear,
         get: false,
-    }));
+    });
     let writes = vec![
         Write::Command { session: None, command: set },
         Write::Command { session: None, command: Command::Publish { channel, message } },
@@ -420,14 +420,14 @@ fn recorded_changes_share_the_entrys_encoding_where_it_holds_them() {
     use redraft_core::{Command, CommandName};
     let set = |key: &str, value: &str, condition: SetCondition| Write::Command {
         session: None,
-        command: Command::Set(Box::new(SetCommand {
+        command: Command::Set(SetCommand {
             name: CommandName::Set,
             key: b(key),
             value: b(value),
             condition,
             expiry: SetExpiry::Clear,
             get: false,
-        })),
+        }),
     };
     // As the leader's log encodes an entry, noting where its strings went.
     let encoded = |writes: Vec<Write>| {

@@ -98,25 +98,25 @@ impl Parser<'_> {
                 let [key, amount, value] = self.exactly()?;
                 let amount = self.integer(amount)?;
                 let ms = self.positive_expiry(amount, self.name == N::SetEx)?;
-                Command::Set(Box::new(SetCommand {
+                Command::Set(SetCommand {
                     name: self.name,
                     key: key.clone(),
                     value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Set(Expiry::InMs(ms)),
                     get: false,
-                }))
+                })
             }
             N::GetSet => {
                 let [key, value] = self.exactly()?;
-                Command::Set(Box::new(SetCommand {
+                Command::Set(SetCommand {
                     name: N::GetSet,
                     key: key.clone(),
                     value: value.clone(),
                     condition: SetCondition::Always,
                     expiry: SetExpiry::Clear,
                     get: true,
-                }))
+                })
             }
             N::GetDel => Command::GetDel { key: self.one_key()? },
             N::GetEx => self.getex()?,
@@ -313,7 +313,7 @@ impl Parser<'_> {
                 condition = SetCondition::IfPresent;
             } else if is("ifeq") && unconditional {
                 let expected = options.next().ok_or_else(|| invalid(errors::SYNTAX))?;
-                condition = SetCondition::IfEqual(expected.clone());
+                condition = SetCondition::IfEqual(Box::new(expected.clone()));
             } else if is("get") {
                 get = true;
             } else if is("keepttl") && matches!(expiry, SetExpiry::Clear | SetExpiry::Keep) {
@@ -328,14 +328,14 @@ impl Parser<'_> {
                 return Err(invalid(errors::SYNTAX));
             }
         }
-        Ok(Command::Set(Box::new(SetCommand {
+        Ok(Command::Set(SetCommand {
             name: CommandName::Set,
             key: key.clone(),
             value: value.clone(),
             condition,
             expiry,
             get,
-        })))
+        }))
     }
 
     /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST].

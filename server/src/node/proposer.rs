@@ -228,14 +228,14 @@ mod tests {
     use super::*;
 
     fn set_write(value_len: usize) -> Write {
-        let command = Command::Set(Box::new(SetCommand {
+        let command = Command::Set(SetCommand {
             name: CommandName::Set,
             key: Bytes::from_static(b"k"),
             value: Bytes::from(vec![b'v'; value_len]),
             condition: SetCondition::Always,
             expiry: SetExpiry::Clear,
             get: false,
-        }));
+        });
         Write::Command { session: None, command }
     }
 
