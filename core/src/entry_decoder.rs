@@ -20,6 +20,7 @@
 //!
 //! The layout, and the variant indexes read, are in `entry_layout.rs`.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -193,7 +194,12 @@ impl Reader<'_> {
         }
         let session = match self.bool()? {
             false => None,
-            true => Some(SessionRef { client_id: self.varint()?, sequence: self.varint()? }),
+            true => {
+                let client_id = self.varint()?;
+                let sequence = NonZeroU64::new(self.varint()?)
+                    .ok_or_else(|| malformed("a session's sequence number of 0"))?;
+                Some(SessionRef { client_id, sequence })
+            }
         };
         if kind == WRITE_COMMAND {
             if self.varint_u32()? != COMMAND_SET {
@@ -276,7 +282,10 @@ mod tests {
             expiry: SetExpiry::Set(Expiry::InMs(-5)),
             get: true,
         });
-        Write::Command { session: Some(SessionRef { client_id: 3, sequence: 300 }), command }
+        Write::Command {
+            session: Some(SessionRef { client_id: 3, sequence: NonZeroU64::new(300).unwrap() }),
+            command,
+        }
     }
 
     /// The variant indexes are right: a SET and a lone put are read by hand, not handed on.
@@ -302,6 +311,28 @@ mod tests {
             Reader { source: &source, bytes: &source, at: 0 }.varint_u32().expect("a tag"),
             PAYLOAD_BATCH
         );
+    }
+
+    /// A session's sequence number is never 0: the hand reader refuses one, as bincode does.
+    #[test]
+    fn a_zero_sequence_is_refused_by_both_readers() {
+        let mut write = set(SetCondition::IfAbsent);
+        let Write::Command { session: Some(session), .. } = &mut write else { unreachable!() };
+        session.sequence = NonZeroU64::MIN;
+        let mut bytes = encoded(&write);
+        // The session: its tag (1), client 3, sequence 1; the sequence made 0.
+        let at = bytes.windows(3).position(|w| w == [1, 3, 1]).expect("the session's bytes") + 2;
+        bytes[at] = 0;
+        let source = Bytes::from(bytes);
+        assert!(Reader { source: &source, bytes: &source, at: 0 }.common_write().is_err());
+        assert!(codec::decode_part::<Write>(&source).is_err());
+        // Unpatched, both read it.
+        let source = Bytes::from(encoded(&write));
+        assert_eq!(
+            Reader { source: &source, bytes: &source, at: 0 }.common_write().ok(),
+            Some(Some(write.clone()))
+        );
+        assert_eq!(codec::decode_part::<Write>(&source).ok(), Some(write));
     }
 
     /// Other writes are handed to bincode.

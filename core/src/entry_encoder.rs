@@ -127,7 +127,7 @@ fn session_ref(out: &mut Vec<u8>, session: Option<&SessionRef>) {
     option_tag(out, session.is_some());
     if let Some(SessionRef { client_id, sequence }) = session {
         varint(out, *client_id);
-        varint(out, *sequence);
+        varint(out, sequence.get());
     }
 }
 

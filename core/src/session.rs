@@ -77,14 +77,14 @@ impl SessionTable {
     /// Decides what to do with a request.
     pub fn check(&self, request: SessionRef) -> SessionCheck {
         match self.sessions.get(&request.client_id) {
-            Some(session) if request.sequence == session.sequence => {
+            Some(session) if request.sequence.get() == session.sequence => {
                 SessionCheck::Duplicate(session.reply.clone())
             }
-            Some(session) if request.sequence < session.sequence => {
+            Some(session) if request.sequence.get() < session.sequence => {
                 SessionCheck::Refuse(Reply::Error(errors::STALE_SEQUENCE.to_owned()))
             }
             Some(_) => SessionCheck::Apply,
-            None if request.sequence <= 1 => SessionCheck::Apply,
+            None if request.sequence.get() == 1 => SessionCheck::Apply,
             None => SessionCheck::Refuse(Reply::Error(errors::SESSION_EXPIRED.to_owned())),
         }
     }
@@ -98,7 +98,7 @@ impl SessionTable {
         } else {
             reply
         };
-        let session = Session { sequence: request.sequence, log_index, reply };
+        let session = Session { sequence: request.sequence.get(), log_index, reply };
         self.insert(request.client_id, session);
     }
 
@@ -139,10 +139,12 @@ impl SessionTable {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU64;
+
     use super::*;
 
     fn request(client_id: u64, sequence: u64) -> SessionRef {
-        SessionRef { client_id, sequence }
+        SessionRef { client_id, sequence: NonZeroU64::new(sequence).expect("sequences start at 1") }
     }
 
     /// A retry of the newest request gets the recorded reply; older ones are refused.

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use redraft_core::command::Command;
 use redraft_core::entry::{Payload, SessionRef, Watch, Write};
 use redraft_core::Reply;
+use std::num::NonZeroU64;
 
 fn b(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
@@ -54,11 +55,11 @@ fn exec_in_a_batch_sees_the_writes_before_it_in_that_batch() {
 fn a_retry_in_the_same_batch_applies_once() {
     let mut n = Node::new();
     let incr = Write::Command {
-        session: Some(SessionRef { client_id: 8, sequence: 1 }),
+        session: Some(SessionRef { client_id: 8, sequence: NonZeroU64::new(1).unwrap() }),
         command: parse(&["INCR", "n"]),
     };
     let other = Write::Command {
-        session: Some(SessionRef { client_id: 9, sequence: 1 }),
+        session: Some(SessionRef { client_id: 9, sequence: NonZeroU64::new(1).unwrap() }),
         command: parse(&["INCR", "n"]),
     };
     let replies = n.append_all(Payload::Batch { writes: vec![incr.clone(), other, incr].into() });

@@ -4,6 +4,7 @@
 //! them, and errs where bincode errs, on truncated, extended and damaged bytes; and the count of
 //! writes read from an entry's head alone (`write_count`) is the entry's.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,9 +31,10 @@ fn number() -> impl Strategy<Value = u64> {
 }
 
 fn session() -> impl Strategy<Value = Option<SessionRef>> {
-    prop::option::of(
-        (number(), number()).prop_map(|(client_id, sequence)| SessionRef { client_id, sequence }),
-    )
+    prop::option::of((number(), number()).prop_map(|(client_id, sequence)| SessionRef {
+        client_id,
+        sequence: NonZeroU64::new(sequence).unwrap_or(NonZeroU64::MIN),
+    }))
 }
 
 fn set_command() -> impl Strategy<Value = Command> {

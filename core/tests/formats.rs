@@ -14,6 +14,7 @@ use redraft_core::snapshot::{write_snapshot, LogId, SnapshotError};
 use redraft_core::snapshot_reader::SnapshotReader;
 use redraft_core::Reply;
 use redraft_core::{StateMachine, StateMachineConfig};
+use std::num::NonZeroU64;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -40,7 +41,7 @@ fn sample_entries() -> Vec<LogEntry> {
         LogEntry::new(
             1_700_000_000_000,
             Payload::Command {
-                session: Some(SessionRef { client_id: 42, sequence: 7 }),
+                session: Some(SessionRef { client_id: 42, sequence: NonZeroU64::new(7).unwrap() }),
                 command: Command::Set(SetCommand {
                     name: CommandName::Set,
                     key: Bytes::from_static(b"user:1"),
@@ -72,7 +73,7 @@ fn sample_entries() -> Vec<LogEntry> {
             Payload::Batch {
                 writes: vec![
                     Write::Command {
-                        session: Some(SessionRef { client_id: 43, sequence: 1 }),
+                        session: Some(SessionRef { client_id: 43, sequence: NonZeroU64::new(1).unwrap() }),
                         command: Command::Del {
                             name: CommandName::Del,
                             keys: vec![Bytes::from_static(b"a")],
@@ -261,7 +262,7 @@ fn populated_state_node() -> Node {
     node.run(&["MSET", "gamma", "3", "delta", "\u{0}\u{1}"]);
     node.run(&["DEL", "gamma"]);
     node.append(Payload::Command {
-        session: Some(SessionRef { client_id: 9, sequence: 1 }),
+        session: Some(SessionRef { client_id: 9, sequence: NonZeroU64::new(1).unwrap() }),
         command: Command::IncrBy { name: CommandName::Incr, key: Bytes::from_static(b"counter"), delta: 1 },
     });
     node

@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use common::{bulk, Node};
@@ -120,7 +121,7 @@ fn watch_tokens_agree_across_hash_seeds() {
 fn retried_write_applies_once() {
     let mut n = Node::new();
     let incr = |seq| Payload::Command {
-        session: Some(SessionRef { client_id: 5, sequence: seq }),
+        session: Some(SessionRef { client_id: 5, sequence: NonZeroU64::new(seq).unwrap() }),
         command: parse(&["INCR", "n"]),
     };
     assert_eq!(n.append(incr(1)), Reply::Integer(1));
@@ -130,7 +131,7 @@ fn retried_write_applies_once() {
     assert_eq!(n.append(incr(1)), Reply::Error(errors::STALE_SEQUENCE.into()));
     assert_eq!(n.run(&["GET", "n"]), bulk("2"));
     let stranger = Payload::Command {
-        session: Some(SessionRef { client_id: 6, sequence: 4 }),
+        session: Some(SessionRef { client_id: 6, sequence: NonZeroU64::new(4).unwrap() }),
         command: parse(&["INCR", "n"]),
     };
     assert_eq!(n.append(stranger), Reply::Error(errors::SESSION_EXPIRED.into()));

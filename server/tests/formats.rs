@@ -10,6 +10,7 @@
 #![cfg(not(madsim))]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use openraft::raft::VoteRequest;
@@ -51,7 +52,7 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
     let incr = LogEntry::new(
         1_700_000_000_000,
         Payload::Command {
-            session: Some(SessionRef { client_id: 42, sequence: 7 }),
+            session: Some(SessionRef { client_id: 42, sequence: NonZeroU64::new(7).unwrap() }),
             command: Command::IncrBy {
                 name: CommandName::IncrBy,
                 key: Bytes::from_static(b"visits"),
@@ -68,7 +69,7 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
                     command: Command::Del { name: CommandName::Del, keys: vec![Bytes::from_static(b"a")] },
                 },
                 Write::Command {
-                    session: Some(SessionRef { client_id: 43, sequence: 1 }),
+                    session: Some(SessionRef { client_id: 43, sequence: NonZeroU64::new(1).unwrap() }),
                     command: Command::IncrBy {
                         name: CommandName::IncrBy,
                         key: Bytes::from_static(b"visits"),
@@ -100,7 +101,7 @@ fn sample_entries() -> Vec<Entry<TypeConfig>> {
         1_700_000_000_003,
         Payload::Batch {
             writes: vec![Write::Txn {
-                session: Some(SessionRef { client_id: 44, sequence: 1 }),
+                session: Some(SessionRef { client_id: 44, sequence: NonZeroU64::new(1).unwrap() }),
                 txn: Txn {
                     compares: vec![Compare {
                         key: Bytes::from_static(b"k"),

@@ -3,6 +3,7 @@
 //! queue (`proposer.rs`), which packs the writes of all clients waiting into one batch entry; on
 //! a follower writes are forwarded to the leader (`forward.rs`) with a client session each.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -119,7 +120,7 @@ impl Node {
     pub(super) fn with_session(&self, write: Write) -> Write {
         let fresh = || SessionRef {
             client_id: self.session_base.wrapping_add(self.session_next.fetch_add(1, Ordering::Relaxed)),
-            sequence: 1,
+            sequence: NonZeroU64::MIN,
         };
         match write {
             Write::Command { session: None, command } => Write::Command { session: Some(fresh()), command },
