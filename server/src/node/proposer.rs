@@ -3,7 +3,8 @@
 //! one task turns whatever is queued into one batch entry ([`Payload::Batch`]) once the
 //! previous batch has its outcome (applied, refused, or timed out). Batching is natural, as in
 //! Redis's event loop and etcd's proposal loop: no fixed linger, a batch is what arrived while
-//! the previous one was appended, replicated, committed and applied. One entry is one log append
+//! the previous one was appended, replicated, committed and applied, and what the connections
+//! ready then queue in one pass of the scheduler (see `propose`). One entry is one log append
 //! and one fsync on each node for all its writes.
 //!
 //! Why one batch in flight: every batch costs each node an append, an fsync and a round of
@@ -142,6 +143,14 @@ pub(super) async fn propose(
                 None => return,
             },
         };
+        // The other tasks ready now run first (a yield: tokio runs deferred tasks after the
+        // ready ones and a poll of the sockets), so that connections whose requests have
+        // arrived queue their writes into this batch, as Redis's event loop serves every ready
+        // client in one pass. On one node under SET -P16 (50 clients, 256-byte values) batches
+        // grew from about 140 writes to about 190, and each batch costs openraft, the log and
+        // the apply a fixed amount whatever it holds: 1.03x the requests per second, 1.10x
+        // with `--fsync always` (`benches/compare/ab.sh`). A lone write waits one pass more.
+        tokio::task::yield_now().await;
         let batch = batcher.cut(first, &mut queue);
         let Some(node) = node.upgrade() else { return };
         // Each group carries its writes' weight, summed when it was cut from its caller's.
