@@ -7,7 +7,7 @@
 //! log. bincode reaches each field through serde's visitors, which cost a SET about 1,460
 //! instructions to decode on a follower of three (valgrind's callgrind, 50 clients, `SET -P16`,
 //! 16-byte values), nearly what applying it costs; this decoder, about 870, a quarter of them the
-//! allocation of the `Box` a SET's arguments live in. Here a SET (`Write::Command` with
+//! allocation of the `Box` a SET's arguments then lived in (a SET is no longer boxed). Here a SET (`Write::Command` with
 //! `Command::Set`) and a put on its own (`Write::Txn` holding one `TxnOp::Put`, what the HTTP
 //! API's plain PUT proposes) are read field by field; any other write is handed to bincode, from
 //! where it starts, and reading goes on after it. `entry_encoder.rs` writes them so.
