@@ -217,3 +217,26 @@ pub(super) async fn blocking<T: Send + 'static>(
     let task = tokio::task::spawn_blocking(work);
     task.await.unwrap_or_else(|error| Err(io::Error::other(format!("disk task failed: {error}"))))
 }
+
+/// Runs `work`, synchronous work on about `bytes` bytes (a record's copy, checksum and write), in
+/// place; from [`APPEND_DETACHED_BYTES_MIN`](redraft_core::limits::APPEND_DETACHED_BYTES_MIN) on,
+/// it first tells the runtime that this worker will be held (`block_in_place`), so that the tasks
+/// queued on it move to another. On a machine busy with other processes' CPU and disk work, a
+/// 200 MiB value's record held a worker for seconds (the kernel makes a writer of many dirty pages
+/// wait), the heartbeats and peers' messages behind it went unanswered, and the followers elected
+/// leader after leader, each with the same record to write (`server/tests/large_values.rs`).
+/// Small records, all of a busy node's ordinary writes, stay in place: moving the worker's tasks
+/// costs a thread switch.
+pub(super) fn aside_if_large<T>(bytes: usize, work: impl FnOnce() -> T) -> T {
+    // Not in the simulator, which has one thread; nor on a current-thread runtime (unit tests),
+    // where `block_in_place` panics.
+    #[cfg(not(madsim))]
+    if bytes >= redraft_core::limits::APPEND_DETACHED_BYTES_MIN
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    {
+        return tokio::task::block_in_place(work);
+    }
+    let _ = bytes;
+    work()
+}

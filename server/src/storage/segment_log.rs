@@ -33,7 +33,7 @@ use redraft_core::record::{
 };
 
 use super::catch_up_marker::{write_catch_up_marker, CATCH_UP_MARKER};
-use super::disk::{is_media_error, Disk, LogFile};
+use super::disk::{aside_if_large, is_media_error, Disk, LogFile};
 pub use super::log_damage::{Damage, OnDamage, RecoveryReport};
 
 /// Default size at which a segment is closed and a new one started.
@@ -378,18 +378,21 @@ impl<D: Disk> SegmentLog<D> {
         if full || gap {
             self.start_segment(index).await?;
         }
-        // One buffer holds the record, and its payload stays cached from it (no copy).
-        let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + INDEX_BYTES + payload_len);
-        let start = start_record(&mut record);
-        record.extend_from_slice(&index.to_le_bytes());
-        for part in parts {
-            record.extend_from_slice(part);
-        }
-        finish_record(&mut record, start);
         let segment = self.segments.last().expect("a segment was started").first_index;
         let active = self.active.as_mut().expect("a segment was started");
         let offset = active.len();
-        active.append(&record).map_err(|source| LogError::Io { file: segment_name(segment), source })?;
+        let record = aside_if_large(payload_len, || {
+            // One buffer holds the record, and its payload stays cached from it (no copy).
+            let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + INDEX_BYTES + payload_len);
+            let start = start_record(&mut record);
+            record.extend_from_slice(&index.to_le_bytes());
+            for part in parts {
+                record.extend_from_slice(part);
+            }
+            finish_record(&mut record, start);
+            active.append(&record).map(|()| record)
+        })
+        .map_err(|source| LogError::Io { file: segment_name(segment), source })?;
         self.positions.insert(index, Position { segment, offset, len: payload_len });
         let cached = Bytes::from(record).slice(RECORD_HEADER_BYTES + INDEX_BYTES..);
         self.cache_insert(index, cached.clone());
