@@ -195,3 +195,8 @@ pub const APPEND_DETACHED_BYTES_MIN: usize = 1024 * 1024;
 /// What `Command::weight` counts for each argument besides its bytes: its length prefix, an
 /// enum tag or a number, as bincode writes them (at most 9 bytes, rounded up).
 pub const ARGUMENT_OVERHEAD: usize = 16;
+
+/// Most pipelined reads of one connection run under one set of shard read locks, their records
+/// fetched into the cache together first (`StateMachine::read_pipeline`): more would hold off
+/// the apply, which needs write locks, for longer.
+pub const READS_LOCKED_TOGETHER_MAX: usize = 64;

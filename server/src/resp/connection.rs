@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use redraft_core::reply::errors;
 use redraft_core::{Command, ParseError, Reply, StateMachine, Write};
 use redraft_net::resp::{encode_push, encode_reply, Frame, Protocol};
+use smallvec::SmallVec;
 use tokio::sync::watch;
 
 use super::acl;
@@ -228,9 +229,13 @@ impl Connection {
         };
         match confirmed {
             Ok(()) => {
-                for (slot, command) in reads {
-                    self.replies[slot] = Some(Answer::Data(self.server.node.state().read(&command)));
-                }
+                let commands: SmallVec<[&Command; 16]> = reads.iter().map(|(_, command)| command).collect();
+                let mut slots = reads.iter().map(|(slot, _)| *slot);
+                let replies = &mut self.replies;
+                self.server.node.state().read_pipeline(&commands, |reply| {
+                    let slot = slots.next().expect("one reply per read");
+                    replies[slot] = Some(Answer::Data(reply));
+                });
             }
             Err(error) => {
                 for (slot, _) in reads {
