@@ -24,6 +24,7 @@ pub mod exec;
 pub mod fnv;
 pub mod glob;
 pub mod hash_index;
+pub mod key_compare;
 pub mod key_range;
 pub mod keyspace_event;
 pub mod limits;

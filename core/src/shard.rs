@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 
 use crate::hash_index::HashIndex;
+use crate::key_compare::same_key;
 use crate::replay_growth::ReplayGrowth;
 use crate::stored_key::{Entry, PinnedRecord, StoredKey};
 
@@ -454,34 +455,6 @@ pub(crate) fn table_hash(hash: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whether `a` and `b` are the same key. Keys of 8 to 32 bytes (most keys: `user:1000`,
-/// `key:000000012345`, `session:` and a 16-character id) compare 8-byte word by word, inline,
-/// the last word overlapping the one before; others by `==`, which calls `memcmp`. glibc's `memcmp` reads a short key with a masked AVX-512 load, and on
-/// this project's test machine (AMD EPYC) `perf record` of SET -P16 (16-byte values) put 11 % of
-/// the node's samples on the instruction after it, in the table probes of this file, and none
-/// here: SET -P16 1.16x the requests per second with 16-byte values, 1.00x with 256-byte ones
-/// (`benches/compare/ab.sh`, 5 alternating rounds each).
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    if !(8..=32).contains(&len) {
-        return a == b;
-    }
-    let word = |key: &[u8], at: usize| u64::from_ne_bytes(key[at..at + 8].try_into().expect("8 bytes"));
-    let mut at = 0;
-    while at + 8 < len {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    // The last word, overlapping the one before when the length is not a multiple of 8.
-    word(a, len - 8) == word(b, len - 8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,23 +514,5 @@ mod tests {
         replaying.expect_replay(Some(60_000));
         assert_eq!(growths(&mut replaying, (0..20_000).cycle().take(60_000), 2), 0);
         assert_eq!(replaying.len(), 20_000);
-    }
-
-    /// `same_key` agrees with byte equality for every length up to 40 (past the word-wise
-    /// lengths): a key and itself, the key with any one byte changed (the last word overlaps the
-    /// one before where the length is not a multiple of 8), and the key one byte longer.
-    #[test]
-    fn same_key_agrees_with_byte_equality() {
-        for len in 0..=40u8 {
-            let key: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-            assert!(same_key(&key, &key), "length {len}");
-            for at in 0..key.len() {
-                let mut other = key.clone();
-                other[at] ^= 0x80;
-                assert!(!same_key(&key, &other), "length {len}, byte {at} changed");
-            }
-            let longer = [&key[..], &[0]].concat();
-            assert!(!same_key(&key, &longer) && !same_key(&longer, &key), "length {len} and one more");
-        }
     }
 }
