@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 
 use crate::acl::Users;
 use crate::change::{Change, DeleteReason};
@@ -246,7 +247,7 @@ impl StateMachine {
     /// samples in `perf record` of GET -P16). One view is one moment, as a linearizable read may.
     pub fn read_pipeline(&self, commands: &[&Command], mut answer: impl FnMut(Reply)) {
         for run in commands.chunks(READS_LOCKED_TOGETHER_MAX) {
-            let mut keys: Vec<&Bytes> = Vec::with_capacity(run.len());
+            let mut keys: SmallVec<[&Bytes; 16]> = SmallVec::new();
             let keyed = run.len() > 1
                 && run.iter().all(|command| {
                     let before = keys.len();
