@@ -14,7 +14,7 @@ use common::ok;
 use redraft_net::resp::Frame;
 
 /// A 200 MiB value, set through a follower, reaches every node of three, with no election loop
-/// on the way: openraft gives each AppendEntries the heartbeat interval (50 ms here), which such an
+/// on the way: openraft gives each AppendEntries the heartbeat interval (100 ms here), which such an
 /// entry cannot meet, and it once was sent over and over while the followers, hearing nothing
 /// else, deposed the leader (the term climbed and the client got no answer). Then a follower
 /// paused through 20 writes of 8 MiB, more than one append may carry, catches up.
