@@ -15,6 +15,7 @@ use crate::encoded_string::EncodedString;
 use crate::entry::{LogEntry, Payload, SessionRef, Write};
 use crate::entry_layout::{COMMAND_SET, PAYLOAD_BATCH, TXN_OP_PUT, WRITE_COMMAND, WRITE_TXN};
 use crate::txn::{Txn, TxnOp};
+use crate::varint::{bytes, len, option_tag, varint, zigzag};
 
 /// Appends `entry`'s encoding to `out`: what [`codec::encode_into`] appends.
 pub fn encode_log_entry(entry: &LogEntry, out: &mut Vec<u8>) {
@@ -129,37 +130,4 @@ fn session_ref(out: &mut Vec<u8>, session: Option<&SessionRef>) {
         varint(out, *client_id);
         varint(out, sequence.get());
     }
-}
-
-fn option_tag(out: &mut Vec<u8>, some: bool) {
-    out.push(u8::from(some));
-}
-
-fn bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    len(out, bytes.len());
-    out.extend_from_slice(bytes);
-}
-
-fn len(out: &mut Vec<u8>, len: usize) {
-    varint(out, len as u64);
-}
-
-#[inline]
-fn varint(out: &mut Vec<u8>, n: u64) {
-    if n <= 250 {
-        out.push(n as u8);
-    } else if let Ok(n) = u16::try_from(n) {
-        out.push(251);
-        out.extend_from_slice(&n.to_le_bytes());
-    } else if let Ok(n) = u32::try_from(n) {
-        out.push(252);
-        out.extend_from_slice(&n.to_le_bytes());
-    } else {
-        out.push(253);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
-
-fn zigzag(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
 }

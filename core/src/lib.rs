@@ -45,6 +45,7 @@ pub mod state;
 pub mod stored_key;
 pub mod txn;
 pub mod types;
+mod varint;
 
 pub use change::{Change, ChangeKind, DeleteReason};
 pub use command::{Command, CommandName, ParseError};
