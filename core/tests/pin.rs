@@ -10,7 +10,8 @@ use redraft_core::pin::{pin, PinBroken};
 use redraft_core::snapshot::write_snapshot;
 
 /// Keys of every shape a record takes: short values (written in place when the length stays),
-/// long shared ones, with and without TTLs, and hashes, lists and sets.
+/// long shared ones, with and without TTLs, and hashes, lists and sets; and keys that share
+/// their first 16 bytes.
 fn populated() -> Node {
     let mut n = Node::new();
     for i in 0..20 {
@@ -33,6 +34,12 @@ fn populated() -> Node {
             n.run(&["SET", &key, &value]);
         }
     }
+    // Keys alike in their first 16 bytes, which the snapshot's sort tells apart by the rest,
+    // written out of order; one of them with a zero byte the others lack at the end.
+    for i in (0..40).rev() {
+        n.run(&["SET", &format!("a-long-key-prefix:{i:02}"), "v"]);
+    }
+    n.run(&["SET", "a-long-key-prefix:07\0", "v"]);
     n
 }
 
