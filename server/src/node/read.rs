@@ -33,6 +33,15 @@ impl Node {
     /// [`NodeError::NotLeader`] or [`NodeError::Unavailable`]; a read that fails had no effect.
     pub async fn linearize(&self) -> Result<(), NodeError> {
         self.check_member()?;
+        // Most reads: a leader alone, or inside its lease, knows its read index without a round,
+        // and has applied it. No clock read, no allocation, no wait.
+        if self
+            .sole_voter_read_index()
+            .or_else(|| self.lease_read_index())
+            .is_some_and(|i| self.has_applied(i))
+        {
+            return Ok(());
+        }
         let deadline = monotonic_now() + Duration::from_millis(self.options.write_timeout_ms);
         if self.raft.metrics().borrow().current_leader.is_none() {
             self.wait_for_leader(deadline).await;
@@ -58,8 +67,8 @@ impl Node {
                 }
             };
             match index {
-                // Applied already (a sole voter's reads, mostly): no wait to set up.
-                Ok(index) if self.state.applied_index() >= index => return Ok(()),
+                // Applied already: no wait to set up.
+                Ok(index) if self.has_applied(index) => return Ok(()),
                 Ok(index) => {
                     let remaining = deadline.saturating_duration_since(monotonic_now());
                     return match self
@@ -115,6 +124,17 @@ impl Node {
             }
             other => other,
         }
+    }
+
+    /// Whether this node's state machine has applied `index`: the state's own index says so,
+    /// or openraft's, which it publishes once the state machine applied an entry, and which
+    /// alone counts the blank and membership entries that leave the state as it was. A new
+    /// leader's first entry is blank: until the next write, every read waited on openraft's
+    /// metrics for an index applied long before (`perf record` of GETs: 1 % of the node's
+    /// time formatting the wait's description).
+    fn has_applied(&self, index: u64) -> bool {
+        self.state.applied_index() >= index
+            || self.raft.metrics().borrow().last_applied.is_some_and(|id| id.index >= index)
     }
 
     fn sole_voter_read_index(&self) -> Option<u64> {
