@@ -40,6 +40,7 @@ pub mod session;
 pub mod shard;
 pub mod snapshot;
 pub mod snapshot_reader;
+mod snapshot_string;
 pub mod spec;
 pub mod state;
 pub mod stored_key;

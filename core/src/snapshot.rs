@@ -27,10 +27,10 @@ use crate::map::Entry;
 use crate::record::{encode_record, finish_record, start_record};
 use crate::reply::Reply;
 use crate::session::Session;
+use crate::snapshot_string::{encode_key_created, KeyMeta};
 use crate::state::Frozen;
 use crate::stored_key::StoredKey;
 use crate::types::{Aggregate, Kind, Value};
-use crate::varint;
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
@@ -40,10 +40,6 @@ pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RDRFSNAP";
 /// [`SnapshotItem::Key`], 4 [`SnapshotItem::AggregateStart`] and [`SnapshotItem::Parts`]
 /// (hashes, lists and sets).
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
-
-/// bincode's variant index of [`SnapshotItem::KeyCreated`] (its place among the variants), for
-/// the records written by hand.
-const ITEM_KEY_CREATED: u64 = 4;
 
 /// About how many bytes of elements one [`SnapshotItem::Parts`] record holds (one element
 /// longer than this gets a record of its own).
@@ -215,27 +211,15 @@ impl<W: Write> SnapshotWriter<W> {
         }
     }
 
-    /// Writes a string key as a [`SnapshotItem::KeyCreated`] record, encoded by hand to the bytes
-    /// [`SnapshotWriter::write_item`] writes for it (the test below compares them) straight
-    /// from the key's record: through serde the key and value were copied three times each
-    /// and the record allocated twice, and a snapshot of 100,000 keys of 256-byte values,
-    /// which `--fsync no` under SET -P16 builds every second and a half, spent about half its
-    /// time there (`perf record` of the node).
-    fn write_string(&mut self, key: &[u8], value: &[u8], meta: (Option<u64>, u64, u64)) -> io::Result<()> {
-        let (expire_at_ms, mod_index, create_index) = meta;
+    /// Writes a string key as a [`SnapshotItem::KeyCreated`] record, encoded by hand straight
+    /// from the key's record (`snapshot_string.rs`): a snapshot of 100,000 keys of 256-byte
+    /// values, which `--fsync no` under SET -P16 builds every second and a half, spent about
+    /// half its time in serde's copies and allocations (`perf record` of the node).
+    fn write_string(&mut self, key: &[u8], value: &[u8], meta: KeyMeta) -> io::Result<()> {
         let mut record = std::mem::take(&mut self.scratch);
         record.clear();
         let start = start_record(&mut record);
-        record.push(SNAPSHOT_FORMAT_VERSION);
-        varint::varint(&mut record, ITEM_KEY_CREATED);
-        varint::bytes(&mut record, key);
-        varint::bytes(&mut record, value);
-        varint::option_tag(&mut record, expire_at_ms.is_some());
-        if let Some(expire_at_ms) = expire_at_ms {
-            varint::varint(&mut record, expire_at_ms);
-        }
-        varint::varint(&mut record, mod_index);
-        varint::varint(&mut record, create_index);
+        encode_key_created(&mut record, key, value, meta);
         finish_record(&mut record, start);
         self.item_count += 1;
         let result = self.write_raw(&record);
@@ -247,7 +231,7 @@ impl<W: Write> SnapshotWriter<W> {
         &mut self,
         key: &Bytes,
         aggregate: &Aggregate,
-        (expire_at_ms, mod_index, create_index): (Option<u64>, u64, u64),
+        (expire_at_ms, mod_index, create_index): KeyMeta,
     ) -> io::Result<()> {
         self.write_item(&SnapshotItem::AggregateStart {
             key: key.clone(),
@@ -378,49 +362,4 @@ pub(crate) fn write_rest<W: Write>(mut writer: SnapshotWriter<W>, frozen: &Froze
         writer.write_user(name, rules)?;
     }
     writer.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The record `write_string` encodes by hand is the one serde writes for the same
-    /// `KeyCreated`, for lengths and numbers across each of bincode's varint widths.
-    #[test]
-    fn a_string_key_is_written_as_serde_writes_it() {
-        let lengths = [0, 1, 250, 251, 65_535, 65_536];
-        let numbers = [0, 250, 251, 65_535, 65_536, u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX];
-        let mut cases = 0;
-        for (i, &key_len) in lengths.iter().enumerate() {
-            for (j, &value_len) in lengths.iter().enumerate() {
-                let n = |k: usize| numbers[(i * 3 + j * 5 + k) % numbers.len()];
-                let key = Bytes::from(vec![b'k'.wrapping_add(i as u8); key_len]);
-                let value = Bytes::from((0..value_len).map(|b| b as u8).collect::<Vec<u8>>());
-                for expire_at_ms in [None, Some(n(0))] {
-                    let meta = (expire_at_ms, n(1), n(2));
-                    let mut by_hand =
-                        SnapshotWriter { out: Vec::new(), checksum: 0, item_count: 0, scratch: Vec::new() };
-                    by_hand.write_string(&key, &value, meta).unwrap();
-                    let mut by_serde =
-                        SnapshotWriter { out: Vec::new(), checksum: 0, item_count: 0, scratch: Vec::new() };
-                    let (expire_at_ms, mod_index, create_index) = meta;
-                    let item = SnapshotItem::KeyCreated {
-                        key: key.clone(),
-                        value: value.clone(),
-                        expire_at_ms,
-                        mod_index,
-                        create_index,
-                    };
-                    by_serde.write_item(&item).unwrap();
-                    assert_eq!(by_hand.out, by_serde.out, "key {key_len} B, value {value_len} B, {meta:?}");
-                    assert_eq!(
-                        (by_hand.checksum, by_hand.item_count),
-                        (by_serde.checksum, by_serde.item_count)
-                    );
-                    cases += 1;
-                }
-            }
-        }
-        assert_eq!(cases, 72);
-    }
 }

@@ -13,6 +13,7 @@ use crate::session::Session;
 use crate::snapshot::{
     SnapshotError, SnapshotHeader, SnapshotItem, SNAPSHOT_FORMAT_VERSIONS_READ, SNAPSHOT_MAGIC,
 };
+use crate::snapshot_string::decode_key_created;
 use crate::state::Frozen;
 use crate::types::{Aggregate, Value};
 
@@ -109,8 +110,11 @@ impl<R: Read> SnapshotReader<R> {
         }
         let checksum_before = self.checksum;
         let offset = self.read_record()?;
-        let item: SnapshotItem = codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &self.payload)
-            .map_err(|source| SnapshotError::Decode { offset, source })?;
+        let item: SnapshotItem = match decode_key_created(&self.payload) {
+            Some(item) => item,
+            None => codec::decode_any_version(SNAPSHOT_FORMAT_VERSIONS_READ, &self.payload)
+                .map_err(|source| SnapshotError::Decode { offset, source })?,
+        };
         if self.payload.capacity() > EXACT_READ_BYTES_MAX {
             // A large value passed through: its buffer is not kept for the small records.
             self.payload = Vec::new();

@@ -40,3 +40,25 @@ pub(crate) fn option_tag(out: &mut Vec<u8>, some: bool) {
 pub(crate) fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
+
+/// Reads an integer [`varint`] wrote from the front of `input`, as bincode reads it (a marker
+/// byte with more bytes than a smaller width needed is read too); `None` when `input` ends
+/// first or the marker is one no `u64` has.
+pub(crate) fn read(input: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = input.split_first()?;
+    let width = match first {
+        0..=250 => {
+            *input = rest;
+            return Some(u64::from(first));
+        }
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let bytes = rest.get(..width)?;
+    let mut le = [0; 8];
+    le[..width].copy_from_slice(bytes);
+    *input = &rest[width..];
+    Some(u64::from_le_bytes(le))
+}
