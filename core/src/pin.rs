@@ -44,50 +44,32 @@ pub struct PinnedState {
     records: Vec<PinnedRecord>,
 }
 
-/// A pinned record with its key's [`order_prefix`], which the merge compares before the keys
-/// themselves.
-struct KeyOrdered<'a> {
-    prefix: [u64; 2],
-    record: &'a PinnedRecord,
-}
-
-impl Ord for KeyOrdered<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.prefix.cmp(&other.prefix).then_with(|| self.record.get().key().cmp(other.record.get().key()))
-    }
-}
-
-impl PartialOrd for KeyOrdered<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for KeyOrdered<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for KeyOrdered<'_> {}
-
-impl<'a> KeyOrdered<'a> {
-    fn new(record: &'a PinnedRecord) -> KeyOrdered<'a> {
-        KeyOrdered { prefix: order_prefix(record.get().key()), record }
-    }
+/// Orders two records by their keys' [`order_prefix`]es `a` and `b`, and only where those are
+/// equal by the keys themselves, loading the `records`.
+fn key_order<'r>(
+    a: [u64; 2],
+    b: [u64; 2],
+    records: impl FnOnce() -> (&'r PinnedRecord, &'r PinnedRecord),
+) -> Ordering {
+    a.cmp(&b).then_with(|| {
+        let (a, b) = records();
+        a.get().key().cmp(b.get().key())
+    })
 }
 
 /// One shard's records, sorted, from the first not yet written: the merge's heap holds the
 /// runs by their first keys, the smallest on top.
 struct Run<'a> {
-    first: KeyOrdered<'a>,
+    /// The first record's key's [`order_prefix`].
+    prefix: [u64; 2],
+    first: &'a PinnedRecord,
     rest: std::slice::Iter<'a, PinnedRecord>,
 }
 
 impl<'a> Run<'a> {
     fn new(mut records: std::slice::Iter<'a, PinnedRecord>) -> Option<Run<'a>> {
-        let first = KeyOrdered::new(records.next()?);
-        let run = Run { first, rest: records };
+        let first = records.next()?;
+        let run = Run { prefix: order_prefix(first.get().key()), first, rest: records };
         if let Some(next) = run.rest.as_slice().first() {
             next.get().prefetch_header();
         }
@@ -98,7 +80,7 @@ impl<'a> Run<'a> {
     /// Moves to the next record; `false` at the run's end.
     fn advance(&mut self) -> bool {
         let Some(next) = self.rest.next() else { return false };
-        self.first = KeyOrdered::new(next);
+        (self.prefix, self.first) = (order_prefix(next.get().key()), next);
         self.prefetch_ahead();
         true
     }
@@ -118,9 +100,10 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The smaller first key on top of the heap (`BinaryHeap` keeps the greatest there).
 impl Ord for Run<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.first.cmp(&self.first)
+        key_order(other.prefix, self.prefix, || (other.first, self.first))
     }
 }
 
@@ -176,9 +159,8 @@ impl PinnedState {
         for shard in 0..map.shard_count() {
             map.pinned_records(shard, &mut gathered);
             order.extend(gathered.iter().zip(0..).map(|(record, at)| (order_prefix(record.get().key()), at)));
-            order.sort_unstable_by(|(a, i), (b, j)| {
-                let key = |at: &u32| gathered[*at as usize].get().key();
-                a.cmp(b).then_with(|| key(i).cmp(key(j)))
+            order.sort_unstable_by(|&(a, i), &(b, j)| {
+                key_order(a, b, || (&gathered[i as usize], &gathered[j as usize]))
             });
             taken.extend(gathered.drain(..).map(Some));
             let start = self.records.len();
@@ -196,7 +178,7 @@ impl PinnedState {
         // The smallest run's first record written, the run moved on in place: one sift down
         // the heap a record, where a pop and a push took two.
         while let Some(mut run) = heap.peek_mut() {
-            writer.write_record(run.first.record.get())?;
+            writer.write_record(run.first.get())?;
             if !run.advance() {
                 PeekMut::pop(run);
             }
