@@ -124,6 +124,9 @@ struct Model {
     map: BTreeMap<Vec<u8>, Stored>,
     now_ms: u64,
     log_index: u64,
+    /// Whether writes share the entry the caller counted in `log_index` (one batch entry),
+    /// instead of each being an entry of its own.
+    in_batch: bool,
 }
 
 impl Model {
@@ -143,7 +146,7 @@ impl Model {
     /// Applies one operation; `clock_ms` is the leader's clock that stamps writes.
     fn apply(&mut self, op: &Op, clock_ms: u64) -> Reply {
         if is_write(op) {
-            self.log_index += 1;
+            self.log_index += u64::from(!self.in_batch);
             self.now_ms = self.now_ms.max(clock_ms);
         }
         match op {
@@ -464,6 +467,73 @@ proptest! {
             }
             prop_assert_eq!(node.sm.time_ms(), model.now_ms, "time after step {}", step);
             prop_assert_eq!(stored_state(&node), model.map.clone(), "state after step {}", step);
+        }
+    }
+
+    /// The same with consecutive writes packed into batch entries of up to `cuts[i]` writes, as
+    /// the leader's proposer packs them: each write of a batch answers what it answers alone,
+    /// in order, sees the writes before it in its batch, and is stamped with the batch's index.
+    #[test]
+    fn batches_of_writes_match_the_reference_model(
+        ops in proptest::collection::vec(op(), 1..80),
+        cuts in proptest::collection::vec(1usize..8, 80),
+        seed in any::<u64>(),
+    ) {
+        let mut node = Node::with_seed(seed);
+        let mut model = Model { now_ms: 0, ..Model::default() };
+        let (mut step, mut batches) = (0, 0);
+        while step < ops.len() {
+            let op = &ops[step];
+            match op {
+                Op::Advance(ms) => {
+                    node.advance_ms(*ms);
+                    model.log_index += 1;
+                    model.now_ms = node.clock_ms;
+                    step += 1;
+                }
+                Op::ActiveExpire(max) => {
+                    let keys = node.sm.collect_expired(node.clock_ms, *max);
+                    node.append(Payload::ExpireBatch { keys: keys.clone() });
+                    model.log_index += 1;
+                    model.now_ms = model.now_ms.max(node.clock_ms);
+                    for key in &keys {
+                        model.map.remove(&key[..]);
+                    }
+                    step += 1;
+                }
+                op if !is_write(op) => {
+                    let args = args(op);
+                    let got = node.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+                    prop_assert_eq!(got, model.apply(op, node.clock_ms), "step {}: {:?}", step, args);
+                    step += 1;
+                }
+                _ => {
+                    let end = (step..ops.len())
+                        .take(cuts[batches % cuts.len()])
+                        .take_while(|&i| is_write(&ops[i]) && !matches!(ops[i], Op::Advance(_) | Op::ActiveExpire(_)))
+                        .last()
+                        .expect("this step is a write")
+                        + 1;
+                    batches += 1;
+                    let writes: Vec<_> = ops[step..end]
+                        .iter()
+                        .map(|op| {
+                            let args = args(op);
+                            node.parse_write(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                                .expect("the model's writes parse")
+                        })
+                        .collect();
+                    let got = node.append_all(Payload::Batch { writes: writes.into() });
+                    model.log_index += 1;
+                    model.in_batch = true;
+                    let want: Vec<Reply> = ops[step..end].iter().map(|op| model.apply(op, node.clock_ms)).collect();
+                    model.in_batch = false;
+                    prop_assert_eq!(got, want, "steps {}..{}: {:?}", step, end, &ops[step..end]);
+                    step = end;
+                }
+            }
+            prop_assert_eq!(node.sm.time_ms(), model.now_ms, "time before step {}", step);
+            prop_assert_eq!(stored_state(&node), model.map.clone(), "state before step {}", step);
         }
     }
 
