@@ -107,3 +107,73 @@ pub(super) async fn leader_round(raft: &Raft<TypeConfig>, timeout: Duration) -> 
         }
     }
 }
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// Reads that join while a round is in flight share the next round, one for all of them,
+    /// and none is answered by the round already running when it joined (its read index may
+    /// predate a write acknowledged before the read).
+    #[tokio::test]
+    async fn reads_arriving_during_a_round_share_the_next_one_only() {
+        const LATER_READS: usize = 10;
+        let rounds = Arc::new(ReadRounds::default());
+        // Rounds started so far; each round waits for a permit before it answers its number.
+        let started = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(Semaphore::new(0));
+        let read = |rounds: Arc<ReadRounds>| {
+            let (started, gate) = (started.clone(), gate.clone());
+            tokio::spawn(async move {
+                rounds
+                    .join(Duration::from_secs(10), move |rounds| async move {
+                        run_rounds(rounds, || {
+                            let number = started.fetch_add(1, Ordering::SeqCst) + 1;
+                            let gate = gate.clone();
+                            async move {
+                                gate.acquire().await.expect("never closed").forget();
+                                Ok(number)
+                            }
+                        })
+                        .await;
+                    })
+                    .await
+                    .expect("a read index")
+            })
+        };
+        // Waits (boundedly, so that a broken join fails instead of hanging) until `ready`.
+        let until = |what: &'static str, ready: Box<dyn Fn() -> bool>| async move {
+            let wait = async {
+                while !ready() {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), wait).await.unwrap_or_else(|_| panic!("{what}"));
+        };
+        let first = read(rounds.clone());
+        let counted = started.clone();
+        until("the first read starts a round", Box::new(move || counted.load(Ordering::SeqCst) > 0)).await;
+        let later: Vec<_> = (0..LATER_READS).map(|_| read(rounds.clone())).collect();
+        let queue = rounds.clone();
+        until(
+            "the later reads wait for the next round",
+            Box::new(move || queue.lock().waiting.len() == LATER_READS),
+        )
+        .await;
+        gate.add_permits(2);
+        assert_eq!(first.await.expect("the first read"), 1, "the first read starts round 1");
+        for reader in later {
+            assert_eq!(
+                reader.await.expect("a later read"),
+                2,
+                "a read that joined during round 1 gets round 2"
+            );
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 2, "one round for the first read, one for the rest");
+        assert!(!rounds.lock().running, "no round runs once nobody waits");
+    }
+}
