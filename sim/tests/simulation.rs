@@ -8,7 +8,7 @@
 //! - `named_scenarios` runs each named scenario (a fault script aimed at one bug class) on its
 //!   workloads, on 3 and 5 nodes, on a few seeds; `REDRAFT_SIM_SCENARIO=name` runs one, and
 //!   `REDRAFT_SIM_SCENARIO_SEEDS=n` runs seeds 1 to n instead.
-//! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs one workload only;
+//! - `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer|pipeline|append` runs one workload only;
 //!   `REDRAFT_SIM_NODES=1|3|5` one cluster size only; `REDRAFT_SIM_FAULTS=crash,partition,...`
 //!   (or `none`) only those faults.
 //! - `REDRAFT_SIM_READ_LEASE_MS=n` gives every node a read lease of n ms in every run, however
@@ -90,7 +90,7 @@ const NARROW_REGRESSIONS: &[(u64, Workload, usize, &[Fault])] = &[
     (725_553_932, Workload::Ttl, 5, &Fault::ALL),
 ];
 
-/// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer` runs only that workload.
+/// `REDRAFT_SIM_WORKLOAD=register|counter|ttl|transfer|pipeline|append` runs only that workload.
 fn workload_override() -> Option<Workload> {
     let name = std::env::var("REDRAFT_SIM_WORKLOAD").ok()?;
     Workload::ALL.into_iter().find(|w| w.name() == name)

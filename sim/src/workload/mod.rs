@@ -51,7 +51,7 @@ pub async fn client_loop(
     let mut sequence = 0i64;
     let mut appended = 0u64;
     let mut ttl_keys: Vec<String> = Vec::new();
-    let mut own_last = 0i64;
+    let mut own_key = pipeline::OwnKey::default();
     while crate::now() < deadline {
         sequence += 1;
         let roll: f64 = madsim::rand::thread_rng().gen();
@@ -65,7 +65,7 @@ pub async fn client_loop(
             }
             Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
             Workload::Pipeline => {
-                pipeline::step(&mut client, &recorder, process, first_process, &mut own_last, roll).await
+                pipeline::step(&mut client, &recorder, process, (first_process, &mut own_key), roll).await
             }
             Workload::Append => {
                 append::step(&mut client, &recorder, &appends, process, first_process, &mut appended, roll)
