@@ -3,7 +3,10 @@
 #
 # 1. Throughput (redis-benchmark, SET and GET, pipelines of 1 and 16, 50 clients, values of 16 and
 #    256 bytes): redraft `--fsync no` beside Redis `appendonly no`, and redraft `--fsync always`
-#    beside Redis `appendonly yes, appendfsync always`.
+#    beside Redis `appendonly yes, appendfsync always`. Rows `no/aof` put redraft `--fsync no`
+#    beside Redis `appendonly yes, appendfsync no`, the setting that makes Redis the same promise:
+#    a write acknowledged survives the process being killed (it is in the kernel before the
+#    reply; under `appendonly no` Redis keeps nothing written since its last RDB save).
 # 2. A 3-node redraft cluster with fsync always (benchmarked through its leader) beside a single
 #    Redis with appendfsync always, 16-byte values.
 # 3. Memory for KEYS keys (12-byte keys, 16-byte values, loaded with `redis-cli --pipe`): the
@@ -23,7 +26,8 @@
 # share CPU 0). The script prints figures and asserts nothing about them.
 #
 # Environment: ROUNDS (3), REQUESTS_P1 (100000), REQUESTS_P16 (1000000), VALUE_SIZES ("16 256"),
-# CLUSTER (1; 0 skips table 2), KEYS (1000000; 0 skips tables 3 and 4), RESTARTS (3).
+# AOF_NO (1; 0 skips the no/aof rows), CLUSTER (1; 0 skips table 2), KEYS (1000000; 0 skips
+# tables 3 and 4), RESTARTS (3).
 # Needs redis-server, redis-benchmark and redis-cli (apt-get install redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,16 +38,18 @@ requests_p16=${REQUESTS_P16:-1000000}
 value_sizes=${VALUE_SIZES:-"16 256"}
 cluster=${CLUSTER:-1}
 keys=${KEYS:-1000000}
+fsync_modes="no always"
+[ "${AOF_NO:-1}" != 0 ] && fsync_modes="no no/aof always"
 restarts=${RESTARTS:-3}
 source benches/compare/common.sh
 require compare redis-server redis-benchmark redis-cli python3
 cargo build --release -q -p redraft-server
 
 start_redraft() { # fsync dir -> port
-    local port
+    local port fsync=${1%/aof}
     port=$(free_port)
     "${server_cpu[@]}" target/release/redraft-server --data-dir "$2" --resp-addr "127.0.0.1:$port" --http-addr "" --raft-addr "127.0.0.1:$(free_port)" \
-        --fsync "$1" --log-level warn >>"$work/redraft.log" 2>&1 &
+        --fsync "$fsync" --log-level warn >>"$work/redraft.log" 2>&1 &
     track $!
     wait_ping "$port"; echo "$port"
 }
@@ -51,6 +57,7 @@ start_redis() { # fsync dir -> port
     local port aof=(--appendonly no)
     port=$(free_port); mkdir -p "$2"
     [ "$1" = always ] && aof=(--appendonly yes --appendfsync always)
+    [ "$1" = no/aof ] && aof=(--appendonly yes --appendfsync no)
     "${server_cpu[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$2" "${aof[@]}" \
         >>"$work/redis.log" 2>&1 &
     track $!
@@ -91,9 +98,9 @@ bench() { # system fsync port pipeline bytes
         tee -a "$results"
 }
 
-for fsync in no always; do
-    redraft_port=$(start_redraft "$fsync" "$work/redraft-$fsync")
-    redis_port=$(start_redis "$fsync" "$work/redis-$fsync")
+for fsync in $fsync_modes; do
+    redraft_port=$(start_redraft "$fsync" "$work/redraft-${fsync/\//-}")
+    redis_port=$(start_redis "$fsync" "$work/redis-${fsync/\//-}")
     for round in $(seq "$rounds"); do
         for bytes in $value_sizes; do
             for pipeline in 1 16; do
@@ -276,7 +283,7 @@ def median(key):
     values = groups.get(key)
     return statistics.median(values) if values else None
 print(f"{'fsync':7} {'bytes':>5} {'P':>3} {'test':5} {'redraft':>12} {'redis':>12} {'ratio':>6}")
-for fsync in ["no", "always"]:
+for fsync in ["no", "no/aof", "always"]:
     for size in sorted({r["bytes"] for r in rows}, key=int):
         for pipeline in ["1", "16"]:
             for test in ["SET", "GET"]:
@@ -284,6 +291,9 @@ for fsync in ["no", "always"]:
                 b = median(("redis", fsync, size, pipeline, test))
                 if a and b:
                     print(f"{fsync:7} {size:>5} {pipeline:>3} {test:5} {a:12.0f} {b:12.0f} {a / b:6.2f}")
+if any(r["fsync"] == "no/aof" for r in rows):
+    print("(no/aof: redraft --fsync no beside Redis appendonly yes, appendfsync no; both keep an")
+    print(" acknowledged write when the process is killed, which appendonly no does not)")
 cluster = [(p, t) for p in ["1", "16"] for t in ["SET", "GET"] if median(("redraft 3 nodes", "always", "16", p, t))]
 if cluster:
     print()
