@@ -65,7 +65,7 @@ pub async fn client_loop(
             }
             Workload::Transfer => transfer::step(&mut client, &recorder, process, roll).await,
             Workload::Pipeline => {
-                pipeline::step(&mut client, &recorder, process, (first_process, &mut own_key), roll).await
+                pipeline::step(&mut client, &recorder, process, first_process, &mut own_key, roll).await
             }
             Workload::Append => {
                 append::step(&mut client, &recorder, &appends, process, first_process, &mut appended, roll)

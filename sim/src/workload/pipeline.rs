@@ -24,9 +24,9 @@ pub struct OwnKey {
     sent: i64,
 }
 
-/// One step: half the time a pipeline on the client's own key (`own`: the client's number),
-/// otherwise one counter operation. Returns whether the step's recorded outcome is known (a
-/// pipeline records nothing in the history).
+/// One step: half the time a pipeline on the client's own key (`own`: the client's number;
+/// `key_state`: what it knows of that key), otherwise one counter operation. Returns whether the
+/// step's recorded outcome is known (a pipeline records nothing in the history).
 ///
 /// # Panics
 /// When a reply is not its request's: the simulation fails with its seed.
@@ -34,7 +34,8 @@ pub async fn step(
     client: &mut SimClient,
     recorder: &Recorder,
     process: u64,
-    (own, key_state): (u64, &mut OwnKey),
+    own: u64,
+    key_state: &mut OwnKey,
     roll: f64,
 ) -> bool {
     if roll >= 0.5 {
